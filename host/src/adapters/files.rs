@@ -1,0 +1,1 @@
+//! Files adapter (in progress).

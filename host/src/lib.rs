@@ -1,0 +1,17 @@
+//! algohost: discovers algorithms from every source, validates their params
+//! against their JSON Schema, and runs them with one execution context and
+//! time-series data through adapters.
+//!
+//! A custom host binary is `fn main() -> ExitCode { algohost::cli::main() }`
+//! plus the plugin crates it links (see `examples/custom-host`).
+
+pub mod adapters;
+pub mod cli;
+pub mod demo;
+pub mod registry;
+pub mod runner;
+pub mod sources;
+pub mod validation;
+
+pub use algohost_sdk as sdk;
+

@@ -1,0 +1,10 @@
+//! The stock `algohost` binary: the CLI plus the first-party builtin plugins.
+
+use std::process::ExitCode;
+
+// Linked so that its `#[algorithm]`s register as builtin algorithms.
+extern crate algohost_plugin_resample;
+
+fn main() -> ExitCode {
+    algohost::cli::main()
+}

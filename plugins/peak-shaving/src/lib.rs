@@ -1,0 +1,1 @@
+//! Peak shaving plugin (in progress).

@@ -1,0 +1,1 @@
+//! Resample plugin (in progress).

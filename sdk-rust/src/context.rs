@@ -1,0 +1,171 @@
+//! What a running algorithm gets: identity, progress, cancellation, the
+//! deadline, logging and data access through the run's adapter.
+//!
+//! [`Context`] is the same type for every source. Behind it sits a
+//! [`RunHost`]: the host itself for builtin algorithms, or the C callback
+//! table for dylib plugins (`ffi::v1`). Wide/long conversion and the progress
+//! rules live here, once, so both sides behave the same.
+
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use polars::prelude::DataFrame;
+
+use crate::data::{self, DataPointConfig, DataPointFilter};
+use crate::error::{Error, Result};
+use crate::logging::LogRecord;
+
+/// The host side of a running algorithm. Implemented by the host (and by the
+/// dylib bridge); plugin authors use [`Context`] instead.
+pub trait RunHost: Send + Sync {
+    /// The run's id (a UUIDv7, as text).
+    fn run_id(&self) -> &str;
+    /// The algorithm's name.
+    fn algorithm(&self) -> &str;
+    /// When the run times out, if it has a timeout.
+    fn deadline(&self) -> Option<SystemTime>;
+    /// Whether the run was asked to stop.
+    fn is_cancelled(&self) -> bool;
+    /// Reports progress; `fraction` is already clamped and monotonic.
+    fn progress(&self, fraction: f64, message: &str);
+    /// Keeps a log record on the run.
+    fn log(&self, record: LogRecord);
+    /// Data points matching the filter.
+    fn data_points(&self, filter: &DataPointFilter) -> Result<Vec<DataPointConfig>>;
+    /// Samples in long form (`data_point_id`, `ts`, `value`).
+    fn read(&self, filter: &DataPointFilter) -> Result<DataFrame>;
+    /// Adds or replaces samples given in long form.
+    fn write(&self, long: &DataFrame) -> Result<()>;
+    /// Creates data points that do not exist yet (matched by name) and
+    /// returns the stored configs, with their ids.
+    fn define_data_points(&self, points: &[DataPointConfig]) -> Result<Vec<DataPointConfig>>;
+}
+
+/// A running algorithm's context.
+pub struct Context {
+    host: Arc<dyn RunHost>,
+    progress: Mutex<f64>,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("run_id", &self.run_id())
+            .field("algorithm", &self.algorithm())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Context {
+    /// A context backed by `host`.
+    pub fn new(host: Arc<dyn RunHost>) -> Self {
+        Self {
+            host,
+            progress: Mutex::new(0.0),
+        }
+    }
+
+    /// The run's id.
+    pub fn run_id(&self) -> &str {
+        self.host.run_id()
+    }
+
+    /// The running algorithm's name.
+    pub fn algorithm(&self) -> &str {
+        self.host.algorithm()
+    }
+
+    /// When the run times out, if it has a timeout.
+    pub fn deadline(&self) -> Option<SystemTime> {
+        self.host.deadline()
+    }
+
+    /// Reports progress in `0..=1` with a message. Values are clamped to
+    /// `0..=1` and never go backwards: a smaller value keeps the larger one.
+    pub fn progress(&self, fraction: f64, message: &str) {
+        let fraction = if fraction.is_nan() { 0.0 } else { fraction.clamp(0.0, 1.0) };
+        let mut current = self.progress.lock().unwrap_or_else(|e| e.into_inner());
+        if fraction >= *current {
+            *current = fraction;
+        }
+        let value = *current;
+        drop(current);
+        self.host.progress(value, message);
+    }
+
+    /// Whether the run was cancelled (or its deadline passed). Long loops
+    /// should poll this, or call [`Context::check`].
+    pub fn is_cancelled(&self) -> bool {
+        self.host.is_cancelled() || self.is_past_deadline()
+    }
+
+    /// `Err(Cancelled)` once the run is cancelled, `Err(DeadlineExceeded)`
+    /// once its deadline has passed; use it with `?` in loops.
+    pub fn check(&self) -> Result<()> {
+        if self.host.is_cancelled() {
+            Err(Error::Cancelled)
+        } else if self.is_past_deadline() {
+            Err(Error::DeadlineExceeded)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn is_past_deadline(&self) -> bool {
+        self.deadline().is_some_and(|d| SystemTime::now() >= d)
+    }
+
+    /// Data points matching `filter`.
+    pub fn data_points(&self, filter: &DataPointFilter) -> Result<Vec<DataPointConfig>> {
+        self.host.data_points(filter)
+    }
+
+    /// Samples in wide form: `ts` plus one Float64 column per data point
+    /// name, at the filter's resolution when it sets one.
+    pub fn read(&self, filter: &DataPointFilter) -> Result<DataFrame> {
+        let points = self.host.data_points(filter)?;
+        let long = self.host.read(filter)?;
+        data::to_wide(&long, &points)
+    }
+
+    /// Samples in long form (`data_point_id`, `ts`, `value`).
+    pub fn read_long(&self, filter: &DataPointFilter) -> Result<DataFrame> {
+        self.host.read(filter)
+    }
+
+    /// Writes samples: a long frame (`data_point_id`, `ts`, `value`), or a
+    /// wide one (`ts` plus a column per existing data point name). Samples at
+    /// the same (data point, ts) are replaced; others are kept.
+    pub fn write(&self, frame: &DataFrame) -> Result<()> {
+        if data::is_long(frame) {
+            return self.host.write(frame);
+        }
+        let names: Vec<String> = frame
+            .get_column_names()
+            .into_iter()
+            .filter(|n| n.as_str() != data::TS)
+            .map(|n| n.to_string())
+            .collect();
+        let points = self
+            .host
+            .data_points(&DataPointFilter::default().with_names(names.clone()))?;
+        if let Some(missing) = names.iter().find(|n| !points.iter().any(|p| &p.name == *n)) {
+            return Err(Error::Data(format!(
+                "unknown data point '{missing}': define it first with ctx.define_data_points(...)"
+            )));
+        }
+        self.host.write(&data::to_long(frame, &points)?)
+    }
+
+    /// Creates the data points that do not exist yet (matched by name) and
+    /// returns all of them as stored, with their ids.
+    pub fn define_data_points(&self, points: &[DataPointConfig]) -> Result<Vec<DataPointConfig>> {
+        self.host.define_data_points(points)
+    }
+
+    /// The host behind this context.
+    pub fn host(&self) -> &Arc<dyn RunHost> {
+        &self.host
+    }
+}

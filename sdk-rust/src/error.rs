@@ -1,0 +1,56 @@
+//! The one error type of plugins: callers match on the variant to decide the
+//! run's status (`Cancelled` → cancelled, `DeadlineExceeded` → timed out,
+//! anything else → failed).
+
+use polars::prelude::PolarsError;
+
+/// An error returned by an algorithm or by the [`crate::Context`] it calls.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The run was cancelled; returned by [`crate::Context::check`].
+    #[error("run cancelled")]
+    Cancelled,
+    /// The run's deadline has passed; returned by [`crate::Context::check`].
+    #[error("run deadline exceeded")]
+    DeadlineExceeded,
+    /// The params or the input data do not fit what the algorithm needs.
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// Reading or writing data through the run's adapter failed.
+    #[error("data: {0}")]
+    Data(String),
+    /// A polars operation failed.
+    #[error("polars: {0}")]
+    Polars(#[from] PolarsError),
+    /// Anything else; the message is shown to the user as the run's error.
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl Error {
+    /// A failure with a message, for errors that fit no other variant.
+    pub fn msg(message: impl std::fmt::Display) -> Self {
+        Error::Failed(message.to_string())
+    }
+
+    /// The stable kind name used in a run's `error.kind`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Cancelled => "cancelled",
+            Error::DeadlineExceeded => "timed_out",
+            Error::InvalidInput(_) => "invalid_input",
+            Error::Data(_) => "data",
+            Error::Polars(_) => "polars",
+            Error::Failed(_) => "failed",
+        }
+    }
+}
+
+impl From<serde_json::Error> for Error {
+    fn from(e: serde_json::Error) -> Self {
+        Error::InvalidInput(e.to_string())
+    }
+}
+
+/// `Result` with [`Error`] as the default error type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

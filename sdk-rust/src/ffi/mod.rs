@@ -1,0 +1,1 @@
+//! The C ABI of dylib plugins. (Implementation in progress.)

@@ -1,0 +1,31 @@
+//! The serialisable description of an algorithm: everything but its code.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Name, version, description, params schema and outputs of an algorithm.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// snake_case, unique in a registry.
+    pub name: String,
+    /// Semantic version of the algorithm.
+    pub version: String,
+    /// What the algorithm does, from its doc comment or docstring.
+    #[serde(default)]
+    pub description: String,
+    /// JSON Schema (2020-12) of the params object.
+    pub params_schema: Value,
+    /// The frames the algorithm returns.
+    #[serde(default)]
+    pub outputs: Vec<OutputSpec>,
+}
+
+/// A named output frame and the columns it carries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutputSpec {
+    /// Frame name, as used in `Output::frames` and output file names.
+    pub name: String,
+    /// Column names, when they are fixed.
+    #[serde(default)]
+    pub columns: Vec<String>,
+}

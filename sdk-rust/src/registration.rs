@@ -1,0 +1,75 @@
+//! How `#[algorithm]` registers a function: one [`AlgorithmRegistration`]
+//! per algorithm, collected with `inventory` from every crate linked into the
+//! binary (or into the dylib, for `export_plugin!`).
+
+use serde_json::Value;
+
+use crate::context::Context;
+use crate::error::Result;
+use crate::manifest::{Manifest, OutputSpec};
+use crate::output::Output;
+
+/// A statically registered algorithm. Built by `#[algorithm]`; rarely by hand.
+pub struct AlgorithmRegistration {
+    /// snake_case algorithm name.
+    pub name: &'static str,
+    /// Semantic version.
+    pub version: &'static str,
+    /// Description from the doc comment.
+    pub description: &'static str,
+    /// `(frame name, columns)` of each output.
+    pub outputs: &'static [(&'static str, &'static [&'static str])],
+    /// Produces the params JSON Schema.
+    pub params_schema: fn() -> Value,
+    /// Deserialises the (already validated) params and runs the algorithm.
+    pub run: fn(&Context, Value) -> Result<Output>,
+}
+
+impl AlgorithmRegistration {
+    /// The algorithm's manifest.
+    pub fn manifest(&self) -> Manifest {
+        Manifest {
+            name: self.name.to_owned(),
+            version: self.version.to_owned(),
+            description: self.description.to_owned(),
+            params_schema: (self.params_schema)(),
+            outputs: self
+                .outputs
+                .iter()
+                .map(|(name, columns)| OutputSpec {
+                    name: (*name).to_owned(),
+                    columns: columns.iter().map(|c| (*c).to_owned()).collect(),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl std::fmt::Debug for AlgorithmRegistration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AlgorithmRegistration")
+            .field("name", &self.name)
+            .field("version", &self.version)
+            .finish_non_exhaustive()
+    }
+}
+
+inventory::collect!(AlgorithmRegistration);
+
+/// Every algorithm registered in the crates linked into this binary.
+pub fn registrations() -> impl Iterator<Item = &'static AlgorithmRegistration> {
+    inventory::iter::<AlgorithmRegistration>.into_iter()
+}
+
+/// Schema of a params type, as the macro calls it.
+#[doc(hidden)]
+pub fn schema_of<P: schemars::JsonSchema>() -> Value {
+    serde_json::to_value(schemars::schema_for!(P)).unwrap_or(Value::Null)
+}
+
+/// Deserialises validated params, as the macro calls it.
+#[doc(hidden)]
+pub fn params_from<P: serde::de::DeserializeOwned>(params: Value) -> Result<P> {
+    serde_json::from_value(params)
+        .map_err(|e| crate::Error::InvalidInput(format!("params do not fit the algorithm: {e}")))
+}
