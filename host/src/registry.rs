@@ -1,1 +1,327 @@
-//! registry
+//! The registry: name → manifest, compiled params validator and invoker, for
+//! algorithms from every source. Discovery never aborts: whatever cannot be
+//! registered becomes a [`Diagnostic`].
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use algohost_sdk::{Context, Manifest, Output};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::validation::{ParamsError, ParamsValidator};
+
+/// Where an algorithm comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Source {
+    /// Linked into the running binary, collected with `inventory`.
+    Builtin,
+    /// A Rust cdylib loaded at run time.
+    Dylib {
+        /// The library file.
+        path: PathBuf,
+    },
+    /// A Python entry point in group `algohost.algorithms`.
+    Python {
+        /// `name = module:attr`.
+        entry_point: String,
+    },
+}
+
+impl Source {
+    /// `builtin`, `dylib` or `python`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Source::Builtin => "builtin",
+            Source::Dylib { .. } => "dylib",
+            Source::Python { .. } => "python",
+        }
+    }
+
+    /// Where, for people: the path or entry point (empty for builtin).
+    pub fn location(&self) -> String {
+        match self {
+            Source::Builtin => String::new(),
+            Source::Dylib { path } => path.display().to_string(),
+            Source::Python { entry_point } => entry_point.clone(),
+        }
+    }
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Builtin => f.write_str("builtin"),
+            other => write!(f, "{} {}", other.kind(), other.location()),
+        }
+    }
+}
+
+/// Runs an algorithm of some source. Every source produces one; nothing
+/// downstream asks which source it is.
+pub trait Invoker: Send + Sync {
+    /// Runs with validated params. A panic inside is the caller's to catch.
+    fn invoke(&self, ctx: &Context, params: Value) -> algohost_sdk::Result<Output>;
+}
+
+/// A plugin (or algorithm) that could not be registered, and what to do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Diagnostic {
+    /// `builtin`, `dylib` or `python`.
+    pub source: String,
+    /// Library path, entry point or algorithm name.
+    pub location: String,
+    /// What went wrong.
+    pub reason: String,
+    /// What to do about it.
+    pub hint: String,
+}
+
+impl std::fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {} ({})", self.source, self.location, self.reason, self.hint)
+    }
+}
+
+/// A registered algorithm.
+pub struct Algorithm {
+    /// Its manifest.
+    pub manifest: Manifest,
+    /// Where it came from.
+    pub source: Source,
+    validator: ParamsValidator,
+    invoker: Arc<dyn Invoker>,
+}
+
+impl std::fmt::Debug for Algorithm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Algorithm")
+            .field("name", &self.manifest.name)
+            .field("source", &self.source)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Algorithm {
+    /// Every params error; empty when the params are valid.
+    pub fn validate(&self, params: &Value) -> Vec<ParamsError> {
+        self.validator.errors(params)
+    }
+
+    /// The invoker (for the runner).
+    pub fn invoker(&self) -> &Arc<dyn Invoker> {
+        &self.invoker
+    }
+}
+
+/// The manifest plus its source, as listings show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ManifestView<'a> {
+    #[serde(flatten)]
+    manifest: &'a Manifest,
+    source: &'a Source,
+}
+
+impl Algorithm {
+    /// The manifest with its source, for JSON listings.
+    pub fn view(&self) -> ManifestView<'_> {
+        ManifestView { manifest: &self.manifest, source: &self.source }
+    }
+}
+
+/// All algorithms of a host, by name, and the diagnostics of discovery.
+#[derive(Default)]
+pub struct Registry {
+    algorithms: BTreeMap<String, Algorithm>,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("algorithms", &self.algorithms.keys().collect::<Vec<_>>())
+            .field("diagnostics", &self.diagnostics.len())
+            .finish()
+    }
+}
+
+/// Why [`Registry::get`] found nothing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown algorithm '{name}'{}", suggestion(.close))]
+pub struct UnknownAlgorithm {
+    /// The name asked for.
+    pub name: String,
+    /// Registered names close to it.
+    pub close: Vec<String>,
+}
+
+fn suggestion(close: &[String]) -> String {
+    if close.is_empty() {
+        "; `algohost list` shows the registered ones".to_owned()
+    } else {
+        format!("; did you mean {}?", close.iter().map(|c| format!("'{c}'")).collect::<Vec<_>>().join(" or "))
+    }
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Registers an algorithm, or records a diagnostic when its name is not
+    /// snake_case, its schema does not compile, or its name is taken (the
+    /// first registration stays; the diagnostic names both sources).
+    pub fn add(&mut self, manifest: Manifest, source: Source, invoker: Arc<dyn Invoker>) {
+        let location = match source.location() {
+            l if l.is_empty() => manifest.name.clone(),
+            l => l,
+        };
+        let diagnostic = |reason: String, hint: &str| Diagnostic {
+            source: source.kind().to_owned(),
+            location: location.clone(),
+            reason,
+            hint: hint.to_owned(),
+        };
+        if !is_snake_case(&manifest.name) {
+            let d = diagnostic(
+                format!("algorithm name '{}' is not snake_case", manifest.name),
+                "rename it: lowercase letters, digits and '_', starting with a letter",
+            );
+            self.diagnostics.push(d);
+            return;
+        }
+        if let Some(existing) = self.algorithms.get(&manifest.name) {
+            let d = diagnostic(
+                format!(
+                    "duplicate algorithm name '{}': already registered by {}; this one from {} was not registered",
+                    manifest.name, existing.source, source
+                ),
+                "rename one of them, or remove one plugin from the plugin path",
+            );
+            self.diagnostics.push(d);
+            return;
+        }
+        let validator = match ParamsValidator::compile(&manifest.params_schema) {
+            Ok(v) => v,
+            Err(e) => {
+                let d = diagnostic(
+                    format!("the params schema of '{}' does not compile: {e}", manifest.name),
+                    "fix the schema (JSON Schema 2020-12; no remote or file $ref)",
+                );
+                self.diagnostics.push(d);
+                return;
+            }
+        };
+        let name = manifest.name.clone();
+        self.algorithms.insert(name, Algorithm { manifest, source, validator, invoker });
+    }
+
+    /// Records a diagnostic.
+    pub fn add_diagnostic(&mut self, diagnostic: Diagnostic) {
+        self.diagnostics.push(diagnostic);
+    }
+
+    /// The algorithm called `name`, or an error with the close names.
+    pub fn get(&self, name: &str) -> Result<&Algorithm, UnknownAlgorithm> {
+        self.algorithms.get(name).ok_or_else(|| UnknownAlgorithm {
+            name: name.to_owned(),
+            close: self.close_names(name),
+        })
+    }
+
+    /// All algorithms, by name.
+    pub fn algorithms(&self) -> impl Iterator<Item = &Algorithm> {
+        self.algorithms.values()
+    }
+
+    /// Everything discovery could not register.
+    pub fn diagnostics(&self) -> &[Diagnostic] {
+        &self.diagnostics
+    }
+
+    fn close_names(&self, name: &str) -> Vec<String> {
+        let mut scored: Vec<(usize, &String)> = self
+            .algorithms
+            .keys()
+            .map(|k| (edit_distance(name, k), k))
+            .filter(|(d, k)| *d <= 3.max(k.len() / 3) || k.contains(name) || name.contains(k.as_str()))
+            .collect();
+        scored.sort();
+        scored.into_iter().take(3).map(|(_, k)| k.clone()).collect()
+    }
+}
+
+fn is_snake_case(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    struct Nop;
+    impl Invoker for Nop {
+        fn invoke(&self, _: &Context, _: Value) -> algohost_sdk::Result<Output> {
+            Ok(Output::new())
+        }
+    }
+
+    fn manifest(name: &str, schema: Value) -> Manifest {
+        Manifest {
+            name: name.into(),
+            version: "1.0.0".into(),
+            description: String::new(),
+            params_schema: schema,
+            outputs: vec![],
+        }
+    }
+
+    #[test]
+    fn duplicates_bad_names_and_bad_schemas_become_diagnostics() {
+        let mut r = Registry::new();
+        r.add(manifest("peak_shaving", json!({})), Source::Builtin, Arc::new(Nop));
+        r.add(
+            manifest("peak_shaving", json!({})),
+            Source::Dylib { path: "/p/libx.so".into() },
+            Arc::new(Nop),
+        );
+        r.add(manifest("Bad-Name", json!({})), Source::Builtin, Arc::new(Nop));
+        r.add(manifest("bad_schema", json!({"type": 7})), Source::Builtin, Arc::new(Nop));
+        assert_eq!(r.algorithms().count(), 1);
+        assert_eq!(r.get("peak_shaving").unwrap().source, Source::Builtin);
+        let reasons: Vec<_> = r.diagnostics().iter().map(|d| d.reason.as_str()).collect();
+        assert!(reasons[0].contains("duplicate") && reasons[0].contains("builtin") && reasons[0].contains("/p/libx.so"));
+        assert!(reasons[1].contains("snake_case"));
+        assert!(reasons[2].contains("does not compile"));
+    }
+
+    #[test]
+    fn unknown_names_suggest_close_ones() {
+        let mut r = Registry::new();
+        r.add(manifest("peak_shaving", json!({})), Source::Builtin, Arc::new(Nop));
+        r.add(manifest("resample", json!({})), Source::Builtin, Arc::new(Nop));
+        let err = r.get("peak_shavin").unwrap_err();
+        assert_eq!(err.close, ["peak_shaving"]);
+        assert_eq!(err.to_string(), "unknown algorithm 'peak_shavin'; did you mean 'peak_shaving'?");
+        assert!(r.get("zzz").unwrap_err().to_string().contains("algohost list"));
+    }
+}

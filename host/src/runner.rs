@@ -1,1 +1,370 @@
-//! runner
+//! The runner core: executes one run of a registered algorithm with its
+//! context, and reports how it ended.
+//!
+//! Params are validated before any plugin code runs. The plugin runs on its
+//! own thread inside the run's logging scope; a panic or an error becomes a
+//! failed run, never a crashed host. At the deadline the runner stops
+//! waiting, flags the run as cancelled (so cooperative plugins stop) and
+//! reports `timed_out`.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use algohost_sdk::data::{DataPointConfig, DataPointFilter};
+use algohost_sdk::logging::{LogRecord, with_run_logging};
+use algohost_sdk::polars::prelude::DataFrame;
+use algohost_sdk::{Context, Error, Output, RunHost};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::adapters::Adapter;
+use crate::registry::{Registry, UnknownAlgorithm};
+use crate::validation::ParamsError;
+
+/// Where a run is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Waiting for a worker.
+    Queued,
+    /// Executing.
+    Running,
+    /// Finished with an output.
+    Succeeded,
+    /// Ended with an error (including a plugin panic).
+    Failed,
+    /// Stopped because it was cancelled.
+    Cancelled,
+    /// Still running at its deadline.
+    TimedOut,
+}
+
+impl RunStatus {
+    /// Whether the run has ended.
+    pub fn is_finished(self) -> bool {
+        !matches!(self, RunStatus::Queued | RunStatus::Running)
+    }
+}
+
+impl std::fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text = serde_json::to_value(self).ok();
+        f.write_str(text.as_ref().and_then(Value::as_str).unwrap_or("unknown"))
+    }
+}
+
+/// Why a run did not succeed.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct RunError {
+    /// `panic`, `failed`, `cancelled`, `timed_out`, `invalid_input`, `data`, …
+    pub kind: String,
+    /// What happened, for people.
+    pub message: String,
+    /// Anything structured that helps.
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    pub details: Value,
+}
+
+/// One execution of an algorithm.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct Run {
+    /// UUIDv7.
+    pub id: Uuid,
+    /// Algorithm name.
+    pub algorithm: String,
+    /// Algorithm version.
+    pub version: String,
+    /// The validated params.
+    pub params: Value,
+    /// Status.
+    pub status: RunStatus,
+    /// Last reported progress, `0..=1`.
+    pub progress: f64,
+    /// Message of the last progress report.
+    pub progress_message: String,
+    /// When the run was created.
+    pub created_at: DateTime<Utc>,
+    /// When the plugin started.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it ended.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Why it did not succeed.
+    pub error: Option<RunError>,
+    /// The output summary.
+    pub summary: Value,
+    /// Names of the output frames.
+    pub frames: Vec<String>,
+    /// Log records of the run.
+    pub logs: Vec<LogRecord>,
+}
+
+/// A finished run and, when it succeeded, its output.
+#[derive(Debug)]
+pub struct RunOutcome {
+    /// The run record.
+    pub run: Run,
+    /// The output (frames included) of a succeeded run.
+    pub output: Option<Output>,
+}
+
+/// Why a run was not started.
+#[derive(Debug, thiserror::Error)]
+pub enum RunRejected {
+    /// No such algorithm.
+    #[error(transparent)]
+    UnknownAlgorithm(#[from] UnknownAlgorithm),
+    /// The params do not match the schema; every error is listed.
+    #[error("invalid params for '{algorithm}': {}", .errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    InvalidParams {
+        /// The algorithm.
+        algorithm: String,
+        /// Every error with its pointer.
+        errors: Vec<ParamsError>,
+    },
+}
+
+/// Cancels a run from another thread.
+#[derive(Debug, Clone, Default)]
+pub struct CancelToken(Arc<AtomicBool>);
+
+impl CancelToken {
+    /// A token not yet cancelled.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Asks the run to stop.
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+    /// Whether [`CancelToken::cancel`] was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Receives a run's progress and log records as they happen (a progress
+/// bar, an event stream).
+pub trait RunObserver: Send + Sync {
+    /// Progress changed.
+    fn progress(&self, _fraction: f64, _message: &str) {}
+    /// A log record was kept.
+    fn log(&self, _record: &LogRecord) {}
+}
+
+/// An observer that ignores everything.
+#[derive(Debug, Default)]
+pub struct NoObserver;
+impl RunObserver for NoObserver {}
+
+/// What to run.
+pub struct RunRequest {
+    /// Algorithm name.
+    pub algorithm: String,
+    /// Params (validated here before anything runs).
+    pub params: Value,
+    /// Stop waiting after this long and report `timed_out`.
+    pub timeout: Option<Duration>,
+    /// Where the run's data lives.
+    pub adapter: Arc<dyn Adapter>,
+    /// Cancels the run.
+    pub cancel: CancelToken,
+    /// Sees progress and logs live.
+    pub observer: Arc<dyn RunObserver>,
+}
+
+struct HostRun {
+    run_id: String,
+    algorithm: String,
+    deadline: Option<SystemTime>,
+    cancel: CancelToken,
+    adapter: Arc<dyn Adapter>,
+    observer: Arc<dyn RunObserver>,
+    logs: Mutex<Vec<LogRecord>>,
+    progress: Mutex<(f64, String)>,
+}
+
+impl RunHost for HostRun {
+    fn run_id(&self) -> &str {
+        &self.run_id
+    }
+    fn algorithm(&self) -> &str {
+        &self.algorithm
+    }
+    fn deadline(&self) -> Option<SystemTime> {
+        self.deadline
+    }
+    fn is_cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+    fn progress(&self, fraction: f64, message: &str) {
+        *self.progress.lock().unwrap_or_else(|e| e.into_inner()) = (fraction, message.to_owned());
+        self.observer.progress(fraction, message);
+    }
+    fn log(&self, record: LogRecord) {
+        self.observer.log(&record);
+        self.logs.lock().unwrap_or_else(|e| e.into_inner()).push(record);
+    }
+    fn data_points(&self, filter: &DataPointFilter) -> algohost_sdk::Result<Vec<DataPointConfig>> {
+        self.adapter.data_points(filter)
+    }
+    fn read(&self, filter: &DataPointFilter) -> algohost_sdk::Result<DataFrame> {
+        self.adapter.read(filter)
+    }
+    fn write(&self, long: &DataFrame) -> algohost_sdk::Result<()> {
+        self.adapter.write(long)
+    }
+    fn define_data_points(&self, points: &[DataPointConfig]) -> algohost_sdk::Result<Vec<DataPointConfig>> {
+        self.adapter.define_data_points(points)
+    }
+}
+
+/// Validates the params; the error lists every problem.
+pub fn validate(registry: &Registry, algorithm: &str, params: &Value) -> Result<(), RunRejected> {
+    let entry = registry.get(algorithm)?;
+    let errors = entry.validate(params);
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(RunRejected::InvalidParams { algorithm: algorithm.to_owned(), errors })
+    }
+}
+
+/// Validates and executes one run, blocking until it ends or times out.
+pub fn execute(registry: &Registry, request: RunRequest) -> Result<RunOutcome, RunRejected> {
+    validate(registry, &request.algorithm, &request.params)?;
+    let entry = registry.get(&request.algorithm)?;
+    let id = Uuid::now_v7();
+    let created_at = Utc::now();
+    let host = Arc::new(HostRun {
+        run_id: id.to_string(),
+        algorithm: request.algorithm.clone(),
+        deadline: request.timeout.map(|t| SystemTime::now() + t),
+        cancel: request.cancel.clone(),
+        adapter: request.adapter,
+        observer: request.observer,
+        logs: Mutex::new(Vec::new()),
+        progress: Mutex::new((0.0, String::new())),
+    });
+    let mut run = Run {
+        id,
+        algorithm: entry.manifest.name.clone(),
+        version: entry.manifest.version.clone(),
+        params: request.params.clone(),
+        status: RunStatus::Running,
+        progress: 0.0,
+        progress_message: String::new(),
+        created_at,
+        started_at: Some(Utc::now()),
+        finished_at: None,
+        error: None,
+        summary: Value::Null,
+        frames: Vec::new(),
+        logs: Vec::new(),
+    };
+
+    let result = invoke_on_thread(entry.invoker().clone(), host.clone(), request.params, request.timeout);
+    if matches!(result, Ended::TimedOut) {
+        // Cooperative plugins see the flag and stop; the run is reported now.
+        request.cancel.cancel();
+    }
+    let output = finish(&mut run, result, request.timeout);
+    run.finished_at = Some(Utc::now());
+    let (progress, message) = host.progress.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    run.progress = if run.status == RunStatus::Succeeded { 1.0 } else { progress };
+    run.progress_message = message;
+    run.logs = host.logs.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    Ok(RunOutcome { run, output })
+}
+
+enum Ended {
+    Returned(algohost_sdk::Result<Output>),
+    Panicked(String),
+    TimedOut,
+}
+
+fn invoke_on_thread(
+    invoker: Arc<dyn crate::registry::Invoker>,
+    host: Arc<HostRun>,
+    params: Value,
+    timeout: Option<Duration>,
+) -> Ended {
+    let (tx, rx) = mpsc::sync_channel(1);
+    let name = format!("algohost-run-{}", host.run_id);
+    let spawned = std::thread::Builder::new().name(name).spawn(move || {
+        let run_host: Arc<dyn RunHost> = host;
+        let ctx = Context::new(run_host.clone());
+        let result = with_run_logging(run_host, || {
+            catch_unwind(AssertUnwindSafe(|| invoker.invoke(&ctx, params)))
+        });
+        let ended = match result {
+            Ok(r) => Ended::Returned(r),
+            Err(payload) => Ended::Panicked(panic_message(payload.as_ref())),
+        };
+        // The receiver is gone when the run timed out; nothing to report then.
+        let _ = tx.send(ended);
+    });
+    if let Err(e) = spawned {
+        return Ended::Returned(Err(Error::msg(format!("could not start the run's thread: {e}"))));
+    }
+    let received = match timeout {
+        Some(t) => rx.recv_timeout(t).map_err(|e| matches!(e, mpsc::RecvTimeoutError::Timeout)),
+        None => rx.recv().map_err(|_| false),
+    };
+    match received {
+        Ok(ended) => ended,
+        Err(true) => Ended::TimedOut,
+        Err(false) => Ended::Panicked("the run's thread ended without a result".into()),
+    }
+}
+
+/// The message of a panic payload (`&str` or `String`), or a placeholder.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned())
+}
+
+fn finish(run: &mut Run, ended: Ended, timeout: Option<Duration>) -> Option<Output> {
+    let error = |kind: &str, message: String| RunError { kind: kind.to_owned(), message, details: Value::Null };
+    let timed_out_message = || {
+        format!(
+            "the run did not finish within its timeout of {}",
+            timeout.map(|t| format!("{:.3}s", t.as_secs_f64())).unwrap_or_default()
+        )
+    };
+    match ended {
+        Ended::Returned(Ok(output)) => {
+            run.status = RunStatus::Succeeded;
+            run.summary = output.summary.clone();
+            run.frames = output.frames.keys().cloned().collect();
+            Some(output)
+        }
+        Ended::Returned(Err(Error::Cancelled)) => {
+            run.status = RunStatus::Cancelled;
+            run.error = Some(error("cancelled", "the run was cancelled".into()));
+            None
+        }
+        Ended::Returned(Err(Error::DeadlineExceeded)) | Ended::TimedOut => {
+            run.status = RunStatus::TimedOut;
+            run.error = Some(error("timed_out", timed_out_message()));
+            None
+        }
+        Ended::Returned(Err(e)) => {
+            run.status = RunStatus::Failed;
+            run.error = Some(error(e.kind(), e.to_string()));
+            None
+        }
+        Ended::Panicked(message) => {
+            run.status = RunStatus::Failed;
+            run.error = Some(error("panic", format!("the plugin panicked: {message}")));
+            None
+        }
+    }
+}

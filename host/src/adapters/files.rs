@@ -1,1 +1,427 @@
-//! Files adapter (in progress).
+//! The files adapter, the embedded default: a data directory holding
+//! `catalog.json` (the data points) and one Parquet file of samples per data
+//! point, `samples/<id>.parquet`.
+//!
+//! File names come from ids only, never from data point names, so no name
+//! can reach outside the directory. Every file is replaced atomically (a
+//! temporary file in the same directory, then a rename), and writers take
+//! a lock, so readers see either the old or the new samples and concurrent
+//! writers lose no updates.
+
+mod catalog;
+mod samples;
+
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use algohost_sdk::data::{
+    DataPointConfig, DataPointFilter, FlowFilter, ResampleOptions, Resolution, TS, long_frame,
+    parse_time_zone, resample, validate_long,
+};
+use algohost_sdk::{Error, Result};
+use polars::prelude::*;
+
+use self::catalog::{Catalog, check_definition};
+use self::samples::{Samples, split_long};
+use super::Adapter;
+
+/// The catalog's file name inside the data directory.
+const CATALOG: &str = "catalog.json";
+/// The folder of samples files inside the data directory.
+const SAMPLES: &str = "samples";
+/// The lock file writers hold, so that writers in other processes wait too.
+const LOCK: &str = ".lock";
+
+/// A data directory of Parquet samples files plus a catalog of data points.
+#[derive(Debug)]
+pub struct FilesAdapter {
+    /// The data directory, canonical.
+    dir: PathBuf,
+    /// Serialises writers within this process (the lock file does it
+    /// across processes).
+    write_lock: Mutex<()>,
+}
+
+impl FilesAdapter {
+    /// Opens the data directory `dir`.
+    ///
+    /// A directory that does not exist yet is created (its parent must
+    /// exist), and so is the catalog of an empty directory. A non-empty
+    /// directory without `catalog.json` is refused, so that a wrong path
+    /// does not get data files written into it.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
+        let given = dir.as_ref();
+        if given.as_os_str().is_empty() {
+            return Err(Error::InvalidInput(
+                "the data directory path is empty; pass a directory such as ./data".to_owned(),
+            ));
+        }
+        ensure_dir(given)?;
+        let dir = given.canonicalize().map_err(|e| {
+            Error::Data(format!("cannot resolve the data directory {}: {e}", given.display()))
+        })?;
+        let adapter = Self {
+            dir,
+            write_lock: Mutex::new(()),
+        };
+        let catalog_path = adapter.dir.join(CATALOG);
+        if catalog_path.exists() {
+            Catalog::load(&catalog_path)?;
+        } else {
+            adapter.check_fresh()?;
+            let _guard = adapter.lock()?;
+            if !catalog_path.exists() {
+                Catalog::empty().save(&catalog_path)?;
+            }
+        }
+        let samples = adapter.dir.join(SAMPLES);
+        fs::create_dir_all(&samples).map_err(|e| {
+            Error::Data(format!("cannot create the samples folder {}: {e}", samples.display()))
+        })?;
+        Ok(adapter)
+    }
+
+    /// The data directory (canonical).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn catalog(&self) -> Result<Catalog> {
+        Catalog::load(&self.dir.join(CATALOG))
+    }
+
+    fn samples_path(&self, id: i64) -> PathBuf {
+        self.dir.join(SAMPLES).join(format!("{id}.parquet"))
+    }
+
+    /// Refuses to create a catalog in a directory holding other files.
+    fn check_fresh(&self) -> Result<()> {
+        let entries = fs::read_dir(&self.dir).map_err(|e| {
+            Error::Data(format!("cannot list the data directory {}: {e}", self.dir.display()))
+        })?;
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::Data(e.to_string()))?;
+            let name = entry.file_name();
+            if name != LOCK && name != SAMPLES {
+                return Err(Error::InvalidInput(format!(
+                    "{} is not an algohost data directory (it has no {CATALOG} but holds other files, such as {}); \
+                     pass a new or empty directory, or the directory that holds {CATALOG}",
+                    self.dir.display(),
+                    name.to_string_lossy()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes the write lock of this process, then the lock file's.
+    fn lock(&self) -> Result<WriteGuard<'_>> {
+        let guard = self.write_lock.lock().unwrap_or_else(PoisonError::into_inner);
+        let path = self.dir.join(LOCK);
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::Data(format!("cannot open the lock file {}: {e}", path.display())))?;
+        file.lock()
+            .map_err(|e| Error::Data(format!("cannot lock {}: {e}", path.display())))?;
+        Ok(WriteGuard {
+            _file: file,
+            _guard: guard,
+        })
+    }
+
+    /// The long frame of the samples of `points` with `lo <= ts < hi` (µs).
+    fn read_raw(&self, points: &[DataPointConfig], lo: i64, hi: i64) -> Result<DataFrame> {
+        let (mut ids, mut ts, mut values) = (Vec::new(), Vec::new(), Vec::new());
+        for point in points {
+            let samples = Samples::load(&self.samples_path(point.id.0))?;
+            let range = samples.range(lo, hi);
+            ids.extend(std::iter::repeat_n(point.id.0, range.len()));
+            ts.extend_from_slice(&samples.ts[range.clone()]);
+            values.extend_from_slice(&samples.values[range]);
+        }
+        long_frame(ids, ts, values)
+    }
+}
+
+/// Held while writing: the in-process lock and the locked lock file.
+struct WriteGuard<'a> {
+    _file: File,
+    _guard: MutexGuard<'a, ()>,
+}
+
+impl Adapter for FilesAdapter {
+    fn data_points(&self, filter: &DataPointFilter) -> Result<Vec<DataPointConfig>> {
+        Ok(self.catalog()?.matching(filter))
+    }
+
+    /// Names and ids that the filter lists but that do not exist are an
+    /// error (listing the close and known names), not an empty frame.
+    fn read(&self, filter: &DataPointFilter) -> Result<DataFrame> {
+        let (lo, hi) = bounds(filter)?;
+        if let Some(tz) = &filter.time_zone {
+            parse_time_zone(tz)?;
+        }
+        let points = self.catalog()?.select(filter)?;
+        let Some(target) = filter.resolution else {
+            return self.read_raw(&points, lo, hi);
+        };
+        if !needs_resample(&points, target, filter.time_zone.as_deref()) {
+            return self.read_raw(&points, lo, hi);
+        }
+        // A sample that starts before `start` can cover target intervals
+        // after it, so read back one native interval.
+        let lookback = points.iter().map(|p| longest_interval_us(p.resolution)).max().unwrap_or(0);
+        let raw = self.read_raw(&points, lo.saturating_sub(lookback), hi)?;
+        if raw.height() == 0 {
+            return Ok(raw);
+        }
+        let options = ResampleOptions {
+            time_zone: filter.time_zone.clone(),
+            ..ResampleOptions::default()
+        };
+        let converted = resample(&raw, &points, target, &options)?;
+        keep_range(&converted, lo, hi)
+    }
+
+    /// All or nothing: every changed file is written to a temporary file
+    /// first and renamed into place only when all of them are ready.
+    fn write(&self, long: &DataFrame) -> Result<()> {
+        validate_long(long)?;
+        let groups = split_long(long)?;
+        if groups.is_empty() {
+            return Ok(());
+        }
+        let _guard = self.lock()?;
+        let catalog = self.catalog()?;
+        let unknown: Vec<String> = groups
+            .iter()
+            .filter(|(id, _)| catalog.by_id(algohost_sdk::data::DataPointId(*id)).is_none())
+            .map(|(id, _)| id.to_string())
+            .collect();
+        if !unknown.is_empty() {
+            return Err(Error::InvalidInput(format!(
+                "unknown data point id(s) {} in column 'data_point_id'; define the data points first \
+                 (define_data_points) and write with the ids it returns",
+                unknown.join(", ")
+            )));
+        }
+        let mut staged = Vec::with_capacity(groups.len());
+        for (id, newer) in groups {
+            let path = self.samples_path(id);
+            let merged = Samples::load(&path)?.merged(newer);
+            staged.push(merged.stage(&path)?);
+        }
+        for file in staged {
+            file.commit()?;
+        }
+        sync_dir(&self.dir.join(SAMPLES));
+        Ok(())
+    }
+
+    fn flows(&self, filter: &FlowFilter) -> Result<Vec<DataPointConfig>> {
+        Ok(self
+            .catalog()?
+            .data_points
+            .into_iter()
+            .filter(|p| filter.matches(p))
+            .collect())
+    }
+
+    /// New names get the next free ids (the ids in `points` are ignored);
+    /// existing names are returned as stored, unless the quantity differs.
+    fn define_data_points(&self, points: &[DataPointConfig]) -> Result<Vec<DataPointConfig>> {
+        let _guard = self.lock()?;
+        let mut catalog = self.catalog()?;
+        let mut stored = Vec::with_capacity(points.len());
+        let mut is_changed = false;
+        for point in points {
+            if let Some(existing) = catalog.by_name(&point.name) {
+                if existing.quantity != point.quantity {
+                    return Err(Error::InvalidInput(format!(
+                        "data point '{}' exists with quantity {} (id {}), not {}; \
+                         use another name for a data point of another quantity",
+                        point.name, existing.quantity, existing.id, point.quantity
+                    )));
+                }
+                stored.push(existing.clone());
+            } else {
+                check_definition(point)?;
+                let mut new = point.clone();
+                new.id = catalog.next_id();
+                catalog.data_points.push(new.clone());
+                stored.push(new);
+                is_changed = true;
+            }
+        }
+        if is_changed {
+            catalog.save(&self.dir.join(CATALOG))?;
+        }
+        Ok(stored)
+    }
+}
+
+/// Creates `dir` when it does not exist and its parent does.
+fn ensure_dir(dir: &Path) -> Result<()> {
+    match fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => Ok(()),
+        Ok(_) => Err(Error::InvalidInput(format!(
+            "the data directory {} is a file; pass a directory",
+            dir.display()
+        ))),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let parent = match dir.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p,
+                _ => Path::new("."),
+            };
+            if !parent.is_dir() {
+                return Err(Error::InvalidInput(format!(
+                    "cannot create the data directory {}: its parent {} does not exist; \
+                     create the parent first or pass another path",
+                    dir.display(),
+                    parent.display()
+                )));
+            }
+            match fs::create_dir(dir) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+                Err(e) => Err(Error::Data(format!(
+                    "cannot create the data directory {}: {e}",
+                    dir.display()
+                ))),
+            }
+        }
+        Err(e) => Err(Error::Data(format!(
+            "cannot access the data directory {}: {e}",
+            dir.display()
+        ))),
+    }
+}
+
+/// The filter's `[start, end)` in µs; an open side is unbounded.
+fn bounds(filter: &DataPointFilter) -> Result<(i64, i64)> {
+    if let (Some(start), Some(end)) = (filter.start, filter.end)
+        && start > end
+    {
+        return Err(Error::InvalidInput(format!(
+            "start {} is after end {}; give start <= end",
+            start.to_rfc3339(),
+            end.to_rfc3339()
+        )));
+    }
+    Ok((
+        filter.start.map_or(i64::MIN, |t| t.timestamp_micros()),
+        filter.end.map_or(i64::MAX, |t| t.timestamp_micros()),
+    ))
+}
+
+/// Whether reading `points` at `target` changes their samples.
+fn needs_resample(points: &[DataPointConfig], target: Resolution, time_zone: Option<&str>) -> bool {
+    points.iter().any(|p| {
+        p.resolution != target
+            || (target.is_calendar() && time_zone.is_some_and(|tz| tz != p.time_zone))
+    })
+}
+
+/// An upper bound of one interval's length at `resolution`, in µs.
+fn longest_interval_us(resolution: Resolution) -> i64 {
+    const HOUR_US: i64 = 3_600_000_000;
+    match resolution {
+        Resolution::Seconds(s) => s.saturating_mul(1_000_000),
+        Resolution::Days(d) => i64::from(d).saturating_mul(25 * HOUR_US),
+        Resolution::Months(m) => i64::from(m).saturating_mul(31 * 24 * HOUR_US + HOUR_US),
+    }
+}
+
+/// The rows of a long frame with `lo <= ts < hi` (µs).
+fn keep_range(long: &DataFrame, lo: i64, hi: i64) -> Result<DataFrame> {
+    let ts = long.column(TS)?.datetime()?.cast_time_unit(TimeUnit::Microseconds);
+    let mask = BooleanChunked::from_iter_values(
+        "mask".into(),
+        ts.physical().iter().map(|t| t.is_some_and(|t| lo <= t && t < hi)),
+    );
+    Ok(long.filter(&mask)?)
+}
+
+/// A file written beside its destination, renamed over it by
+/// [`Staged::commit`] and removed if dropped uncommitted.
+#[derive(Debug)]
+struct Staged {
+    tmp: PathBuf,
+    dest: PathBuf,
+    is_committed: bool,
+}
+
+impl Staged {
+    /// Writes a temporary file in `dest`'s folder with `write` and syncs it.
+    fn create(dest: &Path, write: impl FnOnce(&mut File) -> io::Result<()>) -> Result<Self> {
+        static SEQUENCE: AtomicU64 = AtomicU64::new(0);
+        let folder = dest.parent().unwrap_or(Path::new("."));
+        let file_name = dest.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+        let tmp = folder.join(format!(
+            ".{file_name}.{}.{}.tmp",
+            std::process::id(),
+            SEQUENCE.fetch_add(1, Ordering::Relaxed)
+        ));
+        let staged = Self {
+            tmp,
+            dest: dest.to_owned(),
+            is_committed: false,
+        };
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&staged.tmp)
+            .map_err(|e| staged.io_error(e))?;
+        write(&mut file)
+            .and_then(|()| file.sync_all())
+            .map_err(|e| staged.io_error(e))?;
+        Ok(staged)
+    }
+
+    /// Renames the temporary file over the destination.
+    fn commit(mut self) -> Result<()> {
+        fs::rename(&self.tmp, &self.dest).map_err(|e| self.io_error(e))?;
+        self.is_committed = true;
+        Ok(())
+    }
+
+    fn io_error(&self, e: io::Error) -> Error {
+        Error::Data(format!(
+            "cannot write {}: {e}; check that the data directory is writable and has free space",
+            self.dest.display()
+        ))
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if !self.is_committed {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// Replaces `path` atomically with what `write` writes.
+fn write_atomic(path: &Path, write: impl FnOnce(&mut File) -> io::Result<()>) -> Result<()> {
+    Staged::create(path, write)?.commit()?;
+    if let Some(folder) = path.parent() {
+        sync_dir(folder);
+    }
+    Ok(())
+}
+
+/// Makes renames in `folder` durable where the platform allows it.
+fn sync_dir(folder: &Path) {
+    #[cfg(unix)]
+    if let Ok(dir) = File::open(folder) {
+        let _ = dir.sync_all();
+    }
+    #[cfg(not(unix))]
+    let _ = folder;
+}

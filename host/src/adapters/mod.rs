@@ -34,3 +34,34 @@ pub trait Adapter: Send + Sync {
 pub fn open(spec: &str) -> Result<Arc<dyn Adapter>> {
     Ok(Arc::new(files::FilesAdapter::open(spec)?))
 }
+
+/// The adapter of a run that was given no data: every data access fails
+/// with a message that says how to give it some.
+#[derive(Debug, Default)]
+pub struct NoData;
+
+impl NoData {
+    fn error<T>() -> Result<T> {
+        Err(algohost_sdk::Error::Data(
+            "this run reads or writes data but none was given: pass --data DIR (for example the demo data made by `algohost demo-data DIR`)".into(),
+        ))
+    }
+}
+
+impl Adapter for NoData {
+    fn data_points(&self, _: &DataPointFilter) -> Result<Vec<DataPointConfig>> {
+        Self::error()
+    }
+    fn read(&self, _: &DataPointFilter) -> Result<DataFrame> {
+        Self::error()
+    }
+    fn write(&self, _: &DataFrame) -> Result<()> {
+        Self::error()
+    }
+    fn flows(&self, _: &FlowFilter) -> Result<Vec<DataPointConfig>> {
+        Self::error()
+    }
+    fn define_data_points(&self, _: &[DataPointConfig]) -> Result<Vec<DataPointConfig>> {
+        Self::error()
+    }
+}

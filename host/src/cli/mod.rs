@@ -1,1 +1,167 @@
-pub fn main() -> std::process::ExitCode { std::process::ExitCode::SUCCESS }
+//! The `algohost` command line: list, describe, validate and run algorithms,
+//! show plugin diagnostics, and generate the demo dataset.
+//!
+//! Exit codes: 0 success, 1 the run failed, 2 bad usage or invalid params,
+//! 124 the run timed out, 130 the run was cancelled.
+
+mod describe;
+mod run;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use serde_json::Value;
+
+use crate::registry::Registry;
+use crate::sources::{self, DiscoveryOptions};
+
+/// Exit code for bad usage and invalid params.
+pub const EXIT_USAGE: u8 = 2;
+/// Exit code of a failed run.
+pub const EXIT_FAILED: u8 = 1;
+/// Exit code of a timed-out run (as `timeout(1)`).
+pub const EXIT_TIMED_OUT: u8 = 124;
+/// Exit code of a cancelled run (as Ctrl-C).
+pub const EXIT_CANCELLED: u8 = 130;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "algohost",
+    version,
+    about = "Run algorithms written in Rust or Python: list, describe, validate, run.",
+    after_help = "Dylib plugins are loaded from --plugin-dir and ALGOHOST_PLUGIN_PATH (separated like PATH)."
+)]
+struct Cli {
+    /// A directory of dylib plugins (or one library file); repeatable.
+    #[arg(long = "plugin-dir", value_name = "DIR", global = true)]
+    plugin_dirs: Vec<PathBuf>,
+    /// Show more logs on stderr: -v info, -vv debug.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// List the registered algorithms.
+    List {
+        /// Print manifests as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one algorithm: description, params and outputs.
+    Describe {
+        /// Algorithm name.
+        name: String,
+        /// Print the manifest (with the params schema) as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check params against an algorithm's schema without running it.
+    Validate {
+        /// Algorithm name.
+        name: String,
+        /// Params as JSON, or @FILE to read them from a file (@- for stdin).
+        #[arg(long, value_name = "JSON|@FILE", default_value = "{}")]
+        params: String,
+    },
+    /// Run an algorithm and print its output summary as JSON.
+    Run(run::RunArgs),
+    /// Show plugin sources and discovery diagnostics.
+    Plugins {
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Generate the deterministic demo dataset into DIR.
+    DemoData {
+        /// Target directory (created if missing).
+        dir: PathBuf,
+    },
+}
+
+/// Runs the CLI with the process arguments. A custom host binary's whole
+/// `main` is `fn main() -> ExitCode { algohost::cli::main() }`.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    match dispatch(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(err.downcast_ref::<UsageError>().map_or(EXIT_FAILED, |_| EXIT_USAGE))
+        }
+    }
+}
+
+/// An error in what the user typed (exit code 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct UsageError(pub String);
+
+fn init_logging(verbose: u8) {
+    let level = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ALGOHOST_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn discover(cli: &Cli) -> Registry {
+    sources::discover(&DiscoveryOptions::with_env(cli.plugin_dirs.clone()))
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<u8> {
+    match &cli.command {
+        Command::List { json } => describe::list(&discover(&cli), *json),
+        Command::Describe { name, json } => describe::describe(&discover(&cli), name, *json),
+        Command::Validate { name, params } => {
+            let registry = discover(&cli);
+            let params = parse_params(params)?;
+            run::validate(&registry, name, &params)
+        }
+        Command::Run(args) => run::run(&discover(&cli), args, cli.verbose),
+        Command::Plugins { json } => describe::plugins(&discover(&cli), &cli.plugin_dirs, *json),
+        Command::DemoData { dir } => {
+            let summary = crate::demo::generate(dir)?;
+            eprintln!("demo data written to {}", dir.display());
+            println!("{}", serde_json::to_string_pretty(&summary)?);
+            Ok(0)
+        }
+    }
+}
+
+/// Parses `--params`: inline JSON, `@FILE`, or `@-` for stdin.
+fn parse_params(text: &str) -> anyhow::Result<Value> {
+    let (origin, body) = match text.strip_prefix('@') {
+        Some("-") => {
+            let mut body = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut body)
+                .map_err(|e| UsageError(format!("cannot read params from stdin: {e}")))?;
+            ("stdin".to_owned(), body)
+        }
+        Some(path) => {
+            let body = std::fs::read_to_string(path)
+                .map_err(|e| UsageError(format!("cannot read params file '{path}': {e}")))?;
+            (format!("params file '{path}'"), body)
+        }
+        None => ("--params".to_owned(), text.to_owned()),
+    };
+    let value: Value = serde_json::from_str(&body).map_err(|e| {
+        UsageError(format!(
+            "{origin} is not valid JSON ({e}); pass an object such as --params '{{\"limit_kw\": 50}}' or --params @params.json"
+        ))
+    })?;
+    if !value.is_object() {
+        return Err(UsageError(format!("{origin} must be a JSON object, found {value}")).into());
+    }
+    Ok(value)
+}

@@ -1,1 +1,64 @@
-//! Peak shaving plugin (in progress).
+//! `peak_shaving`: battery dispatch that keeps grid import (load − PV) at or
+//! below a limit wherever the battery allows.
+//!
+//! The dispatch is a pure function over slices ([`dispatch`]); the algorithm
+//! around it reads the load and PV data points, calls it and returns the
+//! schedule frame plus a summary. The crate builds as a dylib plugin and as
+//! an rlib (for tests and for hosts that link it in).
+
+mod dispatch;
+mod input;
+mod params;
+
+use algohost_sdk::prelude::*;
+
+pub use dispatch::{Schedule, Summary, dispatch, dispatch_with};
+pub use input::{Input, from_wide};
+pub use params::{Battery, Params, Recharge};
+
+/// Battery dispatch that keeps grid import (load − PV) at or below `limit_kw`
+/// wherever the battery allows. The battery discharges exactly what a peak
+/// exceeds the limit by, and recharges from PV surplus and, below the limit,
+/// from the grid, looking ahead so that enough energy is stored before the
+/// next peaks. Returns the schedule (battery power, positive = discharge; SoC
+/// at the end of each interval; grid import) and peaks before and after.
+#[algorithm(
+    name = "peak_shaving",
+    version = "0.1.0",
+    outputs = ["schedule: ts, load_kw, pv_kw, battery_kw, soc_kwh, grid_kw"]
+)]
+fn peak_shaving(ctx: &Context, params: Params) -> Result<Output> {
+    params.validate()?;
+    ctx.progress(0.0, "reading load and PV");
+    let input = input::read(ctx, &params)?;
+    ctx.check()?;
+    ctx.progress(0.2, "dispatching the battery");
+    let schedule = dispatch_with(&input.load_kw, &input.pv_kw, input.dt_h, &params, |done| {
+        ctx.check()?;
+        ctx.progress(0.2 + 0.7 * done, "dispatching the battery");
+        Ok(())
+    })?;
+    let summary = &schedule.summary;
+    if summary.limit_met {
+        info!(
+            peak_before_kw = summary.peak_before_kw,
+            peak_after_kw = summary.peak_after_kw,
+            "grid import stays at or below {} kW",
+            params.limit_kw
+        );
+    } else {
+        warn!(
+            intervals_above_limit = summary.intervals_above_limit,
+            "the battery cannot keep grid import at or below {} kW in {} of {} intervals; peak after: {:.3} kW",
+            params.limit_kw,
+            summary.intervals_above_limit,
+            input.load_kw.len(),
+            summary.peak_after_kw
+        );
+    }
+    let frame = input.schedule_frame(&schedule)?;
+    ctx.progress(1.0, "done");
+    Ok(Output::new()
+        .with_summary(algohost_sdk::serde_json::to_value(summary)?)
+        .with_frame("schedule", frame))
+}

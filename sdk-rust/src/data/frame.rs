@@ -1,8 +1,15 @@
-//! Long and wide frame forms. (Implementation in progress: see helper brief.)
+//! Long and wide frame forms: long (`data_point_id`, `ts`, `value`, sorted by
+//! id then ts) for adapters and storage, wide (`ts` plus one column per data
+//! point name) for algorithms.
 
-use polars::prelude::DataFrame;
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::ops::Range;
 
-use super::DataPointConfig;
+use polars::prelude::*;
+use polars_arrow::bitmap::{Bitmap, MutableBitmap};
+
+use super::{DataPointConfig, DataPointId};
 use crate::error::{Error, Result};
 
 /// Column of the data point id in long form.
@@ -12,27 +19,397 @@ pub const TS: &str = "ts";
 /// Column of the value in long form.
 pub const VALUE: &str = "value";
 
+const LONG_COLUMNS: &str = "data_point_id: Int64, ts: Datetime[us, UTC], value: Float64";
+
+/// The type of the `ts` column: microseconds since the Unix epoch, in UTC.
+fn ts_dtype() -> DataType {
+    DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC))
+}
+
 /// Whether `frame` has the long form's columns.
 pub fn is_long(frame: &DataFrame) -> bool {
     frame.schema().contains(DATA_POINT_ID) && frame.schema().contains(VALUE)
 }
 
-/// Checks that a frame is in long form with the right types.
-pub fn validate_long(_frame: &DataFrame) -> Result<()> {
-    Err(Error::msg("validate_long: not implemented yet"))
+/// Checks that a frame is in long form: exactly the columns
+/// `data_point_id: Int64`, `ts: Datetime[us, UTC]` and `value: Float64`, with
+/// no null id or ts (values may be null). Sorting is not checked; see [`sort_long`].
+pub fn validate_long(frame: &DataFrame) -> Result<()> {
+    if let Some(extra) = frame
+        .get_column_names()
+        .into_iter()
+        .find(|n| ![DATA_POINT_ID, TS, VALUE].contains(&n.as_str()))
+    {
+        return Err(Error::InvalidInput(format!(
+            "long frame has an unexpected column '{extra}': a long frame has exactly the columns \
+             {LONG_COLUMNS}; drop it, or use the wide form (ts plus one column per data point name)"
+        )));
+    }
+    for (name, dtype, hint) in [
+        (DATA_POINT_ID, DataType::Int64, "cast it with .cast(&DataType::Int64)"),
+        (TS, ts_dtype(), TS_CAST_HINT),
+        (VALUE, DataType::Float64, "cast it with .cast(&DataType::Float64)"),
+    ] {
+        let column = require_column(frame, name, LONG_COLUMNS)?;
+        if column.dtype() != &dtype {
+            return Err(wrong_dtype(name, column.dtype(), hint));
+        }
+    }
+    for name in [DATA_POINT_ID, TS] {
+        check_no_nulls(frame, name)?;
+    }
+    Ok(())
 }
 
-/// Builds a long frame from (id, ts µs, value) columns.
-pub fn long_frame(_ids: Vec<i64>, _ts_us: Vec<i64>, _values: Vec<Option<f64>>) -> Result<DataFrame> {
-    Err(Error::msg("long_frame: not implemented yet"))
+const TS_CAST_HINT: &str = "convert it with \
+    .cast(&DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC)))";
+
+fn require_column<'a>(frame: &'a DataFrame, name: &str, expected: &str) -> Result<&'a Column> {
+    frame.column(name).map_err(|_| {
+        let found: Vec<&str> = frame.get_column_names().iter().map(|n| n.as_str()).collect();
+        Error::InvalidInput(format!(
+            "frame has no column '{name}': expected the columns {expected} (found: {})",
+            found.join(", ")
+        ))
+    })
 }
 
-/// Long → wide.
-pub fn to_wide(_long: &DataFrame, _points: &[DataPointConfig]) -> Result<DataFrame> {
-    Err(Error::msg("to_wide: not implemented yet"))
+fn wrong_dtype(name: &str, found: &DataType, hint: &str) -> Error {
+    let expected = match name {
+        DATA_POINT_ID => "Int64",
+        TS => "Datetime[us, UTC]",
+        _ => "Float64",
+    };
+    Error::InvalidInput(format!("column '{name}' is {found}: expected {expected}; {hint}"))
 }
 
-/// Wide → long.
-pub fn to_long(_wide: &DataFrame, _points: &[DataPointConfig]) -> Result<DataFrame> {
-    Err(Error::msg("to_long: not implemented yet"))
+fn check_no_nulls(frame: &DataFrame, name: &str) -> Result<()> {
+    let nulls = frame.column(name)?.null_count();
+    if nulls > 0 {
+        return Err(Error::InvalidInput(format!(
+            "column '{name}' has {nulls} null value(s): every sample needs a data point id and a ts; \
+             drop those rows"
+        )));
+    }
+    Ok(())
 }
+
+/// The `ts` column of a long or wide frame as microseconds since the Unix
+/// epoch; errors if it is missing, not `Datetime[us, UTC]`, or has nulls.
+pub fn ts_micros(frame: &DataFrame) -> Result<Vec<i64>> {
+    let column = require_column(frame, TS, "ts: Datetime[us, UTC] and the value columns")?;
+    if column.dtype() != &ts_dtype() {
+        return Err(wrong_dtype(TS, column.dtype(), TS_CAST_HINT));
+    }
+    check_no_nulls(frame, TS)?;
+    let ts = column.datetime()?.physical();
+    Ok(ts.into_no_null_iter().collect())
+}
+
+/// Builds a long frame from (id, ts in µs since the epoch, value) columns of
+/// equal length. Rows are sorted by (id, ts); a repeated (id, ts) is an error.
+pub fn long_frame(ids: Vec<i64>, ts_us: Vec<i64>, values: Vec<Option<f64>>) -> Result<DataFrame> {
+    if ids.len() != ts_us.len() || ids.len() != values.len() {
+        return Err(Error::InvalidInput(format!(
+            "long_frame needs columns of equal length, got {} ids, {} ts and {} values",
+            ids.len(),
+            ts_us.len(),
+            values.len()
+        )));
+    }
+    let values = Float64Chunked::from_iter_options(VALUE.into(), values.into_iter());
+    sort_long(&build_long(ids, ts_us, values)?)
+}
+
+/// Assembles the three long columns without checks.
+fn build_long(ids: Vec<i64>, ts_us: Vec<i64>, values: Float64Chunked) -> Result<DataFrame> {
+    let ids = Int64Chunked::from_vec(DATA_POINT_ID.into(), ids).into_column();
+    let ts = Int64Chunked::from_vec(TS.into(), ts_us)
+        .into_datetime(TimeUnit::Microseconds, Some(TimeZone::UTC))
+        .into_column();
+    Ok(DataFrame::new_infer_height(vec![ids, ts, values.with_name(VALUE.into()).into_column()])?)
+}
+
+/// Validates a long frame and returns it sorted by (id, ts) (a cheap clone
+/// when it already is). Two samples of one data point at the same ts are an error.
+pub fn sort_long(frame: &DataFrame) -> Result<DataFrame> {
+    let columns = LongColumns::new(frame)?;
+    let (ids, ts) = (columns.ids(), columns.ts());
+    let is_sorted = (1..ids.len()).all(|i| (ids[i - 1], ts[i - 1]) < (ids[i], ts[i]));
+    if is_sorted {
+        return Ok(frame.clone());
+    }
+    let mut order: Vec<usize> = (0..ids.len()).collect();
+    order.sort_by_key(|&i| (ids[i], ts[i]));
+    if let Some(pair) = order.windows(2).find(|p| (ids[p[0]], ts[p[0]]) == (ids[p[1]], ts[p[1]])) {
+        return Err(duplicate_sample(ids[pair[0]], ts[pair[0]]));
+    }
+    let samples = columns.samples(0..ids.len());
+    let mut out = LongBuilder::with_capacity(ids.len());
+    for i in order {
+        out.push(ids[i], ts[i], samples.value(i));
+    }
+    out.finish()
+}
+
+fn duplicate_sample(id: i64, ts_us: i64) -> Error {
+    let at = chrono::DateTime::from_timestamp_micros(ts_us)
+        .map_or_else(|| format!("{ts_us} µs"), |t| t.to_rfc3339());
+    Error::InvalidInput(format!(
+        "data point {id} has more than one sample at {at}: a long frame holds one sample per \
+         (data_point_id, ts); drop the duplicates"
+    ))
+}
+
+/// The row range of each data point in a long frame sorted by (id, ts), in
+/// order; slice the frame with them to work on one data point at a time.
+pub fn id_ranges(long: &DataFrame) -> Result<Vec<(DataPointId, Range<usize>)>> {
+    let columns = LongColumns::new(long)?;
+    if !columns.ids().is_sorted() {
+        return Err(Error::InvalidInput(
+            "long frame is not sorted by data_point_id: sort it with sort_long first".to_owned(),
+        ));
+    }
+    Ok(columns.runs())
+}
+
+/// Long → wide: `ts` (the union of all timestamps, sorted) plus one Float64
+/// column per data point in the order of `points`, null where a data point
+/// has no sample. Every id in `long` must be among `points`.
+pub fn to_wide(long: &DataFrame, points: &[DataPointConfig]) -> Result<DataFrame> {
+    let long = sort_long(long)?;
+    let columns = LongColumns::new(&long)?;
+    let slots = point_slots(points)?;
+    let mut ranges: Vec<Option<Range<usize>>> = vec![None; points.len()];
+    for (id, range) in columns.runs() {
+        let slot = slots.get(&id.0).ok_or_else(|| unknown_id(id, points))?;
+        ranges[*slot] = Some(range);
+    }
+    let mut grid = columns.ts().to_vec();
+    grid.sort_unstable();
+    grid.dedup();
+    let mut out = Vec::with_capacity(points.len() + 1);
+    for (point, range) in points.iter().zip(ranges) {
+        let samples = range.map(|r| columns.samples(r));
+        out.push(wide_column(&point.name, &grid, samples.as_ref()).into_column());
+    }
+    let ts = Int64Chunked::from_vec(TS.into(), grid)
+        .into_datetime(TimeUnit::Microseconds, Some(TimeZone::UTC));
+    out.insert(0, ts.into_column());
+    Ok(DataFrame::new_infer_height(out)?)
+}
+
+/// Maps each data point id to its position, rejecting repeated ids or names
+/// and a name that clashes with the `ts` column.
+fn point_slots(points: &[DataPointConfig]) -> Result<HashMap<i64, usize>> {
+    let mut slots = HashMap::with_capacity(points.len());
+    for (i, point) in points.iter().enumerate() {
+        if point.name == TS {
+            return Err(Error::InvalidInput(format!(
+                "data point {} is named '{TS}', which clashes with the ts column of the wide form; \
+                 rename it",
+                point.id
+            )));
+        }
+        if let Some(other) = points[..i].iter().find(|p| p.id == point.id || p.name == point.name) {
+            return Err(Error::InvalidInput(format!(
+                "data points '{}' (id {}) and '{}' (id {}) share an id or a name: pass each data \
+                 point once",
+                other.name, other.id, point.name, point.id
+            )));
+        }
+        slots.insert(point.id.0, i);
+    }
+    Ok(slots)
+}
+
+/// The error for an id in a frame that no given data point has.
+pub(crate) fn unknown_id(id: DataPointId, points: &[DataPointConfig]) -> Error {
+    let known: Vec<String> = points.iter().map(|p| format!("{} ({})", p.id, p.name)).collect();
+    Error::InvalidInput(format!(
+        "data point id {id} in the frame is not among the given data points (known: {}): pass \
+         its DataPointConfig too, or filter it out",
+        known.join(", ")
+    ))
+}
+
+/// One wide column: the samples of a data point placed on the `grid` of timestamps.
+fn wide_column(name: &str, grid: &[i64], samples: Option<&Samples<'_>>) -> Float64Chunked {
+    let mut values = vec![0.0; grid.len()];
+    let mut valid = MutableBitmap::from_len_zeroed(grid.len());
+    if let Some(s) = samples {
+        let mut g = 0;
+        for i in 0..s.len() {
+            g += grid[g..].partition_point(|&t| t < s.ts[i]);
+            if let Some(v) = s.value(i) {
+                values[g] = v;
+                valid.set(g, true);
+            }
+        }
+    }
+    Float64Chunked::from_vec_validity(name.into(), values, Some(valid.freeze()))
+}
+
+/// Wide → long: each column other than `ts` is mapped by name to its data
+/// point's id. Null cells are dropped (a missing sample, not a null one); the
+/// result is sorted by (id, ts).
+pub fn to_long(wide: &DataFrame, points: &[DataPointConfig]) -> Result<DataFrame> {
+    let ts = ts_micros(wide)?;
+    let mut columns = Vec::with_capacity(wide.width());
+    for column in wide.columns().iter().filter(|c| c.name().as_str() != TS) {
+        let point = points
+            .iter()
+            .find(|p| p.name == column.name().as_str())
+            .ok_or_else(|| unknown_column(column.name(), points))?;
+        if !column.dtype().is_primitive_numeric() {
+            return Err(Error::InvalidInput(format!(
+                "column '{}' is {}: expected Float64 values for data point '{}'",
+                column.name(),
+                column.dtype(),
+                point.name
+            )));
+        }
+        columns.push((point.id.0, column.cast(&DataType::Float64)?));
+    }
+    columns.sort_by_key(|(id, _)| *id);
+    let rows = columns.iter().map(|(_, c)| c.len() - c.null_count()).sum();
+    let mut out = LongBuilder::with_capacity(rows);
+    for (id, column) in &columns {
+        for (t, v) in ts.iter().zip(column.f64()?.iter()) {
+            if let Some(v) = v {
+                out.push(*id, *t, Some(v));
+            }
+        }
+    }
+    sort_long(&out.finish()?)
+}
+
+fn unknown_column(name: &str, points: &[DataPointConfig]) -> Error {
+    let mut known: Vec<&str> = points.iter().map(|p| p.name.as_str()).collect();
+    known.sort_unstable();
+    Error::InvalidInput(format!(
+        "column '{name}' is not a known data point (known: {}): define it first or drop the column",
+        known.join(", ")
+    ))
+}
+
+/// The columns of a validated long frame, each as one contiguous array.
+pub(crate) struct LongColumns<'a> {
+    ids: Cow<'a, Int64Chunked>,
+    ts: Cow<'a, Int64Chunked>,
+    values: Cow<'a, Float64Chunked>,
+}
+
+impl<'a> LongColumns<'a> {
+    /// Validates `frame` with [`validate_long`] and rechunks its columns if needed.
+    pub(crate) fn new(frame: &'a DataFrame) -> Result<Self> {
+        validate_long(frame)?;
+        Ok(Self {
+            ids: contiguous(frame.column(DATA_POINT_ID)?.i64()?),
+            ts: contiguous(frame.column(TS)?.datetime()?.physical()),
+            values: contiguous(frame.column(VALUE)?.f64()?),
+        })
+    }
+
+    /// The ids, one per row.
+    pub(crate) fn ids(&self) -> &[i64] {
+        values_of(&self.ids)
+    }
+
+    /// The interval starts in µs since the epoch, one per row.
+    pub(crate) fn ts(&self) -> &[i64] {
+        values_of(&self.ts)
+    }
+
+    /// The rows in `range` as a [`Samples`] view.
+    pub(crate) fn samples(&self, range: Range<usize>) -> Samples<'_> {
+        let validity = self.values.downcast_iter().next().and_then(|a| a.validity());
+        Samples {
+            ts: &self.ts()[range.clone()],
+            values: &values_of(&self.values)[range.clone()],
+            validity,
+            offset: range.start,
+        }
+    }
+
+    /// The row range of each run of equal ids, in order (ids must be sorted).
+    pub(crate) fn runs(&self) -> Vec<(DataPointId, Range<usize>)> {
+        let ids = self.ids();
+        let mut runs = Vec::new();
+        let mut start = 0;
+        while start < ids.len() {
+            let id = ids[start];
+            let end = start + ids[start..].partition_point(|&x| x == id);
+            runs.push((DataPointId(id), start..end));
+            start = end;
+        }
+        runs
+    }
+}
+
+/// The array as a single chunk, borrowed when it already is one.
+fn contiguous<T: PolarsNumericType>(ca: &ChunkedArray<T>) -> Cow<'_, ChunkedArray<T>> {
+    if ca.chunks().len() <= 1 { Cow::Borrowed(ca) } else { ca.rechunk() }
+}
+
+/// The values buffer of a single-chunk array (null slots hold arbitrary values).
+fn values_of<T: PolarsNumericType>(ca: &ChunkedArray<T>) -> &[T::Native] {
+    ca.downcast_iter().next().map_or(&[], |a| a.values().as_slice())
+}
+
+/// The samples of one data point: interval starts and values as slices.
+pub(crate) struct Samples<'a> {
+    /// Interval starts in µs since the epoch, ascending.
+    pub(crate) ts: &'a [i64],
+    values: &'a [f64],
+    validity: Option<&'a Bitmap>,
+    offset: usize,
+}
+
+impl Samples<'_> {
+    /// Number of samples.
+    pub(crate) fn len(&self) -> usize {
+        self.ts.len()
+    }
+
+    /// The value of sample `i`, `None` when null.
+    pub(crate) fn value(&self, i: usize) -> Option<f64> {
+        let is_valid = self.validity.is_none_or(|b| b.get_bit(self.offset + i));
+        is_valid.then(|| self.values[i])
+    }
+}
+
+/// Collects long rows and builds the frame at the end.
+pub(crate) struct LongBuilder {
+    ids: Vec<i64>,
+    ts: Vec<i64>,
+    values: Vec<f64>,
+    valid: MutableBitmap,
+}
+
+impl LongBuilder {
+    /// An empty builder with room for `rows` rows.
+    pub(crate) fn with_capacity(rows: usize) -> Self {
+        Self {
+            ids: Vec::with_capacity(rows),
+            ts: Vec::with_capacity(rows),
+            values: Vec::with_capacity(rows),
+            valid: MutableBitmap::with_capacity(rows),
+        }
+    }
+
+    /// Appends one row.
+    pub(crate) fn push(&mut self, id: i64, ts_us: i64, value: Option<f64>) {
+        self.ids.push(id);
+        self.ts.push(ts_us);
+        self.values.push(value.unwrap_or(0.0));
+        self.valid.push(value.is_some());
+    }
+
+    /// The rows as a long frame, in the order pushed.
+    pub(crate) fn finish(self) -> Result<DataFrame> {
+        let values = Float64Chunked::from_vec_validity(VALUE.into(), self.values, Some(self.valid.freeze()));
+        build_long(self.ids, self.ts, values)
+    }
+}
+

@@ -1,0 +1,45 @@
+# algohost — one command surface for people and CI. `make help` lists it.
+
+CARGO_TARGET_DIR ?= $(HOME)/.cache/algohost/target
+export CARGO_TARGET_DIR
+# Dylib plugins built by this repo are collected here for `make run`.
+PLUGIN_DIR := $(CARGO_TARGET_DIR)/algohost-plugins
+DEMO_DATA ?= demo-data
+ALGOHOST := $(CARGO_TARGET_DIR)/debug/algohost
+SO := $(if $(filter Darwin,$(shell uname -s)),dylib,so)
+
+.DEFAULT_GOAL := help
+.PHONY: help build plugins run test bench lint fmt clean
+
+help: ## Show the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+build: ## Build the CLI and every plugin (dev profile)
+	cargo build --workspace --all-targets
+
+plugins: build ## Collect the dylib plugins into the plugin directory
+	@mkdir -p $(PLUGIN_DIR)
+	@cp $(CARGO_TARGET_DIR)/debug/libalgohost_plugin_peak_shaving.$(SO) $(PLUGIN_DIR)/
+
+$(DEMO_DATA)/catalog.json: | build
+	$(ALGOHOST) demo-data $(DEMO_DATA)
+
+run: plugins $(DEMO_DATA)/catalog.json ## Build, make the demo data if absent, and take the tour
+	@ALGOHOST=$(ALGOHOST) ALGOHOST_PLUGIN_PATH=$(PLUGIN_DIR) DEMO_DATA=$(DEMO_DATA) ./scripts/tour.sh
+
+test: build ## Run every test (what CI runs)
+	cargo nextest run --workspace --no-fail-fast
+	cargo test --workspace --doc
+
+bench: ## Benchmarks (release builds); table in benches/results.md
+	./benches/run.sh
+
+lint: ## clippy (warnings are errors) and rustfmt check
+	cargo clippy --workspace --all-targets -- -D warnings
+	cargo fmt --all --check
+
+fmt: ## Format the code
+	cargo fmt --all
+
+clean: ## Remove the demo data and outputs (keeps the build cache)
+	rm -rf $(DEMO_DATA) out

@@ -1,0 +1,254 @@
+//! `catalog.json`: the data points of a files data directory.
+
+use std::collections::{BTreeSet, HashSet};
+use std::path::Path;
+
+use algohost_sdk::data::{DataPointConfig, DataPointFilter, DataPointId, parse_time_zone};
+use algohost_sdk::{Error, Result};
+use serde::{Deserialize, Serialize};
+
+use super::write_atomic;
+
+/// The catalog file's format version; bumped on incompatible changes.
+const FORMAT: u32 = 1;
+
+/// How many known names an unknown-name error lists at most.
+const MAX_LISTED_NAMES: usize = 20;
+
+/// The data points of a data directory, sorted by id.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct Catalog {
+    /// Format version of the file.
+    format: u32,
+    /// Every data point, ids unique and positive, names unique.
+    pub data_points: Vec<DataPointConfig>,
+}
+
+impl Catalog {
+    /// A catalog without data points.
+    pub fn empty() -> Self {
+        Self {
+            format: FORMAT,
+            data_points: Vec::new(),
+        }
+    }
+
+    /// Reads and checks `path`.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::Data(format!(
+                "cannot read the catalog {}: {e}; open the data directory again to recreate it only if it is new",
+                path.display()
+            ))
+        })?;
+        let mut catalog: Catalog = serde_json::from_str(&text).map_err(|e| {
+            Error::Data(format!(
+                "the catalog {} is not valid: {e}; fix or restore the file (it lists the data points as JSON)",
+                path.display()
+            ))
+        })?;
+        catalog.check(path)?;
+        catalog.data_points.sort_by_key(|p| p.id);
+        Ok(catalog)
+    }
+
+    /// Writes the catalog to `path` atomically.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let json = serde_json::to_vec_pretty(self)
+            .map_err(|e| Error::Data(format!("cannot serialise the catalog: {e}")))?;
+        write_atomic(path, |file| {
+            use std::io::Write;
+            file.write_all(&json)?;
+            file.write_all(b"\n")
+        })
+    }
+
+    fn check(&self, path: &Path) -> Result<()> {
+        let bad = |what: String| {
+            Error::Data(format!(
+                "the catalog {} is not valid: {what}; fix or restore the file",
+                path.display()
+            ))
+        };
+        if self.format != FORMAT {
+            return Err(bad(format!(
+                "format {} is not supported (this algohost reads format {FORMAT})",
+                self.format
+            )));
+        }
+        let mut ids = HashSet::new();
+        let mut names = HashSet::new();
+        for point in &self.data_points {
+            if point.id.0 <= 0 {
+                return Err(bad(format!("data point '{}' has id {}, ids must be positive", point.name, point.id)));
+            }
+            if !ids.insert(point.id) {
+                return Err(bad(format!("id {} appears more than once", point.id)));
+            }
+            if !names.insert(point.name.as_str()) {
+                return Err(bad(format!("name '{}' appears more than once", point.name)));
+            }
+        }
+        Ok(())
+    }
+
+    /// The id the next new data point gets.
+    pub fn next_id(&self) -> DataPointId {
+        DataPointId(self.data_points.iter().map(|p| p.id.0).max().unwrap_or(0) + 1)
+    }
+
+    /// The data point with this name.
+    pub fn by_name(&self, name: &str) -> Option<&DataPointConfig> {
+        self.data_points.iter().find(|p| p.name == name)
+    }
+
+    /// The data point with this id.
+    pub fn by_id(&self, id: DataPointId) -> Option<&DataPointConfig> {
+        self.data_points.iter().find(|p| p.id == id)
+    }
+
+    /// The data points passing the filter's id, name, tag and quantity parts,
+    /// sorted by id.
+    pub fn matching(&self, filter: &DataPointFilter) -> Vec<DataPointConfig> {
+        self.data_points.iter().filter(|p| filter.matches(p)).cloned().collect()
+    }
+
+    /// Like [`Catalog::matching`], but every id and name the filter lists
+    /// must exist: a typo is an error, not an empty result.
+    pub fn select(&self, filter: &DataPointFilter) -> Result<Vec<DataPointConfig>> {
+        let unknown_ids: BTreeSet<DataPointId> =
+            filter.ids.iter().copied().filter(|id| self.by_id(*id).is_none()).collect();
+        if !unknown_ids.is_empty() {
+            let list: Vec<String> = unknown_ids.iter().map(ToString::to_string).collect();
+            return Err(Error::InvalidInput(format!(
+                "unknown data point id(s) {}; list the data points to see their ids",
+                list.join(", ")
+            )));
+        }
+        let unknown_names: Vec<&str> = filter
+            .names
+            .iter()
+            .map(String::as_str)
+            .filter(|n| self.by_name(n).is_none())
+            .collect();
+        if !unknown_names.is_empty() {
+            return Err(self.unknown_names_error(&unknown_names));
+        }
+        Ok(self.matching(filter))
+    }
+
+    /// An error naming each unknown name, its close known names, and the known names.
+    pub fn unknown_names_error(&self, unknown: &[&str]) -> Error {
+        let mut parts = Vec::new();
+        for name in unknown {
+            let close = close_names(name, self.data_points.iter().map(|p| p.name.as_str()));
+            if close.is_empty() {
+                parts.push(format!("unknown data point name '{name}'"));
+            } else {
+                let quoted: Vec<String> = close.iter().map(|c| format!("'{c}'")).collect();
+                parts.push(format!(
+                    "unknown data point name '{name}' (did you mean {}?)",
+                    quoted.join(" or ")
+                ));
+            }
+        }
+        let mut known: Vec<&str> = self.data_points.iter().map(|p| p.name.as_str()).collect();
+        known.sort_unstable();
+        let known_text = if known.is_empty() {
+            "there are no data points yet; define them first".to_owned()
+        } else if known.len() > MAX_LISTED_NAMES {
+            format!(
+                "known names include: {}, … ({} in all)",
+                known[..MAX_LISTED_NAMES].join(", "),
+                known.len()
+            )
+        } else {
+            format!("known names: {}", known.join(", "))
+        };
+        Error::InvalidInput(format!("{}; {known_text}", parts.join("; ")))
+    }
+}
+
+/// Checks a new data point's definition before it is stored.
+pub(super) fn check_definition(point: &DataPointConfig) -> Result<()> {
+    let name = &point.name;
+    if name.trim().is_empty() {
+        return Err(Error::InvalidInput(
+            "a data point needs a non-empty name, such as 'site.load'".to_owned(),
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(Error::InvalidInput(format!(
+            "data point name {name:?} contains control characters; use printable characters only"
+        )));
+    }
+    parse_time_zone(&point.time_zone).map_err(|e| {
+        Error::InvalidInput(format!("data point '{name}': {e}", e = strip_kind(&e)))
+    })?;
+    Ok(())
+}
+
+/// The message of an SDK error without its "invalid input: " prefix.
+fn strip_kind(error: &Error) -> String {
+    match error {
+        Error::InvalidInput(m) | Error::Data(m) | Error::Failed(m) => m.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Known names within a small edit distance of `name`, or that contain it
+/// (ignoring case), closest first; at most three.
+fn close_names<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    let lower = name.to_lowercase();
+    let limit = (name.chars().count() / 3).max(2);
+    let mut scored: Vec<(usize, &str)> = known
+        .filter_map(|k| {
+            let k_lower = k.to_lowercase();
+            let distance = levenshtein(&lower, &k_lower);
+            if distance <= limit || (!lower.is_empty() && k_lower.contains(&lower)) {
+                Some((distance, k))
+            } else {
+                None
+            }
+        })
+        .collect();
+    scored.sort();
+    scored.into_iter().take(3).map(|(_, k)| k).collect()
+}
+
+/// The edit distance between two strings, in characters.
+fn levenshtein(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous_diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous_diagonal + usize::from(ca != *cb);
+            previous_diagonal = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(row[j + 1] + 1);
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levenshtein_counts_edits() {
+        assert_eq!(levenshtein("", ""), 0);
+        assert_eq!(levenshtein("site.load", "site.load"), 0);
+        assert_eq!(levenshtein("site.lod", "site.load"), 1);
+        assert_eq!(levenshtein("kitten", "sitting"), 3);
+    }
+
+    #[test]
+    fn close_names_suggest_typos_and_substrings() {
+        let known = ["site.load", "site.pv", "market.day_ahead"];
+        assert_eq!(close_names("site.lod", known.into_iter()), vec!["site.load"]);
+        assert_eq!(close_names("day_ahead", known.into_iter()), vec!["market.day_ahead"]);
+        assert!(close_names("weather.temperature", known.into_iter()).is_empty());
+    }
+}

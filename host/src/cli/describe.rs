@@ -1,0 +1,159 @@
+//! `algohost list`, `describe` and `plugins`: read manifests and
+//! diagnostics; nothing here runs an algorithm.
+
+use std::path::PathBuf;
+
+use serde_json::{Value, json};
+
+use super::UsageError;
+use crate::registry::Registry;
+
+pub(super) fn list(registry: &Registry, as_json: bool) -> anyhow::Result<u8> {
+    if as_json {
+        let all: Vec<_> = registry.algorithms().map(|a| a.view()).collect();
+        println!("{}", serde_json::to_string_pretty(&all)?);
+        return Ok(0);
+    }
+    let rows: Vec<[String; 4]> = registry
+        .algorithms()
+        .map(|a| {
+            let m = &a.manifest;
+            let summary = m.description.lines().next().unwrap_or("").to_owned();
+            [m.name.clone(), m.version.clone(), a.source.kind().to_owned(), summary]
+        })
+        .collect();
+    print_table(&["NAME", "VERSION", "SOURCE", "DESCRIPTION"], &rows);
+    if !registry.diagnostics().is_empty() {
+        eprintln!(
+            "\n{} plugin problem(s); `algohost plugins` shows them",
+            registry.diagnostics().len()
+        );
+    }
+    Ok(0)
+}
+
+fn print_table(header: &[&str; 4], rows: &[[String; 4]]) {
+    let mut widths = header.map(str::len);
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: [&str; 4]| {
+        let mut out = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            if i == 3 {
+                out.push_str(cell);
+            } else {
+                out.push_str(&format!("{cell:<width$}  ", width = widths[i]));
+            }
+        }
+        println!("{}", out.trim_end());
+    };
+    line(*header);
+    for row in rows {
+        line([&row[0], &row[1], &row[2], &row[3]]);
+    }
+}
+
+pub(super) fn describe(registry: &Registry, name: &str, as_json: bool) -> anyhow::Result<u8> {
+    let algorithm = registry.get(name).map_err(|e| UsageError(e.to_string()))?;
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&algorithm.view())?);
+        return Ok(0);
+    }
+    let m = &algorithm.manifest;
+    println!("{} {}  ({})", m.name, m.version, algorithm.source);
+    if !m.description.is_empty() {
+        println!("\n{}", m.description);
+    }
+    println!("\nParams:");
+    print_params(&m.params_schema, &m.params_schema, "  ");
+    if !m.outputs.is_empty() {
+        println!("\nOutputs:");
+        for o in &m.outputs {
+            println!("  {}: {}", o.name, o.columns.join(", "));
+        }
+    }
+    Ok(0)
+}
+
+/// Prints the properties of an object schema, one per line, nested objects
+/// indented; `$ref`s into `$defs` are followed.
+fn print_params(root: &Value, schema: &Value, indent: &str) {
+    let schema = resolve(root, schema);
+    let Some(props) = schema.get("properties").and_then(Value::as_object) else {
+        println!("{indent}(none)");
+        return;
+    };
+    let required: Vec<&str> = schema
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    for (name, prop) in props {
+        let prop = resolve(root, prop);
+        let kind = prop.get("type").map(|t| t.to_string().replace('"', "")).unwrap_or_else(|| "any".into());
+        let mut line = format!("{indent}{name}: {kind}");
+        if required.contains(&name.as_str()) {
+            line.push_str(" (required)");
+        }
+        if let Some(default) = prop.get("default") {
+            line.push_str(&format!(" = {default}"));
+        }
+        if let Some(desc) = prop.get("description").and_then(Value::as_str) {
+            line.push_str(&format!("  — {}", desc.lines().next().unwrap_or("")));
+        }
+        println!("{line}");
+        if prop.get("properties").is_some() {
+            print_params(root, prop, &format!("{indent}  "));
+        }
+    }
+}
+
+fn resolve<'a>(root: &'a Value, schema: &'a Value) -> &'a Value {
+    let by_ref = schema
+        .get("$ref")
+        .and_then(Value::as_str)
+        .and_then(|r| r.strip_prefix('#'))
+        .and_then(|pointer| root.pointer(pointer));
+    let all_of = schema.get("allOf").and_then(Value::as_array).filter(|a| a.len() == 1).map(|a| &a[0]);
+    match by_ref.or(all_of) {
+        Some(target) => resolve(root, target),
+        None => schema,
+    }
+}
+
+pub(super) fn plugins(registry: &Registry, dirs: &[PathBuf], as_json: bool) -> anyhow::Result<u8> {
+    let mut counts = std::collections::BTreeMap::<&str, usize>::new();
+    for a in registry.algorithms() {
+        *counts.entry(a.source.kind()).or_default() += 1;
+    }
+    let env_path = std::env::var("ALGOHOST_PLUGIN_PATH").unwrap_or_default();
+    if as_json {
+        let value = json!({
+            "sources": counts,
+            "plugin_dirs": dirs,
+            "plugin_path_env": env_path,
+            "diagnostics": registry.diagnostics(),
+        });
+        println!("{}", serde_json::to_string_pretty(&value)?);
+        return Ok(0);
+    }
+    println!("Sources:");
+    for kind in ["builtin", "dylib", "python"] {
+        println!("  {kind:<8} {} algorithm(s)", counts.get(kind).copied().unwrap_or(0));
+    }
+    let dirs: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+    println!("Plugin dirs: {}", if dirs.is_empty() { "(none)".into() } else { dirs.join(", ") });
+    println!("ALGOHOST_PLUGIN_PATH: {}", if env_path.is_empty() { "(unset)" } else { &env_path });
+    if registry.diagnostics().is_empty() {
+        println!("No problems.");
+    } else {
+        println!("Problems:");
+        for d in registry.diagnostics() {
+            println!("  [{}] {}\n      {}\n      fix: {}", d.source, d.location, d.reason, d.hint);
+        }
+    }
+    Ok(0)
+}

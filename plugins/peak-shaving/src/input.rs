@@ -1,0 +1,166 @@
+//! Between frames and slices: reads load and PV through the context into
+//! plain vectors for [`crate::dispatch`], and turns the schedule back into
+//! the `schedule` output frame.
+
+use algohost_sdk::chrono::DateTime;
+use algohost_sdk::data::TS;
+use algohost_sdk::polars::prelude::{DataType, TimeUnit, TimeZone};
+use algohost_sdk::prelude::*;
+
+use crate::dispatch::Schedule;
+use crate::params::Params;
+
+/// Load and PV of the dispatch range, one value per interval.
+#[derive(Debug, Clone)]
+pub struct Input {
+    /// Interval starts, `Datetime[us, UTC]`.
+    pub ts: Column,
+    /// Site load in kW.
+    pub load_kw: Vec<f64>,
+    /// PV generation in kW; missing samples are 0.
+    pub pv_kw: Vec<f64>,
+    /// Interval length in hours.
+    pub dt_h: f64,
+}
+
+/// Reads the load and PV data points named in `params` through `ctx`, at the
+/// load's resolution.
+pub fn read(ctx: &Context, params: &Params) -> Result<Input> {
+    let names: Vec<String> = std::iter::once(params.load.clone()).chain(params.pv.clone()).collect();
+    let points = ctx.data_points(&DataPointFilter::default().with_names(names.clone()))?;
+    let find = |name: &str| points.iter().find(|p| p.name == name);
+    let load = find(&params.load).ok_or_else(|| {
+        Error::InvalidInput(format!(
+            "load data point '{}' not found: set params.load to the name of the site load",
+            params.load
+        ))
+    })?;
+    let seconds = load.resolution.seconds().ok_or_else(|| {
+        Error::InvalidInput(format!(
+            "load data point '{}' has the calendar resolution {}; peak shaving needs a fixed one such as PT15M",
+            load.name, load.resolution
+        ))
+    })?;
+    let mut filter = DataPointFilter::default().with_names(names);
+    filter.start = params.start;
+    filter.end = params.end;
+    if let Some(pv) = &params.pv {
+        let pv = find(pv).ok_or_else(|| {
+            Error::InvalidInput(format!(
+                "PV data point '{pv}' not found: set params.pv to the name of the PV generation, or to null for a site without PV"
+            ))
+        })?;
+        if pv.resolution != load.resolution {
+            filter.resolution = Some(load.resolution);
+        }
+    }
+    let wide = ctx.read(&filter)?;
+    from_wide(&wide, &params.load, params.pv.as_deref(), seconds as f64 / 3600.0)
+}
+
+/// Takes the load and PV columns out of a wide frame with intervals of
+/// `dt_h` hours. A missing load value is an error that names its interval;
+/// missing PV values count as 0 kW, with a warning.
+pub fn from_wide(wide: &DataFrame, load: &str, pv: Option<&str>, dt_h: f64) -> Result<Input> {
+    let no_samples = || {
+        Error::InvalidInput(format!(
+            "no samples of load data point '{load}' in the selected range; check start and end"
+        ))
+    };
+    if wide.height() == 0 {
+        return Err(no_samples());
+    }
+    let ts = wide
+        .column(TS)
+        .map_err(|_| Error::Data(format!("the input frame has no '{TS}' column")))?
+        .cast(&DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC)))?;
+    let ts_us: Vec<Option<i64>> = ts.datetime()?.physical().into_iter().collect();
+    check_times(&ts_us, dt_h)?;
+
+    let load_column = wide.column(load).map_err(|_| no_samples())?;
+    let load_kw = values(load_column)?;
+    let missing_load = load_kw.iter().filter(|v| v.is_none()).count();
+    if let Some(i) = load_kw.iter().position(Option::is_none) {
+        return Err(Error::InvalidInput(format!(
+            "load data point '{load}' has no value at {} ({missing_load} of {} intervals missing); fill the gaps or narrow start and end",
+            format_ts(ts_us[i]),
+            load_kw.len()
+        )));
+    }
+    let load_kw: Vec<f64> = load_kw.into_iter().flatten().collect();
+
+    let pv_kw = match pv {
+        None => vec![0.0; load_kw.len()],
+        Some(name) => {
+            let pv_values = match wide.column(name) {
+                Ok(column) => values(column)?,
+                Err(_) => vec![None; load_kw.len()],
+            };
+            let missing = pv_values.iter().filter(|v| v.is_none()).count();
+            if missing > 0 {
+                warn!(
+                    data_point = name,
+                    missing,
+                    "PV data point '{name}' has no value in {missing} of {} intervals; counting them as 0 kW",
+                    pv_values.len()
+                );
+            }
+            pv_values.into_iter().map(|v| v.unwrap_or(0.0)).collect()
+        }
+    };
+    Ok(Input { ts, load_kw, pv_kw, dt_h })
+}
+
+fn values(column: &Column) -> Result<Vec<Option<f64>>> {
+    Ok(column.cast(&DataType::Float64)?.f64()?.into_iter().collect())
+}
+
+/// Interval starts must be present and strictly increasing; gaps are allowed
+/// (the battery idles through them) but logged.
+fn check_times(ts_us: &[Option<i64>], dt_h: f64) -> Result<()> {
+    let step_us = (dt_h * 3_600_000_000.0).round() as i64;
+    let mut gaps = 0;
+    for (i, pair) in ts_us.windows(2).enumerate() {
+        let (Some(a), Some(b)) = (pair[0], pair[1]) else {
+            return Err(Error::Data(format!("the input frame has a null 'ts' near row {i}")));
+        };
+        if b <= a {
+            return Err(Error::Data(format!(
+                "interval starts must increase, but {} follows {}",
+                format_ts(Some(b)),
+                format_ts(Some(a))
+            )));
+        }
+        if b - a != step_us {
+            gaps += 1;
+        }
+    }
+    if ts_us.first().is_some_and(Option::is_none) {
+        return Err(Error::Data("the input frame has a null 'ts' in row 0".to_owned()));
+    }
+    if gaps > 0 {
+        warn!(gaps, "the input has {gaps} gap(s) between intervals; the battery idles through them");
+    }
+    Ok(())
+}
+
+fn format_ts(ts_us: Option<i64>) -> String {
+    ts_us
+        .and_then(DateTime::from_timestamp_micros)
+        .map_or_else(|| "an unknown time".to_owned(), |t| t.to_rfc3339())
+}
+
+impl Input {
+    /// The `schedule` output frame: ts, load_kw, pv_kw, battery_kw, soc_kwh, grid_kw.
+    pub fn schedule_frame(&self, schedule: &Schedule) -> Result<DataFrame> {
+        let ts = self.ts.clone().with_name(TS.into());
+        Ok(DataFrame::new_infer_height(vec![
+            ts,
+            Column::new("load_kw".into(), &self.load_kw),
+            Column::new("pv_kw".into(), &self.pv_kw),
+            Column::new("battery_kw".into(), &schedule.battery_kw),
+            Column::new("soc_kwh".into(), &schedule.soc_kwh),
+            Column::new("grid_kw".into(), &schedule.grid_kw),
+        ])?)
+    }
+}
