@@ -74,7 +74,7 @@ pub fn from_wide(wide: &DataFrame, load: &str, pv: Option<&str>, dt_h: f64) -> R
         .column(TS)
         .map_err(|_| Error::Data(format!("the input frame has no '{TS}' column")))?
         .cast(&DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC)))?;
-    let ts_us: Vec<Option<i64>> = ts.datetime()?.physical().into_iter().collect();
+    let ts_us: Vec<Option<i64>> = ts.datetime()?.physical().iter().collect();
     check_times(&ts_us, dt_h)?;
 
     let load_column = wide.column(load).map_err(|_| no_samples())?;
@@ -112,7 +112,7 @@ pub fn from_wide(wide: &DataFrame, load: &str, pv: Option<&str>, dt_h: f64) -> R
 }
 
 fn values(column: &Column) -> Result<Vec<Option<f64>>> {
-    Ok(column.cast(&DataType::Float64)?.f64()?.into_iter().collect())
+    Ok(column.cast(&DataType::Float64)?.f64()?.iter().collect())
 }
 
 /// Interval starts must be present and strictly increasing; gaps are allowed

@@ -413,3 +413,154 @@ impl LongBuilder {
     }
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::{Quantity, Resolution};
+
+    const H: i64 = 3_600_000_000;
+
+    fn point(id: i64, name: &str) -> DataPointConfig {
+        let mut p = DataPointConfig::new(name, Quantity::Power, "kW", Resolution::Seconds(3600));
+        p.id = DataPointId(id);
+        p
+    }
+
+    fn values(frame: &DataFrame, name: &str) -> Vec<Option<f64>> {
+        frame.column(name).unwrap().f64().unwrap().iter().collect()
+    }
+
+    fn ids(frame: &DataFrame) -> Vec<i64> {
+        frame.column(DATA_POINT_ID).unwrap().i64().unwrap().into_no_null_iter().collect()
+    }
+
+    fn message(result: Result<impl std::fmt::Debug>) -> String {
+        result.unwrap_err().to_string()
+    }
+
+    #[test]
+    fn long_frame_sorts_by_id_then_ts_and_has_the_long_types() {
+        let frame = long_frame(vec![2, 1, 1], vec![0, H, 0], vec![Some(3.0), None, Some(1.0)]).unwrap();
+        validate_long(&frame).unwrap();
+        assert_eq!(ids(&frame), [1, 1, 2]);
+        assert_eq!(ts_micros(&frame).unwrap(), [0, H, 0]);
+        assert_eq!(values(&frame, VALUE), [Some(1.0), None, Some(3.0)]);
+        assert_eq!(frame.column(TS).unwrap().dtype(), &ts_dtype());
+    }
+
+    #[test]
+    fn long_frame_rejects_uneven_columns_and_duplicates() {
+        let err = message(long_frame(vec![1, 2], vec![0], vec![None, None]));
+        assert!(err.contains("2 ids, 1 ts and 2 values"), "{err}");
+        let err = message(long_frame(vec![1, 1], vec![H, H], vec![Some(1.0), Some(2.0)]));
+        assert!(err.contains("data point 1 has more than one sample at 1970-01-01T01:00:00+00:00"), "{err}");
+    }
+
+    #[test]
+    fn validate_long_says_what_is_wrong_and_what_to_do() {
+        let frame = long_frame(vec![1], vec![0], vec![Some(1.0)]).unwrap();
+        let err = message(validate_long(&frame.drop(VALUE).unwrap()));
+        assert!(err.contains("no column 'value'") && err.contains("found: data_point_id, ts"), "{err}");
+
+        let mut ns = frame.clone();
+        let berlin = DataType::Datetime(TimeUnit::Nanoseconds, TimeZone::opt_try_new(Some("Europe/Berlin")).unwrap());
+        ns.apply(TS, |c| c.cast(&berlin).unwrap()).unwrap();
+        let err = message(validate_long(&ns));
+        assert!(err.contains("column 'ts' is datetime[ns, Europe/Berlin]: expected Datetime[us, UTC]"), "{err}");
+        assert!(err.contains("TimeUnit::Microseconds"), "{err}");
+
+        let mut extra = frame.clone();
+        extra.with_column(Column::new("unit".into(), ["kW"])).unwrap();
+        let err = message(validate_long(&extra));
+        assert!(err.contains("unexpected column 'unit'"), "{err}");
+
+        let null_ids = DataFrame::new_infer_height(vec![
+            Column::new(DATA_POINT_ID.into(), [None::<i64>]),
+            frame.column(TS).unwrap().clone(),
+            frame.column(VALUE).unwrap().clone(),
+        ])
+        .unwrap();
+        let err = message(validate_long(&null_ids));
+        assert!(err.contains("column 'data_point_id' has 1 null value(s)"), "{err}");
+    }
+
+    #[test]
+    fn to_wide_orders_columns_as_given_and_fills_nulls() {
+        let long = long_frame(
+            vec![1, 1, 2, 2],
+            vec![0, 2 * H, H, 2 * H],
+            vec![Some(1.0), Some(3.0), Some(20.0), None],
+        )
+        .unwrap();
+        let points = [point(2, "b"), point(3, "empty"), point(1, "a")];
+        let wide = to_wide(&long, &points).unwrap();
+        let names: Vec<&str> = wide.get_column_names().iter().map(|n| n.as_str()).collect();
+        assert_eq!(names, ["ts", "b", "empty", "a"]);
+        assert_eq!(ts_micros(&wide).unwrap(), [0, H, 2 * H]);
+        assert_eq!(values(&wide, "a"), [Some(1.0), None, Some(3.0)]);
+        assert_eq!(values(&wide, "b"), [None, Some(20.0), None]);
+        assert_eq!(values(&wide, "empty"), [None, None, None]);
+    }
+
+    #[test]
+    fn to_wide_rejects_an_id_without_a_data_point() {
+        let long = long_frame(vec![1, 7], vec![0, 0], vec![Some(1.0), Some(2.0)]).unwrap();
+        let err = message(to_wide(&long, &[point(1, "a")]));
+        assert!(err.contains("data point id 7") && err.contains("known: 1 (a)"), "{err}");
+        let err = message(to_wide(&long, &[point(1, "a"), point(7, "a")]));
+        assert!(err.contains("share an id or a name"), "{err}");
+    }
+
+    #[test]
+    fn to_long_drops_null_cells_and_sorts_by_id_then_ts() {
+        let ts = Int64Chunked::from_vec(TS.into(), vec![H, 0])
+            .into_datetime(TimeUnit::Microseconds, Some(TimeZone::UTC))
+            .into_column();
+        let wide = DataFrame::new_infer_height(vec![
+            ts,
+            Column::new("b".into(), [Some(2.5), None]),
+            Column::new("a".into(), [Some(1i32), Some(2)]),
+        ])
+        .unwrap();
+        let long = to_long(&wide, &[point(1, "a"), point(2, "b")]).unwrap();
+        assert_eq!(ids(&long), [1, 1, 2]);
+        assert_eq!(ts_micros(&long).unwrap(), [0, H, H]);
+        assert_eq!(values(&long, VALUE), [Some(2.0), Some(1.0), Some(2.5)]);
+    }
+
+    #[test]
+    fn to_long_names_an_unknown_column_and_the_known_ones() {
+        let wide = to_wide(&long_frame(vec![1], vec![0], vec![Some(1.0)]).unwrap(), &[point(1, "x")]).unwrap();
+        let err = message(to_long(&wide, &[point(1, "site.pv"), point(2, "site.load")]));
+        assert!(err.contains("column 'x' is not a known data point (known: site.load, site.pv)"), "{err}");
+    }
+
+    #[test]
+    fn wide_and_long_round_trip_with_nulls() {
+        let long = long_frame(
+            vec![1, 1, 1, 2, 2],
+            vec![0, H, 3 * H, H, 2 * H],
+            vec![Some(1.0), Some(-2.5), Some(4.0), Some(0.1), Some(7.0)],
+        )
+        .unwrap();
+        let points = [point(1, "a"), point(2, "b")];
+        let wide = to_wide(&long, &points).unwrap();
+        assert_eq!(values(&wide, "a"), [Some(1.0), Some(-2.5), None, Some(4.0)]);
+        assert_eq!(values(&wide, "b"), [None, Some(0.1), Some(7.0), None]);
+        let back = to_long(&wide, &points).unwrap();
+        assert!(back.equals_missing(&long), "{back}");
+        assert!(to_wide(&back, &points).unwrap().equals_missing(&wide));
+    }
+
+    #[test]
+    fn id_ranges_and_sort_long_slice_by_data_point() {
+        let long = long_frame(vec![5, 3, 5], vec![0, 0, H], vec![None, Some(1.0), Some(2.0)]).unwrap();
+        let ranges = id_ranges(&long).unwrap();
+        assert_eq!(ranges, [(DataPointId(3), 0..1), (DataPointId(5), 1..3)]);
+        let unsorted = long.slice(1, 2).vstack(&long.slice(0, 1)).unwrap();
+        let err = message(id_ranges(&unsorted));
+        assert!(err.contains("sort it with sort_long"), "{err}");
+        assert!(sort_long(&unsorted).unwrap().equals_missing(&long));
+    }
+}

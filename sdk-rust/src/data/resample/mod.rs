@@ -109,3 +109,6 @@ fn plan(
     }))
 }
 
+
+#[cfg(test)]
+mod tests;

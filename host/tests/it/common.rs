@@ -1,0 +1,32 @@
+//! Helpers shared by the integration tests.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use algohost::adapters::{Adapter, NoData};
+use algohost::runner::{CancelToken, NoObserver, RunRequest};
+use serde_json::Value;
+
+/// `<target>/debug`, where cargo puts the binary and the plugin libraries.
+pub fn target_debug_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // <target>/debug/deps/it-<hash>
+    exe.parent().and_then(|p| p.parent()).expect("target/debug").to_path_buf()
+}
+
+/// A run request without data, timeout or observer.
+pub fn request(algorithm: &str, params: Value) -> RunRequest {
+    request_with(algorithm, params, Arc::new(NoData))
+}
+
+/// A run request on `adapter`.
+pub fn request_with(algorithm: &str, params: Value, adapter: Arc<dyn Adapter>) -> RunRequest {
+    RunRequest {
+        algorithm: algorithm.to_owned(),
+        params,
+        timeout: None,
+        adapter,
+        cancel: CancelToken::new(),
+        observer: Arc::new(NoObserver),
+    }
+}

@@ -1,0 +1,5 @@
+//! Integration tests of the `algohost` crate: one binary, one module per
+//! area (STYLE.md 12).
+
+mod common;
+mod runner;

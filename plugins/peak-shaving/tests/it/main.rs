@@ -1,0 +1,7 @@
+//! Integration tests of the peak-shaving plugin: the pure dispatch, the
+//! params, and the registered algorithm run on an in-memory host.
+
+mod algorithm;
+mod dispatch;
+mod host;
+mod params;
