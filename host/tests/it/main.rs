@@ -2,4 +2,5 @@
 //! area (STYLE.md 12).
 
 mod common;
+mod readme;
 mod runner;

@@ -130,11 +130,14 @@ fn missing_pv_counts_as_zero_with_a_warning() {
 fn a_site_without_pv_sets_pv_to_null() {
     let host = Arc::new(FakeHost::default().with_series(power("site.load", 900), start(), 900, &[Some(12.0); 8]));
     let out = host
-        .run("peak_shaving", json!({"limit_kw": 10.0, "pv": null, "battery": {"capacity_kwh": 10.0, "power_kw": 5.0}}))
+        .run("peak_shaving", json!({
+            "limit_kw": 10.0, "pv": null,
+            "battery": {"capacity_kwh": 10.0, "power_kw": 5.0, "efficiency": 1.0}
+        }))
         .unwrap();
     let frame = &out.frames["schedule"];
     assert_eq!(column(frame, "pv_kw"), [0.0; 8]);
-    // 15-minute intervals: 2 kW for 2 h takes 4 kWh at the grid side.
+    // 15-minute intervals: 2 kW for 2 h takes the 4 kWh between soc_initial and soc_min.
     assert_eq!(column(frame, "grid_kw"), [10.0; 8]);
     assert!((out.summary["energy_discharged_kwh"].as_f64().unwrap() - 4.0).abs() < 1e-9);
 }
@@ -189,11 +192,14 @@ fn unknown_params_are_rejected() {
 
 #[test]
 fn an_infeasible_limit_is_reported_in_the_summary_and_the_log() {
+    // 8 kWh above soc_min, 5 kW: 25 kW in hour 0, then 3 kWh left for hour 1.
     let host = site(&[Some(30.0), Some(30.0)], &[Some(0.0), Some(0.0)]);
-    let out = host.run("peak_shaving", json!({"limit_kw": 10.0, "battery": small_battery()})).unwrap();
+    let battery = json!({"capacity_kwh": 20.0, "power_kw": 5.0, "efficiency": 1.0});
+    let out = host.run("peak_shaving", json!({"limit_kw": 10.0, "battery": battery})).unwrap();
+    assert_eq!(column(&out.frames["schedule"], "grid_kw"), [25.0, 27.0]);
     assert_eq!(out.summary["limit_met"], json!(false));
     assert_eq!(out.summary["intervals_above_limit"], json!(2));
-    assert_eq!(out.summary["peak_after_kw"], json!(25.0));
+    assert_eq!(out.summary["peak_after_kw"], json!(27.0));
     let warnings = host.warnings();
     assert_eq!(warnings.len(), 1);
     assert!(warnings[0].starts_with("the battery cannot keep grid import at or below 10 kW in 2 of 2 intervals"), "{warnings:?}");

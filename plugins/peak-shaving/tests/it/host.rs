@@ -43,17 +43,6 @@ impl FakeHost {
         self
     }
 
-    pub fn samples_of(&self, name: &str) -> Vec<(i64, Option<f64>)> {
-        let points = self.points.lock().unwrap();
-        let id = points.iter().find(|p| p.name == name).expect("defined").id.0;
-        let samples = self.samples.lock().unwrap();
-        samples.iter().filter(|s| s.0 == id).map(|s| (s.1, s.2)).collect()
-    }
-
-    pub fn point(&self, name: &str) -> Option<DataPointConfig> {
-        self.points.lock().unwrap().iter().find(|p| p.name == name).cloned()
-    }
-
     pub fn warnings(&self) -> Vec<String> {
         let logs = self.logs.lock().unwrap();
         logs.iter().filter(|r| r.level == "warn").map(|r| r.message.clone()).collect()
