@@ -2,12 +2,15 @@
 //! id then ts) for adapters and storage, wide (`ts` plus one column per data
 //! point name) for algorithms.
 
-use std::borrow::Cow;
+mod columns;
+
 use std::collections::HashMap;
 use std::ops::Range;
 
 use polars::prelude::*;
-use polars_arrow::bitmap::{Bitmap, MutableBitmap};
+use polars_arrow::bitmap::MutableBitmap;
+
+pub(crate) use self::columns::{LongBuilder, LongColumns, Samples};
 
 use super::{DataPointConfig, DataPointId};
 use crate::error::{Error, Result};
@@ -46,9 +49,17 @@ pub fn validate_long(frame: &DataFrame) -> Result<()> {
         )));
     }
     for (name, dtype, hint) in [
-        (DATA_POINT_ID, DataType::Int64, "cast it with .cast(&DataType::Int64)"),
+        (
+            DATA_POINT_ID,
+            DataType::Int64,
+            "cast it with .cast(&DataType::Int64)",
+        ),
         (TS, ts_dtype(), TS_CAST_HINT),
-        (VALUE, DataType::Float64, "cast it with .cast(&DataType::Float64)"),
+        (
+            VALUE,
+            DataType::Float64,
+            "cast it with .cast(&DataType::Float64)",
+        ),
     ] {
         let column = require_column(frame, name, LONG_COLUMNS)?;
         if column.dtype() != &dtype {
@@ -66,7 +77,11 @@ const TS_CAST_HINT: &str = "convert it with \
 
 fn require_column<'a>(frame: &'a DataFrame, name: &str, expected: &str) -> Result<&'a Column> {
     frame.column(name).map_err(|_| {
-        let found: Vec<&str> = frame.get_column_names().iter().map(|n| n.as_str()).collect();
+        let found: Vec<&str> = frame
+            .get_column_names()
+            .iter()
+            .map(|n| n.as_str())
+            .collect();
         Error::InvalidInput(format!(
             "frame has no column '{name}': expected the columns {expected} (found: {})",
             found.join(", ")
@@ -80,7 +95,9 @@ fn wrong_dtype(name: &str, found: &DataType, hint: &str) -> Error {
         TS => "Datetime[us, UTC]",
         _ => "Float64",
     };
-    Error::InvalidInput(format!("column '{name}' is {found}: expected {expected}; {hint}"))
+    Error::InvalidInput(format!(
+        "column '{name}' is {found}: expected {expected}; {hint}"
+    ))
 }
 
 fn check_no_nulls(frame: &DataFrame, name: &str) -> Result<()> {
@@ -127,7 +144,11 @@ fn build_long(ids: Vec<i64>, ts_us: Vec<i64>, values: Float64Chunked) -> Result<
     let ts = Int64Chunked::from_vec(TS.into(), ts_us)
         .into_datetime(TimeUnit::Microseconds, Some(TimeZone::UTC))
         .into_column();
-    Ok(DataFrame::new_infer_height(vec![ids, ts, values.with_name(VALUE.into()).into_column()])?)
+    Ok(DataFrame::new_infer_height(vec![
+        ids,
+        ts,
+        values.with_name(VALUE.into()).into_column(),
+    ])?)
 }
 
 /// Validates a long frame and returns it sorted by (id, ts) (a cheap clone
@@ -141,7 +162,10 @@ pub fn sort_long(frame: &DataFrame) -> Result<DataFrame> {
     }
     let mut order: Vec<usize> = (0..ids.len()).collect();
     order.sort_by_key(|&i| (ids[i], ts[i]));
-    if let Some(pair) = order.windows(2).find(|p| (ids[p[0]], ts[p[0]]) == (ids[p[1]], ts[p[1]])) {
+    if let Some(pair) = order
+        .windows(2)
+        .find(|p| (ids[p[0]], ts[p[0]]) == (ids[p[1]], ts[p[1]]))
+    {
         return Err(duplicate_sample(ids[pair[0]], ts[pair[0]]));
     }
     let samples = columns.samples(0..ids.len());
@@ -211,7 +235,10 @@ fn point_slots(points: &[DataPointConfig]) -> Result<HashMap<i64, usize>> {
                 point.id
             )));
         }
-        if let Some(other) = points[..i].iter().find(|p| p.id == point.id || p.name == point.name) {
+        if let Some(other) = points[..i]
+            .iter()
+            .find(|p| p.id == point.id || p.name == point.name)
+        {
             return Err(Error::InvalidInput(format!(
                 "data points '{}' (id {}) and '{}' (id {}) share an id or a name: pass each data \
                  point once",
@@ -225,7 +252,10 @@ fn point_slots(points: &[DataPointConfig]) -> Result<HashMap<i64, usize>> {
 
 /// The error for an id in a frame that no given data point has.
 pub(crate) fn unknown_id(id: DataPointId, points: &[DataPointConfig]) -> Error {
-    let known: Vec<String> = points.iter().map(|p| format!("{} ({})", p.id, p.name)).collect();
+    let known: Vec<String> = points
+        .iter()
+        .map(|p| format!("{} ({})", p.id, p.name))
+        .collect();
     Error::InvalidInput(format!(
         "data point id {id} in the frame is not among the given data points (known: {}): pass \
          its DataPointConfig too, or filter it out",
@@ -293,127 +323,6 @@ fn unknown_column(name: &str, points: &[DataPointConfig]) -> Error {
     ))
 }
 
-/// The columns of a validated long frame, each as one contiguous array.
-pub(crate) struct LongColumns<'a> {
-    ids: Cow<'a, Int64Chunked>,
-    ts: Cow<'a, Int64Chunked>,
-    values: Cow<'a, Float64Chunked>,
-}
-
-impl<'a> LongColumns<'a> {
-    /// Validates `frame` with [`validate_long`] and rechunks its columns if needed.
-    pub(crate) fn new(frame: &'a DataFrame) -> Result<Self> {
-        validate_long(frame)?;
-        Ok(Self {
-            ids: contiguous(frame.column(DATA_POINT_ID)?.i64()?),
-            ts: contiguous(frame.column(TS)?.datetime()?.physical()),
-            values: contiguous(frame.column(VALUE)?.f64()?),
-        })
-    }
-
-    /// The ids, one per row.
-    pub(crate) fn ids(&self) -> &[i64] {
-        values_of(&self.ids)
-    }
-
-    /// The interval starts in µs since the epoch, one per row.
-    pub(crate) fn ts(&self) -> &[i64] {
-        values_of(&self.ts)
-    }
-
-    /// The rows in `range` as a [`Samples`] view.
-    pub(crate) fn samples(&self, range: Range<usize>) -> Samples<'_> {
-        let validity = self.values.downcast_iter().next().and_then(|a| a.validity());
-        Samples {
-            ts: &self.ts()[range.clone()],
-            values: &values_of(&self.values)[range.clone()],
-            validity,
-            offset: range.start,
-        }
-    }
-
-    /// The row range of each run of equal ids, in order (ids must be sorted).
-    pub(crate) fn runs(&self) -> Vec<(DataPointId, Range<usize>)> {
-        let ids = self.ids();
-        let mut runs = Vec::new();
-        let mut start = 0;
-        while start < ids.len() {
-            let id = ids[start];
-            let end = start + ids[start..].partition_point(|&x| x == id);
-            runs.push((DataPointId(id), start..end));
-            start = end;
-        }
-        runs
-    }
-}
-
-/// The array as a single chunk, borrowed when it already is one.
-fn contiguous<T: PolarsNumericType>(ca: &ChunkedArray<T>) -> Cow<'_, ChunkedArray<T>> {
-    if ca.chunks().len() <= 1 { Cow::Borrowed(ca) } else { ca.rechunk() }
-}
-
-/// The values buffer of a single-chunk array (null slots hold arbitrary values).
-fn values_of<T: PolarsNumericType>(ca: &ChunkedArray<T>) -> &[T::Native] {
-    ca.downcast_iter().next().map_or(&[], |a| a.values().as_slice())
-}
-
-/// The samples of one data point: interval starts and values as slices.
-pub(crate) struct Samples<'a> {
-    /// Interval starts in µs since the epoch, ascending.
-    pub(crate) ts: &'a [i64],
-    values: &'a [f64],
-    validity: Option<&'a Bitmap>,
-    offset: usize,
-}
-
-impl Samples<'_> {
-    /// Number of samples.
-    pub(crate) fn len(&self) -> usize {
-        self.ts.len()
-    }
-
-    /// The value of sample `i`, `None` when null.
-    pub(crate) fn value(&self, i: usize) -> Option<f64> {
-        let is_valid = self.validity.is_none_or(|b| b.get_bit(self.offset + i));
-        is_valid.then(|| self.values[i])
-    }
-}
-
-/// Collects long rows and builds the frame at the end.
-pub(crate) struct LongBuilder {
-    ids: Vec<i64>,
-    ts: Vec<i64>,
-    values: Vec<f64>,
-    valid: MutableBitmap,
-}
-
-impl LongBuilder {
-    /// An empty builder with room for `rows` rows.
-    pub(crate) fn with_capacity(rows: usize) -> Self {
-        Self {
-            ids: Vec::with_capacity(rows),
-            ts: Vec::with_capacity(rows),
-            values: Vec::with_capacity(rows),
-            valid: MutableBitmap::with_capacity(rows),
-        }
-    }
-
-    /// Appends one row.
-    pub(crate) fn push(&mut self, id: i64, ts_us: i64, value: Option<f64>) {
-        self.ids.push(id);
-        self.ts.push(ts_us);
-        self.values.push(value.unwrap_or(0.0));
-        self.valid.push(value.is_some());
-    }
-
-    /// The rows as a long frame, in the order pushed.
-    pub(crate) fn finish(self) -> Result<DataFrame> {
-        let values = Float64Chunked::from_vec_validity(VALUE.into(), self.values, Some(self.valid.freeze()));
-        build_long(self.ids, self.ts, values)
-    }
-}
-
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -432,7 +341,13 @@ mod tests {
     }
 
     fn ids(frame: &DataFrame) -> Vec<i64> {
-        frame.column(DATA_POINT_ID).unwrap().i64().unwrap().into_no_null_iter().collect()
+        frame
+            .column(DATA_POINT_ID)
+            .unwrap()
+            .i64()
+            .unwrap()
+            .into_no_null_iter()
+            .collect()
     }
 
     fn message(result: Result<impl std::fmt::Debug>) -> String {
@@ -441,7 +356,12 @@ mod tests {
 
     #[test]
     fn long_frame_sorts_by_id_then_ts_and_has_the_long_types() {
-        let frame = long_frame(vec![2, 1, 1], vec![0, H, 0], vec![Some(3.0), None, Some(1.0)]).unwrap();
+        let frame = long_frame(
+            vec![2, 1, 1],
+            vec![0, H, 0],
+            vec![Some(3.0), None, Some(1.0)],
+        )
+        .unwrap();
         validate_long(&frame).unwrap();
         assert_eq!(ids(&frame), [1, 1, 2]);
         assert_eq!(ts_micros(&frame).unwrap(), [0, H, 0]);
@@ -453,25 +373,43 @@ mod tests {
     fn long_frame_rejects_uneven_columns_and_duplicates() {
         let err = message(long_frame(vec![1, 2], vec![0], vec![None, None]));
         assert!(err.contains("2 ids, 1 ts and 2 values"), "{err}");
-        let err = message(long_frame(vec![1, 1], vec![H, H], vec![Some(1.0), Some(2.0)]));
-        assert!(err.contains("data point 1 has more than one sample at 1970-01-01T01:00:00+00:00"), "{err}");
+        let err = message(long_frame(
+            vec![1, 1],
+            vec![H, H],
+            vec![Some(1.0), Some(2.0)],
+        ));
+        assert!(
+            err.contains("data point 1 has more than one sample at 1970-01-01T01:00:00+00:00"),
+            "{err}"
+        );
     }
 
     #[test]
     fn validate_long_says_what_is_wrong_and_what_to_do() {
         let frame = long_frame(vec![1], vec![0], vec![Some(1.0)]).unwrap();
         let err = message(validate_long(&frame.drop(VALUE).unwrap()));
-        assert!(err.contains("no column 'value'") && err.contains("found: data_point_id, ts"), "{err}");
+        assert!(
+            err.contains("no column 'value'") && err.contains("found: data_point_id, ts"),
+            "{err}"
+        );
 
         let mut ns = frame.clone();
-        let berlin = DataType::Datetime(TimeUnit::Nanoseconds, TimeZone::opt_try_new(Some("Europe/Berlin")).unwrap());
+        let berlin = DataType::Datetime(
+            TimeUnit::Nanoseconds,
+            TimeZone::opt_try_new(Some("Europe/Berlin")).unwrap(),
+        );
         ns.apply(TS, |c| c.cast(&berlin).unwrap()).unwrap();
         let err = message(validate_long(&ns));
-        assert!(err.contains("column 'ts' is datetime[ns, Europe/Berlin]: expected Datetime[us, UTC]"), "{err}");
+        assert!(
+            err.contains("column 'ts' is datetime[ns, Europe/Berlin]: expected Datetime[us, UTC]"),
+            "{err}"
+        );
         assert!(err.contains("TimeUnit::Microseconds"), "{err}");
 
         let mut extra = frame.clone();
-        extra.with_column(Column::new("unit".into(), ["kW"])).unwrap();
+        extra
+            .with_column(Column::new("unit".into(), ["kW"]))
+            .unwrap();
         let err = message(validate_long(&extra));
         assert!(err.contains("unexpected column 'unit'"), "{err}");
 
@@ -482,7 +420,10 @@ mod tests {
         ])
         .unwrap();
         let err = message(validate_long(&null_ids));
-        assert!(err.contains("column 'data_point_id' has 1 null value(s)"), "{err}");
+        assert!(
+            err.contains("column 'data_point_id' has 1 null value(s)"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -507,7 +448,10 @@ mod tests {
     fn to_wide_rejects_an_id_without_a_data_point() {
         let long = long_frame(vec![1, 7], vec![0, 0], vec![Some(1.0), Some(2.0)]).unwrap();
         let err = message(to_wide(&long, &[point(1, "a")]));
-        assert!(err.contains("data point id 7") && err.contains("known: 1 (a)"), "{err}");
+        assert!(
+            err.contains("data point id 7") && err.contains("known: 1 (a)"),
+            "{err}"
+        );
         let err = message(to_wide(&long, &[point(1, "a"), point(7, "a")]));
         assert!(err.contains("share an id or a name"), "{err}");
     }
@@ -531,9 +475,19 @@ mod tests {
 
     #[test]
     fn to_long_names_an_unknown_column_and_the_known_ones() {
-        let wide = to_wide(&long_frame(vec![1], vec![0], vec![Some(1.0)]).unwrap(), &[point(1, "x")]).unwrap();
-        let err = message(to_long(&wide, &[point(1, "site.pv"), point(2, "site.load")]));
-        assert!(err.contains("column 'x' is not a known data point (known: site.load, site.pv)"), "{err}");
+        let wide = to_wide(
+            &long_frame(vec![1], vec![0], vec![Some(1.0)]).unwrap(),
+            &[point(1, "x")],
+        )
+        .unwrap();
+        let err = message(to_long(
+            &wide,
+            &[point(1, "site.pv"), point(2, "site.load")],
+        ));
+        assert!(
+            err.contains("column 'x' is not a known data point (known: site.load, site.pv)"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -555,7 +509,12 @@ mod tests {
 
     #[test]
     fn id_ranges_and_sort_long_slice_by_data_point() {
-        let long = long_frame(vec![5, 3, 5], vec![0, 0, H], vec![None, Some(1.0), Some(2.0)]).unwrap();
+        let long = long_frame(
+            vec![5, 3, 5],
+            vec![0, 0, H],
+            vec![None, Some(1.0), Some(2.0)],
+        )
+        .unwrap();
         let ranges = id_ranges(&long).unwrap();
         assert_eq!(ranges, [(DataPointId(3), 0..1), (DataPointId(5), 1..3)]);
         let unsorted = long.slice(1, 2).vstack(&long.slice(0, 1)).unwrap();

@@ -12,7 +12,10 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub use frame::{DATA_POINT_ID, TS, VALUE, is_long, long_frame, to_long, to_wide, validate_long};
+pub use frame::{
+    DATA_POINT_ID, TS, VALUE, id_ranges, is_long, long_frame, sort_long, to_long, to_wide, ts_micros,
+    validate_long,
+};
 pub use resample::{ResampleOptions, StateUpsample, resample};
 pub use resolution::Resolution;
 

@@ -57,8 +57,12 @@ impl Grid {
                 let date = local_date(ts, tz)?;
                 let month = date.year() * 12 + date.month0() as i32;
                 let first = month - month.rem_euclid(n as i32);
-                let start = NaiveDate::from_ymd_opt(first.div_euclid(12), first.rem_euclid(12) as u32 + 1, 1)
-                    .ok_or_else(|| out_of_range(ts))?;
+                let start = NaiveDate::from_ymd_opt(
+                    first.div_euclid(12),
+                    first.rem_euclid(12) as u32 + 1,
+                    1,
+                )
+                .ok_or_else(|| out_of_range(ts))?;
                 local_midnight(start, tz)
             }
         }
@@ -71,11 +75,19 @@ impl Grid {
             Grid::Fixed(len) => start.checked_add(len).ok_or_else(|| out_of_range(start)),
             Grid::Days(n, tz) => {
                 let date = local_date(start, tz)?;
-                local_midnight(date.checked_add_days(Days::new(n.into())).ok_or_else(|| out_of_range(start))?, tz)
+                local_midnight(
+                    date.checked_add_days(Days::new(n.into()))
+                        .ok_or_else(|| out_of_range(start))?,
+                    tz,
+                )
             }
             Grid::Months(n, tz) => {
                 let date = local_date(start, tz)?;
-                local_midnight(date.checked_add_months(Months::new(n)).ok_or_else(|| out_of_range(start))?, tz)
+                local_midnight(
+                    date.checked_add_months(Months::new(n))
+                        .ok_or_else(|| out_of_range(start))?,
+                    tz,
+                )
             }
         }
     }
@@ -111,7 +123,9 @@ mod tests {
     use super::*;
 
     fn micros(rfc3339: &str) -> i64 {
-        DateTime::parse_from_rfc3339(rfc3339).unwrap().timestamp_micros()
+        DateTime::parse_from_rfc3339(rfc3339)
+            .unwrap()
+            .timestamp_micros()
     }
 
     fn berlin() -> Result<Tz> {
@@ -121,8 +135,14 @@ mod tests {
     #[test]
     fn fixed_grid_aligns_to_the_epoch() {
         let grid = Grid::new(Resolution::Seconds(900), berlin).unwrap();
-        assert_eq!(grid.floor(micros("2026-03-29T10:20:00Z")).unwrap(), micros("2026-03-29T10:15:00Z"));
-        assert_eq!(grid.next(micros("2026-03-29T10:15:00Z")).unwrap(), micros("2026-03-29T10:30:00Z"));
+        assert_eq!(
+            grid.floor(micros("2026-03-29T10:20:00Z")).unwrap(),
+            micros("2026-03-29T10:15:00Z")
+        );
+        assert_eq!(
+            grid.next(micros("2026-03-29T10:15:00Z")).unwrap(),
+            micros("2026-03-29T10:30:00Z")
+        );
         assert_eq!(grid.floor(-1).unwrap(), -900_000_000);
     }
 
@@ -131,20 +151,32 @@ mod tests {
         let grid = Grid::new(Resolution::Days(1), berlin).unwrap();
         let start = grid.floor(micros("2026-03-29T12:00:00Z")).unwrap();
         assert_eq!(start, micros("2026-03-29T00:00:00+01:00"));
-        assert_eq!(grid.next(start).unwrap() - start, 23 * 3600 * MICROS_PER_SECOND);
+        assert_eq!(
+            grid.next(start).unwrap() - start,
+            23 * 3600 * MICROS_PER_SECOND
+        );
         let start = grid.floor(micros("2026-10-25T12:00:00Z")).unwrap();
-        assert_eq!(grid.next(start).unwrap() - start, 25 * 3600 * MICROS_PER_SECOND);
+        assert_eq!(
+            grid.next(start).unwrap() - start,
+            25 * 3600 * MICROS_PER_SECOND
+        );
     }
 
     #[test]
     fn weeks_start_on_monday_and_months_on_the_first() {
         let week = Grid::new(Resolution::Days(7), berlin).unwrap();
         // 2026-04-02 is a Thursday; its week starts on Monday 2026-03-30.
-        assert_eq!(week.floor(micros("2026-04-02T12:00:00Z")).unwrap(), micros("2026-03-30T00:00:00+02:00"));
+        assert_eq!(
+            week.floor(micros("2026-04-02T12:00:00Z")).unwrap(),
+            micros("2026-03-30T00:00:00+02:00")
+        );
         let quarter = Grid::new(Resolution::Months(3), berlin).unwrap();
         let start = quarter.floor(micros("2026-05-17T12:00:00Z")).unwrap();
         assert_eq!(start, micros("2026-04-01T00:00:00+02:00"));
-        assert_eq!(quarter.next(start).unwrap(), micros("2026-07-01T00:00:00+02:00"));
+        assert_eq!(
+            quarter.next(start).unwrap(),
+            micros("2026-07-01T00:00:00+02:00")
+        );
     }
 
     #[test]

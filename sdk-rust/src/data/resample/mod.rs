@@ -69,7 +69,11 @@ pub fn resample(
             options.min_coverage
         )));
     }
-    let time_zone = options.time_zone.as_deref().map(parse_time_zone).transpose()?;
+    let time_zone = options
+        .time_zone
+        .as_deref()
+        .map(parse_time_zone)
+        .transpose()?;
     let long = sort_long(long)?;
     let columns = LongColumns::new(&long)?;
     let by_id: HashMap<DataPointId, &DataPointConfig> = points.iter().map(|p| (p.id, p)).collect();
@@ -80,7 +84,9 @@ pub fn resample(
         let samples = columns.samples(range);
         match plan(point, target, time_zone, options)? {
             Some(plan) => sweep(&plan, &samples, &mut scratch, &mut out)?,
-            None => (0..samples.len()).for_each(|i| out.push(id.0, samples.ts[i], samples.value(i))),
+            None => {
+                (0..samples.len()).for_each(|i| out.push(id.0, samples.ts[i], samples.value(i)))
+            }
         }
     }
     out.finish()
@@ -105,10 +111,10 @@ fn plan(
         source,
         target,
         min_coverage: options.min_coverage,
-        is_linear: point.quantity == Quantity::State && options.state_upsample == StateUpsample::Linear,
+        is_linear: point.quantity == Quantity::State
+            && options.state_upsample == StateUpsample::Linear,
     }))
 }
-
 
 #[cfg(test)]
 mod tests;

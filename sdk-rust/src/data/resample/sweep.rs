@@ -32,8 +32,16 @@ pub(super) struct Scratch {
 
 /// Appends the rows of one data point at the target grid to `out`: every
 /// interval from the first to the last with a value, null where coverage is short.
-pub(super) fn sweep(plan: &Plan, samples: &Samples<'_>, scratch: &mut Scratch, out: &mut LongBuilder) -> Result<()> {
-    let Scratch { ends, pending_nulls } = scratch;
+pub(super) fn sweep(
+    plan: &Plan,
+    samples: &Samples<'_>,
+    scratch: &mut Scratch,
+    out: &mut LongBuilder,
+) -> Result<()> {
+    let Scratch {
+        ends,
+        pending_nulls,
+    } = scratch;
     ends.clear();
     for &ts in samples.ts {
         ends.push(plan.source.next(ts)?);
@@ -93,7 +101,13 @@ fn interval_value(
         return None;
     }
     if plan.is_linear && acc.count == 1 && acc.covered == length {
-        return Some(interpolate(samples, ends, acc.last_index, acc.last, span.start));
+        return Some(interpolate(
+            samples,
+            ends,
+            acc.last_index,
+            acc.last,
+            span.start,
+        ));
     }
     Some(acc.value(plan.quantity))
 }
@@ -140,7 +154,10 @@ impl Accumulator {
 /// sample when it follows without a gap and is not null; otherwise `value`.
 fn interpolate(samples: &Samples<'_>, ends: &[i64], k: usize, value: f64, at: i64) -> f64 {
     let next = k + 1;
-    match (next < samples.len()).then(|| samples.value(next)).flatten() {
+    match (next < samples.len())
+        .then(|| samples.value(next))
+        .flatten()
+    {
         Some(next_value) if samples.ts[next] == ends[k] => {
             let share = (at - samples.ts[k]) as f64 / (samples.ts[next] - samples.ts[k]) as f64;
             value + (next_value - value) * share

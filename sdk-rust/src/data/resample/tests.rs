@@ -11,12 +11,17 @@ const QUARTER: i64 = 900_000_000;
 const HOUR: i64 = 3_600_000_000;
 
 fn at(rfc3339: &str) -> i64 {
-    DateTime::parse_from_rfc3339(rfc3339).unwrap().timestamp_micros()
+    DateTime::parse_from_rfc3339(rfc3339)
+        .unwrap()
+        .timestamp_micros()
 }
 
 fn berlin_midnight(date: NaiveDate) -> i64 {
     let local = date.and_hms_opt(0, 0, 0).unwrap();
-    chrono_tz::Europe::Berlin.from_local_datetime(&local).unwrap().timestamp_micros()
+    chrono_tz::Europe::Berlin
+        .from_local_datetime(&local)
+        .unwrap()
+        .timestamp_micros()
 }
 
 fn point(id: i64, quantity: Quantity, resolution: &str) -> DataPointConfig {
@@ -31,7 +36,12 @@ fn point(id: i64, quantity: Quantity, resolution: &str) -> DataPointConfig {
 fn series(id: i64, start: &str, step: i64, values: &[Option<f64>], skip: &[usize]) -> DataFrame {
     let rows: Vec<usize> = (0..values.len()).filter(|i| !skip.contains(i)).collect();
     let ts = rows.iter().map(|&i| at(start) + i as i64 * step).collect();
-    long_frame(vec![id; rows.len()], ts, rows.iter().map(|&i| values[i]).collect()).unwrap()
+    long_frame(
+        vec![id; rows.len()],
+        ts,
+        rows.iter().map(|&i| values[i]).collect(),
+    )
+    .unwrap()
 }
 
 fn filled(n: usize, value: f64) -> Vec<Option<f64>> {
@@ -42,8 +52,19 @@ fn some(values: &[f64]) -> Vec<Option<f64>> {
     values.iter().copied().map(Some).collect()
 }
 
-fn run(long: &DataFrame, point: &DataPointConfig, target: &str, options: &ResampleOptions) -> DataFrame {
-    resample(long, std::slice::from_ref(point), target.parse().unwrap(), options).unwrap()
+fn run(
+    long: &DataFrame,
+    point: &DataPointConfig,
+    target: &str,
+    options: &ResampleOptions,
+) -> DataFrame {
+    resample(
+        long,
+        std::slice::from_ref(point),
+        target.parse().unwrap(),
+        options,
+    )
+    .unwrap()
 }
 
 /// Asserts the output is one row per `step` from `start` with `expected` values.
@@ -65,53 +86,124 @@ const START: &str = "2026-01-05T00:00:00Z";
 #[test]
 fn power_is_a_time_weighted_mean_down_and_repeated_up() {
     let p = point(1, Quantity::Power, "PT15M");
-    let long = series(1, START, QUARTER, &some(&[1.0, 2.0, 3.0, 4.0, 5.0, 5.0, 5.0, 5.0]), &[]);
-    assert_rows(&run(&long, &p, "PT1H", &Default::default()), START, HOUR, &some(&[2.5, 5.0]));
+    let long = series(
+        1,
+        START,
+        QUARTER,
+        &some(&[1.0, 2.0, 3.0, 4.0, 5.0, 5.0, 5.0, 5.0]),
+        &[],
+    );
+    assert_rows(
+        &run(&long, &p, "PT1H", &Default::default()),
+        START,
+        HOUR,
+        &some(&[2.5, 5.0]),
+    );
 
     let p = point(1, Quantity::Power, "PT1H");
     let long = series(1, START, HOUR, &some(&[2.0, 4.0]), &[]);
     let out = run(&long, &p, "PT15M", &Default::default());
-    assert_rows(&out, START, QUARTER, &some(&[2.0, 2.0, 2.0, 2.0, 4.0, 4.0, 4.0, 4.0]));
+    assert_rows(
+        &out,
+        START,
+        QUARTER,
+        &some(&[2.0, 2.0, 2.0, 2.0, 4.0, 4.0, 4.0, 4.0]),
+    );
 }
 
 #[test]
 fn price_is_a_time_weighted_mean_down_and_repeated_up() {
     let p = point(1, Quantity::Price, "PT30M");
     let long = series(1, START, 2 * QUARTER, &some(&[10.0, 20.0, 40.0, 40.0]), &[]);
-    assert_rows(&run(&long, &p, "PT1H", &Default::default()), START, HOUR, &some(&[15.0, 40.0]));
+    assert_rows(
+        &run(&long, &p, "PT1H", &Default::default()),
+        START,
+        HOUR,
+        &some(&[15.0, 40.0]),
+    );
     // PT45M is neither a divisor nor a multiple: 00:45-01:30 takes 15 min of 10 and 30 of 20.
     let p = point(1, Quantity::Price, "PT1H");
     let long = series(1, START, HOUR, &some(&[10.0, 20.0, 30.0]), &[]);
     let out = run(&long, &p, "PT45M", &Default::default());
-    assert_rows(&out, START, 3 * QUARTER, &some(&[10.0, (10.0 + 2.0 * 20.0) / 3.0, (2.0 * 20.0 + 30.0) / 3.0, 30.0]));
+    assert_rows(
+        &out,
+        START,
+        3 * QUARTER,
+        &some(&[
+            10.0,
+            (10.0 + 2.0 * 20.0) / 3.0,
+            (2.0 * 20.0 + 30.0) / 3.0,
+            30.0,
+        ]),
+    );
 }
 
 #[test]
 fn energy_is_summed_down_and_split_by_duration_up() {
     let p = point(1, Quantity::Energy, "PT15M");
-    let long = series(1, START, QUARTER, &some(&[0.25, 0.5, 0.25, 1.0, 2.0, 2.0, 2.0, 2.0]), &[]);
-    assert_rows(&run(&long, &p, "PT1H", &Default::default()), START, HOUR, &some(&[2.0, 8.0]));
+    let long = series(
+        1,
+        START,
+        QUARTER,
+        &some(&[0.25, 0.5, 0.25, 1.0, 2.0, 2.0, 2.0, 2.0]),
+        &[],
+    );
+    assert_rows(
+        &run(&long, &p, "PT1H", &Default::default()),
+        START,
+        HOUR,
+        &some(&[2.0, 8.0]),
+    );
 
     let p = point(1, Quantity::Energy, "PT1H");
     let long = series(1, START, HOUR, &some(&[2.0, 1.0]), &[]);
     let out = run(&long, &p, "PT15M", &Default::default());
-    assert_rows(&out, START, QUARTER, &some(&[0.5, 0.5, 0.5, 0.5, 0.25, 0.25, 0.25, 0.25]));
+    assert_rows(
+        &out,
+        START,
+        QUARTER,
+        &some(&[0.5, 0.5, 0.5, 0.5, 0.25, 0.25, 0.25, 0.25]),
+    );
 }
 
 #[test]
 fn state_takes_the_last_value_down_and_fills_up() {
     let p = point(1, Quantity::State, "PT15M");
-    let long = series(1, START, QUARTER, &some(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]), &[]);
-    assert_rows(&run(&long, &p, "PT1H", &Default::default()), START, HOUR, &some(&[4.0, 8.0]));
+    let long = series(
+        1,
+        START,
+        QUARTER,
+        &some(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]),
+        &[],
+    );
+    assert_rows(
+        &run(&long, &p, "PT1H", &Default::default()),
+        START,
+        HOUR,
+        &some(&[4.0, 8.0]),
+    );
 
     let p = point(1, Quantity::State, "PT1H");
     let long = series(1, START, HOUR, &some(&[10.0, 20.0]), &[]);
     let forward = run(&long, &p, "PT15M", &Default::default());
-    assert_rows(&forward, START, QUARTER, &some(&[10.0, 10.0, 10.0, 10.0, 20.0, 20.0, 20.0, 20.0]));
-    let linear = ResampleOptions { state_upsample: StateUpsample::Linear, ..Default::default() };
+    assert_rows(
+        &forward,
+        START,
+        QUARTER,
+        &some(&[10.0, 10.0, 10.0, 10.0, 20.0, 20.0, 20.0, 20.0]),
+    );
+    let linear = ResampleOptions {
+        state_upsample: StateUpsample::Linear,
+        ..Default::default()
+    };
     // The last hour has no next sample to draw a line to, so it holds its value.
     let out = run(&long, &p, "PT15M", &linear);
-    assert_rows(&out, START, QUARTER, &some(&[10.0, 12.5, 15.0, 17.5, 20.0, 20.0, 20.0, 20.0]));
+    assert_rows(
+        &out,
+        START,
+        QUARTER,
+        &some(&[10.0, 12.5, 15.0, 17.5, 20.0, 20.0, 20.0, 20.0]),
+    );
 }
 
 // Europe/Berlin: 2026-03-29 has 23 hours (starts 2026-03-28T23:00Z), 2026-10-25 has 25.
@@ -123,24 +215,44 @@ fn daily_values_follow_berlin_dst_days() {
     for (day, hours) in [(SHORT_DAY, 23), (LONG_DAY, 25)] {
         let energy = point(1, Quantity::Energy, "PT1H");
         let long = series(1, day, HOUR, &filled(hours, 1.0), &[]);
-        assert_rows(&run(&long, &energy, "P1D", &Default::default()), day, 0, &[Some(hours as f64)]);
+        assert_rows(
+            &run(&long, &energy, "P1D", &Default::default()),
+            day,
+            0,
+            &[Some(hours as f64)],
+        );
 
         let quarters = point(1, Quantity::Energy, "PT15M");
         let long = series(1, day, QUARTER, &filled(4 * hours, 0.25), &[]);
-        assert_rows(&run(&long, &quarters, "P1D", &Default::default()), day, 0, &[Some(hours as f64)]);
+        assert_rows(
+            &run(&long, &quarters, "P1D", &Default::default()),
+            day,
+            0,
+            &[Some(hours as f64)],
+        );
 
         // Power 1, 2, ..., n kW over n hours averages (n + 1) / 2.
         let power = point(1, Quantity::Power, "PT1H");
         let ramp: Vec<f64> = (1..=hours).map(|h| h as f64).collect();
         let long = series(1, day, HOUR, &some(&ramp), &[]);
         let mean = (hours as f64 + 1.0) / 2.0;
-        assert_rows(&run(&long, &power, "P1D", &Default::default()), day, 0, &[Some(mean)]);
+        assert_rows(
+            &run(&long, &power, "P1D", &Default::default()),
+            day,
+            0,
+            &[Some(mean)],
+        );
 
         let state = point(1, Quantity::State, "PT15M");
         let ramp: Vec<f64> = (1..=4 * hours).map(|q| q as f64).collect();
         let long = series(1, day, QUARTER, &some(&ramp), &[]);
         let last = (4 * hours) as f64;
-        assert_rows(&run(&long, &state, "P1D", &Default::default()), day, 0, &[Some(last)]);
+        assert_rows(
+            &run(&long, &state, "P1D", &Default::default()),
+            day,
+            0,
+            &[Some(last)],
+        );
     }
 }
 
@@ -162,26 +274,44 @@ fn daily_energy_splits_by_each_hours_share_of_the_local_day() {
 fn daily_power_and_state_fill_the_hours_of_a_local_day() {
     let power = point(1, Quantity::Power, "P1D");
     let long = series(1, LONG_DAY, HOUR, &some(&[7.0]), &[]);
-    assert_rows(&run(&long, &power, "PT1H", &Default::default()), LONG_DAY, HOUR, &filled(25, 7.0));
+    assert_rows(
+        &run(&long, &power, "PT1H", &Default::default()),
+        LONG_DAY,
+        HOUR,
+        &filled(25, 7.0),
+    );
 
     // Day values 0 and 23 on consecutive days: the 23 hours of 2026-03-29
     // interpolate 0, 1, ..., 22; 2026-03-30 has no next day and holds 23.
     let state = point(1, Quantity::State, "P1D");
     let long = series(1, SHORT_DAY, 23 * HOUR, &some(&[0.0, 23.0]), &[]);
-    let linear = ResampleOptions { state_upsample: StateUpsample::Linear, ..Default::default() };
+    let linear = ResampleOptions {
+        state_upsample: StateUpsample::Linear,
+        ..Default::default()
+    };
     let mut expected: Vec<Option<f64>> = (0..23).map(|h| Some(h as f64)).collect();
     expected.extend(filled(24, 23.0));
-    assert_rows(&run(&long, &state, "PT1H", &linear), SHORT_DAY, HOUR, &expected);
+    assert_rows(
+        &run(&long, &state, "PT1H", &linear),
+        SHORT_DAY,
+        HOUR,
+        &expected,
+    );
 }
 
 #[test]
 fn monthly_energy_sums_the_local_days_of_each_month() {
     let p = point(1, Quantity::Energy, "P1D");
     let first = NaiveDate::from_ymd_opt(2026, 3, 1).unwrap();
-    let days = (0..61).map(|d| berlin_midnight(first + Days::new(d))).collect();
+    let days = (0..61)
+        .map(|d| berlin_midnight(first + Days::new(d)))
+        .collect();
     let long = long_frame(vec![1; 61], days, filled(61, 1.0)).unwrap();
     let out = run(&long, &p, "P1M", &Default::default());
-    assert_eq!(crate::data::frame::ts_micros(&out).unwrap(), [at("2026-02-28T23:00:00Z"), at("2026-03-31T22:00:00Z")]);
+    assert_eq!(
+        crate::data::frame::ts_micros(&out).unwrap(),
+        [at("2026-02-28T23:00:00Z"), at("2026-03-31T22:00:00Z")]
+    );
     assert_rows(&out.slice(0, 1), "2026-02-28T23:00:00Z", 0, &[Some(31.0)]);
     assert_rows(&out.slice(1, 1), "2026-03-31T22:00:00Z", 0, &[Some(30.0)]);
 }
@@ -198,25 +328,58 @@ fn short_coverage_gives_null_and_gaps_keep_their_rows() {
     let power = point(1, Quantity::Power, "PT15M");
     let long = series(1, START, QUARTER, &values, &skip);
     let strict = run(&long, &power, "PT1H", &Default::default());
-    assert_rows(&strict, START, HOUR, &[Some(1.0), None, None, None, Some(4.0)]);
+    assert_rows(
+        &strict,
+        START,
+        HOUR,
+        &[Some(1.0), None, None, None, Some(4.0)],
+    );
 
-    let lenient = ResampleOptions { min_coverage: 0.75, ..Default::default() };
+    let lenient = ResampleOptions {
+        min_coverage: 0.75,
+        ..Default::default()
+    };
     let out = run(&long, &power, "PT1H", &lenient);
-    assert_rows(&out, START, HOUR, &[Some(1.0), Some(2.0), None, Some(3.0), Some(4.0)]);
+    assert_rows(
+        &out,
+        START,
+        HOUR,
+        &[Some(1.0), Some(2.0), None, Some(3.0), Some(4.0)],
+    );
 
     // Energy sums only what is there: no extrapolation of the missing quarter.
     let energy = point(1, Quantity::Energy, "PT15M");
-    let out = run(&series(1, START, QUARTER, &values, &skip), &energy, "PT1H", &lenient);
-    assert_rows(&out, START, HOUR, &[Some(4.0), Some(6.0), None, Some(9.0), Some(16.0)]);
+    let out = run(
+        &series(1, START, QUARTER, &values, &skip),
+        &energy,
+        "PT1H",
+        &lenient,
+    );
+    assert_rows(
+        &out,
+        START,
+        HOUR,
+        &[Some(4.0), Some(6.0), None, Some(9.0), Some(16.0)],
+    );
 }
 
 #[test]
 fn partly_covered_edge_intervals_are_left_out() {
     let p = point(1, Quantity::Power, "PT15M");
     let long = series(1, START, QUARTER, &filled(7, 1.0), &[0]);
-    assert_rows(&run(&long, &p, "PT1H", &Default::default()), "2026-01-05T01:00:00Z", HOUR, &[]);
+    assert_rows(
+        &run(&long, &p, "PT1H", &Default::default()),
+        "2026-01-05T01:00:00Z",
+        HOUR,
+        &[],
+    );
     let long = series(1, START, QUARTER, &filled(9, 1.0), &[0]);
-    assert_rows(&run(&long, &p, "PT1H", &Default::default()), "2026-01-05T01:00:00Z", HOUR, &[Some(1.0)]);
+    assert_rows(
+        &run(&long, &p, "PT1H", &Default::default()),
+        "2026-01-05T01:00:00Z",
+        HOUR,
+        &[Some(1.0)],
+    );
 }
 
 #[test]
@@ -231,10 +394,23 @@ fn same_resolution_returns_values_unchanged() {
 fn time_zone_option_moves_calendar_boundaries() {
     let p = point(1, Quantity::Energy, "PT1H");
     let long = series(1, "2026-01-05T00:00:00Z", HOUR, &filled(48, 1.0), &[]);
-    let utc = ResampleOptions { time_zone: Some("UTC".into()), ..Default::default() };
-    assert_rows(&run(&long, &p, "P1D", &utc), START, 24 * HOUR, &[Some(24.0), Some(24.0)]);
+    let utc = ResampleOptions {
+        time_zone: Some("UTC".into()),
+        ..Default::default()
+    };
+    assert_rows(
+        &run(&long, &p, "P1D", &utc),
+        START,
+        24 * HOUR,
+        &[Some(24.0), Some(24.0)],
+    );
     // In Berlin (UTC+1) the samples fully cover only 2026-01-06 local.
-    assert_rows(&run(&long, &p, "P1D", &Default::default()), "2026-01-05T23:00:00Z", 0, &[Some(24.0)]);
+    assert_rows(
+        &run(&long, &p, "P1D", &Default::default()),
+        "2026-01-05T23:00:00Z",
+        0,
+        &[Some(24.0)],
+    );
 }
 
 #[test]
@@ -244,8 +420,20 @@ fn points_are_converted_by_their_own_quantity_and_sorted_by_id() {
     let long = series(2, START, 2 * QUARTER, &some(&[1.0, 2.0]), &[])
         .vstack(&series(1, START, 2 * QUARTER, &some(&[5.0, 6.0]), &[]))
         .unwrap();
-    let out = resample(&long, &[energy, state], Resolution::Seconds(3600), &Default::default()).unwrap();
-    let ids: Vec<i64> = out.column("data_point_id").unwrap().i64().unwrap().into_no_null_iter().collect();
+    let out = resample(
+        &long,
+        &[energy, state],
+        Resolution::Seconds(3600),
+        &Default::default(),
+    )
+    .unwrap();
+    let ids: Vec<i64> = out
+        .column("data_point_id")
+        .unwrap()
+        .i64()
+        .unwrap()
+        .into_no_null_iter()
+        .collect();
     assert_eq!(ids, [1, 2]);
     assert_rows(&out.slice(0, 1), START, 0, &[Some(6.0)]);
     assert_rows(&out.slice(1, 1), START, 0, &[Some(3.0)]);
@@ -258,18 +446,43 @@ fn bad_input_is_rejected_with_a_message() {
     let long = series(1, START, QUARTER, &filled(4, 1.0), &[]);
     let hourly = Resolution::Seconds(3600);
     let cases = [
-        (vec![], ResampleOptions::default(), "data point id 1 in the frame is not among the given data points"),
-        (vec![p.clone()], ResampleOptions { min_coverage: 1.5, ..Default::default() }, "use a share between 0 and 1"),
+        (
+            vec![],
+            ResampleOptions::default(),
+            "data point id 1 in the frame is not among the given data points",
+        ),
         (
             vec![p.clone()],
-            ResampleOptions { time_zone: Some("Mars/Olympus".into()), ..Default::default() },
+            ResampleOptions {
+                min_coverage: 1.5,
+                ..Default::default()
+            },
+            "use a share between 0 and 1",
+        ),
+        (
+            vec![p.clone()],
+            ResampleOptions {
+                time_zone: Some("Mars/Olympus".into()),
+                ..Default::default()
+            },
             "unknown time zone 'Mars/Olympus'",
         ),
     ];
     for (points, options, expected) in cases {
-        let err = resample(&long, &points, hourly, &options).unwrap_err().to_string();
+        let err = resample(&long, &points, hourly, &options)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains(expected), "{err}");
     }
-    let err = resample(&long, &[p.with_time_zone("Berlin")], Resolution::Days(1), &Default::default()).unwrap_err();
-    assert!(err.to_string().contains("unknown time zone 'Berlin'"), "{err}");
+    let err = resample(
+        &long,
+        &[p.with_time_zone("Berlin")],
+        Resolution::Days(1),
+        &Default::default(),
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("unknown time zone 'Berlin'"),
+        "{err}"
+    );
 }
