@@ -106,7 +106,10 @@ pub fn dispatch_with(
 
     // What the battery must deliver to bring grid import down to the limit,
     // and what it may take without lifting grid import above the limit.
-    let need_kw: Vec<f64> = net.iter().map(|x| (x - limit).clamp(0.0, b.power_kw)).collect();
+    let need_kw: Vec<f64> = net
+        .iter()
+        .map(|x| (x - limit).clamp(0.0, b.power_kw))
+        .collect();
     let room_kw: Vec<f64> = net
         .iter()
         .map(|x| match params.recharge {
@@ -141,7 +144,7 @@ pub fn dispatch_with(
             let fits_kw = (e_max - stored).max(0.0) / (eta * dt_h);
             let p = wanted_kw.max(surplus_kw).min(room_kw[t]).min(fits_kw);
             stored = (stored + p * eta * dt_h).min(e_max);
-            -p
+            if p > 0.0 { -p } else { 0.0 }
         };
         battery_kw.push(power);
         soc_kwh.push(stored);
@@ -153,7 +156,12 @@ pub fn dispatch_with(
     on_step(1.0)?;
 
     let summary = summarise(&net, &battery_kw, &grid_kw, dt_h, limit);
-    Ok(Schedule { battery_kw, soc_kwh, grid_kw, summary })
+    Ok(Schedule {
+        battery_kw,
+        soc_kwh,
+        grid_kw,
+        summary,
+    })
 }
 
 fn check_inputs(load: &[f64], pv: &[f64], dt_h: f64) -> Result<()> {
@@ -184,7 +192,10 @@ fn summarise(net: &[f64], battery_kw: &[f64], grid_kw: &[f64], dt_h: f64, limit:
     let peak = |xs: &[f64]| xs.iter().copied().reduce(f64::max).unwrap_or(0.0);
     let energy_charged_kwh: f64 = battery_kw.iter().map(|p| (-p).max(0.0) * dt_h).sum();
     let energy_discharged_kwh: f64 = battery_kw.iter().map(|p| p.max(0.0) * dt_h).sum();
-    let intervals_above_limit = grid_kw.iter().filter(|g| **g > limit + TOLERANCE_KW).count();
+    let intervals_above_limit = grid_kw
+        .iter()
+        .filter(|g| **g > limit + TOLERANCE_KW)
+        .count();
     Summary {
         peak_before_kw: peak(net),
         peak_after_kw: peak(grid_kw),

@@ -26,7 +26,9 @@ pub struct Input {
 /// Reads the load and PV data points named in `params` through `ctx`, at the
 /// load's resolution.
 pub fn read(ctx: &Context, params: &Params) -> Result<Input> {
-    let names: Vec<String> = std::iter::once(params.load.clone()).chain(params.pv.clone()).collect();
+    let names: Vec<String> = std::iter::once(params.load.clone())
+        .chain(params.pv.clone())
+        .collect();
     let points = ctx.data_points(&DataPointFilter::default().with_names(names.clone()))?;
     let find = |name: &str| points.iter().find(|p| p.name == name);
     let load = find(&params.load).ok_or_else(|| {
@@ -54,8 +56,46 @@ pub fn read(ctx: &Context, params: &Params) -> Result<Input> {
             filter.resolution = Some(load.resolution);
         }
     }
+    let dt_h = seconds as f64 / 3600.0;
+    let load_factor = kw_factor(load, dt_h)?;
+    let pv_factor = match &params.pv {
+        Some(pv) => find(pv).map_or(Ok(1.0), |pv| kw_factor(pv, dt_h))?,
+        None => 1.0,
+    };
     let wide = ctx.read(&filter)?;
-    from_wide(&wide, &params.load, params.pv.as_deref(), seconds as f64 / 3600.0)
+    let mut input = from_wide(&wide, &params.load, params.pv.as_deref(), dt_h)?;
+    input.load_kw.iter_mut().for_each(|v| *v *= load_factor);
+    input.pv_kw.iter_mut().for_each(|v| *v *= pv_factor);
+    Ok(input)
+}
+
+/// What turns a value of `point` into kW, for intervals of `dt_h` hours:
+/// power is read as is and energy per interval as its mean power, both
+/// scaled by the unit (W, kW, MW; Wh, kWh, MWh; none means kW or kWh).
+fn kw_factor(point: &DataPointConfig, dt_h: f64) -> Result<f64> {
+    let per_hour = match point.quantity {
+        Quantity::Power => 1.0,
+        Quantity::Energy => 1.0 / dt_h,
+        other => {
+            return Err(Error::InvalidInput(format!(
+                "data point '{}' measures {other}; peak shaving reads power (kW) or energy per interval (kWh)",
+                point.name
+            )));
+        }
+    };
+    let scale = match point.unit.as_str() {
+        "W" | "Wh" => 1e-3,
+        "kW" | "kWh" | "" => 1.0,
+        "MW" | "MWh" => 1e3,
+        unit => {
+            warn!(
+                data_point = point.name.as_str(),
+                "data point '{}' has the unit '{unit}'; reading its values as kW", point.name
+            );
+            1.0
+        }
+    };
+    Ok(per_hour * scale)
 }
 
 /// Takes the load and PV columns out of a wide frame with intervals of
@@ -73,7 +113,10 @@ pub fn from_wide(wide: &DataFrame, load: &str, pv: Option<&str>, dt_h: f64) -> R
     let ts = wide
         .column(TS)
         .map_err(|_| Error::Data(format!("the input frame has no '{TS}' column")))?
-        .cast(&DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC)))?;
+        .cast(&DataType::Datetime(
+            TimeUnit::Microseconds,
+            Some(TimeZone::UTC),
+        ))?;
     let ts_us: Vec<Option<i64>> = ts.datetime()?.physical().iter().collect();
     check_times(&ts_us, dt_h)?;
 
@@ -108,7 +151,12 @@ pub fn from_wide(wide: &DataFrame, load: &str, pv: Option<&str>, dt_h: f64) -> R
             pv_values.into_iter().map(|v| v.unwrap_or(0.0)).collect()
         }
     };
-    Ok(Input { ts, load_kw, pv_kw, dt_h })
+    Ok(Input {
+        ts,
+        load_kw,
+        pv_kw,
+        dt_h,
+    })
 }
 
 fn values(column: &Column) -> Result<Vec<Option<f64>>> {
@@ -122,7 +170,9 @@ fn check_times(ts_us: &[Option<i64>], dt_h: f64) -> Result<()> {
     let mut gaps = 0;
     for (i, pair) in ts_us.windows(2).enumerate() {
         let (Some(a), Some(b)) = (pair[0], pair[1]) else {
-            return Err(Error::Data(format!("the input frame has a null 'ts' near row {i}")));
+            return Err(Error::Data(format!(
+                "the input frame has a null 'ts' near row {i}"
+            )));
         };
         if b <= a {
             return Err(Error::Data(format!(
@@ -136,10 +186,15 @@ fn check_times(ts_us: &[Option<i64>], dt_h: f64) -> Result<()> {
         }
     }
     if ts_us.first().is_some_and(Option::is_none) {
-        return Err(Error::Data("the input frame has a null 'ts' in row 0".to_owned()));
+        return Err(Error::Data(
+            "the input frame has a null 'ts' in row 0".to_owned(),
+        ));
     }
     if gaps > 0 {
-        warn!(gaps, "the input has {gaps} gap(s) between intervals; the battery idles through them");
+        warn!(
+            gaps,
+            "the input has {gaps} gap(s) between intervals; the battery idles through them"
+        );
     }
     Ok(())
 }

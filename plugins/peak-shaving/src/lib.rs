@@ -62,3 +62,6 @@ fn peak_shaving(ctx: &Context, params: Params) -> Result<Output> {
         .with_summary(algohost_sdk::serde_json::to_value(summary)?)
         .with_frame("schedule", frame))
 }
+
+// The same algorithms load from the cdylib at run time (a dylib source).
+algohost_sdk::export_plugin!();

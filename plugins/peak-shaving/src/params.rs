@@ -117,7 +117,9 @@ impl Params {
         ];
         for (name, value) in non_negative {
             if !(value.is_finite() && value >= 0.0) {
-                return Err(invalid(format!("{name} must be a finite number ≥ 0, got {value}")));
+                return Err(invalid(format!(
+                    "{name} must be a finite number ≥ 0, got {value}"
+                )));
             }
         }
         if !(b.efficiency > 0.0 && b.efficiency <= 1.0) {
@@ -149,12 +151,16 @@ impl Params {
             )));
         }
         if self.load.is_empty() {
-            return Err(invalid("load must name a data point, e.g. \"site.load\"".to_owned()));
+            return Err(invalid(
+                "load must name a data point, e.g. \"site.load\"".to_owned(),
+            ));
         }
         if let (Some(start), Some(end)) = (self.start, self.end)
             && start >= end
         {
-            return Err(invalid(format!("start ({start}) must be before end ({end})")));
+            return Err(invalid(format!(
+                "start ({start}) must be before end ({end})"
+            )));
         }
         Ok(())
     }

@@ -1,1 +1,106 @@
-//! Resample plugin (in progress).
+//! `resample`: converts data points to another resolution with the SDK's
+//! quantity-aware [`algohost_sdk::data::resample`], returns the result in
+//! wide form and, on request, stores it as new data points.
+//!
+//! A builtin plugin: the stock `algohost` binary links this crate.
+
+mod params;
+mod write_back;
+
+use algohost_sdk::data;
+use algohost_sdk::prelude::*;
+
+pub use params::{Params, StateUpsample};
+pub use write_back::{Written, derived_points, write_back};
+
+/// Converts data points to another resolution, following each one's
+/// quantity: power and price take the time-weighted mean down and repeat up,
+/// energy sums down and splits by duration up, state takes the last value
+/// down and fills forward (or linearly) up. Target intervals that samples
+/// cover less than `min_coverage` are null. With `write_back`, the result is
+/// also stored as new data points named `name + suffix`.
+#[algorithm(name = "resample", version = "0.1.0", outputs = ["resampled"])]
+fn resample(ctx: &Context, params: Params) -> Result<Output> {
+    params.validate()?;
+    ctx.progress(0.0, "reading samples");
+    let points = select_points(ctx, &params)?;
+    let long = ctx.read_long(&params.filter())?;
+    ctx.check()?;
+    ctx.progress(0.4, "resampling");
+    let converted = data::resample(
+        &long,
+        &points,
+        params.resolution,
+        &params.resample_options(),
+    )?;
+    let wide = data::to_wide(&converted, &points)?;
+    ctx.check()?;
+    if wide.height() == 0 {
+        warn!(
+            "no samples of {} in the selected range",
+            quoted(&params.names)
+        );
+    }
+    let written = if params.write_back {
+        ctx.progress(0.7, "writing back");
+        let written = write_back(ctx, &wide, &points, &params)?;
+        info!(
+            samples = written.samples,
+            "wrote {}",
+            quoted(&written.names)
+        );
+        written
+    } else {
+        Written {
+            names: Vec::new(),
+            samples: 0,
+        }
+    };
+    ctx.progress(1.0, "done");
+    let summary = json!({
+        "points": points.len(),
+        "rows": wide.height(),
+        "resolution": params.resolution.to_string(),
+        "written": written.names,
+        "samples_written": written.samples,
+    });
+    Ok(Output::new()
+        .with_summary(summary)
+        .with_frame("resampled", wide))
+}
+
+/// The data points named in `params`, in that order; an unknown name is an
+/// error that lists every unknown one.
+fn select_points(ctx: &Context, params: &Params) -> Result<Vec<DataPointConfig>> {
+    let found = ctx.data_points(&DataPointFilter::default().with_names(params.names.clone()))?;
+    let missing: Vec<String> = params
+        .names
+        .iter()
+        .filter(|n| !found.iter().any(|p| &p.name == *n))
+        .cloned()
+        .collect();
+    if !missing.is_empty() {
+        let noun = if missing.len() == 1 {
+            "data point"
+        } else {
+            "data points"
+        };
+        return Err(Error::InvalidInput(format!(
+            "unknown {noun} {}: check the names (they are case-sensitive)",
+            quoted(&missing)
+        )));
+    }
+    Ok(params
+        .names
+        .iter()
+        .filter_map(|n| found.iter().find(|p| &p.name == n).cloned())
+        .collect())
+}
+
+fn quoted(names: &[String]) -> String {
+    names
+        .iter()
+        .map(|n| format!("'{n}'"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

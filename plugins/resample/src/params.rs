@@ -73,10 +73,19 @@ impl Params {
     /// Checks what the schema cannot express; messages name the offending params.
     pub fn validate(&self) -> Result<()> {
         if self.names.is_empty() {
-            return Err(invalid("names must list at least one data point".to_owned()));
+            return Err(invalid(
+                "names must list at least one data point".to_owned(),
+            ));
         }
-        if let Some((i, name)) = self.names.iter().enumerate().find(|(i, n)| self.names[..*i].contains(n)) {
-            return Err(invalid(format!("names lists '{name}' twice (again at position {i})")));
+        if let Some((i, name)) = self
+            .names
+            .iter()
+            .enumerate()
+            .find(|(i, n)| self.names[..*i].contains(n))
+        {
+            return Err(invalid(format!(
+                "names lists '{name}' twice (again at position {i})"
+            )));
         }
         if !(0.0..=1.0).contains(&self.min_coverage) {
             return Err(invalid(format!(
@@ -87,14 +96,17 @@ impl Params {
         if let (Some(start), Some(end)) = (self.start, self.end)
             && start >= end
         {
-            return Err(invalid(format!("start ({start}) must be before end ({end})")));
+            return Err(invalid(format!(
+                "start ({start}) must be before end ({end})"
+            )));
         }
         if let Some(tz) = &self.time_zone {
             data::parse_time_zone(tz)?;
         }
         if self.suffix.as_deref() == Some("") {
             return Err(invalid(
-                "suffix must not be empty: the stored data points need names of their own".to_owned(),
+                "suffix must not be empty: the stored data points need names of their own"
+                    .to_owned(),
             ));
         }
         Ok(())
@@ -112,7 +124,9 @@ impl Params {
     /// What is appended to each name for write-back: `suffix`, or a dot and
     /// the resolution.
     pub fn suffix(&self) -> String {
-        self.suffix.clone().unwrap_or_else(|| format!(".{}", self.resolution))
+        self.suffix
+            .clone()
+            .unwrap_or_else(|| format!(".{}", self.resolution))
     }
 
     /// The filter that reads the native samples of `names` in `[start, end)`.

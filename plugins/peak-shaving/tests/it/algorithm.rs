@@ -35,26 +35,64 @@ fn small_battery() -> Value {
 }
 
 fn column(frame: &DataFrame, name: &str) -> Vec<f64> {
-    frame.column(name).unwrap().f64().unwrap().iter().map(|v| v.expect("no nulls")).collect()
+    frame
+        .column(name)
+        .unwrap()
+        .f64()
+        .unwrap()
+        .iter()
+        .map(|v| v.expect("no nulls"))
+        .collect()
 }
 
 fn ts_us(frame: &DataFrame) -> Vec<i64> {
     let ts = frame.column(TS).unwrap();
-    assert_eq!(ts.dtype(), &DataType::Datetime(TimeUnit::Microseconds, Some(PolarsTimeZone::UTC)));
-    ts.datetime().unwrap().physical().iter().map(|v| v.unwrap()).collect()
+    assert_eq!(
+        ts.dtype(),
+        &DataType::Datetime(TimeUnit::Microseconds, Some(PolarsTimeZone::UTC))
+    );
+    ts.datetime()
+        .unwrap()
+        .physical()
+        .iter()
+        .map(|v| v.unwrap())
+        .collect()
 }
 
 #[test]
 fn a_small_site_gets_the_hand_computed_schedule() {
     // Net load 5, 5, 14, 12 kW against a 10 kW limit; see the dispatch docs.
-    let host = site(&[Some(5.0), Some(8.0), Some(14.0), Some(12.0)], &[Some(0.0), Some(3.0), Some(0.0), Some(0.0)]);
-    let out = host.run("peak_shaving", json!({"limit_kw": 10.0, "battery": small_battery()})).unwrap();
+    let host = site(
+        &[Some(5.0), Some(8.0), Some(14.0), Some(12.0)],
+        &[Some(0.0), Some(3.0), Some(0.0), Some(0.0)],
+    );
+    let out = host
+        .run(
+            "peak_shaving",
+            json!({"limit_kw": 10.0, "battery": small_battery()}),
+        )
+        .unwrap();
 
     let frame = &out.frames["schedule"];
-    let names: Vec<&str> = frame.get_column_names().iter().map(|n| n.as_str()).collect();
-    assert_eq!(names, ["ts", "load_kw", "pv_kw", "battery_kw", "soc_kwh", "grid_kw"]);
+    let names: Vec<&str> = frame
+        .get_column_names()
+        .iter()
+        .map(|n| n.as_str())
+        .collect();
+    assert_eq!(
+        names,
+        ["ts", "load_kw", "pv_kw", "battery_kw", "soc_kwh", "grid_kw"]
+    );
     let t0 = start().timestamp_micros();
-    assert_eq!(ts_us(frame), [t0, t0 + 3_600_000_000, t0 + 7_200_000_000, t0 + 10_800_000_000]);
+    assert_eq!(
+        ts_us(frame),
+        [
+            t0,
+            t0 + 3_600_000_000,
+            t0 + 7_200_000_000,
+            t0 + 10_800_000_000
+        ]
+    );
     assert_eq!(column(frame, "load_kw"), [5.0, 8.0, 14.0, 12.0]);
     assert_eq!(column(frame, "pv_kw"), [0.0, 3.0, 0.0, 0.0]);
     assert_eq!(column(frame, "battery_kw"), [-1.0, -5.0, 4.0, 2.0]);
@@ -79,14 +117,30 @@ fn a_small_site_gets_the_hand_computed_schedule() {
 
 #[test]
 fn the_frame_matches_the_pure_dispatch_over_three_days() {
-    let load: Vec<f64> = (0..72).map(|h| 40.0 + 30.0 * f64::from(u8::from((17..21).contains(&(h % 24))))).collect();
-    let pv: Vec<f64> = (0..72).map(|h| if (10..15).contains(&(h % 24)) { 20.0 } else { 0.0 }).collect();
+    let load: Vec<f64> = (0..72)
+        .map(|h| 40.0 + 30.0 * f64::from(u8::from((17..21).contains(&(h % 24)))))
+        .collect();
+    let pv: Vec<f64> = (0..72)
+        .map(|h| {
+            if (10..15).contains(&(h % 24)) {
+                20.0
+            } else {
+                0.0
+            }
+        })
+        .collect();
     let some = |xs: &[f64]| xs.iter().copied().map(Some).collect::<Vec<_>>();
     let host = site(&some(&load), &some(&pv));
     let params = json!({"limit_kw": 55.0, "battery": {"capacity_kwh": 80.0, "power_kw": 20.0}});
     let out = host.run("peak_shaving", params.clone()).unwrap();
 
-    let expected = dispatch(&load, &pv, 1.0, &serde_json::from_value::<Params>(params).unwrap()).unwrap();
+    let expected = dispatch(
+        &load,
+        &pv,
+        1.0,
+        &serde_json::from_value::<Params>(params).unwrap(),
+    )
+    .unwrap();
     let frame = &out.frames["schedule"];
     assert_eq!(frame.height(), 72);
     assert_eq!(column(frame, "battery_kw"), expected.battery_kw);
@@ -116,10 +170,21 @@ fn start_and_end_restrict_the_range() {
 
 #[test]
 fn missing_pv_counts_as_zero_with_a_warning() {
-    let host = site(&[Some(5.0), Some(5.0), Some(14.0), Some(12.0)], &[Some(0.0), None, Some(0.0), None]);
-    let out = host.run("peak_shaving", json!({"limit_kw": 10.0, "battery": small_battery()})).unwrap();
+    let host = site(
+        &[Some(5.0), Some(5.0), Some(14.0), Some(12.0)],
+        &[Some(0.0), None, Some(0.0), None],
+    );
+    let out = host
+        .run(
+            "peak_shaving",
+            json!({"limit_kw": 10.0, "battery": small_battery()}),
+        )
+        .unwrap();
     assert_eq!(column(&out.frames["schedule"], "pv_kw"), [0.0; 4]);
-    assert_eq!(column(&out.frames["schedule"], "grid_kw"), [6.0, 10.0, 10.0, 10.0]);
+    assert_eq!(
+        column(&out.frames["schedule"], "grid_kw"),
+        [6.0, 10.0, 10.0, 10.0]
+    );
     assert_eq!(
         host.warnings(),
         ["PV data point 'site.pv' has no value in 2 of 4 intervals; counting them as 0 kW"]
@@ -128,12 +193,20 @@ fn missing_pv_counts_as_zero_with_a_warning() {
 
 #[test]
 fn a_site_without_pv_sets_pv_to_null() {
-    let host = Arc::new(FakeHost::default().with_series(power("site.load", 900), start(), 900, &[Some(12.0); 8]));
+    let host = Arc::new(FakeHost::default().with_series(
+        power("site.load", 900),
+        start(),
+        900,
+        &[Some(12.0); 8],
+    ));
     let out = host
-        .run("peak_shaving", json!({
-            "limit_kw": 10.0, "pv": null,
-            "battery": {"capacity_kwh": 10.0, "power_kw": 5.0, "efficiency": 1.0}
-        }))
+        .run(
+            "peak_shaving",
+            json!({
+                "limit_kw": 10.0, "pv": null,
+                "battery": {"capacity_kwh": 10.0, "power_kw": 5.0, "efficiency": 1.0}
+            }),
+        )
         .unwrap();
     let frame = &out.frames["schedule"];
     assert_eq!(column(frame, "pv_kw"), [0.0; 8]);
@@ -145,7 +218,12 @@ fn a_site_without_pv_sets_pv_to_null() {
 #[test]
 fn a_missing_load_value_is_an_error_that_names_the_interval() {
     let host = site(&[Some(5.0), Some(5.0), None, None], &[Some(0.0); 4]);
-    let err = host.run("peak_shaving", json!({"limit_kw": 10.0, "battery": small_battery()})).unwrap_err();
+    let err = host
+        .run(
+            "peak_shaving",
+            json!({"limit_kw": 10.0, "battery": small_battery()}),
+        )
+        .unwrap_err();
     assert_eq!(
         err.to_string(),
         "invalid input: load data point 'site.load' has no value at 2024-03-01T02:00:00+00:00 (2 of 4 intervals missing); fill the gaps or narrow start and end"
@@ -156,14 +234,20 @@ fn a_missing_load_value_is_an_error_that_names_the_interval() {
 fn unknown_data_points_are_errors_that_say_what_to_set() {
     let host = site(&[Some(5.0)], &[Some(0.0)]);
     let err = host
-        .run("peak_shaving", json!({"limit_kw": 10.0, "battery": small_battery(), "load": "site.demand"}))
+        .run(
+            "peak_shaving",
+            json!({"limit_kw": 10.0, "battery": small_battery(), "load": "site.demand"}),
+        )
         .unwrap_err();
     assert_eq!(
         err.to_string(),
         "invalid input: load data point 'site.demand' not found: set params.load to the name of the site load"
     );
     let err = host
-        .run("peak_shaving", json!({"limit_kw": 10.0, "battery": small_battery(), "pv": "roof.pv"}))
+        .run(
+            "peak_shaving",
+            json!({"limit_kw": 10.0, "battery": small_battery(), "pv": "roof.pv"}),
+        )
         .unwrap_err();
     assert_eq!(
         err.to_string(),
@@ -175,7 +259,10 @@ fn unknown_data_points_are_errors_that_say_what_to_set() {
 fn an_empty_range_is_an_error() {
     let host = site(&[Some(5.0)], &[Some(0.0)]);
     let err = host
-        .run("peak_shaving", json!({"limit_kw": 10.0, "battery": small_battery(), "start": "2025-01-01T00:00:00Z"}))
+        .run(
+            "peak_shaving",
+            json!({"limit_kw": 10.0, "battery": small_battery(), "start": "2025-01-01T00:00:00Z"}),
+        )
         .unwrap_err();
     assert_eq!(
         err.to_string(),
@@ -186,8 +273,16 @@ fn an_empty_range_is_an_error() {
 #[test]
 fn unknown_params_are_rejected() {
     let host = site(&[Some(5.0)], &[Some(0.0)]);
-    let err = host.run("peak_shaving", json!({"limit_kwh": 10.0, "battery": small_battery()})).unwrap_err();
-    assert!(err.to_string().contains("unknown field `limit_kwh`"), "{err}");
+    let err = host
+        .run(
+            "peak_shaving",
+            json!({"limit_kwh": 10.0, "battery": small_battery()}),
+        )
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("unknown field `limit_kwh`"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -195,23 +290,40 @@ fn an_infeasible_limit_is_reported_in_the_summary_and_the_log() {
     // 8 kWh above soc_min, 5 kW: 25 kW in hour 0, then 3 kWh left for hour 1.
     let host = site(&[Some(30.0), Some(30.0)], &[Some(0.0), Some(0.0)]);
     let battery = json!({"capacity_kwh": 20.0, "power_kw": 5.0, "efficiency": 1.0});
-    let out = host.run("peak_shaving", json!({"limit_kw": 10.0, "battery": battery})).unwrap();
+    let out = host
+        .run(
+            "peak_shaving",
+            json!({"limit_kw": 10.0, "battery": battery}),
+        )
+        .unwrap();
     assert_eq!(column(&out.frames["schedule"], "grid_kw"), [25.0, 27.0]);
     assert_eq!(out.summary["limit_met"], json!(false));
     assert_eq!(out.summary["intervals_above_limit"], json!(2));
     assert_eq!(out.summary["peak_after_kw"], json!(27.0));
     let warnings = host.warnings();
     assert_eq!(warnings.len(), 1);
-    assert!(warnings[0].starts_with("the battery cannot keep grid import at or below 10 kW in 2 of 2 intervals"), "{warnings:?}");
+    assert!(
+        warnings[0].starts_with(
+            "the battery cannot keep grid import at or below 10 kW in 2 of 2 intervals"
+        ),
+        "{warnings:?}"
+    );
 }
 
 #[test]
 fn progress_rises_to_one() {
     let host = site(&[Some(5.0); 24], &[Some(0.0); 24]);
-    host.run("peak_shaving", json!({"limit_kw": 10.0, "battery": small_battery()})).unwrap();
+    host.run(
+        "peak_shaving",
+        json!({"limit_kw": 10.0, "battery": small_battery()}),
+    )
+    .unwrap();
     let progress = host.progress.lock().unwrap();
     assert!(progress.len() >= 3, "{progress:?}");
-    assert!(progress.windows(2).all(|w| w[0].0 <= w[1].0), "{progress:?}");
+    assert!(
+        progress.windows(2).all(|w| w[0].0 <= w[1].0),
+        "{progress:?}"
+    );
     assert_eq!(progress.last().unwrap(), &(1.0, "done".to_owned()));
 }
 
@@ -219,6 +331,111 @@ fn progress_rises_to_one() {
 fn a_cancelled_run_stops() {
     let host = site(&[Some(5.0); 24], &[Some(0.0); 24]);
     host.cancelled.store(true, Ordering::SeqCst);
-    let err = host.run("peak_shaving", json!({"limit_kw": 10.0, "battery": small_battery()})).unwrap_err();
+    let err = host
+        .run(
+            "peak_shaving",
+            json!({"limit_kw": 10.0, "battery": small_battery()}),
+        )
+        .unwrap_err();
     assert!(matches!(err, Error::Cancelled), "{err}");
+}
+
+#[test]
+fn a_gap_in_the_samples_is_logged_and_idled_through() {
+    // Hours 0–1 and 4–5; nothing at all in hours 2–3.
+    let later = start() + algohost_sdk::chrono::Duration::hours(4);
+    let host = Arc::new(
+        FakeHost::default()
+            .with_series(
+                power("site.load", 3600),
+                start(),
+                3600,
+                &[Some(5.0), Some(5.0)],
+            )
+            .with_series(
+                power("site.load", 3600),
+                later,
+                3600,
+                &[Some(12.0), Some(12.0)],
+            ),
+    );
+    let out = host
+        .run(
+            "peak_shaving",
+            json!({"limit_kw": 10.0, "pv": null, "battery": small_battery()}),
+        )
+        .unwrap();
+    let frame = &out.frames["schedule"];
+    assert_eq!(ts_us(frame).len(), 4);
+    // The 4 kWh for hours 4–5 are charged in hour 1, the last one before the gap.
+    assert_eq!(column(frame, "grid_kw"), [5.0, 9.0, 10.0, 10.0]);
+    assert_eq!(
+        host.warnings(),
+        ["the input has 1 gap(s) between intervals; the battery idles through them"]
+    );
+}
+
+#[test]
+fn from_wide_rejects_timestamps_that_do_not_increase() {
+    let ts = Column::new(TS.into(), [7_200_000_000i64, 3_600_000_000])
+        .cast(&DataType::Datetime(
+            TimeUnit::Microseconds,
+            Some(PolarsTimeZone::UTC),
+        ))
+        .unwrap();
+    let wide =
+        DataFrame::new_infer_height(vec![ts, Column::new("site.load".into(), [1.0, 2.0])]).unwrap();
+    let err = algohost_plugin_peak_shaving::from_wide(&wide, "site.load", None, 1.0).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "data: interval starts must increase, but 1970-01-01T01:00:00+00:00 follows 1970-01-01T02:00:00+00:00"
+    );
+}
+
+#[test]
+fn energy_and_other_units_are_read_as_kw() {
+    // 3 kWh per quarter hour is 12 kW; PV in W.
+    let load = DataPointConfig::new(
+        "site.load",
+        Quantity::Energy,
+        "kWh",
+        Resolution::Seconds(900),
+    );
+    let pv = DataPointConfig::new("site.pv", Quantity::Power, "W", Resolution::Seconds(900));
+    let host = Arc::new(
+        FakeHost::default()
+            .with_series(load, start(), 900, &[Some(3.0), Some(2.0)])
+            .with_series(pv, start(), 900, &[Some(1000.0), Some(0.0)]),
+    );
+    let out = host
+        .run(
+            "peak_shaving",
+            json!({"limit_kw": 100.0, "battery": small_battery()}),
+        )
+        .unwrap();
+    let frame = &out.frames["schedule"];
+    assert_eq!(column(frame, "load_kw"), [12.0, 8.0]);
+    assert_eq!(column(frame, "pv_kw"), [1.0, 0.0]);
+    assert_eq!(out.summary["peak_before_kw"], json!(11.0));
+}
+
+#[test]
+fn a_price_is_not_a_load() {
+    let price = DataPointConfig::new(
+        "site.load",
+        Quantity::Price,
+        "EUR/MWh",
+        Resolution::Seconds(3600),
+    );
+    let host = Arc::new(FakeHost::default().with_series(price, start(), 3600, &[Some(50.0)]));
+    let err = host
+        .run(
+            "peak_shaving",
+            json!({"limit_kw": 10.0, "pv": null, "battery": small_battery()}),
+        )
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid input: data point 'site.load' measures price; peak shaving reads power (kW) or energy per interval (kWh)"
+    );
 }

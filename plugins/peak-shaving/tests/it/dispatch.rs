@@ -21,7 +21,11 @@ fn three_days() -> (Vec<f64>, Vec<f64>) {
         let h = (i % 96) as f64 * DT_H;
         let bump = |centre: f64, width: f64| (-((h - centre) / width).powi(2)).exp();
         load.push(50.0 + (35.0 * bump(7.0, 1.5) + 45.0 * bump(19.0, 2.0)) * (1.0 + 0.1 * day));
-        pv.push(if (6.0..18.0).contains(&h) { 40.0 * (std::f64::consts::PI * (h - 6.0) / 12.0).sin() } else { 0.0 });
+        pv.push(if (6.0..18.0).contains(&h) {
+            40.0 * (std::f64::consts::PI * (h - 6.0) / 12.0).sin()
+        } else {
+            0.0
+        });
     }
     (load, pv)
 }
@@ -36,18 +40,36 @@ fn assert_constraints(load: &[f64], pv: &[f64], dt_h: f64, params: &Params, s: &
     let eta = b.efficiency.sqrt();
     let (e_min, e_max) = (b.soc_min * b.capacity_kwh, b.soc_max * b.capacity_kwh);
     let n = load.len();
-    assert_eq!((s.battery_kw.len(), s.soc_kwh.len(), s.grid_kw.len()), (n, n, n));
+    assert_eq!(
+        (s.battery_kw.len(), s.soc_kwh.len(), s.grid_kw.len()),
+        (n, n, n)
+    );
     let mut previous = b.soc_initial * b.capacity_kwh;
     for t in 0..n {
         let (p, soc, grid) = (s.battery_kw[t], s.soc_kwh[t], s.grid_kw[t]);
-        assert!(p.abs() <= b.power_kw + EPS, "interval {t}: |{p}| kW above the power limit");
-        assert!((e_min - EPS..=e_max + EPS).contains(&soc), "interval {t}: SoC {soc} kWh out of bounds");
+        assert!(
+            p.abs() <= b.power_kw + EPS,
+            "interval {t}: |{p}| kW above the power limit"
+        );
+        assert!(
+            (e_min - EPS..=e_max + EPS).contains(&soc),
+            "interval {t}: SoC {soc} kWh out of bounds"
+        );
         let (charge, discharge) = ((-p).max(0.0), p.max(0.0));
         let expected = previous + charge * eta * dt_h - discharge / eta * dt_h;
-        assert!((soc - expected).abs() <= EPS, "interval {t}: SoC {soc} kWh, energy balance gives {expected}");
-        assert!((grid - (load[t] - pv[t] - p)).abs() <= EPS, "interval {t}: grid {grid} kW is not load − PV − battery");
+        assert!(
+            (soc - expected).abs() <= EPS,
+            "interval {t}: SoC {soc} kWh, energy balance gives {expected}"
+        );
+        assert!(
+            (grid - (load[t] - pv[t] - p)).abs() <= EPS,
+            "interval {t}: grid {grid} kW is not load − PV − battery"
+        );
         if p < 0.0 {
-            assert!(grid <= params.limit_kw + EPS, "interval {t}: charging lifts grid import to {grid} kW");
+            assert!(
+                grid <= params.limit_kw + EPS,
+                "interval {t}: charging lifts grid import to {grid} kW"
+            );
         }
         previous = soc;
     }
@@ -61,7 +83,11 @@ fn assert_constraints(load: &[f64], pv: &[f64], dt_h: f64, params: &Params, s: &
     assert!((s.summary.energy_charged_kwh - charged).abs() <= 1e-6);
     assert!((s.summary.energy_discharged_kwh - discharged).abs() <= 1e-6);
     assert!((s.summary.throughput_kwh - charged - discharged).abs() <= 1e-6);
-    let above = s.grid_kw.iter().filter(|g| **g > params.limit_kw + EPS).count();
+    let above = s
+        .grid_kw
+        .iter()
+        .filter(|g| **g > params.limit_kw + EPS)
+        .count();
     assert_eq!(s.summary.intervals_above_limit, above);
 }
 
@@ -71,15 +97,26 @@ fn three_days_are_shaved_exactly_to_the_limit() {
     let p = params(json!({"limit_kw": 70.0, "battery": battery(200.0, 60.0)}));
     let s = dispatch(&load, &pv, DT_H, &p).unwrap();
     assert_constraints(&load, &pv, DT_H, &p, &s);
-    assert!(s.summary.peak_before_kw > 100.0, "the profile has peaks to shave");
+    assert!(
+        s.summary.peak_before_kw > 100.0,
+        "the profile has peaks to shave"
+    );
     assert!(s.summary.limit_met);
     assert_eq!(s.summary.intervals_above_limit, 0);
-    assert!((s.summary.peak_after_kw - 70.0).abs() <= EPS, "peak after: {}", s.summary.peak_after_kw);
+    assert!(
+        (s.summary.peak_after_kw - 70.0).abs() <= EPS,
+        "peak after: {}",
+        s.summary.peak_after_kw
+    );
     // Above the limit the battery takes exactly the excess, no more.
     for t in 0..load.len() {
         let net = load[t] - pv[t];
         if net > 70.0 {
-            assert!((s.grid_kw[t] - 70.0).abs() <= EPS, "interval {t}: grid {}", s.grid_kw[t]);
+            assert!(
+                (s.grid_kw[t] - 70.0).abs() <= EPS,
+                "interval {t}: grid {}",
+                s.grid_kw[t]
+            );
         }
     }
     assert!(s.summary.energy_discharged_kwh > 0.0 && s.summary.energy_charged_kwh > 0.0);
@@ -98,14 +135,30 @@ fn an_empty_battery_recharges_before_the_first_peak() {
     let s = dispatch(&load, &pv, 1.0, &p).unwrap();
     assert_constraints(&load, &pv, 1.0, &p, &s);
     assert!(s.summary.limit_met, "grid: {:?}", s.grid_kw);
-    assert!(s.grid_kw[4..].iter().all(|g| (g - 25.0).abs() <= EPS), "grid: {:?}", s.grid_kw);
+    assert!(
+        s.grid_kw[4..].iter().all(|g| (g - 25.0).abs() <= EPS),
+        "grid: {:?}",
+        s.grid_kw
+    );
     // The peaks take 20 kWh at the grid side, 20/0.9 = 22.2 kWh from
     // storage. Charging at 10 kW stores 9 kWh an hour, so the last three
     // quiet hours suffice and hour 0 stays idle: charging is as late as it can be.
     assert_eq!(s.battery_kw[0], 0.0, "{:?}", s.battery_kw);
-    assert!((s.battery_kw[1] + (20.0 / 0.9 - 18.0) / 0.9).abs() <= EPS, "{:?}", s.battery_kw);
-    assert!(s.battery_kw[2..4].iter().all(|p| (p + 10.0).abs() <= EPS), "{:?}", s.battery_kw);
-    assert!((s.soc_kwh[5] - 10.0).abs() <= EPS, "ends at soc_min: {:?}", s.soc_kwh);
+    assert!(
+        (s.battery_kw[1] + (20.0 / 0.9 - 18.0) / 0.9).abs() <= EPS,
+        "{:?}",
+        s.battery_kw
+    );
+    assert!(
+        s.battery_kw[2..4].iter().all(|p| (p + 10.0).abs() <= EPS),
+        "{:?}",
+        s.battery_kw
+    );
+    assert!(
+        (s.soc_kwh[5] - 10.0).abs() <= EPS,
+        "ends at soc_min: {:?}",
+        s.soc_kwh
+    );
 }
 
 #[test]
@@ -117,7 +170,10 @@ fn a_small_battery_shaves_what_it_can_and_keeps_its_bounds() {
     assert!(!s.summary.limit_met);
     assert!(s.summary.intervals_above_limit > 0);
     assert!(s.summary.peak_after_kw <= s.summary.peak_before_kw);
-    assert!(s.summary.energy_discharged_kwh > 0.0, "the battery still helps");
+    assert!(
+        s.summary.energy_discharged_kwh > 0.0,
+        "the battery still helps"
+    );
 }
 
 #[test]
@@ -133,7 +189,8 @@ fn a_weak_battery_shaves_what_its_power_allows() {
 #[test]
 fn a_limit_above_the_peak_leaves_the_grid_alone() {
     let (load, pv) = three_days();
-    let p = params(json!({"limit_kw": 500.0, "battery": battery(200.0, 60.0), "recharge": "pv_only"}));
+    let p =
+        params(json!({"limit_kw": 500.0, "battery": battery(200.0, 60.0), "recharge": "pv_only"}));
     let s = dispatch(&load, &pv, DT_H, &p).unwrap();
     assert_constraints(&load, &pv, DT_H, &p, &s);
     assert!(s.summary.limit_met);
@@ -183,7 +240,9 @@ fn the_look_ahead_meets_every_limit_a_full_battery_meets() {
     // A deterministic pseudo-random walk of net load.
     let mut seed: u64 = 42;
     let mut next = || {
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (seed >> 11) as f64 / (1u64 << 53) as f64
     };
     let mut x: f64 = 40.0;
@@ -202,13 +261,20 @@ fn the_look_ahead_meets_every_limit_a_full_battery_meets() {
         }));
         let s = dispatch(&load, &pv, DT_H, &p).unwrap();
         assert_constraints(&load, &pv, DT_H, &p, &s);
-        assert_eq!(s.summary.limit_met, eager_meets_limit(&load, DT_H, &p), "limit {limit}");
+        assert_eq!(
+            s.summary.limit_met,
+            eager_meets_limit(&load, DT_H, &p),
+            "limit {limit}"
+        );
         met += usize::from(s.summary.limit_met);
         if s.summary.limit_met && s.summary.peak_before_kw > limit as f64 {
             assert!((s.summary.peak_after_kw - limit as f64).abs() <= EPS);
         }
     }
-    assert!(met > 0 && met < 16, "the sweep covers feasible and infeasible limits ({met} met)");
+    assert!(
+        met > 0 && met < 16,
+        "the sweep covers feasible and infeasible limits ({met} met)"
+    );
 }
 
 #[test]
@@ -226,7 +292,10 @@ fn the_step_callback_reports_progress_and_can_stop_the_dispatch() {
     assert!(seen.windows(2).all(|w| w[0] <= w[1]), "monotonic: {seen:?}");
     assert_eq!(seen.last(), Some(&1.0));
 
-    let err = dispatch_with(&load, &pv, DT_H, &p, |_| Err(algohost_sdk::Error::Cancelled)).unwrap_err();
+    let err = dispatch_with(&load, &pv, DT_H, &p, |_| {
+        Err(algohost_sdk::Error::Cancelled)
+    })
+    .unwrap_err();
     assert!(matches!(err, algohost_sdk::Error::Cancelled));
 }
 
@@ -234,11 +303,20 @@ fn the_step_callback_reports_progress_and_can_stop_the_dispatch() {
 fn bad_inputs_are_rejected_with_a_message() {
     let p = params(json!({"limit_kw": 5.0, "battery": battery(10.0, 5.0)}));
     let err = dispatch(&[1.0, 2.0], &[0.0], 1.0, &p).unwrap_err();
-    assert_eq!(err.to_string(), "invalid input: load and PV must have one value per interval, got 2 load and 1 PV values");
+    assert_eq!(
+        err.to_string(),
+        "invalid input: load and PV must have one value per interval, got 2 load and 1 PV values"
+    );
     let err = dispatch(&[1.0, f64::NAN], &[0.0, 0.0], 1.0, &p).unwrap_err();
-    assert_eq!(err.to_string(), "invalid input: load value NaN at interval 1 is not a finite number");
+    assert_eq!(
+        err.to_string(),
+        "invalid input: load value NaN at interval 1 is not a finite number"
+    );
     let err = dispatch(&[1.0], &[0.0], 0.0, &p).unwrap_err();
-    assert_eq!(err.to_string(), "invalid input: the interval length must be a positive number of hours, got 0");
+    assert_eq!(
+        err.to_string(),
+        "invalid input: the interval length must be a positive number of hours, got 0"
+    );
 }
 
 #[test]

@@ -45,7 +45,10 @@ impl FakeHost {
 
     pub fn warnings(&self) -> Vec<String> {
         let logs = self.logs.lock().unwrap();
-        logs.iter().filter(|r| r.level == "warn").map(|r| r.message.clone()).collect()
+        logs.iter()
+            .filter(|r| r.level == "warn")
+            .map(|r| r.message.clone())
+            .collect()
     }
 
     /// Runs the registered algorithm `name` with `params` on this host, with
@@ -78,7 +81,10 @@ impl RunHost for FakeHost {
     }
 
     fn progress(&self, fraction: f64, message: &str) {
-        self.progress.lock().unwrap().push((fraction, message.to_owned()));
+        self.progress
+            .lock()
+            .unwrap()
+            .push((fraction, message.to_owned()));
     }
 
     fn log(&self, record: LogRecord) {
@@ -87,7 +93,11 @@ impl RunHost for FakeHost {
 
     fn data_points(&self, filter: &DataPointFilter) -> Result<Vec<DataPointConfig>> {
         let points = self.points.lock().unwrap();
-        Ok(points.iter().filter(|p| filter.matches(p)).cloned().collect())
+        Ok(points
+            .iter()
+            .filter(|p| filter.matches(p))
+            .cloned()
+            .collect())
     }
 
     fn read(&self, filter: &DataPointFilter) -> Result<DataFrame> {
@@ -107,18 +117,28 @@ impl RunHost for FakeHost {
             .filter(|s| points.iter().any(|p| p.id.0 == s.0) && in_range(s.1))
             .copied()
             .collect();
-        let ts = Column::new(TS.into(), rows.iter().map(|r| r.1).collect::<Vec<i64>>())
-            .cast(&DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC)))?;
+        let ts = Column::new(TS.into(), rows.iter().map(|r| r.1).collect::<Vec<i64>>()).cast(
+            &DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC)),
+        )?;
         Ok(DataFrame::new_infer_height(vec![
-            Column::new(DATA_POINT_ID.into(), rows.iter().map(|r| r.0).collect::<Vec<i64>>()),
+            Column::new(
+                DATA_POINT_ID.into(),
+                rows.iter().map(|r| r.0).collect::<Vec<i64>>(),
+            ),
             ts,
-            Column::new(VALUE.into(), rows.iter().map(|r| r.2).collect::<Vec<Option<f64>>>()),
+            Column::new(
+                VALUE.into(),
+                rows.iter().map(|r| r.2).collect::<Vec<Option<f64>>>(),
+            ),
         ])?)
     }
 
     fn write(&self, long: &DataFrame) -> Result<()> {
         let ids = long.column(DATA_POINT_ID)?.cast(&DataType::Int64)?;
-        let ts = long.column(TS)?.cast(&DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC)))?;
+        let ts = long.column(TS)?.cast(&DataType::Datetime(
+            TimeUnit::Microseconds,
+            Some(TimeZone::UTC),
+        ))?;
         let values = long.column(VALUE)?.cast(&DataType::Float64)?;
         let ids = ids.i64()?.iter();
         let ts = ts.datetime()?.physical().iter();

@@ -19,10 +19,18 @@ fn validate(value: Value) -> String {
 fn the_manifest_describes_the_algorithm_and_its_output() {
     let m = manifest();
     assert_eq!(m.version, "0.1.0");
-    assert!(m.description.starts_with("Battery dispatch that keeps grid import"), "{}", m.description);
+    assert!(
+        m.description
+            .starts_with("Battery dispatch that keeps grid import"),
+        "{}",
+        m.description
+    );
     assert_eq!(m.outputs.len(), 1);
     assert_eq!(m.outputs[0].name, "schedule");
-    assert_eq!(m.outputs[0].columns, ["ts", "load_kw", "pv_kw", "battery_kw", "soc_kwh", "grid_kw"]);
+    assert_eq!(
+        m.outputs[0].columns,
+        ["ts", "load_kw", "pv_kw", "battery_kw", "soc_kwh", "grid_kw"]
+    );
 }
 
 #[test]
@@ -32,7 +40,12 @@ fn the_schema_has_descriptions_defaults_and_bounds() {
     assert_eq!(schema["required"], json!(["limit_kw", "battery"]));
     assert_eq!(schema["additionalProperties"], json!(false));
     assert_eq!(props["limit_kw"]["minimum"], json!(0.0));
-    assert!(props["limit_kw"]["description"].as_str().unwrap().contains("kW"));
+    assert!(
+        props["limit_kw"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("kW")
+    );
     assert_eq!(props["load"]["default"], json!("site.load"));
     assert_eq!(props["pv"]["default"], json!("site.pv"));
     assert_eq!(props["pv"]["type"], json!(["string", "null"]));
@@ -41,7 +54,10 @@ fn the_schema_has_descriptions_defaults_and_bounds() {
 
     let defs = &schema["$defs"];
     let battery = &defs["Battery"]["properties"];
-    assert_eq!(defs["Battery"]["required"], json!(["capacity_kwh", "power_kw"]));
+    assert_eq!(
+        defs["Battery"]["required"],
+        json!(["capacity_kwh", "power_kw"])
+    );
     assert_eq!(battery["efficiency"]["default"], json!(0.9));
     assert_eq!(battery["efficiency"]["exclusiveMinimum"], json!(0.0));
     assert_eq!(battery["efficiency"]["maximum"], json!(1.0));
@@ -51,7 +67,10 @@ fn the_schema_has_descriptions_defaults_and_bounds() {
         assert_eq!(battery[name]["maximum"], json!(1.0), "{name}");
     }
     let recharge = serde_json::to_string(&defs["Recharge"]).unwrap();
-    assert!(recharge.contains("\"grid\"") && recharge.contains("\"pv_only\""), "{recharge}");
+    assert!(
+        recharge.contains("\"grid\"") && recharge.contains("\"pv_only\""),
+        "{recharge}"
+    );
 }
 
 #[test]
@@ -60,9 +79,15 @@ fn serde_defaults_fill_what_is_left_out() {
         "limit_kw": 50.0, "battery": {"capacity_kwh": 100.0, "power_kw": 25.0}
     }))
     .unwrap();
-    assert_eq!((p.load.as_str(), p.pv.as_deref()), ("site.load", Some("site.pv")));
+    assert_eq!(
+        (p.load.as_str(), p.pv.as_deref()),
+        ("site.load", Some("site.pv"))
+    );
     assert_eq!(p.battery.efficiency, 0.9);
-    assert_eq!((p.battery.soc_min, p.battery.soc_max, p.battery.soc_initial), (0.1, 0.9, 0.5));
+    assert_eq!(
+        (p.battery.soc_min, p.battery.soc_max, p.battery.soc_initial),
+        (0.1, 0.9, 0.5)
+    );
     assert_eq!((p.start, p.end), (None, None));
     p.validate().unwrap();
 }
@@ -71,11 +96,15 @@ fn serde_defaults_fill_what_is_left_out() {
 fn inconsistent_params_are_rejected_with_a_message() {
     let battery = |extra: Value| {
         let mut b = json!({"capacity_kwh": 100.0, "power_kw": 25.0});
-        b.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        b.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
         b
     };
     assert_eq!(
-        validate(json!({"limit_kw": 5.0, "battery": battery(json!({"soc_min": 0.8, "soc_max": 0.2, "soc_initial": 0.5}))})),
+        validate(
+            json!({"limit_kw": 5.0, "battery": battery(json!({"soc_min": 0.8, "soc_max": 0.2, "soc_initial": 0.5}))})
+        ),
         "invalid input: battery.soc_min (0.8) must not exceed battery.soc_max (0.2)"
     );
     assert_eq!(
