@@ -77,7 +77,9 @@ pub struct DemoDataPoint {
 pub fn generate(dir: &Path) -> anyhow::Result<DemoSummary> {
     let adapter = FilesAdapter::open(dir)
         .with_context(|| format!("cannot open the data directory {}", dir.display()))?;
-    let tz: Tz = TIME_ZONE.parse().map_err(|e| anyhow::anyhow!("time zone {TIME_ZONE}: {e}"))?;
+    let tz: Tz = TIME_ZONE
+        .parse()
+        .map_err(|e| anyhow::anyhow!("time zone {TIME_ZONE}: {e}"))?;
     let (start, end) = range(tz)?;
 
     let mut points = adapter
@@ -91,7 +93,9 @@ pub fn generate(dir: &Path) -> anyhow::Result<DemoSummary> {
         let series = series(point, tz, start, end)?;
         let (min, max) = series
             .iter()
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), (_, v)| (lo.min(*v), hi.max(*v)));
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), (_, v)| {
+                (lo.min(*v), hi.max(*v))
+            });
         data_points.push(DemoDataPoint {
             id: point.id,
             name: point.name.clone(),
@@ -109,7 +113,9 @@ pub fn generate(dir: &Path) -> anyhow::Result<DemoSummary> {
     }
     let samples = ts.len();
     let long = long_frame(ids, ts, values).context("cannot build the demo samples frame")?;
-    adapter.write(&long).context("cannot write the demo samples")?;
+    adapter
+        .write(&long)
+        .context("cannot write the demo samples")?;
 
     Ok(DemoSummary {
         dir: adapter.dir().to_owned(),
@@ -137,10 +143,15 @@ pub fn definitions() -> Vec<DataPointConfig> {
             .with_time_zone(TIME_ZONE)
             .with_tag("site", SITE)
             .with_flow(electricity("pv")),
-        DataPointConfig::new(DAY_AHEAD, Quantity::Price, "EUR/MWh", Resolution::Seconds(3600))
-            .with_time_zone(TIME_ZONE)
-            .with_tag("site", SITE)
-            .with_tag("market", "DE-LU"),
+        DataPointConfig::new(
+            DAY_AHEAD,
+            Quantity::Price,
+            "EUR/MWh",
+            Resolution::Seconds(3600),
+        )
+        .with_time_zone(TIME_ZONE)
+        .with_tag("site", SITE)
+        .with_tag("market", "DE-LU"),
     ]
 }
 
@@ -177,11 +188,13 @@ fn series(
         DAY_AHEAD => price_eur_mwh,
         other => anyhow::bail!("no demo formula for data point {other}"),
     };
-    let first_day = NaiveDate::from_ymd_opt(FIRST_DAY.0, FIRST_DAY.1, FIRST_DAY.2).context("first day")?;
+    let first_day =
+        NaiveDate::from_ymd_opt(FIRST_DAY.0, FIRST_DAY.1, FIRST_DAY.2).context("first day")?;
     let mut out = Vec::new();
     let mut t = start.timestamp_micros();
     while t < end.timestamp_micros() {
-        let mid = DateTime::from_timestamp_micros(t + step_us / 2).context("timestamp out of range")?;
+        let mid =
+            DateTime::from_timestamp_micros(t + step_us / 2).context("timestamp out of range")?;
         out.push((t, value(&Instant::new(mid, tz, first_day, t))));
         t += step_us;
     }
@@ -255,11 +268,13 @@ fn pv_kw(at: &Instant) -> f64 {
     const LONGITUDE: f64 = 13.4;
     const MIDSUMMER_SIN: f64 = 0.874; // sin(90° - 52.5° + 23.44°)
     let day_of_year = f64::from(at.utc.ordinal());
-    let declination = 23.44_f64.to_radians() * (std::f64::consts::TAU * (284.0 + day_of_year) / 365.0).sin();
+    let declination =
+        23.44_f64.to_radians() * (std::f64::consts::TAU * (284.0 + day_of_year) / 365.0).sin();
     let utc_hours = f64::from(at.utc.hour()) + f64::from(at.utc.minute()) / 60.0;
     let hour_angle = (15.0 * (utc_hours + LONGITUDE / 15.0 - 12.0)).to_radians();
     let lat = LATITUDE.to_radians();
-    let sin_elevation = lat.sin() * declination.sin() + lat.cos() * declination.cos() * hour_angle.cos();
+    let sin_elevation =
+        lat.sin() * declination.sin() + lat.cos() * declination.cos() * hour_angle.cos();
     if sin_elevation <= 0.0 {
         return 0.0;
     }

@@ -52,15 +52,18 @@ impl ParamsValidator {
             .map_err(|e| e.to_string())
     }
 
-    /// Every error in `params`, in schema order; empty when valid.
+    /// Every error in `params`, sorted by pointer; empty when valid.
     pub fn errors(&self, params: &Value) -> Vec<ParamsError> {
-        self.inner
+        let mut errors: Vec<ParamsError> = self
+            .inner
             .iter_errors(params)
             .map(|e| ParamsError {
                 pointer: e.instance_path().to_string(),
                 message: e.to_string(),
             })
-            .collect()
+            .collect();
+        errors.sort_by(|a, b| a.pointer.cmp(&b.pointer));
+        errors
     }
 }
 
@@ -82,8 +85,8 @@ mod tests {
         .unwrap();
         let errors = v.errors(&json!({"limit_kw": -1, "battery": {"efficiency": 2}}));
         let pointers: Vec<_> = errors.iter().map(|e| e.pointer.as_str()).collect();
-        assert_eq!(pointers, ["/limit_kw", "/battery/efficiency"]);
-        assert!(errors[0].message.contains("minimum"), "{}", errors[0].message);
+        assert_eq!(pointers, ["/battery/efficiency", "/limit_kw"]);
+        assert!(errors[1].message.contains("minimum"), "{}", errors[1].message);
         assert_eq!(v.errors(&json!({}))[0].pointer, "");
         assert!(v.errors(&json!({"limit_kw": 3})).is_empty());
     }

@@ -61,7 +61,10 @@ impl FilesAdapter {
         }
         ensure_dir(given)?;
         let dir = given.canonicalize().map_err(|e| {
-            Error::Data(format!("cannot resolve the data directory {}: {e}", given.display()))
+            Error::Data(format!(
+                "cannot resolve the data directory {}: {e}",
+                given.display()
+            ))
         })?;
         let adapter = Self {
             dir,
@@ -79,7 +82,10 @@ impl FilesAdapter {
         }
         let samples = adapter.dir.join(SAMPLES);
         fs::create_dir_all(&samples).map_err(|e| {
-            Error::Data(format!("cannot create the samples folder {}: {e}", samples.display()))
+            Error::Data(format!(
+                "cannot create the samples folder {}: {e}",
+                samples.display()
+            ))
         })?;
         Ok(adapter)
     }
@@ -100,7 +106,10 @@ impl FilesAdapter {
     /// Refuses to create a catalog in a directory holding other files.
     fn check_fresh(&self) -> Result<()> {
         let entries = fs::read_dir(&self.dir).map_err(|e| {
-            Error::Data(format!("cannot list the data directory {}: {e}", self.dir.display()))
+            Error::Data(format!(
+                "cannot list the data directory {}: {e}",
+                self.dir.display()
+            ))
         })?;
         for entry in entries {
             let entry = entry.map_err(|e| Error::Data(e.to_string()))?;
@@ -119,14 +128,19 @@ impl FilesAdapter {
 
     /// Takes the write lock of this process, then the lock file's.
     fn lock(&self) -> Result<WriteGuard<'_>> {
-        let guard = self.write_lock.lock().unwrap_or_else(PoisonError::into_inner);
+        let guard = self
+            .write_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let path = self.dir.join(LOCK);
         let file = OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .open(&path)
-            .map_err(|e| Error::Data(format!("cannot open the lock file {}: {e}", path.display())))?;
+            .map_err(|e| {
+                Error::Data(format!("cannot open the lock file {}: {e}", path.display()))
+            })?;
         file.lock()
             .map_err(|e| Error::Data(format!("cannot lock {}: {e}", path.display())))?;
         Ok(WriteGuard {
@@ -176,7 +190,11 @@ impl Adapter for FilesAdapter {
         }
         // A sample that starts before `start` can cover target intervals
         // after it, so read back one native interval.
-        let lookback = points.iter().map(|p| longest_interval_us(p.resolution)).max().unwrap_or(0);
+        let lookback = points
+            .iter()
+            .map(|p| longest_interval_us(p.resolution))
+            .max()
+            .unwrap_or(0);
         let raw = self.read_raw(&points, lo.saturating_sub(lookback), hi)?;
         if raw.height() == 0 {
             return Ok(raw);
@@ -201,7 +219,11 @@ impl Adapter for FilesAdapter {
         let catalog = self.catalog()?;
         let unknown: Vec<String> = groups
             .iter()
-            .filter(|(id, _)| catalog.by_id(algohost_sdk::data::DataPointId(*id)).is_none())
+            .filter(|(id, _)| {
+                catalog
+                    .by_id(algohost_sdk::data::DataPointId(*id))
+                    .is_none()
+            })
             .map(|(id, _)| id.to_string())
             .collect();
         if !unknown.is_empty() {
@@ -340,10 +362,15 @@ fn longest_interval_us(resolution: Resolution) -> i64 {
 
 /// The rows of a long frame with `lo <= ts < hi` (µs).
 fn keep_range(long: &DataFrame, lo: i64, hi: i64) -> Result<DataFrame> {
-    let ts = long.column(TS)?.datetime()?.cast_time_unit(TimeUnit::Microseconds);
+    let ts = long
+        .column(TS)?
+        .datetime()?
+        .cast_time_unit(TimeUnit::Microseconds);
     let mask = BooleanChunked::from_iter_values(
         "mask".into(),
-        ts.physical().iter().map(|t| t.is_some_and(|t| lo <= t && t < hi)),
+        ts.physical()
+            .iter()
+            .map(|t| t.is_some_and(|t| lo <= t && t < hi)),
     );
     Ok(long.filter(&mask)?)
 }
@@ -362,7 +389,10 @@ impl Staged {
     fn create(dest: &Path, write: impl FnOnce(&mut File) -> io::Result<()>) -> Result<Self> {
         static SEQUENCE: AtomicU64 = AtomicU64::new(0);
         let folder = dest.parent().unwrap_or(Path::new("."));
-        let file_name = dest.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+        let file_name = dest
+            .file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default();
         let tmp = folder.join(format!(
             ".{file_name}.{}.{}.tmp",
             std::process::id(),

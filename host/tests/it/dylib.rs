@@ -17,14 +17,23 @@ use algohost::adapters::Adapter;
 use algohost::registry::{Diagnostic, Invoker, Registry, Source};
 use algohost::runner::{self, RunObserver, RunOutcome, RunStatus};
 use algohost::sources::dylib;
-use algohost_sdk::data::{DataPointConfig, DataPointFilter, DataPointId, FlowFilter, Quantity, Resolution};
+use algohost_sdk::data::{
+    DataPointConfig, DataPointFilter, DataPointId, FlowFilter, Quantity, Resolution,
+};
 use algohost_sdk::polars::prelude::*;
 use algohost_sdk::{Context, Manifest, Output};
 use serde_json::{Value, json};
 
 use crate::common::{request_with, target_debug_dir};
 
-const FIXTURES: [&str; 6] = ["echo", "abi-major", "abi-minor", "no-symbol", "panic-on-load", "duplicate"];
+const FIXTURES: [&str; 6] = [
+    "echo",
+    "abi-major",
+    "abi-minor",
+    "no-symbol",
+    "panic-on-load",
+    "duplicate",
+];
 
 /// The fixture library `name` (e.g. `panic-on-load`), built if needed.
 fn fixture(name: &str) -> PathBuf {
@@ -57,8 +66,13 @@ fn fixtures_dir() -> &'static Path {
         for name in FIXTURES {
             build.args(["-p", &format!("algohost-fixture-{name}")]);
         }
-        let status = build.status().expect("run cargo to build the fixture plugins");
-        assert!(status.success(), "building the fixture plugins failed: {status}");
+        let status = build
+            .status()
+            .expect("run cargo to build the fixture plugins");
+        assert!(
+            status.success(),
+            "building the fixture plugins failed: {status}"
+        );
         dir
     })
 }
@@ -85,7 +99,10 @@ struct MemoryAdapter {
 
 impl Adapter for MemoryAdapter {
     fn data_points(&self, filter: &DataPointFilter) -> algohost_sdk::Result<Vec<DataPointConfig>> {
-        let load = DataPointConfig { id: DataPointId(1), ..DataPointConfig::new("site.load", Quantity::Power, "kW", Resolution::Seconds(900)) };
+        let load = DataPointConfig {
+            id: DataPointId(1),
+            ..DataPointConfig::new("site.load", Quantity::Power, "kW", Resolution::Seconds(900))
+        };
         Ok([load].into_iter().filter(|p| filter.matches(p)).collect())
     }
     fn read(&self, _: &DataPointFilter) -> algohost_sdk::Result<DataFrame> {
@@ -98,8 +115,17 @@ impl Adapter for MemoryAdapter {
     fn flows(&self, _: &FlowFilter) -> algohost_sdk::Result<Vec<DataPointConfig>> {
         Ok(Vec::new())
     }
-    fn define_data_points(&self, points: &[DataPointConfig]) -> algohost_sdk::Result<Vec<DataPointConfig>> {
-        Ok(points.iter().map(|p| DataPointConfig { id: DataPointId(7), ..p.clone() }).collect())
+    fn define_data_points(
+        &self,
+        points: &[DataPointConfig],
+    ) -> algohost_sdk::Result<Vec<DataPointConfig>> {
+        Ok(points
+            .iter()
+            .map(|p| DataPointConfig {
+                id: DataPointId(7),
+                ..p.clone()
+            })
+            .collect())
     }
 }
 
@@ -112,7 +138,10 @@ struct Observer {
 
 impl RunObserver for Observer {
     fn progress(&self, fraction: f64, message: &str) {
-        self.progress.lock().unwrap().push((fraction, message.to_owned()));
+        self.progress
+            .lock()
+            .unwrap()
+            .push((fraction, message.to_owned()));
         if let Some((at, token)) = &self.cancel_at
             && at == message
         {
@@ -128,7 +157,11 @@ fn registry_with(paths: &[PathBuf]) -> Registry {
 }
 
 fn execute(registry: &Registry, algorithm: &str, params: Value) -> RunOutcome {
-    runner::execute(registry, request_with(algorithm, params, Arc::new(MemoryAdapter::default()))).unwrap()
+    runner::execute(
+        registry,
+        request_with(algorithm, params, Arc::new(MemoryAdapter::default())),
+    )
+    .unwrap()
 }
 
 fn diagnostic_for<'a>(registry: &'a Registry, library: &Path) -> &'a Diagnostic {
@@ -137,7 +170,12 @@ fn diagnostic_for<'a>(registry: &'a Registry, library: &Path) -> &'a Diagnostic 
         .diagnostics()
         .iter()
         .find(|d| d.location == location)
-        .unwrap_or_else(|| panic!("no diagnostic for {location}: {:#?}", registry.diagnostics()))
+        .unwrap_or_else(|| {
+            panic!(
+                "no diagnostic for {location}: {:#?}",
+                registry.diagnostics()
+            )
+        })
 }
 
 struct Nop;
@@ -160,11 +198,20 @@ where
 #[test]
 fn each_broken_library_is_a_diagnostic_and_the_good_plugin_keeps_working() {
     let dir = tempfile::tempdir().unwrap();
-    for name in ["abi-major", "abi-minor", "no-symbol", "panic-on-load", "duplicate"] {
+    for name in [
+        "abi-major",
+        "abi-minor",
+        "no-symbol",
+        "panic-on-load",
+        "duplicate",
+    ] {
         let library = fixture(name);
-        std::os::unix::fs::symlink(&library, dir.path().join(library.file_name().unwrap())).unwrap();
+        std::os::unix::fs::symlink(&library, dir.path().join(library.file_name().unwrap()))
+            .unwrap();
     }
-    let not_a_library = dir.path().join(format!("notes{}", std::env::consts::DLL_SUFFIX));
+    let not_a_library = dir
+        .path()
+        .join(format!("notes{}", std::env::consts::DLL_SUFFIX));
     std::fs::write(&not_a_library, "not a library, just text").unwrap();
     std::fs::write(dir.path().join("README.txt"), "ignored: not a library name").unwrap();
 
@@ -184,11 +231,24 @@ fn each_broken_library_is_a_diagnostic_and_the_good_plugin_keeps_working() {
     let in_dir = |name: &str| dir.path().join(fixture(name).file_name().unwrap());
     let d = diagnostic_for(&registry, &in_dir("abi-major"));
     assert_eq!(d.source, "dylib");
-    assert_eq!(d.reason, "built for algohost plugin ABI 2.x; this host speaks 1.0");
-    assert_eq!(d.hint, "rebuild the plugin against algohost-sdk 0.1.x (plugin ABI 1.0)");
+    assert_eq!(
+        d.reason,
+        "built for algohost plugin ABI 2.x; this host speaks 1.0"
+    );
+    assert_eq!(
+        d.hint,
+        "rebuild the plugin against algohost-sdk 0.1.x (plugin ABI 1.0)"
+    );
     let d = diagnostic_for(&registry, &in_dir("abi-minor"));
-    assert_eq!(d.reason, "built for algohost plugin ABI 1.99, newer than this host's 1.0");
-    assert!(d.hint.contains("use a host that speaks plugin ABI 1.99"), "{}", d.hint);
+    assert_eq!(
+        d.reason,
+        "built for algohost plugin ABI 1.99, newer than this host's 1.0"
+    );
+    assert!(
+        d.hint.contains("use a host that speaks plugin ABI 1.99"),
+        "{}",
+        d.hint
+    );
     let d = diagnostic_for(&registry, &in_dir("no-symbol"));
     assert_eq!(
         d.reason,
@@ -201,8 +261,16 @@ fn each_broken_library_is_a_diagnostic_and_the_good_plugin_keeps_working() {
         "the plugin failed to load: building the manifest of 'cursed' panicked: panic-on-load fixture: this schema cannot be built"
     );
     let d = diagnostic_for(&registry, &not_a_library);
-    assert!(d.reason.starts_with("cannot load the library: "), "{}", d.reason);
-    assert!(d.hint.contains("only algohost plugin libraries"), "{}", d.hint);
+    assert!(
+        d.reason.starts_with("cannot load the library: "),
+        "{}",
+        d.reason
+    );
+    assert!(
+        d.hint.contains("only algohost plugin libraries"),
+        "{}",
+        d.hint
+    );
 
     let duplicates: Vec<&str> = registry
         .diagnostics()
@@ -213,36 +281,75 @@ fn each_broken_library_is_a_diagnostic_and_the_good_plugin_keeps_working() {
     assert_eq!(duplicates.len(), 2, "{duplicates:?}");
     let echo = format!("already registered by dylib {}", fixture("echo").display());
     assert!(
-        duplicates.iter().any(|r| r.starts_with("duplicate algorithm name 'echo_frames'") && r.contains(&echo)),
+        duplicates
+            .iter()
+            .any(|r| r.starts_with("duplicate algorithm name 'echo_frames'") && r.contains(&echo)),
         "{duplicates:?}"
     );
     assert!(
-        duplicates.iter().any(|r| r.starts_with("duplicate algorithm name 'resample': already registered by builtin")),
+        duplicates
+            .iter()
+            .any(|r| r
+                .starts_with("duplicate algorithm name 'resample': already registered by builtin")),
         "{duplicates:?}"
     );
-    assert_eq!(registry.diagnostics().len(), 7, "{:#?}", registry.diagnostics());
+    assert_eq!(
+        registry.diagnostics().len(),
+        7,
+        "{:#?}",
+        registry.diagnostics()
+    );
 
     // The first registrations stay, and the good plugin still runs.
     assert_eq!(registry.get("resample").unwrap().source, Source::Builtin);
     let echo_frames = registry.get("echo_frames").unwrap();
-    assert_eq!(echo_frames.source, Source::Dylib { path: fixture("echo") });
+    assert_eq!(
+        echo_frames.source,
+        Source::Dylib {
+            path: fixture("echo")
+        }
+    );
     assert_eq!(echo_frames.manifest.version, "1.0.0");
-    assert_eq!(execute(&registry, "echo_frames", json!({})).run.status, RunStatus::Succeeded);
+    assert_eq!(
+        execute(&registry, "echo_frames", json!({})).run.status,
+        RunStatus::Succeeded
+    );
     assert!(registry.get("cursed").is_err());
 }
 
 #[test]
 fn manifests_come_from_the_library() {
     let registry = registry_with(&[fixture("echo")]);
-    let names: Vec<&str> = registry.algorithms().map(|a| a.manifest.name.as_str()).collect();
-    assert_eq!(names, ["echo_frames", "fails", "panics", "waits_for_cancel"]);
+    let names: Vec<&str> = registry
+        .algorithms()
+        .map(|a| a.manifest.name.as_str())
+        .collect();
+    assert_eq!(
+        names,
+        ["echo_frames", "fails", "panics", "waits_for_cancel"]
+    );
     let echo = &registry.get("echo_frames").unwrap().manifest;
-    assert!(echo.description.starts_with("Reads the selected samples"), "{}", echo.description);
+    assert!(
+        echo.description.starts_with("Reads the selected samples"),
+        "{}",
+        echo.description
+    );
     assert_eq!(echo.outputs[0].columns, ["data_point_id", "ts", "value"]);
     assert_eq!(echo.params_schema["properties"]["names"]["type"], "array");
-    assert!(registry.diagnostics().is_empty(), "{:#?}", registry.diagnostics());
+    assert!(
+        registry.diagnostics().is_empty(),
+        "{:#?}",
+        registry.diagnostics()
+    );
     // Params are validated against the plugin's schema before it runs.
-    let err = runner::execute(&registry, request_with("echo_frames", json!({"names": 3}), Arc::new(MemoryAdapter::default())));
+    let err = runner::execute(
+        &registry,
+        request_with(
+            "echo_frames",
+            json!({"names": 3}),
+            Arc::new(MemoryAdapter::default()),
+        ),
+    );
     assert!(err.unwrap_err().to_string().contains("/names"));
 }
 
@@ -251,7 +358,11 @@ fn frames_round_trip_cell_by_cell_through_the_real_library() {
     let registry = registry_with(&[fixture("echo")]);
     let adapter = Arc::new(MemoryAdapter::default());
     let observer = Arc::new(Observer::default());
-    let mut req = request_with("echo_frames", json!({"names": ["site.load"]}), adapter.clone());
+    let mut req = request_with(
+        "echo_frames",
+        json!({"names": ["site.load"]}),
+        adapter.clone(),
+    );
     req.observer = observer.clone();
     let RunOutcome { run, output } = runner::execute(&registry, req).unwrap();
     assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.error);
@@ -291,14 +402,25 @@ fn frames_round_trip_cell_by_cell_through_the_real_library() {
     ] {
         let series = column(name);
         let tz = TimeZone::opt_try_new(Some(tz)).unwrap();
-        assert_eq!(series.dtype(), &DataType::Datetime(TimeUnit::Microseconds, tz), "{name}");
+        assert_eq!(
+            series.dtype(),
+            &DataType::Datetime(TimeUnit::Microseconds, tz),
+            "{name}"
+        );
         let micros: Vec<Option<i64>> = cells(series.datetime().unwrap().physical());
         assert_eq!(micros, expected, "{name}");
     }
 
     // Logging and progress crossed the boundary too.
-    let log = run.logs.iter().find(|l| l.message == "echoing samples").expect("the plugin's log record");
-    assert_eq!((log.level.as_str(), log.target.as_str()), ("info", "algohost_fixture_echo"));
+    let log = run
+        .logs
+        .iter()
+        .find(|l| l.message == "echoing samples")
+        .expect("the plugin's log record");
+    assert_eq!(
+        (log.level.as_str(), log.target.as_str()),
+        ("info", "algohost_fixture_echo")
+    );
     assert_eq!(log.fields["selected"], 1);
     let progress = observer.progress.lock().unwrap().clone();
     let expected = [(0.25, "reading"), (0.5, "writing"), (1.0, "done")];
@@ -311,12 +433,18 @@ fn a_panicking_plugin_and_a_failing_one_fail_their_runs_with_the_messages() {
     let run = execute(&registry, "panics", json!({})).run;
     assert_eq!(run.status, RunStatus::Failed);
     let error = run.error.unwrap();
-    assert_eq!(error.message, "plugin panicked: echo fixture: deliberate panic");
+    assert_eq!(
+        error.message,
+        "plugin panicked: echo fixture: deliberate panic"
+    );
 
     let failed = execute(&registry, "fails", json!({})).run;
     assert_eq!(failed.status, RunStatus::Failed);
     let error = failed.error.unwrap();
-    assert_eq!((error.kind.as_str(), error.message.as_str()), ("data", "data: echo fixture: the data source is gone"));
+    assert_eq!(
+        (error.kind.as_str(), error.message.as_str()),
+        ("data", "data: echo fixture: the data source is gone")
+    );
 
     let next = execute(&registry, "echo_frames", json!({})).run;
     assert_eq!(next.status, RunStatus::Succeeded);
@@ -325,7 +453,11 @@ fn a_panicking_plugin_and_a_failing_one_fail_their_runs_with_the_messages() {
 #[test]
 fn a_cancelled_run_returns_cancelled_and_the_next_run_works() {
     let registry = registry_with(&[fixture("echo")]);
-    let mut req = request_with("waits_for_cancel", json!({}), Arc::new(MemoryAdapter::default()));
+    let mut req = request_with(
+        "waits_for_cancel",
+        json!({}),
+        Arc::new(MemoryAdapter::default()),
+    );
     req.timeout = Some(Duration::from_secs(120));
     req.observer = Arc::new(Observer {
         cancel_at: Some(("waiting to be cancelled".to_owned(), req.cancel.clone())),
@@ -343,7 +475,11 @@ fn a_cancelled_run_returns_cancelled_and_the_next_run_works() {
 #[test]
 fn a_plugin_that_sees_its_deadline_times_out() {
     let registry = registry_with(&[fixture("echo")]);
-    let mut req = request_with("waits_for_cancel", json!({}), Arc::new(MemoryAdapter::default()));
+    let mut req = request_with(
+        "waits_for_cancel",
+        json!({}),
+        Arc::new(MemoryAdapter::default()),
+    );
     req.timeout = Some(Duration::from_millis(50));
     let run = runner::execute(&registry, req).unwrap().run;
     assert_eq!(run.status, RunStatus::TimedOut, "{:?}", run.error);
@@ -353,6 +489,10 @@ fn a_plugin_that_sees_its_deadline_times_out() {
 #[test]
 fn a_library_listed_twice_loads_once() {
     let registry = registry_with(&[fixture("echo"), fixture("echo")]);
-    assert!(registry.diagnostics().is_empty(), "{:#?}", registry.diagnostics());
+    assert!(
+        registry.diagnostics().is_empty(),
+        "{:#?}",
+        registry.diagnostics()
+    );
     assert_eq!(registry.algorithms().count(), 4);
 }

@@ -20,13 +20,21 @@ pub type Row = (i64, String, Option<f64>);
 
 /// `text` (RFC 3339) as an instant.
 pub fn utc(text: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(text).expect("RFC 3339").with_timezone(&Utc)
+    DateTime::parse_from_rfc3339(text)
+        .expect("RFC 3339")
+        .with_timezone(&Utc)
 }
 
 /// The rows of a long frame, in order.
 pub fn rows(long: &DataFrame) -> Vec<Row> {
     let ids = long.column(DATA_POINT_ID).unwrap().i64().unwrap().clone();
-    let ts = long.column(TS).unwrap().datetime().unwrap().physical().clone();
+    let ts = long
+        .column(TS)
+        .unwrap()
+        .datetime()
+        .unwrap()
+        .physical()
+        .clone();
     let values = long.column(VALUE).unwrap().f64().unwrap().clone();
     ids.into_no_null_iter()
         .zip(ts.into_no_null_iter())
@@ -49,7 +57,10 @@ pub fn assert_long_schema(frame: &DataFrame) {
     assert_eq!(schema.get(DATA_POINT_ID), Some(&DataType::Int64));
     assert_eq!(
         schema.get(TS),
-        Some(&DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC)))
+        Some(&DataType::Datetime(
+            TimeUnit::Microseconds,
+            Some(TimeZone::UTC)
+        ))
     );
     assert_eq!(schema.get(VALUE), Some(&DataType::Float64));
 }
@@ -57,13 +68,23 @@ pub fn assert_long_schema(frame: &DataFrame) {
 /// A long frame of one data point: samples every `step` from `start`.
 fn series(id: DataPointId, start: &str, step: Duration, values: &[f64]) -> DataFrame {
     let t0 = utc(start);
-    let ts = (0..values.len()).map(|i| (t0 + step * i as i32).timestamp_micros()).collect();
-    long_frame(vec![id.0; values.len()], ts, values.iter().copied().map(Some).collect()).unwrap()
+    let ts = (0..values.len())
+        .map(|i| (t0 + step * i as i32).timestamp_micros())
+        .collect();
+    long_frame(
+        vec![id.0; values.len()],
+        ts,
+        values.iter().copied().map(Some).collect(),
+    )
+    .unwrap()
 }
 
 fn assert_close(actual: Option<f64>, expected: f64) {
     let actual = actual.expect("a value, not null");
-    assert!((actual - expected).abs() < 1e-9, "expected {expected}, got {actual}");
+    assert!(
+        (actual - expected).abs() < 1e-9,
+        "expected {expected}, got {actual}"
+    );
 }
 
 fn grid() -> Flow {
@@ -120,11 +141,19 @@ fn open_creates_a_new_directory_but_not_its_parent() {
     assert_eq!(adapter.dir(), dir.canonicalize().unwrap());
     assert!(dir.join("catalog.json").is_file());
     assert!(dir.join("samples").is_dir());
-    assert!(adapter.data_points(&DataPointFilter::default()).unwrap().is_empty());
+    assert!(
+        adapter
+            .data_points(&DataPointFilter::default())
+            .unwrap()
+            .is_empty()
+    );
 
     let err = FilesAdapter::open(tmp.path().join("missing/data")).unwrap_err();
     let message = err.to_string();
-    assert!(message.contains("parent") && message.contains("does not exist"), "{message}");
+    assert!(
+        message.contains("parent") && message.contains("does not exist"),
+        "{message}"
+    );
     assert!(!tmp.path().join("missing").exists());
 }
 
@@ -133,11 +162,19 @@ fn open_refuses_files_and_foreign_directories() {
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(tmp.path().join("notes.txt"), "mine").unwrap();
     let err = FilesAdapter::open(tmp.path()).unwrap_err().to_string();
-    assert!(err.contains("not an algohost data directory") && err.contains("notes.txt"), "{err}");
+    assert!(
+        err.contains("not an algohost data directory") && err.contains("notes.txt"),
+        "{err}"
+    );
     assert!(!tmp.path().join("catalog.json").exists());
-    assert!(!tmp.path().join(".lock").exists(), "nothing is written into a foreign directory");
+    assert!(
+        !tmp.path().join(".lock").exists(),
+        "nothing is written into a foreign directory"
+    );
 
-    let err = FilesAdapter::open(tmp.path().join("notes.txt")).unwrap_err().to_string();
+    let err = FilesAdapter::open(tmp.path().join("notes.txt"))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("is a file"), "{err}");
 }
 
@@ -147,7 +184,10 @@ fn open_reports_a_broken_catalog() {
     let dir = tmp.path().join("data");
     std::fs::write(dir.join("catalog.json"), "{ not json").unwrap();
     let err = FilesAdapter::open(&dir).unwrap_err().to_string();
-    assert!(err.contains("catalog") && err.contains("not valid"), "{err}");
+    assert!(
+        err.contains("catalog") && err.contains("not valid"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -155,7 +195,10 @@ fn define_assigns_ids_and_returns_existing_points_unchanged() {
     let (tmp, adapter, points) = fixture();
     let ids: Vec<i64> = points.iter().map(|p| p.id.0).collect();
     assert_eq!(ids, [1, 2, 3, 4]);
-    assert_eq!(points[0].tags.get("kind").map(String::as_str), Some("meter"));
+    assert_eq!(
+        points[0].tags.get("kind").map(String::as_str),
+        Some("meter")
+    );
 
     // An existing name keeps its stored definition (here: its unit and id);
     // a new name gets the next id, whatever id the definition carries.
@@ -163,15 +206,23 @@ fn define_assigns_ids_and_returns_existing_points_unchanged() {
     again.id = DataPointId(42);
     let mut new = DataPointConfig::new("z.temp", Quantity::State, "°C", Resolution::Seconds(3600));
     new.id = DataPointId(2);
-    let stored = adapter.define_data_points(&[again, new.clone(), new]).unwrap();
+    let stored = adapter
+        .define_data_points(&[again, new.clone(), new])
+        .unwrap();
     assert_eq!(stored[0], points[0]);
-    assert_eq!((stored[1].id, stored[1].name.as_str()), (DataPointId(5), "z.temp"));
+    assert_eq!(
+        (stored[1].id, stored[1].name.as_str()),
+        (DataPointId(5), "z.temp")
+    );
     assert_eq!(stored[2], stored[1]);
 
     // The catalog is on disk: another adapter sees the same points.
     let reopened = FilesAdapter::open(tmp.path().join("data")).unwrap();
     let all = reopened.data_points(&DataPointFilter::default()).unwrap();
-    assert_eq!(names(&all), ["x.load", "x.energy", "y.price", "y.soc", "z.temp"]);
+    assert_eq!(
+        names(&all),
+        ["x.load", "x.energy", "y.price", "y.soc", "z.temp"]
+    );
     assert_eq!(all[0], points[0]);
 }
 
@@ -179,27 +230,54 @@ fn define_assigns_ids_and_returns_existing_points_unchanged() {
 fn define_rejects_another_quantity_and_bad_definitions() {
     let (_tmp, adapter, _) = fixture();
     let err = adapter
-        .define_data_points(&[DataPointConfig::new("x.load", Quantity::Energy, "kWh", Resolution::Seconds(900))])
+        .define_data_points(&[DataPointConfig::new(
+            "x.load",
+            Quantity::Energy,
+            "kWh",
+            Resolution::Seconds(900),
+        )])
         .unwrap_err();
     assert!(matches!(err, Error::InvalidInput(_)));
     let message = err.to_string();
-    assert!(message.contains("'x.load' exists with quantity power") && message.contains("not energy"), "{message}");
+    assert!(
+        message.contains("'x.load' exists with quantity power") && message.contains("not energy"),
+        "{message}"
+    );
 
     let err = adapter
-        .define_data_points(&[DataPointConfig::new("p", Quantity::Power, "kW", Resolution::Seconds(900))
-            .with_time_zone("Mars/Olympus")])
+        .define_data_points(&[DataPointConfig::new(
+            "p",
+            Quantity::Power,
+            "kW",
+            Resolution::Seconds(900),
+        )
+        .with_time_zone("Mars/Olympus")])
         .unwrap_err()
         .to_string();
-    assert!(err.contains("unknown time zone 'Mars/Olympus'") && err.contains("Europe/Berlin"), "{err}");
+    assert!(
+        err.contains("unknown time zone 'Mars/Olympus'") && err.contains("Europe/Berlin"),
+        "{err}"
+    );
 
     let err = adapter
-        .define_data_points(&[DataPointConfig::new("  ", Quantity::Power, "kW", Resolution::Seconds(900))])
+        .define_data_points(&[DataPointConfig::new(
+            "  ",
+            Quantity::Power,
+            "kW",
+            Resolution::Seconds(900),
+        )])
         .unwrap_err()
         .to_string();
     assert!(err.contains("non-empty name"), "{err}");
 
     // Nothing of a failed definition is stored.
-    assert_eq!(adapter.data_points(&DataPointFilter::default()).unwrap().len(), 4);
+    assert_eq!(
+        adapter
+            .data_points(&DataPointFilter::default())
+            .unwrap()
+            .len(),
+        4
+    );
 }
 
 #[test]
@@ -207,20 +285,59 @@ fn data_points_honour_every_filter_field() {
     let (_tmp, adapter, points) = fixture();
     let list = |filter: DataPointFilter| names(&adapter.data_points(&filter).unwrap()).join(" ");
 
-    assert_eq!(list(DataPointFilter::default()), "x.load x.energy y.price y.soc");
-    assert_eq!(list(DataPointFilter::default().with_ids([points[3].id, points[1].id])), "x.energy y.soc");
-    assert_eq!(list(DataPointFilter::default().with_names(["y.price", "x.load"])), "x.load y.price");
-    assert_eq!(list(DataPointFilter::default().with_tag("site", "y")), "y.price y.soc");
-    assert_eq!(list(DataPointFilter::default().with_tag("kind", "meter")), "x.load y.soc");
-    assert_eq!(list(DataPointFilter::default().with_tag("site", "y").with_tag("kind", "meter")), "y.soc");
-    assert_eq!(list(DataPointFilter::default().with_quantity(Quantity::Energy)), "x.energy");
     assert_eq!(
-        list(DataPointFilter::default().with_tag("site", "x").with_quantity(Quantity::Power)),
+        list(DataPointFilter::default()),
+        "x.load x.energy y.price y.soc"
+    );
+    assert_eq!(
+        list(DataPointFilter::default().with_ids([points[3].id, points[1].id])),
+        "x.energy y.soc"
+    );
+    assert_eq!(
+        list(DataPointFilter::default().with_names(["y.price", "x.load"])),
+        "x.load y.price"
+    );
+    assert_eq!(
+        list(DataPointFilter::default().with_tag("site", "y")),
+        "y.price y.soc"
+    );
+    assert_eq!(
+        list(DataPointFilter::default().with_tag("kind", "meter")),
+        "x.load y.soc"
+    );
+    assert_eq!(
+        list(
+            DataPointFilter::default()
+                .with_tag("site", "y")
+                .with_tag("kind", "meter")
+        ),
+        "y.soc"
+    );
+    assert_eq!(
+        list(DataPointFilter::default().with_quantity(Quantity::Energy)),
+        "x.energy"
+    );
+    assert_eq!(
+        list(
+            DataPointFilter::default()
+                .with_tag("site", "x")
+                .with_quantity(Quantity::Power)
+        ),
         "x.load"
     );
     // Every set field must match.
-    assert_eq!(list(DataPointFilter::default().with_names(["x.load"]).with_tag("site", "y")), "");
-    assert_eq!(list(DataPointFilter::default().with_tag("site", "nowhere")), "");
+    assert_eq!(
+        list(
+            DataPointFilter::default()
+                .with_names(["x.load"])
+                .with_tag("site", "y")
+        ),
+        ""
+    );
+    assert_eq!(
+        list(DataPointFilter::default().with_tag("site", "nowhere")),
+        ""
+    );
     // Listing is a search: an unknown name matches nothing.
     assert_eq!(list(DataPointFilter::default().with_names(["x.lod"])), "");
 }
@@ -240,7 +357,10 @@ fn flows_honour_every_flow_filter_field() {
     assert_eq!(list(Some("grid"), None, None), "x.load");
     assert_eq!(list(None, Some("y"), None), "y.soc");
     assert_eq!(list(None, None, Some("electricity")), "x.load y.soc");
-    assert_eq!(list(Some("battery"), Some("y"), Some("electricity")), "y.soc");
+    assert_eq!(
+        list(Some("battery"), Some("y"), Some("electricity")),
+        "y.soc"
+    );
     assert_eq!(list(None, None, Some("heat")), "");
 }
 
@@ -248,14 +368,34 @@ fn flows_honour_every_flow_filter_field() {
 fn read_honours_the_half_open_range_and_the_point_filters() {
     let (_tmp, adapter, points) = fixture();
     let (price, soc) = (points[2].id, points[3].id);
-    adapter.write(&series(price, "2026-01-01T00:00:00Z", Duration::hours(1), &[10.0, 11.0, 12.0, 13.0])).unwrap();
-    adapter.write(&series(soc, "2026-01-01T00:00:00Z", Duration::hours(1), &[50.0, 60.0])).unwrap();
+    adapter
+        .write(&series(
+            price,
+            "2026-01-01T00:00:00Z",
+            Duration::hours(1),
+            &[10.0, 11.0, 12.0, 13.0],
+        ))
+        .unwrap();
+    adapter
+        .write(&series(
+            soc,
+            "2026-01-01T00:00:00Z",
+            Duration::hours(1),
+            &[50.0, 60.0],
+        ))
+        .unwrap();
 
     let read = |filter: DataPointFilter| rows(&adapter.read(&filter).unwrap());
     let everything = read(DataPointFilter::default());
     assert_eq!(everything.len(), 6);
-    assert_eq!(everything[0], (3, "2026-01-01T00:00:00Z".into(), Some(10.0)));
-    assert_eq!(everything[5], (4, "2026-01-01T01:00:00Z".into(), Some(60.0)));
+    assert_eq!(
+        everything[0],
+        (3, "2026-01-01T00:00:00Z".into(), Some(10.0))
+    );
+    assert_eq!(
+        everything[5],
+        (4, "2026-01-01T01:00:00Z".into(), Some(60.0))
+    );
 
     let range = DataPointFilter::default()
         .with_ids([price])
@@ -274,11 +414,17 @@ fn read_honours_the_half_open_range_and_the_point_filters() {
     assert_eq!(read(from), [(4, "2026-01-01T01:00:00Z".into(), Some(60.0))]);
     let until = DataPointFilter {
         end: Some(utc("2026-01-01T01:00:00Z")),
-        ..DataPointFilter::default().with_tag("site", "y").with_quantity(Quantity::State)
+        ..DataPointFilter::default()
+            .with_tag("site", "y")
+            .with_quantity(Quantity::State)
     };
-    assert_eq!(read(until), [(4, "2026-01-01T00:00:00Z".into(), Some(50.0))]);
+    assert_eq!(
+        read(until),
+        [(4, "2026-01-01T00:00:00Z".into(), Some(50.0))]
+    );
 
-    let backwards = DataPointFilter::default().with_range(utc("2026-01-02T00:00:00Z"), utc("2026-01-01T00:00:00Z"));
+    let backwards = DataPointFilter::default()
+        .with_range(utc("2026-01-02T00:00:00Z"), utc("2026-01-01T00:00:00Z"));
     let err = adapter.read(&backwards).unwrap_err().to_string();
     assert!(err.contains("is after end"), "{err}");
 }
@@ -291,12 +437,26 @@ fn reading_unknown_names_or_ids_is_an_error_that_lists_the_names() {
         .unwrap_err();
     assert!(matches!(err, Error::InvalidInput(_)));
     let message = err.to_string();
-    assert!(message.contains("unknown data point name 'x.lod' (did you mean 'x.load'?)"), "{message}");
-    assert!(message.contains("unknown data point name 'weather.temperature'"), "{message}");
-    assert!(message.contains("known names: x.energy, x.load, y.price, y.soc"), "{message}");
+    assert!(
+        message.contains("unknown data point name 'x.lod' (did you mean 'x.load'?)"),
+        "{message}"
+    );
+    assert!(
+        message.contains("unknown data point name 'weather.temperature'"),
+        "{message}"
+    );
+    assert!(
+        message.contains("known names: x.energy, x.load, y.price, y.soc"),
+        "{message}"
+    );
 
-    let err = adapter.read(&DataPointFilter::default().with_ids([DataPointId(99)])).unwrap_err();
-    assert!(err.to_string().contains("unknown data point id(s) 99"), "{err}");
+    let err = adapter
+        .read(&DataPointFilter::default().with_ids([DataPointId(99)]))
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("unknown data point id(s) 99"),
+        "{err}"
+    );
 
     let err = adapter
         .read(&DataPointFilter {
@@ -304,7 +464,10 @@ fn reading_unknown_names_or_ids_is_an_error_that_lists_the_names() {
             ..DataPointFilter::default()
         })
         .unwrap_err();
-    assert!(err.to_string().contains("unknown time zone 'Berlin'"), "{err}");
+    assert!(
+        err.to_string().contains("unknown time zone 'Berlin'"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -312,8 +475,17 @@ fn writes_replace_samples_at_the_same_ts_and_keep_the_others() {
     let (_tmp, adapter, points) = fixture();
     let (load, energy) = (points[0].id, points[1].id);
     let quarter = Duration::minutes(15);
-    adapter.write(&series(load, "2026-05-01T10:00:00Z", quarter, &[1.0, 2.0, 3.0])).unwrap();
-    adapter.write(&series(energy, "2026-05-01T10:00:00Z", quarter, &[7.0])).unwrap();
+    adapter
+        .write(&series(
+            load,
+            "2026-05-01T10:00:00Z",
+            quarter,
+            &[1.0, 2.0, 3.0],
+        ))
+        .unwrap();
+    adapter
+        .write(&series(energy, "2026-05-01T10:00:00Z", quarter, &[7.0]))
+        .unwrap();
 
     // Replace 10:15, keep 10:00 and 10:30, add 10:45; a null value is stored as null.
     let update = long_frame(
@@ -349,18 +521,30 @@ fn writes_are_all_or_nothing_and_check_ids_and_schema() {
     let err = adapter.write(&unknown).unwrap_err();
     assert!(matches!(err, Error::InvalidInput(_)));
     let message = err.to_string();
-    assert!(message.contains("unknown data point id(s) 77, 99") && message.contains("define_data_points"), "{message}");
-    assert!(rows(&adapter.read(&DataPointFilter::default()).unwrap()).is_empty(), "nothing written");
+    assert!(
+        message.contains("unknown data point id(s) 77, 99")
+            && message.contains("define_data_points"),
+        "{message}"
+    );
+    assert!(
+        rows(&adapter.read(&DataPointFilter::default()).unwrap()).is_empty(),
+        "nothing written"
+    );
 
     let ids = Column::new(DATA_POINT_ID.into(), [load.0]);
     let ts = Column::new(TS.into(), ["2026-05-01"]);
     let values = Column::new(VALUE.into(), [1.0]);
     let wrong = DataFrame::new_infer_height(vec![ids, ts, values]).unwrap();
     let err = adapter.write(&wrong).unwrap_err().to_string();
-    assert!(err.contains("column 'ts'") && err.contains("Datetime[us, UTC]"), "{err}");
+    assert!(
+        err.contains("column 'ts'") && err.contains("Datetime[us, UTC]"),
+        "{err}"
+    );
 
     // Empty writes change nothing; no temporary files are left behind.
-    adapter.write(&long_frame(vec![], vec![], vec![]).unwrap()).unwrap();
+    adapter
+        .write(&long_frame(vec![], vec![], vec![]).unwrap())
+        .unwrap();
     let leftovers: Vec<_> = std::fs::read_dir(tmp.path().join("data/samples"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -371,7 +555,14 @@ fn writes_are_all_or_nothing_and_check_ids_and_schema() {
 #[test]
 fn empty_results_have_the_long_schema() {
     let (_tmp, adapter, points) = fixture();
-    adapter.write(&series(points[0].id, "2026-05-01T10:00:00Z", Duration::minutes(15), &[1.0, 2.0])).unwrap();
+    adapter
+        .write(&series(
+            points[0].id,
+            "2026-05-01T10:00:00Z",
+            Duration::minutes(15),
+            &[1.0, 2.0],
+        ))
+        .unwrap();
     let filters = [
         DataPointFilter::default().with_tag("site", "nowhere"),
         DataPointFilter::default().with_names(["y.price"]),
@@ -385,7 +576,9 @@ fn empty_results_have_the_long_schema() {
             .with_names(["x.load"])
             .with_range(utc("2027-01-01T00:00:00Z"), utc("2027-01-02T00:00:00Z"))
             .with_resolution(Resolution::Days(1)),
-        DataPointFilter::default().with_names(["y.soc"]).with_resolution(Resolution::Seconds(900)),
+        DataPointFilter::default()
+            .with_names(["y.soc"])
+            .with_resolution(Resolution::Seconds(900)),
     ];
     for filter in filters {
         let frame = adapter.read(&filter).unwrap();
@@ -401,7 +594,14 @@ fn write_dst_days(adapter: &FilesAdapter, id: DataPointId) -> Vec<f64> {
     let quarters = (utc("2026-03-30T22:00:00Z") - utc("2026-03-27T23:00:00Z")).num_minutes() / 15;
     assert_eq!(quarters, 96 + 92 + 96);
     let values: Vec<f64> = (0..quarters).map(|i| i as f64).collect();
-    adapter.write(&series(id, "2026-03-27T23:00:00Z", Duration::minutes(15), &values)).unwrap();
+    adapter
+        .write(&series(
+            id,
+            "2026-03-27T23:00:00Z",
+            Duration::minutes(15),
+            &values,
+        ))
+        .unwrap();
     values
 }
 
@@ -425,7 +625,14 @@ fn read_converts_to_hours_across_the_dst_change() {
     }
 
     // Energy is summed, not averaged: four quarters of 0.25 kWh give 1 kWh.
-    adapter.write(&series(points[1].id, "2026-03-29T00:00:00Z", Duration::minutes(15), &[0.25; 8])).unwrap();
+    adapter
+        .write(&series(
+            points[1].id,
+            "2026-03-29T00:00:00Z",
+            Duration::minutes(15),
+            &[0.25; 8],
+        ))
+        .unwrap();
     let energy = DataPointFilter::default()
         .with_names(["x.energy"])
         .with_resolution(Resolution::Seconds(3600));
@@ -448,7 +655,14 @@ fn read_converts_to_local_days_across_the_dst_change() {
         .with_resolution(Resolution::Days(1));
     let read = rows(&adapter.read(&days).unwrap());
     let ts: Vec<&str> = read.iter().map(|r| r.1.as_str()).collect();
-    assert_eq!(ts, ["2026-03-27T23:00:00Z", "2026-03-28T23:00:00Z", "2026-03-29T22:00:00Z"]);
+    assert_eq!(
+        ts,
+        [
+            "2026-03-27T23:00:00Z",
+            "2026-03-28T23:00:00Z",
+            "2026-03-29T22:00:00Z"
+        ]
+    );
     // Means of 96, 92 and 96 quarters: (0+95)/2, (96+187)/2, (188+283)/2.
     assert_close(read[0].2, 47.5);
     assert_close(read[1].2, 141.5);
@@ -475,7 +689,14 @@ fn read_converts_to_local_days_across_the_dst_change() {
 fn read_converts_up_from_samples_that_start_before_the_range() {
     let (_tmp, adapter, points) = fixture();
     let hourly: Vec<f64> = (0..24).map(|h| f64::from(h) * 10.0).collect();
-    adapter.write(&series(points[2].id, "2026-03-10T00:00:00Z", Duration::hours(1), &hourly)).unwrap();
+    adapter
+        .write(&series(
+            points[2].id,
+            "2026-03-10T00:00:00Z",
+            Duration::hours(1),
+            &hourly,
+        ))
+        .unwrap();
     let filter = DataPointFilter::default()
         .with_names(["y.price"])
         .with_range(utc("2026-03-10T10:30:00Z"), utc("2026-03-10T12:00:00Z"))
@@ -498,7 +719,14 @@ fn concurrent_writers_lose_no_updates() {
     let tmp = tempfile::tempdir().unwrap();
     let adapter = Arc::new(FilesAdapter::open(tmp.path().join("data")).unwrap());
     let definitions: Vec<DataPointConfig> = (0..4)
-        .map(|i| DataPointConfig::new(format!("p{i}"), Quantity::Power, "kW", Resolution::Seconds(900)))
+        .map(|i| {
+            DataPointConfig::new(
+                format!("p{i}"),
+                Quantity::Power,
+                "kW",
+                Resolution::Seconds(900),
+            )
+        })
         .collect();
     let points = adapter.define_data_points(&definitions).unwrap();
     let t0 = utc("2026-01-01T00:00:00Z");
@@ -521,7 +749,9 @@ fn concurrent_writers_lose_no_updates() {
                         .map(|k| (t0 + Duration::minutes(15 * index(k) as i64)).timestamp_micros())
                         .collect();
                     let values = (0..PER_BATCH).map(|k| Some(index(k) as f64)).collect();
-                    adapter.write(&long_frame(vec![id.0; PER_BATCH], ts, values).unwrap()).unwrap();
+                    adapter
+                        .write(&long_frame(vec![id.0; PER_BATCH], ts, values).unwrap())
+                        .unwrap();
                 }
             })
         })
@@ -536,7 +766,11 @@ fn concurrent_writers_lose_no_updates() {
     for id in 2..=4 {
         assert_eq!(per_point(id), BATCHES * PER_BATCH);
     }
-    let shared: BTreeSet<i64> = read.iter().filter(|r| r.0 == 1).map(|r| r.2.unwrap() as i64).collect();
+    let shared: BTreeSet<i64> = read
+        .iter()
+        .filter(|r| r.0 == 1)
+        .map(|r| r.2.unwrap() as i64)
+        .collect();
     assert!(shared.contains(&1_000_000) && shared.contains(&(1_000_001 + 2 * 99)));
 }
 
@@ -550,7 +784,12 @@ fn files_under(dir: &Path) -> Vec<String> {
             if path.is_dir() {
                 stack.push(path);
             } else {
-                out.push(path.strip_prefix(dir).unwrap().to_string_lossy().into_owned());
+                out.push(
+                    path.strip_prefix(dir)
+                        .unwrap()
+                        .to_string_lossy()
+                        .into_owned(),
+                );
             }
         }
     }
@@ -564,17 +803,36 @@ fn names_never_become_paths() {
     let dir = tmp.path().join("nested/data");
     std::fs::create_dir(tmp.path().join("nested")).unwrap();
     let adapter = FilesAdapter::open(&dir).unwrap();
-    let hostile = ["../../etc/passwd", "../outside", "/etc/shadow", "..", "a/../../b", "C:\\Windows", "nul"];
+    let hostile = [
+        "../../etc/passwd",
+        "../outside",
+        "/etc/shadow",
+        "..",
+        "a/../../b",
+        "C:\\Windows",
+        "nul",
+    ];
     let definitions: Vec<DataPointConfig> = hostile
         .iter()
         .map(|n| DataPointConfig::new(*n, Quantity::Power, "kW", Resolution::Seconds(3600)))
         .collect();
     let points = adapter.define_data_points(&definitions).unwrap();
     for (i, point) in points.iter().enumerate() {
-        adapter.write(&series(point.id, "2026-01-01T00:00:00Z", Duration::hours(1), &[i as f64])).unwrap();
+        adapter
+            .write(&series(
+                point.id,
+                "2026-01-01T00:00:00Z",
+                Duration::hours(1),
+                &[i as f64],
+            ))
+            .unwrap();
     }
 
-    let read = rows(&adapter.read(&DataPointFilter::default().with_names(["../../etc/passwd", "../outside"])).unwrap());
+    let read = rows(
+        &adapter
+            .read(&DataPointFilter::default().with_names(["../../etc/passwd", "../outside"]))
+            .unwrap(),
+    );
     assert_eq!(
         read,
         [
@@ -587,8 +845,15 @@ fn names_never_become_paths() {
     expected.extend((1..=hostile.len()).map(|id| format!("samples/{id}.parquet")));
     expected.sort();
     assert_eq!(files_under(&dir), expected);
-    assert_eq!(files_under(tmp.path()).len(), expected.len(), "nothing outside the data directory");
+    assert_eq!(
+        files_under(tmp.path()).len(),
+        expected.len(),
+        "nothing outside the data directory"
+    );
     // The names survive a round trip through the catalog.
     let reopened = FilesAdapter::open(&dir).unwrap();
-    assert_eq!(names(&reopened.data_points(&DataPointFilter::default()).unwrap()), hostile);
+    assert_eq!(
+        names(&reopened.data_points(&DataPointFilter::default()).unwrap()),
+        hostile
+    );
 }

@@ -80,7 +80,10 @@ impl Catalog {
         let mut names = HashSet::new();
         for point in &self.data_points {
             if point.id.0 <= 0 {
-                return Err(bad(format!("data point '{}' has id {}, ids must be positive", point.name, point.id)));
+                return Err(bad(format!(
+                    "data point '{}' has id {}, ids must be positive",
+                    point.name, point.id
+                )));
             }
             if !ids.insert(point.id) {
                 return Err(bad(format!("id {} appears more than once", point.id)));
@@ -110,14 +113,22 @@ impl Catalog {
     /// The data points passing the filter's id, name, tag and quantity parts,
     /// sorted by id.
     pub fn matching(&self, filter: &DataPointFilter) -> Vec<DataPointConfig> {
-        self.data_points.iter().filter(|p| filter.matches(p)).cloned().collect()
+        self.data_points
+            .iter()
+            .filter(|p| filter.matches(p))
+            .cloned()
+            .collect()
     }
 
     /// Like [`Catalog::matching`], but every id and name the filter lists
     /// must exist: a typo is an error, not an empty result.
     pub fn select(&self, filter: &DataPointFilter) -> Result<Vec<DataPointConfig>> {
-        let unknown_ids: BTreeSet<DataPointId> =
-            filter.ids.iter().copied().filter(|id| self.by_id(*id).is_none()).collect();
+        let unknown_ids: BTreeSet<DataPointId> = filter
+            .ids
+            .iter()
+            .copied()
+            .filter(|id| self.by_id(*id).is_none())
+            .collect();
         if !unknown_ids.is_empty() {
             let list: Vec<String> = unknown_ids.iter().map(ToString::to_string).collect();
             return Err(Error::InvalidInput(format!(
@@ -247,8 +258,14 @@ mod tests {
     #[test]
     fn close_names_suggest_typos_and_substrings() {
         let known = ["site.load", "site.pv", "market.day_ahead"];
-        assert_eq!(close_names("site.lod", known.into_iter()), vec!["site.load"]);
-        assert_eq!(close_names("day_ahead", known.into_iter()), vec!["market.day_ahead"]);
+        assert_eq!(
+            close_names("site.lod", known.into_iter()),
+            vec!["site.load"]
+        );
+        assert_eq!(
+            close_names("day_ahead", known.into_iter()),
+            vec!["market.day_ahead"]
+        );
         assert!(close_names("weather.temperature", known.into_iter()).is_empty());
     }
 }

@@ -20,7 +20,10 @@ pub(super) struct Samples {
 
 impl Samples {
     /// Builds samples from pairs that may be unsorted; a `ts` given twice is an error.
-    pub fn from_pairs(mut pairs: Vec<(i64, Option<f64>)>, what: impl Fn(i64) -> String) -> Result<Self> {
+    pub fn from_pairs(
+        mut pairs: Vec<(i64, Option<f64>)>,
+        what: impl Fn(i64) -> String,
+    ) -> Result<Self> {
         pairs.sort_by_key(|(ts, _)| *ts);
         if let Some(pair) = pairs.windows(2).find(|w| w[0].0 == w[1].0) {
             return Err(Error::InvalidInput(format!(
@@ -78,7 +81,10 @@ impl Samples {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
             Err(e) => {
-                return Err(Error::Data(format!("cannot open samples file {}: {e}", path.display())));
+                return Err(Error::Data(format!(
+                    "cannot open samples file {}: {e}",
+                    path.display()
+                )));
             }
         };
         let bad = |what: String| {
@@ -90,10 +96,17 @@ impl Samples {
         let frame = ParquetReader::new(file)
             .finish()
             .map_err(|e| bad(format!("cannot read it as Parquet ({e})")))?;
-        let ts_column = frame.column(TS).map_err(|_| bad("no column 'ts'".to_owned()))?;
+        let ts_column = frame
+            .column(TS)
+            .map_err(|_| bad("no column 'ts'".to_owned()))?;
         let ts_chunked = ts_column
             .datetime()
-            .map_err(|_| bad(format!("column 'ts' is {}, not Datetime", ts_column.dtype())))?
+            .map_err(|_| {
+                bad(format!(
+                    "column 'ts' is {}, not Datetime",
+                    ts_column.dtype()
+                ))
+            })?
             .cast_time_unit(TimeUnit::Microseconds);
         let value_column = frame
             .column(VALUE)
@@ -108,8 +121,10 @@ impl Samples {
             pairs.push((ts, value));
         }
         // Files this adapter writes are sorted already; sorting again is cheap.
-        Self::from_pairs(pairs, |ts| format!("in {}, ts {}", path.display(), format_ts(ts)))
-            .map_err(|e| bad(e.to_string()))
+        Self::from_pairs(pairs, |ts| {
+            format!("in {}, ts {}", path.display(), format_ts(ts))
+        })
+        .map_err(|e| bad(e.to_string()))
     }
 
     /// Writes the samples to a temporary file beside `path`, to be renamed
@@ -147,23 +162,32 @@ pub(super) fn format_ts(ts_us: i64) -> String {
 /// by `ts`. A (data point, ts) given twice is an error.
 pub(super) fn split_long(long: &DataFrame) -> Result<Vec<(i64, Samples)>> {
     let ids = long.column(DATA_POINT_ID)?.i64()?;
-    let ts = long.column(TS)?.datetime()?.cast_time_unit(TimeUnit::Microseconds);
+    let ts = long
+        .column(TS)?
+        .datetime()?
+        .cast_time_unit(TimeUnit::Microseconds);
     let values = long.column(VALUE)?.f64()?;
     let mut groups: std::collections::BTreeMap<i64, Vec<(i64, Option<f64>)>> = Default::default();
     for ((id, ts), value) in ids.iter().zip(ts.physical().iter()).zip(values.iter()) {
         let id = id.ok_or_else(|| {
-            Error::InvalidInput(format!("column '{DATA_POINT_ID}' has nulls; give every sample its data point id"))
+            Error::InvalidInput(format!(
+                "column '{DATA_POINT_ID}' has nulls; give every sample its data point id"
+            ))
         })?;
         let ts = ts.ok_or_else(|| {
-            Error::InvalidInput(format!("column '{TS}' has nulls; give every sample its interval start"))
+            Error::InvalidInput(format!(
+                "column '{TS}' has nulls; give every sample its interval start"
+            ))
         })?;
         groups.entry(id).or_default().push((ts, value));
     }
     groups
         .into_iter()
         .map(|(id, pairs)| {
-            Samples::from_pairs(pairs, |ts| format!("sample (data point {id}, ts {})", format_ts(ts)))
-                .map(|s| (id, s))
+            Samples::from_pairs(pairs, |ts| {
+                format!("sample (data point {id}, ts {})", format_ts(ts))
+            })
+            .map(|s| (id, s))
         })
         .collect()
 }
@@ -185,7 +209,14 @@ mod tests {
         let new = samples(&[(0, 0.5), (2, 20.0), (3, 30.0), (5, 50.0)]);
         assert_eq!(
             old.merged(new),
-            samples(&[(0, 0.5), (1, 1.0), (2, 20.0), (3, 30.0), (4, 4.0), (5, 50.0)])
+            samples(&[
+                (0, 0.5),
+                (1, 1.0),
+                (2, 20.0),
+                (3, 30.0),
+                (4, 4.0),
+                (5, 50.0)
+            ])
         );
     }
 
@@ -202,7 +233,11 @@ mod tests {
     fn from_pairs_sorts_and_rejects_duplicates() {
         let s = Samples::from_pairs(vec![(2, Some(2.0)), (1, None)], |t| t.to_string()).unwrap();
         assert_eq!(s.ts, vec![1, 2]);
-        let err = Samples::from_pairs(vec![(1, None), (1, Some(1.0))], |t| format!("ts {t}")).unwrap_err();
-        assert!(err.to_string().contains("ts 1 appears more than once"), "{err}");
+        let err = Samples::from_pairs(vec![(1, None), (1, Some(1.0))], |t| format!("ts {t}"))
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("ts 1 appears more than once"),
+            "{err}"
+        );
     }
 }
