@@ -1,17 +1,13 @@
 //! The registered `peak_shaving` algorithm, run on an in-memory host: what
 //! it reads, the schedule frame and summary it returns, and its errors.
 
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
-
 use algohost_plugin_peak_shaving::{Params, dispatch};
 use algohost_sdk::chrono::{DateTime, TimeZone, Utc};
 use algohost_sdk::data::TS;
 use algohost_sdk::polars::prelude::{DataType, TimeUnit, TimeZone as PolarsTimeZone};
 use algohost_sdk::prelude::*;
 use algohost_sdk::serde_json::{self, Value};
-
-use crate::host::FakeHost;
+use algohost_sdk::testing::MemoryHost;
 
 fn start() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2024, 3, 1, 0, 0, 0).unwrap()
@@ -22,12 +18,10 @@ fn power(name: &str, step_s: i64) -> DataPointConfig {
 }
 
 /// A site with hourly load and PV.
-fn site(load: &[Option<f64>], pv: &[Option<f64>]) -> Arc<FakeHost> {
-    Arc::new(
-        FakeHost::default()
-            .with_series(power("site.load", 3600), start(), 3600, load)
-            .with_series(power("site.pv", 3600), start(), 3600, pv),
-    )
+fn site(load: &[Option<f64>], pv: &[Option<f64>]) -> MemoryHost {
+    MemoryHost::new()
+        .with_series(power("site.load", 3600), start(), load)
+        .with_series(power("site.pv", 3600), start(), pv)
 }
 
 fn small_battery() -> Value {
@@ -193,12 +187,7 @@ fn missing_pv_counts_as_zero_with_a_warning() {
 
 #[test]
 fn a_site_without_pv_sets_pv_to_null() {
-    let host = Arc::new(FakeHost::default().with_series(
-        power("site.load", 900),
-        start(),
-        900,
-        &[Some(12.0); 8],
-    ));
+    let host = MemoryHost::new().with_series(power("site.load", 900), start(), &[Some(12.0); 8]);
     let out = host
         .run(
             "peak_shaving",
@@ -318,7 +307,7 @@ fn progress_rises_to_one() {
         json!({"limit_kw": 10.0, "battery": small_battery()}),
     )
     .unwrap();
-    let progress = host.progress.lock().unwrap();
+    let progress = host.progress_reports();
     assert!(progress.len() >= 3, "{progress:?}");
     assert!(
         progress.windows(2).all(|w| w[0].0 <= w[1].0),
@@ -330,7 +319,7 @@ fn progress_rises_to_one() {
 #[test]
 fn a_cancelled_run_stops() {
     let host = site(&[Some(5.0); 24], &[Some(0.0); 24]);
-    host.cancelled.store(true, Ordering::SeqCst);
+    host.cancel();
     let err = host
         .run(
             "peak_shaving",
@@ -344,21 +333,9 @@ fn a_cancelled_run_stops() {
 fn a_gap_in_the_samples_is_logged_and_idled_through() {
     // Hours 0–1 and 4–5; nothing at all in hours 2–3.
     let later = start() + algohost_sdk::chrono::Duration::hours(4);
-    let host = Arc::new(
-        FakeHost::default()
-            .with_series(
-                power("site.load", 3600),
-                start(),
-                3600,
-                &[Some(5.0), Some(5.0)],
-            )
-            .with_series(
-                power("site.load", 3600),
-                later,
-                3600,
-                &[Some(12.0), Some(12.0)],
-            ),
-    );
+    let host = MemoryHost::new()
+        .with_series(power("site.load", 3600), start(), &[Some(5.0), Some(5.0)])
+        .with_series(power("site.load", 3600), later, &[Some(12.0), Some(12.0)]);
     let out = host
         .run(
             "peak_shaving",
@@ -402,11 +379,9 @@ fn energy_and_other_units_are_read_as_kw() {
         Resolution::Seconds(900),
     );
     let pv = DataPointConfig::new("site.pv", Quantity::Power, "W", Resolution::Seconds(900));
-    let host = Arc::new(
-        FakeHost::default()
-            .with_series(load, start(), 900, &[Some(3.0), Some(2.0)])
-            .with_series(pv, start(), 900, &[Some(1000.0), Some(0.0)]),
-    );
+    let host = MemoryHost::new()
+        .with_series(load, start(), &[Some(3.0), Some(2.0)])
+        .with_series(pv, start(), &[Some(1000.0), Some(0.0)]);
     let out = host
         .run(
             "peak_shaving",
@@ -427,7 +402,7 @@ fn a_price_is_not_a_load() {
         "EUR/MWh",
         Resolution::Seconds(3600),
     );
-    let host = Arc::new(FakeHost::default().with_series(price, start(), 3600, &[Some(50.0)]));
+    let host = MemoryHost::new().with_series(price, start(), &[Some(50.0)]);
     let err = host
         .run(
             "peak_shaving",

@@ -1,13 +1,10 @@
 //! The registered `resample` algorithm on an in-memory host, with values
 //! computed by hand.
 
-use std::sync::Arc;
-
 use algohost_sdk::chrono::{DateTime, TimeZone, Utc};
 use algohost_sdk::data::TS;
 use algohost_sdk::prelude::*;
-
-use crate::host::FakeHost;
+use algohost_sdk::testing::MemoryHost;
 
 const QUARTER: i64 = 900;
 const HOUR: i64 = 3600;
@@ -31,32 +28,27 @@ fn some(values: &[f64]) -> Vec<Option<f64>> {
 
 /// Three hours at 15 minutes: load (power) with a null quarter in hour 1,
 /// energy, and a state of charge.
-fn quarter_hourly_site() -> Arc<FakeHost> {
+fn quarter_hourly_site() -> MemoryHost {
     let mut load = some(&[1.0, 2.0, 3.0, 4.0, 5.0, 0.0, 6.0, 7.0, 2.0, 2.0, 2.0, 2.0]);
     load[5] = None;
     let energy = some(&[1.0, 1.0, 1.0, 1.0, 2.0, 2.0, 2.0, 2.0, 0.5, 0.5, 0.5, 0.5]);
     let soc: Vec<Option<f64>> = (1..=12).map(|i| Some(10.0 * f64::from(i))).collect();
-    Arc::new(
-        FakeHost::default()
-            .with_series(
-                point("site.load", Quantity::Power, "kW", QUARTER),
-                start(),
-                QUARTER,
-                &load,
-            )
-            .with_series(
-                point("site.energy", Quantity::Energy, "kWh", QUARTER),
-                start(),
-                QUARTER,
-                &energy,
-            )
-            .with_series(
-                point("battery.soc", Quantity::State, "%", QUARTER),
-                start(),
-                QUARTER,
-                &soc,
-            ),
-    )
+    MemoryHost::new()
+        .with_series(
+            point("site.load", Quantity::Power, "kW", QUARTER),
+            start(),
+            &load,
+        )
+        .with_series(
+            point("site.energy", Quantity::Energy, "kWh", QUARTER),
+            start(),
+            &energy,
+        )
+        .with_series(
+            point("battery.soc", Quantity::State, "%", QUARTER),
+            start(),
+            &soc,
+        )
 }
 
 fn values(frame: &DataFrame, name: &str) -> Vec<Option<f64>> {
@@ -135,27 +127,22 @@ fn a_lower_min_coverage_averages_what_is_there() {
 
 #[test]
 fn hours_become_half_hours_by_quantity() {
-    let host = Arc::new(
-        FakeHost::default()
-            .with_series(
-                point("market.price", Quantity::Price, "EUR/MWh", HOUR),
-                start(),
-                HOUR,
-                &some(&[100.0, 200.0]),
-            )
-            .with_series(
-                point("site.energy", Quantity::Energy, "kWh", HOUR),
-                start(),
-                HOUR,
-                &some(&[4.0, 8.0]),
-            )
-            .with_series(
-                point("battery.soc", Quantity::State, "%", HOUR),
-                start(),
-                HOUR,
-                &some(&[10.0, 20.0]),
-            ),
-    );
+    let host = MemoryHost::new()
+        .with_series(
+            point("market.price", Quantity::Price, "EUR/MWh", HOUR),
+            start(),
+            &some(&[100.0, 200.0]),
+        )
+        .with_series(
+            point("site.energy", Quantity::Energy, "kWh", HOUR),
+            start(),
+            &some(&[4.0, 8.0]),
+        )
+        .with_series(
+            point("battery.soc", Quantity::State, "%", HOUR),
+            start(),
+            &some(&[10.0, 20.0]),
+        );
     let names = json!(["market.price", "site.energy", "battery.soc"]);
     let out = host
         .run("resample", json!({"names": names, "resolution": "PT30M"}))
@@ -218,7 +205,7 @@ fn write_back_stores_new_data_points_without_the_null_intervals() {
     );
     assert_eq!(out.summary["samples_written"], json!(5));
 
-    let load = host.point("site.load.PT1H").expect("defined");
+    let load = host.data_point("site.load.PT1H").expect("defined");
     assert_eq!(load.resolution, Resolution::Seconds(HOUR));
     assert_eq!(
         (load.quantity, load.unit.as_str(), load.time_zone.as_str()),
@@ -261,11 +248,11 @@ fn write_back_uses_a_given_suffix() {
 
 #[test]
 fn write_back_refuses_an_existing_point_of_another_resolution() {
-    let host = Arc::new(Arc::into_inner(quarter_hourly_site()).unwrap().with_series(
-        point("site.energy.PT1H", Quantity::Energy, "kWh", QUARTER),
-        start(),
+    let host = quarter_hourly_site().with_data_point(point(
+        "site.energy.PT1H",
+        Quantity::Energy,
+        "kWh",
         QUARTER,
-        &[],
     ));
     let err = host
         .run(
@@ -323,7 +310,7 @@ fn progress_rises_to_one() {
         json!({"names": ["site.load"], "resolution": "PT1H", "write_back": true}),
     )
     .unwrap();
-    let progress = host.progress.lock().unwrap();
+    let progress = host.progress_reports();
     assert!(
         progress.windows(2).all(|w| w[0].0 <= w[1].0),
         "{progress:?}"

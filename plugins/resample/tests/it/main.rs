@@ -1,6 +1,5 @@
 //! Integration tests of the resample plugin: its params and the registered
-//! algorithm run on an in-memory host.
+//! algorithm run on the SDK's in-memory host.
 
 mod algorithm;
-mod host;
 mod params;
