@@ -28,8 +28,8 @@ run: plugins $(DEMO_DATA)/catalog.json ## Build, make the demo data if absent, a
 	@ALGOHOST=$(ALGOHOST) ALGOHOST_PLUGIN_PATH=$(PLUGIN_DIR) DEMO_DATA=$(DEMO_DATA) ./scripts/tour.sh
 
 test: build ## Run every test (what CI runs)
-	cargo nextest run --workspace --no-fail-fast
 	cargo test --workspace --doc
+	cargo nextest run --workspace --no-fail-fast
 
 bench: ## Benchmarks (release builds); table in benches/results.md
 	./benches/run.sh

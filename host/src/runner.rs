@@ -283,7 +283,6 @@ pub fn execute(registry: &Registry, request: RunRequest) -> Result<RunOutcome, R
 
 enum Ended {
     Returned(algohost_sdk::Result<Output>),
-    Panicked(String),
     TimedOut,
 }
 
@@ -301,10 +300,9 @@ fn invoke_on_thread(
         let result = with_run_logging(run_host, || {
             catch_unwind(AssertUnwindSafe(|| invoker.invoke(&ctx, params)))
         });
-        let ended = match result {
-            Ok(r) => Ended::Returned(r),
-            Err(payload) => Ended::Panicked(panic_message(payload.as_ref())),
-        };
+        let ended = Ended::Returned(
+            result.unwrap_or_else(|payload| Err(Error::Panicked(panic_message(payload.as_ref())))),
+        );
         // The receiver is gone when the run timed out; nothing to report then.
         let _ = tx.send(ended);
     });
@@ -318,7 +316,7 @@ fn invoke_on_thread(
     match received {
         Ok(ended) => ended,
         Err(true) => Ended::TimedOut,
-        Err(false) => Ended::Panicked("the run's thread ended without a result".into()),
+        Err(false) => Ended::Returned(Err(Error::msg("the run's thread ended without a result"))),
     }
 }
 
@@ -359,11 +357,6 @@ fn finish(run: &mut Run, ended: Ended, timeout: Option<Duration>) -> Option<Outp
         Ended::Returned(Err(e)) => {
             run.status = RunStatus::Failed;
             run.error = Some(error(e.kind(), e.to_string()));
-            None
-        }
-        Ended::Panicked(message) => {
-            run.status = RunStatus::Failed;
-            run.error = Some(error("panic", format!("the plugin panicked: {message}")));
             None
         }
     }

@@ -12,6 +12,7 @@ use serde_json::Value;
 /// A compiled params schema.
 pub struct ParamsValidator {
     inner: jsonschema::Validator,
+    schema: Value,
 }
 
 impl std::fmt::Debug for ParamsValidator {
@@ -48,7 +49,7 @@ impl ParamsValidator {
             .with_pattern_options(jsonschema::PatternOptions::regex())
             .should_validate_formats(true)
             .build(schema)
-            .map(|inner| Self { inner })
+            .map(|inner| Self { inner, schema: schema.clone() })
             .map_err(|e| e.to_string())
     }
 
@@ -59,11 +60,28 @@ impl ParamsValidator {
             .iter_errors(params)
             .map(|e| ParamsError {
                 pointer: e.instance_path().to_string(),
-                message: e.to_string(),
+                message: self
+                    .choices_message(e.instance(), e.schema_path().as_str())
+                    .unwrap_or_else(|| e.to_string()),
             })
             .collect();
         errors.sort_by(|a, b| a.pointer.cmp(&b.pointer));
         errors
+    }
+}
+
+impl ParamsValidator {
+    /// For a `oneOf`/`anyOf` whose branches are all constants (how schemars
+    /// writes a documented enum), "is not one of" the constants instead of
+    /// "not valid under any of the schemas".
+    fn choices_message(&self, instance: &Value, schema_path: &str) -> Option<String> {
+        if !(schema_path.ends_with("/oneOf") || schema_path.ends_with("/anyOf")) {
+            return None;
+        }
+        let branches = self.schema.pointer(schema_path)?.as_array()?;
+        let constants: Option<Vec<String>> =
+            branches.iter().map(|b| b.get("const").map(Value::to_string)).collect();
+        Some(format!("{instance} is not one of {}", constants?.join(", ")))
     }
 }
 
@@ -89,6 +107,21 @@ mod tests {
         assert!(errors[1].message.contains("minimum"), "{}", errors[1].message);
         assert_eq!(v.errors(&json!({}))[0].pointer, "");
         assert!(v.errors(&json!({"limit_kw": 3})).is_empty());
+    }
+
+    #[test]
+    fn documented_enums_list_their_choices() {
+        let v = ParamsValidator::compile(&json!({
+            "type": "object",
+            "properties": {"mode": {"$ref": "#/$defs/Mode"}},
+            "$defs": {"Mode": {"oneOf": [
+                {"const": "grid", "description": "From the grid."},
+                {"const": "pv_only", "description": "Only from PV."}
+            ]}}
+        }))
+        .unwrap();
+        let errors = v.errors(&json!({"mode": "solar"}));
+        assert_eq!(errors[0].message, r#""solar" is not one of "grid", "pv_only""#);
     }
 
     #[test]

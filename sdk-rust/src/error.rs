@@ -22,6 +22,10 @@ pub enum Error {
     /// A polars operation failed.
     #[error("polars: {0}")]
     Polars(#[from] PolarsError),
+    /// The plugin panicked; the message is the panic's. The host catches
+    /// panics (across the dylib boundary too) and reports them as this.
+    #[error("the plugin panicked: {0}")]
+    Panicked(String),
     /// Anything else; the message is shown to the user as the run's error.
     #[error("{0}")]
     Failed(String),
@@ -41,6 +45,7 @@ impl Error {
             Error::InvalidInput(_) => "invalid_input",
             Error::Data(_) => "data",
             Error::Polars(_) => "polars",
+            Error::Panicked(_) => "panic",
             Error::Failed(_) => "failed",
         }
     }

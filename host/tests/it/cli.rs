@@ -128,11 +128,11 @@ fn invalid_params_for_every_schema_keyword_give_exit_2_and_every_pointer() {
             "{err}"
         );
         for expected in [
-            "/limit_kw: -5 is less than the minimum of 0",
+            "/limit_kw: -5 is less than the minimum of 0.0",
             "/battery: \"power_kw\" is a required property",
             "/battery/capacity_kwh: \"big\" is not of type \"number\"",
-            "/battery/efficiency: 0 is less than or equal to the minimum of 0",
-            "/battery/soc_min: 1.5 is greater than the maximum of 1",
+            "/battery/efficiency: 0 is less than or equal to the minimum of 0.0",
+            "/battery/soc_min: 1.5 is greater than the maximum of 1.0",
             "/recharge: \"solar\" is not one of",
             "/load: \"\" is shorter than 1 character",
             "/pv: 3 is not of type",
@@ -207,7 +207,7 @@ fn a_run_past_its_timeout_exits_124_and_a_panic_exits_1() {
     let out = s.algohost(&["run", "waits_for_cancel", "--timeout", "0.3"]);
     assert_eq!(out.status.code(), Some(124), "{}", stderr(&out));
     assert!(stderr(&out).contains("timed_out: the run did not finish within its timeout of 0.300s"), "{}", stderr(&out));
-    let out = s.algohost(&["run", "waits_for_cancel", "--timeout", "-1"]);
+    let out = s.algohost(&["run", "waits_for_cancel", "--timeout", "0"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("--timeout must be a positive number of seconds"), "{}", stderr(&out));
     let out = s.algohost(&["run", "panics"]);

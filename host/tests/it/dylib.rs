@@ -433,9 +433,10 @@ fn a_panicking_plugin_and_a_failing_one_fail_their_runs_with_the_messages() {
     let run = execute(&registry, "panics", json!({})).run;
     assert_eq!(run.status, RunStatus::Failed);
     let error = run.error.unwrap();
+    assert_eq!(error.kind, "panic");
     assert_eq!(
         error.message,
-        "plugin panicked: echo fixture: deliberate panic"
+        "the plugin panicked: echo fixture: deliberate panic"
     );
 
     let failed = execute(&registry, "fails", json!({})).run;

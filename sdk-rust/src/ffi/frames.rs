@@ -36,7 +36,11 @@ pub fn export_frame(frame: &DataFrame) -> ArrowArrayStream {
     if frame.should_rechunk() {
         frame.align_chunks_par();
     }
-    let fields: Vec<ArrowField> = frame.columns().iter().map(|c| c.field().to_arrow(compat)).collect();
+    let fields: Vec<ArrowField> = frame
+        .columns()
+        .iter()
+        .map(|c| c.field().to_arrow(compat))
+        .collect();
     let dtype = ArrowDataType::Struct(fields);
     let batches: Vec<_> = frame
         .iter_chunks(compat, false)
@@ -46,7 +50,10 @@ pub fn export_frame(frame: &DataFrame) -> ArrowArrayStream {
                 .map(|array| Box::new(array) as ArrayRef)
         })
         .collect();
-    export_iterator(Box::new(batches.into_iter()), ArrowField::new("".into(), dtype, false))
+    export_iterator(
+        Box::new(batches.into_iter()),
+        ArrowField::new("".into(), dtype, false),
+    )
 }
 
 /// Imports a frame from an Arrow C stream of struct arrays (as
@@ -72,13 +79,20 @@ pub unsafe fn import_frame(stream: &mut ArrowArrayStream) -> Result<DataFrame> {
     let mut height = 0;
     loop {
         // SAFETY: the caller guarantees arrays that follow the C data interface.
-        let Some(batch) = (unsafe { reader.next() }) else { break };
-        let batch = batch.map_err(|e| Error::Data(format!("cannot read a batch of a frame: {e}")))?;
+        let Some(batch) = (unsafe { reader.next() }) else {
+            break;
+        };
+        let batch =
+            batch.map_err(|e| Error::Data(format!("cannot read a batch of a frame: {e}")))?;
         let Some(batch) = batch.as_any().downcast_ref::<StructArray>() else {
-            return Err(Error::Data("a batch of a frame is not a struct array".to_owned()));
+            return Err(Error::Data(
+                "a batch of a frame is not a struct array".to_owned(),
+            ));
         };
         if batch.null_count() > 0 {
-            return Err(Error::Data("a batch of a frame has null rows; record batches cannot".to_owned()));
+            return Err(Error::Data(
+                "a batch of a frame has null rows; record batches cannot".to_owned(),
+            ));
         }
         height += batch.len();
         for (column, values) in chunks.iter_mut().zip(batch.values()) {
@@ -112,18 +126,35 @@ mod tests {
 
     fn datetime(name: &str, micros: Vec<Option<i64>>, tz: &str) -> Column {
         Int64Chunked::new(name.into(), micros)
-            .into_datetime(TimeUnit::Microseconds, Some(TimeZone::opt_try_new(Some(tz)).unwrap().unwrap()))
+            .into_datetime(
+                TimeUnit::Microseconds,
+                Some(TimeZone::opt_try_new(Some(tz)).unwrap().unwrap()),
+            )
             .into_column()
     }
 
     fn every_dtype() -> DataFrame {
         DataFrame::new_infer_height(vec![
             Column::new("int".into(), [Some(1i64), None, Some(-3), Some(i64::MAX)]),
-            Column::new("float".into(), [Some(1.5f64), None, Some(f64::INFINITY), Some(-0.0)]),
-            Column::new("text".into(), [Some("plain"), None, Some("Grüße, 東京 ⚡"), Some("")]),
+            Column::new(
+                "float".into(),
+                [Some(1.5f64), None, Some(f64::INFINITY), Some(-0.0)],
+            ),
+            Column::new(
+                "text".into(),
+                [Some("plain"), None, Some("Grüße, 東京 ⚡"), Some("")],
+            ),
             Column::new("flag".into(), [Some(true), Some(false), None, Some(true)]),
-            datetime("local", vec![Some(1_711_846_800_000_000), None, Some(0), Some(-1)], "Europe/Berlin"),
-            datetime("utc", vec![Some(1_711_846_800_000_000), Some(1), None, Some(2)], "UTC"),
+            datetime(
+                "local",
+                vec![Some(1_711_846_800_000_000), None, Some(0), Some(-1)],
+                "Europe/Berlin",
+            ),
+            datetime(
+                "utc",
+                vec![Some(1_711_846_800_000_000), Some(1), None, Some(2)],
+                "UTC",
+            ),
         ])
         .unwrap()
     }
@@ -136,9 +167,19 @@ mod tests {
         assert!(back.equals_missing(&frame), "{back}\n!=\n{frame}");
         assert_eq!(
             back.column("local").unwrap().dtype(),
-            &DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::opt_try_new(Some("Europe/Berlin")).unwrap().unwrap()))
+            &DataType::Datetime(
+                TimeUnit::Microseconds,
+                Some(
+                    TimeZone::opt_try_new(Some("Europe/Berlin"))
+                        .unwrap()
+                        .unwrap()
+                )
+            )
         );
-        assert_eq!(back.column("text").unwrap().str().unwrap().get(2), Some("Grüße, 東京 ⚡"));
+        assert_eq!(
+            back.column("text").unwrap().str().unwrap().get(2),
+            Some("Grüße, 東京 ⚡")
+        );
         assert_eq!(back.column("int").unwrap().null_count(), 1);
     }
 
@@ -151,6 +192,17 @@ mod tests {
         let back = round_trip(&two);
         assert_eq!(back.height(), 8);
         assert!(back.equals_missing(&two));
+    }
+
+    #[test]
+    fn columns_chunked_differently_are_aligned_into_batches() {
+        let mut a = Series::new("a".into(), [1i64, 2]);
+        a.append(&Series::new("a".into(), [3i64])).unwrap();
+        let b = Series::new("b".into(), ["x", "y", "z"]);
+        let frame = DataFrame::new(3, vec![a.into_column(), b.into_column()]).unwrap();
+        assert!(frame.should_rechunk());
+        let back = round_trip(&frame);
+        assert!(back.equals_missing(&frame), "{back}");
     }
 
     #[test]
@@ -175,7 +227,10 @@ mod tests {
         let mut stream = export_iterator(Box::new(std::iter::once(Ok(array))), field);
         // SAFETY: the stream was just exported by polars-arrow.
         let err = unsafe { import_frame(&mut stream) }.unwrap_err();
-        assert!(err.to_string().contains("must carry struct arrays"), "{err}");
+        assert!(
+            err.to_string().contains("must carry struct arrays"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -14,7 +14,10 @@ use serde_json::Value;
 
 use super::frames::{export_frame, import_frame};
 use super::panic_message;
-use super::v1::{ABI_MAJOR, ABI_MINOR, AlgorithmV1, ErrorV1, HostV1, OwnedStr, PLUGIN_SYMBOL, PluginV1, RunResultV1, StrRef};
+use super::v1::{
+    ABI_MAJOR, ABI_MINOR, AlgorithmV1, ErrorV1, HostV1, OwnedStr, PLUGIN_SYMBOL, PluginV1,
+    RunResultV1, StrRef,
+};
 use crate::context::Context;
 use crate::data::{DataPointConfig, DataPointFilter};
 use crate::error::{Error, Result};
@@ -51,7 +54,9 @@ pub enum LoadError {
         minor: u32,
     },
     /// Built for a newer minor version of the ABI than this host's.
-    #[error("built for algohost plugin ABI {major}.{minor}, newer than this host's {ABI_MAJOR}.{ABI_MINOR}")]
+    #[error(
+        "built for algohost plugin ABI {major}.{minor}, newer than this host's {ABI_MAJOR}.{ABI_MINOR}"
+    )]
     AbiMinor {
         /// The plugin's major.
         major: u32,
@@ -79,9 +84,10 @@ pub unsafe fn load(table: *const PluginV1) -> Result<LoadedPlugin, LoadError> {
     if table.is_null() {
         return Err(LoadError::NoTable);
     }
-    // SAFETY: every ABI version starts its table with these two fields;
-    // they are read through the raw pointer without assuming the rest.
-    let (major, minor) = unsafe { ((*table).abi_major, (*table).abi_minor) };
+    // SAFETY: every ABI version starts its table with these two `u32`s;
+    // only they are read, without assuming the rest of the layout (or even
+    // its alignment).
+    let [major, minor] = unsafe { table.cast::<[u32; 2]>().read_unaligned() };
     if major != ABI_MAJOR {
         return Err(LoadError::AbiMajor { major, minor });
     }
@@ -100,7 +106,10 @@ pub unsafe fn load(table: *const PluginV1) -> Result<LoadedPlugin, LoadError> {
         )
     };
     if !load_error.is_empty() {
-        return Err(LoadError::Failed { message: load_error, sdk_version });
+        return Err(LoadError::Failed {
+            message: load_error,
+            sdk_version,
+        });
     }
     let algorithms = (0..table.algorithm_count)
         .map(|i| {
@@ -109,10 +118,19 @@ pub unsafe fn load(table: *const PluginV1) -> Result<LoadedPlugin, LoadError> {
             let algorithm = unsafe { table.algorithms.add(i) };
             // SAFETY: as above; the manifest string lives as long as the library.
             let manifest_json = unsafe { (*algorithm).manifest_json.as_str().into_owned() };
-            PluginAlgorithm { manifest_json, algorithm }
+            PluginAlgorithm {
+                manifest_json,
+                algorithm,
+            }
         })
         .collect();
-    Ok(LoadedPlugin { abi_major: major, abi_minor: minor, sdk_version, rustc_version, algorithms })
+    Ok(LoadedPlugin {
+        abi_major: major,
+        abi_minor: minor,
+        sdk_version,
+        rustc_version,
+        algorithms,
+    })
 }
 
 /// One algorithm of a loaded plugin.
@@ -138,10 +156,11 @@ impl PluginAlgorithm {
 
     /// Runs the algorithm with (validated) `params`: the plugin's context
     /// calls back into `ctx`'s host. A panic in the plugin comes back as
-    /// `Error::Failed("plugin panicked: …")`; other errors keep their variant
+    /// `Error::Panicked(message)`; other errors keep their variant
     /// (so `Cancelled` and `DeadlineExceeded` survive the boundary).
     pub fn invoke(&self, ctx: &Context, params: &Value) -> Result<Output> {
-        let params = serde_json::to_string(params).map_err(|e| Error::InvalidInput(e.to_string()))?;
+        let params =
+            serde_json::to_string(params).map_err(|e| Error::InvalidInput(e.to_string()))?;
         let run_id = ctx.run_id().to_owned();
         let algorithm = ctx.algorithm().to_owned();
         let deadline = ctx.deadline();
@@ -182,7 +201,8 @@ fn output_of(mut result: RunResultV1) -> Result<Output> {
     }
     let summary = match &*result.summary_json.as_str() {
         "" => Value::Null,
-        json => serde_json::from_str(json).map_err(|e| Error::Failed(format!("the plugin's summary is not JSON: {e}")))?,
+        json => serde_json::from_str(json)
+            .map_err(|e| Error::Failed(format!("the plugin's summary is not JSON: {e}")))?,
     };
     let mut frames = BTreeMap::new();
     for frame in result.frames.as_mut_slice() {
@@ -226,11 +246,13 @@ fn fallible(error: *mut ErrorV1, body: impl FnOnce() -> Result<()>) -> bool {
 fn parse<T: serde::de::DeserializeOwned>(json: StrRef, what: &str) -> Result<T> {
     // SAFETY: strings passed to a callback are valid for the call.
     let json = unsafe { json.as_str() };
-    serde_json::from_str(&json).map_err(|e| Error::InvalidInput(format!("the plugin sent an invalid {what}: {e}")))
+    serde_json::from_str(&json)
+        .map_err(|e| Error::InvalidInput(format!("the plugin sent an invalid {what}: {e}")))
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> Result<String> {
-    serde_json::to_string(value).map_err(|e| Error::Failed(format!("cannot serialise for the plugin: {e}")))
+    serde_json::to_string(value)
+        .map_err(|e| Error::Failed(format!("cannot serialise for the plugin: {e}")))
 }
 
 unsafe extern "C" fn is_cancelled(data: *const c_void) -> bool {
@@ -252,7 +274,11 @@ unsafe extern "C" fn log(data: *const c_void, record_json: StrRef) {
         // SAFETY: called by the plugin during the run with our `data`.
         let callbacks = unsafe { callbacks(data) };
         let record = parse::<LogRecord>(record_json, "log record").unwrap_or_else(|e| {
-            LogRecord::now("warn", "algohost::dylib", format!("unreadable log record from the plugin: {e}"))
+            LogRecord::now(
+                "warn",
+                "algohost::dylib",
+                format!("unreadable log record from the plugin: {e}"),
+            )
         });
         callbacks.ctx.host().log(record);
     });
@@ -275,7 +301,12 @@ unsafe extern "C" fn data_points(
     })
 }
 
-unsafe extern "C" fn read(data: *const c_void, filter_json: StrRef, out: *mut ArrowArrayStream, error: *mut ErrorV1) -> bool {
+unsafe extern "C" fn read(
+    data: *const c_void,
+    filter_json: StrRef,
+    out: *mut ArrowArrayStream,
+    error: *mut ErrorV1,
+) -> bool {
     fallible(error, || {
         // SAFETY: called by the plugin during the run with our `data`.
         let callbacks = unsafe { callbacks(data) };
@@ -288,7 +319,11 @@ unsafe extern "C" fn read(data: *const c_void, filter_json: StrRef, out: *mut Ar
     })
 }
 
-unsafe extern "C" fn write(data: *const c_void, frame: *mut ArrowArrayStream, error: *mut ErrorV1) -> bool {
+unsafe extern "C" fn write(
+    data: *const c_void,
+    frame: *mut ArrowArrayStream,
+    error: *mut ErrorV1,
+) -> bool {
     fallible(error, || {
         // SAFETY: called by the plugin during the run with our `data` and a
         // valid stream lent for the call.
@@ -358,24 +393,39 @@ mod tests {
             self.cancelled.load(Ordering::SeqCst)
         }
         fn progress(&self, fraction: f64, message: &str) {
-            self.progress.lock().unwrap().push((fraction, message.to_owned()));
+            self.progress
+                .lock()
+                .unwrap()
+                .push((fraction, message.to_owned()));
         }
         fn log(&self, record: LogRecord) {
             self.logs.lock().unwrap().push(record);
         }
         fn data_points(&self, filter: &DataPointFilter) -> Result<Vec<DataPointConfig>> {
-            let point = DataPointConfig::new("site.load", Quantity::Power, "kW", Resolution::Seconds(900));
+            let point =
+                DataPointConfig::new("site.load", Quantity::Power, "kW", Resolution::Seconds(900));
             Ok([point].into_iter().filter(|p| filter.matches(p)).collect())
         }
         fn read(&self, _: &DataPointFilter) -> Result<DataFrame> {
-            self.samples.lock().unwrap().clone().ok_or_else(|| Error::Data("no samples".into()))
+            self.samples
+                .lock()
+                .unwrap()
+                .clone()
+                .ok_or_else(|| Error::Data("no samples".into()))
         }
         fn write(&self, long: &DataFrame) -> Result<()> {
             self.written.lock().unwrap().push(long.clone());
             Ok(())
         }
         fn define_data_points(&self, points: &[DataPointConfig]) -> Result<Vec<DataPointConfig>> {
-            Ok(points.iter().cloned().map(|p| DataPointConfig { id: DataPointId(42), ..p }).collect())
+            Ok(points
+                .iter()
+                .cloned()
+                .map(|p| DataPointConfig {
+                    id: DataPointId(42),
+                    ..p
+                })
+                .collect())
         }
     }
 
@@ -408,7 +458,10 @@ mod tests {
         Ok(Output::new())
     }
 
-    fn registration(name: &'static str, run: fn(&Context, Value) -> Result<Output>) -> &'static AlgorithmRegistration {
+    fn registration(
+        name: &'static str,
+        run: fn(&Context, Value) -> Result<Output>,
+    ) -> &'static AlgorithmRegistration {
         Box::leak(Box::new(AlgorithmRegistration {
             name,
             version: "1.0.0",
@@ -456,14 +509,26 @@ mod tests {
     fn a_run_reaches_every_callback_and_returns_its_output() {
         let plugin = plugin();
         assert_eq!(plugin.sdk_version, crate::SDK_VERSION);
-        let host = Arc::new(MemoryHost { samples: Mutex::new(Some(samples())), ..Default::default() });
+        let host = Arc::new(MemoryHost {
+            samples: Mutex::new(Some(samples())),
+            ..Default::default()
+        });
         let output = run(&plugin, "echo", &host).unwrap();
-        assert_eq!(output.summary, json!({"params": {"x": 1}, "run_id": "run-1", "id": 42}));
+        assert_eq!(
+            output.summary,
+            json!({"params": {"x": 1}, "run_id": "run-1", "id": 42})
+        );
         assert!(output.frames["echo"].equals_missing(&samples()));
         assert!(host.written.lock().unwrap()[0].equals_missing(&samples()));
-        assert_eq!(*host.progress.lock().unwrap(), [(0.5, "half way".to_owned())]);
+        assert_eq!(
+            *host.progress.lock().unwrap(),
+            [(0.5, "half way".to_owned())]
+        );
         let logs = host.logs.lock().unwrap();
-        assert_eq!((logs[0].level.as_str(), logs[0].message.as_str()), ("info", "echoing"));
+        assert_eq!(
+            (logs[0].level.as_str(), logs[0].message.as_str()),
+            ("info", "echoing")
+        );
         assert_eq!(logs[0].fields["rows"], 3);
     }
 
@@ -472,21 +537,39 @@ mod tests {
         let plugin = plugin();
         let host = Arc::new(MemoryHost::default());
         let err = run(&plugin, "fails", &host).unwrap_err();
-        assert!(matches!(&err, Error::InvalidInput(m) if m == "limit_kw must be positive"), "{err:?}");
+        assert!(
+            matches!(&err, Error::InvalidInput(m) if m == "limit_kw must be positive"),
+            "{err:?}"
+        );
         let err = run(&plugin, "panics", &host).unwrap_err();
-        assert_eq!(err.to_string(), "plugin panicked: the battery is on fire");
+        assert_eq!(err.to_string(), "the plugin panicked: the battery is on fire");
         let err = run(&plugin, "echo", &host).unwrap_err();
-        assert!(matches!(&err, Error::Data(m) if m == "no samples"), "{err:?}");
+        assert!(
+            matches!(&err, Error::Data(m) if m == "no samples"),
+            "{err:?}"
+        );
     }
 
     #[test]
     fn cancellation_and_deadlines_survive_the_boundary() {
         let plugin = plugin();
-        let cancelled = Arc::new(MemoryHost { cancelled: AtomicBool::new(true), ..Default::default() });
-        assert!(matches!(run(&plugin, "checks", &cancelled), Err(Error::Cancelled)));
+        let cancelled = Arc::new(MemoryHost {
+            cancelled: AtomicBool::new(true),
+            ..Default::default()
+        });
+        assert!(matches!(
+            run(&plugin, "checks", &cancelled),
+            Err(Error::Cancelled)
+        ));
         let past = Some(SystemTime::now() - Duration::from_secs(1));
-        let late = Arc::new(MemoryHost { deadline: past, ..Default::default() });
-        assert!(matches!(run(&plugin, "checks", &late), Err(Error::DeadlineExceeded)));
+        let late = Arc::new(MemoryHost {
+            deadline: past,
+            ..Default::default()
+        });
+        assert!(matches!(
+            run(&plugin, "checks", &late),
+            Err(Error::DeadlineExceeded)
+        ));
         assert!(run(&plugin, "checks", &Arc::new(MemoryHost::default())).is_ok());
     }
 
@@ -509,15 +592,30 @@ mod tests {
             abi_major: u32,
             abi_minor: u32,
         }
-        let future = Header { abi_major: 2, abi_minor: 0 };
+        let future = Header {
+            abi_major: 2,
+            abi_minor: 0,
+        };
         // SAFETY: only the header is read when the major differs.
         let err = unsafe { load(&future as *const Header as *const PluginV1) }.unwrap_err();
-        assert_eq!(err.to_string(), "built for algohost plugin ABI 2.x; this host speaks 1.0");
-        let newer = Header { abi_major: 1, abi_minor: 99 };
+        assert_eq!(
+            err.to_string(),
+            "built for algohost plugin ABI 2.x; this host speaks 1.0"
+        );
+        let newer = Header {
+            abi_major: 1,
+            abi_minor: 99,
+        };
         // SAFETY: only the header is read when the minor is newer.
         let err = unsafe { load(&newer as *const Header as *const PluginV1) }.unwrap_err();
-        assert_eq!(err.to_string(), "built for algohost plugin ABI 1.99, newer than this host's 1.0");
+        assert_eq!(
+            err.to_string(),
+            "built for algohost plugin ABI 1.99, newer than this host's 1.0"
+        );
         // SAFETY: null is allowed.
-        assert_eq!(unsafe { load(std::ptr::null()) }.unwrap_err(), LoadError::NoTable);
+        assert_eq!(
+            unsafe { load(std::ptr::null()) }.unwrap_err(),
+            LoadError::NoTable
+        );
     }
 }

@@ -15,8 +15,8 @@ use serde_json::Value;
 use super::frames::{export_frame, import_frame};
 use super::panic_message;
 use super::v1::{
-    ABI_MAJOR, ABI_MINOR, AlgorithmV1, ErrorV1, FramesV1, HostV1, NamedFrameV1, OwnedStr, PluginV1, RunResultV1,
-    StrRef,
+    ABI_MAJOR, ABI_MINOR, AlgorithmV1, ErrorV1, FramesV1, HostV1, NamedFrameV1, OwnedStr, PluginV1,
+    RunResultV1, StrRef,
 };
 use crate::context::{Context, RunHost};
 use crate::data::{DataPointConfig, DataPointFilter};
@@ -34,8 +34,15 @@ use crate::registration::AlgorithmRegistration;
 /// crate-type = ["cdylib"]
 /// ```
 ///
-/// ```ignore
+/// ```
 /// algohost_sdk::export_plugin!();
+///
+/// # fn main() {
+/// // What a host does with the library (here: this doctest's binary).
+/// // SAFETY: the table comes from the entry point and this binary stays loaded.
+/// let plugin = unsafe { algohost_sdk::ffi::host::load(algohost_plugin_v1()) }.unwrap();
+/// assert_eq!(plugin.abi_major, algohost_sdk::ffi::v1::ABI_MAJOR);
+/// # }
 /// ```
 #[macro_export]
 macro_rules! export_plugin {
@@ -88,7 +95,10 @@ impl Table {
                 Ok(manifest) => match serde_json::to_string(&manifest) {
                     Ok(json) => manifests.push(json),
                     Err(e) => {
-                        load_error = format!("the manifest of '{}' cannot be serialised: {e}", registration.name);
+                        load_error = format!(
+                            "the manifest of '{}' cannot be serialised: {e}",
+                            registration.name
+                        );
                         break;
                     }
                 },
@@ -123,7 +133,12 @@ impl Table {
             algorithms: algorithms.as_ptr(),
             algorithm_count: algorithms.len(),
         };
-        Self { plugin, _algorithms: algorithms, _manifests: manifests, _load_error: load_error }
+        Self {
+            plugin,
+            _algorithms: algorithms,
+            _manifests: manifests,
+            _load_error: load_error,
+        }
     }
 
     /// The table as the entry point returns it.
@@ -161,7 +176,10 @@ unsafe extern "C" fn run_v1(
     let result = match result {
         Ok(Ok(result)) => result,
         Ok(Err(error)) => failure(&error),
-        Err(payload) => failure(&Error::Failed(format!("plugin panicked: {}", panic_message(&*payload)))),
+        Err(payload) => RunResultV1 {
+            error: ErrorV1::panic(&panic_message(&*payload)),
+            ..RunResultV1::empty()
+        },
     };
     // SAFETY: `out` is the host's out-parameter, initialised with
     // `RunResultV1::empty()` (nothing to drop), valid for this call.
@@ -172,7 +190,10 @@ fn result_of(output: &Output) -> RunResultV1 {
     let frames = output
         .frames
         .iter()
-        .map(|(name, frame)| NamedFrameV1 { name: OwnedStr::new(name.as_str()), stream: export_frame(frame) })
+        .map(|(name, frame)| NamedFrameV1 {
+            name: OwnedStr::new(name.as_str()),
+            stream: export_frame(frame),
+        })
         .collect();
     RunResultV1 {
         is_ok: true,
@@ -183,7 +204,10 @@ fn result_of(output: &Output) -> RunResultV1 {
 }
 
 fn failure(error: &Error) -> RunResultV1 {
-    RunResultV1 { error: ErrorV1::from_error(error), ..RunResultV1::empty() }
+    RunResultV1 {
+        error: ErrorV1::from_error(error),
+        ..RunResultV1::empty()
+    }
 }
 
 /// The host's callbacks behind a plugin's [`Context`]. Usable only while
@@ -211,10 +235,13 @@ impl Drop for CloseOnDrop {
     }
 }
 
-type JsonCallback = unsafe extern "C" fn(*const c_void, StrRef, *mut OwnedStr, *mut ErrorV1) -> bool;
+type JsonCallback =
+    unsafe extern "C" fn(*const c_void, StrRef, *mut OwnedStr, *mut ErrorV1) -> bool;
 
 fn run_has_ended() -> Error {
-    Error::Failed("the run has ended: a context cannot be used after its algorithm returned".to_owned())
+    Error::Failed(
+        "the run has ended: a context cannot be used after its algorithm returned".to_owned(),
+    )
 }
 
 impl HostBridge {
@@ -224,7 +251,12 @@ impl HostBridge {
         // SAFETY: the caller guarantees a valid table.
         let table = unsafe { &*host };
         // SAFETY: the strings are valid during the run; they are copied.
-        let (run_id, algorithm) = unsafe { (table.run_id.as_str().into_owned(), table.algorithm.as_str().into_owned()) };
+        let (run_id, algorithm) = unsafe {
+            (
+                table.run_id.as_str().into_owned(),
+                table.algorithm.as_str().into_owned(),
+            )
+        };
         let deadline = table.has_deadline.then(|| {
             let micros = table.deadline_unix_micros;
             if micros >= 0 {
@@ -233,7 +265,13 @@ impl HostBridge {
                 UNIX_EPOCH - Duration::from_micros(micros.unsigned_abs())
             }
         });
-        Self { host, run_id, algorithm, deadline, is_open: RwLock::new(true) }
+        Self {
+            host,
+            run_id,
+            algorithm,
+            deadline,
+            is_open: RwLock::new(true),
+        }
     }
 
     /// Runs `f` with the host's table while the run lasts; `None` after.
@@ -257,16 +295,22 @@ impl HostBridge {
                 unsafe { callback(host)(host.data, StrRef::new(input), &mut out, &mut error) }
             })
             .ok_or_else(run_has_ended)?;
-        if is_ok { Ok(out.as_str().into_owned()) } else { Err(error.to_error()) }
+        if is_ok {
+            Ok(out.as_str().into_owned())
+        } else {
+            Err(error.to_error())
+        }
     }
 }
 
 fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<String> {
-    serde_json::to_string(value).map_err(|e| Error::Failed(format!("cannot serialise for the host: {e}")))
+    serde_json::to_string(value)
+        .map_err(|e| Error::Failed(format!("cannot serialise for the host: {e}")))
 }
 
 fn from_host_json<T: serde::de::DeserializeOwned>(json: &str) -> Result<T> {
-    serde_json::from_str(json).map_err(|e| Error::Failed(format!("the host sent invalid JSON: {e}")))
+    serde_json::from_str(json)
+        .map_err(|e| Error::Failed(format!("the host sent invalid JSON: {e}")))
 }
 
 impl RunHost for HostBridge {
@@ -284,7 +328,8 @@ impl RunHost for HostBridge {
 
     fn is_cancelled(&self) -> bool {
         // SAFETY: a callback of the host's table, with its data.
-        self.call(|host| unsafe { (host.is_cancelled)(host.data) }).unwrap_or(true)
+        self.call(|host| unsafe { (host.is_cancelled)(host.data) })
+            .unwrap_or(true)
     }
 
     fn progress(&self, fraction: f64, message: &str) {
@@ -379,14 +424,20 @@ mod tests {
         let table = Table::build(vec![&GOOD, &BAD]);
         // SAFETY: the string points into `table`, alive here.
         let error = unsafe { table.plugin.load_error.as_str() };
-        assert_eq!(error, "building the manifest of 'bad_schema' panicked: schema exploded");
+        assert_eq!(
+            error,
+            "building the manifest of 'bad_schema' panicked: schema exploded"
+        );
         assert_eq!(table.plugin.algorithm_count, 0);
     }
 
     #[test]
     fn the_table_carries_versions_and_manifests() {
         let table = Table::build(vec![&GOOD]);
-        assert_eq!((table.plugin.abi_major, table.plugin.abi_minor), (ABI_MAJOR, ABI_MINOR));
+        assert_eq!(
+            (table.plugin.abi_major, table.plugin.abi_minor),
+            (ABI_MAJOR, ABI_MINOR)
+        );
         // SAFETY: the strings point into `table` or are static.
         unsafe {
             assert_eq!(table.plugin.sdk_version.as_str(), crate::SDK_VERSION);

@@ -36,7 +36,7 @@
 //! # Ownership: whoever allocates frees
 //!
 //! Memory is freed by the side that allocated it, through the release
-//! callback it attached: [`OwnedStr::release`], [`FramesV1::release`], and
+//! callback it attached: the `release` of [`OwnedStr`] and [`FramesV1`], and
 //! the Arrow C stream's and arrays' own `release`. The receiver of an owned
 //! value triggers the release; it never frees the memory itself.
 //!
@@ -158,7 +158,11 @@ pub struct HostV1 {
     ) -> bool,
     /// Writes samples in long form. The stream is lent for the call: the
     /// host reads every batch, the caller releases the stream afterwards.
-    pub write: unsafe extern "C" fn(data: *const c_void, frame: *mut ArrowArrayStream, error: *mut ErrorV1) -> bool,
+    pub write: unsafe extern "C" fn(
+        data: *const c_void,
+        frame: *mut ArrowArrayStream,
+        error: *mut ErrorV1,
+    ) -> bool,
     /// Creates missing data points from a JSON array of `DataPointConfig`;
     /// writes the stored configs (with ids) as a JSON array to `out_json`.
     pub define_data_points: unsafe extern "C" fn(
@@ -202,7 +206,8 @@ impl RunResultV1 {
 #[derive(Debug)]
 pub struct ErrorV1 {
     /// `cancelled`, `timed_out`, `invalid_input`, `data`, `polars`, `failed`
-    /// (unknown kinds are read as `failed`).
+    /// ([`Error::kind`]), or `panic` (the message is the panic's); unknown
+    /// kinds are read as `failed`.
     pub kind: OwnedStr,
     /// What went wrong.
     pub message: OwnedStr,
@@ -211,17 +216,31 @@ pub struct ErrorV1 {
 impl ErrorV1 {
     /// No error (the initial value of an out-parameter).
     pub fn empty() -> Self {
-        Self { kind: OwnedStr::empty(), message: OwnedStr::empty() }
+        Self {
+            kind: OwnedStr::empty(),
+            message: OwnedStr::empty(),
+        }
     }
 
     /// The boundary form of `error`.
     pub fn from_error(error: &Error) -> Self {
         let message = match error {
-            Error::InvalidInput(m) | Error::Data(m) | Error::Failed(m) => m.clone(),
+            Error::InvalidInput(m) | Error::Data(m) | Error::Panicked(m) | Error::Failed(m) => m.clone(),
             Error::Polars(e) => e.to_string(),
             Error::Cancelled | Error::DeadlineExceeded => error.to_string(),
         };
-        Self { kind: OwnedStr::new(error.kind()), message: OwnedStr::new(message) }
+        Self {
+            kind: OwnedStr::new(error.kind()),
+            message: OwnedStr::new(message),
+        }
+    }
+
+    /// A panic caught on this side, with the panic's message.
+    pub fn panic(message: &str) -> Self {
+        Self {
+            kind: OwnedStr::new("panic"),
+            message: OwnedStr::new(message),
+        }
     }
 
     /// The [`Error`] it stands for: the same variant as on the other side
@@ -234,7 +253,10 @@ impl ErrorV1 {
             "invalid_input" => Error::InvalidInput(message),
             "data" => Error::Data(message),
             "polars" => Error::Polars(PolarsError::ComputeError(message.into())),
-            "" if message.is_empty() => Error::Failed("the plugin reported an error without a message".to_owned()),
+            "panic" => Error::Panicked(message),
+            "" if message.is_empty() => {
+                Error::Failed("the plugin reported an error without a message".to_owned())
+            }
             _ => Error::Failed(message),
         }
     }
@@ -252,11 +274,17 @@ pub struct StrRef {
 
 impl StrRef {
     /// The empty string.
-    pub const EMPTY: StrRef = StrRef { ptr: std::ptr::null(), len: 0 };
+    pub const EMPTY: StrRef = StrRef {
+        ptr: std::ptr::null(),
+        len: 0,
+    };
 
     /// Borrows `s`; the result must not outlive it.
     pub const fn new(s: &str) -> Self {
-        Self { ptr: s.as_ptr(), len: s.len() }
+        Self {
+            ptr: s.as_ptr(),
+            len: s.len(),
+        }
     }
 
     /// The text (invalid UTF-8 is replaced, not trusted).
@@ -277,6 +305,9 @@ impl StrRef {
 /// An owned UTF-8 string handed to the other side, which releases it once
 /// (a Rust receiver just drops it). The memory is freed by the allocating
 /// side's `release`.
+///
+/// C layout: `{ const uint8_t *ptr; size_t len; void (*release)(OwnedStr *); }`;
+/// `release` is null for an empty string and after release.
 #[repr(C)]
 #[derive(Debug)]
 pub struct OwnedStr {
@@ -292,7 +323,11 @@ unsafe impl Send for OwnedStr {}
 impl OwnedStr {
     /// No string (reads as empty; releasing it does nothing).
     pub const fn empty() -> Self {
-        Self { ptr: std::ptr::null(), len: 0, release: None }
+        Self {
+            ptr: std::ptr::null(),
+            len: 0,
+            release: None,
+        }
     }
 
     /// Hands `s` over; its memory comes back to this side's allocator
@@ -301,7 +336,11 @@ impl OwnedStr {
         let boxed: Box<str> = s.into().into_boxed_str();
         let len = boxed.len();
         let ptr = Box::into_raw(boxed) as *const u8;
-        Self { ptr, len, release: Some(release_owned_str) }
+        Self {
+            ptr,
+            len,
+            release: Some(release_owned_str),
+        }
     }
 
     /// The text (invalid UTF-8 is replaced, not trusted).
@@ -310,7 +349,13 @@ impl OwnedStr {
         // with the same layout and contract, on the other one), so `ptr`
         // points to `len` bytes that live until `release` runs, which needs
         // `&mut self`.
-        unsafe { StrRef { ptr: self.ptr, len: self.len }.as_str() }
+        unsafe {
+            StrRef {
+                ptr: self.ptr,
+                len: self.len,
+            }
+            .as_str()
+        }
     }
 }
 
@@ -353,6 +398,9 @@ pub struct NamedFrameV1 {
 
 /// An owned array of named frames; `release` frees the array and whatever
 /// it still holds.
+///
+/// C layout: `{ NamedFrameV1 *ptr; size_t len; void (*release)(FramesV1 *); }`;
+/// `release` is null when empty and after release.
 #[repr(C)]
 #[derive(Debug)]
 pub struct FramesV1 {
@@ -368,7 +416,11 @@ unsafe impl Send for FramesV1 {}
 impl FramesV1 {
     /// No frames.
     pub const fn empty() -> Self {
-        Self { ptr: std::ptr::null_mut(), len: 0, release: None }
+        Self {
+            ptr: std::ptr::null_mut(),
+            len: 0,
+            release: None,
+        }
     }
 
     /// Hands `frames` over; they come back to this side's allocator through
@@ -377,7 +429,11 @@ impl FramesV1 {
         let boxed = frames.into_boxed_slice();
         let len = boxed.len();
         let ptr = Box::into_raw(boxed) as *mut NamedFrameV1;
-        Self { ptr, len, release: Some(release_frames) }
+        Self {
+            ptr,
+            len,
+            release: Some(release_frames),
+        }
     }
 
     /// The frames, to be read in place.
@@ -429,7 +485,8 @@ mod tests {
             Error::InvalidInput("bad limit".into()),
             Error::Data("no such file".into()),
             Error::Polars(PolarsError::ComputeError("boom".into())),
-            Error::Failed("plugin panicked: oops".into()),
+            Error::Panicked("index out of bounds".into()),
+            Error::Failed("the battery is empty".into()),
         ];
         for error in cases {
             let back = ErrorV1::from_error(&error).to_error();
@@ -439,8 +496,20 @@ mod tests {
     }
 
     #[test]
+    fn panics_read_as_panics_that_say_so() {
+        let e = ErrorV1::panic("index out of bounds").to_error();
+        assert!(
+            matches!(&e, Error::Panicked(m) if m == "index out of bounds"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
     fn unknown_kinds_read_as_failed() {
-        let e = ErrorV1 { kind: OwnedStr::new("from_the_future"), message: OwnedStr::new("msg") };
+        let e = ErrorV1 {
+            kind: OwnedStr::new("from_the_future"),
+            message: OwnedStr::new("msg"),
+        };
         assert!(matches!(e.to_error(), Error::Failed(m) if m == "msg"));
     }
 

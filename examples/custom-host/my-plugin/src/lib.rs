@@ -30,7 +30,7 @@ fn self_consumption(ctx: &Context, params: Params) -> Result<Output> {
     let pv = frame.column(&params.pv)?.f64()?;
     let hours = 0.25; // the demo data is at PT15M
     let (mut used, mut produced) = (0.0, 0.0);
-    for (l, p) in load.into_iter().zip(pv) {
+    for (l, p) in load.iter().zip(pv.iter()) {
         let (l, p) = (l.unwrap_or(0.0), p.unwrap_or(0.0));
         used += l.min(p) * hours;
         produced += p * hours;
