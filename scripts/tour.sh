@@ -11,7 +11,7 @@ step describe peak_shaving
 echo; echo "# invalid params are rejected before any plugin code runs (exit code 2):"
 step validate peak_shaving --params '{"limit_kw": -5, "battery": {"capacity_kwh": 100}}' || true
 step run peak_shaving --data "$DEMO_DATA" --output out/peak_shaving \
-  --params '{"limit_kw": 45, "battery": {"capacity_kwh": 200, "power_kw": 60}}'
+  --params '{"limit_kw": 55, "battery": {"capacity_kwh": 300, "power_kw": 40}}'
 step run resample --data "$DEMO_DATA" --output out/resample \
   --params '{"names": ["site.load", "market.day_ahead"], "resolution": "P1D"}'
 echo; echo "Output frames are in ./out as Parquet. Next: README.md, 'Write a plugin'."

@@ -44,7 +44,11 @@ enum Mode {
 /// Trivial work: the benchmark measures the host around it.
 #[algorithm(name = "bench_noop", version = "1.0.0")]
 fn bench_noop(_ctx: &Context, p: Params) -> Result<Output> {
-    let factor = if matches!(p.mode, Mode::Fast) { 1.0 } else { 2.0 };
+    let factor = if matches!(p.mode, Mode::Fast) {
+        1.0
+    } else {
+        2.0
+    };
     Ok(Output::new().with_summary(json!(p.limit_kw * p.efficiency * factor)))
 }
 

@@ -14,4 +14,3 @@ pub mod sources;
 pub mod validation;
 
 pub use algohost_sdk as sdk;
-

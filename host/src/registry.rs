@@ -81,7 +81,11 @@ pub struct Diagnostic {
 
 impl std::fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}: {} ({})", self.source, self.location, self.reason, self.hint)
+        write!(
+            f,
+            "{} {}: {} ({})",
+            self.source, self.location, self.reason, self.hint
+        )
     }
 }
 
@@ -127,7 +131,10 @@ pub struct ManifestView<'a> {
 impl Algorithm {
     /// The manifest with its source, for JSON listings.
     pub fn view(&self) -> ManifestView<'_> {
-        ManifestView { manifest: &self.manifest, source: &self.source }
+        ManifestView {
+            manifest: &self.manifest,
+            source: &self.source,
+        }
     }
 }
 
@@ -161,7 +168,14 @@ fn suggestion(close: &[String]) -> String {
     if close.is_empty() {
         "; `algohost list` shows the registered ones".to_owned()
     } else {
-        format!("; did you mean {}?", close.iter().map(|c| format!("'{c}'")).collect::<Vec<_>>().join(" or "))
+        format!(
+            "; did you mean {}?",
+            close
+                .iter()
+                .map(|c| format!("'{c}'"))
+                .collect::<Vec<_>>()
+                .join(" or ")
+        )
     }
 }
 
@@ -208,7 +222,10 @@ impl Registry {
             Ok(v) => v,
             Err(e) => {
                 let d = diagnostic(
-                    format!("the params schema of '{}' does not compile: {e}", manifest.name),
+                    format!(
+                        "the params schema of '{}' does not compile: {e}",
+                        manifest.name
+                    ),
                     "fix the schema (JSON Schema 2020-12; no remote or file $ref)",
                 );
                 self.diagnostics.push(d);
@@ -216,7 +233,15 @@ impl Registry {
             }
         };
         let name = manifest.name.clone();
-        self.algorithms.insert(name, Algorithm { manifest, source, validator, invoker });
+        self.algorithms.insert(
+            name,
+            Algorithm {
+                manifest,
+                source,
+                validator,
+                invoker,
+            },
+        );
     }
 
     /// Records a diagnostic.
@@ -247,7 +272,9 @@ impl Registry {
             .algorithms
             .keys()
             .map(|k| (edit_distance(name, k), k))
-            .filter(|(d, k)| *d <= 3.max(k.len() / 3) || k.contains(name) || name.contains(k.as_str()))
+            .filter(|(d, k)| {
+                *d <= 3.max(k.len() / 3) || k.contains(name) || name.contains(k.as_str())
+            })
             .collect();
         scored.sort();
         scored.into_iter().take(3).map(|(_, k)| k.clone()).collect()
@@ -266,7 +293,9 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for (i, ca) in a.chars().enumerate() {
         let mut cur = vec![i + 1; b.len() + 1];
         for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
         }
         prev = cur;
     }
@@ -298,18 +327,36 @@ mod tests {
     #[test]
     fn duplicates_bad_names_and_bad_schemas_become_diagnostics() {
         let mut r = Registry::new();
-        r.add(manifest("peak_shaving", json!({})), Source::Builtin, Arc::new(Nop));
         r.add(
             manifest("peak_shaving", json!({})),
-            Source::Dylib { path: "/p/libx.so".into() },
+            Source::Builtin,
             Arc::new(Nop),
         );
-        r.add(manifest("Bad-Name", json!({})), Source::Builtin, Arc::new(Nop));
-        r.add(manifest("bad_schema", json!({"type": 7})), Source::Builtin, Arc::new(Nop));
+        r.add(
+            manifest("peak_shaving", json!({})),
+            Source::Dylib {
+                path: "/p/libx.so".into(),
+            },
+            Arc::new(Nop),
+        );
+        r.add(
+            manifest("Bad-Name", json!({})),
+            Source::Builtin,
+            Arc::new(Nop),
+        );
+        r.add(
+            manifest("bad_schema", json!({"type": 7})),
+            Source::Builtin,
+            Arc::new(Nop),
+        );
         assert_eq!(r.algorithms().count(), 1);
         assert_eq!(r.get("peak_shaving").unwrap().source, Source::Builtin);
         let reasons: Vec<_> = r.diagnostics().iter().map(|d| d.reason.as_str()).collect();
-        assert!(reasons[0].contains("duplicate") && reasons[0].contains("builtin") && reasons[0].contains("/p/libx.so"));
+        assert!(
+            reasons[0].contains("duplicate")
+                && reasons[0].contains("builtin")
+                && reasons[0].contains("/p/libx.so")
+        );
         assert!(reasons[1].contains("snake_case"));
         assert!(reasons[2].contains("does not compile"));
     }
@@ -317,11 +364,27 @@ mod tests {
     #[test]
     fn unknown_names_suggest_close_ones() {
         let mut r = Registry::new();
-        r.add(manifest("peak_shaving", json!({})), Source::Builtin, Arc::new(Nop));
-        r.add(manifest("resample", json!({})), Source::Builtin, Arc::new(Nop));
+        r.add(
+            manifest("peak_shaving", json!({})),
+            Source::Builtin,
+            Arc::new(Nop),
+        );
+        r.add(
+            manifest("resample", json!({})),
+            Source::Builtin,
+            Arc::new(Nop),
+        );
         let err = r.get("peak_shavin").unwrap_err();
         assert_eq!(err.close, ["peak_shaving"]);
-        assert_eq!(err.to_string(), "unknown algorithm 'peak_shavin'; did you mean 'peak_shaving'?");
-        assert!(r.get("zzz").unwrap_err().to_string().contains("algohost list"));
+        assert_eq!(
+            err.to_string(),
+            "unknown algorithm 'peak_shavin'; did you mean 'peak_shaving'?"
+        );
+        assert!(
+            r.get("zzz")
+                .unwrap_err()
+                .to_string()
+                .contains("algohost list")
+        );
     }
 }

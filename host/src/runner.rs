@@ -207,7 +207,10 @@ impl RunHost for HostRun {
     }
     fn log(&self, record: LogRecord) {
         self.observer.log(&record);
-        self.logs.lock().unwrap_or_else(|e| e.into_inner()).push(record);
+        self.logs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(record);
     }
     fn data_points(&self, filter: &DataPointFilter) -> algohost_sdk::Result<Vec<DataPointConfig>> {
         self.adapter.data_points(filter)
@@ -218,7 +221,10 @@ impl RunHost for HostRun {
     fn write(&self, long: &DataFrame) -> algohost_sdk::Result<()> {
         self.adapter.write(long)
     }
-    fn define_data_points(&self, points: &[DataPointConfig]) -> algohost_sdk::Result<Vec<DataPointConfig>> {
+    fn define_data_points(
+        &self,
+        points: &[DataPointConfig],
+    ) -> algohost_sdk::Result<Vec<DataPointConfig>> {
         self.adapter.define_data_points(points)
     }
 }
@@ -230,7 +236,10 @@ pub fn validate(registry: &Registry, algorithm: &str, params: &Value) -> Result<
     if errors.is_empty() {
         Ok(())
     } else {
-        Err(RunRejected::InvalidParams { algorithm: algorithm.to_owned(), errors })
+        Err(RunRejected::InvalidParams {
+            algorithm: algorithm.to_owned(),
+            errors,
+        })
     }
 }
 
@@ -267,15 +276,28 @@ pub fn execute(registry: &Registry, request: RunRequest) -> Result<RunOutcome, R
         logs: Vec::new(),
     };
 
-    let result = invoke_on_thread(entry.invoker().clone(), host.clone(), request.params, request.timeout);
+    let result = invoke_on_thread(
+        entry.invoker().clone(),
+        host.clone(),
+        request.params,
+        request.timeout,
+    );
     if matches!(result, Ended::TimedOut) {
         // Cooperative plugins see the flag and stop; the run is reported now.
         request.cancel.cancel();
     }
     let output = finish(&mut run, result, request.timeout);
     run.finished_at = Some(Utc::now());
-    let (progress, message) = host.progress.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    run.progress = if run.status == RunStatus::Succeeded { 1.0 } else { progress };
+    let (progress, message) = host
+        .progress
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    run.progress = if run.status == RunStatus::Succeeded {
+        1.0
+    } else {
+        progress
+    };
     run.progress_message = message;
     run.logs = host.logs.lock().unwrap_or_else(|e| e.into_inner()).clone();
     Ok(RunOutcome { run, output })
@@ -307,10 +329,14 @@ fn invoke_on_thread(
         let _ = tx.send(ended);
     });
     if let Err(e) = spawned {
-        return Ended::Returned(Err(Error::msg(format!("could not start the run's thread: {e}"))));
+        return Ended::Returned(Err(Error::msg(format!(
+            "could not start the run's thread: {e}"
+        ))));
     }
     let received = match timeout {
-        Some(t) => rx.recv_timeout(t).map_err(|e| matches!(e, mpsc::RecvTimeoutError::Timeout)),
+        Some(t) => rx
+            .recv_timeout(t)
+            .map_err(|e| matches!(e, mpsc::RecvTimeoutError::Timeout)),
         None => rx.recv().map_err(|_| false),
     };
     match received {
@@ -330,11 +356,17 @@ pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 }
 
 fn finish(run: &mut Run, ended: Ended, timeout: Option<Duration>) -> Option<Output> {
-    let error = |kind: &str, message: String| RunError { kind: kind.to_owned(), message, details: Value::Null };
+    let error = |kind: &str, message: String| RunError {
+        kind: kind.to_owned(),
+        message,
+        details: Value::Null,
+    };
     let timed_out_message = || {
         format!(
             "the run did not finish within its timeout of {}",
-            timeout.map(|t| format!("{:.3}s", t.as_secs_f64())).unwrap_or_default()
+            timeout
+                .map(|t| format!("{:.3}s", t.as_secs_f64()))
+                .unwrap_or_default()
         )
     };
     match ended {

@@ -32,7 +32,11 @@ pub struct ParamsError {
 
 impl std::fmt::Display for ParamsError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let pointer = if self.pointer.is_empty() { "/" } else { &self.pointer };
+        let pointer = if self.pointer.is_empty() {
+            "/"
+        } else {
+            &self.pointer
+        };
         write!(f, "{pointer}: {}", self.message)
     }
 }
@@ -42,14 +46,19 @@ impl ParamsValidator {
     /// The error says why the schema does not compile.
     pub fn compile(schema: &Value) -> Result<Self, String> {
         if !schema.is_object() && !schema.is_boolean() {
-            return Err(format!("the params schema must be a JSON object, found {schema}"));
+            return Err(format!(
+                "the params schema must be a JSON object, found {schema}"
+            ));
         }
         jsonschema::options()
             .with_draft(jsonschema::Draft::Draft202012)
             .with_pattern_options(jsonschema::PatternOptions::regex())
             .should_validate_formats(true)
             .build(schema)
-            .map(|inner| Self { inner, schema: schema.clone() })
+            .map(|inner| Self {
+                inner,
+                schema: schema.clone(),
+            })
             .map_err(|e| e.to_string())
     }
 
@@ -79,9 +88,14 @@ impl ParamsValidator {
             return None;
         }
         let branches = self.schema.pointer(schema_path)?.as_array()?;
-        let constants: Option<Vec<String>> =
-            branches.iter().map(|b| b.get("const").map(Value::to_string)).collect();
-        Some(format!("{instance} is not one of {}", constants?.join(", ")))
+        let constants: Option<Vec<String>> = branches
+            .iter()
+            .map(|b| b.get("const").map(Value::to_string))
+            .collect();
+        Some(format!(
+            "{instance} is not one of {}",
+            constants?.join(", ")
+        ))
     }
 }
 
@@ -104,7 +118,11 @@ mod tests {
         let errors = v.errors(&json!({"limit_kw": -1, "battery": {"efficiency": 2}}));
         let pointers: Vec<_> = errors.iter().map(|e| e.pointer.as_str()).collect();
         assert_eq!(pointers, ["/battery/efficiency", "/limit_kw"]);
-        assert!(errors[1].message.contains("minimum"), "{}", errors[1].message);
+        assert!(
+            errors[1].message.contains("minimum"),
+            "{}",
+            errors[1].message
+        );
         assert_eq!(v.errors(&json!({}))[0].pointer, "");
         assert!(v.errors(&json!({"limit_kw": 3})).is_empty());
     }
@@ -121,7 +139,10 @@ mod tests {
         }))
         .unwrap();
         let errors = v.errors(&json!({"mode": "solar"}));
-        assert_eq!(errors[0].message, r#""solar" is not one of "grid", "pv_only""#);
+        assert_eq!(
+            errors[0].message,
+            r#""solar" is not one of "grid", "pv_only""#
+        );
     }
 
     #[test]
@@ -133,7 +154,8 @@ mod tests {
 
     #[test]
     fn remote_refs_are_not_fetched() {
-        let err = ParamsValidator::compile(&json!({"$ref": "https://example.com/schema.json"})).unwrap_err();
+        let err = ParamsValidator::compile(&json!({"$ref": "https://example.com/schema.json"}))
+            .unwrap_err();
         assert!(!err.is_empty());
         let err = ParamsValidator::compile(&json!({"$ref": "file:///etc/passwd"})).unwrap_err();
         assert!(!err.is_empty());
@@ -143,6 +165,10 @@ mod tests {
     fn a_schema_that_does_not_compile_says_why() {
         let err = ParamsValidator::compile(&json!({"type": "nonsense"})).unwrap_err();
         assert!(err.contains("nonsense"), "{err}");
-        assert!(ParamsValidator::compile(&json!(3)).unwrap_err().contains("JSON object"));
+        assert!(
+            ParamsValidator::compile(&json!(3))
+                .unwrap_err()
+                .contains("JSON object")
+        );
     }
 }

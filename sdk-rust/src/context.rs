@@ -84,7 +84,11 @@ impl Context {
     /// Reports progress in `0..=1` with a message. Values are clamped to
     /// `0..=1` and never go backwards: a smaller value keeps the larger one.
     pub fn progress(&self, fraction: f64, message: &str) {
-        let fraction = if fraction.is_nan() { 0.0 } else { fraction.clamp(0.0, 1.0) };
+        let fraction = if fraction.is_nan() {
+            0.0
+        } else {
+            fraction.clamp(0.0, 1.0)
+        };
         let mut current = self.progress.lock().unwrap_or_else(|e| e.into_inner());
         if fraction >= *current {
             *current = fraction;

@@ -8,10 +8,18 @@ fn my_host_lists_and_runs_its_own_algorithm_on_the_demo_data() {
     algohost::demo::generate(data.path()).unwrap();
     let host = env!("CARGO_BIN_EXE_my-host");
 
-    let list = Command::new(host).args(["list", "--json"]).output().unwrap();
+    let list = Command::new(host)
+        .args(["list", "--json"])
+        .output()
+        .unwrap();
     assert!(list.status.success());
     let manifests: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
-    let names: Vec<&str> = manifests.as_array().unwrap().iter().map(|m| m["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = manifests
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["self_consumption"]);
 
     let run = Command::new(host)
@@ -19,7 +27,11 @@ fn my_host_lists_and_runs_its_own_algorithm_on_the_demo_data() {
         .arg(data.path())
         .output()
         .unwrap();
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     let summary: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
     let ratio = summary["ratio"].as_f64().unwrap();
     assert!(summary["pv_kwh"].as_f64().unwrap() > 1000.0, "{summary}");

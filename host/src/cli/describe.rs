@@ -18,8 +18,13 @@ pub(super) fn list(registry: &Registry, as_json: bool) -> anyhow::Result<u8> {
         .algorithms()
         .map(|a| {
             let m = &a.manifest;
-            let summary = m.description.lines().next().unwrap_or("").to_owned();
-            [m.name.clone(), m.version.clone(), a.source.kind().to_owned(), summary]
+            let summary = first_sentence(&m.description);
+            [
+                m.name.clone(),
+                m.version.clone(),
+                a.source.kind().to_owned(),
+                summary,
+            ]
         })
         .collect();
     print_table(&["NAME", "VERSION", "SOURCE", "DESCRIPTION"], &rows);
@@ -91,23 +96,76 @@ fn print_params(root: &Value, schema: &Value, indent: &str) {
         .and_then(Value::as_array)
         .map(|r| r.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
-    for (name, prop) in props {
-        let prop = resolve(root, prop);
-        let kind = prop.get("type").map(|t| t.to_string().replace('"', "")).unwrap_or_else(|| "any".into());
+    for (name, declared) in props {
+        // A `$ref`'d property keeps its own default and description.
+        let prop = resolve(root, declared);
+        let field = |key: &str| declared.get(key).or_else(|| prop.get(key));
+        let kind = type_name(prop);
         let mut line = format!("{indent}{name}: {kind}");
         if required.contains(&name.as_str()) {
             line.push_str(" (required)");
         }
-        if let Some(default) = prop.get("default") {
+        if let Some(default) = field("default") {
             line.push_str(&format!(" = {default}"));
         }
-        if let Some(desc) = prop.get("description").and_then(Value::as_str) {
-            line.push_str(&format!("  — {}", desc.lines().next().unwrap_or("")));
+        if let Some(desc) = field("description").and_then(Value::as_str) {
+            line.push_str(&format!("  — {}", first_paragraph(desc)));
         }
         println!("{line}");
         if prop.get("properties").is_some() {
             print_params(root, prop, &format!("{indent}  "));
         }
+    }
+}
+
+/// "number", "string or null", "one of \"grid\", \"pv_only\"", "array of string".
+fn type_name(schema: &Value) -> String {
+    let choices = schema
+        .get("enum")
+        .and_then(Value::as_array)
+        .cloned()
+        .or_else(|| {
+            let branches = schema
+                .get("oneOf")
+                .or_else(|| schema.get("anyOf"))?
+                .as_array()?;
+            branches.iter().map(|b| b.get("const").cloned()).collect()
+        });
+    if let Some(choices) = choices {
+        let list: Vec<String> = choices.iter().map(Value::to_string).collect();
+        return format!("one of {}", list.join(", "));
+    }
+    let kind = match schema.get("type") {
+        Some(Value::String(t)) => t.clone(),
+        Some(Value::Array(ts)) => ts
+            .iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join(" or "),
+        _ => return "any".into(),
+    };
+    match schema
+        .get("items")
+        .and_then(|i| i.get("type"))
+        .and_then(Value::as_str)
+    {
+        Some(item) if kind == "array" => format!("array of {item}"),
+        _ => kind,
+    }
+}
+
+/// The first paragraph of a doc text, on one line.
+fn first_paragraph(text: &str) -> String {
+    let paragraph = text.trim().split("\n\n").next().unwrap_or("");
+    paragraph.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The first sentence of a doc text, on one line, for listings.
+fn first_sentence(text: &str) -> String {
+    let paragraph = first_paragraph(text);
+    match paragraph.find(". ") {
+        Some(end) => paragraph[..=end].to_owned(),
+        None => paragraph,
     }
 }
 
@@ -117,7 +175,11 @@ fn resolve<'a>(root: &'a Value, schema: &'a Value) -> &'a Value {
         .and_then(Value::as_str)
         .and_then(|r| r.strip_prefix('#'))
         .and_then(|pointer| root.pointer(pointer));
-    let all_of = schema.get("allOf").and_then(Value::as_array).filter(|a| a.len() == 1).map(|a| &a[0]);
+    let all_of = schema
+        .get("allOf")
+        .and_then(Value::as_array)
+        .filter(|a| a.len() == 1)
+        .map(|a| &a[0]);
     match by_ref.or(all_of) {
         Some(target) => resolve(root, target),
         None => schema,
@@ -142,17 +204,37 @@ pub(super) fn plugins(registry: &Registry, dirs: &[PathBuf], as_json: bool) -> a
     }
     println!("Sources:");
     for kind in ["builtin", "dylib", "python"] {
-        println!("  {kind:<8} {} algorithm(s)", counts.get(kind).copied().unwrap_or(0));
+        println!(
+            "  {kind:<8} {} algorithm(s)",
+            counts.get(kind).copied().unwrap_or(0)
+        );
     }
     let dirs: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
-    println!("Plugin dirs: {}", if dirs.is_empty() { "(none)".into() } else { dirs.join(", ") });
-    println!("ALGOHOST_PLUGIN_PATH: {}", if env_path.is_empty() { "(unset)" } else { &env_path });
+    println!(
+        "Plugin dirs: {}",
+        if dirs.is_empty() {
+            "(none)".into()
+        } else {
+            dirs.join(", ")
+        }
+    );
+    println!(
+        "ALGOHOST_PLUGIN_PATH: {}",
+        if env_path.is_empty() {
+            "(unset)"
+        } else {
+            &env_path
+        }
+    );
     if registry.diagnostics().is_empty() {
         println!("No problems.");
     } else {
         println!("Problems:");
         for d in registry.diagnostics() {
-            println!("  [{}] {}\n      {}\n      fix: {}", d.source, d.location, d.reason, d.hint);
+            println!(
+                "  [{}] {}\n      {}\n      fix: {}",
+                d.source, d.location, d.reason, d.hint
+            );
         }
     }
     Ok(0)

@@ -91,7 +91,10 @@ pub fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
             eprintln!("error: {err:#}");
-            ExitCode::from(err.downcast_ref::<UsageError>().map_or(EXIT_FAILED, |_| EXIT_USAGE))
+            ExitCode::from(
+                err.downcast_ref::<UsageError>()
+                    .map_or(EXIT_FAILED, |_| EXIT_USAGE),
+            )
         }
     }
 }

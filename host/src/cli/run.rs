@@ -51,7 +51,10 @@ fn report_rejected(rejected: &RunRejected) -> u8 {
     match rejected {
         RunRejected::UnknownAlgorithm(e) => eprintln!("error: {e}"),
         RunRejected::InvalidParams { algorithm, errors } => {
-            eprintln!("error: invalid params for {algorithm} ({} error(s)):", errors.len());
+            eprintln!(
+                "error: invalid params for {algorithm} ({} error(s)):",
+                errors.len()
+            );
             for e in errors {
                 eprintln!("  {e}");
             }
@@ -79,7 +82,12 @@ impl RunObserver for CliObserver {
         if !(self.show_logs || is_warning) {
             return;
         }
-        let line = format!("{:>5} {}: {}", record.level.to_uppercase(), record.target, record.message);
+        let line = format!(
+            "{:>5} {}: {}",
+            record.level.to_uppercase(),
+            record.target,
+            record.message
+        );
         match &self.bar {
             Some(bar) => bar.println(line),
             None => eprintln!("{line}"),
@@ -92,8 +100,10 @@ fn progress_bar() -> Option<ProgressBar> {
         return None;
     }
     let bar = ProgressBar::new(1000);
-    let style = ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {percent:>3}% {msg}")
-        .ok()?;
+    let style = ProgressStyle::with_template(
+        "{spinner} [{elapsed_precise}] {wide_bar} {percent:>3}% {msg}",
+    )
+    .ok()?;
     bar.set_style(style);
     bar.enable_steady_tick(Duration::from_millis(120));
     Some(bar)
@@ -103,17 +113,27 @@ pub(super) fn run(registry: &Registry, args: &RunArgs, verbose: u8) -> anyhow::R
     let params = parse_params(&args.params)?;
     let timeout = match args.timeout {
         Some(secs) if secs.is_finite() && secs > 0.0 => Some(Duration::from_secs_f64(secs)),
-        Some(secs) => return Err(UsageError(format!("--timeout must be a positive number of seconds, got {secs}")).into()),
+        Some(secs) => {
+            return Err(UsageError(format!(
+                "--timeout must be a positive number of seconds, got {secs}"
+            ))
+            .into());
+        }
         None => None,
     };
     let adapter: Arc<dyn Adapter> = match &args.data {
-        Some(spec) => adapters::open(spec).map_err(|e| UsageError(format!("--data {spec}: {e}")))?,
+        Some(spec) => {
+            adapters::open(spec).map_err(|e| UsageError(format!("--data {spec}: {e}")))?
+        }
         None => Arc::new(NoData),
     };
     if let Err(rejected) = runner::validate(registry, &args.name, &params) {
         return Ok(report_rejected(&rejected));
     }
-    let observer = Arc::new(CliObserver { bar: progress_bar(), show_logs: verbose > 0 });
+    let observer = Arc::new(CliObserver {
+        bar: progress_bar(),
+        show_logs: verbose > 0,
+    });
     let started = Instant::now();
     let request = RunRequest {
         algorithm: args.name.clone(),
@@ -139,15 +159,25 @@ pub(super) fn run(registry: &Registry, args: &RunArgs, verbose: u8) -> anyhow::R
                 (Some(dir), Some(output)) => write_frames(dir, output)?,
                 _ => Vec::new(),
             };
-            eprintln!("run {} of {} succeeded in {elapsed:.2}s", run.id, run.algorithm);
+            eprintln!(
+                "run {} of {} succeeded in {elapsed:.2}s",
+                run.id, run.algorithm
+            );
             for path in written {
                 eprintln!("  wrote {}", path.display());
             }
             Ok(0)
         }
         status => {
-            let message = run.error.as_ref().map(|e| e.message.as_str()).unwrap_or("no message");
-            eprintln!("error: run {} of {} {status}: {message}", run.id, run.algorithm);
+            let message = run
+                .error
+                .as_ref()
+                .map(|e| e.message.as_str())
+                .unwrap_or("no message");
+            eprintln!(
+                "error: run {} of {} {status}: {message}",
+                run.id, run.algorithm
+            );
             Ok(match status {
                 RunStatus::TimedOut => EXIT_TIMED_OUT,
                 RunStatus::Cancelled => EXIT_CANCELLED,
@@ -159,11 +189,13 @@ pub(super) fn run(registry: &Registry, args: &RunArgs, verbose: u8) -> anyhow::R
 
 /// Writes each output frame to `DIR/<name>.parquet`; returns the paths.
 pub fn write_frames(dir: &Path, output: &Output) -> anyhow::Result<Vec<PathBuf>> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create output directory {}", dir.display()))?;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create output directory {}", dir.display()))?;
     let mut written = Vec::new();
     for (name, frame) in &output.frames {
         let path = dir.join(format!("{name}.parquet"));
-        let file = std::fs::File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
+        let file = std::fs::File::create(&path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
         let mut frame = frame.clone();
         ParquetWriter::new(file)
             .finish(&mut frame)

@@ -18,6 +18,10 @@ impl Invoker for BuiltinInvoker {
 /// Adds every algorithm registered with `inventory` in this binary.
 pub fn discover(registry: &mut Registry) {
     for registration in algohost_sdk::registrations() {
-        registry.add(registration.manifest(), Source::Builtin, Arc::new(BuiltinInvoker(registration)));
+        registry.add(
+            registration.manifest(),
+            Source::Builtin,
+            Arc::new(BuiltinInvoker(registration)),
+        );
     }
 }

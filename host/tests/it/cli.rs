@@ -19,9 +19,16 @@ impl Scratch {
         let dir = tempfile::tempdir().unwrap();
         let plugins = dir.path().join("plugins");
         std::fs::create_dir(&plugins).unwrap();
-        for lib in ["libalgohost_plugin_peak_shaving.so", "libalgohost_fixture_echo.so"] {
+        for lib in [
+            "libalgohost_plugin_peak_shaving.so",
+            "libalgohost_fixture_echo.so",
+        ] {
             let from = target_debug_dir().join(lib);
-            assert!(from.exists(), "{} is missing: `make test` builds it first", from.display());
+            assert!(
+                from.exists(),
+                "{} is missing: `make test` builds it first",
+                from.display()
+            );
             std::fs::copy(&from, plugins.join(lib)).unwrap();
         }
         let s = Self { dir };
@@ -50,8 +57,12 @@ fn stderr(out: &Output) -> String {
 }
 
 fn stdout_json(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
 }
 
 #[test]
@@ -60,21 +71,40 @@ fn list_shows_builtin_and_dylib_algorithms_with_version_source_and_schema() {
     let out = s.algohost(&["list", "--json"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let all = stdout_json(&out);
-    let find = |name: &str| all.as_array().unwrap().iter().find(|m| m["name"] == name).cloned().unwrap();
+    let find = |name: &str| {
+        all.as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == name)
+            .cloned()
+            .unwrap()
+    };
     let resample = find("resample");
     assert_eq!(resample["source"]["kind"], "builtin");
     assert_eq!(resample["version"], "0.1.0");
-    assert_eq!(resample["params_schema"]["required"], serde_json::json!(["names", "resolution"]));
+    assert_eq!(
+        resample["params_schema"]["required"],
+        serde_json::json!(["names", "resolution"])
+    );
     let peak = find("peak_shaving");
     assert_eq!(peak["source"]["kind"], "dylib");
-    assert!(peak["source"]["path"].as_str().unwrap().ends_with("libalgohost_plugin_peak_shaving.so"));
+    assert!(
+        peak["source"]["path"]
+            .as_str()
+            .unwrap()
+            .ends_with("libalgohost_plugin_peak_shaving.so")
+    );
     assert!(peak["params_schema"]["properties"]["limit_kw"].is_object());
     assert_eq!(peak["outputs"][0]["name"], "schedule");
 
     let table = s.algohost(&["list"]);
     let text = String::from_utf8_lossy(&table.stdout);
     assert!(text.lines().next().unwrap().starts_with("NAME"), "{text}");
-    assert!(text.lines().any(|l| l.starts_with("peak_shaving") && l.contains("dylib")), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("peak_shaving") && l.contains("dylib")),
+        "{text}"
+    );
 }
 
 #[test]
@@ -88,7 +118,11 @@ fn describe_shows_params_and_unknown_names_get_suggestions() {
 
     let out = s.algohost(&["describe", "peak_shavng"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("unknown algorithm 'peak_shavng'; did you mean 'peak_shaving'?"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("unknown algorithm 'peak_shavng'; did you mean 'peak_shaving'?"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 /// Every error line `  <pointer>: <message>` printed by validate.
@@ -116,14 +150,25 @@ fn invalid_params_for_every_schema_keyword_give_exit_2_and_every_pointer() {
         let out = s.algohost(&[command, "peak_shaving", "--params", params]);
         assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
         let err = stderr(&out);
-        assert!(err.contains("invalid params for peak_shaving (10 error(s))"), "{err}");
+        assert!(
+            err.contains("invalid params for peak_shaving (10 error(s))"),
+            "{err}"
+        );
         let mut pointers = error_pointers(&out);
         pointers.sort();
         assert_eq!(
             pointers,
             [
-                "/", "/battery", "/battery/capacity_kwh", "/battery/efficiency", "/battery/soc_min",
-                "/limit_kw", "/load", "/pv", "/recharge", "/start"
+                "/",
+                "/battery",
+                "/battery/capacity_kwh",
+                "/battery/efficiency",
+                "/battery/soc_min",
+                "/limit_kw",
+                "/load",
+                "/pv",
+                "/recharge",
+                "/start"
             ],
             "{err}"
         );
@@ -142,11 +187,29 @@ fn invalid_params_for_every_schema_keyword_give_exit_2_and_every_pointer() {
             assert!(err.contains(expected), "missing `{expected}` in:\n{err}");
         }
     }
-    let out = s.algohost(&["validate", "resample", "--params", r#"{"names": [], "resolution": "15min"}"#]);
+    let out = s.algohost(&[
+        "validate",
+        "resample",
+        "--params",
+        r#"{"names": [], "resolution": "15min"}"#,
+    ]);
     assert_eq!(out.status.code(), Some(2));
-    assert_eq!(error_pointers(&out), ["/names", "/resolution"], "{}", stderr(&out));
-    assert!(stderr(&out).contains("/names: [] has less than 1 item"), "{}", stderr(&out));
-    assert!(stderr(&out).contains("/resolution: \"15min\" does not match"), "{}", stderr(&out));
+    assert_eq!(
+        error_pointers(&out),
+        ["/names", "/resolution"],
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("/names: [] has less than 1 item"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("/resolution: \"15min\" does not match"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -154,29 +217,59 @@ fn bad_params_text_is_a_usage_error_that_says_what_to_pass() {
     let s = Scratch::new();
     let out = s.algohost(&["validate", "resample", "--params", "{names: 1"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("--params is not valid JSON"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--params is not valid JSON"),
+        "{}",
+        stderr(&out)
+    );
     let out = s.algohost(&["run", "resample", "--params", "@missing.json"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("cannot read params file 'missing.json'"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cannot read params file 'missing.json'"),
+        "{}",
+        stderr(&out)
+    );
     let out = s.algohost(&["run", "resample", "--params", "[1]"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("--params must be a JSON object, found [1]"), "{}", stderr(&out));
-    std::fs::write(s.path().join("p.json"), r#"{"names": ["site.load"], "resolution": "PT1H"}"#).unwrap();
+    assert!(
+        stderr(&out).contains("--params must be a JSON object, found [1]"),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::write(
+        s.path().join("p.json"),
+        r#"{"names": ["site.load"], "resolution": "PT1H"}"#,
+    )
+    .unwrap();
     let out = s.algohost(&["validate", "resample", "--params", "@p.json"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "params are valid for resample");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "params are valid for resample"
+    );
 }
 
 #[test]
 fn run_prints_the_summary_and_writes_frames_as_parquet() {
     let s = Scratch::new();
-    let params = r#"{"limit_kw": 45, "battery": {"capacity_kwh": 200, "power_kw": 60}}"#;
-    let out = s.algohost(&["run", "peak_shaving", "--data", "demo-data", "--output", "out", "--params", params]);
+    let params = r#"{"limit_kw": 55, "battery": {"capacity_kwh": 300, "power_kw": 40}}"#;
+    let out = s.algohost(&[
+        "run",
+        "peak_shaving",
+        "--data",
+        "demo-data",
+        "--output",
+        "out",
+        "--params",
+        params,
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let summary = stdout_json(&out);
     let before = summary["peak_before_kw"].as_f64().unwrap();
     let after = summary["peak_after_kw"].as_f64().unwrap();
     assert!(after < before, "{summary}");
+    assert_eq!(after, 55.0, "{summary}");
+    assert_eq!(summary["limit_met"], true);
     assert!(stderr(&out).contains("succeeded"), "{}", stderr(&out));
     let schedule = s.path().join("out/schedule.parquet");
     assert!(std::fs::metadata(&schedule).unwrap().len() > 1000);
@@ -185,8 +278,15 @@ fn run_prints_the_summary_and_writes_frames_as_parquet() {
 #[test]
 fn a_failed_run_exits_1_with_the_plugin_message_and_no_data_says_how_to_give_some() {
     let s = Scratch::new();
-    let params = r#"{"limit_kw": 45, "battery": {"capacity_kwh": 200, "power_kw": 60}, "load": "site.nope"}"#;
-    let out = s.algohost(&["run", "peak_shaving", "--data", "demo-data", "--params", params]);
+    let params = r#"{"limit_kw": 55, "battery": {"capacity_kwh": 300, "power_kw": 40}, "load": "site.nope"}"#;
+    let out = s.algohost(&[
+        "run",
+        "peak_shaving",
+        "--data",
+        "demo-data",
+        "--params",
+        params,
+    ]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("site.nope"), "{}", stderr(&out));
     assert!(out.stdout.is_empty());
@@ -196,9 +296,20 @@ fn a_failed_run_exits_1_with_the_plugin_message_and_no_data_says_how_to_give_som
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("pass --data DIR"), "{}", stderr(&out));
 
-    let out = s.algohost(&["run", "resample", "--data", "no/such/dir", "--params", params]);
+    let out = s.algohost(&[
+        "run",
+        "resample",
+        "--data",
+        "no/such/dir",
+        "--params",
+        params,
+    ]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains("--data no/such/dir"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--data no/such/dir"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -206,13 +317,25 @@ fn a_run_past_its_timeout_exits_124_and_a_panic_exits_1() {
     let s = Scratch::new();
     let out = s.algohost(&["run", "waits_for_cancel", "--timeout", "0.3"]);
     assert_eq!(out.status.code(), Some(124), "{}", stderr(&out));
-    assert!(stderr(&out).contains("timed_out: the run did not finish within its timeout of 0.300s"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("timed_out: the run did not finish within its timeout of 0.300s"),
+        "{}",
+        stderr(&out)
+    );
     let out = s.algohost(&["run", "waits_for_cancel", "--timeout", "0"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("--timeout must be a positive number of seconds"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--timeout must be a positive number of seconds"),
+        "{}",
+        stderr(&out)
+    );
     let out = s.algohost(&["run", "panics"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("failed: the plugin panicked"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("failed: the plugin panicked"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -226,9 +349,17 @@ fn plugins_lists_sources_and_diagnostics() {
     assert!(report["sources"]["dylib"].as_u64().unwrap() >= 2);
     let diagnostics = report["diagnostics"].as_array().unwrap();
     assert_eq!(diagnostics.len(), 1, "{diagnostics:?}");
-    assert!(diagnostics[0]["location"].as_str().unwrap().ends_with("libnot_a_library.so"));
+    assert!(
+        diagnostics[0]["location"]
+            .as_str()
+            .unwrap()
+            .ends_with("libnot_a_library.so")
+    );
     assert!(!diagnostics[0]["hint"].as_str().unwrap().is_empty());
     let out = s.algohost(&["plugins"]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("libnot_a_library.so") && text.contains("fix: "), "{text}");
+    assert!(
+        text.contains("libnot_a_library.so") && text.contains("fix: "),
+        "{text}"
+    );
 }

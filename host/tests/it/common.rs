@@ -11,7 +11,10 @@ use serde_json::Value;
 pub fn target_debug_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     // <target>/debug/deps/it-<hash>
-    exe.parent().and_then(|p| p.parent()).expect("target/debug").to_path_buf()
+    exe.parent()
+        .and_then(|p| p.parent())
+        .expect("target/debug")
+        .to_path_buf()
 }
 
 /// A run request without data, timeout or observer.

@@ -41,7 +41,8 @@ fn console_commands(text: &str) -> Vec<(String, i32)> {
             if let Some(cmd) = line.strip_prefix("$ ") {
                 commands.push((cmd.to_owned(), 0));
             } else if let Some(code) = line.strip_prefix("# exit code ") {
-                commands.last_mut().expect("exit code after a command").1 = code.trim().parse().unwrap();
+                commands.last_mut().expect("exit code after a command").1 =
+                    code.trim().parse().unwrap();
             }
         }
     }
@@ -51,7 +52,11 @@ fn console_commands(text: &str) -> Vec<(String, i32)> {
 fn plugin_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let lib = target_debug_dir().join("libalgohost_plugin_peak_shaving.so");
-    assert!(lib.exists(), "{} is missing: run `make test` (it builds the plugins first)", lib.display());
+    assert!(
+        lib.exists(),
+        "{} is missing: run `make test` (it builds the plugins first)",
+        lib.display()
+    );
     std::fs::copy(&lib, dir.path().join("libalgohost_plugin_peak_shaving.so")).unwrap();
     dir
 }
@@ -62,8 +67,15 @@ fn readme_console_examples_run_with_their_exit_codes() {
     assert!(commands.len() >= 6, "{commands:?}");
     let cwd = tempfile::tempdir().unwrap();
     let plugins = plugin_dir();
-    let bin_dir = PathBuf::from(env!("CARGO_BIN_EXE_algohost")).parent().unwrap().to_path_buf();
-    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
+    let bin_dir = PathBuf::from(env!("CARGO_BIN_EXE_algohost"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     for (command, expected) in commands {
         let out = Command::new("bash")
             .args(["-c", &command])
@@ -81,7 +93,11 @@ fn readme_console_examples_run_with_their_exit_codes() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    assert!(cwd.path().join("out/peak_shaving/schedule.parquet").exists());
+    assert!(
+        cwd.path()
+            .join("out/peak_shaving/schedule.parquet")
+            .exists()
+    );
     assert!(cwd.path().join("out/resample/resampled.parquet").exists());
 }
 

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use algohost::registry::Registry;
 use algohost::adapters::Adapter as _;
+use algohost::registry::Registry;
 use algohost::runner::{self, RunRejected, RunStatus};
 use algohost::sources::builtin;
 use algohost_sdk::prelude::*;
@@ -63,7 +63,9 @@ fn test_add(ctx: &Context, p: Add) -> Result<Output> {
     ctx.progress(0.5, "half way");
     ctx.progress(0.2, "backwards is ignored");
     let frame = DataFrame::new_infer_height(vec![Column::new("x".into(), [p.a + p.b])])?;
-    Ok(Output::new().with_summary(json!({"sum": p.a + p.b})).with_frame("sum", frame))
+    Ok(Output::new()
+        .with_summary(json!({"sum": p.a + p.b}))
+        .with_frame("sum", frame))
 }
 
 fn registry() -> Registry {
@@ -74,7 +76,8 @@ fn registry() -> Registry {
 
 #[test]
 fn a_successful_run_keeps_summary_frames_logs_and_progress() {
-    let outcome = runner::execute(&registry(), request("test_add", json!({"a": 2, "b": 3.5}))).unwrap();
+    let outcome =
+        runner::execute(&registry(), request("test_add", json!({"a": 2, "b": 3.5}))).unwrap();
     let run = outcome.run;
     assert_eq!(run.status, RunStatus::Succeeded);
     assert_eq!(run.version, "1.2.3");
@@ -83,7 +86,10 @@ fn a_successful_run_keeps_summary_frames_logs_and_progress() {
     assert_eq!(run.progress, 1.0);
     assert_eq!(run.progress_message, "backwards is ignored");
     let log = &run.logs[0];
-    assert_eq!((log.level.as_str(), log.message.as_str()), ("info", "adding"));
+    assert_eq!(
+        (log.level.as_str(), log.message.as_str()),
+        ("info", "adding")
+    );
     assert_eq!(log.fields["a"], json!(2.0));
     let frame = &outcome.output.unwrap().frames["sum"];
     assert_eq!(frame.column("x").unwrap().f64().unwrap().get(0), Some(5.5));
@@ -92,11 +98,22 @@ fn a_successful_run_keeps_summary_frames_logs_and_progress() {
 
 #[test]
 fn invalid_params_are_rejected_before_the_plugin_runs() {
-    let err = runner::execute(&registry(), request("test_add", json!({"b": "x", "c": 1}))).unwrap_err();
-    let RunRejected::InvalidParams { errors, .. } = err else { panic!("{err:?}") };
+    let err =
+        runner::execute(&registry(), request("test_add", json!({"b": "x", "c": 1}))).unwrap_err();
+    let RunRejected::InvalidParams { errors, .. } = err else {
+        panic!("{err:?}")
+    };
     let pointers: Vec<_> = errors.iter().map(|e| e.pointer.as_str()).collect();
-    assert!(pointers.contains(&"") && pointers.contains(&"/b"), "{errors:?}");
-    assert!(errors.iter().any(|e| e.message.contains("\"a\" is a required property")), "{errors:?}");
+    assert!(
+        pointers.contains(&"") && pointers.contains(&"/b"),
+        "{errors:?}"
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.message.contains("\"a\" is a required property")),
+        "{errors:?}"
+    );
 }
 
 #[test]
@@ -108,18 +125,24 @@ fn an_unknown_algorithm_names_the_close_ones() {
 #[test]
 fn a_panic_fails_the_run_with_its_message_and_the_next_run_works() {
     let r = registry();
-    let run = runner::execute(&r, request("test_panics", json!({}))).unwrap().run;
+    let run = runner::execute(&r, request("test_panics", json!({})))
+        .unwrap()
+        .run;
     assert_eq!(run.status, RunStatus::Failed);
     let error = run.error.unwrap();
     assert_eq!(error.kind, "panic");
     assert_eq!(error.message, "the plugin panicked: the battery exploded");
-    let next = runner::execute(&r, request("test_add", json!({"a": 1}))).unwrap().run;
+    let next = runner::execute(&r, request("test_add", json!({"a": 1})))
+        .unwrap()
+        .run;
     assert_eq!(next.status, RunStatus::Succeeded);
 }
 
 #[test]
 fn an_error_fails_the_run_with_its_message() {
-    let run = runner::execute(&registry(), request("test_fails", json!({}))).unwrap().run;
+    let run = runner::execute(&registry(), request("test_fails", json!({})))
+        .unwrap()
+        .run;
     assert_eq!(run.status, RunStatus::Failed);
     let error = run.error.unwrap();
     assert_eq!(error.kind, "invalid_input");
@@ -141,7 +164,9 @@ fn a_cancelled_run_ends_cancelled() {
     assert_eq!(run.error.unwrap().message, "the run was cancelled");
     assert_eq!(run.progress, 0.25);
     assert_eq!(run.logs[0].message, "looping");
-    let next = runner::execute(&r, request("test_add", json!({"a": 1}))).unwrap().run;
+    let next = runner::execute(&r, request("test_add", json!({"a": 1})))
+        .unwrap()
+        .run;
     assert_eq!(next.status, RunStatus::Succeeded);
 }
 
@@ -152,12 +177,21 @@ fn a_run_past_its_deadline_times_out_cooperative_or_not() {
         let mut req = request("test_loops", json!({"cooperative": cooperative}));
         req.timeout = Some(Duration::from_millis(200));
         let run = runner::execute(&r, req).unwrap().run;
-        assert_eq!(run.status, RunStatus::TimedOut, "cooperative: {cooperative}");
+        assert_eq!(
+            run.status,
+            RunStatus::TimedOut,
+            "cooperative: {cooperative}"
+        );
         let error = run.error.unwrap();
         assert_eq!(error.kind, "timed_out");
-        assert_eq!(error.message, "the run did not finish within its timeout of 0.200s");
+        assert_eq!(
+            error.message,
+            "the run did not finish within its timeout of 0.200s"
+        );
     }
-    let next = runner::execute(&r, request("test_add", json!({"a": 1}))).unwrap().run;
+    let next = runner::execute(&r, request("test_add", json!({"a": 1})))
+        .unwrap()
+        .run;
     assert_eq!(next.status, RunStatus::Succeeded);
 }
 
@@ -166,6 +200,8 @@ fn data_access_without_data_says_how_to_give_some() {
     let r = registry();
     let outcome = runner::execute(&r, request("test_add", json!({"a": 1}))).unwrap();
     assert!(outcome.run.error.is_none());
-    let ctx_err = algohost::adapters::NoData.data_points(&DataPointFilter::default()).unwrap_err();
+    let ctx_err = algohost::adapters::NoData
+        .data_points(&DataPointFilter::default())
+        .unwrap_err();
     assert!(ctx_err.to_string().contains("pass --data DIR"), "{ctx_err}");
 }

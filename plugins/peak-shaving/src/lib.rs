@@ -59,8 +59,24 @@ fn peak_shaving(ctx: &Context, params: Params) -> Result<Output> {
     let frame = input.schedule_frame(&schedule)?;
     ctx.progress(1.0, "done");
     Ok(Output::new()
-        .with_summary(algohost_sdk::serde_json::to_value(summary)?)
+        .with_summary(rounded(algohost_sdk::serde_json::to_value(summary)?))
         .with_frame("schedule", frame))
+}
+
+/// The summary's numbers to 6 decimals (µkW, mWh): floating-point noise such
+/// as 55.00000000000035 kW says nothing to a reader.
+fn rounded(summary: algohost_sdk::serde_json::Value) -> algohost_sdk::serde_json::Value {
+    use algohost_sdk::serde_json::{Number, Value};
+    match summary {
+        Value::Object(map) => {
+            Value::Object(map.into_iter().map(|(k, v)| (k, rounded(v))).collect())
+        }
+        Value::Number(n) if n.is_f64() => n
+            .as_f64()
+            .and_then(|x| Number::from_f64((x * 1e6).round() / 1e6))
+            .map_or(Value::Number(n), Value::Number),
+        other => other,
+    }
 }
 
 // The same algorithms load from the cdylib at run time (a dylib source).

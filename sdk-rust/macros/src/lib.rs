@@ -31,7 +31,9 @@ struct Args {
 
 fn string_value(expr: &Expr, key: &str) -> syn::Result<LitStr> {
     match expr {
-        Expr::Lit(ExprLit { lit: Lit::Str(s), .. }) => Ok(s.clone()),
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(s), ..
+        }) => Ok(s.clone()),
         other => Err(syn::Error::new(
             other.span(),
             format!("`{key}` must be a string literal, e.g. {key} = \"...\""),
@@ -51,7 +53,11 @@ fn parse_args(attr: proc_macro2::TokenStream) -> syn::Result<Args> {
                 "expected `key = value`; allowed keys: name, version, outputs",
             ));
         };
-        let key = nv.path.get_ident().map(|i| i.to_string()).unwrap_or_default();
+        let key = nv
+            .path
+            .get_ident()
+            .map(|i| i.to_string())
+            .unwrap_or_default();
         match key.as_str() {
             "name" => name = Some(string_value(&nv.value, "name")?),
             "version" => version = Some(string_value(&nv.value, "version")?),
@@ -67,7 +73,10 @@ fn parse_args(attr: proc_macro2::TokenStream) -> syn::Result<Args> {
                     let (frame, columns) = match spec.split_once(':') {
                         Some((f, cols)) => (
                             f.trim().to_owned(),
-                            cols.split(',').map(|c| c.trim().to_owned()).filter(|c| !c.is_empty()).collect(),
+                            cols.split(',')
+                                .map(|c| c.trim().to_owned())
+                                .filter(|c| !c.is_empty())
+                                .collect(),
                         ),
                         None => (spec.trim().to_owned(), Vec::new()),
                     };
@@ -89,10 +98,16 @@ fn parse_args(attr: proc_macro2::TokenStream) -> syn::Result<Args> {
         }
     }
     let name = name.ok_or_else(|| {
-        syn::Error::new(Span::call_site(), "missing `name = \"...\"` (a snake_case algorithm name)")
+        syn::Error::new(
+            Span::call_site(),
+            "missing `name = \"...\"` (a snake_case algorithm name)",
+        )
     })?;
     let version = version.ok_or_else(|| {
-        syn::Error::new(Span::call_site(), "missing `version = \"...\"` (a semantic version such as \"0.1.0\")")
+        syn::Error::new(
+            Span::call_site(),
+            "missing `version = \"...\"` (a semantic version such as \"0.1.0\")",
+        )
     })?;
     if !is_snake_case(&name.value()) {
         return Err(syn::Error::new(
@@ -106,10 +121,17 @@ fn parse_args(attr: proc_macro2::TokenStream) -> syn::Result<Args> {
     if !is_semver(&version.value()) {
         return Err(syn::Error::new(
             version.span(),
-            format!("version `{}` must be a semantic version such as \"0.1.0\"", version.value()),
+            format!(
+                "version `{}` must be a semantic version such as \"0.1.0\"",
+                version.value()
+            ),
         ));
     }
-    Ok(Args { name, version, outputs })
+    Ok(Args {
+        name,
+        version,
+        outputs,
+    })
 }
 
 fn is_snake_case(s: &str) -> bool {
@@ -121,7 +143,10 @@ fn is_snake_case(s: &str) -> bool {
 fn is_semver(s: &str) -> bool {
     let core = s.split(['-', '+']).next().unwrap_or("");
     let parts: Vec<&str> = core.split('.').collect();
-    parts.len() == 3 && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+    parts.len() == 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
 }
 
 fn doc_string(func: &ItemFn) -> String {
@@ -131,7 +156,9 @@ fn doc_string(func: &ItemFn) -> String {
         .filter(|a| a.path().is_ident("doc"))
         .filter_map(|a| match &a.meta {
             Meta::NameValue(nv) => match &nv.value {
-                Expr::Lit(ExprLit { lit: Lit::Str(s), .. }) => Some(s.value().trim().to_owned()),
+                Expr::Lit(ExprLit {
+                    lit: Lit::Str(s), ..
+                }) => Some(s.value().trim().to_owned()),
                 _ => None,
             },
             _ => None,
@@ -140,39 +167,64 @@ fn doc_string(func: &ItemFn) -> String {
     lines.join("\n").trim().to_owned()
 }
 
-const SIGNATURE: &str = "expected `fn(ctx: &Context, params: P) -> Result<Output>` where P: Deserialize + JsonSchema";
+const SIGNATURE: &str =
+    "expected `fn(ctx: &Context, params: P) -> Result<Output>` where P: Deserialize + JsonSchema";
 
-fn expand(attr: proc_macro2::TokenStream, item: proc_macro2::TokenStream) -> syn::Result<proc_macro2::TokenStream> {
+fn expand(
+    attr: proc_macro2::TokenStream,
+    item: proc_macro2::TokenStream,
+) -> syn::Result<proc_macro2::TokenStream> {
     let args = parse_args(attr)?;
     let func: ItemFn = syn::parse2(item)
         .map_err(|e| syn::Error::new(e.span(), "#[algorithm] goes on a function"))?;
     let sig = &func.sig;
     if sig.asyncness.is_some() {
-        return Err(syn::Error::new(sig.asyncness.span(), "an algorithm cannot be `async`; it runs on a worker thread"));
+        return Err(syn::Error::new(
+            sig.asyncness.span(),
+            "an algorithm cannot be `async`; it runs on a worker thread",
+        ));
     }
     if !sig.generics.params.is_empty() {
-        return Err(syn::Error::new(sig.generics.span(), "an algorithm cannot be generic"));
+        return Err(syn::Error::new(
+            sig.generics.span(),
+            "an algorithm cannot be generic",
+        ));
     }
     if sig.inputs.len() != 2 {
-        return Err(syn::Error::new(sig.inputs.span(), format!("{SIGNATURE}; found {} parameter(s)", sig.inputs.len())));
+        return Err(syn::Error::new(
+            sig.inputs.span(),
+            format!("{SIGNATURE}; found {} parameter(s)", sig.inputs.len()),
+        ));
     }
     let mut inputs = sig.inputs.iter();
     let ctx_arg = inputs.next().expect("two inputs");
     let params_arg = inputs.next().expect("two inputs");
     let FnArg::Typed(ctx_pat) = ctx_arg else {
-        return Err(syn::Error::new(ctx_arg.span(), "an algorithm is a free function, not a method"));
+        return Err(syn::Error::new(
+            ctx_arg.span(),
+            "an algorithm is a free function, not a method",
+        ));
     };
     if !matches!(&*ctx_pat.ty, Type::Reference(r) if r.mutability.is_none()) {
-        return Err(syn::Error::new(ctx_pat.ty.span(), format!("the first parameter must be `&Context`; {SIGNATURE}")));
+        return Err(syn::Error::new(
+            ctx_pat.ty.span(),
+            format!("the first parameter must be `&Context`; {SIGNATURE}"),
+        ));
     }
     let FnArg::Typed(params_pat) = params_arg else {
         return Err(syn::Error::new(params_arg.span(), SIGNATURE));
     };
     if matches!(&*params_pat.ty, Type::Reference(_)) {
-        return Err(syn::Error::new(params_pat.ty.span(), "params are taken by value: `params: P`, not `&P`"));
+        return Err(syn::Error::new(
+            params_pat.ty.span(),
+            "params are taken by value: `params: P`, not `&P`",
+        ));
     }
     if matches!(sig.output, ReturnType::Default) {
-        return Err(syn::Error::new(sig.span(), format!("missing return type; {SIGNATURE}")));
+        return Err(syn::Error::new(
+            sig.span(),
+            format!("missing return type; {SIGNATURE}"),
+        ));
     }
     let params_ty = &params_pat.ty;
     let fn_name = &sig.ident;
@@ -181,7 +233,10 @@ fn expand(attr: proc_macro2::TokenStream, item: proc_macro2::TokenStream) -> syn
     let name = &args.name;
     let version = &args.version;
     let description = doc_string(&func);
-    let outputs = args.outputs.iter().map(|(frame, cols)| quote! { (#frame, &[#(#cols),*]) });
+    let outputs = args
+        .outputs
+        .iter()
+        .map(|(frame, cols)| quote! { (#frame, &[#(#cols),*]) });
 
     Ok(quote! {
         #func

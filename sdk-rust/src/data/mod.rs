@@ -13,8 +13,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use frame::{
-    DATA_POINT_ID, TS, VALUE, id_ranges, is_long, long_frame, sort_long, to_long, to_wide, ts_micros,
-    validate_long,
+    DATA_POINT_ID, TS, VALUE, id_ranges, is_long, long_frame, sort_long, to_long, to_wide,
+    ts_micros, validate_long,
 };
 pub use resample::{ResampleOptions, StateUpsample, resample};
 pub use resolution::Resolution;
@@ -106,7 +106,12 @@ fn utc() -> String {
 
 impl DataPointConfig {
     /// A definition without an id (the adapter assigns one), in UTC, no tags.
-    pub fn new(name: impl Into<String>, quantity: Quantity, unit: impl Into<String>, resolution: Resolution) -> Self {
+    pub fn new(
+        name: impl Into<String>,
+        quantity: Quantity,
+        unit: impl Into<String>,
+        resolution: Resolution,
+    ) -> Self {
         Self {
             id: unassigned(),
             name: name.into(),

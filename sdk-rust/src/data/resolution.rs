@@ -138,7 +138,9 @@ mod tests {
 
     #[test]
     fn rejects_with_a_message_that_shows_the_format() {
-        for bad in ["", "15min", "PT0M", "P", "PT", "P1H", "PT1D", "PT-5M", "P1.5D"] {
+        for bad in [
+            "", "15min", "PT0M", "P", "PT", "P1H", "PT1D", "PT-5M", "P1.5D",
+        ] {
             let err = bad.parse::<Resolution>().unwrap_err();
             assert!(err.to_string().contains("PT15M"), "{bad}: {err}");
         }

@@ -542,7 +542,10 @@ mod tests {
             "{err:?}"
         );
         let err = run(&plugin, "panics", &host).unwrap_err();
-        assert_eq!(err.to_string(), "the plugin panicked: the battery is on fire");
+        assert_eq!(
+            err.to_string(),
+            "the plugin panicked: the battery is on fire"
+        );
         let err = run(&plugin, "echo", &host).unwrap_err();
         assert!(
             matches!(&err, Error::Data(m) if m == "no samples"),

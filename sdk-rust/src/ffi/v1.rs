@@ -225,7 +225,9 @@ impl ErrorV1 {
     /// The boundary form of `error`.
     pub fn from_error(error: &Error) -> Self {
         let message = match error {
-            Error::InvalidInput(m) | Error::Data(m) | Error::Panicked(m) | Error::Failed(m) => m.clone(),
+            Error::InvalidInput(m) | Error::Data(m) | Error::Panicked(m) | Error::Failed(m) => {
+                m.clone()
+            }
             Error::Polars(e) => e.to_string(),
             Error::Cancelled | Error::DeadlineExceeded => error.to_string(),
         };
