@@ -1,7 +1,9 @@
 //! Registry dispatch overhead: a builtin algorithm called through the
 //! registry (lookup + params validation + deserialisation + invoke) vs the
-//! same function called directly, and the full runner (its own thread) on
-//! top. `benches/run.sh` turns the estimates into the results table.
+//! same function called directly, the full runner (its own thread) on top,
+//! a dylib algorithm (release build of the echo fixture) vs the builtin one,
+//! and frame hand-off across the C ABI for 1k and 1M rows.
+//! `benches/run.sh` turns the estimates into the results table.
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -52,7 +54,8 @@ fn bench_noop(_ctx: &Context, p: Params) -> Result<Output> {
     Ok(Output::new().with_summary(json!(p.limit_kw * p.efficiency * factor)))
 }
 
-struct Idle;
+/// A host whose reads hand over a prepared frame.
+struct Idle(DataFrame);
 impl RunHost for Idle {
     fn run_id(&self) -> &str {
         "bench"
@@ -72,7 +75,7 @@ impl RunHost for Idle {
         Ok(vec![])
     }
     fn read(&self, _: &DataPointFilter) -> Result<DataFrame> {
-        Ok(DataFrame::empty())
+        Ok(self.0.clone())
     }
     fn write(&self, _: &DataFrame) -> Result<()> {
         Ok(())
@@ -85,7 +88,7 @@ impl RunHost for Idle {
 fn dispatch(c: &mut Criterion) {
     let mut registry = Registry::new();
     builtin::discover(&mut registry);
-    let ctx = Context::new(Arc::new(Idle));
+    let ctx = Context::new(Arc::new(Idle(DataFrame::empty())));
     let params = json!({"limit_kw": 50.0, "efficiency": 0.9, "mode": "fast"});
 
     c.bench_function("builtin_direct", |b| {
@@ -116,5 +119,45 @@ fn dispatch(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, dispatch);
+/// The release build of the echo fixture plugin (`benches/run.sh` builds it).
+fn echo_plugin() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("bench executable");
+    let release = exe.parent().and_then(|p| p.parent()).expect("target/release");
+    release.join("libalgohost_fixture_echo.so")
+}
+
+fn frame(columns: usize, rows: usize) -> DataFrame {
+    let cols: Vec<Column> = (0..columns)
+        .map(|c| Column::new(format!("c{c}").into(), (0..rows).map(|r| r as f64).collect::<Vec<_>>()))
+        .collect();
+    DataFrame::new_infer_height(cols).expect("frame")
+}
+
+fn dylib(c: &mut Criterion) {
+    let mut registry = Registry::new();
+    builtin::discover(&mut registry);
+    algohost::sources::dylib::discover(&mut registry, &[echo_plugin()]);
+    assert!(registry.diagnostics().is_empty(), "{:?}", registry.diagnostics());
+    let ctx = Context::new(Arc::new(Idle(DataFrame::empty())));
+    let params = json!({"limit_kw": 50.0, "efficiency": 0.9, "mode": "fast"});
+    let noop = registry.get("noop_dylib").expect("echo fixture loaded");
+    c.bench_function("dylib_dispatch", |b| {
+        b.iter(|| {
+            let algorithm = registry.get(black_box("noop_dylib")).unwrap();
+            assert!(algorithm.validate(&params).is_empty());
+            black_box(noop.invoker().invoke(&ctx, params.clone()).unwrap())
+        })
+    });
+    let passthrough = registry.get("frame_passthrough").expect("echo fixture loaded");
+    for columns in [1, 8] {
+        for rows in [1_000, 1_000_000] {
+            let ctx = Context::new(Arc::new(Idle(frame(columns, rows))));
+            c.bench_function(&format!("dylib_frame_{columns}c_{rows}r"), |b| {
+                b.iter(|| black_box(passthrough.invoker().invoke(&ctx, json!({})).unwrap()))
+            });
+        }
+    }
+}
+
+criterion_group!(benches, dispatch, dylib);
 criterion_main!(benches);

@@ -321,6 +321,7 @@ mod tests {
             description: String::new(),
             params_schema: schema,
             outputs: vec![],
+            idempotent: false,
         }
     }
 

@@ -18,6 +18,10 @@ pub struct Manifest {
     /// The frames the algorithm returns.
     #[serde(default)]
     pub outputs: Vec<OutputSpec>,
+    /// Whether running it twice with the same params is harmless, so that a
+    /// run interrupted by a server restart may be run again.
+    #[serde(default)]
+    pub idempotent: bool,
 }
 
 /// A named output frame and the columns it carries.

@@ -17,6 +17,8 @@ pub struct AlgorithmRegistration {
     pub version: &'static str,
     /// Description from the doc comment.
     pub description: &'static str,
+    /// Whether a run interrupted by a restart may be run again.
+    pub idempotent: bool,
     /// `(frame name, columns)` of each output.
     pub outputs: &'static [(&'static str, &'static [&'static str])],
     /// Produces the params JSON Schema.
@@ -41,6 +43,7 @@ impl AlgorithmRegistration {
                     columns: columns.iter().map(|c| (*c).to_owned()).collect(),
                 })
                 .collect(),
+            idempotent: self.idempotent,
         }
     }
 }

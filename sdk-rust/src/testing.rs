@@ -796,6 +796,7 @@ mod tests {
             version: "1.0.0",
             description: "Echoes its params.",
             outputs: &[],
+            idempotent: false,
             params_schema: || json!({"type": "object"}),
             run: echo,
         }

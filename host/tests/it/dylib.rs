@@ -223,6 +223,7 @@ fn each_broken_library_is_a_diagnostic_and_the_good_plugin_keeps_working() {
         description: String::new(),
         params_schema: json!({"type": "object"}),
         outputs: vec![],
+        idempotent: false,
     };
     registry.add(resample, Source::Builtin, Arc::new(Nop));
     // The good plugin first, then the directory (scanned in name order).

@@ -25,6 +25,7 @@ pub use params::{Battery, Params, Recharge};
 #[algorithm(
     name = "peak_shaving",
     version = "0.1.0",
+    idempotent = true,
     outputs = ["schedule: ts, load_kw, pv_kw, battery_kw, soc_kwh, grid_kw"]
 )]
 fn peak_shaving(ctx: &Context, params: Params) -> Result<Output> {

@@ -19,7 +19,7 @@ pub use write_back::{Written, derived_points, write_back};
 /// down and fills forward (or linearly) up. Target intervals that samples
 /// cover less than `min_coverage` are null. With `write_back`, the result is
 /// also stored as new data points named `name + suffix`.
-#[algorithm(name = "resample", version = "0.1.0", outputs = ["resampled"])]
+#[algorithm(name = "resample", version = "0.1.0", idempotent = true, outputs = ["resampled"])]
 fn resample(ctx: &Context, params: Params) -> Result<Output> {
     params.validate()?;
     ctx.progress(0.0, "reading samples");

@@ -27,6 +27,7 @@ struct Args {
     name: LitStr,
     version: LitStr,
     outputs: Vec<(String, Vec<String>)>,
+    idempotent: bool,
 }
 
 fn string_value(expr: &Expr, key: &str) -> syn::Result<LitStr> {
@@ -46,11 +47,12 @@ fn parse_args(attr: proc_macro2::TokenStream) -> syn::Result<Args> {
     let mut name = None;
     let mut version = None;
     let mut outputs = Vec::new();
+    let mut idempotent = false;
     for meta in metas {
         let Meta::NameValue(nv) = &meta else {
             return Err(syn::Error::new(
                 meta.span(),
-                "expected `key = value`; allowed keys: name, version, outputs",
+                "expected `key = value`; allowed keys: name, version, outputs, idempotent",
             ));
         };
         let key = nv
@@ -61,6 +63,15 @@ fn parse_args(attr: proc_macro2::TokenStream) -> syn::Result<Args> {
         match key.as_str() {
             "name" => name = Some(string_value(&nv.value, "name")?),
             "version" => version = Some(string_value(&nv.value, "version")?),
+            "idempotent" => match &nv.value {
+                Expr::Lit(ExprLit { lit: Lit::Bool(b), .. }) => idempotent = b.value,
+                other => {
+                    return Err(syn::Error::new(
+                        other.span(),
+                        "`idempotent` must be `true` or `false`",
+                    ));
+                }
+            },
             "outputs" => {
                 let Expr::Array(array) = &nv.value else {
                     return Err(syn::Error::new(
@@ -92,7 +103,7 @@ fn parse_args(attr: proc_macro2::TokenStream) -> syn::Result<Args> {
             other => {
                 return Err(syn::Error::new(
                     nv.path.span(),
-                    format!("unknown key `{other}`; allowed keys: name, version, outputs"),
+                    format!("unknown key `{other}`; allowed keys: name, version, outputs, idempotent"),
                 ));
             }
         }
@@ -131,6 +142,7 @@ fn parse_args(attr: proc_macro2::TokenStream) -> syn::Result<Args> {
         name,
         version,
         outputs,
+        idempotent,
     })
 }
 
@@ -231,6 +243,7 @@ fn expand(
     let run_name = format_ident!("__algohost_run_{}", fn_name);
     let schema_name = format_ident!("__algohost_schema_{}", fn_name);
     let name = &args.name;
+    let idempotent = args.idempotent;
     let version = &args.version;
     let description = doc_string(&func);
     let outputs = args
@@ -261,6 +274,7 @@ fn expand(
                 name: #name,
                 version: #version,
                 description: #description,
+                idempotent: #idempotent,
                 outputs: &[#(#outputs),*],
                 params_schema: #schema_name,
                 run: #run_name,

@@ -467,6 +467,7 @@ mod tests {
             version: "1.0.0",
             description: "",
             outputs: &[],
+            idempotent: false,
             params_schema: schema,
             run,
         }))

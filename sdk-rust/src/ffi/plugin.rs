@@ -406,6 +406,7 @@ mod tests {
         version: "1.0.0",
         description: "",
         outputs: &[],
+        idempotent: false,
         params_schema: schema_ok,
         run: run_nothing,
     };
@@ -415,6 +416,7 @@ mod tests {
         version: "1.0.0",
         description: "",
         outputs: &[],
+        idempotent: false,
         params_schema: schema_panics,
         run: run_nothing,
     };
