@@ -10,7 +10,10 @@ pub mod cli;
 pub mod demo;
 pub mod registry;
 pub mod runner;
+pub mod server;
+pub mod service;
 pub mod sources;
+pub mod store;
 pub mod validation;
 
 pub use algohost_sdk as sdk;

@@ -6,6 +6,10 @@
 //! failed run, never a crashed host. At the deadline the runner stops
 //! waiting, flags the run as cancelled (so cooperative plugins stop) and
 //! reports `timed_out`.
+//!
+//! A run can be made in two steps: [`prepare`] validates and gives the
+//! queued record (id, timestamps), [`run_prepared`] executes it later; the
+//! service persists the record in between. [`execute`] does both at once.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,7 +20,7 @@ use std::time::{Duration, SystemTime};
 use algohost_sdk::data::{DataPointConfig, DataPointFilter};
 use algohost_sdk::logging::{LogRecord, with_run_logging};
 use algohost_sdk::polars::prelude::DataFrame;
-use algohost_sdk::{Context, Error, Output, RunHost};
+use algohost_sdk::{Context, Error, Manifest, Output, RunHost};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
@@ -70,6 +74,27 @@ pub struct RunError {
     pub details: Value,
 }
 
+impl RunError {
+    /// The error of a cancelled run.
+    pub fn cancelled() -> Self {
+        Self {
+            kind: "cancelled".to_owned(),
+            message: "the run was cancelled".to_owned(),
+            details: Value::Null,
+        }
+    }
+
+    /// The error of a run that was running when its server stopped (killed,
+    /// or shut down past its grace period).
+    pub fn interrupted() -> Self {
+        Self {
+            kind: "interrupted".to_owned(),
+            message: "interrupted: the server stopped while the run was running".to_owned(),
+            details: Value::Null,
+        }
+    }
+}
+
 /// One execution of an algorithm.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Run {
@@ -81,6 +106,9 @@ pub struct Run {
     pub version: String,
     /// The validated params.
     pub params: Value,
+    /// The timeout the run was given, in seconds.
+    #[serde(default)]
+    pub timeout: Option<f64>,
     /// Status.
     pub status: RunStatus,
     /// Last reported progress, `0..=1`.
@@ -101,6 +129,30 @@ pub struct Run {
     pub frames: Vec<String>,
     /// Log records of the run.
     pub logs: Vec<LogRecord>,
+}
+
+impl Run {
+    /// The record of a new run of the algorithm `manifest` describes: a
+    /// fresh UUIDv7, status `queued`, created now.
+    pub fn queued(manifest: &Manifest, params: Value) -> Self {
+        Self {
+            id: Uuid::now_v7(),
+            algorithm: manifest.name.clone(),
+            version: manifest.version.clone(),
+            params,
+            timeout: None,
+            status: RunStatus::Queued,
+            progress: 0.0,
+            progress_message: String::new(),
+            created_at: Utc::now(),
+            started_at: None,
+            finished_at: None,
+            error: None,
+            summary: Value::Null,
+            frames: Vec::new(),
+            logs: Vec::new(),
+        }
+    }
 }
 
 /// A finished run and, when it succeeded, its output.
@@ -243,50 +295,80 @@ pub fn validate(registry: &Registry, algorithm: &str, params: &Value) -> Result<
     }
 }
 
+/// How to execute a prepared run: its limits, data, cancellation and
+/// observer.
+pub struct Execution {
+    /// Stop waiting after this long (from the start) and report `timed_out`.
+    pub timeout: Option<Duration>,
+    /// Where the run's data lives.
+    pub adapter: Arc<dyn Adapter>,
+    /// Cancels the run.
+    pub cancel: CancelToken,
+    /// Sees progress and logs live.
+    pub observer: Arc<dyn RunObserver>,
+}
+
+/// Validates the params and makes the record of a new run: a fresh UUIDv7,
+/// status `queued`, nothing executed yet.
+pub fn prepare(registry: &Registry, algorithm: &str, params: Value) -> Result<Run, RunRejected> {
+    validate(registry, algorithm, &params)?;
+    Ok(Run::queued(&registry.get(algorithm)?.manifest, params))
+}
+
 /// Validates and executes one run, blocking until it ends or times out.
 pub fn execute(registry: &Registry, request: RunRequest) -> Result<RunOutcome, RunRejected> {
-    validate(registry, &request.algorithm, &request.params)?;
-    let entry = registry.get(&request.algorithm)?;
-    let id = Uuid::now_v7();
-    let created_at = Utc::now();
-    let host = Arc::new(HostRun {
-        run_id: id.to_string(),
-        algorithm: request.algorithm.clone(),
-        deadline: request.timeout.map(|t| SystemTime::now() + t),
-        cancel: request.cancel.clone(),
+    let mut run = prepare(registry, &request.algorithm, request.params)?;
+    run.timeout = request.timeout.map(|t| t.as_secs_f64());
+    let execution = Execution {
+        timeout: request.timeout,
         adapter: request.adapter,
+        cancel: request.cancel,
         observer: request.observer,
+    };
+    Ok(run_prepared(registry, run, execution))
+}
+
+/// Executes a run made by [`prepare`] (its params already validated),
+/// blocking until it ends or times out. An algorithm that is no longer
+/// registered fails the run.
+pub fn run_prepared(registry: &Registry, mut run: Run, execution: Execution) -> RunOutcome {
+    run.status = RunStatus::Running;
+    run.started_at.get_or_insert_with(Utc::now);
+    let entry = match registry.get(&run.algorithm) {
+        Ok(entry) => entry,
+        Err(unknown) => {
+            run.status = RunStatus::Failed;
+            run.error = Some(RunError {
+                kind: "unknown_algorithm".to_owned(),
+                message: unknown.to_string(),
+                details: Value::Null,
+            });
+            run.finished_at = Some(Utc::now());
+            return RunOutcome { run, output: None };
+        }
+    };
+    let host = Arc::new(HostRun {
+        run_id: run.id.to_string(),
+        algorithm: run.algorithm.clone(),
+        deadline: execution.timeout.map(|t| SystemTime::now() + t),
+        cancel: execution.cancel.clone(),
+        adapter: execution.adapter,
+        observer: execution.observer,
         logs: Mutex::new(Vec::new()),
         progress: Mutex::new((0.0, String::new())),
     });
-    let mut run = Run {
-        id,
-        algorithm: entry.manifest.name.clone(),
-        version: entry.manifest.version.clone(),
-        params: request.params.clone(),
-        status: RunStatus::Running,
-        progress: 0.0,
-        progress_message: String::new(),
-        created_at,
-        started_at: Some(Utc::now()),
-        finished_at: None,
-        error: None,
-        summary: Value::Null,
-        frames: Vec::new(),
-        logs: Vec::new(),
-    };
 
     let result = invoke_on_thread(
         entry.invoker().clone(),
         host.clone(),
-        request.params,
-        request.timeout,
+        run.params.clone(),
+        execution.timeout,
     );
     if matches!(result, Ended::TimedOut) {
         // Cooperative plugins see the flag and stop; the run is reported now.
-        request.cancel.cancel();
+        execution.cancel.cancel();
     }
-    let output = finish(&mut run, result, request.timeout);
+    let output = finish(&mut run, result, execution.timeout);
     run.finished_at = Some(Utc::now());
     let (progress, message) = host
         .progress
@@ -300,7 +382,7 @@ pub fn execute(registry: &Registry, request: RunRequest) -> Result<RunOutcome, R
     };
     run.progress_message = message;
     run.logs = host.logs.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    Ok(RunOutcome { run, output })
+    RunOutcome { run, output }
 }
 
 enum Ended {
@@ -378,7 +460,7 @@ fn finish(run: &mut Run, ended: Ended, timeout: Option<Duration>) -> Option<Outp
         }
         Ended::Returned(Err(Error::Cancelled)) => {
             run.status = RunStatus::Cancelled;
-            run.error = Some(error("cancelled", "the run was cancelled".into()));
+            run.error = Some(RunError::cancelled());
             None
         }
         Ended::Returned(Err(Error::DeadlineExceeded)) | Ended::TimedOut => {

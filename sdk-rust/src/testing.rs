@@ -55,13 +55,11 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::SystemTime;
 
 use chrono::{DateTime, Days, Months, TimeDelta, TimeZone, Utc};
-use polars::prelude::{BooleanChunked, DataFrame, NewChunkedArray};
+use polars::prelude::DataFrame;
 use serde_json::Value;
 
 use crate::context::{Context, RunHost};
-use crate::data::{
-    self, DataPointConfig, DataPointFilter, DataPointId, ResampleOptions, Resolution,
-};
+use crate::data::{self, DataPointConfig, DataPointFilter, DataPointId, Resolution};
 use crate::error::{Error, Result};
 use crate::logging::{LogRecord, with_run_logging};
 use crate::output::Output;
@@ -329,35 +327,13 @@ impl RunHost for MemoryHost {
     /// Names and ids that the filter lists but that do not exist are an
     /// error listing the known ones, not an empty frame.
     fn read(&self, filter: &DataPointFilter) -> Result<DataFrame> {
-        let (lo, hi) = bounds(filter)?;
-        if let Some(tz) = &filter.time_zone {
-            data::parse_time_zone(tz)?;
-        }
+        let plan = data::ReadPlan::new(filter)?;
         let store = lock(&self.state.store);
         let points = store.select(filter)?;
-        let target = filter
-            .resolution
-            .filter(|&t| needs_resample(&points, t, filter.time_zone.as_deref()));
-        let Some(target) = target else {
-            return store.long(&points, lo, hi);
-        };
-        // A sample that starts before `start` can cover target intervals
-        // after it, so read back one native interval.
-        let lookback = points
-            .iter()
-            .map(|p| longest_interval_us(p.resolution))
-            .max()
-            .unwrap_or(0);
-        let raw = store.long(&points, lo.saturating_sub(lookback), hi)?;
+        let (lo, hi) = plan.fetch_range(&points);
+        let raw = store.long(&points, lo, hi)?;
         drop(store);
-        if raw.height() == 0 {
-            return Ok(raw);
-        }
-        let options = ResampleOptions {
-            time_zone: filter.time_zone.clone(),
-            ..ResampleOptions::default()
-        };
-        keep_range(&data::resample(&raw, &points, target, &options)?, lo, hi)
+        plan.finish(raw, &points)
     }
 
     /// All or nothing: a frame that is not in long form, or that has ids of
@@ -552,49 +528,6 @@ fn series_ts(
             ts.ok_or_else(|| out_of_range(i))
         })
         .collect()
-}
-
-/// The filter's `[start, end)` in µs, unbounded where unset.
-fn bounds(filter: &DataPointFilter) -> Result<(i64, i64)> {
-    if let (Some(start), Some(end)) = (filter.start, filter.end)
-        && start > end
-    {
-        return Err(Error::InvalidInput(format!(
-            "start {} is after end {}; give start <= end",
-            start.to_rfc3339(),
-            end.to_rfc3339()
-        )));
-    }
-    Ok((
-        filter.start.map_or(i64::MIN, |t| t.timestamp_micros()),
-        filter.end.map_or(i64::MAX, |t| t.timestamp_micros()),
-    ))
-}
-
-/// Whether reading `points` at `target` changes their samples.
-fn needs_resample(points: &[DataPointConfig], target: Resolution, time_zone: Option<&str>) -> bool {
-    points.iter().any(|p| {
-        p.resolution != target
-            || (target.is_calendar() && time_zone.is_some_and(|tz| tz != p.time_zone))
-    })
-}
-
-/// An upper bound of one interval's length at `resolution`, in µs.
-fn longest_interval_us(resolution: Resolution) -> i64 {
-    const HOUR_US: i64 = 3_600_000_000;
-    match resolution {
-        Resolution::Seconds(s) => s.saturating_mul(1_000_000),
-        Resolution::Days(d) => i64::from(d).saturating_mul(25 * HOUR_US),
-        Resolution::Months(m) => i64::from(m).saturating_mul(31 * 24 * HOUR_US + HOUR_US),
-    }
-}
-
-/// The rows of a long frame with `lo <= ts < hi` (µs).
-fn keep_range(long: &DataFrame, lo: i64, hi: i64) -> Result<DataFrame> {
-    let ts = data::ts_micros(long)?;
-    let mask =
-        BooleanChunked::from_iter_values("mask".into(), ts.iter().map(|&t| lo <= t && t < hi));
-    Ok(long.filter(&mask)?)
 }
 
 /// The error for a name that no registered algorithm has.

@@ -18,13 +18,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use algohost_sdk::data::{
-    DataPointConfig, DataPointFilter, FlowFilter, ResampleOptions, Resolution, TS, long_frame,
-    parse_time_zone, resample, validate_long,
+    DataPointConfig, DataPointFilter, FlowFilter, long_frame, read_range, read_samples,
+    validate_long,
 };
 use algohost_sdk::{Error, Result};
 use polars::prelude::*;
 
-use self::catalog::{Catalog, check_definition};
+use self::catalog::Catalog;
+pub(crate) use self::catalog::{check_definition, unknown_names_error};
 use self::samples::{Samples, split_long};
 use super::Adapter;
 
@@ -177,34 +178,10 @@ impl Adapter for FilesAdapter {
     /// Names and ids that the filter lists but that do not exist are an
     /// error (listing the close and known names), not an empty frame.
     fn read(&self, filter: &DataPointFilter) -> Result<DataFrame> {
-        let (lo, hi) = bounds(filter)?;
-        if let Some(tz) = &filter.time_zone {
-            parse_time_zone(tz)?;
-        }
+        // The range and time zone are checked before the catalog is read.
+        read_range(filter)?;
         let points = self.catalog()?.select(filter)?;
-        let Some(target) = filter.resolution else {
-            return self.read_raw(&points, lo, hi);
-        };
-        if !needs_resample(&points, target, filter.time_zone.as_deref()) {
-            return self.read_raw(&points, lo, hi);
-        }
-        // A sample that starts before `start` can cover target intervals
-        // after it, so read back one native interval.
-        let lookback = points
-            .iter()
-            .map(|p| longest_interval_us(p.resolution))
-            .max()
-            .unwrap_or(0);
-        let raw = self.read_raw(&points, lo.saturating_sub(lookback), hi)?;
-        if raw.height() == 0 {
-            return Ok(raw);
-        }
-        let options = ResampleOptions {
-            time_zone: filter.time_zone.clone(),
-            ..ResampleOptions::default()
-        };
-        let converted = resample(&raw, &points, target, &options)?;
-        keep_range(&converted, lo, hi)
+        read_samples(filter, &points, |lo, hi| self.read_raw(&points, lo, hi))
     }
 
     /// All or nothing: every changed file is written to a temporary file
@@ -323,56 +300,6 @@ fn ensure_dir(dir: &Path) -> Result<()> {
             dir.display()
         ))),
     }
-}
-
-/// The filter's `[start, end)` in µs; an open side is unbounded.
-fn bounds(filter: &DataPointFilter) -> Result<(i64, i64)> {
-    if let (Some(start), Some(end)) = (filter.start, filter.end)
-        && start > end
-    {
-        return Err(Error::InvalidInput(format!(
-            "start {} is after end {}; give start <= end",
-            start.to_rfc3339(),
-            end.to_rfc3339()
-        )));
-    }
-    Ok((
-        filter.start.map_or(i64::MIN, |t| t.timestamp_micros()),
-        filter.end.map_or(i64::MAX, |t| t.timestamp_micros()),
-    ))
-}
-
-/// Whether reading `points` at `target` changes their samples.
-fn needs_resample(points: &[DataPointConfig], target: Resolution, time_zone: Option<&str>) -> bool {
-    points.iter().any(|p| {
-        p.resolution != target
-            || (target.is_calendar() && time_zone.is_some_and(|tz| tz != p.time_zone))
-    })
-}
-
-/// An upper bound of one interval's length at `resolution`, in µs.
-fn longest_interval_us(resolution: Resolution) -> i64 {
-    const HOUR_US: i64 = 3_600_000_000;
-    match resolution {
-        Resolution::Seconds(s) => s.saturating_mul(1_000_000),
-        Resolution::Days(d) => i64::from(d).saturating_mul(25 * HOUR_US),
-        Resolution::Months(m) => i64::from(m).saturating_mul(31 * 24 * HOUR_US + HOUR_US),
-    }
-}
-
-/// The rows of a long frame with `lo <= ts < hi` (µs).
-fn keep_range(long: &DataFrame, lo: i64, hi: i64) -> Result<DataFrame> {
-    let ts = long
-        .column(TS)?
-        .datetime()?
-        .cast_time_unit(TimeUnit::Microseconds);
-    let mask = BooleanChunked::from_iter_values(
-        "mask".into(),
-        ts.physical()
-            .iter()
-            .map(|t| t.is_some_and(|t| lo <= t && t < hi)),
-    );
-    Ok(long.filter(&mask)?)
 }
 
 /// A file written beside its destination, renamed over it by

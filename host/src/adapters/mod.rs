@@ -1,6 +1,7 @@
 //! Backends for time-series data. `files` is the embedded default.
 
 pub mod files;
+pub mod postgres;
 
 use std::sync::Arc;
 
@@ -29,9 +30,13 @@ pub trait Adapter: Send + Sync {
     fn define_data_points(&self, points: &[DataPointConfig]) -> Result<Vec<DataPointConfig>>;
 }
 
-/// Opens the adapter a `--data` value names: a directory is the files
+/// Opens the adapter a `--data` value names: a `postgres://…` (or
+/// `postgresql://…`) URL is the PostgreSQL adapter, a directory the files
 /// adapter.
 pub fn open(spec: &str) -> Result<Arc<dyn Adapter>> {
+    if postgres::is_postgres_url(spec) {
+        return Ok(Arc::new(postgres::PostgresAdapter::connect(spec)?));
+    }
     Ok(Arc::new(files::FilesAdapter::open(spec)?))
 }
 

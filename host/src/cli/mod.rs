@@ -6,6 +6,7 @@
 
 mod describe;
 mod run;
+mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -75,6 +76,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Serve the registry over HTTP: runs, events, outputs, data, OpenAPI docs.
+    Serve(serve::ServeArgs),
     /// Generate the deterministic demo dataset into DIR.
     DemoData {
         /// Target directory (created if missing).
@@ -86,7 +89,9 @@ enum Command {
 /// `main` is `fn main() -> ExitCode { algohost::cli::main() }`.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.verbose);
+    // A server logs its requests (info) by default.
+    let is_server = matches!(cli.command, Command::Serve(_));
+    init_logging(cli.verbose + u8::from(is_server));
     match dispatch(cli) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
@@ -115,6 +120,7 @@ fn init_logging(verbose: u8) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }
 
@@ -133,6 +139,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Run(args) => run::run(&discover(&cli), args, cli.verbose),
         Command::Plugins { json } => describe::plugins(&discover(&cli), &cli.plugin_dirs, *json),
+        Command::Serve(args) => serve::serve(&cli.plugin_dirs, args),
         Command::DemoData { dir } => {
             let summary = crate::demo::generate(dir)?;
             eprintln!("demo data written to {}", dir.display());

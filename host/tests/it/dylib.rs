@@ -327,7 +327,14 @@ fn manifests_come_from_the_library() {
         .collect();
     assert_eq!(
         names,
-        ["echo_frames", "fails", "panics", "waits_for_cancel"]
+        [
+            "echo_frames",
+            "fails",
+            "frame_passthrough",
+            "noop_dylib",
+            "panics",
+            "waits_for_cancel"
+        ]
     );
     let echo = &registry.get("echo_frames").unwrap().manifest;
     assert!(
@@ -496,5 +503,5 @@ fn a_library_listed_twice_loads_once() {
         "{:#?}",
         registry.diagnostics()
     );
-    assert_eq!(registry.algorithms().count(), 4);
+    assert_eq!(registry.algorithms().count(), 6);
 }

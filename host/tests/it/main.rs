@@ -1,10 +1,20 @@
 //! Integration tests of the `algohost` crate: one binary, one module per
 //! area (STYLE.md 12).
 
+// Linked like the stock binary links it: `resample` is a builtin here too.
+extern crate algohost_plugin_resample;
+
 mod cli;
 mod common;
+mod conformance;
 mod demo;
 mod dylib;
 mod files_adapter;
+mod pg_server;
+mod postgres;
+mod plugins;
 mod readme;
 mod runner;
+mod server;
+mod service;
+mod store;

@@ -3,6 +3,7 @@
 //! quantity-aware [`resample`].
 
 mod frame;
+mod read;
 mod resample;
 mod resolution;
 
@@ -16,6 +17,7 @@ pub use frame::{
     DATA_POINT_ID, TS, VALUE, id_ranges, is_long, long_frame, sort_long, to_long, to_wide,
     ts_micros, validate_long,
 };
+pub use read::{ReadPlan, read_range, read_samples};
 pub use resample::{ResampleOptions, StateUpsample, resample};
 pub use resolution::Resolution;
 

@@ -150,38 +150,46 @@ impl Catalog {
 
     /// An error naming each unknown name, its close known names, and the known names.
     pub fn unknown_names_error(&self, unknown: &[&str]) -> Error {
-        let mut parts = Vec::new();
-        for name in unknown {
-            let close = close_names(name, self.data_points.iter().map(|p| p.name.as_str()));
-            if close.is_empty() {
-                parts.push(format!("unknown data point name '{name}'"));
-            } else {
-                let quoted: Vec<String> = close.iter().map(|c| format!("'{c}'")).collect();
-                parts.push(format!(
-                    "unknown data point name '{name}' (did you mean {}?)",
-                    quoted.join(" or ")
-                ));
-            }
-        }
-        let mut known: Vec<&str> = self.data_points.iter().map(|p| p.name.as_str()).collect();
-        known.sort_unstable();
-        let known_text = if known.is_empty() {
-            "there are no data points yet; define them first".to_owned()
-        } else if known.len() > MAX_LISTED_NAMES {
-            format!(
-                "known names include: {}, … ({} in all)",
-                known[..MAX_LISTED_NAMES].join(", "),
-                known.len()
-            )
-        } else {
-            format!("known names: {}", known.join(", "))
-        };
-        Error::InvalidInput(format!("{}; {known_text}", parts.join("; ")))
+        let known: Vec<&str> = self.data_points.iter().map(|p| p.name.as_str()).collect();
+        unknown_names_error(unknown, &known)
     }
 }
 
-/// Checks a new data point's definition before it is stored.
-pub(super) fn check_definition(point: &DataPointConfig) -> Result<()> {
+/// An error naming each unknown data point name, its close names among
+/// `known`, and the known names (shared by the adapters).
+pub(crate) fn unknown_names_error(unknown: &[&str], known: &[&str]) -> Error {
+    let mut parts = Vec::new();
+    for name in unknown {
+        let close = close_names(name, known.iter().copied());
+        if close.is_empty() {
+            parts.push(format!("unknown data point name '{name}'"));
+        } else {
+            let quoted: Vec<String> = close.iter().map(|c| format!("'{c}'")).collect();
+            parts.push(format!(
+                "unknown data point name '{name}' (did you mean {}?)",
+                quoted.join(" or ")
+            ));
+        }
+    }
+    let mut known = known.to_vec();
+    known.sort_unstable();
+    let known_text = if known.is_empty() {
+        "there are no data points yet; define them first".to_owned()
+    } else if known.len() > MAX_LISTED_NAMES {
+        format!(
+            "known names include: {}, … ({} in all)",
+            known[..MAX_LISTED_NAMES].join(", "),
+            known.len()
+        )
+    } else {
+        format!("known names: {}", known.join(", "))
+    };
+    Error::InvalidInput(format!("{}; {known_text}", parts.join("; ")))
+}
+
+/// Checks a new data point's definition before it is stored (shared by the
+/// adapters).
+pub(crate) fn check_definition(point: &DataPointConfig) -> Result<()> {
     let name = &point.name;
     if name.trim().is_empty() {
         return Err(Error::InvalidInput(

@@ -1,0 +1,319 @@
+//! The PostgreSQL adapter: data points in a `data_points` table, samples in
+//! `samples` keyed by (data point, ts), both created and migrated by the
+//! adapter (`algohost_schema_migrations` records the versions applied).
+//!
+//! Samples move in bulk with binary COPY straight into and out of the long
+//! frame's columns; a read pushes its filter into SQL, and writes are
+//! upserts in one transaction. Every value a user gives is a bound
+//! parameter: no SQL is ever built from input.
+//!
+//! The [`Adapter`] trait is synchronous (runs call it from worker threads),
+//! so the adapter owns a small tokio runtime that runs its connections; a
+//! call hands its work to that runtime and waits on a channel, which is safe
+//! from any thread — but it blocks the calling thread, so async code calls
+//! it through `spawn_blocking`.
+
+mod config;
+mod copy;
+mod migrations;
+mod points;
+mod samples;
+
+use std::future::Future;
+use std::sync::mpsc;
+
+use algohost_sdk::data::{
+    DataPointConfig, DataPointFilter, FlowFilter, ReadPlan, id_ranges, sort_long, validate_long,
+};
+use algohost_sdk::{Error, Result};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod};
+use polars::prelude::DataFrame;
+use tokio_postgres::IsolationLevel;
+use tokio_postgres::error::SqlState;
+
+use self::config::{ConnectionSpec, Tls};
+pub use self::config::{PostgresOptions, is_postgres_url};
+use super::Adapter;
+
+/// Data points and samples in a PostgreSQL database.
+pub struct PostgresAdapter {
+    /// The connections, created on the runtime.
+    pool: Pool,
+    /// Runs every database call; `None` only while dropping.
+    runtime: Option<tokio::runtime::Runtime>,
+    /// The database as `postgres://user@host:port/db`, for messages.
+    target: String,
+    /// The limits in force.
+    options: PostgresOptions,
+}
+
+impl std::fmt::Debug for PostgresAdapter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresAdapter")
+            .field("target", &self.target)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PostgresAdapter {
+    /// Connects to the database `url` names (`postgres://…` or
+    /// `postgresql://…`, see [`PostgresOptions`] for algohost's own URL
+    /// parameters) and migrates its schema.
+    pub fn connect(url: &str) -> Result<Self> {
+        Self::connect_with(url, PostgresOptions::default())
+    }
+
+    /// Like [`PostgresAdapter::connect`], with other default limits (the
+    /// URL's parameters still win).
+    pub fn connect_with(url: &str, defaults: PostgresOptions) -> Result<Self> {
+        let spec = ConnectionSpec::parse(url, defaults)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("algohost-postgres")
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Data(format!("cannot start the PostgreSQL runtime: {e}")))?;
+        let manager_config = ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        let manager = match spec.tls {
+            Tls::Disable => Manager::from_config(spec.pg, tokio_postgres::NoTls, manager_config),
+            Tls::Prefer | Tls::Require => tls_manager(&spec, manager_config)?,
+        };
+        let pool = Pool::builder(manager)
+            .max_size(spec.options.pool_size)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(Some(spec.options.pool_timeout))
+            .create_timeout(Some(spec.options.connect_timeout))
+            .recycle_timeout(Some(spec.options.connect_timeout))
+            .build()
+            .map_err(|e| Error::Data(format!("cannot set up the PostgreSQL pool: {e}")))?;
+        let adapter = Self {
+            pool,
+            runtime: Some(runtime),
+            target: spec.target,
+            options: spec.options,
+        };
+        adapter.call(|pool, target| async move {
+            let mut client = connection(&pool, &target).await?;
+            migrations::migrate(&mut client).await
+        })?;
+        Ok(adapter)
+    }
+
+    /// The database, as `postgres://user@host:port/db` (no password).
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// The limits in force.
+    pub fn options(&self) -> &PostgresOptions {
+        &self.options
+    }
+
+    /// Runs `work` on the adapter's runtime and waits for its result.
+    fn call<T, F>(&self, work: impl FnOnce(Pool, String) -> F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: Future<Output = Result<T>> + Send + 'static,
+    {
+        let Some(runtime) = &self.runtime else {
+            return Err(Error::Data(
+                "the PostgreSQL adapter is shut down".to_owned(),
+            ));
+        };
+        let future = work(self.pool.clone(), self.target.clone());
+        let (sender, receiver) = mpsc::sync_channel(1);
+        runtime.spawn(async move {
+            let _ = sender.send(future.await);
+        });
+        receiver.recv().map_err(|_| {
+            Error::Data(
+                "a PostgreSQL call stopped without an answer (it panicked); see the log".to_owned(),
+            )
+        })?
+    }
+}
+
+impl Drop for PostgresAdapter {
+    /// Stops the runtime without waiting, so that dropping the adapter is
+    /// fine anywhere, even inside another runtime.
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl Adapter for PostgresAdapter {
+    fn data_points(&self, filter: &DataPointFilter) -> Result<Vec<DataPointConfig>> {
+        let filter = filter.clone();
+        self.call(|pool, target| async move {
+            let client = connection(&pool, &target).await?;
+            points::matching(&**client, &filter).await
+        })
+    }
+
+    /// Names and ids that the filter lists but that do not exist are an
+    /// error (listing the close and known names), not an empty frame. The
+    /// data points and their samples are read in one snapshot.
+    fn read(&self, filter: &DataPointFilter) -> Result<DataFrame> {
+        let plan = ReadPlan::new(filter)?;
+        let filter = filter.clone();
+        let fetch = plan.clone();
+        let (points, raw) = self.call(|pool, target| async move {
+            let mut client = connection(&pool, &target).await?;
+            let tx = client
+                .build_transaction()
+                .isolation_level(IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()
+                .await
+                .map_err(|e| db_error("cannot start a read", e))?;
+            let points = points::select(&*tx, &filter).await?;
+            let (lo, hi) = fetch.fetch_range(&points);
+            let raw = samples::read(&tx, &points, lo, hi).await?;
+            tx.commit()
+                .await
+                .map_err(|e| db_error("cannot end a read", e))?;
+            Ok((points, raw))
+        })?;
+        plan.finish(raw, &points)
+    }
+
+    /// All or nothing: the samples are copied into a temporary table and
+    /// upserted from it in one transaction.
+    fn write(&self, long: &DataFrame) -> Result<()> {
+        validate_long(long)?;
+        if long.height() == 0 {
+            return Ok(());
+        }
+        let long = sort_long(long)?;
+        let ids: Vec<i64> = id_ranges(&long)?.into_iter().map(|(id, _)| id.0).collect();
+        self.call(|pool, target| async move {
+            let mut client = connection(&pool, &target).await?;
+            let tx = client
+                .transaction()
+                .await
+                .map_err(|e| db_error("cannot start a write", e))?;
+            let unknown = points::unknown_ids(&*tx, &ids).await?;
+            if !unknown.is_empty() {
+                let list: Vec<String> = unknown.iter().map(ToString::to_string).collect();
+                return Err(Error::InvalidInput(format!(
+                    "unknown data point id(s) {} in column 'data_point_id'; define the data points \
+                     first (define_data_points) and write with the ids it returns",
+                    list.join(", ")
+                )));
+            }
+            samples::write(&tx, &long).await?;
+            tx.commit()
+                .await
+                .map_err(|e| db_error("cannot commit the write", e))
+        })
+    }
+
+    fn flows(&self, filter: &FlowFilter) -> Result<Vec<DataPointConfig>> {
+        let filter = filter.clone();
+        self.call(|pool, target| async move {
+            let client = connection(&pool, &target).await?;
+            points::flows(&**client, &filter).await
+        })
+    }
+
+    /// New names get the next ids (the ids in `points` are ignored);
+    /// existing names are returned as stored, unless the quantity differs.
+    /// All or nothing.
+    fn define_data_points(&self, points: &[DataPointConfig]) -> Result<Vec<DataPointConfig>> {
+        let points = points.to_vec();
+        self.call(|pool, target| async move {
+            let mut client = connection(&pool, &target).await?;
+            let tx = client
+                .transaction()
+                .await
+                .map_err(|e| db_error("cannot start a definition", e))?;
+            let stored = points::define(&*tx, &points).await?;
+            tx.commit()
+                .await
+                .map_err(|e| db_error("cannot commit the definition", e))?;
+            Ok(stored)
+        })
+    }
+}
+
+/// A connection from the pool, with an error that says what to check.
+async fn connection(pool: &Pool, target: &str) -> Result<deadpool_postgres::Object> {
+    pool.get().await.map_err(|e| match e {
+        PoolError::Timeout(_) => Error::Data(format!(
+            "no connection to PostgreSQL at {target} was free in time (pool of {}); raise \
+             pool_size or pool_timeout in the URL, or run fewer runs at once",
+            pool.status().max_size
+        )),
+        PoolError::Backend(e) => Error::Data(format!(
+            "cannot connect to PostgreSQL at {target}: {}; check that the server runs and the \
+             URL's host, port, user, password and database",
+            describe(&e)
+        )),
+        other => Error::Data(format!("cannot connect to PostgreSQL at {target}: {other}")),
+    })
+}
+
+/// An error of the database, in context; a cancelled statement says how to
+/// give it more time.
+pub(crate) fn db_error(context: &str, e: tokio_postgres::Error) -> Error {
+    if e.code() == Some(&SqlState::QUERY_CANCELED) {
+        return Error::Data(format!(
+            "{context}: the statement was cancelled, usually because it ran longer than \
+             statement_timeout; raise it with ?statement_timeout=… in the URL or read less at once"
+        ));
+    }
+    Error::Data(format!("{context}: {}", describe(&e)))
+}
+
+/// The message of a database error with its detail and hint.
+fn describe(e: &tokio_postgres::Error) -> String {
+    let Some(db) = e.as_db_error() else {
+        return match std::error::Error::source(e) {
+            Some(source) => format!("{e}: {source}"),
+            None => e.to_string(),
+        };
+    };
+    let mut text = format!("{} ({})", db.message(), db.code().code());
+    if let Some(detail) = db.detail() {
+        text.push_str(&format!("; {detail}"));
+    }
+    if let Some(hint) = db.hint() {
+        text.push_str(&format!("; {hint}"));
+    }
+    text
+}
+
+/// The pool manager for `sslmode=prefer` or `require`: with rustls when the
+/// build has the `postgres-tls` feature.
+#[cfg(feature = "postgres-tls")]
+fn tls_manager(spec: &ConnectionSpec, config: ManagerConfig) -> Result<Manager> {
+    let connector = tls::connector(spec.root_cert.as_deref())?;
+    Ok(Manager::from_config(spec.pg.clone(), connector, config))
+}
+
+/// Without TLS in the build, `prefer` connects in plain text and `require`
+/// is refused.
+#[cfg(not(feature = "postgres-tls"))]
+fn tls_manager(spec: &ConnectionSpec, config: ManagerConfig) -> Result<Manager> {
+    if spec.tls == Tls::Require {
+        return Err(Error::InvalidInput(format!(
+            "sslmode=require for {}: this algohost was built without TLS for PostgreSQL; \
+             build it with `--features postgres-tls`, or use sslmode=disable on a trusted network",
+            spec.target
+        )));
+    }
+    let _ = &spec.root_cert;
+    Ok(Manager::from_config(
+        spec.pg.clone(),
+        tokio_postgres::NoTls,
+        config,
+    ))
+}
+
+#[cfg(feature = "postgres-tls")]
+mod tls;

@@ -1,0 +1,300 @@
+//! The connection URL of the PostgreSQL adapter: libpq's
+//! `postgres://user:password@host:port/db?…` plus algohost's own parameters
+//! (`pool_size`, `pool_timeout`, `statement_timeout`), which are taken out
+//! before the rest goes to tokio-postgres. `sslmode` is `disable`, `prefer`
+//! (the default) or `require`.
+
+use std::time::Duration;
+
+use algohost_sdk::{Error, Result};
+use tokio_postgres::config::{Host, SslMode};
+
+/// Limits of the adapter's connections; the URL parameters of the same names
+/// override the defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostgresOptions {
+    /// Most connections open at once (`pool_size`, default 8).
+    pub pool_size: usize,
+    /// How long an operation waits for a free connection (`pool_timeout`,
+    /// default 30 s).
+    pub pool_timeout: Duration,
+    /// The longest a statement may run before PostgreSQL cancels it
+    /// (`statement_timeout`, default 60 s; sent as a startup option).
+    pub statement_timeout: Duration,
+    /// How long connecting may take (libpq's `connect_timeout`, default 10 s).
+    pub connect_timeout: Duration,
+}
+
+impl Default for PostgresOptions {
+    fn default() -> Self {
+        Self {
+            pool_size: 8,
+            pool_timeout: Duration::from_secs(30),
+            statement_timeout: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Whether and how to encrypt connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Tls {
+    /// Never (`sslmode=disable`).
+    Disable,
+    /// When the build has TLS and the server offers it (`sslmode=prefer`).
+    Prefer,
+    /// Always, verifying the server's certificate (`sslmode=require`).
+    Require,
+}
+
+/// A parsed connection URL.
+#[derive(Debug)]
+pub(super) struct ConnectionSpec {
+    /// What tokio-postgres connects with.
+    pub pg: tokio_postgres::Config,
+    /// Pool and timeout limits.
+    pub options: PostgresOptions,
+    /// The TLS mode.
+    pub tls: Tls,
+    /// A PEM file of CA certificates to trust (`sslrootcert`).
+    pub root_cert: Option<String>,
+    /// The URL without its password, for messages.
+    pub target: String,
+}
+
+impl ConnectionSpec {
+    /// Parses `url` (`postgres://…` or `postgresql://…`); `defaults` applies
+    /// where the URL sets no limit.
+    pub fn parse(url: &str, defaults: PostgresOptions) -> Result<Self> {
+        let (base, query) = url.split_once('?').unwrap_or((url, ""));
+        let mut options = defaults;
+        let (mut tls, mut root_cert) = (Tls::Prefer, None);
+        let mut passed = Vec::new();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            match key {
+                "pool_size" => options.pool_size = parse_pool_size(value)?,
+                "pool_timeout" => options.pool_timeout = parse_duration(key, value)?,
+                "statement_timeout" => options.statement_timeout = parse_duration(key, value)?,
+                "sslmode" => tls = parse_ssl_mode(value)?,
+                "sslrootcert" => root_cert = Some(percent_decode(value)),
+                _ => passed.push(pair),
+            }
+        }
+        let rest = if passed.is_empty() {
+            base.to_owned()
+        } else {
+            format!("{base}?{}", passed.join("&"))
+        };
+        let mut pg: tokio_postgres::Config = rest.parse().map_err(|e| {
+            Error::InvalidInput(format!(
+                "invalid PostgreSQL URL {}: {e}; use postgres://user:password@host:port/database",
+                redact(url)
+            ))
+        })?;
+        match pg.get_connect_timeout() {
+            Some(t) => options.connect_timeout = *t,
+            None => {
+                pg.connect_timeout(options.connect_timeout);
+            }
+        }
+        pg.ssl_mode(match tls {
+            Tls::Disable => SslMode::Disable,
+            Tls::Prefer => SslMode::Prefer,
+            Tls::Require => SslMode::Require,
+        });
+        // The user's own `options` come last, so that theirs win.
+        let timeout_ms = options.statement_timeout.as_millis();
+        let startup = match pg.get_options() {
+            Some(own) => format!("-c statement_timeout={timeout_ms} {own}"),
+            None => format!("-c statement_timeout={timeout_ms}"),
+        };
+        pg.options(&startup);
+        if pg.get_application_name().is_none() {
+            pg.application_name("algohost");
+        }
+        let target = describe(&pg);
+        Ok(Self {
+            pg,
+            options,
+            tls,
+            root_cert,
+            target,
+        })
+    }
+}
+
+/// Whether `spec` names a PostgreSQL database rather than a directory.
+pub fn is_postgres_url(spec: &str) -> bool {
+    let lower = spec.trim_start().to_ascii_lowercase();
+    lower.starts_with("postgres://") || lower.starts_with("postgresql://")
+}
+
+fn parse_pool_size(value: &str) -> Result<usize> {
+    match value.parse::<usize>() {
+        Ok(n) if (1..=1000).contains(&n) => Ok(n),
+        _ => Err(Error::InvalidInput(format!(
+            "invalid pool_size '{value}' in the PostgreSQL URL: give a whole number from 1 to 1000"
+        ))),
+    }
+}
+
+/// A duration like PostgreSQL's settings: `1500` (ms), `1500ms`, `30s`,
+/// `5min`, `1h`.
+fn parse_duration(key: &str, value: &str) -> Result<Duration> {
+    let split = value
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(value.len());
+    let (digits, unit) = value.split_at(split);
+    let scale = match unit {
+        "" | "ms" => Some(1),
+        "s" => Some(1_000),
+        "min" => Some(60_000),
+        "h" => Some(3_600_000),
+        _ => None,
+    };
+    match (digits.parse::<u64>(), scale) {
+        (Ok(n), Some(scale)) if n > 0 => n
+            .checked_mul(scale)
+            .map(Duration::from_millis)
+            .ok_or_else(|| bad_duration(key, value)),
+        _ => Err(bad_duration(key, value)),
+    }
+}
+
+fn bad_duration(key: &str, value: &str) -> Error {
+    Error::InvalidInput(format!(
+        "invalid {key} '{value}' in the PostgreSQL URL: give a positive duration such as 1500 (ms), \
+         30s, 5min or 1h"
+    ))
+}
+
+fn parse_ssl_mode(value: &str) -> Result<Tls> {
+    match value {
+        "disable" => Ok(Tls::Disable),
+        "prefer" | "allow" => Ok(Tls::Prefer),
+        "require" | "verify-ca" | "verify-full" => Ok(Tls::Require),
+        other => Err(Error::InvalidInput(format!(
+            "invalid sslmode '{other}' in the PostgreSQL URL: use disable, prefer or require"
+        ))),
+    }
+}
+
+/// Decodes `%XX` escapes (for file paths in the URL).
+fn percent_decode(value: &str) -> String {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `postgres://user@host:port/db`, never with the password.
+fn describe(pg: &tokio_postgres::Config) -> String {
+    let hosts: Vec<String> = pg
+        .get_hosts()
+        .iter()
+        .enumerate()
+        .map(|(i, host)| {
+            let name = match host {
+                Host::Tcp(name) => name.clone(),
+                Host::Unix(path) => path.display().to_string(),
+            };
+            match pg.get_ports().get(i).or(pg.get_ports().first()) {
+                Some(port) => format!("{name}:{port}"),
+                None => name,
+            }
+        })
+        .collect();
+    let user = pg.get_user().map(|u| format!("{u}@")).unwrap_or_default();
+    let db = pg.get_dbname().unwrap_or_default();
+    format!("postgres://{user}{}/{db}", hosts.join(","))
+}
+
+/// `url` with any password replaced by `***`, for messages about a URL that
+/// did not parse.
+fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "(not a URL)".to_owned();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((user_info, host)) => {
+            let user = user_info.split(':').next().unwrap_or_default();
+            let masked = if user_info.contains(':') {
+                format!("{user}:***")
+            } else {
+                user.to_owned()
+            };
+            let tail = tail.split('?').next().unwrap_or_default();
+            format!("{scheme}://{masked}@{host}{tail}")
+        }
+        None => format!("{scheme}://{}", rest.split('?').next().unwrap_or_default()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_parameters_are_taken_out_and_the_rest_is_passed_on() {
+        let spec = ConnectionSpec::parse(
+            "postgres://me:secret@db.example:6543/data?pool_size=3&statement_timeout=5s&sslmode=disable&connect_timeout=2&options=-c%20work_mem%3D64MB",
+            PostgresOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(spec.options.pool_size, 3);
+        assert_eq!(spec.options.statement_timeout, Duration::from_secs(5));
+        assert_eq!(spec.options.connect_timeout, Duration::from_secs(2));
+        assert_eq!(spec.tls, Tls::Disable);
+        assert_eq!(spec.target, "postgres://me@db.example:6543/data");
+        assert_eq!(
+            spec.pg.get_options(),
+            Some("-c statement_timeout=5000 -c work_mem=64MB")
+        );
+        assert_eq!(spec.pg.get_application_name(), Some("algohost"));
+    }
+
+    #[test]
+    fn bad_values_say_what_to_give_and_hide_the_password() {
+        let parse = |url: &str| {
+            ConnectionSpec::parse(url, PostgresOptions::default())
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(parse("postgres://h/db?pool_size=0").contains("from 1 to 1000"));
+        assert!(parse("postgres://h/db?statement_timeout=soon").contains("30s"));
+        assert!(parse("postgres://h/db?sslmode=maybe").contains("disable, prefer or require"));
+        let err = parse("postgres://me:secret@h/db?colour=blue");
+        assert!(
+            err.contains("postgres://me:***@h/db") && !err.contains("secret"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn urls_are_told_from_directories() {
+        assert!(is_postgres_url("postgres://localhost/db"));
+        assert!(is_postgres_url("postgresql://localhost/db"));
+        assert!(!is_postgres_url("./postgres"));
+        assert!(!is_postgres_url("/data/postgresql:/x"));
+        assert_eq!(percent_decode("/a%20b/c.pem"), "/a b/c.pem");
+    }
+}

@@ -1,0 +1,126 @@
+//! The `samples` table: bulk reads and writes with binary COPY.
+//!
+//! A read binds its ids and range with `set_config` (transaction-local
+//! settings) and runs one `COPY (SELECT …) TO STDOUT (FORMAT binary)` that
+//! reads them back with `current_setting`: COPY takes no bind parameters,
+//! and this way its text is a constant — no value, not even an integer, is
+//! ever formatted into SQL. A write copies into a temporary table and
+//! upserts from it, in the caller's transaction.
+
+use algohost_sdk::data::{DataPointConfig, long_frame};
+use algohost_sdk::{Error, Result};
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use futures_util::{SinkExt, TryStreamExt};
+use polars::prelude::DataFrame;
+use tokio_postgres::Transaction;
+use tokio_postgres::error::SqlState;
+
+use super::copy::{Decoder, ROWS_PER_CHUNK, encode, header, trailer};
+use super::db_error;
+
+/// Binds the read's ids and range for [`COPY_OUT`] (`$1` ids, `$2` start,
+/// `$3` end; a null bound is open).
+const BIND_READ: &str = "SELECT set_config('algohost.read_ids', $1::int8[]::text, true), set_config('algohost.read_start', coalesce($2::timestamptz, '-infinity')::text, true), set_config('algohost.read_end', coalesce($3::timestamptz, 'infinity')::text, true)";
+
+/// The samples of the bound ids in the bound range, one index range scan
+/// per id, in (id, ts) order.
+const COPY_OUT: &str = "COPY (SELECT s.data_point_id, s.ts, s.value FROM unnest(current_setting('algohost.read_ids')::int8[]) AS p (id) CROSS JOIN LATERAL (SELECT data_point_id, ts, value FROM samples WHERE data_point_id = p.id AND ts >= current_setting('algohost.read_start')::timestamptz AND ts < current_setting('algohost.read_end')::timestamptz ORDER BY ts) AS s) TO STDOUT (FORMAT binary)";
+
+const CREATE_STAGING: &str = "CREATE TEMPORARY TABLE algohost_staging (data_point_id int8 NOT NULL, ts timestamptz NOT NULL, value float8) ON COMMIT DROP";
+
+const COPY_IN: &str = "COPY algohost_staging (data_point_id, ts, value) FROM STDIN (FORMAT binary)";
+
+const UPSERT: &str = "INSERT INTO samples (data_point_id, ts, value) SELECT data_point_id, ts, value FROM algohost_staging ON CONFLICT (data_point_id, ts) DO UPDATE SET value = EXCLUDED.value";
+
+/// The long frame of the samples of `points` with `lo <= ts < hi` (µs since
+/// the epoch), sorted by (id, ts).
+pub(super) async fn read(
+    tx: &Transaction<'_>,
+    points: &[DataPointConfig],
+    lo: i64,
+    hi: i64,
+) -> Result<DataFrame> {
+    if points.is_empty() {
+        return long_frame(Vec::new(), Vec::new(), Vec::new());
+    }
+    let fail = |e| db_error("cannot read the samples", e);
+    let mut ids: Vec<i64> = points.iter().map(|p| p.id.0).collect();
+    ids.sort_unstable();
+    let (start, end) = (bound(lo), bound(hi));
+    tx.execute(BIND_READ, &[&ids, &start, &end])
+        .await
+        .map_err(fail)?;
+    let stream = tx.copy_out(COPY_OUT).await.map_err(fail)?;
+    futures_util::pin_mut!(stream);
+    let mut decoder = Decoder::default();
+    while let Some(chunk) = stream.try_next().await.map_err(fail)? {
+        decoder.push(&chunk)?;
+    }
+    decoder.finish()
+}
+
+/// Upserts the rows of a validated long frame sorted by (id, ts) whose ids
+/// all exist: a sample at an existing (data point, ts) replaces it.
+pub(super) async fn write(tx: &Transaction<'_>, long: &DataFrame) -> Result<u64> {
+    let fail = write_error;
+    tx.batch_execute(CREATE_STAGING).await.map_err(fail)?;
+    let sink = tx.copy_in::<_, Bytes>(COPY_IN).await.map_err(fail)?;
+    futures_util::pin_mut!(sink);
+    sink.send(header()).await.map_err(fail)?;
+    let height = long.height();
+    let mut offset = 0;
+    while offset < height {
+        let len = ROWS_PER_CHUNK.min(height - offset);
+        // Offsets fit i64: a frame has fewer rows than that.
+        let chunk = encode(&long.slice(offset as i64, len))?;
+        sink.send(chunk).await.map_err(fail)?;
+        offset += len;
+    }
+    sink.send(trailer()).await.map_err(fail)?;
+    sink.as_mut().finish().await.map_err(fail)?;
+    tx.execute(UPSERT, &[]).await.map_err(fail)
+}
+
+/// A µs bound as a `timestamptz` parameter; `None` (open) where it is
+/// beyond what PostgreSQL or chrono hold.
+fn bound(us: i64) -> Option<DateTime<Utc>> {
+    /// 4713-11-24 BC 00:00 UTC, PostgreSQL's earliest timestamp, in µs since 1970.
+    const PG_MIN_US: i64 = -210_866_803_200_000_000;
+    if us <= PG_MIN_US {
+        return None;
+    }
+    DateTime::from_timestamp_micros(us)
+}
+
+/// The error of a failed write, saying what to fix when the data is at fault.
+fn write_error(e: tokio_postgres::Error) -> Error {
+    match e.code() {
+        Some(code) if *code == SqlState::DATETIME_VALUE_OUT_OF_RANGE => {
+            Error::InvalidInput(format!(
+                "a ts is outside the range PostgreSQL stores (4713 BC to 294276 AD); nothing was \
+                 written ({})",
+                e.as_db_error()
+                    .map_or_else(|| e.to_string(), |d| d.message().to_owned())
+            ))
+        }
+        Some(code) if *code == SqlState::FOREIGN_KEY_VIOLATION => Error::InvalidInput(format!(
+            "a data point of the frame was removed while writing; nothing was written ({})",
+            e.as_db_error()
+                .map_or_else(|| e.to_string(), |d| d.message().to_owned())
+        )),
+        _ => db_error("cannot write the samples", e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounds_beyond_postgres_are_open() {
+        assert_eq!(bound(i64::MIN), None);
+        assert_eq!(bound(i64::MAX), None);
+        assert_eq!(bound(0), DateTime::from_timestamp_micros(0));
+    }
+}

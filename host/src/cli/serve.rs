@@ -1,0 +1,168 @@
+//! `algohost serve`: the HTTP runner. Settings come from flags, then
+//! `ALGOHOST_*` variables, then the config file, then defaults (see
+//! [`crate::server::config`]).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::Args;
+
+use super::UsageError;
+use crate::adapters::{self, Adapter, NoData};
+use crate::server::{self, ServerConfig, Settings};
+use crate::service::{Service, ServiceConfig};
+use crate::sources::{self, DiscoveryOptions};
+use crate::store::sqlite::SqliteStore;
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Settings: flags beat ALGOHOST_* variables (ALGOHOST_BIND, ALGOHOST_DATA, \
+    ALGOHOST_STORE, ALGOHOST_CONCURRENCY, ALGOHOST_QUEUE, ALGOHOST_INSECURE, ALGOHOST_TOKENS=TOKEN:SCOPE,…, \
+    ALGOHOST_BODY_LIMIT_BYTES, ALGOHOST_REQUEST_TIMEOUT_SECS, ALGOHOST_SHUTDOWN_GRACE_SECS, \
+    ALGOHOST_RUN_TIMEOUT_SECS, ALGOHOST_MAX_RUN_TIMEOUT_SECS), which beat the config file, which beats \
+    the defaults."
+)]
+pub(super) struct ServeArgs {
+    /// Address to listen on; port 0 picks a free one [default: 127.0.0.1:8000].
+    #[arg(long, value_name = "ADDR")]
+    bind: Option<SocketAddr>,
+    /// Data directory (files adapter) for runs and the data API.
+    #[arg(long, value_name = "DIR")]
+    data: Option<String>,
+    /// SQLite file of the run store [default: algohost.db].
+    #[arg(long, value_name = "FILE")]
+    store: Option<PathBuf>,
+    /// TOML config file [env: ALGOHOST_CONFIG].
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Runs executing at once [default: the number of CPUs].
+    #[arg(long, value_name = "N")]
+    concurrency: Option<usize>,
+    /// Runs waiting for a worker; beyond it POST /runs answers 503 [default: 64].
+    #[arg(long, value_name = "N")]
+    queue: Option<usize>,
+    /// Listen beyond loopback without tokens (anyone who reaches it may run algorithms).
+    #[arg(long)]
+    insecure: bool,
+}
+
+/// Merges the four layers of settings.
+fn load_config(plugin_dirs: &[PathBuf], args: &ServeArgs) -> Result<ServerConfig, UsageError> {
+    let usage = |e: server::config::ConfigError| UsageError(e.to_string());
+    let config_file = args
+        .config
+        .clone()
+        .or_else(|| std::env::var_os("ALGOHOST_CONFIG").map(PathBuf::from));
+    let file = match &config_file {
+        Some(path) => Settings::from_file(path).map_err(usage)?,
+        None => Settings::default(),
+    };
+    let env = Settings::from_env(|key| std::env::var(key).ok()).map_err(usage)?;
+    let flags = Settings {
+        bind: args.bind,
+        data: args.data.clone(),
+        store: args.store.clone(),
+        plugin_dirs: (!plugin_dirs.is_empty()).then(|| plugin_dirs.to_vec()),
+        concurrency: args.concurrency,
+        queue: args.queue,
+        insecure: args.insecure.then_some(true),
+        ..Settings::default()
+    };
+    ServerConfig::resolve(file.overridden_by(env).overridden_by(flags)).map_err(usage)
+}
+
+pub(super) fn serve(plugin_dirs: &[PathBuf], args: &ServeArgs) -> anyhow::Result<u8> {
+    let config = load_config(plugin_dirs, args)?;
+    let discovery = DiscoveryOptions::with_env(config.plugin_dirs.clone());
+    let registry = Arc::new(sources::discover(&discovery));
+    for diagnostic in registry.diagnostics() {
+        tracing::warn!(%diagnostic, "plugin not registered");
+    }
+    let adapter: Arc<dyn Adapter> = match &config.data {
+        Some(spec) => {
+            adapters::open(spec).map_err(|e| UsageError(format!("--data {spec}: {e}")))?
+        }
+        None => Arc::new(NoData),
+    };
+    let store = SqliteStore::open(&config.store)
+        .with_context(|| format!("cannot open the run store {}", config.store.display()))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(config.bind)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.bind))?;
+        let addr = listener.local_addr()?;
+        let service = Service::start(
+            registry,
+            adapter,
+            Arc::new(store),
+            ServiceConfig {
+                concurrency: config.concurrency,
+                queue_capacity: config.queue,
+                default_timeout: config.run_timeout,
+                max_timeout: config.max_run_timeout,
+            },
+        )
+        .context("cannot start the run service")?;
+        let app = server::app(service, &config, discovery.plugin_paths);
+        print_banner(addr, &config);
+        server::serve(listener, app, config.shutdown_grace, shutdown_signal())
+            .await
+            .context("the server failed")
+    })?;
+    eprintln!("algohost serve stopped");
+    Ok(0)
+}
+
+fn print_banner(addr: SocketAddr, config: &ServerConfig) {
+    println!("listening on http://{addr}");
+    println!("  API docs:  http://{addr}/docs");
+    println!("  OpenAPI:   http://{addr}/openapi.json");
+    println!("  health:    http://{addr}/health");
+    println!("  metrics:   http://{addr}/metrics");
+    println!(
+        "  runs:      {} worker(s), queue of {}, store {}",
+        config.concurrency,
+        config.queue,
+        config.store.display()
+    );
+    if config.tokens.is_empty() {
+        println!("  auth:      none (no tokens configured)");
+    } else {
+        println!("  auth:      bearer tokens ({})", config.tokens.len());
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                term.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

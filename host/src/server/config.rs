@@ -1,0 +1,429 @@
+//! Settings of `algohost serve`, from four layers. A setting given in a
+//! higher layer replaces the lower ones:
+//!
+//! 1. command-line flags (`--bind`, `--queue`, …),
+//! 2. environment variables `ALGOHOST_<KEY>` (`ALGOHOST_BIND`, …),
+//! 3. the TOML config file (`--config FILE` or `ALGOHOST_CONFIG`),
+//! 4. the defaults below.
+//!
+//! Plugin directories are the exception: they add up (flags, then the
+//! config file, then `ALGOHOST_PLUGIN_PATH`), and the first registration of
+//! a name wins.
+//!
+//! ```toml
+//! bind = "127.0.0.1:8000"
+//! data = "demo-data"
+//! store = "algohost.db"
+//! plugin_dirs = ["plugins"]
+//! concurrency = 4
+//! queue = 64
+//! body_limit_bytes = 10485760
+//! request_timeout_secs = 30
+//! shutdown_grace_secs = 30
+//! run_timeout_secs = 600          # runs that ask for no timeout
+//! max_run_timeout_secs = 3600     # the longest a run may ask for
+//! insecure = false                # bind beyond loopback without tokens
+//!
+//! [[tokens]]
+//! token = "change-me"
+//! scope = "run"                   # "read" or "run" (run includes read)
+//! ```
+//!
+//! `ALGOHOST_TOKENS` holds tokens as `TOKEN:SCOPE` separated by commas.
+//! Tokens are never printed or logged.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Default address: loopback only.
+pub const DEFAULT_BIND: &str = "127.0.0.1:8000";
+/// Default run store file, in the working directory.
+pub const DEFAULT_STORE: &str = "algohost.db";
+/// Default runs waiting for a worker.
+pub const DEFAULT_QUEUE: usize = 64;
+/// Default request body limit (10 MiB).
+pub const DEFAULT_BODY_LIMIT: usize = 10 * 1024 * 1024;
+/// Default timeout of non-streaming requests.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default time running runs get to finish at shutdown.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// A setting that cannot be used; the message names where it came from.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+/// What a token may do. `Run` includes `Read`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// List and read algorithms, runs, outputs, plugins, data and metrics.
+    Read,
+    /// Also start and cancel runs and write data.
+    Run,
+}
+
+impl Scope {
+    /// `read` or `run`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Read => "read",
+            Scope::Run => "run",
+        }
+    }
+}
+
+impl std::str::FromStr for Scope {
+    type Err = ConfigError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "read" => Ok(Scope::Read),
+            "run" => Ok(Scope::Run),
+            other => Err(ConfigError(format!(
+                "unknown token scope '{other}': use 'read' or 'run'"
+            ))),
+        }
+    }
+}
+
+/// A bearer token and its scope. Its `Debug` hides the secret.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Token {
+    /// The secret clients send as `Authorization: Bearer <token>`.
+    pub token: String,
+    /// What it may do.
+    pub scope: Scope,
+}
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Token")
+            .field("token", &"<redacted>")
+            .field("scope", &self.scope)
+            .finish()
+    }
+}
+
+/// One layer of settings; unset fields fall through to the layer below.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Address to listen on (port 0 picks a free port).
+    pub bind: Option<SocketAddr>,
+    /// Data directory (files adapter) that runs read and the data API serves.
+    pub data: Option<String>,
+    /// SQLite file of the run store.
+    pub store: Option<PathBuf>,
+    /// Directories of dylib plugins.
+    pub plugin_dirs: Option<Vec<PathBuf>>,
+    /// Runs executing at once.
+    pub concurrency: Option<usize>,
+    /// Runs waiting for a worker.
+    pub queue: Option<usize>,
+    /// Allow binding beyond loopback without tokens.
+    pub insecure: Option<bool>,
+    /// Bearer tokens; none means no authentication.
+    pub tokens: Option<Vec<Token>>,
+    /// Largest request body accepted.
+    pub body_limit_bytes: Option<usize>,
+    /// Timeout of non-streaming requests, in seconds.
+    pub request_timeout_secs: Option<f64>,
+    /// Time running runs get to finish at shutdown, in seconds.
+    pub shutdown_grace_secs: Option<f64>,
+    /// Timeout of runs that ask for none, in seconds.
+    pub run_timeout_secs: Option<f64>,
+    /// The longest timeout a run may ask for, in seconds.
+    pub max_run_timeout_secs: Option<f64>,
+}
+
+impl Settings {
+    /// `higher` over `self`: each field set in `higher` wins, except plugin
+    /// directories, which add up (`higher`'s first).
+    pub fn overridden_by(self, higher: Settings) -> Settings {
+        let plugin_dirs = match (higher.plugin_dirs, self.plugin_dirs) {
+            (Some(mut high), Some(low)) => {
+                high.extend(low);
+                Some(high)
+            }
+            (high, low) => high.or(low),
+        };
+        Settings {
+            bind: higher.bind.or(self.bind),
+            data: higher.data.or(self.data),
+            store: higher.store.or(self.store),
+            plugin_dirs,
+            concurrency: higher.concurrency.or(self.concurrency),
+            queue: higher.queue.or(self.queue),
+            insecure: higher.insecure.or(self.insecure),
+            tokens: higher.tokens.or(self.tokens),
+            body_limit_bytes: higher.body_limit_bytes.or(self.body_limit_bytes),
+            request_timeout_secs: higher.request_timeout_secs.or(self.request_timeout_secs),
+            shutdown_grace_secs: higher.shutdown_grace_secs.or(self.shutdown_grace_secs),
+            run_timeout_secs: higher.run_timeout_secs.or(self.run_timeout_secs),
+            max_run_timeout_secs: higher.max_run_timeout_secs.or(self.max_run_timeout_secs),
+        }
+    }
+
+    /// Reads a TOML config file.
+    pub fn from_file(path: &Path) -> Result<Settings, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("cannot read config file {}: {e}", path.display())))?;
+        toml::from_str(&text)
+            .map_err(|e| ConfigError(format!("config file {}: {e}", path.display())))
+    }
+
+    /// Reads `ALGOHOST_<KEY>` variables through `var` (the process
+    /// environment in production, a map in tests).
+    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
+        let get = |key: &str| var(key).filter(|v| !v.trim().is_empty());
+        Ok(Settings {
+            bind: parse_env(&get, "ALGOHOST_BIND", "an address such as 127.0.0.1:8000")?,
+            data: get("ALGOHOST_DATA"),
+            store: get("ALGOHOST_STORE").map(PathBuf::from),
+            plugin_dirs: None,
+            concurrency: parse_env(&get, "ALGOHOST_CONCURRENCY", "a whole number")?,
+            queue: parse_env(&get, "ALGOHOST_QUEUE", "a whole number")?,
+            insecure: parse_env(&get, "ALGOHOST_INSECURE", "true or false")?,
+            tokens: get("ALGOHOST_TOKENS")
+                .map(|v| parse_tokens(&v))
+                .transpose()?,
+            body_limit_bytes: parse_env(&get, "ALGOHOST_BODY_LIMIT_BYTES", "a number of bytes")?,
+            request_timeout_secs: parse_env(&get, "ALGOHOST_REQUEST_TIMEOUT_SECS", "seconds")?,
+            shutdown_grace_secs: parse_env(&get, "ALGOHOST_SHUTDOWN_GRACE_SECS", "seconds")?,
+            run_timeout_secs: parse_env(&get, "ALGOHOST_RUN_TIMEOUT_SECS", "seconds")?,
+            max_run_timeout_secs: parse_env(&get, "ALGOHOST_MAX_RUN_TIMEOUT_SECS", "seconds")?,
+        })
+    }
+}
+
+fn parse_env<T: std::str::FromStr>(
+    get: &impl Fn(&str) -> Option<String>,
+    key: &str,
+    expected: &str,
+) -> Result<Option<T>, ConfigError> {
+    get(key)
+        .map(|v| {
+            v.trim()
+                .parse()
+                .map_err(|_| ConfigError(format!("{key}={v:?} is not {expected}")))
+        })
+        .transpose()
+}
+
+/// Parses `TOKEN:SCOPE[,TOKEN:SCOPE…]`; the error never repeats a token.
+pub fn parse_tokens(text: &str) -> Result<Vec<Token>, ConfigError> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .enumerate()
+        .map(|(i, entry)| {
+            let (token, scope) = entry.rsplit_once(':').ok_or_else(|| {
+                ConfigError(format!(
+                    "ALGOHOST_TOKENS entry {}: expected TOKEN:SCOPE with scope 'read' or 'run'",
+                    i + 1
+                ))
+            })?;
+            let scope = scope.parse().map_err(|e: ConfigError| {
+                ConfigError(format!("ALGOHOST_TOKENS entry {}: {e}", i + 1))
+            })?;
+            Ok(Token {
+                token: token.to_owned(),
+                scope,
+            })
+        })
+        .collect()
+}
+
+/// The settings the server runs with, every default filled in.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub bind: SocketAddr,
+    /// Data directory, if any.
+    pub data: Option<String>,
+    /// SQLite file of the run store.
+    pub store: PathBuf,
+    /// Directories of dylib plugins (before `ALGOHOST_PLUGIN_PATH`).
+    pub plugin_dirs: Vec<PathBuf>,
+    /// Runs executing at once.
+    pub concurrency: usize,
+    /// Runs waiting for a worker.
+    pub queue: usize,
+    /// Binding beyond loopback without tokens was allowed explicitly.
+    pub insecure: bool,
+    /// Bearer tokens; empty means no authentication.
+    pub tokens: Vec<Token>,
+    /// Largest request body accepted.
+    pub body_limit: usize,
+    /// Timeout of non-streaming requests.
+    pub request_timeout: Duration,
+    /// Time running runs get to finish at shutdown.
+    pub shutdown_grace: Duration,
+    /// Timeout of runs that ask for none.
+    pub run_timeout: Option<Duration>,
+    /// The longest timeout a run may ask for.
+    pub max_run_timeout: Option<Duration>,
+}
+
+impl ServerConfig {
+    /// Fills in the defaults and checks the values, including that a
+    /// non-loopback address has tokens (or `insecure`).
+    pub fn resolve(settings: Settings) -> Result<ServerConfig, ConfigError> {
+        let default_bind: SocketAddr = DEFAULT_BIND
+            .parse()
+            .map_err(|_| ConfigError("bad default address".into()))?;
+        let config = ServerConfig {
+            bind: settings.bind.unwrap_or(default_bind),
+            data: settings.data,
+            store: settings.store.unwrap_or_else(|| DEFAULT_STORE.into()),
+            plugin_dirs: settings.plugin_dirs.unwrap_or_default(),
+            concurrency: match settings.concurrency {
+                Some(0) => return Err(ConfigError("concurrency must be at least 1".into())),
+                Some(n) => n,
+                None => std::thread::available_parallelism().map_or(1, usize::from),
+            },
+            queue: settings.queue.unwrap_or(DEFAULT_QUEUE),
+            insecure: settings.insecure.unwrap_or(false),
+            tokens: settings.tokens.unwrap_or_default(),
+            body_limit: settings.body_limit_bytes.unwrap_or(DEFAULT_BODY_LIMIT),
+            request_timeout: seconds("request_timeout_secs", settings.request_timeout_secs)?
+                .unwrap_or(DEFAULT_REQUEST_TIMEOUT),
+            shutdown_grace: seconds("shutdown_grace_secs", settings.shutdown_grace_secs)?
+                .unwrap_or(DEFAULT_SHUTDOWN_GRACE),
+            run_timeout: seconds("run_timeout_secs", settings.run_timeout_secs)?,
+            max_run_timeout: seconds("max_run_timeout_secs", settings.max_run_timeout_secs)?,
+        };
+        if config.tokens.iter().any(|t| t.token.trim().is_empty()) {
+            return Err(ConfigError("a token is empty".into()));
+        }
+        if !config.bind.ip().is_loopback() && config.tokens.is_empty() && !config.insecure {
+            return Err(ConfigError(format!(
+                "refusing to listen on {} without tokens: anyone who can reach it could run algorithms \
+                 and read their data. Configure tokens (ALGOHOST_TOKENS=TOKEN:run or [[tokens]] in the \
+                 config file), bind a loopback address such as 127.0.0.1, or pass --insecure",
+                config.bind
+            )));
+        }
+        Ok(config)
+    }
+}
+
+fn seconds(key: &str, value: Option<f64>) -> Result<Option<Duration>, ConfigError> {
+    value
+        .map(|s| {
+            Duration::try_from_secs_f64(s)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| {
+                    ConfigError(format!(
+                        "{key} must be a positive number of seconds, got {s}"
+                    ))
+                })
+        })
+        .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn flags_beat_env_beat_file_beat_defaults() {
+        let file: Settings = toml::from_str(
+            "bind = \"127.0.0.1:9000\"\nqueue = 5\nconcurrency = 3\nplugin_dirs = [\"file\"]\n",
+        )
+        .unwrap();
+        let env = Settings::from_env(env(&[
+            ("ALGOHOST_QUEUE", "7"),
+            ("ALGOHOST_CONCURRENCY", "2"),
+        ]))
+        .unwrap();
+        let flags = Settings {
+            concurrency: Some(1),
+            plugin_dirs: Some(vec!["flag".into()]),
+            ..Settings::default()
+        };
+        let config = ServerConfig::resolve(file.overridden_by(env).overridden_by(flags)).unwrap();
+        assert_eq!(config.bind.port(), 9000);
+        assert_eq!(config.queue, 7);
+        assert_eq!(config.concurrency, 1);
+        assert_eq!(config.plugin_dirs, [PathBuf::from("flag"), "file".into()]);
+        assert_eq!(config.body_limit, DEFAULT_BODY_LIMIT);
+        assert_eq!(config.store, PathBuf::from(DEFAULT_STORE));
+    }
+
+    #[test]
+    fn tokens_parse_from_env_and_never_show_in_debug() {
+        let s = Settings::from_env(env(&[("ALGOHOST_TOKENS", "abc:read, s3cr:et:run")])).unwrap();
+        let tokens = s.tokens.unwrap();
+        assert_eq!(tokens[0].scope, Scope::Read);
+        assert_eq!(tokens[1].token, "s3cr:et");
+        assert_eq!(tokens[1].scope, Scope::Run);
+        assert!(!format!("{tokens:?}").contains("abc"));
+        let err = parse_tokens("supersecret:admin").unwrap_err().to_string();
+        assert!(
+            err.contains("'admin'") && !err.contains("supersecret"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn bad_values_say_where_they_came_from() {
+        let err = Settings::from_env(env(&[("ALGOHOST_QUEUE", "lots")])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "ALGOHOST_QUEUE=\"lots\" is not a whole number"
+        );
+        let err = toml::from_str::<Settings>("qeueu = 3")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("qeueu"), "{err}");
+        let s = Settings {
+            request_timeout_secs: Some(-1.0),
+            ..Settings::default()
+        };
+        assert!(
+            ServerConfig::resolve(s)
+                .unwrap_err()
+                .to_string()
+                .contains("request_timeout_secs")
+        );
+    }
+
+    #[test]
+    fn public_addresses_need_tokens_or_insecure() {
+        let public = || Settings {
+            bind: Some("0.0.0.0:8000".parse().unwrap()),
+            ..Settings::default()
+        };
+        let err = ServerConfig::resolve(public()).unwrap_err().to_string();
+        assert!(
+            err.contains("--insecure") && err.contains("ALGOHOST_TOKENS"),
+            "{err}"
+        );
+        let insecure = Settings {
+            insecure: Some(true),
+            ..public()
+        };
+        assert!(ServerConfig::resolve(insecure).is_ok());
+        let with_tokens = Settings {
+            tokens: Some(parse_tokens("t:read").unwrap()),
+            ..public()
+        };
+        assert!(ServerConfig::resolve(with_tokens).is_ok());
+    }
+}

@@ -1,0 +1,369 @@
+//! The one mapping of host errors to HTTP: every error response is an RFC
+//! 9457 `application/problem+json` document built by the single
+//! `impl IntoResponse for ApiError` below. 4xx say what was wrong; 5xx say
+//! nothing of the cause to the client and log it in full (the log line
+//! carries the request id of the trace span it runs in).
+
+use std::time::Duration;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::registry::UnknownAlgorithm;
+use crate::runner::RunRejected;
+use crate::service::{CancelError, SubmitError};
+use crate::store::StoreError;
+use crate::validation::ParamsError;
+
+/// The media type of every error body.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema)]
+pub struct Problem {
+    /// A URI naming the kind of problem, e.g. `urn:algohost:problem:invalid-params`.
+    #[serde(rename = "type")]
+    pub problem_type: String,
+    /// Short summary of the kind of problem.
+    pub title: String,
+    /// The HTTP status code.
+    pub status: u16,
+    /// What went wrong this time, for people.
+    pub detail: String,
+    /// Every params error with its JSON Pointer (422 only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<ParamError>>,
+    /// Registered names close to an unknown algorithm name (404 only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub close: Option<Vec<String>>,
+}
+
+/// One params error: where (JSON Pointer into the params) and what.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema)]
+pub struct ParamError {
+    /// JSON Pointer of the offending value; `""` is the params object itself.
+    pub pointer: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl From<ParamsError> for ParamError {
+    fn from(e: ParamsError) -> Self {
+        Self {
+            pointer: e.pointer,
+            message: e.message,
+        }
+    }
+}
+
+/// Everything a request can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request is malformed (body, query or path).
+    #[error("{0}")]
+    BadRequest(String),
+    /// No or a wrong bearer token.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// The token lacks the scope.
+    #[error("this request needs a token with scope '{0}'")]
+    Forbidden(&'static str),
+    /// Nothing at this address (route, run, frame, data point).
+    #[error("{0}")]
+    NotFound(String),
+    /// No algorithm of that name.
+    #[error(transparent)]
+    UnknownAlgorithm(#[from] UnknownAlgorithm),
+    /// The route exists but not for this method.
+    #[error("method not allowed here")]
+    MethodNotAllowed,
+    /// None of the accepted media types can be produced.
+    #[error("cannot produce any of the accepted media types ({accept}); available: {available}")]
+    NotAcceptable {
+        /// The request's `Accept`.
+        accept: String,
+        /// What the endpoint offers.
+        available: String,
+    },
+    /// The request conflicts with the resource's state.
+    #[error("{0}")]
+    Conflict(String),
+    /// The body is larger than the limit.
+    #[error("the request body is larger than the limit of {0} bytes")]
+    PayloadTooLarge(usize),
+    /// The body's media type is not one the endpoint reads.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// The params do not match the algorithm's schema.
+    #[error("invalid params for '{algorithm}' ({} error(s))", .errors.len())]
+    InvalidParams {
+        /// The algorithm.
+        algorithm: String,
+        /// Every error with its pointer.
+        errors: Vec<ParamsError>,
+    },
+    /// The run queue is full.
+    #[error("{message}")]
+    QueueFull {
+        /// What to tell the client.
+        message: String,
+        /// When to try again.
+        retry_after: Duration,
+    },
+    /// The server is shutting down.
+    #[error("the server is shutting down and accepts no new runs")]
+    ShuttingDown,
+    /// The request took longer than the request timeout.
+    #[error("the request took longer than {0:?} and was stopped")]
+    Timeout(Duration),
+    /// Anything the client cannot act on; logged, never shown.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// Status, problem slug and title.
+    fn kind(&self) -> (StatusCode, &'static str, &'static str) {
+        use ApiError::*;
+        match self {
+            BadRequest(_) => (StatusCode::BAD_REQUEST, "bad-request", "Bad request"),
+            Unauthorized(_) => (
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "Authentication required",
+            ),
+            Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", "Insufficient scope"),
+            NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
+            UnknownAlgorithm(_) => (
+                StatusCode::NOT_FOUND,
+                "unknown-algorithm",
+                "Unknown algorithm",
+            ),
+            MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "Method not allowed",
+            ),
+            NotAcceptable { .. } => (
+                StatusCode::NOT_ACCEPTABLE,
+                "not-acceptable",
+                "Not acceptable",
+            ),
+            Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
+            PayloadTooLarge(_) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload-too-large",
+                "Payload too large",
+            ),
+            UnsupportedMediaType(_) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported media type",
+            ),
+            InvalidParams { .. } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-params",
+                "Invalid params",
+            ),
+            QueueFull { .. } => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "queue-full",
+                "Run queue full",
+            ),
+            ShuttingDown => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "shutting-down",
+                "Shutting down",
+            ),
+            Timeout(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "timeout",
+                "Request timed out",
+            ),
+            Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal server error",
+            ),
+        }
+    }
+
+    /// An internal error from anything displayable.
+    pub fn internal(e: impl std::fmt::Display) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+
+    /// The problem document of this error.
+    pub fn problem(&self) -> Problem {
+        let (status, slug, title) = self.kind();
+        let detail = match self {
+            ApiError::Internal(_) => {
+                "the server failed to answer this request; its log has the details under the \
+                 request id in the x-request-id response header"
+                    .to_owned()
+            }
+            other => other.to_string(),
+        };
+        Problem {
+            problem_type: format!("urn:algohost:problem:{slug}"),
+            title: title.to_owned(),
+            status: status.as_u16(),
+            detail,
+            errors: match self {
+                ApiError::InvalidParams { errors, .. } => {
+                    Some(errors.iter().cloned().map(ParamError::from).collect())
+                }
+                _ => None,
+            },
+            close: match self {
+                ApiError::UnknownAlgorithm(e) => Some(e.close.clone()),
+                _ => None,
+            },
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let problem = self.problem();
+        if let ApiError::Internal(cause) = &self {
+            tracing::error!(error = %cause, "internal error");
+        }
+        let body = serde_json::to_vec(&problem).unwrap_or_default();
+        let mut response = (
+            StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            [(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON))],
+            body,
+        )
+            .into_response();
+        let headers = response.headers_mut();
+        match &self {
+            ApiError::QueueFull { retry_after, .. } => {
+                let secs = retry_after.as_secs_f64().ceil().max(1.0) as u64;
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            }
+            ApiError::Unauthorized(_) => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"algohost\""),
+                );
+            }
+            ApiError::Forbidden(scope) => {
+                let value = format!(
+                    "Bearer realm=\"algohost\", error=\"insufficient_scope\", scope=\"{scope}\""
+                );
+                if let Ok(value) = HeaderValue::from_str(&value) {
+                    headers.insert(header::WWW_AUTHENTICATE, value);
+                }
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+impl From<SubmitError> for ApiError {
+    fn from(e: SubmitError) -> Self {
+        match e {
+            SubmitError::UnknownAlgorithm(e) => e.into(),
+            SubmitError::InvalidParams { algorithm, errors } => {
+                ApiError::InvalidParams { algorithm, errors }
+            }
+            e @ SubmitError::QueueFull { retry_after, .. } => ApiError::QueueFull {
+                message: e.to_string(),
+                retry_after,
+            },
+            SubmitError::ShuttingDown => ApiError::ShuttingDown,
+            SubmitError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<CancelError> for ApiError {
+    fn from(e: CancelError) -> Self {
+        match e {
+            CancelError::NotFound(id) => run_not_found(id),
+            e @ CancelError::Finished { .. } => ApiError::Conflict(e.to_string()),
+            CancelError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            e @ StoreError::IdempotencyConflict(_) => ApiError::Conflict(e.to_string()),
+            e @ StoreError::Backend(_) => ApiError::internal(e),
+        }
+    }
+}
+
+impl From<RunRejected> for ApiError {
+    fn from(e: RunRejected) -> Self {
+        match e {
+            RunRejected::UnknownAlgorithm(e) => e.into(),
+            RunRejected::InvalidParams { algorithm, errors } => {
+                ApiError::InvalidParams { algorithm, errors }
+            }
+        }
+    }
+}
+
+impl From<algohost_sdk::Error> for ApiError {
+    fn from(e: algohost_sdk::Error) -> Self {
+        match e {
+            algohost_sdk::Error::InvalidInput(message) => ApiError::BadRequest(message),
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<tokio::task::JoinError> for ApiError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        ApiError::internal(format!("a blocking task failed: {e}"))
+    }
+}
+
+/// 404 for a run id that does not exist.
+pub fn run_not_found(id: Uuid) -> ApiError {
+    ApiError::NotFound(format!("no run with id {id}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn five_hundreds_hide_their_cause() {
+        let problem = ApiError::internal("disk /var/secret full").problem();
+        assert_eq!(problem.status, 500);
+        assert!(!problem.detail.contains("secret"), "{}", problem.detail);
+    }
+
+    #[test]
+    fn params_errors_and_close_names_are_in_the_body() {
+        let problem = ApiError::InvalidParams {
+            algorithm: "a".into(),
+            errors: vec![ParamsError {
+                pointer: "/x".into(),
+                message: "bad".into(),
+            }],
+        }
+        .problem();
+        assert_eq!(problem.status, 422);
+        assert_eq!(problem.errors.unwrap()[0].pointer, "/x");
+        let problem = ApiError::from(UnknownAlgorithm {
+            name: "peak_shavin".into(),
+            close: vec!["peak_shaving".into()],
+        })
+        .problem();
+        assert_eq!(problem.close.unwrap(), ["peak_shaving"]);
+        assert_eq!(
+            problem.problem_type,
+            "urn:algohost:problem:unknown-algorithm"
+        );
+    }
+}

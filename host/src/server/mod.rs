@@ -1,0 +1,225 @@
+//! The HTTP runner behind `algohost serve`: axum on tokio, one route file
+//! per resource, each handler translating HTTP to one call of the run
+//! [`Service`] (or the registry or adapter it holds) and back.
+//!
+//! Every request gets an `x-request-id` (kept when the client sends one,
+//! echoed on the response) and a `tracing` span carrying it, so every log
+//! line of the request names it. Non-streaming requests have a timeout;
+//! bodies have a size limit; tokens guard every route but the probes and
+//! the docs. Errors are problem+json from [`error::ApiError`].
+
+pub mod algorithms;
+pub mod auth;
+pub mod config;
+pub mod data;
+pub mod error;
+pub mod events;
+pub mod extract;
+pub mod frames;
+pub mod health;
+pub mod metrics;
+pub mod openapi;
+pub mod outputs;
+pub mod plugins;
+pub mod runs;
+pub mod state;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::HeaderName;
+use axum::middleware::{Next, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::service::Service;
+
+pub use config::{ServerConfig, Settings};
+pub use error::{ApiError, Problem};
+pub use state::AppState;
+
+/// The header carrying the request id.
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// The routes with their documentation, state and layers.
+pub struct App {
+    /// The axum router, ready to serve.
+    pub router: Router,
+    /// Its state (to start the shutdown).
+    pub state: AppState,
+    /// The OpenAPI document of the routes.
+    pub openapi: utoipa::openapi::OpenApi,
+}
+
+/// Every route file's router with its OpenAPI paths.
+fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .merge(health::router())
+        .merge(algorithms::router())
+        .merge(runs::router())
+        .merge(events::router())
+        .merge(outputs::router())
+        .merge(plugins::router())
+        .merge(data::router())
+        .merge(metrics::router())
+}
+
+/// The OpenAPI document alone (for tools that print or check it).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    openapi::finish(api_routes().into_openapi())
+}
+
+/// Builds the server for `service` with the limits and tokens of `config`.
+/// `plugin_dirs` is where discovery looked (shown by `/plugins`).
+pub fn app(service: Arc<Service>, config: &ServerConfig, plugin_dirs: Vec<PathBuf>) -> App {
+    let (routes, api) = api_routes().split_for_parts();
+    let api = openapi::finish(api);
+    let api_value = serde_json::to_value(&api).unwrap_or_default();
+    let auth = auth::Auth::new(config.tokens.clone(), &api_value);
+    let mut state = AppState::new(service, auth, config.body_limit, config.request_timeout);
+    state.plugin_dirs = Arc::new(plugin_dirs);
+    state.openapi_json = Arc::new(api_value.to_string());
+    let routes = routes
+        .layer(DefaultBodyLimit::max(config.body_limit))
+        .layer(from_fn_with_state(state.clone(), auth::require_token))
+        .layer(from_fn_with_state(config.request_timeout, request_timeout));
+    let request_id = HeaderName::from_static(REQUEST_ID);
+    let router = routes
+        .merge(openapi::router(&api))
+        .fallback(route_not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(from_fn_with_state(state.clone(), metrics::track_requests))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+                .layer(
+                    TraceLayer::new_for_http()
+                        .make_span_with(request_span)
+                        .on_response(DefaultOnResponse::new().level(Level::INFO)),
+                )
+                .layer(PropagateRequestIdLayer::new(request_id)),
+        )
+        .with_state(state.clone());
+    App {
+        router,
+        state,
+        openapi: api,
+    }
+}
+
+fn request_span(request: &Request) -> tracing::Span {
+    let id = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
+    tracing::info_span!(
+        "request",
+        id = %id,
+        method = %request.method(),
+        uri = %request.uri().path(),
+    )
+}
+
+/// Middleware: cuts off non-streaming requests at the request timeout
+/// (event streams end with their run instead).
+async fn request_timeout(
+    State(timeout): State<Duration>,
+    matched: Option<MatchedPath>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let is_stream = matched.is_some_and(|m| m.as_str() == "/runs/{id}/events");
+    if is_stream {
+        return next.run(request).await;
+    }
+    match tokio::time::timeout(timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::Timeout(timeout).into_response(),
+    }
+}
+
+async fn route_not_found(request: Request) -> ApiError {
+    ApiError::NotFound(format!(
+        "no route {} {}; /openapi.json lists them",
+        request.method(),
+        request.uri().path()
+    ))
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
+/// Serves `app` on `listener` until `signal` completes, then shuts down:
+/// stops accepting, marks the server not ready, gives running runs `grace`
+/// to finish (the service marks the rest interrupted), and lets open
+/// connections finish (event streams end with their runs).
+pub async fn serve(
+    listener: TcpListener,
+    app: App,
+    grace: Duration,
+    signal: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    let server = axum::serve(listener, app.router).with_graceful_shutdown(async move {
+        let _ = stopped.wait_for(|s| *s).await;
+    });
+    let mut server = tokio::spawn(async move { server.await });
+    tokio::select! {
+        () = signal => {}
+        finished = &mut server => return finished.map_err(std::io::Error::other)?,
+    }
+    tracing::info!(grace_secs = grace.as_secs_f64(), "shutting down");
+    app.state.begin_shutdown();
+    let _ = stop.send(true);
+    app.state.service.shutdown(grace).await;
+    // Requests still open (event streams of runs just ended) get a moment.
+    match tokio::time::timeout(Duration::from_secs(5), server).await {
+        Ok(joined) => joined.map_err(std::io::Error::other)?,
+        Err(_) => {
+            tracing::warn!("connections still open after shutdown; closing them");
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::routing::get;
+    use tower::ServiceExt as _;
+
+    async fn sleep_then(ms: u64) -> &'static str {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        "done"
+    }
+
+    #[tokio::test]
+    async fn slow_requests_get_a_503_problem_but_event_streams_do_not() {
+        let app: Router = Router::new()
+            .route("/slow", get(|| sleep_then(5_000)))
+            .route("/runs/{id}/events", get(|| sleep_then(50)))
+            .layer(from_fn_with_state(
+                Duration::from_millis(10),
+                request_timeout,
+            ));
+        let get = |uri: &str| Request::get(uri).body(Body::empty()).unwrap();
+        let slow = app.clone().oneshot(get("/slow")).await.unwrap();
+        assert_eq!(slow.status(), 503);
+        assert_eq!(slow.headers()["content-type"], error::PROBLEM_JSON);
+        let stream = app.oneshot(get("/runs/1/events")).await.unwrap();
+        assert_eq!(stream.status(), 200);
+    }
+}

@@ -1,0 +1,142 @@
+//! The OpenAPI 3.1 document, generated from the handlers' `#[utoipa::path]`
+//! annotations and the wire types, served at `/openapi.json` and rendered
+//! by Scalar at `/docs`. The error responses every operation can give
+//! (400, 401/403, 413/415, 500, 503) are added here in one place, so the
+//! annotations only list what is particular to each endpoint.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{Html, IntoResponse};
+use axum::routing::get;
+use utoipa::OpenApi;
+use utoipa::openapi::path::{Operation, PathItem};
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
+use utoipa_scalar::Scalar;
+
+use super::auth::SCHEME;
+use super::error::PROBLEM_JSON;
+use super::events::{ProgressEvent, StatusEvent};
+use super::runs::LogRecordView;
+use super::state::AppState;
+
+/// The document's fixed parts; paths are collected from the route files.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "algohost",
+        description = "Run registered algorithms over HTTP: list and validate them, start runs, \
+            follow their events, download their output frames, and read and write time-series data.\n\n\
+            Errors are RFC 9457 problem documents (`application/problem+json`). When the server has \
+            tokens, send `Authorization: Bearer <token>`: scope `read` lists and reads, `run` also \
+            starts and cancels runs and writes data.",
+    ),
+    tags(
+        (name = "algorithms", description = "Manifests and params validation"),
+        (name = "runs", description = "Start, follow, cancel runs; download outputs"),
+        (name = "data", description = "Data points and their samples"),
+        (name = "plugins", description = "Sources and discovery diagnostics"),
+        (name = "operations", description = "Probes and metrics"),
+    ),
+    components(schemas(StatusEvent, ProgressEvent, LogRecordView))
+)]
+pub struct ApiDoc;
+
+/// Adds the security scheme and the error responses shared by operations.
+pub fn finish(mut api: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    let components = api.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(
+        SCHEME,
+        SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+    );
+    for item in api.paths.paths.values_mut() {
+        for op in operations(item) {
+            add_shared_responses(op);
+        }
+    }
+    api
+}
+
+fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
+    [
+        &mut item.get,
+        &mut item.put,
+        &mut item.post,
+        &mut item.delete,
+        &mut item.patch,
+        &mut item.head,
+        &mut item.options,
+        &mut item.trace,
+    ]
+    .into_iter()
+    .filter_map(Option::as_mut)
+}
+
+fn add_shared_responses(op: &mut Operation) {
+    let has_input =
+        op.request_body.is_some() || op.parameters.as_ref().is_some_and(|p| !p.is_empty());
+    let is_public = op.security.as_ref().is_some_and(|reqs| {
+        reqs.iter().any(|r| {
+            serde_json::to_value(r).is_ok_and(|v| v.as_object().is_some_and(|o| o.is_empty()))
+        })
+    });
+    let mut shared: Vec<(&str, &str)> = Vec::new();
+    if has_input {
+        shared.push(("400", "Malformed request: body, query or path"));
+    }
+    if !is_public {
+        shared.push((
+            "401",
+            "No bearer token, or not a valid one (tokens are configured)",
+        ));
+        shared.push(("403", "The token lacks the scope this operation needs"));
+    }
+    if op.request_body.is_some() {
+        shared.push(("413", "The body is larger than the server's limit"));
+        shared.push((
+            "415",
+            "The body's content type is not one this operation reads",
+        ));
+    }
+    shared.push((
+        "500",
+        "The server failed; the detail is in its log under the request id",
+    ));
+    shared.push((
+        "503",
+        "The request timed out, or the server is shutting down",
+    ));
+    let responses = &mut op.responses.responses;
+    for (status, description) in shared {
+        responses
+            .entry(status.to_owned())
+            .or_insert_with(|| problem_response(description));
+    }
+}
+
+fn problem_response(description: &str) -> RefOr<Response> {
+    let content = ContentBuilder::new()
+        .schema(Some(Ref::from_schema_name("Problem")))
+        .build();
+    ResponseBuilder::new()
+        .description(description)
+        .content(PROBLEM_JSON, content)
+        .build()
+        .into()
+}
+
+/// `/openapi.json` and `/docs` (public, outside the token check).
+pub fn router(api: &utoipa::openapi::OpenApi) -> Router<AppState> {
+    let docs = Scalar::new(api.clone()).title("algohost API").to_html();
+    Router::new()
+        .route("/openapi.json", get(openapi_json))
+        .route("/docs", get(move || async move { Html(docs) }))
+}
+
+async fn openapi_json(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        state.openapi_json.as_str().to_owned(),
+    )
+}

@@ -1,0 +1,462 @@
+//! `/runs`: start runs (asynchronously, or waiting with `Prefer: wait=N`),
+//! list them page by page, read one, cancel one. Events and output frames
+//! live in `events.rs` and `outputs.rs`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use super::error::{ApiError, Problem, run_not_found};
+use super::extract::{JsonBody, Path, Query};
+use super::state::AppState;
+use crate::runner::{Run, RunStatus};
+use crate::service::Submit;
+use crate::store::RunQuery;
+
+/// Default page size of `GET /runs`.
+pub const DEFAULT_PAGE: usize = 50;
+/// Largest page size of `GET /runs`.
+pub const MAX_PAGE: usize = 1000;
+/// Longest `Idempotency-Key` accepted.
+const MAX_IDEMPOTENCY_KEY: usize = 255;
+
+/// Where a run is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatusView {
+    /// Waiting for a worker.
+    Queued,
+    /// Executing.
+    Running,
+    /// Finished with an output.
+    Succeeded,
+    /// Ended with an error (including a plugin panic or an interruption).
+    Failed,
+    /// Stopped because it was cancelled.
+    Cancelled,
+    /// Still running at its deadline.
+    TimedOut,
+}
+
+impl From<RunStatus> for RunStatusView {
+    fn from(s: RunStatus) -> Self {
+        match s {
+            RunStatus::Queued => Self::Queued,
+            RunStatus::Running => Self::Running,
+            RunStatus::Succeeded => Self::Succeeded,
+            RunStatus::Failed => Self::Failed,
+            RunStatus::Cancelled => Self::Cancelled,
+            RunStatus::TimedOut => Self::TimedOut,
+        }
+    }
+}
+
+impl From<RunStatusView> for RunStatus {
+    fn from(s: RunStatusView) -> Self {
+        match s {
+            RunStatusView::Queued => Self::Queued,
+            RunStatusView::Running => Self::Running,
+            RunStatusView::Succeeded => Self::Succeeded,
+            RunStatusView::Failed => Self::Failed,
+            RunStatusView::Cancelled => Self::Cancelled,
+            RunStatusView::TimedOut => Self::TimedOut,
+        }
+    }
+}
+
+/// Why a run did not succeed.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RunErrorView {
+    /// `panic`, `failed`, `cancelled`, `timed_out`, `invalid_input`, `data`, `interrupted`, …
+    pub kind: String,
+    /// What happened, for people.
+    pub message: String,
+    /// Anything structured that helps.
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    pub details: Value,
+}
+
+/// One log line of a run.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct LogRecordView {
+    /// When it was logged, RFC 3339 UTC.
+    pub ts: String,
+    /// `error`, `warn`, `info`, `debug` or `trace`.
+    pub level: String,
+    /// The module (or logger) that logged it.
+    pub target: String,
+    /// The message.
+    pub message: String,
+    /// Other structured fields.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub fields: BTreeMap<String, Value>,
+}
+
+impl From<algohost_sdk::logging::LogRecord> for LogRecordView {
+    fn from(r: algohost_sdk::logging::LogRecord) -> Self {
+        Self {
+            ts: r.ts,
+            level: r.level,
+            target: r.target,
+            message: r.message,
+            fields: r.fields.into_iter().collect(),
+        }
+    }
+}
+
+/// One execution of an algorithm.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RunView {
+    /// UUIDv7 (time-ordered).
+    pub id: Uuid,
+    /// Algorithm name.
+    pub algorithm: String,
+    /// Algorithm version.
+    pub version: String,
+    /// The validated params.
+    pub params: Value,
+    /// Status.
+    pub status: RunStatusView,
+    /// Last reported progress, 0..=1.
+    pub progress: f64,
+    /// Message of the last progress report.
+    pub progress_message: String,
+    /// When the run was created.
+    pub created_at: DateTime<Utc>,
+    /// When the algorithm started.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it ended.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Why it did not succeed.
+    pub error: Option<RunErrorView>,
+    /// The output summary (null until it succeeds).
+    pub summary: Value,
+    /// Names of the output frames, for `/runs/{id}/outputs/{frame}`.
+    pub frames: Vec<String>,
+    /// Log records (in `GET /runs/{id}` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logs: Option<Vec<LogRecordView>>,
+}
+
+impl RunView {
+    /// The run without its log records, for listings.
+    fn summary_of(run: Run) -> Self {
+        let mut view = Self::from(run);
+        view.logs = None;
+        view
+    }
+}
+
+impl From<Run> for RunView {
+    fn from(run: Run) -> Self {
+        Self {
+            id: run.id,
+            algorithm: run.algorithm,
+            version: run.version,
+            params: run.params,
+            status: run.status.into(),
+            progress: run.progress,
+            progress_message: run.progress_message,
+            created_at: run.created_at,
+            started_at: run.started_at,
+            finished_at: run.finished_at,
+            error: run.error.map(|e| RunErrorView {
+                kind: e.kind,
+                message: e.message,
+                details: e.details,
+            }),
+            summary: run.summary,
+            frames: run.frames,
+            logs: Some(run.logs.into_iter().map(Into::into).collect()),
+        }
+    }
+}
+
+/// A request to start a run.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitRun {
+    /// Algorithm name.
+    pub algorithm: String,
+    /// Params, validated against the algorithm's schema before the run is queued.
+    #[serde(default = "empty_object")]
+    pub params: Value,
+    /// Stop the run after this many seconds (reported `timed_out`).
+    #[serde(default)]
+    pub timeout: Option<f64>,
+}
+
+fn empty_object() -> Value {
+    Value::Object(serde_json::Map::new())
+}
+
+/// A page of runs, newest first.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RunPage {
+    /// The runs (without log records).
+    pub runs: Vec<RunView>,
+    /// Pass as `before` to get the next page; null on the last page.
+    pub next_before: Option<Uuid>,
+}
+
+/// Filter and page of `GET /runs`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RunFilter {
+    /// Only runs in this status.
+    pub status: Option<RunStatusView>,
+    /// Only runs of this algorithm.
+    pub algorithm: Option<String>,
+    /// Page size, 1 to 1000 (default 50).
+    pub limit: Option<usize>,
+    /// Only runs older than this run (the previous page's `next_before`).
+    pub before: Option<Uuid>,
+}
+
+/// The router of `/runs`.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_run, list_runs))
+        .routes(routes!(get_run))
+        .routes(routes!(cancel_run))
+}
+
+/// Starts a run: validates the params and queues it. Answers 202 at once,
+/// or with `Prefer: wait=N` waits up to N seconds and answers 200 when the
+/// run has finished by then.
+#[utoipa::path(
+    post, path = "/runs", tag = "runs",
+    request_body = SubmitRun,
+    params(
+        ("Prefer" = Option<String>, Header, description = "`wait=N`: wait up to N seconds for the run to finish \
+            (at most a second less than the server's request timeout)"),
+        ("Idempotency-Key" = Option<String>, Header, description = "The same key and body return the same run"),
+    ),
+    security(("bearer" = ["run"])),
+    responses(
+        (status = 200, description = "The run finished within the wait", body = RunView),
+        (status = 202, description = "The run is queued or running", body = RunView,
+         headers(("Location" = String, description = "URL of the run"))),
+        (status = 404, description = "No such algorithm; `close` lists similar names",
+         body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The idempotency key was used with another body",
+         body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid params: `errors` lists every error with its JSON Pointer",
+         body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The run queue is full (see Retry-After) or the server is shutting down",
+         body = Problem, content_type = "application/problem+json",
+         headers(("Retry-After" = u64, description = "Seconds to wait before trying again"))),
+    )
+)]
+async fn create_run(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<SubmitRun>,
+) -> Result<Response, ApiError> {
+    let wait = preferred_wait(&headers).map(|w| w.min(state.max_wait()));
+    let submit = Submit {
+        algorithm: body.algorithm,
+        params: body.params,
+        timeout: run_timeout(body.timeout)?,
+        idempotency_key: idempotency_key(&headers)?,
+    };
+    let mut run = state.service.submit(submit)?;
+    if let Some(wait) = wait.filter(|_| !run.status.is_finished()) {
+        run = state.service.wait(run.id, wait).await?.unwrap_or(run);
+    }
+    Ok(run_response(run, wait))
+}
+
+fn run_response(run: Run, wait: Option<Duration>) -> Response {
+    let status = if run.status.is_finished() {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
+    let mut headers = HeaderMap::new();
+    if let Ok(location) = HeaderValue::from_str(&format!("/runs/{}", run.id)) {
+        headers.insert(header::LOCATION, location);
+    }
+    if let Some(wait) = wait {
+        let applied = format!("wait={}", wait.as_secs());
+        if let Ok(value) = HeaderValue::from_str(&applied) {
+            headers.insert("preference-applied", value);
+        }
+    }
+    (status, headers, Json(RunView::from(run))).into_response()
+}
+
+/// `wait=N` from the `Prefer` header (RFC 7240); anything else is ignored,
+/// as preferences are hints.
+fn preferred_wait(headers: &HeaderMap) -> Option<Duration> {
+    headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|pref| {
+            let (key, value) = pref.split(';').next()?.split_once('=')?;
+            (key.trim().eq_ignore_ascii_case("wait"))
+                .then(|| value.trim().trim_matches('"').parse::<u64>().ok())?
+        })
+        .map(Duration::from_secs)
+        .next()
+}
+
+fn run_timeout(seconds: Option<f64>) -> Result<Option<Duration>, ApiError> {
+    seconds
+        .map(|s| {
+            Duration::try_from_secs_f64(s)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| {
+                    ApiError::BadRequest(format!(
+                        "timeout must be a positive number of seconds, got {s}"
+                    ))
+                })
+        })
+        .transpose()
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    match value.to_str() {
+        Ok(key) if !key.trim().is_empty() && key.len() <= MAX_IDEMPOTENCY_KEY => {
+            Ok(Some(key.trim().to_owned()))
+        }
+        _ => Err(ApiError::BadRequest(format!(
+            "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"
+        ))),
+    }
+}
+
+/// Lists runs, newest first, filtered by status and algorithm.
+#[utoipa::path(
+    get, path = "/runs", tag = "runs",
+    params(RunFilter),
+    security(("bearer" = ["read"])),
+    responses(
+        (status = 200, description = "A page of runs, newest first", body = RunPage),
+    )
+)]
+async fn list_runs(
+    State(state): State<AppState>,
+    Query(filter): Query<RunFilter>,
+) -> Result<Json<RunPage>, ApiError> {
+    let limit = match filter.limit {
+        None => DEFAULT_PAGE,
+        Some(n @ 1..=MAX_PAGE) => n,
+        Some(n) => {
+            return Err(ApiError::BadRequest(format!(
+                "limit must be between 1 and {MAX_PAGE}, got {n}"
+            )));
+        }
+    };
+    let query = RunQuery {
+        status: filter.status.map(Into::into),
+        algorithm: filter.algorithm,
+        limit,
+        before: filter.before,
+    };
+    let runs = state.service.list(&query)?;
+    let next_before = (runs.len() == limit)
+        .then(|| runs.last().map(|r| r.id))
+        .flatten();
+    Ok(Json(RunPage {
+        runs: runs.into_iter().map(RunView::summary_of).collect(),
+        next_before,
+    }))
+}
+
+/// One run: status, progress, error, output summary and log records.
+#[utoipa::path(
+    get, path = "/runs/{id}", tag = "runs",
+    params(("id" = Uuid, Path, description = "Run id")),
+    security(("bearer" = ["read"])),
+    responses(
+        (status = 200, description = "The run", body = RunView),
+        (status = 404, description = "No such run", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn get_run(
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+) -> Result<Json<RunView>, ApiError> {
+    let run = state.service.get(id)?.ok_or_else(|| run_not_found(id))?;
+    Ok(Json(run.into()))
+}
+
+/// Cancels a queued or running run. A queued run is cancelled at once; a
+/// running one stops at its next cancellation check.
+#[utoipa::path(
+    post, path = "/runs/{id}/cancel", tag = "runs",
+    params(("id" = Uuid, Path, description = "Run id")),
+    security(("bearer" = ["run"])),
+    responses(
+        (status = 200, description = "Cancellation requested; the run as it is now", body = RunView),
+        (status = 404, description = "No such run", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The run already ended", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn cancel_run(
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+) -> Result<Json<RunView>, ApiError> {
+    let run = state.service.cancel(id)?;
+    Ok(Json(RunView::summary_of(run)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prefer(value: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("prefer", value.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn prefer_wait_is_read_among_other_preferences() {
+        assert_eq!(
+            preferred_wait(&prefer("wait=5")),
+            Some(Duration::from_secs(5))
+        );
+        assert_eq!(
+            preferred_wait(&prefer("respond-async, Wait = 12")),
+            Some(Duration::from_secs(12))
+        );
+        assert_eq!(preferred_wait(&prefer("wait=soon")), None);
+        assert_eq!(preferred_wait(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn bad_timeouts_and_keys_are_refused_with_a_reason() {
+        assert!(
+            run_timeout(Some(-1.0))
+                .unwrap_err()
+                .to_string()
+                .contains("positive")
+        );
+        assert_eq!(
+            run_timeout(Some(1.5)).unwrap(),
+            Some(Duration::from_millis(1500))
+        );
+        let mut h = HeaderMap::new();
+        h.insert("idempotency-key", "k".repeat(300).parse().unwrap());
+        assert!(idempotency_key(&h).is_err());
+    }
+}

@@ -1,0 +1,68 @@
+//! What every handler gets: the run service and the server's settings.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use crate::service::Service;
+
+use super::auth::Auth;
+use super::metrics::HttpMetrics;
+
+/// Shared state of the HTTP server (cheap to clone).
+#[derive(Clone)]
+pub struct AppState {
+    /// The run service (registry, adapter, store, workers).
+    pub service: Arc<Service>,
+    /// Bearer tokens and the scope each route needs.
+    pub auth: Arc<Auth>,
+    /// Request counters for `/metrics`.
+    pub metrics: Arc<HttpMetrics>,
+    /// Largest request body accepted, in bytes.
+    pub body_limit: usize,
+    /// Timeout of non-streaming requests.
+    pub request_timeout: Duration,
+    /// Plugin directories given to discovery (shown by `/plugins`).
+    pub plugin_dirs: Arc<Vec<PathBuf>>,
+    /// The OpenAPI document, serialised once.
+    pub openapi_json: Arc<String>,
+    shutting_down: Arc<AtomicBool>,
+}
+
+impl AppState {
+    /// State for a server of `service`.
+    pub fn new(
+        service: Arc<Service>,
+        auth: Auth,
+        body_limit: usize,
+        request_timeout: Duration,
+    ) -> Self {
+        Self {
+            service,
+            auth: Arc::new(auth),
+            metrics: Arc::new(HttpMetrics::default()),
+            body_limit,
+            request_timeout,
+            plugin_dirs: Arc::new(Vec::new()),
+            openapi_json: Arc::new(String::new()),
+            shutting_down: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// The longest `Prefer: wait` honoured: a second less than the request
+    /// timeout, so that a waiting request answers before it is cut off.
+    pub fn max_wait(&self) -> Duration {
+        self.request_timeout.saturating_sub(Duration::from_secs(1))
+    }
+
+    /// Whether shutdown has begun (`/ready` answers 503 from then on).
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::SeqCst)
+    }
+
+    /// Marks the start of shutdown.
+    pub fn begin_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::SeqCst);
+    }
+}

@@ -1,0 +1,151 @@
+//! The bounded run queue the workers take runs from. Admission counts every
+//! run the service holds (waiting, running, or being admitted), so with
+//! concurrency `c` and capacity `q` exactly `c + q` runs are accepted at
+//! once, however fast the workers pick them up.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use super::state::RunState;
+
+/// Why a run was not admitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Refused {
+    /// Every worker and queue slot is taken.
+    Full {
+        /// Runs waiting.
+        waiting: usize,
+    },
+    /// The queue was closed (shutdown).
+    Closed,
+}
+
+struct Slots {
+    waiting: VecDeque<Arc<RunState>>,
+    running: usize,
+    admitting: usize,
+    is_closed: bool,
+}
+
+/// Waiting runs, the count of running ones, and the admission limit.
+pub(super) struct Queue {
+    slots: Mutex<Slots>,
+    ready: Condvar,
+    limit: usize,
+    /// Runs executing, followed by `shutdown` to wait for the workers.
+    running: watch::Sender<usize>,
+}
+
+impl Queue {
+    /// A queue for `concurrency` workers and `capacity` waiting runs.
+    pub fn new(concurrency: usize, capacity: usize) -> Self {
+        Self {
+            slots: Mutex::new(Slots {
+                waiting: VecDeque::new(),
+                running: 0,
+                admitting: 0,
+                is_closed: false,
+            }),
+            ready: Condvar::new(),
+            limit: concurrency + capacity,
+            running: watch::channel(0).0,
+        }
+    }
+
+    fn slots(&self) -> MutexGuard<'_, Slots> {
+        self.slots.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Reserves a place for a run about to be queued; release it with
+    /// [`Queue::push`] or [`Queue::unreserve`].
+    pub fn reserve(&self) -> Result<(), Refused> {
+        let mut slots = self.slots();
+        if slots.is_closed {
+            return Err(Refused::Closed);
+        }
+        if slots.waiting.len() + slots.running + slots.admitting >= self.limit {
+            return Err(Refused::Full {
+                waiting: slots.waiting.len(),
+            });
+        }
+        slots.admitting += 1;
+        Ok(())
+    }
+
+    /// Gives back a reservation that queued nothing.
+    pub fn unreserve(&self) {
+        let mut slots = self.slots();
+        slots.admitting = slots.admitting.saturating_sub(1);
+    }
+
+    /// Queues a run on its reservation (`reserved`), or beyond the limit
+    /// (recovered runs).
+    pub fn push(&self, run: Arc<RunState>, reserved: bool) {
+        let mut slots = self.slots();
+        if reserved {
+            slots.admitting = slots.admitting.saturating_sub(1);
+        }
+        slots.waiting.push_back(run);
+        drop(slots);
+        self.ready.notify_one();
+    }
+
+    /// Takes a waiting run out of the queue (cancel); false when it is not
+    /// waiting.
+    pub fn remove(&self, id: Uuid) -> bool {
+        let mut slots = self.slots();
+        let before = slots.waiting.len();
+        slots.waiting.retain(|r| r.id != id);
+        before != slots.waiting.len()
+    }
+
+    /// The next run for a worker, counted as running; blocks until there is
+    /// one, and gives `None` once the queue is closed.
+    pub fn next(&self) -> Option<Arc<RunState>> {
+        let mut slots = self.slots();
+        loop {
+            if slots.is_closed {
+                return None;
+            }
+            if let Some(run) = slots.waiting.pop_front() {
+                slots.running += 1;
+                self.running.send_replace(slots.running);
+                return Some(run);
+            }
+            slots = self.ready.wait(slots).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// A worker is done with a run.
+    pub fn done(&self) {
+        let mut slots = self.slots();
+        slots.running = slots.running.saturating_sub(1);
+        self.running.send_replace(slots.running);
+    }
+
+    /// Refuses new runs and wakes idle workers so they exit; waiting runs
+    /// stay (they are queued in the store).
+    pub fn close(&self) {
+        self.slots().is_closed = true;
+        self.ready.notify_all();
+    }
+
+    /// Whether [`Queue::close`] was called.
+    pub fn is_closed(&self) -> bool {
+        self.slots().is_closed
+    }
+
+    /// Runs waiting and running.
+    pub fn depth(&self) -> (usize, usize) {
+        let slots = self.slots();
+        (slots.waiting.len(), slots.running)
+    }
+
+    /// Follows the number of running runs.
+    pub fn watch_running(&self) -> watch::Receiver<usize> {
+        self.running.subscribe()
+    }
+}

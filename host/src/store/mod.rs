@@ -1,0 +1,89 @@
+//! Where runs and their outputs live. SQLite (one file, no server) is the
+//! default; the trait leaves room for a PostgreSQL store shared by several
+//! runner nodes (claiming queued runs with leases) without changing the
+//! runner.
+
+pub mod sqlite;
+
+use algohost_sdk::logging::LogRecord;
+use algohost_sdk::polars::prelude::DataFrame;
+use uuid::Uuid;
+
+use crate::runner::{Run, RunError, RunStatus};
+
+/// A store operation that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The backend failed (I/O, SQL, corrupt data); the message says which.
+    #[error("run store: {0}")]
+    Backend(String),
+    /// An idempotency key was reused with a different request body.
+    #[error("idempotency key '{0}' was already used with a different request")]
+    IdempotencyConflict(String),
+}
+
+/// Filter and page of [`Store::list`].
+#[derive(Debug, Clone, Default)]
+pub struct RunQuery {
+    /// Only runs in this status.
+    pub status: Option<RunStatus>,
+    /// Only runs of this algorithm.
+    pub algorithm: Option<String>,
+    /// At most this many (newest first); 0 means no limit.
+    pub limit: usize,
+    /// Runs older than this id (the previous page's last id).
+    pub before: Option<Uuid>,
+}
+
+/// What the store did with runs left unfinished by a previous process.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recovered {
+    /// Marked failed with the reason "interrupted".
+    pub interrupted: Vec<Uuid>,
+    /// Put back in the queue (idempotent algorithms).
+    pub requeued: Vec<Uuid>,
+}
+
+/// The log message of a run interrupted by a server stop, requeued or not.
+pub fn interrupted_notice(requeued: bool) -> String {
+    let message = RunError::interrupted().message;
+    if requeued {
+        format!("{message}; queued again because the algorithm is idempotent")
+    } else {
+        message
+    }
+}
+
+/// Persistence of runs. Implementations are thread-safe; every method
+/// commits before it returns, so a killed process loses nothing that a
+/// method had returned from.
+pub trait Store: Send + Sync {
+    /// Inserts a new run (status `queued`). With an idempotency key, returns
+    /// the existing run when the key is known with the same request
+    /// fingerprint, and an error when it is known with another.
+    fn create(&self, run: &Run, idempotency: Option<(&str, &str)>) -> Result<Run, StoreError>;
+    /// The run an idempotency key (with this request fingerprint) made, if
+    /// any; an error when the key was used with another fingerprint.
+    fn find_idempotent(&self, key: &str, fingerprint: &str) -> Result<Option<Run>, StoreError>;
+    /// Replaces the stored run record (status, progress, error, summary…);
+    /// its `logs` are not touched (see [`Store::append_logs`]).
+    fn update(&self, run: &Run) -> Result<(), StoreError>;
+    /// Appends log records to a run.
+    fn append_logs(&self, id: Uuid, logs: &[LogRecord]) -> Result<(), StoreError>;
+    /// Stores an output frame of a run.
+    fn put_frame(&self, id: Uuid, name: &str, frame: &DataFrame) -> Result<(), StoreError>;
+    /// One run with its logs.
+    fn get(&self, id: Uuid) -> Result<Option<Run>, StoreError>;
+    /// Runs, newest first, without their logs.
+    fn list(&self, query: &RunQuery) -> Result<Vec<Run>, StoreError>;
+    /// An output frame of a run.
+    fn frame(&self, id: Uuid, name: &str) -> Result<Option<DataFrame>, StoreError>;
+    /// At start-up: runs still `running` from a dead process become failed
+    /// ("interrupted"), or `queued` again (progress reset) when
+    /// `is_idempotent(algorithm)`; a log record on each says which. Returns
+    /// what it did and every run now queued, oldest first.
+    fn recover(
+        &self,
+        is_idempotent: &dyn Fn(&str) -> bool,
+    ) -> Result<(Recovered, Vec<Run>), StoreError>;
+}

@@ -1,0 +1,323 @@
+//! The adapter conformance suite: one set of checks that every adapter
+//! passes, so that an algorithm sees the same data through files,
+//! PostgreSQL and (later) REST. `conformance_suite!(name, subject)` turns
+//! each check into a `#[test]` under `conformance::name::`.
+
+use std::any::Any;
+use std::sync::Arc;
+
+use algohost::adapters::Adapter;
+use algohost::adapters::files::FilesAdapter;
+use algohost::adapters::postgres::PostgresAdapter;
+use algohost::sdk::Error;
+use algohost::sdk::chrono::Duration;
+use algohost::sdk::data::{
+    DataPointConfig, DataPointFilter, DataPointId, Flow, FlowFilter, Quantity, Resolution,
+};
+
+mod samples;
+
+// The checks of samples, for the macro's `super::check`.
+use self::samples::*;
+use crate::files_adapter::{rows, utc};
+use crate::pg_server;
+
+/// An adapter under test, empty, with whatever keeps its storage alive.
+pub struct Subject {
+    /// The adapter.
+    pub adapter: Arc<dyn Adapter>,
+    /// Dropped with the subject (a temporary directory, say).
+    _storage: Box<dyn Any>,
+}
+
+/// A files adapter on a fresh directory.
+pub fn files() -> Subject {
+    let tmp = tempfile::tempdir().unwrap();
+    let adapter = FilesAdapter::open(tmp.path().join("data")).unwrap();
+    Subject {
+        adapter: Arc::new(adapter),
+        _storage: Box::new(tmp),
+    }
+}
+
+/// A PostgreSQL adapter on a fresh database of the test server.
+pub fn postgres() -> Subject {
+    let database = pg_server::database("conformance");
+    Subject {
+        adapter: Arc::new(PostgresAdapter::connect(&database.url).unwrap()),
+        _storage: Box::new(database),
+    }
+}
+
+/// Generates one `#[test]` per check for the subject `$open`.
+macro_rules! conformance_suite {
+    ($module:ident, $open:expr) => {
+        mod $module {
+            conformance_suite!(@tests $open;
+                define_assigns_ids_and_keeps_existing_points,
+                define_rejects_another_quantity_and_bad_definitions,
+                lists_with_every_filter_field,
+                lists_flows_with_every_flow_filter_field,
+                reads_the_half_open_range_with_the_point_filters,
+                reads_hours_across_the_dst_change,
+                reads_local_days_across_the_dst_change,
+                reads_finer_resolutions_from_samples_before_the_range,
+                writes_replace_samples_at_the_same_ts_and_keep_the_others,
+                writes_are_all_or_nothing_and_check_ids_and_schema,
+                empty_results_have_the_long_schema,
+                unknown_names_ids_and_time_zones_are_clear_errors,
+                concurrent_writers_lose_no_updates,
+                names_and_tags_with_quotes_and_sql_are_plain_data,
+            );
+        }
+    };
+    (@tests $open:expr; $($check:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $check() {
+                let subject = $open;
+                super::$check(&*subject.adapter);
+            }
+        )*
+    };
+}
+
+conformance_suite!(files, super::files());
+conformance_suite!(postgres, super::postgres());
+
+fn names(points: &[DataPointConfig]) -> Vec<&str> {
+    points.iter().map(|p| p.name.as_str()).collect()
+}
+
+/// Defines four data points and returns them as stored:
+/// `x.load` (power, PT15M, Berlin, site=x, kind=meter, grid→x electricity),
+/// `x.energy` (energy, PT15M, Berlin, site=x),
+/// `y.price` (price, PT1H, UTC, site=y),
+/// `y.soc` (state, PT1H, UTC, site=y, kind=meter, battery→y electricity).
+fn define_four(adapter: &dyn Adapter) -> Vec<DataPointConfig> {
+    let quarter = Resolution::Seconds(900);
+    let hour = Resolution::Seconds(3600);
+    let flow = |from: &str, to: &str| Flow {
+        from: from.into(),
+        to: to.into(),
+        carrier: "electricity".into(),
+    };
+    adapter
+        .define_data_points(&[
+            DataPointConfig::new("x.load", Quantity::Power, "kW", quarter)
+                .with_time_zone("Europe/Berlin")
+                .with_tag("site", "x")
+                .with_tag("kind", "meter")
+                .with_flow(flow("grid", "x")),
+            DataPointConfig::new("x.energy", Quantity::Energy, "kWh", quarter)
+                .with_time_zone("Europe/Berlin")
+                .with_tag("site", "x"),
+            DataPointConfig::new("y.price", Quantity::Price, "EUR/MWh", hour).with_tag("site", "y"),
+            DataPointConfig::new("y.soc", Quantity::State, "%", hour)
+                .with_tag("site", "y")
+                .with_tag("kind", "meter")
+                .with_flow(flow("battery", "y")),
+        ])
+        .unwrap()
+}
+
+fn define_assigns_ids_and_keeps_existing_points(adapter: &dyn Adapter) {
+    let points = define_four(adapter);
+    let ids: Vec<i64> = points.iter().map(|p| p.id.0).collect();
+    assert!(ids[0] > 0 && ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+    assert_eq!(
+        points[0].tags.get("kind").map(String::as_str),
+        Some("meter")
+    );
+    // An existing name keeps its stored definition; a new name gets a new
+    // id, whatever id the definition carries; a name given twice is one point.
+    let mut again = DataPointConfig::new("x.load", Quantity::Power, "W", Resolution::Seconds(60));
+    again.id = DataPointId(42);
+    let mut new = DataPointConfig::new("z.temp", Quantity::State, "°C", Resolution::Seconds(3600));
+    new.id = points[1].id;
+    let stored = adapter
+        .define_data_points(&[again, new.clone(), new])
+        .unwrap();
+    assert_eq!(stored[0], points[0]);
+    assert!(stored[1].id > points[3].id, "{stored:?}");
+    assert_eq!(stored[1].name, "z.temp");
+    assert_eq!(stored[2], stored[1]);
+    let all = adapter.data_points(&DataPointFilter::default()).unwrap();
+    assert_eq!(
+        names(&all),
+        ["x.load", "x.energy", "y.price", "y.soc", "z.temp"]
+    );
+    assert_eq!(all[..4], points[..]);
+    assert_eq!(all[4], stored[1]);
+}
+
+fn define_rejects_another_quantity_and_bad_definitions(adapter: &dyn Adapter) {
+    define_four(adapter);
+    let quarter = Resolution::Seconds(900);
+    let fresh = DataPointConfig::new("fresh", Quantity::Power, "kW", quarter);
+    let err = adapter
+        .define_data_points(&[
+            fresh.clone(),
+            DataPointConfig::new("x.load", Quantity::Energy, "kWh", quarter),
+        ])
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidInput(_)), "{err:?}");
+    let message = err.to_string();
+    assert!(
+        message.contains("'x.load' exists with quantity power") && message.contains("not energy"),
+        "{message}"
+    );
+    let err = adapter
+        .define_data_points(&[fresh.clone().with_time_zone("Mars/Olympus")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("unknown time zone 'Mars/Olympus'") && err.contains("Europe/Berlin"),
+        "{err}"
+    );
+    let err = adapter
+        .define_data_points(&[DataPointConfig::new("  ", Quantity::Power, "kW", quarter)])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("non-empty name"), "{err}");
+    // Nothing of a failed definition is stored, not even its valid points.
+    let all = adapter.data_points(&DataPointFilter::default()).unwrap();
+    assert_eq!(names(&all), ["x.load", "x.energy", "y.price", "y.soc"]);
+}
+
+fn lists_with_every_filter_field(adapter: &dyn Adapter) {
+    let points = define_four(adapter);
+    let list = |filter: DataPointFilter| names(&adapter.data_points(&filter).unwrap()).join(" ");
+    let all = DataPointFilter::default;
+    assert_eq!(list(all()), "x.load x.energy y.price y.soc");
+    assert_eq!(
+        list(all().with_ids([points[3].id, points[1].id])),
+        "x.energy y.soc"
+    );
+    assert_eq!(
+        list(all().with_names(["y.price", "x.load"])),
+        "x.load y.price"
+    );
+    assert_eq!(list(all().with_tag("site", "y")), "y.price y.soc");
+    assert_eq!(list(all().with_tag("kind", "meter")), "x.load y.soc");
+    assert_eq!(
+        list(all().with_tag("site", "y").with_tag("kind", "meter")),
+        "y.soc"
+    );
+    assert_eq!(list(all().with_quantity(Quantity::Energy)), "x.energy");
+    assert_eq!(
+        list(all().with_tag("site", "x").with_quantity(Quantity::Power)),
+        "x.load"
+    );
+    assert_eq!(
+        list(all().with_ids([points[0].id]).with_names(["x.load"])),
+        "x.load"
+    );
+    // Every set field must match; listing is a search, so an unknown name
+    // or tag matches nothing.
+    assert_eq!(list(all().with_names(["x.load"]).with_tag("site", "y")), "");
+    assert_eq!(list(all().with_tag("site", "nowhere")), "");
+    assert_eq!(list(all().with_tag("nothing", "x")), "");
+    assert_eq!(list(all().with_names(["x.lod"])), "");
+    assert_eq!(list(all().with_ids([DataPointId(999)])), "");
+    // The range and resolution parts do not filter data points.
+    assert_eq!(
+        list(
+            all()
+                .with_range(utc("2030-01-01T00:00:00Z"), utc("2030-01-02T00:00:00Z"))
+                .with_resolution(Resolution::Days(1))
+        ),
+        "x.load x.energy y.price y.soc"
+    );
+}
+
+fn lists_flows_with_every_flow_filter_field(adapter: &dyn Adapter) {
+    define_four(adapter);
+    let list = |from: Option<&str>, to: Option<&str>, carrier: Option<&str>| {
+        let filter = FlowFilter {
+            from: from.map(Into::into),
+            to: to.map(Into::into),
+            carrier: carrier.map(Into::into),
+        };
+        names(&adapter.flows(&filter).unwrap()).join(" ")
+    };
+    assert_eq!(list(None, None, None), "x.load y.soc");
+    assert_eq!(list(Some("grid"), None, None), "x.load");
+    assert_eq!(list(None, Some("y"), None), "y.soc");
+    assert_eq!(list(None, None, Some("electricity")), "x.load y.soc");
+    assert_eq!(
+        list(Some("battery"), Some("y"), Some("electricity")),
+        "y.soc"
+    );
+    assert_eq!(list(None, None, Some("heat")), "");
+    let soc = &adapter.flows(&FlowFilter::default()).unwrap()[1];
+    assert_eq!(soc.flow.as_ref().unwrap().from, "battery");
+}
+
+/// Names, tags and filter values that would break SQL or paths built from
+/// them.
+pub const HOSTILE: [&str; 6] = [
+    "x'; DROP TABLE samples; --",
+    "Robert'); DELETE FROM data_points WHERE ('1'='1",
+    "\" OR 1=1 --",
+    "a\\'b; SELECT pg_sleep(10)",
+    "$1 $$ $tag$ ::text ; COMMIT;",
+    "../../etc/passwd",
+];
+
+fn names_and_tags_with_quotes_and_sql_are_plain_data(adapter: &dyn Adapter) {
+    let definitions: Vec<DataPointConfig> = HOSTILE
+        .iter()
+        .map(|name| {
+            DataPointConfig::new(*name, Quantity::Power, "kW'", Resolution::Seconds(3600))
+                .with_tag(*name, *name)
+                .with_tag("site", "it's")
+        })
+        .collect();
+    let points = adapter.define_data_points(&definitions).unwrap();
+    for (i, point) in points.iter().enumerate() {
+        let values = [i as f64];
+        adapter
+            .write(&series(
+                point.id,
+                "2026-01-01T00:00:00Z",
+                Duration::hours(1),
+                &values,
+            ))
+            .unwrap();
+    }
+    let listed = adapter.data_points(&DataPointFilter::default()).unwrap();
+    assert_eq!(names(&listed), HOSTILE);
+    assert_eq!(listed, points);
+    for (i, name) in HOSTILE.iter().enumerate() {
+        let by_tag = DataPointFilter::default().with_tag(*name, *name);
+        assert_eq!(names(&adapter.data_points(&by_tag).unwrap()), [*name]);
+        let read = rows(
+            &adapter
+                .read(&DataPointFilter::default().with_names([*name]))
+                .unwrap(),
+        );
+        assert_eq!(
+            read,
+            [(
+                points[i].id.0,
+                "2026-01-01T00:00:00Z".into(),
+                Some(i as f64)
+            )]
+        );
+    }
+    let quoted = DataPointFilter::default().with_tag("site", "it's");
+    assert_eq!(adapter.data_points(&quoted).unwrap().len(), HOSTILE.len());
+    let err = adapter
+        .read(&DataPointFilter::default().with_names(["' OR ''='"]))
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("unknown data point name '' OR ''=''"),
+        "{err}"
+    );
+    assert_eq!(
+        adapter.read(&DataPointFilter::default()).unwrap().height(),
+        HOSTILE.len()
+    );
+}

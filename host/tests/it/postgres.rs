@@ -1,0 +1,533 @@
+//! The PostgreSQL adapter against a real server (see `pg_server`): schema
+//! migrations, URLs and their errors, bound parameters only (checked in the
+//! server's statement log), writes that fail halfway, the statement timeout,
+//! the pool limit, and algorithms giving the same outputs as on files.
+//! What every adapter does is in `conformance`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use algohost::adapters::files::FilesAdapter;
+use algohost::adapters::postgres::PostgresAdapter;
+use algohost::adapters::{self, Adapter};
+use algohost::demo;
+use algohost::runner::{self, RunStatus};
+use algohost::sdk::Error;
+use algohost::sdk::data::{
+    DATA_POINT_ID, DataPointConfig, DataPointFilter, FlowFilter, Quantity, Resolution, long_frame,
+};
+use algohost::sdk::polars::prelude::*;
+use algohost::sources::{self, DiscoveryOptions};
+use serde_json::{Value, json};
+
+use crate::common::{request_with, target_debug_dir};
+use crate::conformance::HOSTILE;
+use crate::files_adapter::{rows, utc};
+use crate::pg_server::{self, server};
+
+fn connect(url: &str) -> PostgresAdapter {
+    PostgresAdapter::connect(url).unwrap_or_else(|e| panic!("connect to {url}: {e}"))
+}
+
+fn hourly(name: &str) -> DataPointConfig {
+    DataPointConfig::new(name, Quantity::Power, "kW", Resolution::Seconds(3600))
+}
+
+fn micros(text: &str) -> i64 {
+    utc(text).timestamp_micros()
+}
+
+#[test]
+fn the_schema_is_migrated_once_and_adapters_open_urls() {
+    let db = pg_server::database("schema");
+    let first = connect(&db.url);
+    // The URL without its parameters (and password, had it one).
+    assert_eq!(first.target(), db.url.split('?').next().unwrap());
+    let points = first.define_data_points(&[hourly("a")]).unwrap();
+    // Opening again (through `adapters::open`, as `--data` does) keeps the data.
+    let again = adapters::open(&db.url).unwrap();
+    assert_eq!(
+        again.data_points(&DataPointFilter::default()).unwrap(),
+        points
+    );
+    let postgresql = db.url.replacen("postgres://", "postgresql://", 1);
+    assert_eq!(
+        adapters::open(&postgresql)
+            .unwrap()
+            .data_points(&DataPointFilter::default())
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        server().psql(
+            &db.name,
+            "SELECT version, name FROM algohost_schema_migrations"
+        ),
+        "1|data points and samples"
+    );
+    let tables = server().psql(
+        &db.name,
+        "SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE schemaname = 'public'",
+    );
+    assert_eq!(tables, "algohost_schema_migrations,data_points,samples");
+    let key = server().psql(
+        &db.name,
+        "SELECT pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = 'samples'::regclass AND indisprimary",
+    );
+    assert!(key.contains("(data_point_id, ts)"), "{key}");
+}
+
+#[test]
+fn a_schema_newer_than_the_adapter_is_refused() {
+    let db = pg_server::database("newer");
+    drop(connect(&db.url));
+    server().psql(
+        &db.name,
+        "INSERT INTO algohost_schema_migrations (version, name) VALUES (99, 'from the future')",
+    );
+    let err = PostgresAdapter::connect(&db.url).unwrap_err().to_string();
+    assert!(
+        err.contains("schema is at version 99") && err.contains("use a newer algohost"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_urls_and_unreachable_servers_are_clear_errors_without_the_password() {
+    let db = pg_server::database("urls");
+    let url = db.url.replace("algohost@", "algohost:s3cret@");
+    let bad = |url: &str| PostgresAdapter::connect(url).unwrap_err().to_string();
+    let err = bad(&format!("{url}&pool_size=zero"));
+    assert!(err.contains("invalid pool_size 'zero'"), "{err}");
+    let err = bad(&format!("{url}&colour=blue"));
+    assert!(
+        err.contains("invalid PostgreSQL URL") && !err.contains("s3cret"),
+        "{err}"
+    );
+    // A port nobody listens on (this server's port is taken by it, so use
+    // a freshly freed one).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let closed = format!(
+        "postgres://algohost:s3cret@127.0.0.1:{port}/nothing?sslmode=disable&connect_timeout=5"
+    );
+    let err = bad(&closed);
+    assert!(
+        err.contains(&format!(
+            "cannot connect to PostgreSQL at postgres://algohost@127.0.0.1:{port}/nothing"
+        )) && err.contains("check that the server runs")
+            && !err.contains("s3cret"),
+        "{err}"
+    );
+    let err = bad(&db.url.replace(&db.name, "no_such_database"));
+    assert!(
+        err.contains("no_such_database") && err.contains("does not exist"),
+        "{err}"
+    );
+}
+
+#[cfg(not(feature = "postgres-tls"))]
+#[test]
+fn sslmode_require_without_tls_in_the_build_says_how_to_get_it() {
+    let db = pg_server::database("tls");
+    let url = db.url.replace("sslmode=disable", "sslmode=require");
+    let err = PostgresAdapter::connect(&url).unwrap_err().to_string();
+    assert!(
+        err.contains("built without TLS") && err.contains("--features postgres-tls"),
+        "{err}"
+    );
+    // `prefer` (libpq's default) connects in plain text.
+    let prefer = db.url.replace("?sslmode=disable", "");
+    assert!(
+        connect(&prefer)
+            .data_points(&DataPointFilter::default())
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[cfg(feature = "postgres-tls")]
+#[test]
+fn sslmode_require_encrypts_and_verifies_the_server_certificate() {
+    let ca = server().enable_tls();
+    let db = pg_server::database("tls");
+    let url = db.url.replace("sslmode=disable", "sslmode=require");
+    // Reloading the configuration takes a moment.
+    let since = Instant::now();
+    let adapter = loop {
+        match PostgresAdapter::connect(&format!("{url}&sslrootcert={}", ca.display())) {
+            Ok(adapter) => break adapter,
+            Err(_) if since.elapsed() < Duration::from_secs(10) => {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => panic!("{e}"),
+        }
+    };
+    adapter.define_data_points(&[hourly("a")]).unwrap();
+    let encrypted = server().psql(
+        &db.name,
+        &format!(
+            "SELECT bool_and(s.ssl) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+             WHERE a.datname = '{}' AND a.application_name = 'algohost'",
+            db.name
+        ),
+    );
+    assert_eq!(encrypted, "t");
+    // Without the CA the server's certificate is not trusted.
+    let err = PostgresAdapter::connect(&url).unwrap_err().to_string();
+    assert!(
+        err.contains("cannot connect") && err.to_lowercase().contains("certificate"),
+        "{err}"
+    );
+}
+
+/// Defines, writes, lists, reads and fails to read with every value taken
+/// from `words`; the statements it makes PostgreSQL run must not depend on
+/// them.
+fn exercise(adapter: &dyn Adapter, words: &[&str]) {
+    let definitions: Vec<DataPointConfig> = words
+        .iter()
+        .map(|w| {
+            hourly(w)
+                .with_tag(*w, *w)
+                .with_flow(algohost::sdk::data::Flow {
+                    from: (*w).to_owned(),
+                    to: "site".to_owned(),
+                    carrier: (*w).to_owned(),
+                })
+        })
+        .collect();
+    let points = adapter.define_data_points(&definitions).unwrap();
+    let ids: Vec<i64> = points.iter().map(|p| p.id.0).collect();
+    let t = micros("2026-01-01T00:00:00Z");
+    adapter
+        .write(&long_frame(ids.clone(), vec![t; ids.len()], vec![Some(1.0); ids.len()]).unwrap())
+        .unwrap();
+    for (i, word) in words.iter().enumerate() {
+        let filter = DataPointFilter::default()
+            .with_names([*word])
+            .with_tag(*word, *word);
+        assert_eq!(adapter.data_points(&filter).unwrap(), [points[i].clone()]);
+        assert_eq!(adapter.read(&filter).unwrap().height(), 1);
+        let flow = FlowFilter {
+            from: Some((*word).to_owned()),
+            to: None,
+            carrier: Some((*word).to_owned()),
+        };
+        assert_eq!(adapter.flows(&flow).unwrap().len(), 1);
+        let unknown = format!("{word}{word}");
+        let err = adapter.read(&DataPointFilter::default().with_names([unknown.as_str()]));
+        assert!(
+            err.unwrap_err()
+                .to_string()
+                .contains("unknown data point name")
+        );
+    }
+}
+
+/// A logged statement with its numbers (prepared statement names, say)
+/// left out.
+fn shape(statement: &str) -> String {
+    statement.chars().filter(|c| !c.is_ascii_digit()).collect()
+}
+
+#[test]
+fn hostile_values_are_stored_and_found_as_data_and_never_run_as_sql() {
+    let benign = pg_server::database("benign");
+    let hostile = pg_server::database("hostile");
+    let plain = ["alpha", "beta.x", "gamma y", "delta_z", "epsilon-1", "zeta"];
+    exercise(&connect(&benign.url), &plain);
+    exercise(&connect(&hostile.url), &HOSTILE);
+
+    let expected: BTreeSet<String> = server()
+        .statements(&benign.name)
+        .iter()
+        .map(|s| shape(s))
+        .collect();
+    let ran = server().statements(&hostile.name);
+    assert!(ran.len() > 20, "the log has the statements: {ran:?}");
+    for statement in &ran {
+        for word in HOSTILE {
+            assert!(!statement.contains(word), "a value became SQL: {statement}");
+        }
+        for fragment in ["DROP TABLE samples", "DELETE FROM", "pg_sleep", "OR 1=1"] {
+            assert!(!statement.contains(fragment), "{statement}");
+        }
+        assert!(
+            expected.contains(&shape(statement)),
+            "a statement the adapter does not make ran: {statement}\nthe adapter's own: {expected:#?}"
+        );
+    }
+    // The tables are intact and hold the values as they were given.
+    let names = server().psql(&hostile.name, "SELECT count(*) FROM data_points");
+    assert_eq!(names, HOSTILE.len().to_string());
+    let samples = server().psql(&hostile.name, "SELECT count(*) FROM samples");
+    assert_eq!(samples, HOSTILE.len().to_string());
+    let stored = server().psql(
+        &hostile.name,
+        "SELECT name FROM data_points ORDER BY id LIMIT 1",
+    );
+    assert_eq!(stored, HOSTILE[0]);
+}
+
+#[test]
+fn a_write_that_fails_halfway_leaves_the_samples_as_they_were() {
+    let db = pg_server::database("interrupted");
+    let adapter = connect(&db.url);
+    let points = adapter
+        .define_data_points(&[hourly("a"), hourly("b")])
+        .unwrap();
+    let (a, b) = (points[0].id.0, points[1].id.0);
+    let hours: Vec<i64> = (0..4)
+        .map(|h| micros("2026-01-01T00:00:00Z") + h * 3_600_000_000)
+        .collect();
+    let before = long_frame(
+        vec![a, a, a, a, b],
+        vec![hours[0], hours[1], hours[2], hours[3], hours[0]],
+        vec![Some(1.0), Some(2.0), Some(3.0), Some(4.0), Some(5.0)],
+    )
+    .unwrap();
+    adapter.write(&before).unwrap();
+    let everything = || rows(&adapter.read(&DataPointFilter::default()).unwrap());
+    let kept = everything();
+
+    // The first half overwrites and adds samples of `a`; the second half
+    // names a data point that does not exist.
+    let unknown = long_frame(
+        vec![a, a, a, 999_999],
+        vec![hours[0], hours[1], hours[3] + 3_600_000_000, hours[0]],
+        vec![Some(10.0), Some(20.0), Some(50.0), Some(0.0)],
+    )
+    .unwrap();
+    let err = adapter.write(&unknown).unwrap_err();
+    assert!(
+        err.to_string().contains("unknown data point id(s) 999999"),
+        "{err}"
+    );
+    assert_eq!(everything(), kept);
+
+    // Here PostgreSQL itself rejects the second half, in the middle of the
+    // COPY: a ts before 4713 BC.
+    let ancient = micros("2026-01-01T00:00:00Z") - 6_800 * 365 * 24 * 3_600_000_000;
+    let failing = long_frame(
+        vec![a, a, b, b],
+        vec![hours[0], hours[2], hours[1], ancient],
+        vec![Some(10.0), Some(30.0), Some(6.0), Some(0.0)],
+    )
+    .unwrap();
+    let err = adapter.write(&failing).unwrap_err();
+    assert!(matches!(err, Error::InvalidInput(_)), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains("outside the range PostgreSQL stores"),
+        "{err}"
+    );
+    assert_eq!(everything(), kept);
+    // The adapter goes on working after the failures.
+    let valid = long_frame(
+        vec![a, a, b],
+        vec![hours[0], hours[2], hours[1]],
+        vec![Some(10.0), Some(30.0), Some(6.0)],
+    )
+    .unwrap();
+    adapter.write(&valid).unwrap();
+    assert_eq!(everything().len(), kept.len() + 1);
+}
+
+#[test]
+fn a_statement_past_the_timeout_is_cancelled_with_a_message_that_says_so() {
+    let db = pg_server::database("timeout");
+    let adapter = connect(&format!("{}&statement_timeout=100ms", db.url));
+    adapter.define_data_points(&[hourly("a")]).unwrap();
+    let name = db.name.clone();
+    // Another session holds the samples table for a second.
+    let holder = std::thread::spawn(move || {
+        server().psql(
+            &name,
+            "BEGIN; LOCK TABLE samples IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(1); COMMIT;",
+        )
+    });
+    let locked = "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation \
+                  WHERE c.relname = 'samples' AND l.mode = 'AccessExclusiveLock' AND l.granted";
+    let since = Instant::now();
+    while server().psql(&db.name, locked) != "1" {
+        assert!(
+            since.elapsed() < Duration::from_secs(10),
+            "the lock was not taken"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let err = adapter
+        .read(&DataPointFilter::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("cancelled") && err.contains("statement_timeout"),
+        "{err}"
+    );
+    holder.join().unwrap();
+    assert_eq!(
+        adapter.read(&DataPointFilter::default()).unwrap().height(),
+        0
+    );
+}
+
+#[test]
+fn the_pool_never_opens_more_connections_than_its_size() {
+    let db = pg_server::database("pool");
+    let adapter = Arc::new(connect(&format!("{}&pool_size=2", db.url)));
+    assert_eq!(adapter.options().pool_size, 2);
+    let points = adapter.define_data_points(&[hourly("a")]).unwrap();
+    let t = micros("2026-01-01T00:00:00Z");
+    std::thread::scope(|scope| {
+        for i in 0..6 {
+            let adapter = &adapter;
+            let id = points[0].id.0;
+            scope.spawn(move || {
+                for k in 0..10 {
+                    let ts = t + (i * 10 + k) * 3_600_000_000;
+                    adapter
+                        .write(&long_frame(vec![id], vec![ts], vec![Some(1.0)]).unwrap())
+                        .unwrap();
+                    adapter.read(&DataPointFilter::default()).unwrap();
+                }
+            });
+        }
+    });
+    assert_eq!(
+        adapter.read(&DataPointFilter::default()).unwrap().height(),
+        60
+    );
+    let open = server().psql(
+        &db.name,
+        &format!("SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND application_name = 'algohost'", db.name),
+    );
+    let open: usize = open.parse().unwrap();
+    assert!((1..=2).contains(&open), "{open} connections");
+}
+
+/// Copies every data point and sample of `from` into `to`, mapping ids by name.
+fn copy_all(from: &dyn Adapter, to: &dyn Adapter) {
+    let points = from.data_points(&DataPointFilter::default()).unwrap();
+    let stored = to.define_data_points(&points).unwrap();
+    let new_id: BTreeMap<i64, i64> = points
+        .iter()
+        .zip(&stored)
+        .map(|(a, b)| (a.id.0, b.id.0))
+        .collect();
+    let long = from.read(&DataPointFilter::default()).unwrap();
+    let ids: Vec<i64> = long
+        .column(DATA_POINT_ID)
+        .unwrap()
+        .i64()
+        .unwrap()
+        .into_no_null_iter()
+        .map(|id| new_id[&id])
+        .collect();
+    let mut mapped = long.clone();
+    mapped
+        .with_column(Column::new(DATA_POINT_ID.into(), ids))
+        .unwrap();
+    to.write(&mapped).unwrap();
+}
+
+/// The summary and frames of a run that must succeed.
+fn run(
+    registry: &algohost::registry::Registry,
+    algorithm: &str,
+    params: Value,
+    adapter: Arc<dyn Adapter>,
+) -> (Value, BTreeMap<String, DataFrame>) {
+    let outcome = runner::execute(registry, request_with(algorithm, params, adapter)).unwrap();
+    assert_eq!(
+        outcome.run.status,
+        RunStatus::Succeeded,
+        "{:?}",
+        outcome.run.error
+    );
+    let output = outcome.output.unwrap();
+    (output.summary, output.frames)
+}
+
+#[test]
+fn peak_shaving_and_resample_give_the_same_outputs_as_on_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    demo::generate(&tmp.path().join("demo")).unwrap();
+    let files: Arc<dyn Adapter> = Arc::new(FilesAdapter::open(tmp.path().join("demo")).unwrap());
+    let db = pg_server::database("demo");
+    let postgres: Arc<dyn Adapter> = Arc::new(connect(&db.url));
+    copy_all(&*files, &*postgres);
+    assert_eq!(
+        rows(&postgres.read(&DataPointFilter::default()).unwrap()),
+        rows(&files.read(&DataPointFilter::default()).unwrap())
+    );
+
+    let library = target_debug_dir().join("libalgohost_plugin_peak_shaving.so");
+    assert!(
+        library.exists(),
+        "{} is missing: `make test` builds it first",
+        library.display()
+    );
+    let registry = sources::discover(&DiscoveryOptions {
+        plugin_paths: vec![library],
+    });
+    let cases = [
+        (
+            "peak_shaving",
+            json!({"limit_kw": 55, "battery": {"capacity_kwh": 300, "power_kw": 40}}),
+        ),
+        (
+            "resample",
+            json!({"names": [demo::LOAD, demo::PV, demo::DAY_AHEAD], "resolution": "P1D"}),
+        ),
+        (
+            "resample",
+            json!({"names": [demo::DAY_AHEAD], "resolution": "PT15M", "start": "2026-03-28T12:00:00Z", "end": "2026-03-30T00:00:00Z"}),
+        ),
+        (
+            "resample",
+            json!({"names": [demo::LOAD], "resolution": "PT1H", "write_back": true}),
+        ),
+    ];
+    for (algorithm, params) in cases {
+        let (files_summary, files_frames) =
+            run(&registry, algorithm, params.clone(), files.clone());
+        let (pg_summary, pg_frames) = run(&registry, algorithm, params.clone(), postgres.clone());
+        assert_eq!(pg_summary, files_summary, "{algorithm} {params}");
+        assert_eq!(
+            pg_frames.keys().collect::<Vec<_>>(),
+            files_frames.keys().collect::<Vec<_>>()
+        );
+        for (name, frame) in &files_frames {
+            assert!(frame.height() > 0, "{algorithm} {name}");
+            assert!(
+                pg_frames[name].equals_missing(frame),
+                "{algorithm} {params}: frame {name} differs"
+            );
+        }
+    }
+    // The written-back hourly load is the same in both.
+    let hourly_load = |adapter: &Arc<dyn Adapter>| {
+        let points = adapter.data_points(&DataPointFilter::default()).unwrap();
+        let derived: Vec<&str> = points
+            .iter()
+            .map(|p| p.name.as_str())
+            .filter(|n| n.starts_with(demo::LOAD) && *n != demo::LOAD)
+            .collect();
+        assert_eq!(derived.len(), 1, "{derived:?}");
+        let read = rows(
+            &adapter
+                .read(&DataPointFilter::default().with_names(derived))
+                .unwrap(),
+        );
+        read.into_iter().map(|r| (r.1, r.2)).collect::<Vec<_>>()
+    };
+    let written = hourly_load(&files);
+    assert_eq!(written.len(), 120 * 24 - 1);
+    assert_eq!(hourly_load(&postgres), written);
+}

@@ -1,0 +1,275 @@
+//! Reading endpoints, validation and errors: algorithms, plugins, probes,
+//! metrics, docs, and the problem documents of bad requests.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use super::{Scratch, peak_params};
+
+fn names(list: &Value) -> Vec<&str> {
+    list["algorithms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect()
+}
+
+#[test]
+fn algorithms_are_listed_filtered_and_described() {
+    let scratch = Scratch::new();
+    let server = scratch.start(&[]);
+
+    let all = server.get("/algorithms").json();
+    let all_names = names(&all);
+    for name in [
+        "peak_shaving",
+        "echo_frames",
+        "waits_for_cancel",
+        "resample",
+    ] {
+        assert!(
+            all_names.contains(&name),
+            "{name} missing from {all_names:?}"
+        );
+    }
+    let builtin = server.get("/algorithms?source=builtin").json();
+    assert!(names(&builtin).contains(&"resample"));
+    assert!(!names(&builtin).contains(&"peak_shaving"));
+    let search = server.get("/algorithms?q=BATTERY").json();
+    assert_eq!(names(&search), ["peak_shaving"]);
+    server.get("/algorithms?source=cobol").problem(400);
+
+    let peak = server.get("/algorithms/peak_shaving").json();
+    assert_eq!(peak["version"], "0.1.0");
+    assert_eq!(peak["source"]["kind"], "dylib");
+    assert!(
+        peak["source"]["path"]
+            .as_str()
+            .unwrap()
+            .ends_with("libalgohost_plugin_peak_shaving.so")
+    );
+    assert!(peak["params_schema"]["properties"]["limit_kw"].is_object());
+    assert_eq!(peak["outputs"][0]["name"], "schedule");
+    assert_eq!(peak["idempotent"], true);
+
+    let unknown = server.get("/algorithms/peak_shavin").problem(404);
+    assert_eq!(unknown["close"], json!(["peak_shaving"]));
+    assert!(
+        unknown["detail"]
+            .as_str()
+            .unwrap()
+            .contains("did you mean 'peak_shaving'"),
+        "{unknown}"
+    );
+}
+
+#[test]
+fn validation_reports_every_error_with_its_pointer() {
+    let scratch = Scratch::new();
+    let server = scratch.start(&[]);
+
+    let ok = server.post("/algorithms/peak_shaving/validate", &peak_params());
+    assert_eq!(ok.status, 200, "{}", ok.text());
+    assert_eq!(ok.json()["valid"], true);
+
+    let bad =
+        json!({"limit_kw": -5, "battery": {"capacity_kwh": "big", "power_kw": 10}, "colour": 1});
+    let problem = server
+        .post("/algorithms/peak_shaving/validate", &bad)
+        .problem(422);
+    let pointers: Vec<&str> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["pointer"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        pointers,
+        ["", "/battery/capacity_kwh", "/limit_kw"],
+        "{problem}"
+    );
+    assert!(
+        problem["errors"][2]["message"]
+            .as_str()
+            .unwrap()
+            .contains("minimum")
+    );
+
+    // POST /runs refuses the same params with the same errors, before anything runs.
+    let run = server
+        .post(
+            "/runs",
+            &json!({"algorithm": "peak_shaving", "params": bad}),
+        )
+        .problem(422);
+    assert_eq!(run["errors"], problem["errors"]);
+    let unknown = server
+        .post("/runs", &json!({"algorithm": "peak_shavng", "params": {}}))
+        .problem(404);
+    assert_eq!(unknown["close"], json!(["peak_shaving"]));
+    server
+        .post("/algorithms/nope/validate", &json!({}))
+        .problem(404);
+}
+
+#[test]
+fn malformed_requests_get_problems_that_say_what_is_wrong() {
+    let scratch = Scratch::new();
+    let server = scratch.start(&[]);
+
+    let syntax = server
+        .send(
+            server
+                .req(Method::POST, "/runs")
+                .header("content-type", "application/json")
+                .body("{\"algorithm\": "),
+        )
+        .problem(400);
+    assert!(
+        syntax["detail"].as_str().unwrap().contains("JSON"),
+        "{syntax}"
+    );
+    let typo = server
+        .post("/runs", &json!({"algorithm": "fails", "param": {}}))
+        .problem(400);
+    assert!(typo["detail"].as_str().unwrap().contains("param"), "{typo}");
+    let no_type = server
+        .send(server.req(Method::POST, "/runs").body("{}"))
+        .problem(415);
+    assert!(
+        no_type["detail"]
+            .as_str()
+            .unwrap()
+            .contains("application/json")
+    );
+    let timeout = server
+        .post("/runs", &json!({"algorithm": "fails", "timeout": -1}))
+        .problem(400);
+    assert!(timeout["detail"].as_str().unwrap().contains("positive"));
+    server.get("/runs/not-a-uuid").problem(400);
+    server
+        .get("/runs/01890a5d-ac96-774b-bcce-b302099a8057")
+        .problem(404);
+    let route = server.get("/no/such/route").problem(404);
+    assert!(route["detail"].as_str().unwrap().contains("/no/such/route"));
+    server
+        .send(server.req(Method::DELETE, "/runs"))
+        .problem(405);
+}
+
+#[test]
+fn probes_plugins_metrics_and_docs_answer() {
+    let scratch = Scratch::new();
+    let server = scratch.start(&[]);
+
+    let health = server.send(
+        server
+            .req(Method::GET, "/health")
+            .header("x-request-id", "probe-42"),
+    );
+    assert_eq!(health.status, 200);
+    assert_eq!(health.json()["status"], "ok");
+    assert_eq!(health.header("x-request-id"), Some("probe-42"));
+    assert!(
+        server.get("/ready").header("x-request-id").is_some(),
+        "every response carries a request id"
+    );
+    assert_eq!(server.get("/ready").json()["status"], "ready");
+
+    let plugins = server.get("/plugins").json();
+    assert!(
+        plugins["sources"]["dylib"].as_u64().unwrap() >= 5,
+        "{plugins}"
+    );
+    assert!(plugins["sources"]["builtin"].as_u64().unwrap() >= 1);
+    assert!(
+        plugins["plugin_dirs"][0]
+            .as_str()
+            .unwrap()
+            .ends_with("plugins")
+    );
+    assert_eq!(plugins["diagnostics"], json!([]));
+
+    let run = server.post("/runs", &json!({"algorithm": "fails", "params": {}}));
+    let id = run.json()["id"].as_str().unwrap().to_owned();
+    server.wait_for(&id, |s| s == "failed");
+    let metrics = server.get("/metrics");
+    assert_eq!(metrics.status, 200);
+    let text = metrics.text();
+    for needle in [
+        "algohost_http_requests_total{method=\"GET\",route=\"/health\",status=\"200\"} 1",
+        "algohost_queue_depth 0",
+        "algohost_runs_finished_total{status=\"failed\"} 1",
+        "algohost_run_duration_seconds_count 1",
+        "algohost_http_request_duration_seconds_bucket",
+    ] {
+        assert!(text.contains(needle), "{needle} missing from\n{text}");
+    }
+
+    let docs = server.get("/docs");
+    assert_eq!(docs.status, 200);
+    assert!(docs.text().contains("/openapi.json") || docs.text().contains("openapi"));
+    let spec = server.get("/openapi.json").json();
+    assert!(spec["openapi"].as_str().unwrap().starts_with("3.1"));
+
+    // Every log line of a request names its id.
+    assert!(
+        server
+            .logs()
+            .lines()
+            .any(|l| l.contains("probe-42") && l.contains("/health")),
+        "{}",
+        server.logs()
+    );
+}
+
+#[test]
+fn the_openapi_document_describes_every_operation_and_error_shape() {
+    let scratch = Scratch::new();
+    let server = scratch.start(&[]);
+    let spec = server.spec().doc().clone();
+    let expected = [
+        ("get", "/health"),
+        ("get", "/ready"),
+        ("get", "/algorithms"),
+        ("get", "/algorithms/{name}"),
+        ("post", "/algorithms/{name}/validate"),
+        ("post", "/runs"),
+        ("get", "/runs"),
+        ("get", "/runs/{id}"),
+        ("get", "/runs/{id}/events"),
+        ("get", "/runs/{id}/outputs/{frame}"),
+        ("post", "/runs/{id}/cancel"),
+        ("get", "/plugins"),
+        ("get", "/data-points"),
+        ("get", "/data-points/{id}"),
+        ("get", "/data-points/{id}/samples"),
+        ("post", "/data-points/{id}/samples"),
+        ("get", "/metrics"),
+    ];
+    for (method, path) in expected {
+        let op = &spec["paths"][path][method];
+        assert!(op.is_object(), "{method} {path} is not in the spec");
+        assert!(op["security"].is_array(), "{method} {path} has no security");
+        assert!(op["responses"]["500"].is_object(), "{method} {path}");
+        if path != "/health" && path != "/ready" {
+            assert!(op["responses"]["401"].is_object(), "{method} {path}");
+            assert!(op["responses"]["403"].is_object(), "{method} {path}");
+        }
+    }
+    let problem = &spec["components"]["schemas"]["Problem"];
+    for field in ["type", "title", "status", "detail", "errors", "close"] {
+        assert!(problem["properties"][field].is_object(), "Problem.{field}");
+    }
+    assert_eq!(
+        spec["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+    let runs = &spec["paths"]["/runs"]["post"]["responses"];
+    assert!(runs["503"]["headers"]["Retry-After"].is_object());
+    assert!(
+        runs["422"]["content"]["application/problem+json"].is_object(),
+        "{runs}"
+    );
+}

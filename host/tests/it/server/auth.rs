@@ -1,0 +1,174 @@
+//! Tokens and scopes, the refusal to listen publicly without them, the body
+//! limit, and where settings come from (flags > env > config file).
+
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::json;
+
+use super::Scratch;
+
+const READER: &str = "reader-5ecr3t-token";
+const RUNNER: &str = "runner-5ecr3t-token";
+
+#[test]
+fn tokens_guard_every_route_but_the_probes_and_docs() {
+    let scratch = Scratch::new();
+    let tokens = format!("{READER}:read,{RUNNER}:run");
+    let server = scratch.start_with_env(&[], &[("ALGOHOST_TOKENS", &tokens)]);
+    let with =
+        |method: Method, path: &str, token: &str| server.req(method, path).bearer_auth(token);
+
+    assert_eq!(server.get("/health").status, 200);
+    assert_eq!(server.get("/ready").status, 200);
+    assert_eq!(server.get("/openapi.json").status, 200);
+    assert_eq!(server.get("/docs").status, 200);
+
+    let missing = server.get("/algorithms");
+    let problem = missing.problem(401);
+    assert!(
+        problem["detail"].as_str().unwrap().contains("Bearer"),
+        "{problem}"
+    );
+    assert!(
+        missing
+            .header("www-authenticate")
+            .unwrap()
+            .starts_with("Bearer")
+    );
+    server
+        .send(with(Method::GET, "/algorithms", "guess"))
+        .problem(401);
+    server
+        .send(
+            server
+                .req(Method::GET, "/runs")
+                .header("authorization", "Basic Zm9vOmJhcg=="),
+        )
+        .problem(401);
+
+    let listed = server.send(with(Method::GET, "/algorithms", READER));
+    assert_eq!(listed.status, 200);
+    assert_eq!(
+        server.send(with(Method::GET, "/metrics", READER)).status,
+        200
+    );
+    assert_eq!(server.send(with(Method::GET, "/runs", RUNNER)).status, 200);
+
+    let body = json!({"algorithm": "fails"});
+    let forbidden = server.send(with(Method::POST, "/runs", READER).json(&body));
+    let problem = forbidden.problem(403);
+    assert!(
+        problem["detail"].as_str().unwrap().contains("'run'"),
+        "{problem}"
+    );
+    assert!(
+        forbidden
+            .header("www-authenticate")
+            .unwrap()
+            .contains("insufficient_scope")
+    );
+    let started = server.send(with(Method::POST, "/runs", RUNNER).json(&body));
+    assert_eq!(started.status, 202, "{}", started.text());
+    let id = started.json()["id"].as_str().unwrap().to_owned();
+    server
+        .send(with(Method::POST, &format!("/runs/{id}/cancel"), READER))
+        .problem(403);
+    server
+        .send(with(Method::POST, "/data-points/1/samples", READER).json(&json!([])))
+        .problem(403);
+    // Reading a validation is a read.
+    let valid =
+        server.send(with(Method::POST, "/algorithms/fails/validate", READER).json(&json!({})));
+    assert_eq!(valid.status, 200, "{}", valid.text());
+
+    let logs = server.logs();
+    assert!(
+        !logs.contains(READER) && !logs.contains(RUNNER),
+        "a token was logged"
+    );
+    assert!(
+        server.stdout.lock().unwrap().contains("bearer tokens (2)"),
+        "{}",
+        server.stdout.lock().unwrap()
+    );
+}
+
+#[test]
+fn a_public_address_needs_tokens_or_insecure() {
+    let scratch = Scratch::new();
+    let out = scratch.command(&["--bind", "0.0.0.0:0"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("refusing to listen on 0.0.0.0:0 without tokens")
+            && stderr.contains("--insecure"),
+        "{stderr}"
+    );
+
+    let server = scratch.start(&["--bind", "0.0.0.0:0", "--insecure"]);
+    assert!(server.url.starts_with("http://0.0.0.0:"), "{}", server.url);
+    let local = server.url.replace("0.0.0.0", "127.0.0.1");
+    let health = reqwest::blocking::get(format!("{local}/health")).unwrap();
+    assert_eq!(health.status(), 200);
+}
+
+#[test]
+fn flags_beat_env_beat_the_config_file_and_bodies_have_a_limit() {
+    let scratch = Scratch::new();
+    let config = scratch.path().join("algohost.toml");
+    std::fs::write(
+        &config,
+        "queue = 9\nconcurrency = 3\nbody_limit_bytes = 100000\n",
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let server = scratch.start_with_env(
+        &["--config", config, "--queue", "4"],
+        &[
+            ("ALGOHOST_QUEUE", "5"),
+            ("ALGOHOST_BODY_LIMIT_BYTES", "2048"),
+        ],
+    );
+    let banner = server.stdout.lock().unwrap().clone();
+    assert!(banner.contains("3 worker(s), queue of 4"), "{banner}");
+
+    let big = json!({"algorithm": "fails", "params": {"padding": "x".repeat(4096)}});
+    let problem = server.post("/runs", &big).problem(413);
+    assert!(
+        problem["detail"].as_str().unwrap().contains("2048"),
+        "{problem}"
+    );
+    let small = json!({"algorithm": "peak_shaving", "params": {"padding": "x".repeat(512)}});
+    server.post("/runs", &small).problem(422);
+
+    // A config file with a typo is refused with the key's name.
+    std::fs::write(scratch.path().join("bad.toml"), "qeueu = 3\n").unwrap();
+    let bad = scratch.path().join("bad.toml");
+    let out = scratch
+        .command(&["--config", bad.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("qeueu"));
+}
+
+#[test]
+fn prefer_wait_is_capped_below_the_request_timeout() {
+    let scratch = Scratch::new();
+    let server = scratch.start_with_env(&[], &[("ALGOHOST_REQUEST_TIMEOUT_SECS", "3")]);
+    let started = Instant::now();
+    // Prefer: wait is capped below the request timeout, so the wait ends
+    // first and the run is still running: 202, not a timeout.
+    let reply = server.send(
+        server
+            .req(Method::POST, "/runs")
+            .header("prefer", "wait=60")
+            .json(&json!({"algorithm": "waits_for_cancel"})),
+    );
+    assert_eq!(reply.status, 202, "{}", reply.text());
+    assert_eq!(reply.header("preference-applied"), Some("wait=2"));
+    assert!(started.elapsed() < Duration::from_secs(30));
+    let id = reply.json()["id"].as_str().unwrap().to_owned();
+    server.post(&format!("/runs/{id}/cancel"), &json!({}));
+}

@@ -1,0 +1,307 @@
+//! A run's life over HTTP: start (async or waiting), follow its events,
+//! download its outputs in every format, cancel it, list runs page by page.
+
+use std::io::{BufRead, BufReader};
+
+use algohost::sdk::polars::prelude::{IpcStreamReader, ParquetReader, SerReader};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use super::{Scratch, peak_params};
+
+#[test]
+fn a_run_waited_for_answers_200_with_its_summary_and_outputs_in_every_format() {
+    let scratch = Scratch::new();
+    let server = scratch.start(&[]);
+
+    let reply = server.send(
+        server
+            .req(Method::POST, "/runs")
+            .header("prefer", "wait=30")
+            .json(&json!({"algorithm": "peak_shaving", "params": peak_params()})),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let run = reply.json();
+    let id = run["id"].as_str().unwrap();
+    assert_eq!(run["status"], "succeeded");
+    assert_eq!(run["progress"], 1.0);
+    assert_eq!(run["frames"], json!(["schedule"]));
+    assert!(run["summary"]["peak_before_kw"].as_f64().unwrap() > 60.0);
+    assert_eq!(
+        reply.header("location"),
+        Some(format!("/runs/{id}").as_str())
+    );
+
+    let stored = server.get(&format!("/runs/{id}")).json();
+    assert_eq!(stored["summary"], run["summary"]);
+    assert!(
+        stored["logs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| { l["message"].as_str().unwrap().contains("60 kW") })
+    );
+
+    let path = format!("/runs/{id}/outputs/schedule");
+    let download = |accept: Option<&str>| {
+        let mut req = server.req(Method::GET, &path);
+        if let Some(a) = accept {
+            req = req.header("accept", a);
+        }
+        let reply = server.send(req);
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        reply
+    };
+    let json_rows = download(None);
+    assert_eq!(json_rows.media_type(), "application/json");
+    let rows = json_rows.json();
+    let height = rows.as_array().unwrap().len();
+    assert!(height > 10_000, "{height} rows");
+    for column in ["ts", "load_kw", "pv_kw", "battery_kw", "soc_kwh", "grid_kw"] {
+        assert!(
+            rows[0].get(column).is_some(),
+            "{column} missing: {}",
+            rows[0]
+        );
+    }
+    let csv = download(Some("text/csv"));
+    assert_eq!(csv.media_type(), "text/csv");
+    assert_eq!(csv.text().lines().count(), height + 1);
+    let arrow = download(Some("application/vnd.apache.arrow.stream"));
+    assert_eq!(arrow.media_type(), "application/vnd.apache.arrow.stream");
+    let frame = IpcStreamReader::new(std::io::Cursor::new(arrow.body.clone()))
+        .finish()
+        .unwrap();
+    assert_eq!(frame.height(), height);
+    assert_eq!(frame.width(), 6);
+    let parquet = download(Some("application/vnd.apache.parquet, */*;q=0.1"));
+    assert_eq!(parquet.media_type(), "application/vnd.apache.parquet");
+    let frame = ParquetReader::new(std::io::Cursor::new(parquet.body.clone()))
+        .finish()
+        .unwrap();
+    assert_eq!(frame.height(), height);
+
+    let refused = server
+        .send(server.req(Method::GET, &path).header("accept", "image/png"))
+        .problem(406);
+    assert!(refused["detail"].as_str().unwrap().contains("text/csv"));
+    let missing = server.get(&format!("/runs/{id}/outputs/nope")).problem(404);
+    assert!(
+        missing["detail"].as_str().unwrap().contains("schedule"),
+        "{missing}"
+    );
+}
+
+/// The events of a stream, as (event, data) pairs, until it ends.
+fn read_events(body: impl std::io::Read) -> Vec<(String, Value)> {
+    let mut events = Vec::new();
+    let mut name = String::new();
+    for line in BufReader::new(body).lines() {
+        let line = line.unwrap();
+        if let Some(n) = line.strip_prefix("event:") {
+            name = n.trim().to_owned();
+        } else if let Some(d) = line.strip_prefix("data:") {
+            events.push((name.clone(), serde_json::from_str(d.trim()).unwrap()));
+        }
+    }
+    events
+}
+
+#[test]
+fn events_stream_progress_in_order_logs_and_the_final_status() {
+    let scratch = Scratch::new();
+    let server = scratch.start(&["--concurrency", "1"]);
+    // Hold the only worker so that the peak shaving run is still queued
+    // when the stream opens.
+    let blocker = server.submit("waits_for_cancel", json!({}));
+    server.wait_for(&blocker, |s| s == "running");
+    let id = server.submit("peak_shaving", peak_params());
+
+    let response = server
+        .req(Method::GET, &format!("/runs/{id}/events"))
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let cancelled = server.post(&format!("/runs/{blocker}/cancel"), &json!({}));
+    assert_eq!(cancelled.status, 200, "{}", cancelled.text());
+    let reply = server.finish(response);
+    let events = read_events(reply.body.as_slice());
+
+    let spec = server.spec();
+    for (name, data) in &events {
+        let schema = match name.as_str() {
+            "status" => "StatusEvent",
+            "progress" => "ProgressEvent",
+            "log" => "LogRecordView",
+            other => panic!("unexpected event {other}"),
+        };
+        spec.validate_component(schema, data)
+            .unwrap_or_else(|e| panic!("{name} event {data} does not match {schema}: {e}"));
+    }
+    let progress: Vec<f64> = events
+        .iter()
+        .filter(|(n, _)| n == "progress")
+        .map(|(_, d)| d["progress"].as_f64().unwrap())
+        .collect();
+    assert!(progress.len() >= 3, "{events:?}");
+    assert!(progress.windows(2).all(|w| w[0] <= w[1]), "{progress:?}");
+    assert_eq!(progress.last(), Some(&1.0));
+    assert!(
+        events
+            .iter()
+            .any(|(n, d)| n == "log" && d["level"] == "warn")
+    );
+    let statuses: Vec<&str> = events
+        .iter()
+        .filter(|(n, _)| n == "status")
+        .map(|(_, d)| d["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses.last(), Some(&"succeeded"), "{events:?}");
+    assert!(statuses.contains(&"running"), "{statuses:?}");
+
+    // A finished run's stream is its final status alone.
+    let again = server.get(&format!("/runs/{id}/events"));
+    let events = read_events(again.body.as_slice());
+    assert_eq!(
+        events,
+        [("status".to_owned(), json!({"status": "succeeded"}))]
+    );
+    server
+        .get("/runs/01890a5d-ac96-774b-bcce-b302099a8057/events")
+        .problem(404);
+}
+
+#[test]
+fn cancel_stops_a_running_run_and_refuses_a_finished_one() {
+    let scratch = Scratch::new();
+    let server = scratch.start(&[]);
+
+    // Prefer: wait answers 202 when the run is still running by then.
+    let reply = server.send(
+        server
+            .req(Method::POST, "/runs")
+            .header("prefer", "wait=1")
+            .json(&json!({"algorithm": "waits_for_cancel"})),
+    );
+    assert_eq!(reply.status, 202, "{}", reply.text());
+    let id = reply.json()["id"].as_str().unwrap().to_owned();
+    assert_eq!(reply.json()["status"], "running");
+
+    let cancel = server.post(&format!("/runs/{id}/cancel"), &json!({}));
+    assert_eq!(cancel.status, 200, "{}", cancel.text());
+    let run = server.wait_for(&id, |s| s != "running");
+    assert_eq!(run["status"], "cancelled");
+    let again = server
+        .post(&format!("/runs/{id}/cancel"), &json!({}))
+        .problem(409);
+    assert!(
+        again["detail"].as_str().unwrap().contains("cancelled"),
+        "{again}"
+    );
+    server
+        .post(
+            "/runs/01890a5d-ac96-774b-bcce-b302099a8057/cancel",
+            &json!({}),
+        )
+        .problem(404);
+
+    // A run past its own timeout is timed out.
+    let reply = server.post(
+        "/runs",
+        &json!({"algorithm": "waits_for_cancel", "timeout": 0.3}),
+    );
+    let id = reply.json()["id"].as_str().unwrap().to_owned();
+    let run = server.wait_for(&id, |s| s != "running" && s != "queued");
+    assert_eq!(run["status"], "timed_out", "{run}");
+}
+
+#[test]
+fn runs_are_listed_newest_first_with_filters_and_pages() {
+    let scratch = Scratch::new();
+    let server = scratch.start(&[]);
+    let wait = |algorithm: &str| {
+        let reply = server.send(
+            server
+                .req(Method::POST, "/runs")
+                .header("prefer", "wait=30")
+                .json(&json!({"algorithm": algorithm})),
+        );
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        reply.json()
+    };
+    let failed = wait("fails");
+    let panicked = wait("panics");
+    let echoed = wait("echo_frames");
+    assert_eq!(failed["error"]["kind"], "data");
+    assert!(
+        failed["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("the data source is gone")
+    );
+    assert_eq!(panicked["status"], "failed");
+    assert_eq!(panicked["error"]["kind"], "panic");
+    assert!(
+        panicked["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("deliberate panic")
+    );
+    assert_eq!(echoed["status"], "succeeded");
+
+    let ids = |page: &Value| -> Vec<String> {
+        page["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let first = server.get("/runs?limit=2").json();
+    assert_eq!(
+        ids(&first),
+        [&echoed["id"], &panicked["id"]].map(|v| v.as_str().unwrap().to_owned())
+    );
+    assert!(
+        first["runs"][0].get("logs").is_none(),
+        "listings leave out logs"
+    );
+    let before = first["next_before"].as_str().unwrap();
+    let second = server.get(&format!("/runs?limit=2&before={before}")).json();
+    assert_eq!(ids(&second), [failed["id"].as_str().unwrap()]);
+    assert!(second["next_before"].is_null());
+
+    let failures = server.get("/runs?status=failed").json();
+    assert_eq!(ids(&failures).len(), 2);
+    let echoes = server.get("/runs?algorithm=echo_frames").json();
+    assert_eq!(ids(&echoes), [echoed["id"].as_str().unwrap()]);
+    server.get("/runs?status=exploded").problem(400);
+    let limit = server.get("/runs?limit=0").problem(400);
+    assert!(limit["detail"].as_str().unwrap().contains("limit"));
+}
+
+#[test]
+fn an_idempotency_key_returns_the_same_run_for_the_same_body() {
+    let scratch = Scratch::new();
+    let server = scratch.start(&[]);
+    let post = |key: &str, body: Value| {
+        server.send(
+            server
+                .req(Method::POST, "/runs")
+                .header("idempotency-key", key)
+                .json(&body),
+        )
+    };
+    let body = json!({"algorithm": "fails", "params": {}});
+    let first = post("k-1", body.clone());
+    let second = post("k-1", body);
+    assert_eq!(first.json()["id"], second.json()["id"]);
+    let other = post("k-1", json!({"algorithm": "panics", "params": {}})).problem(409);
+    assert!(other["detail"].as_str().unwrap().contains("k-1"), "{other}");
+}

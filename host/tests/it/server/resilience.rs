@@ -1,0 +1,138 @@
+//! Backpressure, restarts and shutdown: a full queue answers 503 while the
+//! probes stay live; a killed server loses no finished run; SIGTERM drains.
+
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::json;
+
+use super::{Scratch, peak_params};
+
+#[test]
+fn a_full_queue_answers_503_with_retry_after_and_health_stays_live() {
+    let scratch = Scratch::new();
+    let server = scratch.start(&["--concurrency", "1", "--queue", "2"]);
+    let running = server.submit("waits_for_cancel", json!({}));
+    server.wait_for(&running, |s| s == "running");
+    let queued = [
+        server.submit("waits_for_cancel", json!({})),
+        server.submit("waits_for_cancel", json!({})),
+    ];
+
+    let full = server.post("/runs", &json!({"algorithm": "waits_for_cancel"}));
+    let problem = full.problem(503);
+    assert_eq!(problem["type"], "urn:algohost:problem:queue-full");
+    let retry: u64 = full.header("retry-after").unwrap().parse().unwrap();
+    assert!(retry >= 1);
+
+    // The only worker is busy and the queue is full; the probes answer.
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    for probe in ["/health", "/ready"] {
+        let reply = client.get(format!("{}{probe}", server.url)).send().unwrap();
+        assert_eq!(reply.status(), 200);
+    }
+    let metrics = server.get("/metrics").text();
+    assert!(metrics.contains("algohost_queue_depth 2"), "{metrics}");
+    assert!(metrics.contains("algohost_runs_running 1"), "{metrics}");
+    assert!(metrics.contains("status=\"503\"} 1"), "{metrics}");
+
+    // A queued run is cancelled at once; its slot takes a new run.
+    let cancelled = server.post(&format!("/runs/{}/cancel", queued[0]), &json!({}));
+    assert_eq!(
+        cancelled.json()["status"],
+        "cancelled",
+        "{}",
+        cancelled.text()
+    );
+    let more = server.post("/runs", &json!({"algorithm": "fails"}));
+    assert_eq!(more.status, 202, "{}", more.text());
+    for id in [&running, &queued[1]] {
+        server.post(&format!("/runs/{id}/cancel"), &json!({}));
+    }
+}
+
+#[test]
+fn a_killed_server_keeps_finished_runs_and_leaves_nothing_running() {
+    let scratch = Scratch::new();
+    let server = scratch.start(&["--concurrency", "1"]);
+    let done = server.send(
+        server
+            .req(Method::POST, "/runs")
+            .header("prefer", "wait=30")
+            .json(&json!({"algorithm": "echo_frames", "params": {"names": ["site.pv"]}})),
+    );
+    assert_eq!(done.status, 200, "{}", done.text());
+    let done = done.json();
+    let done_id = done["id"].as_str().unwrap().to_owned();
+    let outputs = |server: &super::Server| {
+        ["echo", "types"].map(|frame| {
+            let reply = server.send(
+                server
+                    .req(Method::GET, &format!("/runs/{done_id}/outputs/{frame}"))
+                    .header("accept", "application/vnd.apache.arrow.stream"),
+            );
+            assert_eq!(reply.status, 200, "{}", reply.text());
+            reply.body
+        })
+    };
+    let before = outputs(&server);
+    let interrupted = server.submit("waits_for_cancel", json!({}));
+    server.wait_for(&interrupted, |s| s == "running");
+    let queued = server.submit("fails", json!({}));
+    server.kill();
+
+    let server = scratch.start(&["--concurrency", "1"]);
+    let after = server.get(&format!("/runs/{done_id}")).json();
+    assert_eq!(after["status"], "succeeded");
+    assert_eq!(after["summary"], done["summary"]);
+    assert_eq!(
+        outputs(&server),
+        before,
+        "outputs changed across the restart"
+    );
+
+    let run = server.get(&format!("/runs/{interrupted}")).json();
+    assert_eq!(run["status"], "failed", "{run}");
+    assert!(
+        run["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("interrupted"),
+        "{run}"
+    );
+    // The run that was queued runs after the restart.
+    let run = server.wait_for(&queued, |s| s != "queued" && s != "running");
+    assert_eq!(run["status"], "failed");
+    assert_eq!(run["error"]["kind"], "data", "{run}");
+    let running = server.get("/runs?status=running").json();
+    assert_eq!(running["runs"], json!([]));
+}
+
+#[test]
+fn sigterm_lets_runs_finish_within_the_grace_and_interrupts_the_rest() {
+    let scratch = Scratch::new();
+    let server = scratch.start_with_env(&[], &[("ALGOHOST_SHUTDOWN_GRACE_SECS", "1")]);
+    let finished = server.submit("peak_shaving", peak_params());
+    let stuck = server.submit("waits_for_cancel", json!({}));
+    server.wait_for(&stuck, |s| s == "running");
+    let started = Instant::now();
+    let status = server.terminate();
+    assert!(status.success(), "{status:?}");
+    assert!(started.elapsed() < Duration::from_secs(30));
+
+    let server = scratch.start(&[]);
+    let run = server.wait_for(&finished, |s| s != "queued" && s != "running");
+    assert_eq!(run["status"], "succeeded", "{run}");
+    let run = server.get(&format!("/runs/{stuck}")).json();
+    assert_eq!(run["status"], "failed", "{run}");
+    assert!(
+        run["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("interrupted"),
+        "{run}"
+    );
+}

@@ -1,0 +1,258 @@
+//! The SQLite store: what is written survives reopening the file, recovery
+//! after a killed process, idempotency keys, listing, and the schema version.
+
+use algohost::runner::{Run, RunError, RunStatus};
+use algohost::store::sqlite::SqliteStore;
+use algohost::store::{Recovered, RunQuery, Store, StoreError};
+use algohost_sdk::Manifest;
+use algohost_sdk::logging::LogRecord;
+use algohost_sdk::polars::prelude::*;
+use chrono::Utc;
+use serde_json::json;
+
+fn manifest(name: &str) -> Manifest {
+    Manifest {
+        name: name.to_owned(),
+        version: "1.0.0".to_owned(),
+        description: String::new(),
+        params_schema: json!({"type": "object"}),
+        outputs: vec![],
+        idempotent: false,
+    }
+}
+
+fn queued(algorithm: &str) -> Run {
+    Run::queued(
+        &manifest(algorithm),
+        json!({"a": 1, "nested": {"b": [1, 2]}}),
+    )
+}
+
+fn open(dir: &tempfile::TempDir) -> SqliteStore {
+    SqliteStore::open(dir.path().join("runs.db")).unwrap()
+}
+
+#[test]
+fn a_finished_run_its_logs_and_frames_survive_reopening_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut run = queued("test_add");
+    run.timeout = Some(2.5);
+    let frame = DataFrame::new_infer_height(vec![
+        Column::new("x".into(), [1.5, 2.5]),
+        Column::new("name".into(), ["a", "b"]),
+    ])
+    .unwrap();
+    {
+        let store = open(&dir);
+        store.create(&run, None).unwrap();
+        store
+            .append_logs(run.id, &[LogRecord::now("info", "t", "first")])
+            .unwrap();
+        store
+            .append_logs(
+                run.id,
+                &[
+                    LogRecord::now("warn", "t", "second"),
+                    LogRecord::now("info", "t", "third"),
+                ],
+            )
+            .unwrap();
+        run.status = RunStatus::Succeeded;
+        run.progress = 1.0;
+        run.progress_message = "done".into();
+        run.started_at = Some(Utc::now());
+        run.finished_at = Some(Utc::now());
+        run.summary = json!({"sum": 4.0});
+        run.frames = vec!["sum".into()];
+        store.update(&run).unwrap();
+        store.put_frame(run.id, "sum", &frame).unwrap();
+    }
+    let store = open(&dir);
+    let got = store.get(run.id).unwrap().unwrap();
+    assert_eq!(got.status, RunStatus::Succeeded);
+    assert_eq!(got.params, run.params);
+    assert_eq!(got.timeout, Some(2.5));
+    assert_eq!(got.summary, json!({"sum": 4.0}));
+    assert_eq!(got.frames, ["sum"]);
+    assert_eq!(got.progress_message, "done");
+    assert_eq!(got.created_at, run.created_at);
+    assert_eq!(got.finished_at, run.finished_at);
+    let messages: Vec<_> = got.logs.iter().map(|l| l.message.as_str()).collect();
+    assert_eq!(messages, ["first", "second", "third"]);
+    assert!(store.frame(run.id, "sum").unwrap().unwrap().equals(&frame));
+    assert!(store.frame(run.id, "other").unwrap().is_none());
+    assert!(store.get(uuid::Uuid::now_v7()).unwrap().is_none());
+}
+
+#[test]
+fn the_file_is_in_wal_mode_at_the_current_schema_version() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(open(&dir));
+    let conn = rusqlite::Connection::open(dir.path().join("runs.db")).unwrap();
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!((mode.as_str(), version), ("wal", 1));
+}
+
+#[test]
+fn a_store_from_a_newer_algohost_is_refused_with_a_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("runs.db");
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch("PRAGMA user_version = 99")
+        .unwrap();
+    let err = SqliteStore::open(&path).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "run store: the store has schema version 99 but this algohost knows only up to 1; use a newer algohost"
+    );
+}
+
+#[test]
+fn runs_list_newest_first_with_filters_and_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let runs: Vec<Run> = ["a_alg", "b_alg", "a_alg", "a_alg"]
+        .iter()
+        .map(|name| store.create(&queued(name), None).unwrap())
+        .collect();
+    let mut done = runs[0].clone();
+    done.status = RunStatus::Failed;
+    store.update(&done).unwrap();
+    let ids = |query: &RunQuery| -> Vec<_> {
+        store
+            .list(query)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.id)
+            .collect()
+    };
+    assert_eq!(
+        ids(&RunQuery::default()),
+        [runs[3].id, runs[2].id, runs[1].id, runs[0].id]
+    );
+    let a = RunQuery {
+        algorithm: Some("a_alg".into()),
+        limit: 2,
+        ..RunQuery::default()
+    };
+    assert_eq!(ids(&a), [runs[3].id, runs[2].id]);
+    let next_page = RunQuery {
+        before: Some(runs[2].id),
+        ..a
+    };
+    assert_eq!(ids(&next_page), [runs[0].id]);
+    let failed = RunQuery {
+        status: Some(RunStatus::Failed),
+        ..RunQuery::default()
+    };
+    assert_eq!(ids(&failed), [runs[0].id]);
+}
+
+#[test]
+fn an_idempotency_key_returns_its_run_and_refuses_another_body() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let first = queued("test_add");
+    let created = store.create(&first, Some(("key-1", "body A"))).unwrap();
+    assert_eq!(created.id, first.id);
+    let again = store
+        .create(&queued("test_add"), Some(("key-1", "body A")))
+        .unwrap();
+    assert_eq!(again.id, first.id);
+    assert_eq!(
+        store
+            .find_idempotent("key-1", "body A")
+            .unwrap()
+            .map(|r| r.id),
+        Some(first.id)
+    );
+    assert!(store.find_idempotent("key-2", "body A").unwrap().is_none());
+    let err = store
+        .create(&queued("test_add"), Some(("key-1", "body B")))
+        .unwrap_err();
+    assert!(matches!(err, StoreError::IdempotencyConflict(_)), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "idempotency key 'key-1' was already used with a different request"
+    );
+    assert_eq!(store.list(&RunQuery::default()).unwrap().len(), 1);
+}
+
+#[test]
+fn recovery_fails_interrupted_runs_and_requeues_idempotent_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plain, idempotent, waiting, done) = (
+        queued("plain"),
+        queued("safe_again"),
+        queued("plain"),
+        queued("plain"),
+    );
+    {
+        let store = open(&dir);
+        for run in [&plain, &idempotent, &waiting, &done] {
+            store.create(run, None).unwrap();
+        }
+        for (run, status) in [
+            (&plain, RunStatus::Running),
+            (&idempotent, RunStatus::Running),
+            (&done, RunStatus::Succeeded),
+        ] {
+            let mut run = run.clone();
+            run.status = status;
+            run.progress = 0.5;
+            run.started_at = Some(Utc::now());
+            store.update(&run).unwrap();
+        }
+        // The process is killed here: nothing else is written.
+    }
+    let store = open(&dir);
+    let (recovered, queued) = store.recover(&|name| name == "safe_again").unwrap();
+    assert_eq!(
+        recovered,
+        Recovered {
+            interrupted: vec![plain.id],
+            requeued: vec![idempotent.id],
+        }
+    );
+    let queued: Vec<_> = queued.iter().map(|r| r.id).collect();
+    assert_eq!(queued, [idempotent.id, waiting.id]);
+
+    let failed = store.get(plain.id).unwrap().unwrap();
+    assert_eq!(failed.status, RunStatus::Failed);
+    assert_eq!(failed.error, Some(RunError::interrupted()));
+    assert_eq!(
+        failed.error.unwrap().message,
+        "interrupted: the server stopped while the run was running"
+    );
+    assert!(failed.finished_at.is_some());
+    assert_eq!(
+        failed.logs[0].message,
+        "interrupted: the server stopped while the run was running"
+    );
+
+    let again = store.get(idempotent.id).unwrap().unwrap();
+    assert_eq!(
+        (again.status, again.progress, again.started_at),
+        (RunStatus::Queued, 0.0, None)
+    );
+    assert!(
+        again.logs[0]
+            .message
+            .ends_with("queued again because the algorithm is idempotent")
+    );
+    assert_eq!(
+        store.get(done.id).unwrap().unwrap().status,
+        RunStatus::Succeeded
+    );
+    let nothing_running = RunQuery {
+        status: Some(RunStatus::Running),
+        ..RunQuery::default()
+    };
+    assert!(store.list(&nothing_running).unwrap().is_empty());
+}
