@@ -9,7 +9,7 @@ ALGOHOST := $(CARGO_TARGET_DIR)/debug/algohost
 SO := $(if $(filter Darwin,$(shell uname -s)),dylib,so)
 
 .DEFAULT_GOAL := help
-.PHONY: help build plugins run test bench lint fmt clean
+.PHONY: help build plugins run tour test bench lint fmt clean
 
 help: ## Show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -24,7 +24,11 @@ plugins: build ## Collect the dylib plugins into the plugin directory
 $(DEMO_DATA)/catalog.json: | build
 	$(ALGOHOST) demo-data $(DEMO_DATA)
 
-run: plugins $(DEMO_DATA)/catalog.json ## Build, make the demo data if absent, and take the tour
+run: plugins $(DEMO_DATA)/catalog.json ## Build, make the demo data if absent, serve it on http://127.0.0.1:8000
+	@mkdir -p .algohost
+	ALGOHOST_PLUGIN_PATH=$(PLUGIN_DIR) $(ALGOHOST) serve --data $(DEMO_DATA) --store .algohost/runs.db
+
+tour: plugins $(DEMO_DATA)/catalog.json ## The command-line tour: list, describe, validate, run
 	@ALGOHOST=$(ALGOHOST) ALGOHOST_PLUGIN_PATH=$(PLUGIN_DIR) DEMO_DATA=$(DEMO_DATA) ./scripts/tour.sh
 
 test: build ## Run every test (what CI runs)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The 5-minute tour of README.md, run by `make run`: list, describe,
+# The command-line tour of README.md, run by `make tour`: list, describe,
 # validate, run — against the demo data.
 set -euo pipefail
 : "${ALGOHOST:=algohost}" "${DEMO_DATA:=demo-data}"

@@ -6,7 +6,7 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-use crate::common::target_debug_dir;
+use crate::common::copy_plugins;
 
 /// A scratch directory with the demo data and a plugin dir holding the
 /// peak-shaving and echo fixture libraries.
@@ -19,18 +19,13 @@ impl Scratch {
         let dir = tempfile::tempdir().unwrap();
         let plugins = dir.path().join("plugins");
         std::fs::create_dir(&plugins).unwrap();
-        for lib in [
-            "libalgohost_plugin_peak_shaving.so",
-            "libalgohost_fixture_echo.so",
-        ] {
-            let from = target_debug_dir().join(lib);
-            assert!(
-                from.exists(),
-                "{} is missing: `make test` builds it first",
-                from.display()
-            );
-            std::fs::copy(&from, plugins.join(lib)).unwrap();
-        }
+        copy_plugins(
+            &plugins,
+            &[
+                "libalgohost_plugin_peak_shaving.so",
+                "libalgohost_fixture_echo.so",
+            ],
+        );
         let s = Self { dir };
         let out = s.algohost(&["demo-data", "demo-data"]);
         assert!(out.status.success(), "{}", stderr(&out));

@@ -17,6 +17,19 @@ pub fn target_debug_dir() -> PathBuf {
         .to_path_buf()
 }
 
+/// Copies plugin libraries from the target dir into `dir` (a plugin dir).
+pub fn copy_plugins(dir: &std::path::Path, libraries: &[&str]) {
+    for lib in libraries {
+        let from = target_debug_dir().join(lib);
+        assert!(
+            from.exists(),
+            "{} is missing: `make test` builds it first",
+            from.display()
+        );
+        std::fs::copy(&from, dir.join(lib)).unwrap();
+    }
+}
+
 /// A run request without data, timeout or observer.
 pub fn request(algorithm: &str, params: Value) -> RunRequest {
     request_with(algorithm, params, Arc::new(NoData))

@@ -1,11 +1,13 @@
-//! Every example in README.md runs here: the console commands against the
-//! real binary and demo data (with their stated exit codes), and every code
-//! block is checked to be the code of a crate that `make test` builds.
+//! Every example in README.md runs here: the console commands (curl against
+//! a real `algohost serve`, and the CLI) on the demo data with their stated
+//! exit codes, and every code block is checked to be the code of a crate
+//! that `make test` builds.
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 
-use crate::common::target_debug_dir;
+use crate::common::copy_plugins;
 
 fn readme() -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
@@ -49,24 +51,69 @@ fn console_commands(text: &str) -> Vec<(String, i32)> {
     commands
 }
 
-fn plugin_dir() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let lib = target_debug_dir().join("libalgohost_plugin_peak_shaving.so");
-    assert!(
-        lib.exists(),
-        "{} is missing: run `make test` (it builds the plugins first)",
-        lib.display()
+/// `algohost serve` on a free port in `cwd`, with the README's data and
+/// store; returns the child and its `host:port`.
+fn serve(cwd: &Path, plugins: &Path) -> (ServerGuard, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_algohost"))
+        .args([
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--data",
+            "demo-data",
+            "--store",
+            "runs.db",
+        ])
+        .current_dir(cwd)
+        .env("ALGOHOST_PLUGIN_PATH", plugins)
+        .env_remove("ALGOHOST_TOKENS")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let guard = ServerGuard(child);
+    while let Some(Ok(line)) = lines.next() {
+        if let Some(url) = line.strip_prefix("listening on http://") {
+            // Keep draining: a closed pipe would end the server at its next line.
+            std::thread::spawn(move || lines.for_each(drop));
+            return (guard, url.trim().to_owned());
+        }
+    }
+    panic!("algohost serve ended without printing its address");
+}
+
+struct ServerGuard(Child);
+
+impl Drop for ServerGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// One bash script running every README command in order (variables carry
+/// over between lines); a line whose exit code differs stops it.
+fn script(commands: &[(String, i32)], address: &str) -> String {
+    let mut script = String::from(
+        "check() { if [ \"$1\" != \"$2\" ]; then echo \"README command $3 exited $1, expected $2\" >&2; exit 1; fi; }\n",
     );
-    std::fs::copy(&lib, dir.path().join("libalgohost_plugin_peak_shaving.so")).unwrap();
-    dir
+    for (i, (command, expected)) in commands.iter().enumerate() {
+        let command = command.replace("localhost:8000", address);
+        script.push_str(&format!("{command}\ncheck $? {expected} {i}\n"));
+    }
+    script
 }
 
 #[test]
 fn readme_console_examples_run_with_their_exit_codes() {
     let commands = console_commands(&readme());
-    assert!(commands.len() >= 6, "{commands:?}");
+    assert!(commands.len() >= 15, "{commands:?}");
     let cwd = tempfile::tempdir().unwrap();
-    let plugins = plugin_dir();
+    let plugins = tempfile::tempdir().unwrap();
+    copy_plugins(plugins.path(), &["libalgohost_plugin_peak_shaving.so"]);
+    algohost::demo::generate(&cwd.path().join("demo-data")).unwrap();
+    let (_server, address) = serve(cwd.path(), plugins.path());
     let bin_dir = PathBuf::from(env!("CARGO_BIN_EXE_algohost"))
         .parent()
         .unwrap()
@@ -76,23 +123,37 @@ fn readme_console_examples_run_with_their_exit_codes() {
         bin_dir.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    for (command, expected) in commands {
-        let out = Command::new("bash")
-            .args(["-c", &command])
-            .current_dir(cwd.path())
-            .env("PATH", &path)
-            .env("ALGOHOST_PLUGIN_PATH", plugins.path())
-            .env_remove("ALGOHOST_DATA")
-            .output()
-            .unwrap();
-        assert_eq!(
-            out.status.code(),
-            Some(expected),
-            "`{command}`\nstdout: {}\nstderr: {}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+    let out = Command::new("bash")
+        .args(["-c", &script(&commands, &address)])
+        .current_dir(cwd.path())
+        .env("PATH", &path)
+        .env("ALGOHOST_PLUGIN_PATH", plugins.path())
+        .env_remove("ALGOHOST_DATA")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if let Some(i) = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("README command "))
+    {
+        let index: usize = i.split_whitespace().next().unwrap().parse().unwrap();
+        panic!("`{}`: {stderr}", commands[index].0);
     }
+    assert!(out.status.success(), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // The HTTP tour answered what the README says it answers.
+    assert!(stdout.contains("\"peak_shaving\""), "{stdout}");
+    assert!(stdout.contains("\"pointer\":\"/limit_kw\""), "{stdout}");
+    let run: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(cwd.path().join("run.json")).unwrap()).unwrap();
+    assert_eq!(run["status"], "succeeded", "{run}");
+    let csv = std::fs::read_to_string(cwd.path().join("schedule.csv")).unwrap();
+    assert!(
+        csv.starts_with("ts,load_kw,pv_kw,battery_kw,soc_kwh,grid_kw"),
+        "{}",
+        &csv[..200.min(csv.len())]
+    );
+    assert_eq!(csv.lines().count(), 11_517);
     assert!(
         cwd.path()
             .join("out/peak_shaving/schedule.parquet")

@@ -23,7 +23,7 @@ use reqwest::blocking::{Client, RequestBuilder, Response};
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 
-use crate::common::target_debug_dir;
+use crate::common::copy_plugins;
 
 /// Peak-shaving params the demo battery can keep (most of the time).
 pub fn peak_params() -> Value {
@@ -42,18 +42,13 @@ impl Scratch {
         let dir = tempfile::tempdir().unwrap();
         let plugins = dir.path().join("plugins");
         std::fs::create_dir(&plugins).unwrap();
-        for lib in [
-            "libalgohost_plugin_peak_shaving.so",
-            "libalgohost_fixture_echo.so",
-        ] {
-            let from = target_debug_dir().join(lib);
-            assert!(
-                from.exists(),
-                "{} is missing: `make test` builds it first",
-                from.display()
-            );
-            std::fs::copy(&from, plugins.join(lib)).unwrap();
-        }
+        copy_plugins(
+            &plugins,
+            &[
+                "libalgohost_plugin_peak_shaving.so",
+                "libalgohost_fixture_echo.so",
+            ],
+        );
         algohost::demo::generate(&dir.path().join("data")).unwrap();
         Self { dir }
     }
