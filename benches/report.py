@@ -1,7 +1,9 @@
-"""Turn criterion's estimates into the benchmark table of `make bench`.
+"""Turn criterion's estimates and the HTTP load figures into the benchmark
+table of `make bench`.
 
 Each figure is ours beside a baseline measured in the same run, as a ratio,
 with its target and whether it is met. Printed and written as Markdown.
+Usage: report.py CRITERION_DIR OUT.md [HTTP_JSON]
 """
 
 from __future__ import annotations
@@ -9,6 +11,9 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
+
+Row = tuple[str, str, str, str, str, str]
 
 
 def median_ns(root: Path, bench_id: str) -> float | None:
@@ -22,9 +27,70 @@ def fmt_us(ns: float) -> str:
     return f"{ns / 1000:.3f} µs"
 
 
+def fmt_ms(us: float) -> str:
+    return f"{us / 1000:.2f} ms"
+
+
+def http_rows(path: Path | None) -> tuple[list[Row], str]:
+    """Throughput and latency of algohost vs the bare axum handler and vs
+    FastAPI, from the JSON `host/benches/http.rs` writes; and a note on the load."""
+    figures: dict[str, Any] = {}
+    if path is not None and path.exists():
+        figures = json.loads(path.read_text())
+    targets: dict[str, dict[str, Any]] = figures.get("targets", {})
+    ours = targets.get("algohost")
+    rows: list[Row] = []
+
+    def missing(side: dict[str, Any] | None) -> str:
+        return "missing" + (f" ({side['missing']})" if side and "missing" in side else "")
+
+    def errors(*sides: dict[str, Any]) -> str:
+        count = sum(int(side.get("errors", 0)) for side in sides)
+        return f", {count} failed requests" if count else ""
+
+    for base_name, label, min_ratio, target in (
+        ("axum", "bare axum handler, same work", 0.5, "≥ 50% of baseline"),
+        ("fastapi", "FastAPI on uvicorn, same work", 5.0, "≥ 5×"),
+    ):
+        base = targets.get(base_name)
+        a = ours if ours and "runs_per_sec" in ours else None
+        b = base if base and "runs_per_sec" in base else None
+        figure = f"HTTP runs/s: POST /runs (Prefer: wait), trivial builtin vs {label}"
+        stats = (("median", f"HTTP median latency vs {label}"), ("p99", f"HTTP p99 latency vs {label}"))
+        if a is None or b is None:
+            ours_text = f"{a['runs_per_sec']:.0f}/s" if a else missing(ours)
+            base_text = f"{b['runs_per_sec']:.0f}/s" if b else missing(base)
+            rows.append((figure, ours_text, base_text, "-", target, "no"))
+            for stat, name in stats:
+                ours_text = fmt_ms(a[f"{stat}_us"]) if a else missing(ours)
+                base_text = fmt_ms(b[f"{stat}_us"]) if b else missing(base)
+                rows.append((name, ours_text, base_text, "-", "reported", "-"))
+            continue
+        ratio = a["runs_per_sec"] / b["runs_per_sec"]
+        met = ("yes" if ratio >= min_ratio else "no") + errors(a, b)
+        rows.append((figure, f"{a['runs_per_sec']:.0f}/s", f"{b['runs_per_sec']:.0f}/s", f"{ratio:.2f}", target, met))
+        for stat, name in stats:
+            x, y = a[f"{stat}_us"], b[f"{stat}_us"]
+            rows.append((name, fmt_ms(x), fmt_ms(y), f"{x / y:.2f}", "reported", "-"))
+
+    load = figures.get("load")
+    note = ""
+    if load:
+        note = (
+            f"HTTP: {load['clients']} keep-alive clients on loopback, up to {load['requests']} requests or "
+            f"{load['max_seconds']:g} s per target after {load['warm_up_seconds']:g} s of warm-up; "
+            "the servers and clients share this machine."
+        )
+        fastapi = targets.get("fastapi", {})
+        if "server" in fastapi:
+            note += f" FastAPI: {fastapi['server']}."
+    return rows, note
+
+
 def main() -> int:
     root, out = Path(sys.argv[1]), Path(sys.argv[2])
-    rows: list[tuple[str, str, str, str, str, str]] = []
+    http_json = Path(sys.argv[3]) if len(sys.argv) > 3 else None
+    rows: list[Row] = []
 
     def overhead(figure: str, ours_id: str, base_id: str, limit_ns: float, target: str) -> None:
         ours, base = median_ns(root, ours_id), median_ns(root, base_id)
@@ -54,12 +120,19 @@ def main() -> int:
             "O(columns), not O(rows): < 20 µs more for 1000× the rows",
         )
 
+    more_rows, http_note = http_rows(http_json)
+    rows += more_rows
+
     header = ("figure", "ours", "baseline", "ratio", "target", "met")
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     table = "\n".join(lines)
     print(table)
-    out.write_text("# Benchmark results\n\nWritten by `make bench`; medians from criterion.\n\n" + table + "\n")
+    notes = "Written by `make bench`. Micro-benchmarks: medians from criterion."
+    if http_note:
+        notes += "\n\n" + http_note
+        print(http_note)
+    out.write_text("# Benchmark results\n\n" + notes + "\n\n" + table + "\n")
     return 0
 
 

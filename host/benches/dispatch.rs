@@ -122,13 +122,21 @@ fn dispatch(c: &mut Criterion) {
 /// The release build of the echo fixture plugin (`benches/run.sh` builds it).
 fn echo_plugin() -> std::path::PathBuf {
     let exe = std::env::current_exe().expect("bench executable");
-    let release = exe.parent().and_then(|p| p.parent()).expect("target/release");
+    let release = exe
+        .parent()
+        .and_then(|p| p.parent())
+        .expect("target/release");
     release.join("libalgohost_fixture_echo.so")
 }
 
 fn frame(columns: usize, rows: usize) -> DataFrame {
     let cols: Vec<Column> = (0..columns)
-        .map(|c| Column::new(format!("c{c}").into(), (0..rows).map(|r| r as f64).collect::<Vec<_>>()))
+        .map(|c| {
+            Column::new(
+                format!("c{c}").into(),
+                (0..rows).map(|r| r as f64).collect::<Vec<_>>(),
+            )
+        })
         .collect();
     DataFrame::new_infer_height(cols).expect("frame")
 }
@@ -137,7 +145,11 @@ fn dylib(c: &mut Criterion) {
     let mut registry = Registry::new();
     builtin::discover(&mut registry);
     algohost::sources::dylib::discover(&mut registry, &[echo_plugin()]);
-    assert!(registry.diagnostics().is_empty(), "{:?}", registry.diagnostics());
+    assert!(
+        registry.diagnostics().is_empty(),
+        "{:?}",
+        registry.diagnostics()
+    );
     let ctx = Context::new(Arc::new(Idle(DataFrame::empty())));
     let params = json!({"limit_kw": 50.0, "efficiency": 0.9, "mode": "fast"});
     let noop = registry.get("noop_dylib").expect("echo fixture loaded");
@@ -148,7 +160,9 @@ fn dylib(c: &mut Criterion) {
             black_box(noop.invoker().invoke(&ctx, params.clone()).unwrap())
         })
     });
-    let passthrough = registry.get("frame_passthrough").expect("echo fixture loaded");
+    let passthrough = registry
+        .get("frame_passthrough")
+        .expect("echo fixture loaded");
     for columns in [1, 8] {
         for rows in [1_000, 1_000_000] {
             let ctx = Context::new(Arc::new(Idle(frame(columns, rows))));

@@ -64,7 +64,9 @@ fn parse_args(attr: proc_macro2::TokenStream) -> syn::Result<Args> {
             "name" => name = Some(string_value(&nv.value, "name")?),
             "version" => version = Some(string_value(&nv.value, "version")?),
             "idempotent" => match &nv.value {
-                Expr::Lit(ExprLit { lit: Lit::Bool(b), .. }) => idempotent = b.value,
+                Expr::Lit(ExprLit {
+                    lit: Lit::Bool(b), ..
+                }) => idempotent = b.value,
                 other => {
                     return Err(syn::Error::new(
                         other.span(),
@@ -103,7 +105,9 @@ fn parse_args(attr: proc_macro2::TokenStream) -> syn::Result<Args> {
             other => {
                 return Err(syn::Error::new(
                     nv.path.span(),
-                    format!("unknown key `{other}`; allowed keys: name, version, outputs, idempotent"),
+                    format!(
+                        "unknown key `{other}`; allowed keys: name, version, outputs, idempotent"
+                    ),
                 ));
             }
         }

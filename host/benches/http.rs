@@ -1,0 +1,424 @@
+//! HTTP throughput: runs per second of a trivial builtin algorithm through
+//! `POST /runs` with `Prefer: wait` on the real server (SQLite store, worker
+//! pool, every middleware), beside a bare axum handler doing the same work
+//! in the same process, and the same algorithm behind FastAPI on uvicorn
+//! when `ALGOHOST_BENCH_FASTAPI_URL` names one (`benches/run.sh` starts it;
+//! `ALGOHOST_BENCH_FASTAPI_SERVER` describes it, `ALGOHOST_BENCH_FASTAPI_MISSING`
+//! says why there is none).
+//!
+//! Every target gets the same load: [`Load::clients`] keep-alive clients
+//! sending requests back to back, after a warm-up, until a request count or
+//! a time budget runs out (`ALGOHOST_BENCH_HTTP_CLIENTS`, `_REQUESTS`,
+//! `_SECONDS` and `_WARM_UP_SECONDS` change them). Prints runs/s, median and
+//! p99 latency of each and writes them as JSON (`ALGOHOST_BENCH_HTTP_OUT`,
+//! default `<target dir>/bench-http.json`) for `benches/report.py`. Without
+//! `--bench` (`cargo test --benches`) it only checks that every target
+//! answers, with a handful of requests, and writes nothing.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use algohost::adapters::NoData;
+use algohost::registry::Registry;
+use algohost::server::{self, ServerConfig, Settings};
+use algohost::service::{Service, ServiceConfig};
+use algohost::sources::builtin;
+use algohost::store::sqlite::SqliteStore;
+use algohost_sdk::prelude::*;
+use axum::Json;
+use axum::http::StatusCode;
+use axum::routing::post;
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+/// Params of the trivial algorithm (`benches/fastapi_app.py` mirrors them).
+#[derive(Deserialize, JsonSchema)]
+struct AddParams {
+    /// First term.
+    a: f64,
+    /// Second term.
+    b: f64,
+    /// Factor applied to the sum.
+    #[serde(default = "one")]
+    scale: f64,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// The work every target does: `(a + b) * scale`.
+fn add(p: &AddParams) -> Value {
+    json!({ "sum": (p.a + p.b) * p.scale })
+}
+
+/// Trivial work: the benchmark measures the HTTP stack around it.
+#[algorithm(name = "bench_add", version = "1.0.0")]
+fn bench_add(_ctx: &Context, p: AddParams) -> Result<Output> {
+    Ok(Output::new().with_summary(add(&p)))
+}
+
+/// The body of `POST /runs`, as the bare handler reads it.
+#[derive(Deserialize)]
+struct BareSubmit {
+    algorithm: String,
+    params: AddParams,
+}
+
+/// The baseline: the same body, the same work, no run service.
+async fn bare_run(Json(body): Json<BareSubmit>) -> Result<Json<Value>, StatusCode> {
+    if body.algorithm != "bench_add" {
+        return Err(StatusCode::NOT_FOUND);
+    }
+    Ok(Json(json!({
+        "algorithm": body.algorithm,
+        "status": "succeeded",
+        "summary": add(&body.params),
+    })))
+}
+
+/// How much load each target gets.
+#[derive(Debug, Clone, Copy, Serialize)]
+struct Load {
+    /// Concurrent keep-alive clients.
+    clients: usize,
+    /// Requests measured (at most).
+    requests: usize,
+    /// Time budget of the measured requests, seconds.
+    max_seconds: f64,
+    /// Warm-up before measuring, seconds (not recorded).
+    warm_up_seconds: f64,
+}
+
+impl Load {
+    fn from_env(is_bench: bool) -> Load {
+        let var = |key: &str, default: f64| {
+            std::env::var(key)
+                .ok()
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(default)
+        };
+        if !is_bench {
+            return Load {
+                clients: 2,
+                requests: 20,
+                max_seconds: 10.0,
+                warm_up_seconds: 0.0,
+            };
+        }
+        Load {
+            clients: var("ALGOHOST_BENCH_HTTP_CLIENTS", 8.0).max(1.0) as usize,
+            requests: var("ALGOHOST_BENCH_HTTP_REQUESTS", 200_000.0).max(1.0) as usize,
+            max_seconds: var("ALGOHOST_BENCH_HTTP_SECONDS", 5.0),
+            warm_up_seconds: var("ALGOHOST_BENCH_HTTP_WARM_UP_SECONDS", 1.0),
+        }
+    }
+}
+
+/// What one target did under the load.
+#[derive(Debug, Serialize)]
+struct Figures {
+    url: String,
+    requests: usize,
+    errors: usize,
+    seconds: f64,
+    runs_per_sec: f64,
+    median_us: f64,
+    p99_us: f64,
+}
+
+/// One server under test.
+struct Target {
+    name: &'static str,
+    url: String,
+    /// Whether requests ask to wait for the finished run (`Prefer: wait`).
+    prefer_wait: bool,
+}
+
+impl Target {
+    fn request(&self, client: &reqwest::Client, body: &Value) -> reqwest::RequestBuilder {
+        let request = client.post(&self.url).json(body);
+        if self.prefer_wait {
+            request.header("prefer", "wait=10")
+        } else {
+            request
+        }
+    }
+}
+
+fn body(i: usize) -> Value {
+    json!({ "algorithm": "bench_add", "params": { "a": i as f64, "b": 0.5, "scale": 2.0 } })
+}
+
+/// One request that must succeed with the right answer (the load only
+/// checks status codes).
+async fn check(client: &reqwest::Client, target: &Target) -> anyhow::Result<()> {
+    let response = target.request(client, &body(3)).send().await?;
+    let status = response.status();
+    let answer: Value = response.json().await?;
+    anyhow::ensure!(
+        status == reqwest::StatusCode::OK
+            && answer["status"] == "succeeded"
+            && answer["summary"]["sum"] == 7.0,
+        "{} answered {status}: {answer}",
+        target.name
+    );
+    Ok(())
+}
+
+/// Sends requests from `clients` tasks until `count` were sent or `budget`
+/// ran out; returns the latency of each successful one, the number of
+/// failures and the time it took.
+async fn drive(
+    client: &reqwest::Client,
+    target: &Arc<Target>,
+    clients: usize,
+    count: usize,
+    budget: Duration,
+) -> (Vec<Duration>, usize, Duration) {
+    let next = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..clients)
+        .map(|_| {
+            let (client, target, next) = (client.clone(), target.clone(), next.clone());
+            tokio::spawn(async move {
+                let mut latencies = Vec::with_capacity(count.min(1 << 20) / clients + 1);
+                let mut errors = 0;
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= count || start.elapsed() >= budget {
+                        break;
+                    }
+                    let sent = Instant::now();
+                    let ok = match target.request(&client, &body(i)).send().await {
+                        Ok(response) => {
+                            let status = response.status();
+                            response.bytes().await.is_ok() && status == reqwest::StatusCode::OK
+                        }
+                        Err(_) => false,
+                    };
+                    if ok {
+                        latencies.push(sent.elapsed());
+                    } else {
+                        errors += 1;
+                    }
+                }
+                (latencies, errors)
+            })
+        })
+        .collect();
+    let mut latencies = Vec::with_capacity(count.min(1 << 20));
+    let mut errors = 0;
+    for task in tasks {
+        let (l, e) = task.await.expect("client task");
+        latencies.extend(l);
+        errors += e;
+    }
+    (latencies, errors, start.elapsed())
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1].as_secs_f64() * 1e6
+}
+
+async fn measure(target: Target, load: Load) -> anyhow::Result<Figures> {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(load.clients)
+        .build()?;
+    check(&client, &target).await?;
+    let target = Arc::new(target);
+    let warm_up = Duration::from_secs_f64(load.warm_up_seconds);
+    if !warm_up.is_zero() {
+        drive(&client, &target, load.clients, usize::MAX, warm_up).await;
+    }
+    let budget = Duration::from_secs_f64(load.max_seconds);
+    let (mut latencies, errors, elapsed) =
+        drive(&client, &target, load.clients, load.requests, budget).await;
+    latencies.sort_unstable();
+    let figures = Figures {
+        url: target.url.clone(),
+        requests: latencies.len(),
+        errors,
+        seconds: elapsed.as_secs_f64(),
+        runs_per_sec: latencies.len() as f64 / elapsed.as_secs_f64(),
+        median_us: percentile(&latencies, 50.0),
+        p99_us: percentile(&latencies, 99.0),
+    };
+    println!(
+        "{:<9} {:>9.0} runs/s  median {:>8.1} µs  p99 {:>8.1} µs  ({} requests, {} errors, {:.1} s)",
+        target.name,
+        figures.runs_per_sec,
+        figures.median_us,
+        figures.p99_us,
+        figures.requests,
+        figures.errors,
+        figures.seconds
+    );
+    Ok(figures)
+}
+
+/// A server running on the server runtime until `stop` is sent.
+struct Running {
+    addr: SocketAddr,
+    stop: oneshot::Sender<()>,
+    done: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// The real server, built as `algohost serve` builds it, with its default
+/// settings and a store in `store_dir`.
+async fn start_algohost(store_dir: &std::path::Path) -> anyhow::Result<Running> {
+    let config = ServerConfig::resolve(Settings {
+        bind: Some("127.0.0.1:0".parse()?),
+        store: Some(store_dir.join("algohost.db")),
+        ..Settings::default()
+    })?;
+    let mut registry = Registry::new();
+    builtin::discover(&mut registry);
+    let store = SqliteStore::open(&config.store)?;
+    let listener = TcpListener::bind(config.bind).await?;
+    let addr = listener.local_addr()?;
+    let service = Service::start(
+        Arc::new(registry),
+        Arc::new(NoData),
+        Arc::new(store),
+        ServiceConfig {
+            concurrency: config.concurrency,
+            queue_capacity: config.queue,
+            default_timeout: config.run_timeout,
+            max_timeout: config.max_run_timeout,
+        },
+    )?;
+    let app = server::app(service, &config, Vec::new());
+    let (stop, stopped) = oneshot::channel();
+    let signal = async move {
+        let _ = stopped.await;
+    };
+    let done = tokio::spawn(server::serve(listener, app, config.shutdown_grace, signal));
+    Ok(Running { addr, stop, done })
+}
+
+/// The bare axum baseline.
+async fn start_bare() -> anyhow::Result<Running> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let router = axum::Router::new().route("/runs", post(bare_run));
+    let (stop, stopped) = oneshot::channel::<()>();
+    let done = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    Ok(Running { addr, stop, done })
+}
+
+impl Running {
+    async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(());
+        self.done.await??;
+        Ok(())
+    }
+}
+
+/// The FastAPI row when there is no FastAPI to measure.
+fn missing(reason: String) -> Value {
+    println!("fastapi   missing: {reason}");
+    json!({ "missing": reason })
+}
+
+/// Where the figures go: `ALGOHOST_BENCH_HTTP_OUT`, else beside the
+/// profile directory of this executable (`<target>/release/deps/http-…`).
+fn output_path() -> PathBuf {
+    if let Some(path) = std::env::var_os("ALGOHOST_BENCH_HTTP_OUT") {
+        return path.into();
+    }
+    let exe = std::env::current_exe().expect("bench executable");
+    let target = exe
+        .ancestors()
+        .nth(3)
+        .expect("<target>/<profile>/deps/<exe>");
+    target.join("bench-http.json")
+}
+
+fn main() -> anyhow::Result<()> {
+    let is_bench = std::env::args().any(|a| a == "--bench");
+    let load = Load::from_env(is_bench);
+    // Servers on a runtime like `algohost serve`'s; clients on their own.
+    let servers = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let clients = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("bench-client")
+        .build()?;
+    let store_dir = tempfile::tempdir()?;
+    let algohost = servers.block_on(start_algohost(store_dir.path()))?;
+    let bare = servers.block_on(start_bare())?;
+    println!(
+        "HTTP load: {} clients, up to {} requests or {} s per target after {} s of warm-up",
+        load.clients, load.requests, load.max_seconds, load.warm_up_seconds
+    );
+    let targets = [
+        Target {
+            name: "algohost",
+            url: format!("http://{}/runs", algohost.addr),
+            prefer_wait: true,
+        },
+        Target {
+            name: "axum",
+            url: format!("http://{}/runs", bare.addr),
+            prefer_wait: false,
+        },
+    ];
+    let mut results = serde_json::Map::new();
+    for target in targets {
+        let name = target.name;
+        let figures = clients.block_on(measure(target, load))?;
+        results.insert(name.to_owned(), serde_json::to_value(figures)?);
+    }
+    let fastapi = match std::env::var("ALGOHOST_BENCH_FASTAPI_URL") {
+        Ok(base) if !base.is_empty() => {
+            let target = Target {
+                name: "fastapi",
+                url: format!("{}/runs", base.trim_end_matches('/')),
+                prefer_wait: false,
+            };
+            match clients.block_on(measure(target, load)) {
+                Ok(figures) => {
+                    let mut figures = serde_json::to_value(figures)?;
+                    if let Ok(server) = std::env::var("ALGOHOST_BENCH_FASTAPI_SERVER") {
+                        figures["server"] = server.into();
+                    }
+                    figures
+                }
+                Err(e) => missing(format!("{e:#}")),
+            }
+        }
+        _ => missing(
+            std::env::var("ALGOHOST_BENCH_FASTAPI_MISSING").unwrap_or_else(|_| {
+                "ALGOHOST_BENCH_FASTAPI_URL is not set (benches/run.sh starts uvicorn)".to_owned()
+            }),
+        ),
+    };
+    results.insert("fastapi".to_owned(), fastapi);
+    servers.block_on(async {
+        algohost.stop().await?;
+        bare.stop().await
+    })?;
+    if is_bench {
+        let out = output_path();
+        let report = json!({ "load": load, "targets": results });
+        std::fs::write(&out, serde_json::to_string_pretty(&report)? + "\n")?;
+        println!("wrote {}", out.display());
+    }
+    Ok(())
+}
