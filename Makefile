@@ -31,7 +31,8 @@ run: plugins $(DEMO_DATA)/catalog.json ## Build, make the demo data if absent, s
 tour: plugins $(DEMO_DATA)/catalog.json ## The command-line tour: list, describe, validate, run
 	@ALGOHOST=$(ALGOHOST) ALGOHOST_PLUGIN_PATH=$(PLUGIN_DIR) DEMO_DATA=$(DEMO_DATA) ./scripts/tour.sh
 
-test: build ## Run every test (what CI runs)
+test: build ## Run every test (what CI runs); installs PostgreSQL and curl when missing
+	./scripts/ensure-test-deps.sh
 	cargo test --workspace --doc
 	cargo nextest run --workspace --no-fail-fast
 

@@ -40,6 +40,22 @@ pub fn open(spec: &str) -> Result<Arc<dyn Adapter>> {
     Ok(Arc::new(files::FilesAdapter::open(spec)?))
 }
 
+/// A `--data` value fit to print: the password of a URL is masked
+/// (`postgres://app:***@db/energy`); a directory is shown as it is.
+pub fn display_spec(spec: &str) -> String {
+    let Some((scheme, rest)) = spec.split_once("://") else {
+        return spec.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => {
+            let user = rest[..at].split(':').next().unwrap_or("");
+            format!("{scheme}://{user}:***{}", &rest[at..])
+        }
+        None => spec.to_owned(),
+    }
+}
+
 /// The adapter of a run that was given no data: every data access fails
 /// with a message that says how to give it some.
 #[derive(Debug, Default)]
@@ -68,5 +84,20 @@ impl Adapter for NoData {
     }
     fn define_data_points(&self, _: &[DataPointConfig]) -> Result<Vec<DataPointConfig>> {
         Self::error()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::display_spec;
+
+    #[test]
+    fn passwords_in_data_urls_are_masked() {
+        assert_eq!(
+            display_spec("postgres://app:s3cr3t@db:5432/energy?sslmode=require"),
+            "postgres://app:***@db:5432/energy?sslmode=require"
+        );
+        assert_eq!(display_spec("postgres://db/energy"), "postgres://db/energy");
+        assert_eq!(display_spec("./demo-data"), "./demo-data");
     }
 }

@@ -23,7 +23,8 @@ use std::future::Future;
 use std::sync::mpsc;
 
 use algohost_sdk::data::{
-    DataPointConfig, DataPointFilter, FlowFilter, ReadPlan, id_ranges, sort_long, validate_long,
+    DataPointConfig, DataPointFilter, FlowFilter, ReadPlan, id_ranges, sort_long, ts_micros,
+    validate_long,
 };
 use algohost_sdk::{Error, Result};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod};
@@ -33,6 +34,7 @@ use tokio_postgres::error::SqlState;
 
 use self::config::{ConnectionSpec, Tls};
 pub use self::config::{PostgresOptions, is_postgres_url};
+use self::samples::Span;
 use super::Adapter;
 
 /// Data points and samples in a PostgreSQL database.
@@ -182,15 +184,24 @@ impl Adapter for PostgresAdapter {
         plan.finish(raw, &points)
     }
 
-    /// All or nothing: the samples are copied into a temporary table and
-    /// upserted from it in one transaction.
+    /// All or nothing: one transaction copies the samples in (see
+    /// `samples::write`).
     fn write(&self, long: &DataFrame) -> Result<()> {
         validate_long(long)?;
         if long.height() == 0 {
             return Ok(());
         }
         let long = sort_long(long)?;
-        let ids: Vec<i64> = id_ranges(&long)?.into_iter().map(|(id, _)| id.0).collect();
+        let ts = ts_micros(&long)?;
+        let spans: Vec<Span> = id_ranges(&long)?
+            .into_iter()
+            .map(|(id, rows)| Span {
+                id: id.0,
+                first: ts[rows.start],
+                last: ts[rows.end - 1],
+            })
+            .collect();
+        let ids: Vec<i64> = spans.iter().map(|s| s.id).collect();
         self.call(|pool, target| async move {
             let mut client = connection(&pool, &target).await?;
             let tx = client
@@ -206,7 +217,7 @@ impl Adapter for PostgresAdapter {
                     list.join(", ")
                 )));
             }
-            samples::write(&tx, &long).await?;
+            samples::write(&tx, &long, &spans).await?;
             tx.commit()
                 .await
                 .map_err(|e| db_error("cannot commit the write", e))

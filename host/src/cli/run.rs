@@ -122,9 +122,8 @@ pub(super) fn run(registry: &Registry, args: &RunArgs, verbose: u8) -> anyhow::R
         None => None,
     };
     let adapter: Arc<dyn Adapter> = match &args.data {
-        Some(spec) => {
-            adapters::open(spec).map_err(|e| UsageError(format!("--data {spec}: {e}")))?
-        }
+        Some(spec) => adapters::open(spec)
+            .map_err(|e| UsageError(format!("--data {}: {e}", adapters::display_spec(spec))))?,
         None => Arc::new(NoData),
     };
     if let Err(rejected) = runner::validate(registry, &args.name, &params) {

@@ -81,9 +81,8 @@ pub(super) fn serve(plugin_dirs: &[PathBuf], args: &ServeArgs) -> anyhow::Result
         tracing::warn!(%diagnostic, "plugin not registered");
     }
     let adapter: Arc<dyn Adapter> = match &config.data {
-        Some(spec) => {
-            adapters::open(spec).map_err(|e| UsageError(format!("--data {spec}: {e}")))?
-        }
+        Some(spec) => adapters::open(spec)
+            .map_err(|e| UsageError(format!("--data {}: {e}", adapters::display_spec(spec))))?,
         None => Arc::new(NoData),
     };
     let store = SqliteStore::open(&config.store)

@@ -13,7 +13,7 @@
 //!
 //! The server binaries are looked up in `$ALGOHOST_PG_BIN`, then
 //! `/usr/lib/postgresql/<newest>/bin`, then the `PATH`;
-//! `scripts/ensure-postgres.sh` installs them.
+//! `scripts/ensure-test-deps.sh` installs them.
 
 use std::fs::{self, File};
 use std::os::unix::process::CommandExt;
@@ -386,7 +386,7 @@ fn bin_dir() -> PathBuf {
         .find(|dir| dir.join("initdb").exists() && dir.join("pg_ctl").exists())
         .expect(
             "PostgreSQL's server binaries (initdb, pg_ctl) were not found: run \
-             scripts/ensure-postgres.sh (Debian: apt-get install postgresql) or set ALGOHOST_PG_BIN",
+             scripts/ensure-test-deps.sh (Debian: apt-get install postgresql) or set ALGOHOST_PG_BIN",
         )
 }
 

@@ -328,6 +328,23 @@ fn a_write_that_fails_halfway_leaves_the_samples_as_they_were() {
         "{err}"
     );
     assert_eq!(everything(), kept);
+    // The same when the write replaces nothing, so that its rows are copied
+    // straight into the samples table.
+    let c = adapter.define_data_points(&[hourly("c")]).unwrap()[0].id.0;
+    let later = hours[3] + 7_200_000_000;
+    let fresh = long_frame(
+        vec![a, c, c],
+        vec![later, hours[0], ancient],
+        vec![Some(60.0), Some(7.0), Some(0.0)],
+    )
+    .unwrap();
+    let err = adapter.write(&fresh).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("outside the range PostgreSQL stores"),
+        "{err}"
+    );
+    assert_eq!(everything(), kept);
     // The adapter goes on working after the failures.
     let valid = long_frame(
         vec![a, a, b],

@@ -4,8 +4,9 @@
 //! settings) and runs one `COPY (SELECT …) TO STDOUT (FORMAT binary)` that
 //! reads them back with `current_setting`: COPY takes no bind parameters,
 //! and this way its text is a constant — no value, not even an integer, is
-//! ever formatted into SQL. A write copies into a temporary table and
-//! upserts from it, in the caller's transaction.
+//! ever formatted into SQL. A write copies straight into `samples` when it
+//! replaces nothing, and otherwise into a temporary table to upsert from,
+//! in the caller's transaction.
 
 use algohost_sdk::data::{DataPointConfig, long_frame};
 use algohost_sdk::{Error, Result};
@@ -27,9 +28,20 @@ const BIND_READ: &str = "SELECT set_config('algohost.read_ids', $1::int8[]::text
 /// per id, in (id, ts) order.
 const COPY_OUT: &str = "COPY (SELECT s.data_point_id, s.ts, s.value FROM unnest(current_setting('algohost.read_ids')::int8[]) AS p (id) CROSS JOIN LATERAL (SELECT data_point_id, ts, value FROM samples WHERE data_point_id = p.id AND ts >= current_setting('algohost.read_start')::timestamptz AND ts < current_setting('algohost.read_end')::timestamptz ORDER BY ts) AS s) TO STDOUT (FORMAT binary)";
 
+/// Makes writers of the same data points ($1, sorted) take turns until
+/// their transactions end.
+const LOCK_WRITERS: &str = "SELECT pg_advisory_xact_lock(w.id) FROM unnest($1::int8[]) AS w (id)";
+
+/// Whether any stored sample of the ids ($1) lies between their first ($2)
+/// and last ($3) ts to write.
+const OVERLAPS: &str = "SELECT EXISTS (SELECT 1 FROM unnest($1::int8[], $2::timestamptz[], $3::timestamptz[]) AS w (id, first, last) WHERE EXISTS (SELECT 1 FROM samples WHERE data_point_id = w.id AND ts >= coalesce(w.first, '-infinity') AND ts <= coalesce(w.last, 'infinity')))";
+
+const COPY_IN_SAMPLES: &str = "COPY samples (data_point_id, ts, value) FROM STDIN (FORMAT binary)";
+
 const CREATE_STAGING: &str = "CREATE TEMPORARY TABLE algohost_staging (data_point_id int8 NOT NULL, ts timestamptz NOT NULL, value float8) ON COMMIT DROP";
 
-const COPY_IN: &str = "COPY algohost_staging (data_point_id, ts, value) FROM STDIN (FORMAT binary)";
+const COPY_IN_STAGING: &str =
+    "COPY algohost_staging (data_point_id, ts, value) FROM STDIN (FORMAT binary)";
 
 const UPSERT: &str = "INSERT INTO samples (data_point_id, ts, value) SELECT data_point_id, ts, value FROM algohost_staging ON CONFLICT (data_point_id, ts) DO UPDATE SET value = EXCLUDED.value";
 
@@ -60,12 +72,47 @@ pub(super) async fn read(
     decoder.finish()
 }
 
+/// One data point's part of a write: its id and the first and last ts (µs).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Span {
+    pub id: i64,
+    pub first: i64,
+    pub last: i64,
+}
+
 /// Upserts the rows of a validated long frame sorted by (id, ts) whose ids
-/// all exist: a sample at an existing (data point, ts) replaces it.
-pub(super) async fn write(tx: &Transaction<'_>, long: &DataFrame) -> Result<u64> {
+/// all exist (`spans` lists them, sorted): a sample at an existing (data
+/// point, ts) replaces it.
+///
+/// Writers of the same data point take turns (an advisory lock per id, in
+/// id order). When no stored sample lies within the spans, the rows are
+/// copied straight into `samples`; otherwise through a temporary table and
+/// `INSERT … ON CONFLICT DO UPDATE`.
+pub(super) async fn write(tx: &Transaction<'_>, long: &DataFrame, spans: &[Span]) -> Result<()> {
     let fail = write_error;
+    let ids: Vec<i64> = spans.iter().map(|s| s.id).collect();
+    let firsts: Vec<Option<DateTime<Utc>>> = spans.iter().map(|s| bound(s.first)).collect();
+    let lasts: Vec<Option<DateTime<Utc>>> = spans.iter().map(|s| bound(s.last)).collect();
+    tx.execute(LOCK_WRITERS, &[&ids]).await.map_err(fail)?;
+    let overlaps: bool = tx
+        .query_one(OVERLAPS, &[&ids, &firsts, &lasts])
+        .await
+        .map_err(fail)?
+        .get(0);
+    if !overlaps {
+        return copy_in(tx, COPY_IN_SAMPLES, long).await;
+    }
     tx.batch_execute(CREATE_STAGING).await.map_err(fail)?;
-    let sink = tx.copy_in::<_, Bytes>(COPY_IN).await.map_err(fail)?;
+    copy_in(tx, COPY_IN_STAGING, long).await?;
+    tx.execute(UPSERT, &[]).await.map_err(fail)?;
+    Ok(())
+}
+
+/// Streams the rows of `long` into the `COPY … FROM STDIN (FORMAT binary)`
+/// statement `copy`, a chunk of rows at a time.
+async fn copy_in(tx: &Transaction<'_>, copy: &str, long: &DataFrame) -> Result<()> {
+    let fail = write_error;
+    let sink = tx.copy_in::<_, Bytes>(copy).await.map_err(fail)?;
     futures_util::pin_mut!(sink);
     sink.send(header()).await.map_err(fail)?;
     let height = long.height();
@@ -79,7 +126,7 @@ pub(super) async fn write(tx: &Transaction<'_>, long: &DataFrame) -> Result<u64>
     }
     sink.send(trailer()).await.map_err(fail)?;
     sink.as_mut().finish().await.map_err(fail)?;
-    tx.execute(UPSERT, &[]).await.map_err(fail)
+    Ok(())
 }
 
 /// A µs bound as a `timestamptz` parameter; `None` (open) where it is
@@ -95,22 +142,16 @@ fn bound(us: i64) -> Option<DateTime<Utc>> {
 
 /// The error of a failed write, saying what to fix when the data is at fault.
 fn write_error(e: tokio_postgres::Error) -> Error {
-    match e.code() {
-        Some(code) if *code == SqlState::DATETIME_VALUE_OUT_OF_RANGE => {
-            Error::InvalidInput(format!(
-                "a ts is outside the range PostgreSQL stores (4713 BC to 294276 AD); nothing was \
-                 written ({})",
-                e.as_db_error()
-                    .map_or_else(|| e.to_string(), |d| d.message().to_owned())
-            ))
-        }
-        Some(code) if *code == SqlState::FOREIGN_KEY_VIOLATION => Error::InvalidInput(format!(
-            "a data point of the frame was removed while writing; nothing was written ({})",
-            e.as_db_error()
-                .map_or_else(|| e.to_string(), |d| d.message().to_owned())
-        )),
-        _ => db_error("cannot write the samples", e),
+    if e.code() != Some(&SqlState::DATETIME_VALUE_OUT_OF_RANGE) {
+        return db_error("cannot write the samples", e);
     }
+    let message = e
+        .as_db_error()
+        .map_or_else(|| e.to_string(), |d| d.message().to_owned());
+    Error::InvalidInput(format!(
+        "a ts is outside the range PostgreSQL stores (4713 BC to 294276 AD); nothing was \
+         written ({message})"
+    ))
 }
 
 #[cfg(test)]
