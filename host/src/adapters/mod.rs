@@ -1,7 +1,11 @@
-//! Backends for time-series data. `files` is the embedded default.
+//! Backends for time-series data. `files` is the embedded default;
+//! `postgres` and `rest` (another algohost's data API) are chosen by the
+//! `--data` value (see [`open`]); [`copy()`] moves data between any two.
 
+pub mod copy;
 pub mod files;
 pub mod postgres;
+pub mod rest;
 
 use std::sync::Arc;
 
@@ -30,14 +34,50 @@ pub trait Adapter: Send + Sync {
     fn define_data_points(&self, points: &[DataPointConfig]) -> Result<Vec<DataPointConfig>>;
 }
 
+/// The kind of adapter a `--data` value names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataSpec {
+    /// A directory: the files adapter.
+    Files,
+    /// `postgres://…` or `postgresql://…`: the PostgreSQL adapter.
+    Postgres,
+    /// `http://…` or `https://…`: the REST adapter.
+    Rest,
+}
+
+impl DataSpec {
+    /// The kind of `spec`; a URL of any other scheme is an error (rather
+    /// than a directory of that odd name).
+    pub fn of(spec: &str) -> Result<Self> {
+        if postgres::is_postgres_url(spec) {
+            return Ok(Self::Postgres);
+        }
+        if rest::is_rest_url(spec) {
+            return Ok(Self::Rest);
+        }
+        match spec.split_once("://") {
+            Some((scheme, _)) if !scheme.contains(['/', '\\']) => {
+                Err(algohost_sdk::Error::InvalidInput(format!(
+                    "unsupported data URL scheme '{scheme}://': give a directory, postgres://… \
+                     or http(s)://… (another `algohost serve`)"
+                )))
+            }
+            _ => Ok(Self::Files),
+        }
+    }
+}
+
 /// Opens the adapter a `--data` value names: a `postgres://…` (or
-/// `postgresql://…`) URL is the PostgreSQL adapter, a directory the files
+/// `postgresql://…`) URL is the PostgreSQL adapter, an `http://…` (or
+/// `https://…`) URL the REST adapter of another `algohost serve` (bearer
+/// token from `ALGOHOST_REST_TOKEN`), anything else a directory of the files
 /// adapter.
 pub fn open(spec: &str) -> Result<Arc<dyn Adapter>> {
-    if postgres::is_postgres_url(spec) {
-        return Ok(Arc::new(postgres::PostgresAdapter::connect(spec)?));
-    }
-    Ok(Arc::new(files::FilesAdapter::open(spec)?))
+    Ok(match DataSpec::of(spec)? {
+        DataSpec::Postgres => Arc::new(postgres::PostgresAdapter::connect(spec)?),
+        DataSpec::Rest => Arc::new(rest::RestAdapter::connect(spec)?),
+        DataSpec::Files => Arc::new(files::FilesAdapter::open(spec)?),
+    })
 }
 
 /// A `--data` value fit to print: the password of a URL is masked
@@ -64,7 +104,10 @@ pub struct NoData;
 impl NoData {
     fn error<T>() -> Result<T> {
         Err(algohost_sdk::Error::Data(
-            "this run reads or writes data but none was given: pass --data DIR (for example the demo data made by `algohost demo-data DIR`)".into(),
+            "this run reads or writes data but none was given: pass --data DIR (for example the \
+             demo data made by `algohost demo-data DIR`), --data postgres://… or --data \
+             http://HOST:PORT (another `algohost serve`)"
+                .into(),
         ))
     }
 }
@@ -89,7 +132,7 @@ impl Adapter for NoData {
 
 #[cfg(test)]
 mod tests {
-    use super::display_spec;
+    use super::{DataSpec, display_spec};
 
     #[test]
     fn passwords_in_data_urls_are_masked() {
@@ -99,5 +142,22 @@ mod tests {
         );
         assert_eq!(display_spec("postgres://db/energy"), "postgres://db/energy");
         assert_eq!(display_spec("./demo-data"), "./demo-data");
+    }
+
+    #[test]
+    fn specs_are_told_apart_by_scheme() {
+        assert_eq!(
+            DataSpec::of("postgresql://db/x").unwrap(),
+            DataSpec::Postgres
+        );
+        assert_eq!(DataSpec::of("HTTP://host:8000").unwrap(), DataSpec::Rest);
+        assert_eq!(DataSpec::of("https://host").unwrap(), DataSpec::Rest);
+        assert_eq!(DataSpec::of("./data").unwrap(), DataSpec::Files);
+        assert_eq!(DataSpec::of("dir/a://b").unwrap(), DataSpec::Files);
+        let err = DataSpec::of("ftp://host/data").unwrap_err().to_string();
+        assert!(
+            err.contains("unsupported data URL scheme 'ftp://'"),
+            "{err}"
+        );
     }
 }

@@ -1,9 +1,11 @@
 //! The `algohost` command line: list, describe, validate and run algorithms,
-//! show plugin diagnostics, and generate the demo dataset.
+//! show plugin diagnostics, serve over HTTP, generate the demo dataset and
+//! copy data between data stores.
 //!
 //! Exit codes: 0 success, 1 the run failed, 2 bad usage or invalid params,
 //! 124 the run timed out, 130 the run was cancelled.
 
+mod data;
 mod describe;
 mod run;
 mod serve;
@@ -78,6 +80,11 @@ enum Command {
     },
     /// Serve the registry over HTTP: runs, events, outputs, data, OpenAPI docs.
     Serve(serve::ServeArgs),
+    /// Copy data points and samples between data stores: directories, PostgreSQL, other servers.
+    Data {
+        #[command(subcommand)]
+        command: data::DataCommand,
+    },
     /// Generate the deterministic demo dataset into DIR.
     DemoData {
         /// Target directory (created if missing).
@@ -140,6 +147,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Run(args) => run::run(&discover(&cli), args, cli.verbose),
         Command::Plugins { json } => describe::plugins(&discover(&cli), &cli.plugin_dirs, *json),
         Command::Serve(args) => serve::serve(&cli.plugin_dirs, args),
+        Command::Data { command } => data::run(command),
         Command::DemoData { dir } => {
             let summary = crate::demo::generate(dir)?;
             eprintln!("demo data written to {}", dir.display());

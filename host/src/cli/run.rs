@@ -25,8 +25,14 @@ pub(super) struct RunArgs {
     /// Params as JSON, or @FILE to read them from a file (@- for stdin).
     #[arg(long, value_name = "JSON|@FILE", default_value = "{}")]
     params: String,
-    /// Where the data lives: a directory (files adapter).
-    #[arg(long, value_name = "DIR", env = "ALGOHOST_DATA")]
+    /// Where the data lives: a directory (files adapter), postgres://… or
+    /// http(s)://HOST:PORT of another `algohost serve` (token from ALGOHOST_REST_TOKEN).
+    #[arg(
+        long,
+        value_name = "DIR|URL",
+        env = "ALGOHOST_DATA",
+        hide_env_values = true
+    )]
     data: Option<String>,
     /// Write output frames here as Parquet (one file per frame).
     #[arg(long, value_name = "DIR")]

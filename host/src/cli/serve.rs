@@ -22,14 +22,15 @@ use crate::store::sqlite::SqliteStore;
     ALGOHOST_STORE, ALGOHOST_CONCURRENCY, ALGOHOST_QUEUE, ALGOHOST_INSECURE, ALGOHOST_TOKENS=TOKEN:SCOPE,…, \
     ALGOHOST_BODY_LIMIT_BYTES, ALGOHOST_REQUEST_TIMEOUT_SECS, ALGOHOST_SHUTDOWN_GRACE_SECS, \
     ALGOHOST_RUN_TIMEOUT_SECS, ALGOHOST_MAX_RUN_TIMEOUT_SECS), which beat the config file, which beats \
-    the defaults."
+    the defaults. With --data http(s)://…, the bearer token of that server comes from ALGOHOST_REST_TOKEN."
 )]
 pub(super) struct ServeArgs {
     /// Address to listen on; port 0 picks a free one [default: 127.0.0.1:8000].
     #[arg(long, value_name = "ADDR")]
     bind: Option<SocketAddr>,
-    /// Data directory (files adapter) for runs and the data API.
-    #[arg(long, value_name = "DIR")]
+    /// Data for runs and the data API: a directory (files adapter), postgres://… or
+    /// http(s)://HOST:PORT of another `algohost serve`.
+    #[arg(long, value_name = "DIR|URL")]
     data: Option<String>,
     /// SQLite file of the run store [default: algohost.db].
     #[arg(long, value_name = "FILE")]

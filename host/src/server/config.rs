@@ -12,7 +12,7 @@
 //!
 //! ```toml
 //! bind = "127.0.0.1:8000"
-//! data = "demo-data"
+//! data = "demo-data"              # or "postgres://…", or "http://host:8000"
 //! store = "algohost.db"
 //! plugin_dirs = ["plugins"]
 //! concurrency = 4
@@ -30,7 +30,9 @@
 //! ```
 //!
 //! `ALGOHOST_TOKENS` holds tokens as `TOKEN:SCOPE` separated by commas.
-//! Tokens are never printed or logged.
+//! Tokens are never printed or logged. When `data` is another server's
+//! `http(s)://` URL, its bearer token comes from `ALGOHOST_REST_TOKEN`
+//! (never from the URL or this file).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -115,7 +117,8 @@ impl std::fmt::Debug for Token {
 pub struct Settings {
     /// Address to listen on (port 0 picks a free port).
     pub bind: Option<SocketAddr>,
-    /// Data directory (files adapter) that runs read and the data API serves.
+    /// The data that runs read and the data API serves: a directory (files
+    /// adapter), `postgres://…` or `http(s)://…` (another algohost).
     pub data: Option<String>,
     /// SQLite file of the run store.
     pub store: Option<PathBuf>,
@@ -244,7 +247,7 @@ pub fn parse_tokens(text: &str) -> Result<Vec<Token>, ConfigError> {
 pub struct ServerConfig {
     /// Address to listen on.
     pub bind: SocketAddr,
-    /// Data directory, if any.
+    /// The data: a directory, `postgres://…` or `http(s)://…`, if any.
     pub data: Option<String>,
     /// SQLite file of the run store.
     pub store: PathBuf,

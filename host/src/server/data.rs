@@ -1,180 +1,55 @@
-//! `/data-points`: the data API over the server's adapter, which the `rest`
-//! adapter of another algohost speaks. Samples travel as JSON records
-//! (`[{"ts": "…Z", "value": 1.5}]`) or as an Arrow IPC stream with the
-//! columns `ts` and `value`, chosen by `Accept` and `Content-Type`.
+//! The data API over the server's adapter, which the `rest` adapter of
+//! another algohost speaks:
+//!
+//! ```text
+//! GET  /data-points               list (names, ids, tags, quantity)
+//! POST /data-points               define by name; returns them as stored
+//! GET  /data-points/{id}          one
+//! GET  /data-points/{id}/samples  one data point's samples (ts, value)
+//! POST /data-points/{id}/samples  write them
+//! GET  /flows                     data points by flow (from, to, carrier)
+//! GET  /samples                   samples of any data points, long form
+//! POST /samples                   write them, all or nothing
+//! ```
+//!
+//! Samples travel as JSON records or as Arrow IPC streams (reads also as
+//! Parquet or CSV), chosen by `Accept` and `Content-Type`; reads convert to
+//! a target resolution through the adapter. Query parameters are described
+//! in [`query`].
 
-use std::collections::BTreeMap;
-use std::io::Cursor;
+mod codec;
+mod query;
+mod views;
+
 use std::sync::Arc;
 
-use algohost_sdk::data::{
-    DataPointConfig, DataPointFilter, DataPointId, Quantity, Resolution, TS, VALUE, long_frame,
-};
-use algohost_sdk::polars::prelude::{
-    DataFrame, DataType, IpcStreamReader, SerReader, TimeUnit, TimeZone,
-};
+use algohost_sdk::data::{DataPointConfig, DataPointFilter, DataPointId, FlowFilter, TS, VALUE};
+use algohost_sdk::polars::prelude::DataFrame;
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, header};
+use axum::http::HeaderMap;
 use axum::response::Response;
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+pub use self::query::{DataPointQuery, FlowQuery, RangeQuery};
+pub use self::views::{
+    DataPointDefinition, DataPointDefinitions, DataPointList, DataPointView, FlowView,
+    LongSampleView, QuantityView, SampleView, SamplesWritten, WriteSummary,
+};
 use super::error::{ApiError, Problem};
-use super::extract::{Path, Query, RawBody};
-use super::frames::{ARROW_STREAM, Binary, FrameFormat, JSON};
+use super::extract::{JsonBody, Path, Query, RawBody};
+use super::frames::{Binary, FrameFormat};
 use super::state::AppState;
 use crate::adapters::Adapter;
 
-/// What a data point measures.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum QuantityView {
-    /// A rate (kW).
-    Power,
-    /// An amount per interval (kWh).
-    Energy,
-    /// A price per unit.
-    Price,
-    /// A level (state of charge, temperature).
-    State,
-}
-
-impl From<Quantity> for QuantityView {
-    fn from(q: Quantity) -> Self {
-        match q {
-            Quantity::Power => Self::Power,
-            Quantity::Energy => Self::Energy,
-            Quantity::Price => Self::Price,
-            Quantity::State => Self::State,
-        }
-    }
-}
-
-impl From<QuantityView> for Quantity {
-    fn from(q: QuantityView) -> Self {
-        match q {
-            QuantityView::Power => Self::Power,
-            QuantityView::Energy => Self::Energy,
-            QuantityView::Price => Self::Price,
-            QuantityView::State => Self::State,
-        }
-    }
-}
-
-/// The physical flow a data point measures.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct FlowView {
-    /// Where the flow comes from ("grid").
-    pub from: String,
-    /// Where it goes ("site").
-    pub to: String,
-    /// What flows ("electricity").
-    pub carrier: String,
-}
-
-/// A data point: one time series with its metadata.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct DataPointView {
-    /// Id in the adapter.
-    pub id: i64,
-    /// Unique name, e.g. "site.load".
-    pub name: String,
-    /// Unit of the values.
-    pub unit: String,
-    /// What the values measure.
-    pub quantity: QuantityView,
-    /// Native resolution, an ISO 8601 duration such as PT15M.
-    pub resolution: String,
-    /// IANA time zone for calendar resolutions.
-    pub time_zone: String,
-    /// Free key/value tags.
-    pub tags: BTreeMap<String, String>,
-    /// The flow it measures, if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub flow: Option<FlowView>,
-}
-
-impl From<DataPointConfig> for DataPointView {
-    fn from(p: DataPointConfig) -> Self {
-        Self {
-            id: p.id.0,
-            name: p.name,
-            unit: p.unit,
-            quantity: p.quantity.into(),
-            resolution: p.resolution.to_string(),
-            time_zone: p.time_zone,
-            tags: p.tags,
-            flow: p.flow.map(|f| FlowView {
-                from: f.from,
-                to: f.to,
-                carrier: f.carrier,
-            }),
-        }
-    }
-}
-
-/// Data points, by id.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct DataPointList {
-    /// The data points.
-    pub data_points: Vec<DataPointView>,
-}
-
-/// Which data points `GET /data-points` lists; every set part must match.
-#[derive(Debug, Default, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct DataPointQuery {
-    /// Names, separated by commas.
-    pub names: Option<String>,
-    /// Ids, separated by commas.
-    pub ids: Option<String>,
-    /// Tags as `key=value`, separated by commas.
-    pub tags: Option<String>,
-    /// Only this quantity.
-    pub quantity: Option<QuantityView>,
-}
-
-/// Which samples `GET /data-points/{id}/samples` returns.
-#[derive(Debug, Default, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct SampleQuery {
-    /// Samples at or after this instant (RFC 3339, e.g. 2026-02-01T00:00:00Z).
-    pub start: Option<DateTime<Utc>>,
-    /// Samples before this instant.
-    pub end: Option<DateTime<Utc>>,
-    /// Convert to this resolution (ISO 8601 duration such as PT1H or P1D).
-    pub resolution: Option<String>,
-    /// Time zone of calendar resolutions; default the data point's.
-    pub time_zone: Option<String>,
-}
-
-/// One sample: the start of its interval and its value.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct SampleView {
-    /// Start of the interval, RFC 3339.
-    pub ts: DateTime<Utc>,
-    /// The value; null where it is unknown.
-    pub value: Option<f64>,
-}
-
-/// What a write did.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct WriteSummary {
-    /// The data point written to.
-    pub data_point_id: i64,
-    /// Samples written (replacing those at the same ts).
-    pub written: usize,
-}
-
-/// The router of `/data-points`.
+/// The router of the data API.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(list_data_points))
+        .routes(routes!(list_data_points, define_data_points))
         .routes(routes!(get_data_point))
+        .routes(routes!(read_point_samples, write_point_samples))
+        .routes(routes!(list_flows))
         .routes(routes!(read_samples, write_samples))
 }
 
@@ -183,16 +58,36 @@ pub fn router() -> OpenApiRouter<AppState> {
     get, path = "/data-points", tag = "data",
     params(DataPointQuery),
     security(("bearer" = ["read"])),
-    responses((status = 200, description = "The matching data points", body = DataPointList))
+    responses((status = 200, description = "The matching data points, by id", body = DataPointList))
 )]
 async fn list_data_points(
     State(state): State<AppState>,
-    Query(query): Query<DataPointQuery>,
+    Query(pairs): Query<query::Pairs>,
 ) -> Result<Json<DataPointList>, ApiError> {
-    let filter = point_filter(&query)?;
-    let points = blocking(&state, move |a| a.data_points(&filter)).await?;
-    let data_points = points.into_iter().map(Into::into).collect();
-    Ok(Json(DataPointList { data_points }))
+    let filter = DataPointQuery::parse(pairs)?.filter();
+    let points = blocking(&state, move |a| Ok(a.data_points(&filter)?)).await?;
+    Ok(Json(DataPointList::of(points)))
+}
+
+/// Defines data points by name: new names get ids, existing ones are
+/// returned as stored (unless the quantity differs: 400). All or nothing.
+#[utoipa::path(
+    post, path = "/data-points", tag = "data",
+    request_body = DataPointDefinitions,
+    security(("bearer" = ["run"])),
+    responses((status = 200, description = "Every data point of the body as stored, in order", body = DataPointList))
+)]
+async fn define_data_points(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<DataPointDefinitions>,
+) -> Result<Json<DataPointList>, ApiError> {
+    let definitions = body
+        .data_points
+        .into_iter()
+        .map(DataPointDefinition::into_config)
+        .collect::<Result<Vec<_>, _>>()?;
+    let stored = blocking(&state, move |a| Ok(a.define_data_points(&definitions)?)).await?;
+    Ok(Json(DataPointList::of(stored)))
 }
 
 /// One data point.
@@ -209,7 +104,7 @@ async fn get_data_point(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<Json<DataPointView>, ApiError> {
-    let point = blocking(&state, move |a| Ok(existing_point(a, id))).await??;
+    let point = blocking(&state, move |a| existing_point(a, id)).await?;
     Ok(Json(point.into()))
 }
 
@@ -218,7 +113,7 @@ async fn get_data_point(
 /// Parquet or CSV) by `Accept`.
 #[utoipa::path(
     get, path = "/data-points/{id}/samples", tag = "data",
-    params(("id" = i64, Path, description = "Data point id"), SampleQuery),
+    params(("id" = i64, Path, description = "Data point id"), RangeQuery),
     security(("bearer" = ["read"])),
     responses(
         (status = 200, description = "Columns `ts` and `value`, sorted by ts", content(
@@ -232,15 +127,19 @@ async fn get_data_point(
          body = Problem, content_type = "application/problem+json"),
     )
 )]
-async fn read_samples(
+async fn read_point_samples(
     State(state): State<AppState>,
     Path(id): Path<i64>,
-    Query(query): Query<SampleQuery>,
+    Query(pairs): Query<query::Pairs>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let format = FrameFormat::negotiate(&headers)?;
-    let filter = sample_filter(id, query)?;
-    let body = blocking(&state, move |a| Ok(encoded_samples(a, id, &filter, format))).await??;
+    let filter = RangeQuery::parse(pairs)?.apply(one_point(id));
+    let body = blocking(&state, move |a| {
+        existing_point(a, id)?;
+        encode(&a.read(&filter)?, &[TS, VALUE], format)
+    })
+    .await?;
     Ok(format.response(body))
 }
 
@@ -257,157 +156,126 @@ async fn read_samples(
     responses(
         (status = 200, description = "The samples were written", body = WriteSummary),
         (status = 404, description = "No such data point", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is neither JSON nor an Arrow IPC stream",
-         body = Problem, content_type = "application/problem+json"),
     )
 )]
-async fn write_samples(
+async fn write_point_samples(
     State(state): State<AppState>,
     Path(id): Path<i64>,
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> Result<Json<WriteSummary>, ApiError> {
-    let long = decode_samples(id, content_type(&headers), &body)?;
+    let long = codec::decode(&headers, &body, Some(id))?;
     let written = long.height();
     blocking(&state, move |a| {
-        Ok(existing_point(a, id).and_then(|_| a.write(&long).map_err(ApiError::from)))
+        existing_point(a, id)?;
+        Ok(a.write(&long)?)
     })
-    .await??;
+    .await?;
     Ok(Json(WriteSummary {
         data_point_id: id,
         written,
     }))
 }
 
-/// Runs adapter work on the blocking pool.
+/// Lists the data points whose flow matches (those without a flow never do).
+#[utoipa::path(
+    get, path = "/flows", tag = "data",
+    params(FlowQuery),
+    security(("bearer" = ["read"])),
+    responses((status = 200, description = "The data points of the matching flows, by id", body = DataPointList))
+)]
+async fn list_flows(
+    State(state): State<AppState>,
+    Query(query): Query<FlowQuery>,
+) -> Result<Json<DataPointList>, ApiError> {
+    let filter = FlowFilter::from(query);
+    let points = blocking(&state, move |a| Ok(a.flows(&filter)?)).await?;
+    Ok(Json(DataPointList::of(points)))
+}
+
+/// Samples of the data points the parameters select (all without any) in
+/// `[start, end)`, optionally converted to another resolution, in long
+/// form. A listed name or id that does not exist is a 400 naming it.
+#[utoipa::path(
+    get, path = "/samples", tag = "data",
+    params(DataPointQuery, RangeQuery),
+    security(("bearer" = ["read"])),
+    responses(
+        (status = 200, description = "Columns `data_point_id`, `ts` and `value`, sorted by data point and ts", content(
+            (Vec<LongSampleView> = "application/json"),
+            (Binary = "application/vnd.apache.arrow.stream"),
+            (Binary = "application/vnd.apache.parquet"),
+            (String = "text/csv"),
+        )),
+        (status = 406, description = "None of the accepted media types is available",
+         body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn read_samples(
+    State(state): State<AppState>,
+    Query(pairs): Query<query::Pairs>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let format = FrameFormat::negotiate(&headers)?;
+    let filter = query::samples_filter(pairs)?;
+    let body = blocking(&state, move |a| encode(&a.read(&filter)?, &[], format)).await?;
+    Ok(format.response(body))
+}
+
+/// Writes samples of any data points, replacing those at the same data
+/// point and ts; all or nothing. The body is JSON records or an Arrow IPC
+/// stream with columns `data_point_id`, `ts` and `value`.
+#[utoipa::path(
+    post, path = "/samples", tag = "data",
+    request_body(content(
+        (Vec<LongSampleView> = "application/json"),
+        (Binary = "application/vnd.apache.arrow.stream"),
+    )),
+    security(("bearer" = ["run"])),
+    responses((status = 200, description = "The samples were written", body = SamplesWritten))
+)]
+async fn write_samples(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> Result<Json<SamplesWritten>, ApiError> {
+    let long = codec::decode(&headers, &body, None)?;
+    let written = long.height();
+    blocking(&state, move |a| Ok(a.write(&long)?)).await?;
+    Ok(Json(SamplesWritten { written }))
+}
+
+/// Runs adapter work on the blocking pool (adapters block).
 async fn blocking<T: Send + 'static>(
     state: &AppState,
-    f: impl FnOnce(&dyn Adapter) -> algohost_sdk::Result<T> + Send + 'static,
+    f: impl FnOnce(&dyn Adapter) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     let adapter: Arc<dyn Adapter> = state.service.adapter().clone();
-    Ok(tokio::task::spawn_blocking(move || f(adapter.as_ref())).await??)
+    tokio::task::spawn_blocking(move || f(adapter.as_ref())).await?
+}
+
+fn one_point(id: i64) -> DataPointFilter {
+    DataPointFilter::default().with_ids([DataPointId(id)])
 }
 
 fn existing_point(adapter: &dyn Adapter, id: i64) -> Result<DataPointConfig, ApiError> {
-    let filter = DataPointFilter::default().with_ids([DataPointId(id)]);
     adapter
-        .data_points(&filter)?
+        .data_points(&one_point(id))?
         .into_iter()
         .next()
         .ok_or_else(|| ApiError::NotFound(format!("no data point with id {id}")))
 }
 
-fn encoded_samples(
-    adapter: &dyn Adapter,
-    id: i64,
-    filter: &DataPointFilter,
-    format: FrameFormat,
-) -> Result<Vec<u8>, ApiError> {
-    existing_point(adapter, id)?;
-    let long = adapter.read(filter)?;
-    let mut samples = long.select([TS, VALUE]).map_err(|e| {
-        ApiError::internal(format!(
-            "the adapter returned a frame without ts/value: {e}"
-        ))
-    })?;
-    format.encode(&mut samples).map_err(ApiError::internal)
-}
-
-fn split_list(text: Option<&str>) -> impl Iterator<Item = &str> {
-    text.into_iter()
-        .flat_map(|t| t.split(','))
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-}
-
-fn point_filter(query: &DataPointQuery) -> Result<DataPointFilter, ApiError> {
-    let ids = split_list(query.ids.as_deref())
-        .map(|s| {
-            s.parse::<i64>()
-                .map(DataPointId)
-                .map_err(|_| ApiError::BadRequest(format!("ids: '{s}' is not a whole number")))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut filter = DataPointFilter::default()
-        .with_ids(ids)
-        .with_names(split_list(query.names.as_deref()));
-    for tag in split_list(query.tags.as_deref()) {
-        let (k, v) = tag
-            .split_once('=')
-            .ok_or_else(|| ApiError::BadRequest(format!("tags: '{tag}' is not key=value")))?;
-        filter = filter.with_tag(k.trim(), v.trim());
-    }
-    filter.quantity = query.quantity.map(Into::into);
-    Ok(filter)
-}
-
-fn sample_filter(id: i64, query: SampleQuery) -> Result<DataPointFilter, ApiError> {
-    let mut filter = DataPointFilter::default().with_ids([DataPointId(id)]);
-    filter.start = query.start;
-    filter.end = query.end;
-    filter.resolution = query
-        .resolution
-        .map(|r| r.parse::<Resolution>())
-        .transpose()
-        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    filter.time_zone = query.time_zone;
-    Ok(filter)
-}
-
-fn content_type(headers: &HeaderMap) -> &str {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map_or("", str::trim)
-}
-
-/// The body as a long frame of data point `id`.
-fn decode_samples(id: i64, content_type: &str, body: &[u8]) -> Result<DataFrame, ApiError> {
-    let (ts, values) = if content_type.eq_ignore_ascii_case(JSON) {
-        let rows: Vec<SampleView> = serde_json::from_slice(body).map_err(|e| {
-            ApiError::BadRequest(format!(
-                "the body is not a JSON array of {{\"ts\": RFC 3339, \"value\": number|null}}: {e}"
-            ))
-        })?;
-        rows.into_iter()
-            .map(|r| (r.ts.timestamp_micros(), r.value))
-            .unzip()
-    } else if content_type.eq_ignore_ascii_case(ARROW_STREAM) {
-        arrow_samples(body)?
+/// The `columns` of a long frame (all when empty) in `format`.
+fn encode(long: &DataFrame, columns: &[&str], format: FrameFormat) -> Result<Vec<u8>, ApiError> {
+    let mut frame = if columns.is_empty() {
+        long.clone()
     } else {
-        return Err(ApiError::UnsupportedMediaType(format!(
-            "send samples as {JSON} or {ARROW_STREAM}, not '{content_type}'"
-        )));
+        long.select(columns.iter().copied()).map_err(|e| {
+            ApiError::internal(format!(
+                "the adapter returned a frame without {columns:?}: {e}"
+            ))
+        })?
     };
-    Ok(long_frame(vec![id; values.len()], ts, values)?)
-}
-
-fn arrow_samples(body: &[u8]) -> Result<(Vec<i64>, Vec<Option<f64>>), ApiError> {
-    let bad = |e: &dyn std::fmt::Display| {
-        ApiError::BadRequest(format!(
-            "the body is not an Arrow IPC stream with columns ts (timestamp) and value (number): {e}"
-        ))
-    };
-    let frame = IpcStreamReader::new(Cursor::new(body))
-        .finish()
-        .map_err(|e| bad(&e))?;
-    let ts_type = DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC));
-    let ts = frame
-        .column(TS)
-        .and_then(|c| c.cast(&ts_type))
-        .map_err(|e| bad(&e))?;
-    let ts: Vec<i64> = ts
-        .datetime()
-        .map_err(|e| bad(&e))?
-        .physical()
-        .iter()
-        .map(|t| t.ok_or_else(|| bad(&"a ts is null")))
-        .collect::<Result<_, _>>()?;
-    let values = frame
-        .column(VALUE)
-        .and_then(|c| c.cast(&DataType::Float64))
-        .map_err(|e| bad(&e))?;
-    let values = values.f64().map_err(|e| bad(&e))?.iter().collect();
-    Ok((ts, values))
+    format.encode(&mut frame).map_err(ApiError::internal)
 }

@@ -1,7 +1,7 @@
 //! The adapter conformance suite: one set of checks that every adapter
 //! passes, so that an algorithm sees the same data through files,
-//! PostgreSQL and (later) REST. `conformance_suite!(name, subject)` turns
-//! each check into a `#[test]` under `conformance::name::`.
+//! PostgreSQL and REST (in front of both). `conformance_suite!(name,
+//! subject)` turns each check into a `#[test]` under `conformance::name::`.
 
 use std::any::Any;
 use std::sync::Arc;
@@ -9,6 +9,7 @@ use std::sync::Arc;
 use algohost::adapters::Adapter;
 use algohost::adapters::files::FilesAdapter;
 use algohost::adapters::postgres::PostgresAdapter;
+use algohost::adapters::rest::{RestAdapter, RestOptions};
 use algohost::sdk::Error;
 use algohost::sdk::chrono::Duration;
 use algohost::sdk::data::{
@@ -49,6 +50,17 @@ pub fn postgres() -> Subject {
     }
 }
 
+/// A REST adapter in front of an `algohost serve` (in-process) of `inner`.
+pub fn rest(inner: Subject) -> Subject {
+    let served = crate::rest::serve(inner.adapter.clone(), Default::default());
+    let adapter = RestAdapter::connect_with(&served.url, RestOptions::default()).unwrap();
+    Subject {
+        adapter: Arc::new(adapter),
+        // The server stops before the storage behind it goes.
+        _storage: Box::new((served, inner)),
+    }
+}
+
 /// Generates one `#[test]` per check for the subject `$open`.
 macro_rules! conformance_suite {
     ($module:ident, $open:expr) => {
@@ -84,6 +96,8 @@ macro_rules! conformance_suite {
 
 conformance_suite!(files, super::files());
 conformance_suite!(postgres, super::postgres());
+conformance_suite!(rest_files, super::rest(super::files()));
+conformance_suite!(rest_postgres, super::rest(super::postgres()));
 
 fn names(points: &[DataPointConfig]) -> Vec<&str> {
     points.iter().map(|p| p.name.as_str()).collect()

@@ -246,6 +246,10 @@ fn the_openapi_document_describes_every_operation_and_error_shape() {
         ("get", "/data-points/{id}"),
         ("get", "/data-points/{id}/samples"),
         ("post", "/data-points/{id}/samples"),
+        ("post", "/data-points"),
+        ("get", "/flows"),
+        ("get", "/samples"),
+        ("post", "/samples"),
         ("get", "/metrics"),
     ];
     for (method, path) in expected {

@@ -167,3 +167,197 @@ fn samples_are_written_as_json_or_arrow_and_read_back() {
         .problem(400);
     server.post("/data-points/999/samples", &rows).problem(404);
 }
+
+fn names(list: &Value) -> Vec<&str> {
+    list["data_points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect()
+}
+
+#[test]
+fn data_points_are_defined_by_name_and_listed_by_flow_and_any_tag() {
+    let scratch = Scratch::new();
+    let server = scratch.start(&[]);
+    let battery = json!({
+        "name": "site.battery", "quantity": "state", "unit": "%", "resolution": "PT1H",
+        "tags": {"site": "demo", "k=1": "a&b"},
+        "flow": {"from": "battery", "to": "demo", "carrier": "electricity"},
+    });
+    let load = json!({"id": 42, "name": "site.load", "quantity": "power", "resolution": "PT1M"});
+    let defined = server.post("/data-points", &json!({"data_points": [battery, load]}));
+    assert_eq!(defined.status, 200, "{}", defined.text());
+    let defined = defined.json();
+    assert_eq!(names(&defined), ["site.battery", "site.load"]);
+    assert_eq!(defined["data_points"][0]["id"], 4);
+    assert_eq!(defined["data_points"][0]["time_zone"], "UTC");
+    // An existing name is returned as stored, whatever the body says.
+    assert_eq!(defined["data_points"][1]["resolution"], "PT15M");
+
+    let conflict =
+        json!({"data_points": [{"name": "site.pv", "quantity": "energy", "resolution": "PT15M"}]});
+    let bad = server.post("/data-points", &conflict).problem(400);
+    assert!(
+        bad["detail"]
+            .as_str()
+            .unwrap()
+            .contains("exists with quantity power"),
+        "{bad}"
+    );
+    let odd = json!({"data_points": [{"name": "x", "quantity": "power", "resolution": "PT7X"}]});
+    let bad = server.post("/data-points", &odd).problem(400);
+    assert!(
+        bad["detail"]
+            .as_str()
+            .unwrap()
+            .contains("data point 'x': resolution"),
+        "{bad}"
+    );
+    let typo = json!({"data_points": [{"name": "x", "quantity": "power", "resolution": "PT1H", "timezone": "UTC"}]});
+    let bad = server.post("/data-points", &typo).problem(400);
+    assert!(
+        bad["detail"].as_str().unwrap().contains("timezone"),
+        "{bad}"
+    );
+
+    let by_tag = server.get("/data-points?tags%5Bk%3D1%5D=a%26b").json();
+    assert_eq!(names(&by_tag), ["site.battery"]);
+    let two = server
+        .get("/data-points?names=site.pv&names=site.battery")
+        .json();
+    assert_eq!(names(&two), ["site.pv", "site.battery"]);
+    let bad = server.get("/data-points?name=site.pv").problem(400);
+    assert!(
+        bad["detail"]
+            .as_str()
+            .unwrap()
+            .contains("unknown query parameter 'name'"),
+        "{bad}"
+    );
+
+    let flows = server.get("/flows?carrier=electricity").json();
+    assert_eq!(names(&flows), ["site.load", "site.pv", "site.battery"]);
+    assert_eq!(names(&server.get("/flows?from=pv").json()), ["site.pv"]);
+    assert_eq!(
+        names(&server.get("/flows?to=elsewhere").json()),
+        Vec::<&str>::new()
+    );
+    server.get("/flows?source=pv").problem(400);
+}
+
+#[test]
+fn samples_of_many_data_points_are_read_and_written_in_long_form() {
+    let scratch = Scratch::new();
+    let server = scratch.start(&[]);
+    let id = load_id(&server);
+    let day = "start=2026-03-29T00:00:00%2B01:00&end=2026-03-30T00:00:00%2B02:00";
+    let long = server
+        .get(&format!(
+            "/samples?names=site.load&names=site.pv&{day}&resolution=P1D"
+        ))
+        .json();
+    let long = long.as_array().unwrap();
+    assert_eq!(long.len(), 2, "{long:?}");
+    assert_eq!(long[0]["data_point_id"], id);
+    assert_eq!(long[0]["ts"], "2026-03-28T23:00:00+00:00");
+    let quarters = server.get(&format!("/samples?ids={id}&{day}")).json();
+    assert_eq!(
+        quarters.as_array().unwrap().len(),
+        92,
+        "the DST day has 23 hours"
+    );
+
+    let arrow = server.send(
+        server
+            .req(
+                Method::GET,
+                &format!("/samples?tags=site=demo&quantity=price&{day}"),
+            )
+            .header("accept", "application/vnd.apache.arrow.stream"),
+    );
+    assert_eq!(arrow.status, 200);
+    let frame = IpcStreamReader::new(std::io::Cursor::new(arrow.body.clone()))
+        .finish()
+        .unwrap();
+    assert_eq!(frame.get_column_names(), ["data_point_id", "ts", "value"]);
+    assert_eq!(frame.height(), 23);
+
+    let rows = json!([
+        {"data_point_id": id, "ts": "2030-01-01T00:00:00Z", "value": 1.5},
+        {"data_point_id": id, "ts": "2030-01-01T00:15:00Z", "value": null},
+    ]);
+    let written = server.post("/samples", &rows);
+    assert_eq!(written.status, 200, "{}", written.text());
+    assert_eq!(written.json(), json!({"written": 2}));
+    let back = server
+        .get(&format!("/samples?ids={id}&start=2030-01-01T00:00:00Z"))
+        .json();
+    assert_eq!(back.as_array().unwrap().len(), 2, "{back}");
+
+    let unknown = json!([
+        {"data_point_id": id, "ts": "2030-01-01T00:30:00Z", "value": 9.0},
+        {"data_point_id": 999, "ts": "2030-01-01T00:30:00Z", "value": 9.0},
+    ]);
+    let bad = server.post("/samples", &unknown).problem(400);
+    assert!(
+        bad["detail"]
+            .as_str()
+            .unwrap()
+            .contains("unknown data point id(s) 999"),
+        "{bad}"
+    );
+    let back = server
+        .get(&format!("/samples?ids={id}&start=2030-01-01T00:00:00Z"))
+        .json();
+    assert_eq!(
+        back.as_array().unwrap().len(),
+        2,
+        "nothing of the failed write"
+    );
+    let without_id = server.send(
+        server
+            .req(Method::POST, "/samples")
+            .header("content-type", "application/vnd.apache.arrow.stream")
+            .body(arrow_samples(&[0], &[1.0])),
+    );
+    let bad = without_id.problem(400);
+    assert!(
+        bad["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no column 'data_point_id'"),
+        "{bad}"
+    );
+
+    let spec = server.spec().doc();
+    for parameter in spec["paths"]["/samples"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+    {
+        assert_eq!(parameter["required"], false, "{parameter}");
+    }
+    for (query, expected) in [
+        (
+            "names=site.lod",
+            "unknown data point name 'site.lod' (did you mean 'site.load'?)",
+        ),
+        (
+            "start=2026-02-02T00:00:00Z&end=2026-02-01T00:00:00Z",
+            "is after end",
+        ),
+        (
+            "time_zone=Berlin&resolution=P1D",
+            "unknown time zone 'Berlin'",
+        ),
+        ("resolution=PT1H&resolution=P1D", "more than once"),
+        ("colour=red", "unknown query parameter 'colour'"),
+    ] {
+        let bad = server.get(&format!("/samples?{query}")).problem(400);
+        assert!(
+            bad["detail"].as_str().unwrap().contains(expected),
+            "{query}: {bad}"
+        );
+    }
+}

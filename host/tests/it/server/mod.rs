@@ -60,12 +60,17 @@ impl Scratch {
     /// The `algohost serve` command on this scratch (bind 127.0.0.1:0),
     /// with no `ALGOHOST_*` variable from the outer environment.
     pub fn command(&self, args: &[&str]) -> Command {
+        let data = self.path().join("data");
+        self.command_with_data(path_str(&data), args)
+    }
+
+    /// [`Scratch::command`] serving other data: a directory or a URL.
+    pub fn command_with_data(&self, data: &str, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_algohost"));
         let store = self.path().join("runs.db");
-        let data = self.path().join("data");
         let plugins = self.path().join("plugins");
         cmd.arg("serve")
-            .args(["--store", path_str(&store), "--data", path_str(&data)])
+            .args(["--store", path_str(&store), "--data", data])
             .args(["--plugin-dir", path_str(&plugins)]);
         if !args.contains(&"--bind") {
             cmd.args(["--bind", "127.0.0.1:0"]);
@@ -83,6 +88,11 @@ impl Scratch {
     /// Starts a server with extra flags.
     pub fn start(&self, args: &[&str]) -> Server {
         Server::spawn(self.command(args))
+    }
+
+    /// Starts a server of other data (a directory or a URL) with extra flags.
+    pub fn start_with_data(&self, data: &str, args: &[&str]) -> Server {
+        Server::spawn(self.command_with_data(data, args))
     }
 
     /// Starts a server with extra flags and environment variables.

@@ -1,0 +1,223 @@
+//! The REST adapter: a client of another algohost's data API (`algohost
+//! serve`), so that runs here read and write the data of that server,
+//! whatever adapter it uses there. Samples travel as Arrow IPC streams;
+//! filters, resolution conversion and all-or-nothing writes happen on the
+//! server, through its adapter.
+//!
+//! ```text
+//! GET  /data-points   data_points(filter)        POST /data-points  define_data_points
+//! GET  /flows         flows(filter)
+//! GET  /samples       read(filter)               POST /samples      write(long)
+//! ```
+//!
+//! The URL is `http://host:port` (see [`RestOptions`] for its parameters);
+//! the bearer token comes from `ALGOHOST_REST_TOKEN`. Like the PostgreSQL
+//! adapter, it owns a small tokio runtime: a call hands its request to that
+//! runtime and waits, which is safe from any thread but blocks it, so async
+//! code calls the adapter through `spawn_blocking`.
+
+mod client;
+mod config;
+pub mod wire;
+
+use std::future::Future;
+use std::sync::{Arc, mpsc};
+
+use algohost_sdk::data::{
+    DataPointConfig, DataPointFilter, DataPointId, FlowFilter, validate_long,
+};
+use algohost_sdk::polars::prelude::DataFrame;
+use algohost_sdk::{Error, Result};
+use bytes::Bytes;
+use reqwest::Method;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use self::client::{Client, Reply, Request};
+use self::config::RestSpec;
+pub use self::config::{RestOptions, TOKEN_ENV, is_rest_url};
+use self::wire::ARROW_STREAM;
+use super::Adapter;
+
+const JSON: &str = "application/json";
+
+/// Data points and samples of a remote algohost, over its data API.
+pub struct RestAdapter {
+    /// The HTTP client, shared with the requests in flight.
+    client: Arc<Client>,
+    /// Runs every request; `None` only while dropping.
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl std::fmt::Debug for RestAdapter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RestAdapter")
+            .field("target", &self.client.target())
+            .field("options", self.client.options())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The body of `GET /data-points`, `GET /flows` and `POST /data-points`.
+#[derive(Serialize, Deserialize)]
+struct DataPoints {
+    data_points: Vec<DataPointConfig>,
+}
+
+impl RestAdapter {
+    /// Connects to the data API at `url` (`http://host:port`), with the
+    /// token of `ALGOHOST_REST_TOKEN`, and checks that it answers.
+    pub fn connect(url: &str) -> Result<Self> {
+        Self::connect_with(url, RestOptions::from_env())
+    }
+
+    /// Like [`RestAdapter::connect`], with other options (the URL's
+    /// parameters still win).
+    pub fn connect_with(url: &str, options: RestOptions) -> Result<Self> {
+        let spec = RestSpec::parse(url, options)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("algohost-rest")
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Data(format!("cannot start the REST adapter's runtime: {e}")))?;
+        let client = {
+            let _entered = runtime.enter();
+            Client::new(spec)?
+        };
+        let adapter = Self {
+            client: Arc::new(client),
+            runtime: Some(runtime),
+        };
+        // Fails early on a wrong address or token: no data point has id 0.
+        adapter.data_points(&DataPointFilter::default().with_ids([DataPointId(0)]))?;
+        Ok(adapter)
+    }
+
+    /// The base URL of the data API.
+    pub fn target(&self) -> &str {
+        self.client.target()
+    }
+
+    /// Runs `work` on the adapter's runtime and waits for its result.
+    fn call<T, F>(&self, work: impl FnOnce(Arc<Client>) -> F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: Future<Output = Result<T>> + Send + 'static,
+    {
+        let Some(runtime) = &self.runtime else {
+            return Err(Error::Data("the REST adapter is shut down".to_owned()));
+        };
+        let future = work(self.client.clone());
+        let (sender, receiver) = mpsc::sync_channel(1);
+        runtime.spawn(async move {
+            let _ = sender.send(future.await);
+        });
+        receiver.recv().map_err(|_| {
+            Error::Data("a request to the data API stopped without an answer (it panicked)".into())
+        })?
+    }
+
+    /// Sends `request` and returns the answer.
+    fn send(&self, request: Request) -> Result<Reply> {
+        self.call(|client| async move { client.send(request).await })
+    }
+
+    /// Sends `request` and parses its JSON answer.
+    fn json<T: DeserializeOwned>(&self, request: Request) -> Result<T> {
+        let path = request.path;
+        let reply = self.send(request)?;
+        serde_json::from_slice(&reply.body).map_err(|e| {
+            Error::Data(format!(
+                "the answer to {path} from {} is not the data API's JSON ({e}; content type \
+                 '{}'); is this an algohost server?",
+                self.target(),
+                reply.media_type
+            ))
+        })
+    }
+}
+
+impl Drop for RestAdapter {
+    /// Stops the runtime without waiting, so that dropping the adapter is
+    /// fine anywhere, even inside another runtime.
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+fn get(path: &'static str, query: Vec<(String, String)>, accept: &'static str) -> Request {
+    Request {
+        method: Method::GET,
+        path,
+        query,
+        body: None,
+        accept,
+    }
+}
+
+fn post(path: &'static str, media_type: &'static str, body: Vec<u8>) -> Request {
+    Request {
+        method: Method::POST,
+        path,
+        query: Vec::new(),
+        body: Some((media_type, Bytes::from(body))),
+        accept: JSON,
+    }
+}
+
+impl Adapter for RestAdapter {
+    fn data_points(&self, filter: &DataPointFilter) -> Result<Vec<DataPointConfig>> {
+        let list: DataPoints = self.json(get("data-points", wire::point_query(filter), JSON))?;
+        Ok(list.data_points)
+    }
+
+    /// One request: the server reads, converts and trims through its
+    /// adapter, so unknown names are its error, quoted.
+    fn read(&self, filter: &DataPointFilter) -> Result<DataFrame> {
+        let reply = self.send(get("samples", wire::sample_query(filter), ARROW_STREAM))?;
+        if reply.media_type != ARROW_STREAM {
+            return Err(Error::Data(format!(
+                "the data API at {} answered samples as '{}', not {ARROW_STREAM}; is this an \
+                 algohost server?",
+                self.target(),
+                reply.media_type
+            )));
+        }
+        wire::decode_arrow(&reply.body, None).map_err(|e| {
+            Error::Data(format!(
+                "the samples from the data API at {} are not a long frame: {e}",
+                self.target()
+            ))
+        })
+    }
+
+    /// One request, so all or nothing like the server's adapter; its size
+    /// is bounded by the server's `body_limit_bytes`.
+    fn write(&self, long: &DataFrame) -> Result<()> {
+        validate_long(long)?;
+        if long.height() == 0 {
+            return Ok(());
+        }
+        let body = wire::encode_arrow(&mut long.clone())?;
+        self.send(post("samples", ARROW_STREAM, body)).map(drop)
+    }
+
+    fn flows(&self, filter: &FlowFilter) -> Result<Vec<DataPointConfig>> {
+        let list: DataPoints = self.json(get("flows", wire::flow_query(filter), JSON))?;
+        Ok(list.data_points)
+    }
+
+    fn define_data_points(&self, points: &[DataPointConfig]) -> Result<Vec<DataPointConfig>> {
+        if points.is_empty() {
+            return Ok(Vec::new());
+        }
+        let body = serde_json::to_vec(&DataPoints {
+            data_points: points.to_vec(),
+        })?;
+        let list: DataPoints = self.json(post("data-points", JSON, body))?;
+        Ok(list.data_points)
+    }
+}

@@ -1,0 +1,214 @@
+//! `algohost data import` and `algohost data export`: copy data points and
+//! their samples between any two adapters (a directory, `postgres://…`,
+//! `http(s)://…`) with [`crate::adapters::copy()`]. Both do the same; they
+//! differ in which side defaults to `ALGOHOST_DATA`, the data store the
+//! other commands use: import copies into it, export out of it.
+
+use std::io::IsTerminal;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use algohost_sdk::data::DataPointFilter;
+use chrono::{DateTime, Utc};
+use clap::{Args, Subcommand};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::UsageError;
+use crate::adapters::copy::{self, CopyOptions, CopyProgress, CopySummary, DEFAULT_CHUNK_SIZE};
+use crate::adapters::{self, Adapter, DataSpec};
+
+const SPEC_HELP: &str = "A data store is a directory (files adapter), a postgres://… URL or an \
+    http(s)://HOST:PORT URL of another `algohost serve` (bearer token from ALGOHOST_REST_TOKEN). \
+    Data points are matched by name; samples at the same data point and ts are replaced, so \
+    copying again is safe.";
+
+/// `algohost data …`.
+#[derive(Debug, Subcommand)]
+pub(super) enum DataCommand {
+    /// Copy data points and samples into a data store (e.g. the demo data into PostgreSQL).
+    #[command(after_help = SPEC_HELP)]
+    Import {
+        /// Where the data comes from: a directory, postgres://… or http(s)://…
+        #[arg(long, value_name = "SPEC")]
+        from: String,
+        /// The data store to copy into.
+        #[arg(
+            long,
+            value_name = "SPEC",
+            env = "ALGOHOST_DATA",
+            hide_env_values = true
+        )]
+        to: String,
+        #[command(flatten)]
+        selection: Selection,
+    },
+    /// Copy data points and samples out of a data store (e.g. into a directory).
+    #[command(after_help = SPEC_HELP)]
+    Export {
+        /// The data store to copy from.
+        #[arg(
+            long,
+            value_name = "SPEC",
+            env = "ALGOHOST_DATA",
+            hide_env_values = true
+        )]
+        from: String,
+        /// Where the data goes: a directory (created if missing), postgres://… or http(s)://…
+        #[arg(long, value_name = "SPEC")]
+        to: String,
+        #[command(flatten)]
+        selection: Selection,
+    },
+}
+
+/// Which data points and samples to copy.
+#[derive(Debug, Args)]
+pub(super) struct Selection {
+    /// Only these data points (by name; separate by commas or repeat) [default: all].
+    #[arg(long, value_name = "NAMES", value_delimiter = ',')]
+    names: Vec<String>,
+    /// Only samples at or after this instant (RFC 3339, e.g. 2026-02-01T00:00:00Z).
+    #[arg(long, value_name = "TIME", value_parser = parse_instant)]
+    start: Option<DateTime<Utc>>,
+    /// Only samples before this instant (RFC 3339).
+    #[arg(long, value_name = "TIME", value_parser = parse_instant)]
+    end: Option<DateTime<Utc>>,
+    /// Samples per write.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_CHUNK_SIZE)]
+    chunk_size: usize,
+}
+
+fn parse_instant(text: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| {
+            format!("'{text}' is not an RFC 3339 instant such as 2026-02-01T00:00:00Z ({e})")
+        })
+}
+
+pub(super) fn run(command: &DataCommand) -> anyhow::Result<u8> {
+    let (from, to, selection) = match command {
+        DataCommand::Import {
+            from,
+            to,
+            selection,
+        }
+        | DataCommand::Export {
+            from,
+            to,
+            selection,
+        } => (from, to, selection),
+    };
+    if selection.chunk_size == 0 {
+        return Err(UsageError("--chunk-size must be at least 1".into()).into());
+    }
+    if is_same_store(from, to) {
+        return Err(UsageError(format!(
+            "--from and --to are the same data store ({}); give two different ones",
+            adapters::display_spec(from)
+        ))
+        .into());
+    }
+    let source = open("--from", from, true)?;
+    let target = open("--to", to, false)?;
+    let options = CopyOptions {
+        filter: DataPointFilter {
+            names: selection.names.clone(),
+            start: selection.start,
+            end: selection.end,
+            ..DataPointFilter::default()
+        },
+        chunk_size: selection.chunk_size,
+    };
+    let bar = progress_bar();
+    let started = Instant::now();
+    let copied = copy::copy(
+        source.as_ref(),
+        target.as_ref(),
+        &options,
+        &mut |event| match event {
+            CopyProgress::Defined { .. } => {}
+            CopyProgress::Read { point, samples } => {
+                bar.inc_length(samples as u64);
+                bar.set_message(point.name.clone());
+            }
+            CopyProgress::Written { samples, .. } => bar.inc(samples as u64),
+        },
+    );
+    bar.finish_and_clear();
+    print_summary(&copied?, from, to, started.elapsed());
+    Ok(0)
+}
+
+/// Opens one side; a source directory must hold data already (a typo must
+/// not read as an empty store).
+fn open(flag: &str, spec: &str, is_source: bool) -> anyhow::Result<Arc<dyn Adapter>> {
+    let shown = adapters::display_spec(spec);
+    let kind = DataSpec::of(spec).map_err(|e| UsageError(format!("{flag} {shown}: {e}")))?;
+    if is_source && kind == DataSpec::Files {
+        let dir = Path::new(spec);
+        if !dir.is_dir() {
+            return Err(UsageError(format!(
+                "{flag} {shown}: no such directory; give a data directory (for example one made \
+                 by `algohost demo-data DIR`), a postgres:// or an http:// URL"
+            ))
+            .into());
+        }
+        if !dir.join("catalog.json").is_file() {
+            return Err(UsageError(format!(
+                "{flag} {shown}: not an algohost data directory (it has no catalog.json)"
+            ))
+            .into());
+        }
+    }
+    adapters::open(spec).map_err(|e| UsageError(format!("{flag} {shown}: {e}")).into())
+}
+
+fn is_same_store(from: &str, to: &str) -> bool {
+    if from.trim() == to.trim() {
+        return true;
+    }
+    match (Path::new(from).canonicalize(), Path::new(to).canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// A bar of samples written on a terminal; hidden otherwise.
+fn progress_bar() -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template(
+        "{spinner} [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} samples  {msg}",
+    ) {
+        bar.set_style(style);
+    }
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}
+
+fn print_summary(summary: &CopySummary, from: &str, to: &str, elapsed: Duration) {
+    println!(
+        "copied {} data point(s), {} sample(s) from {} to {} in {:.1} s",
+        summary.data_points.len(),
+        summary.samples,
+        adapters::display_spec(from),
+        adapters::display_spec(to),
+        elapsed.as_secs_f64()
+    );
+    let width = summary
+        .data_points
+        .iter()
+        .map(|p| p.name.chars().count())
+        .max()
+        .unwrap_or(0);
+    for point in &summary.data_points {
+        println!(
+            "  {:<width$}  id {} -> {}  {} sample(s)",
+            point.name, point.from_id, point.to_id, point.samples
+        );
+    }
+}

@@ -1,0 +1,70 @@
+//! Request bodies of samples as long frames: JSON records or an Arrow IPC
+//! stream, by `Content-Type`.
+
+use algohost_sdk::data::long_frame;
+use algohost_sdk::polars::prelude::DataFrame;
+use axum::http::{HeaderMap, header};
+
+use super::views::{LongSampleView, SampleView};
+use crate::adapters::rest::wire::{self, ARROW_STREAM};
+use crate::server::ApiError;
+use crate::server::frames::JSON;
+
+/// The body as a long frame. With `id`, the samples are of that data point
+/// and have only `ts` and `value`; without, each names its data point.
+pub fn decode(headers: &HeaderMap, body: &[u8], id: Option<i64>) -> Result<DataFrame, ApiError> {
+    let content_type = content_type(headers);
+    if content_type.eq_ignore_ascii_case(JSON) {
+        return json_samples(body, id);
+    }
+    if content_type.eq_ignore_ascii_case(ARROW_STREAM) {
+        let columns = if id.is_some() {
+            "ts (timestamp) and value (number)"
+        } else {
+            "data_point_id (integer), ts (timestamp) and value (number)"
+        };
+        return wire::decode_arrow(body, id).map_err(|e| {
+            ApiError::BadRequest(format!(
+                "the body is not an Arrow IPC stream with columns {columns}: {e}"
+            ))
+        });
+    }
+    Err(ApiError::UnsupportedMediaType(format!(
+        "send samples as {JSON} or {ARROW_STREAM}, not '{content_type}'"
+    )))
+}
+
+fn content_type(headers: &HeaderMap) -> &str {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map_or("", str::trim)
+}
+
+fn json_samples(body: &[u8], id: Option<i64>) -> Result<DataFrame, ApiError> {
+    let bad = |shape: &str, e: serde_json::Error| {
+        ApiError::BadRequest(format!("the body is not a JSON array of {shape}: {e}"))
+    };
+    let (ids, ts, values): (Vec<i64>, Vec<i64>, Vec<Option<f64>>) = match id {
+        Some(id) => {
+            let rows: Vec<SampleView> = serde_json::from_slice(body)
+                .map_err(|e| bad("{\"ts\": RFC 3339, \"value\": number|null}", e))?;
+            rows.into_iter()
+                .map(|r| (id, r.ts.timestamp_micros(), r.value))
+                .collect()
+        }
+        None => {
+            let rows: Vec<LongSampleView> = serde_json::from_slice(body).map_err(|e| {
+                bad(
+                    "{\"data_point_id\": integer, \"ts\": RFC 3339, \"value\": number|null}",
+                    e,
+                )
+            })?;
+            rows.into_iter()
+                .map(|r| (r.data_point_id, r.ts.timestamp_micros(), r.value))
+                .collect()
+        }
+    };
+    Ok(long_frame(ids, ts, values)?)
+}

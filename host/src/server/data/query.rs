@@ -1,0 +1,277 @@
+//! The query parameters of the data API, parsed from the raw pairs so that
+//! lists repeat (`names=a&names=b`: a name may hold commas) and tags take
+//! any key (`tags[KEY]=VALUE`). An unknown parameter is a 400: a mistyped
+//! filter must not quietly select everything. The REST adapter writes
+//! these parameters (`adapters::rest::wire`).
+
+use std::collections::BTreeMap;
+
+use algohost_sdk::data::{DataPointFilter, DataPointId, FlowFilter, Resolution};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::views::QuantityView;
+use crate::server::ApiError;
+
+/// Raw query pairs, in order.
+pub type Pairs = Vec<(String, String)>;
+
+/// Which data points; every parameter given must match.
+#[derive(Debug, Default, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DataPointQuery {
+    /// Only these names; repeat for several (`names=a&names=b`).
+    #[param(style = Form, explode, required = false)]
+    pub names: Vec<String>,
+    /// Only these ids; repeat for several (`ids=1&ids=2`).
+    #[param(style = Form, explode, required = false)]
+    pub ids: Vec<i64>,
+    /// Only data points with all these tags: `tags[KEY]=VALUE` (any key),
+    /// or `tags=KEY=VALUE` (split at the first `=`); repeat for several.
+    #[param(style = DeepObject, explode, value_type = Object, required = false)]
+    pub tags: BTreeMap<String, String>,
+    /// Only this quantity.
+    pub quantity: Option<QuantityView>,
+}
+
+/// Which samples of the selected data points.
+#[derive(Debug, Default, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RangeQuery {
+    /// Samples at or after this instant (RFC 3339, e.g. 2026-02-01T00:00:00Z).
+    pub start: Option<DateTime<Utc>>,
+    /// Samples before this instant.
+    pub end: Option<DateTime<Utc>>,
+    /// Convert to this resolution (ISO 8601 duration such as PT1H or P1D).
+    #[param(value_type = Option<String>)]
+    pub resolution: Option<Resolution>,
+    /// Time zone of calendar resolutions; default each data point's.
+    pub time_zone: Option<String>,
+}
+
+/// Which flows; every parameter given must match.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct FlowQuery {
+    /// Flow source ("grid").
+    pub from: Option<String>,
+    /// Flow destination ("site").
+    pub to: Option<String>,
+    /// Carrier ("electricity").
+    pub carrier: Option<String>,
+}
+
+impl From<FlowQuery> for FlowFilter {
+    fn from(q: FlowQuery) -> Self {
+        FlowFilter {
+            from: q.from,
+            to: q.to,
+            carrier: q.carrier,
+        }
+    }
+}
+
+const POINT_PARAMS: &str = "names, ids, tags[KEY], quantity";
+const RANGE_PARAMS: &str = "start, end, resolution, time_zone";
+
+impl DataPointQuery {
+    /// Takes the pair if it is one of these parameters; gives it back if not.
+    fn take(&mut self, key: String, value: String) -> Result<Option<(String, String)>, ApiError> {
+        match key.as_str() {
+            "names" => self.names.push(value),
+            "ids" => self.ids.push(value.trim().parse().map_err(|_| {
+                ApiError::BadRequest(format!("ids: '{value}' is not a whole number"))
+            })?),
+            "tags" => {
+                let (k, v) = value.split_once('=').ok_or_else(|| {
+                    ApiError::BadRequest(format!(
+                        "tags: '{value}' is not KEY=VALUE; use tags=site=demo or tags[site]=demo"
+                    ))
+                })?;
+                self.add_tag(k, v)?;
+            }
+            "quantity" => {
+                let quantity = serde_json::from_value(serde_json::Value::String(value.clone()))
+                    .map_err(|_| {
+                        ApiError::BadRequest(format!(
+                            "quantity: '{value}' is not one of power, energy, price, state"
+                        ))
+                    })?;
+                set_once(&mut self.quantity, quantity, "quantity")?;
+            }
+            _ => match key.strip_prefix("tags[").and_then(|k| k.strip_suffix(']')) {
+                Some(k) => self.add_tag(k, &value)?,
+                None => return Ok(Some((key, value))),
+            },
+        }
+        Ok(None)
+    }
+
+    fn add_tag(&mut self, key: &str, value: &str) -> Result<(), ApiError> {
+        match self.tags.insert(key.to_owned(), value.to_owned()) {
+            Some(other) if other != value => Err(ApiError::BadRequest(format!(
+                "tags: '{key}' is given twice, as '{other}' and '{value}'; a data point has one \
+                 value per tag"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// The filter of these parameters.
+    pub fn filter(self) -> DataPointFilter {
+        DataPointFilter {
+            ids: self.ids.into_iter().map(DataPointId).collect(),
+            names: self.names,
+            tags: self.tags,
+            quantity: self.quantity.map(Into::into),
+            ..DataPointFilter::default()
+        }
+    }
+
+    /// Parses `GET /data-points`'s parameters.
+    pub fn parse(pairs: Pairs) -> Result<Self, ApiError> {
+        let mut query = Self::default();
+        for (key, value) in pairs {
+            if let Some((key, _)) = query.take(key, value)? {
+                return Err(unknown(&key, POINT_PARAMS));
+            }
+        }
+        Ok(query)
+    }
+}
+
+impl RangeQuery {
+    /// Takes the pair if it is one of these parameters; gives it back if not.
+    fn take(&mut self, key: String, value: String) -> Result<Option<(String, String)>, ApiError> {
+        match key.as_str() {
+            "start" => set_once(&mut self.start, instant(&key, &value)?, "start")?,
+            "end" => set_once(&mut self.end, instant(&key, &value)?, "end")?,
+            "resolution" => {
+                let resolution = value
+                    .parse()
+                    .map_err(|e| ApiError::BadRequest(format!("resolution: {e}")))?;
+                set_once(&mut self.resolution, resolution, "resolution")?;
+            }
+            "time_zone" => set_once(&mut self.time_zone, value, "time_zone")?,
+            _ => return Ok(Some((key, value))),
+        }
+        Ok(None)
+    }
+
+    /// Sets the range, resolution and time zone of `filter`.
+    pub fn apply(self, filter: DataPointFilter) -> DataPointFilter {
+        DataPointFilter {
+            start: self.start,
+            end: self.end,
+            resolution: self.resolution,
+            time_zone: self.time_zone,
+            ..filter
+        }
+    }
+
+    /// Parses `GET /data-points/{id}/samples`'s parameters.
+    pub fn parse(pairs: Pairs) -> Result<Self, ApiError> {
+        let mut query = Self::default();
+        for (key, value) in pairs {
+            if let Some((key, _)) = query.take(key, value)? {
+                return Err(unknown(&key, RANGE_PARAMS));
+            }
+        }
+        Ok(query)
+    }
+}
+
+/// Parses `GET /samples`'s parameters: data points and range.
+pub fn samples_filter(pairs: Pairs) -> Result<DataPointFilter, ApiError> {
+    let (mut points, mut range) = (DataPointQuery::default(), RangeQuery::default());
+    for (key, value) in pairs {
+        let Some((key, value)) = points.take(key, value)? else {
+            continue;
+        };
+        if let Some((key, _)) = range.take(key, value)? {
+            return Err(unknown(&key, &format!("{POINT_PARAMS}, {RANGE_PARAMS}")));
+        }
+    }
+    Ok(range.apply(points.filter()))
+}
+
+fn set_once<T>(slot: &mut Option<T>, value: T, name: &str) -> Result<(), ApiError> {
+    if slot.replace(value).is_some() {
+        return Err(ApiError::BadRequest(format!(
+            "{name} is given more than once"
+        )));
+    }
+    Ok(())
+}
+
+fn instant(name: &str, value: &str) -> Result<DateTime<Utc>, ApiError> {
+    DateTime::parse_from_rfc3339(value.trim())
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| {
+            ApiError::BadRequest(format!(
+                "{name}: '{value}' is not an RFC 3339 instant such as 2026-02-01T00:00:00Z ({e})"
+            ))
+        })
+}
+
+fn unknown(key: &str, accepted: &str) -> ApiError {
+    ApiError::BadRequest(format!(
+        "unknown query parameter '{key}'; this endpoint reads {accepted}"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(items: &[(&str, &str)]) -> Pairs {
+        items
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn lists_repeat_and_tags_take_any_key() {
+        let filter = samples_filter(pairs(&[
+            ("names", "a,b"),
+            ("names", "c"),
+            ("ids", "4"),
+            ("tags[k=1]", "v&w"),
+            ("tags", "site=x=y"),
+            ("quantity", "energy"),
+            ("resolution", "PT1H"),
+            ("start", "2026-01-01T00:00:00+01:00"),
+        ]))
+        .unwrap();
+        assert_eq!(filter.names, ["a,b", "c"]);
+        assert_eq!(filter.ids, [DataPointId(4)]);
+        assert_eq!(filter.tags["k=1"], "v&w");
+        assert_eq!(filter.tags["site"], "x=y");
+        assert_eq!(filter.resolution, Some(Resolution::Seconds(3600)));
+        assert_eq!(
+            filter.start.unwrap().to_rfc3339(),
+            "2025-12-31T23:00:00+00:00"
+        );
+    }
+
+    #[test]
+    fn bad_parameters_say_what_to_send() {
+        let err = |items: &[(&str, &str)]| samples_filter(pairs(items)).unwrap_err().to_string();
+        assert!(err(&[("name", "x")]).contains("unknown query parameter 'name'"));
+        assert!(err(&[("quantity", "volts")]).contains("power, energy"));
+        assert!(err(&[("start", "today")]).contains("RFC 3339"));
+        assert!(
+            err(&[
+                ("end", "2026-01-01T00:00:00Z"),
+                ("end", "2026-01-02T00:00:00Z")
+            ])
+            .contains("more than once")
+        );
+        assert!(err(&[("tags[a]", "1"), ("tags[a]", "2")]).contains("given twice"));
+        let list = DataPointQuery::parse(pairs(&[("start", "2026-01-01T00:00:00Z")]));
+        assert!(list.unwrap_err().to_string().contains("names, ids"));
+    }
+}
