@@ -3,7 +3,7 @@ table of `make bench`.
 
 Each figure is ours beside a baseline measured in the same run, as a ratio,
 with its target and whether it is met. Printed and written as Markdown.
-Usage: report.py CRITERION_DIR OUT.md [HTTP_JSON]
+Usage: report.py CRITERION_DIR OUT.md [HTTP_JSON [POSTGRES_JSON]]
 """
 
 from __future__ import annotations
@@ -87,9 +87,68 @@ def http_rows(path: Path | None) -> tuple[list[Row], str]:
     return rows, note
 
 
+def postgres_rows(path: Path | None) -> tuple[list[Row], str]:
+    """Write and read of the PostgreSQL adapter vs raw binary COPY and vs
+    pandas.read_sql, from the JSON `host/benches/postgres.rs` writes; and a
+    note on the data and server. Ratios compare throughput (baseline time /
+    our time), so higher is better for us."""
+    figures: dict[str, Any] = {}
+    if path is not None and path.exists():
+        figures = json.loads(path.read_text())
+    scale = figures.get("scale", {})
+    samples = f"{scale['rows'] / 1e6:g}M samples" if "rows" in scale else "samples"
+
+    def fmt(side: dict[str, Any]) -> str:
+        seconds = side["median_s"]
+        if "rows" not in scale:
+            return f"{seconds:.2f} s"
+        return f"{seconds:.2f} s ({scale['rows'] / seconds / 1e6:.2f}M/s)"
+
+    def missing(side: dict[str, Any] | None) -> str:
+        return "missing" + (f" ({side['missing']})" if side and "missing" in side else "")
+
+    rows: list[Row] = []
+    for kind, base_name, label, min_ratio, target in (
+        ("write", "raw_copy", "raw binary COPY FROM STDIN, same rows", 0.7, "≥ 70% of raw"),
+        ("read", "raw_copy", "raw binary COPY TO STDOUT decoded into Vecs", 0.8, "≥ 80% of raw"),
+        ("read", "pandas", "pandas.read_sql (psycopg 3), same query", 10.0, "≥ 10×"),
+    ):
+        figure = f"PostgreSQL {kind}, {samples}: adapter vs {label}"
+        ours = figures.get(kind, {}).get("adapter")
+        base = figures.get(kind, {}).get(base_name)
+        a = ours if ours and "median_s" in ours else None
+        b = base if base and "median_s" in base else None
+        if a is None or b is None:
+            ours_text = fmt(a) if a else missing(ours)
+            base_text = fmt(b) if b else missing(base)
+            rows.append((figure, ours_text, base_text, "-", target, "no"))
+            continue
+        ratio = b["median_s"] / a["median_s"]
+        ratio_text = f"{ratio:.2f}×" if min_ratio > 1 else f"{ratio:.0%}"
+        rows.append((figure, fmt(a), fmt(b), ratio_text, target, "yes" if ratio >= min_ratio else "no"))
+
+    note = ""
+    if scale:
+        note = (
+            f"PostgreSQL: {figures.get('server', 'the server')} with the tests' settings (fsync off, 32 MB shared buffers), "
+            f"on this machine; {scale['points']} data points × {scale['samples_per_point']} quarter-hours; "
+            f"medians of {scale['repetitions']} timed runs each, ours and the baseline taking turns, "
+            "every write into an empty table. Ratios are throughput: baseline time / our time."
+        )
+        pandas = figures.get("read", {}).get("pandas", {})
+        raw = figures.get("read", {}).get("raw_copy", {})
+        if "versions" in pandas:
+            note += f" pandas: {pandas['versions']}, a DBAPI connection (faster here than an SQLAlchemy engine)."
+        if "median_s" in pandas and "median_s" in raw:
+            ceiling = pandas["median_s"] / raw["median_s"]
+            note += f" Raw COPY itself reads {ceiling:.1f}× faster than pandas here: the most a COPY-based adapter can reach."
+    return rows, note
+
+
 def main() -> int:
     root, out = Path(sys.argv[1]), Path(sys.argv[2])
     http_json = Path(sys.argv[3]) if len(sys.argv) > 3 else None
+    postgres_json = Path(sys.argv[4]) if len(sys.argv) > 4 else None
     rows: list[Row] = []
 
     def overhead(figure: str, ours_id: str, base_id: str, limit_ns: float, target: str) -> None:
@@ -122,6 +181,8 @@ def main() -> int:
 
     more_rows, http_note = http_rows(http_json)
     rows += more_rows
+    more_rows, postgres_note = postgres_rows(postgres_json)
+    rows += more_rows
 
     header = ("figure", "ours", "baseline", "ratio", "target", "met")
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -132,6 +193,9 @@ def main() -> int:
     if http_note:
         notes += "\n\n" + http_note
         print(http_note)
+    if postgres_note:
+        notes += "\n\n" + postgres_note
+        print(postgres_note)
     out.write_text("# Benchmark results\n\n" + notes + "\n\n" + table + "\n")
     return 0
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make bench`: release builds, criterion micro-benchmarks, the HTTP load
-# benchmark (algohost vs a bare axum handler vs FastAPI on uvicorn), then one
+# benchmark (algohost vs a bare axum handler vs FastAPI on uvicorn), the
+# PostgreSQL adapter on 10M samples (vs raw binary COPY and pandas), then one
 # table (figure, ours, baseline measured in the same run, ratio, target, met)
 # printed and written to benches/results.md.
 set -euo pipefail
@@ -78,4 +79,21 @@ fi
 ALGOHOST_BENCH_HTTP_OUT="$HTTP_OUT" cargo bench -p algohost --bench http
 stop_uvicorn
 
-python3 benches/report.py "$CARGO_TARGET_DIR/criterion" benches/results.md "$HTTP_OUT"
+# PostgreSQL: the benchmark starts its own server (the tests' pg_server);
+# the pandas baseline runs in the venv above. If pandas cannot be installed
+# its row says "missing"; if the benchmark fails, its rows say "missing",
+# the report is still written, and make bench fails.
+PG_OUT="$CARGO_TARGET_DIR/bench-postgres.json"
+rm -f "$PG_OUT"
+if [[ ! -x "$VENV/bin/python" ]] && ! python3 -m venv "$VENV"; then
+    export ALGOHOST_BENCH_PANDAS_MISSING="cannot create a venv with python3 -m venv"
+elif ! "$VENV/bin/python" -m pip install --quiet -r benches/requirements-pandas.txt; then
+    export ALGOHOST_BENCH_PANDAS_MISSING="pip could not install benches/requirements-pandas.txt"
+else
+    export ALGOHOST_BENCH_PYTHON="$VENV/bin/python"
+fi
+pg_status=0
+ALGOHOST_BENCH_POSTGRES_OUT="$PG_OUT" cargo bench -p algohost --bench postgres || pg_status=$?
+
+python3 benches/report.py "$CARGO_TARGET_DIR/criterion" benches/results.md "$HTTP_OUT" "$PG_OUT"
+exit "$pg_status"
