@@ -268,10 +268,10 @@ impl RunHost for HostRun {
         self.adapter.data_points(filter)
     }
     fn read(&self, filter: &DataPointFilter) -> algohost_sdk::Result<DataFrame> {
-        self.adapter.read(filter)
+        self.adapter.read_until(filter, &self.cancel)
     }
     fn write(&self, long: &DataFrame) -> algohost_sdk::Result<()> {
-        self.adapter.write(long)
+        self.adapter.write_until(long, &self.cancel)
     }
     fn define_data_points(
         &self,

@@ -7,7 +7,8 @@ pub mod files;
 pub mod postgres;
 pub mod rest;
 
-use std::sync::Arc;
+use std::sync::{Arc, mpsc};
+use std::time::Duration;
 
 use algohost_sdk::Result;
 use algohost_sdk::data::{DataPointConfig, DataPointFilter, FlowFilter};
@@ -32,6 +33,72 @@ pub trait Adapter: Send + Sync {
     /// Creates the data points whose names do not exist yet and returns all
     /// of `points` as stored, with ids.
     fn define_data_points(&self, points: &[DataPointConfig]) -> Result<Vec<DataPointConfig>>;
+
+    /// Like [`Adapter::read`], but gives up with [`Error::Cancelled`] soon
+    /// after `interrupt` says so (a run's reads go through here). Adapters
+    /// whose reads can wait long (a database, a remote server) override it;
+    /// the default just reads.
+    ///
+    /// [`Error::Cancelled`]: algohost_sdk::Error::Cancelled
+    fn read_until(&self, filter: &DataPointFilter, interrupt: &dyn Interrupt) -> Result<DataFrame> {
+        let _ = interrupt;
+        self.read(filter)
+    }
+
+    /// Like [`Adapter::write`], but gives up with [`Error::Cancelled`] soon
+    /// after `interrupt` says so, still all or nothing: a write given up
+    /// midway leaves the samples as they were. The default just writes.
+    ///
+    /// [`Error::Cancelled`]: algohost_sdk::Error::Cancelled
+    fn write_until(&self, long: &DataFrame, interrupt: &dyn Interrupt) -> Result<()> {
+        let _ = interrupt;
+        self.write(long)
+    }
+}
+
+/// Tells a long adapter call to give up: a run's [`CancelToken`] does once
+/// the run is cancelled or times out.
+///
+/// [`CancelToken`]: crate::runner::CancelToken
+pub trait Interrupt: Send + Sync {
+    /// Whether the call should stop now.
+    fn is_interrupted(&self) -> bool;
+}
+
+impl Interrupt for crate::runner::CancelToken {
+    fn is_interrupted(&self) -> bool {
+        self.is_cancelled()
+    }
+}
+
+/// An [`Interrupt`] that never fires: what plain `read` and `write` use.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Uninterrupted;
+
+impl Interrupt for Uninterrupted {
+    fn is_interrupted(&self) -> bool {
+        false
+    }
+}
+
+/// How often a blocked adapter call looks at its [`Interrupt`].
+const INTERRUPT_POLL: Duration = Duration::from_millis(50);
+
+/// Waits for the answer on `receiver`, looking at `interrupt` every
+/// [`INTERRUPT_POLL`]: `Ok(None)` once it fires, `Err` when the sender went
+/// away without answering.
+fn wait_for<T>(
+    receiver: &mpsc::Receiver<T>,
+    interrupt: &dyn Interrupt,
+) -> std::result::Result<Option<T>, mpsc::RecvError> {
+    loop {
+        match receiver.recv_timeout(INTERRUPT_POLL) {
+            Ok(answer) => return Ok(Some(answer)),
+            Err(mpsc::RecvTimeoutError::Disconnected) => return Err(mpsc::RecvError),
+            Err(mpsc::RecvTimeoutError::Timeout) if interrupt.is_interrupted() => return Ok(None),
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+        }
+    }
 }
 
 /// The kind of adapter a `--data` value names.

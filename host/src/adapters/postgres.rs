@@ -12,35 +12,48 @@
 //! call hands its work to that runtime and waits on a channel, which is safe
 //! from any thread — but it blocks the calling thread, so async code calls
 //! it through `spawn_blocking`.
+//!
+//! Reads and writes can be interrupted (`read_until`, `write_until`, which
+//! runs use): the waiting thread looks at the interrupt while the call
+//! runs, and once it fires the statement is cancelled on the server, the
+//! transaction abandoned (so a write leaves nothing behind) and its
+//! connection closed rather than reused, since a cancel request is
+//! asynchronous and might otherwise hit the next statement on it.
 
 mod config;
+mod connector;
 mod copy;
 mod migrations;
 mod points;
 mod samples;
 
 use std::future::Future;
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 
 use algohost_sdk::data::{
     DataPointConfig, DataPointFilter, FlowFilter, ReadPlan, id_ranges, sort_long, ts_micros,
     validate_long,
 };
 use algohost_sdk::{Error, Result};
-use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod};
+use deadpool_postgres::{ManagerConfig, Object, Pool, PoolError, RecyclingMethod};
+use futures_util::future::BoxFuture;
 use polars::prelude::DataFrame;
+use tokio::sync::Notify;
 use tokio_postgres::IsolationLevel;
 use tokio_postgres::error::SqlState;
 
-use self::config::{ConnectionSpec, Tls};
+use self::config::ConnectionSpec;
 pub use self::config::{PostgresOptions, is_postgres_url};
+use self::connector::Connector;
 use self::samples::Span;
-use super::Adapter;
+use super::{Adapter, Interrupt, Uninterrupted, wait_for};
 
 /// Data points and samples in a PostgreSQL database.
 pub struct PostgresAdapter {
     /// The connections, created on the runtime.
     pool: Pool,
+    /// How connections and cancel requests reach the server.
+    connector: Connector,
     /// Runs every database call; `None` only while dropping.
     runtime: Option<tokio::runtime::Runtime>,
     /// The database as `postgres://user@host:port/db`, for messages.
@@ -79,10 +92,8 @@ impl PostgresAdapter {
         let manager_config = ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         };
-        let manager = match spec.tls {
-            Tls::Disable => Manager::from_config(spec.pg, tokio_postgres::NoTls, manager_config),
-            Tls::Prefer | Tls::Require => tls_manager(&spec, manager_config)?,
-        };
+        let connector = Connector::new(&spec)?;
+        let manager = connector.manager(spec.pg, manager_config);
         let pool = Pool::builder(manager)
             .max_size(spec.options.pool_size)
             .runtime(deadpool_postgres::Runtime::Tokio1)
@@ -93,6 +104,7 @@ impl PostgresAdapter {
             .map_err(|e| Error::Data(format!("cannot set up the PostgreSQL pool: {e}")))?;
         let adapter = Self {
             pool,
+            connector,
             runtime: Some(runtime),
             target: spec.target,
             options: spec.options,
@@ -120,21 +132,109 @@ impl PostgresAdapter {
         T: Send + 'static,
         F: Future<Output = Result<T>> + Send + 'static,
     {
-        let Some(runtime) = &self.runtime else {
-            return Err(Error::Data(
-                "the PostgreSQL adapter is shut down".to_owned(),
-            ));
-        };
+        let runtime = self.runtime()?;
         let future = work(self.pool.clone(), self.target.clone());
         let (sender, receiver) = mpsc::sync_channel(1);
         runtime.spawn(async move {
             let _ = sender.send(future.await);
         });
-        receiver.recv().map_err(|_| {
-            Error::Data(
-                "a PostgreSQL call stopped without an answer (it panicked); see the log".to_owned(),
-            )
-        })?
+        receiver.recv().map_err(|_| no_answer())?
+    }
+
+    /// Runs `work` on a pooled connection on the adapter's runtime and
+    /// waits for its result, or gives up with [`Error::Cancelled`] once
+    /// `interrupt` fires (see the module's documentation); it returns once
+    /// the cancel request has been sent.
+    fn call_until<T, W>(&self, interrupt: &dyn Interrupt, work: W) -> Result<T>
+    where
+        T: Send + 'static,
+        W: for<'c> FnOnce(&'c mut Object) -> BoxFuture<'c, Result<T>> + Send + 'static,
+    {
+        if interrupt.is_interrupted() {
+            return Err(Error::Cancelled);
+        }
+        let runtime = self.runtime()?;
+        let call = Interruptible {
+            pool: self.pool.clone(),
+            target: self.target.clone(),
+            connector: self.connector.clone(),
+            stop: Arc::new(Notify::new()),
+            cancel_timeout: self.options.connect_timeout,
+        };
+        let stop = call.stop.clone();
+        let (sender, receiver) = mpsc::sync_channel(1);
+        runtime.spawn(async move {
+            let _ = sender.send(call.run(work).await);
+        });
+        match wait_for(&receiver, interrupt) {
+            Ok(Some(answer)) => answer,
+            Ok(None) => {
+                stop.notify_one();
+                // The work may have ended just before the interrupt: its
+                // answer stands when it succeeded.
+                match receiver.recv() {
+                    Ok(Ok(value)) => Ok(value),
+                    Ok(Err(_)) => Err(Error::Cancelled),
+                    Err(_) => Err(no_answer()),
+                }
+            }
+            Err(_) => Err(no_answer()),
+        }
+    }
+
+    fn runtime(&self) -> Result<&tokio::runtime::Runtime> {
+        self.runtime
+            .as_ref()
+            .ok_or_else(|| Error::Data("the PostgreSQL adapter is shut down".to_owned()))
+    }
+}
+
+/// The error of a call whose task ended without answering.
+fn no_answer() -> Error {
+    Error::Data("a PostgreSQL call stopped without an answer (it panicked); see the log".to_owned())
+}
+
+/// What an interruptible call needs on the runtime.
+struct Interruptible {
+    pool: Pool,
+    target: String,
+    connector: Connector,
+    /// Notified once when the caller's interrupt fires.
+    stop: Arc<Notify>,
+    /// The longest the cancel request may take.
+    cancel_timeout: std::time::Duration,
+}
+
+impl Interruptible {
+    /// Runs `work` on a pooled connection until it ends or `stop` is
+    /// notified. When stopped, the running statement is cancelled, `work`
+    /// is dropped (so no further statement is sent and its transaction
+    /// never commits) and the connection is closed.
+    async fn run<T, W>(self, work: W) -> Result<T>
+    where
+        W: for<'c> FnOnce(&'c mut Object) -> BoxFuture<'c, Result<T>>,
+    {
+        let mut client = tokio::select! {
+            client = connection(&self.pool, &self.target) => client?,
+            () = self.stop.notified() => return Err(Error::Cancelled),
+        };
+        let token = client.cancel_token();
+        let mut running = work(&mut client);
+        tokio::select! {
+            result = &mut running => return result,
+            () = self.stop.notified() => {}
+        }
+        match tokio::time::timeout(self.cancel_timeout, self.connector.cancel(&token)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(database = %self.target, "{e}"),
+            Err(_) => tracing::warn!(
+                database = %self.target,
+                "the cancel request got no answer in time"
+            ),
+        }
+        drop(running);
+        drop(Object::take(client));
+        Err(Error::Cancelled)
     }
 }
 
@@ -161,25 +261,30 @@ impl Adapter for PostgresAdapter {
     /// error (listing the close and known names), not an empty frame. The
     /// data points and their samples are read in one snapshot.
     fn read(&self, filter: &DataPointFilter) -> Result<DataFrame> {
+        self.read_until(filter, &Uninterrupted)
+    }
+
+    fn read_until(&self, filter: &DataPointFilter, interrupt: &dyn Interrupt) -> Result<DataFrame> {
         let plan = ReadPlan::new(filter)?;
         let filter = filter.clone();
         let fetch = plan.clone();
-        let (points, raw) = self.call(|pool, target| async move {
-            let mut client = connection(&pool, &target).await?;
-            let tx = client
-                .build_transaction()
-                .isolation_level(IsolationLevel::RepeatableRead)
-                .read_only(true)
-                .start()
-                .await
-                .map_err(|e| db_error("cannot start a read", e))?;
-            let points = points::select(&*tx, &filter).await?;
-            let (lo, hi) = fetch.fetch_range(&points);
-            let raw = samples::read(&tx, &points, lo, hi).await?;
-            tx.commit()
-                .await
-                .map_err(|e| db_error("cannot end a read", e))?;
-            Ok((points, raw))
+        let (points, raw) = self.call_until(interrupt, move |client| {
+            Box::pin(async move {
+                let tx = client
+                    .build_transaction()
+                    .isolation_level(IsolationLevel::RepeatableRead)
+                    .read_only(true)
+                    .start()
+                    .await
+                    .map_err(|e| db_error("cannot start a read", e))?;
+                let points = points::select(&*tx, &filter).await?;
+                let (lo, hi) = fetch.fetch_range(&points);
+                let raw = samples::read(&tx, &points, lo, hi).await?;
+                tx.commit()
+                    .await
+                    .map_err(|e| db_error("cannot end a read", e))?;
+                Ok((points, raw))
+            })
         })?;
         plan.finish(raw, &points)
     }
@@ -187,6 +292,10 @@ impl Adapter for PostgresAdapter {
     /// All or nothing: one transaction copies the samples in (see
     /// `samples::write`).
     fn write(&self, long: &DataFrame) -> Result<()> {
+        self.write_until(long, &Uninterrupted)
+    }
+
+    fn write_until(&self, long: &DataFrame, interrupt: &dyn Interrupt) -> Result<()> {
         validate_long(long)?;
         if long.height() == 0 {
             return Ok(());
@@ -202,8 +311,8 @@ impl Adapter for PostgresAdapter {
             })
             .collect();
         let ids: Vec<i64> = spans.iter().map(|s| s.id).collect();
-        self.call(|pool, target| async move {
-            let mut client = connection(&pool, &target).await?;
+        self.call_until(interrupt, move |client| {
+            Box::pin(async move {
             let tx = client
                 .transaction()
                 .await
@@ -221,6 +330,7 @@ impl Adapter for PostgresAdapter {
             tx.commit()
                 .await
                 .map_err(|e| db_error("cannot commit the write", e))
+            })
         })
     }
 
@@ -297,33 +407,6 @@ fn describe(e: &tokio_postgres::Error) -> String {
         text.push_str(&format!("; {hint}"));
     }
     text
-}
-
-/// The pool manager for `sslmode=prefer` or `require`: with rustls when the
-/// build has the `postgres-tls` feature.
-#[cfg(feature = "postgres-tls")]
-fn tls_manager(spec: &ConnectionSpec, config: ManagerConfig) -> Result<Manager> {
-    let connector = tls::connector(spec.root_cert.as_deref())?;
-    Ok(Manager::from_config(spec.pg.clone(), connector, config))
-}
-
-/// Without TLS in the build, `prefer` connects in plain text and `require`
-/// is refused.
-#[cfg(not(feature = "postgres-tls"))]
-fn tls_manager(spec: &ConnectionSpec, config: ManagerConfig) -> Result<Manager> {
-    if spec.tls == Tls::Require {
-        return Err(Error::InvalidInput(format!(
-            "sslmode=require for {}: this algohost was built without TLS for PostgreSQL; \
-             build it with `--features postgres-tls`, or use sslmode=disable on a trusted network",
-            spec.target
-        )));
-    }
-    let _ = &spec.root_cert;
-    Ok(Manager::from_config(
-        spec.pg.clone(),
-        tokio_postgres::NoTls,
-        config,
-    ))
 }
 
 #[cfg(feature = "postgres-tls")]

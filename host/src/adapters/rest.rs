@@ -14,7 +14,10 @@
 //! the bearer token comes from `ALGOHOST_REST_TOKEN`. Like the PostgreSQL
 //! adapter, it owns a small tokio runtime: a call hands its request to that
 //! runtime and waits, which is safe from any thread but blocks it, so async
-//! code calls the adapter through `spawn_blocking`.
+//! code calls the adapter through `spawn_blocking`. An interrupted read or
+//! write (`read_until`, `write_until`, which runs use) drops its request in
+//! flight, closing the connection; the remote server writes all or nothing,
+//! so a write cut off before its body has arrived writes nothing there.
 
 mod client;
 mod config;
@@ -37,7 +40,7 @@ use self::client::{Client, Reply, Request};
 use self::config::RestSpec;
 pub use self::config::{RestOptions, TOKEN_ENV, is_rest_url};
 use self::wire::ARROW_STREAM;
-use super::Adapter;
+use super::{Adapter, Interrupt, Uninterrupted, wait_for};
 
 const JSON: &str = "application/json";
 
@@ -99,28 +102,56 @@ impl RestAdapter {
         self.client.target()
     }
 
-    /// Runs `work` on the adapter's runtime and waits for its result.
-    fn call<T, F>(&self, work: impl FnOnce(Arc<Client>) -> F) -> Result<T>
+    /// Runs `work` on the adapter's runtime and waits for its result, or
+    /// drops it and gives up with [`Error::Cancelled`] once `interrupt`
+    /// fires.
+    fn call_until<T, F>(
+        &self,
+        interrupt: &dyn Interrupt,
+        work: impl FnOnce(Arc<Client>) -> F,
+    ) -> Result<T>
     where
         T: Send + 'static,
         F: Future<Output = Result<T>> + Send + 'static,
     {
+        if interrupt.is_interrupted() {
+            return Err(Error::Cancelled);
+        }
         let Some(runtime) = &self.runtime else {
             return Err(Error::Data("the REST adapter is shut down".to_owned()));
         };
         let future = work(self.client.clone());
         let (sender, receiver) = mpsc::sync_channel(1);
-        runtime.spawn(async move {
+        let task = runtime.spawn(async move {
             let _ = sender.send(future.await);
         });
-        receiver.recv().map_err(|_| {
-            Error::Data("a request to the data API stopped without an answer (it panicked)".into())
-        })?
+        match wait_for(&receiver, interrupt) {
+            Ok(Some(answer)) => answer,
+            Ok(None) => {
+                task.abort();
+                // A request that succeeded just before the interrupt stands.
+                match receiver.try_recv() {
+                    Ok(Ok(value)) => Ok(value),
+                    _ => Err(Error::Cancelled),
+                }
+            }
+            Err(_) => Err(Error::Data(
+                "a request to the data API stopped without an answer (it panicked)".into(),
+            )),
+        }
     }
 
     /// Sends `request` and returns the answer.
     fn send(&self, request: Request) -> Result<Reply> {
-        self.call(|client| async move { client.send(request).await })
+        self.send_until(request, &Uninterrupted)
+    }
+
+    /// Sends `request` and returns the answer, unless `interrupt` fires first.
+    fn send_until(&self, request: Request, interrupt: &dyn Interrupt) -> Result<Reply> {
+        self.call_until(
+            interrupt,
+            |client| async move { client.send(request).await },
+        )
     }
 
     /// Sends `request` and parses its JSON answer.
@@ -177,7 +208,12 @@ impl Adapter for RestAdapter {
     /// One request: the server reads, converts and trims through its
     /// adapter, so unknown names are its error, quoted.
     fn read(&self, filter: &DataPointFilter) -> Result<DataFrame> {
-        let reply = self.send(get("samples", wire::sample_query(filter), ARROW_STREAM))?;
+        self.read_until(filter, &Uninterrupted)
+    }
+
+    fn read_until(&self, filter: &DataPointFilter, interrupt: &dyn Interrupt) -> Result<DataFrame> {
+        let request = get("samples", wire::sample_query(filter), ARROW_STREAM);
+        let reply = self.send_until(request, interrupt)?;
         if reply.media_type != ARROW_STREAM {
             return Err(Error::Data(format!(
                 "the data API at {} answered samples as '{}', not {ARROW_STREAM}; is this an \
@@ -197,12 +233,17 @@ impl Adapter for RestAdapter {
     /// One request, so all or nothing like the server's adapter; its size
     /// is bounded by the server's `body_limit_bytes`.
     fn write(&self, long: &DataFrame) -> Result<()> {
+        self.write_until(long, &Uninterrupted)
+    }
+
+    fn write_until(&self, long: &DataFrame, interrupt: &dyn Interrupt) -> Result<()> {
         validate_long(long)?;
         if long.height() == 0 {
             return Ok(());
         }
         let body = wire::encode_arrow(&mut long.clone())?;
-        self.send(post("samples", ARROW_STREAM, body)).map(drop)
+        self.send_until(post("samples", ARROW_STREAM, body), interrupt)
+            .map(drop)
     }
 
     fn flows(&self, filter: &FlowFilter) -> Result<Vec<DataPointConfig>> {

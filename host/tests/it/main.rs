@@ -14,6 +14,7 @@ mod files_adapter;
 mod pg_server;
 mod plugins;
 mod postgres;
+mod postgres_cancel;
 mod readme;
 mod rest;
 mod runner;
