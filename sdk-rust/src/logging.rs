@@ -1,11 +1,12 @@
 //! Log records kept on a run, and the `tracing` subscriber that captures a
 //! running algorithm's events into them.
 
-use std::sync::Arc;
+use std::cell::RefCell;
+use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Serialize};
 use tracing::field::{Field, Visit};
-use tracing::{Event, Level, Subscriber};
+use tracing::{Dispatch, Event, Level, Subscriber};
 use tracing_subscriber::layer::{Context as LayerContext, Layer};
 use tracing_subscriber::prelude::*;
 
@@ -40,8 +41,44 @@ impl LogRecord {
     }
 }
 
-struct CaptureLayer {
-    host: Arc<dyn RunHost>,
+/// The one capture layer of this copy of the SDK (the host's, or a plugin
+/// library's): it sends each event to the [`RunHost`] of the run executing
+/// on the event's thread, if any.
+struct CaptureLayer;
+
+thread_local! {
+    /// The run executing on this thread, set by [`with_run_logging`] for the
+    /// duration of its closure.
+    static CURRENT_RUN: RefCell<Option<Arc<dyn RunHost>>> = const { RefCell::new(None) };
+}
+
+/// Makes `host` the thread's current run until dropped, then restores the
+/// previous one (runs nest when a plugin is loaded in-process).
+struct CurrentRun {
+    previous: Option<Arc<dyn RunHost>>,
+}
+
+impl CurrentRun {
+    fn enter(host: Arc<dyn RunHost>) -> Self {
+        let previous = CURRENT_RUN.with(|current| current.replace(Some(host)));
+        Self { previous }
+    }
+}
+
+impl Drop for CurrentRun {
+    fn drop(&mut self) {
+        let previous = self.previous.take();
+        // The ended run's host is dropped after the cell is restored.
+        let _ended = CURRENT_RUN.with(|current| current.replace(previous));
+    }
+}
+
+/// The dispatcher every run of this process (or plugin library) logs
+/// through, built once: a registry (for the run span and any span the
+/// algorithm opens) plus [`CaptureLayer`].
+fn run_dispatch() -> &'static Dispatch {
+    static DISPATCH: OnceLock<Dispatch> = OnceLock::new();
+    DISPATCH.get_or_init(|| Dispatch::new(tracing_subscriber::registry().with(CaptureLayer)))
 }
 
 #[derive(Default)]
@@ -92,23 +129,77 @@ fn level_name(level: &Level) -> &'static str {
 
 impl<S: Subscriber> Layer<S> for CaptureLayer {
     fn on_event(&self, event: &Event<'_>, _ctx: LayerContext<'_, S>) {
+        let current = CURRENT_RUN.try_with(|current| current.borrow().clone());
+        let Ok(Some(host)) = current else {
+            return;
+        };
         let mut visitor = FieldVisitor::default();
         event.record(&mut visitor);
         let meta = event.metadata();
         let mut record = LogRecord::now(level_name(meta.level()), meta.target(), visitor.message);
         record.fields = visitor.fields;
-        self.host.log(record);
+        host.log(record);
     }
 }
 
 /// Runs `f` with every `tracing` event on this thread sent to the run's log
 /// (through [`RunHost::log`]), inside a span named after the run.
+///
+/// Cheap enough to call per run: the subscriber is built once per process
+/// (per plugin library), and only the thread's current run changes.
 pub fn with_run_logging<R>(host: Arc<dyn RunHost>, f: impl FnOnce() -> R) -> R {
-    let run_id = host.run_id().to_owned();
-    let algorithm = host.algorithm().to_owned();
-    let subscriber = tracing_subscriber::registry().with(CaptureLayer { host });
-    tracing::subscriber::with_default(subscriber, || {
-        let span = tracing::info_span!("run", run_id = %run_id, algorithm = %algorithm);
+    tracing::dispatcher::with_default(run_dispatch(), || {
+        let span = tracing::info_span!("run", run_id = host.run_id(), algorithm = host.algorithm());
+        let _current = CurrentRun::enter(host);
         span.in_scope(f)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::MemoryHost;
+
+    fn messages(host: &MemoryHost) -> Vec<String> {
+        host.logs().into_iter().map(|r| r.message).collect()
+    }
+
+    #[test]
+    fn a_nested_run_keeps_its_own_records_and_the_outer_run_resumes() {
+        let outer = MemoryHost::new();
+        let inner = MemoryHost::new();
+        outer.run_with(|_| {
+            tracing::info!("outer before");
+            inner.run_with(|_| tracing::info!("inner"));
+            tracing::info!("outer after");
+        });
+        assert_eq!(messages(&outer), ["outer before", "outer after"]);
+        assert_eq!(messages(&inner), ["inner"]);
+    }
+
+    #[test]
+    fn only_the_runs_thread_and_duration_are_captured() {
+        let host = MemoryHost::new();
+        host.run_with(|_| {
+            tracing::info!("on the run's thread");
+            std::thread::spawn(|| tracing::info!("on another thread"))
+                .join()
+                .unwrap();
+        });
+        tracing::info!("after the run");
+        assert_eq!(messages(&host), ["on the run's thread"]);
+    }
+
+    #[test]
+    fn a_panicking_run_leaves_no_run_behind() {
+        let host = MemoryHost::new();
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            host.run_with(|_| -> () { panic!("boom") })
+        }));
+        assert!(result.is_err());
+        tracing::info!("after the panic");
+        let next = MemoryHost::new();
+        next.run_with(|_| tracing::info!("next run"));
+        assert!(messages(&host).is_empty());
+        assert_eq!(messages(&next), ["next run"]);
+    }
 }

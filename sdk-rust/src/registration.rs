@@ -25,9 +25,22 @@ pub struct AlgorithmRegistration {
     pub params_schema: fn() -> Value,
     /// Deserialises the (already validated) params and runs the algorithm.
     pub run: fn(&Context, Value) -> Result<Output>,
+    /// The same, with the params as JSON text (how they cross the dylib
+    /// boundary): deserialised straight into the params type, without a
+    /// [`Value`] in between. `None` parses a `Value` and calls `run`.
+    pub run_json: Option<fn(&Context, &str) -> Result<Output>>,
 }
 
 impl AlgorithmRegistration {
+    /// Runs the algorithm with params given as JSON text (through
+    /// [`run_json`](Self::run_json) when it has one).
+    pub fn run_with_json(&self, ctx: &Context, params: &str) -> Result<Output> {
+        match self.run_json {
+            Some(run_json) => run_json(ctx, params),
+            None => (self.run)(ctx, serde_json::from_str(params).map_err(not_json)?),
+        }
+    }
+
     /// The algorithm's manifest.
     pub fn manifest(&self) -> Manifest {
         Manifest {
@@ -75,4 +88,48 @@ pub fn schema_of<P: schemars::JsonSchema>() -> Value {
 pub fn params_from<P: serde::de::DeserializeOwned>(params: Value) -> Result<P> {
     serde_json::from_value(params)
         .map_err(|e| crate::Error::InvalidInput(format!("params do not fit the algorithm: {e}")))
+}
+
+/// Deserialises validated params from their JSON text, as the macro calls it.
+#[doc(hidden)]
+pub fn params_from_json<P: serde::de::DeserializeOwned>(params: &str) -> Result<P> {
+    serde_json::from_str(params).map_err(|e| {
+        if e.is_data() {
+            crate::Error::InvalidInput(format!("params do not fit the algorithm: {e}"))
+        } else {
+            not_json(e)
+        }
+    })
+}
+
+fn not_json(e: serde_json::Error) -> crate::Error {
+    crate::Error::InvalidInput(format!("the params are not JSON: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Params {
+        limit_kw: f64,
+    }
+
+    #[test]
+    fn params_from_json_tells_bad_json_from_params_that_do_not_fit() {
+        let params = params_from_json::<Params>(r#"{"limit_kw": 5}"#).unwrap();
+        assert_eq!(params.limit_kw, 5.0);
+        let err = params_from_json::<Params>("{limit_kw").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("the params are not JSON: key must be a string"),
+            "{err}"
+        );
+        let err = params_from_json::<Params>(r#"{"limit_kw": "high"}"#).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("params do not fit the algorithm: invalid type: string"),
+            "{err}"
+        );
+    }
 }

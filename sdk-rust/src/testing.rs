@@ -732,6 +732,7 @@ mod tests {
             idempotent: false,
             params_schema: || json!({"type": "object"}),
             run: echo,
+            run_json: None,
         }
     }
 

@@ -245,6 +245,8 @@ fn expand(
     let params_ty = &params_pat.ty;
     let fn_name = &sig.ident;
     let run_name = format_ident!("__algohost_run_{}", fn_name);
+    let run_json_name = format_ident!("__algohost_run_json_{}", fn_name);
+    let call_name = format_ident!("__algohost_call_{}", fn_name);
     let schema_name = format_ident!("__algohost_schema_{}", fn_name);
     let name = &args.name;
     let idempotent = args.idempotent;
@@ -264,13 +266,28 @@ fn expand(
         }
 
         #[doc(hidden)]
+        fn #call_name(
+            ctx: &::algohost_sdk::Context,
+            params: #params_ty,
+        ) -> ::algohost_sdk::Result<::algohost_sdk::Output> {
+            let result: ::algohost_sdk::Result<::algohost_sdk::Output> = #fn_name(ctx, params);
+            result
+        }
+
+        #[doc(hidden)]
         fn #run_name(
             ctx: &::algohost_sdk::Context,
             params: ::algohost_sdk::serde_json::Value,
         ) -> ::algohost_sdk::Result<::algohost_sdk::Output> {
-            let params: #params_ty = ::algohost_sdk::registration::params_from(params)?;
-            let result: ::algohost_sdk::Result<::algohost_sdk::Output> = #fn_name(ctx, params);
-            result
+            #call_name(ctx, ::algohost_sdk::registration::params_from(params)?)
+        }
+
+        #[doc(hidden)]
+        fn #run_json_name(
+            ctx: &::algohost_sdk::Context,
+            params: &str,
+        ) -> ::algohost_sdk::Result<::algohost_sdk::Output> {
+            #call_name(ctx, ::algohost_sdk::registration::params_from_json(params)?)
         }
 
         ::algohost_sdk::inventory::submit! {
@@ -282,6 +299,7 @@ fn expand(
                 outputs: &[#(#outputs),*],
                 params_schema: #schema_name,
                 run: #run_name,
+                run_json: ::core::option::Option::Some(#run_json_name),
             }
         }
     })

@@ -161,14 +161,12 @@ impl PluginAlgorithm {
     pub fn invoke(&self, ctx: &Context, params: &Value) -> Result<Output> {
         let params =
             serde_json::to_string(params).map_err(|e| Error::InvalidInput(e.to_string()))?;
-        let run_id = ctx.run_id().to_owned();
-        let algorithm = ctx.algorithm().to_owned();
         let deadline = ctx.deadline();
         let callbacks = Callbacks { ctx };
         let host = HostV1 {
             data: &callbacks as *const Callbacks<'_> as *const c_void,
-            run_id: StrRef::new(&run_id),
-            algorithm: StrRef::new(&algorithm),
+            run_id: StrRef::new(ctx.run_id()),
+            algorithm: StrRef::new(ctx.algorithm()),
             has_deadline: deadline.is_some(),
             deadline_unix_micros: deadline.map_or(0, unix_micros),
             is_cancelled,
@@ -470,6 +468,7 @@ mod tests {
             idempotent: false,
             params_schema: schema,
             run,
+            run_json: None,
         }))
     }
 

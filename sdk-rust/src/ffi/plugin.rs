@@ -10,7 +10,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use polars::prelude::DataFrame;
 use polars_arrow::ffi::ArrowArrayStream;
-use serde_json::Value;
 
 use super::frames::{export_frame, import_frame};
 use super::panic_message;
@@ -163,15 +162,14 @@ unsafe extern "C" fn run_v1(
         // whose `private_data` is a `&'static AlgorithmRegistration`.
         let registration = unsafe { &*((*algorithm).private_data as *const AlgorithmRegistration) };
         // SAFETY: the params are valid for the duration of this call.
-        let params: Value = serde_json::from_str(&unsafe { params_json.as_str() })
-            .map_err(|e| Error::InvalidInput(format!("the params are not JSON: {e}")))?;
+        let params = unsafe { params_json.as_str() };
         // SAFETY: the host's table is valid until this call returns, and the
         // guard closes the bridge before that.
         let bridge = Arc::new(unsafe { HostBridge::new(host) });
         let _closed_on_return = CloseOnDrop(bridge.clone());
         let ctx = Context::new(bridge.clone());
-        let output = with_run_logging(bridge, || (registration.run)(&ctx, params))?;
-        Ok(result_of(&output))
+        let output = with_run_logging(bridge, || registration.run_with_json(&ctx, &params))?;
+        result_of(&output)
     }));
     let result = match result {
         Ok(Ok(result)) => result,
@@ -186,7 +184,11 @@ unsafe extern "C" fn run_v1(
     unsafe { std::ptr::write(out, result) };
 }
 
-fn result_of(output: &Output) -> RunResultV1 {
+fn result_of(output: &Output) -> Result<RunResultV1> {
+    // Straight to text (not through `Display`'s formatter adapter); the
+    // string's buffer is what crosses.
+    let summary_json = serde_json::to_string(&output.summary)
+        .map_err(|e| Error::Failed(format!("the summary cannot be serialised: {e}")))?;
     let frames = output
         .frames
         .iter()
@@ -195,12 +197,12 @@ fn result_of(output: &Output) -> RunResultV1 {
             stream: export_frame(frame),
         })
         .collect();
-    RunResultV1 {
+    Ok(RunResultV1 {
         is_ok: true,
         error: ErrorV1::empty(),
-        summary_json: OwnedStr::new(output.summary.to_string()),
+        summary_json: OwnedStr::new(summary_json),
         frames: FramesV1::new(frames),
-    }
+    })
 }
 
 fn failure(error: &Error) -> RunResultV1 {
@@ -215,8 +217,10 @@ fn failure(error: &Error) -> RunResultV1 {
 /// context's host) every call fails or does nothing.
 struct HostBridge {
     host: *const HostV1,
-    run_id: String,
-    algorithm: String,
+    /// The run id followed by the algorithm's name (one allocation per run).
+    names: Box<str>,
+    /// Where the algorithm's name starts in `names`.
+    algorithm_at: usize,
     deadline: Option<SystemTime>,
     is_open: RwLock<bool>,
 }
@@ -250,13 +254,12 @@ impl HostBridge {
     unsafe fn new(host: *const HostV1) -> Self {
         // SAFETY: the caller guarantees a valid table.
         let table = unsafe { &*host };
-        // SAFETY: the strings are valid during the run; they are copied.
-        let (run_id, algorithm) = unsafe {
-            (
-                table.run_id.as_str().into_owned(),
-                table.algorithm.as_str().into_owned(),
-            )
-        };
+        // SAFETY: the strings are valid during the run; they are copied
+        // (a context may outlive the run).
+        let (run_id, algorithm) = unsafe { (table.run_id.as_str(), table.algorithm.as_str()) };
+        let mut names = String::with_capacity(run_id.len() + algorithm.len());
+        names.push_str(&run_id);
+        names.push_str(&algorithm);
         let deadline = table.has_deadline.then(|| {
             let micros = table.deadline_unix_micros;
             if micros >= 0 {
@@ -267,8 +270,8 @@ impl HostBridge {
         });
         Self {
             host,
-            run_id,
-            algorithm,
+            names: names.into_boxed_str(),
+            algorithm_at: run_id.len(),
             deadline,
             is_open: RwLock::new(true),
         }
@@ -315,11 +318,11 @@ fn from_host_json<T: serde::de::DeserializeOwned>(json: &str) -> Result<T> {
 
 impl RunHost for HostBridge {
     fn run_id(&self) -> &str {
-        &self.run_id
+        &self.names[..self.algorithm_at]
     }
 
     fn algorithm(&self) -> &str {
-        &self.algorithm
+        &self.names[self.algorithm_at..]
     }
 
     fn deadline(&self) -> Option<SystemTime> {
@@ -387,6 +390,8 @@ impl RunHost for HostBridge {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::Value;
+
     use super::*;
 
     fn schema_panics() -> Value {
@@ -409,6 +414,7 @@ mod tests {
         idempotent: false,
         params_schema: schema_ok,
         run: run_nothing,
+        run_json: None,
     };
 
     static BAD: AlgorithmRegistration = AlgorithmRegistration {
@@ -419,6 +425,7 @@ mod tests {
         idempotent: false,
         params_schema: schema_panics,
         run: run_nothing,
+        run_json: None,
     };
 
     #[test]

@@ -300,7 +300,11 @@ impl StrRef {
         }
         // SAFETY: the caller guarantees `len` readable bytes at `ptr` for 'a.
         let bytes = unsafe { std::slice::from_raw_parts(self.ptr, self.len) };
-        String::from_utf8_lossy(bytes)
+        // Valid UTF-8 (the norm) is checked by the fast validator and borrowed.
+        match std::str::from_utf8(bytes) {
+            Ok(s) => Cow::Borrowed(s),
+            Err(_) => String::from_utf8_lossy(bytes),
+        }
     }
 }
 
