@@ -165,7 +165,7 @@ def main() -> int:
         "builtin_dispatch", "builtin_direct", 2000, "< 2 µs added",
     )
     overhead(
-        "builtin: full runner (own thread, logging scope) vs direct call",
+        "builtin: full runner (pooled thread, logging scope) vs direct call",
         "builtin_runner", "builtin_direct", 100_000, "< 100 µs added",
     )
     overhead(

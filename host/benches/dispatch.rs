@@ -1,6 +1,6 @@
 //! Registry dispatch overhead: a builtin algorithm called through the
 //! registry (lookup + params validation + deserialisation + invoke) vs the
-//! same function called directly, the full runner (its own thread) on top,
+//! same function called directly, the full runner (a pooled thread) on top,
 //! a dylib algorithm (release build of the echo fixture) vs the builtin one,
 //! and frame hand-off across the C ABI for 1k and 1M rows.
 //! `benches/run.sh` turns the estimates into the results table.

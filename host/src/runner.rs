@@ -1,11 +1,12 @@
 //! The runner core: executes one run of a registered algorithm with its
 //! context, and reports how it ended.
 //!
-//! Params are validated before any plugin code runs. The plugin runs on its
-//! own thread inside the run's logging scope; a panic or an error becomes a
-//! failed run, never a crashed host. At the deadline the runner stops
-//! waiting, flags the run as cancelled (so cooperative plugins stop) and
-//! reports `timed_out`.
+//! Params are validated before any plugin code runs. The plugin runs inside
+//! the run's logging scope, on the calling thread when the run has no
+//! deadline and on a pooled thread when it has one; a panic or an error
+//! becomes a failed run, never a crashed host. At the deadline the runner
+//! stops waiting, flags the run as cancelled (so cooperative plugins stop)
+//! and reports `timed_out`.
 //!
 //! A run can be made in two steps: [`prepare`] validates and gives the
 //! queued record (id, timestamps), [`run_prepared`] executes it later; the
@@ -49,16 +50,49 @@ pub enum RunStatus {
 }
 
 impl RunStatus {
+    /// Every status, in the order of a run's life.
+    pub const ALL: [RunStatus; 6] = [
+        RunStatus::Queued,
+        RunStatus::Running,
+        RunStatus::Succeeded,
+        RunStatus::Failed,
+        RunStatus::Cancelled,
+        RunStatus::TimedOut,
+    ];
+
     /// Whether the run has ended.
     pub fn is_finished(self) -> bool {
         !matches!(self, RunStatus::Queued | RunStatus::Running)
+    }
+
+    /// The status as the API and the store spell it (`timed_out`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Queued => "queued",
+            RunStatus::Running => "running",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+            RunStatus::Cancelled => "cancelled",
+            RunStatus::TimedOut => "timed_out",
+        }
     }
 }
 
 impl std::fmt::Display for RunStatus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let text = serde_json::to_value(self).ok();
-        f.write_str(text.as_ref().and_then(Value::as_str).unwrap_or("unknown"))
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for RunStatus {
+    type Err = String;
+
+    /// Parses what [`RunStatus::as_str`] gives.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        RunStatus::ALL
+            .into_iter()
+            .find(|s| s.as_str() == text)
+            .ok_or_else(|| format!("unknown run status '{text}'"))
     }
 }
 
@@ -358,7 +392,7 @@ pub fn run_prepared(registry: &Registry, mut run: Run, execution: Execution) -> 
         progress: Mutex::new((0.0, String::new())),
     });
 
-    let result = invoke_on_thread(
+    let result = invoke(
         entry.invoker().clone(),
         host.clone(),
         run.params.clone(),
@@ -390,41 +424,106 @@ enum Ended {
     TimedOut,
 }
 
-fn invoke_on_thread(
+/// Invokes the plugin and waits for it. Without a deadline the caller would
+/// wait for it anyway, so it runs on the calling thread; with one it runs on
+/// a pooled thread, so that the caller can stop waiting at the deadline
+/// while a plugin that ignores cancellation runs on.
+fn invoke(
     invoker: Arc<dyn crate::registry::Invoker>,
     host: Arc<HostRun>,
     params: Value,
     timeout: Option<Duration>,
 ) -> Ended {
+    let Some(timeout) = timeout else {
+        return Ended::Returned(invoke_here(&*invoker, host, params));
+    };
     let (tx, rx) = mpsc::sync_channel(1);
-    let name = format!("algohost-run-{}", host.run_id);
-    let spawned = std::thread::Builder::new().name(name).spawn(move || {
-        let run_host: Arc<dyn RunHost> = host;
-        let ctx = Context::new(run_host.clone());
-        let result = with_run_logging(run_host, || {
-            catch_unwind(AssertUnwindSafe(|| invoker.invoke(&ctx, params)))
-        });
-        let ended = Ended::Returned(
-            result.unwrap_or_else(|payload| Err(Error::Panicked(panic_message(payload.as_ref())))),
-        );
+    let job = Box::new(move || {
+        let result = invoke_here(&*invoker, host, params);
         // The receiver is gone when the run timed out; nothing to report then.
-        let _ = tx.send(ended);
+        let _ = tx.send(result);
     });
-    if let Err(e) = spawned {
+    if let Err(e) = run_threads::start(job) {
         return Ended::Returned(Err(Error::msg(format!(
             "could not start the run's thread: {e}"
         ))));
     }
-    let received = match timeout {
-        Some(t) => rx
-            .recv_timeout(t)
-            .map_err(|e| matches!(e, mpsc::RecvTimeoutError::Timeout)),
-        None => rx.recv().map_err(|_| false),
-    };
-    match received {
-        Ok(ended) => ended,
-        Err(true) => Ended::TimedOut,
-        Err(false) => Ended::Returned(Err(Error::msg("the run's thread ended without a result"))),
+    match rx.recv_timeout(timeout) {
+        Ok(result) => Ended::Returned(result),
+        Err(mpsc::RecvTimeoutError::Timeout) => Ended::TimedOut,
+        Err(mpsc::RecvTimeoutError::Disconnected) => {
+            Ended::Returned(Err(Error::msg("the run's thread ended without a result")))
+        }
+    }
+}
+
+/// Runs the plugin on this thread inside the run's logging scope; a panic
+/// becomes an error.
+fn invoke_here(
+    invoker: &dyn crate::registry::Invoker,
+    host: Arc<HostRun>,
+    params: Value,
+) -> algohost_sdk::Result<Output> {
+    let run_host: Arc<dyn RunHost> = host;
+    let ctx = Context::new(run_host.clone());
+    let result = with_run_logging(run_host, || {
+        catch_unwind(AssertUnwindSafe(|| invoker.invoke(&ctx, params)))
+    });
+    result.unwrap_or_else(|payload| Err(Error::Panicked(panic_message(payload.as_ref()))))
+}
+
+/// Long-lived threads for runs with a deadline, so that such a run does not
+/// pay for a new thread. A thread goes back to the pool when its plugin
+/// returns, whether or not anyone still waits for it: a run abandoned at its
+/// deadline keeps its thread until the plugin gives up, and the next run
+/// takes another.
+mod run_threads {
+    use std::sync::mpsc::{Receiver, SendError, Sender, channel};
+    use std::sync::{Mutex, MutexGuard};
+
+    /// What a pooled thread runs.
+    pub(super) type Job = Box<dyn FnOnce() + Send>;
+
+    /// Idle threads beyond this many exit instead of waiting for work.
+    const MAX_IDLE: usize = 64;
+
+    /// The idle threads, each behind the sender of its job channel.
+    static IDLE: Mutex<Vec<Sender<Job>>> = Mutex::new(Vec::new());
+
+    fn idle() -> MutexGuard<'static, Vec<Sender<Job>>> {
+        IDLE.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `job` on an idle thread, or on a new one when none is idle.
+    pub(super) fn start(mut job: Job) -> std::io::Result<()> {
+        loop {
+            let next = idle().pop();
+            let Some(thread) = next else { break };
+            match thread.send(job) {
+                Ok(()) => return Ok(()),
+                // That thread is gone (it panicked outside the job's own
+                // guard); try the next.
+                Err(SendError(back)) => job = back,
+            }
+        }
+        let (tx, rx) = channel();
+        let _ = tx.send(job);
+        std::thread::Builder::new()
+            .name("algohost-run".to_owned())
+            .spawn(move || serve(tx, rx))?;
+        Ok(())
+    }
+
+    /// A pooled thread: runs jobs, offering itself as idle after each.
+    fn serve(me: Sender<Job>, jobs: Receiver<Job>) {
+        while let Ok(job) = jobs.recv() {
+            job();
+            let mut idle = idle();
+            if idle.len() >= MAX_IDLE {
+                return;
+            }
+            idle.push(me.clone());
+        }
     }
 }
 
@@ -473,5 +572,24 @@ fn finish(run: &mut Run, ended: Ended, timeout: Option<Duration>) -> Option<Outp
             run.error = Some(error(e.kind(), e.to_string()));
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_are_spelled_as_in_the_api_and_read_back() {
+        for status in RunStatus::ALL {
+            let json = serde_json::to_value(status).unwrap();
+            assert_eq!(json, status.as_str());
+            assert_eq!(status.as_str().parse::<RunStatus>(), Ok(status));
+        }
+        assert_eq!(RunStatus::TimedOut.to_string(), "timed_out");
+        assert_eq!(
+            "done".parse::<RunStatus>().unwrap_err(),
+            "unknown run status 'done'"
+        );
     }
 }

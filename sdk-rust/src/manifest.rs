@@ -24,6 +24,21 @@ pub struct Manifest {
     pub idempotent: bool,
 }
 
+impl Manifest {
+    /// A manifest with no description and no outputs, taking any params
+    /// object; fill in the rest with struct update syntax.
+    pub fn new(name: impl Into<String>, version: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            version: version.into(),
+            description: String::new(),
+            params_schema: serde_json::json!({"type": "object"}),
+            outputs: Vec::new(),
+            idempotent: false,
+        }
+    }
+}
+
 /// A named output frame and the columns it carries.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OutputSpec {

@@ -143,14 +143,10 @@ fn encode(state: &AppState) -> Result<String, std::fmt::Error> {
         "Runs finished since the server started, by final status",
         finished,
     );
-    let durations = Histogram::new(exponential_buckets(0.01, 2.0, 18));
-    for seconds in &runs.durations {
-        durations.observe(*seconds);
-    }
     registry.register(
         "run_duration_seconds",
         "Duration of finished runs, from start to end",
-        durations,
+        runs.durations,
     );
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &registry)?;

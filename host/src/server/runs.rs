@@ -271,10 +271,10 @@ async fn create_run(
         timeout: run_timeout(body.timeout)?,
         idempotency_key: idempotency_key(&headers)?,
     };
-    let mut run = state.service.submit(submit)?;
-    if let Some(wait) = wait.filter(|_| !run.status.is_finished()) {
-        run = state.service.wait(run.id, wait).await?.unwrap_or(run);
-    }
+    let run = match wait {
+        Some(wait) => state.service.submit_and_wait(submit, wait).await?,
+        None => state.service.submit(submit)?,
+    };
     Ok(run_response(run, wait))
 }
 

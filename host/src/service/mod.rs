@@ -3,27 +3,42 @@
 //! It knows nothing of HTTP; `server/` translates and delegates.
 //!
 //! Runs execute on dedicated worker threads (never tokio's), through an
-//! [`Executor`]; the async methods only wait on channels. Progress and log
-//! records reach subscribers at once and the store at most every 250 ms;
-//! everything is persisted when a run ends.
+//! [`Executor`]; the async methods only wait on channels, and the worker
+//! that ends a run wakes its waiters. A run this process holds is read from
+//! memory, never from the store.
+//!
+//! What reaches the store, and when:
+//! - a run is stored when it is submitted, or, for a submitter that waits
+//!   for it, lazily (see `Storing`);
+//! - it is stored as `running` before its plugin starts, so that recovery
+//!   after a killed process finds it (and marks it interrupted, or queues
+//!   it again when its algorithm is idempotent);
+//! - progress and log records reach subscribers at once and the store at
+//!   most every 250 ms;
+//! - its end (final record, last log records, output frames) is one
+//!   transaction, committed before anyone sees the run finished. A worker
+//!   commits it together with the start of its next run when one waits.
 
 mod executor;
 mod fingerprint;
 mod queue;
+mod shared;
 mod state;
 mod worker;
 
 pub use executor::{Executor, ThreadExecutor};
 use fingerprint::fingerprint;
 use queue::{Queue, Refused};
+use shared::{Shared, Tally, relock};
 use state::RunState;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use algohost_sdk::logging::LogRecord;
 use algohost_sdk::polars::prelude::DataFrame;
+use prometheus_client::metrics::histogram::Histogram;
 use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -32,7 +47,7 @@ use uuid::Uuid;
 use crate::adapters::Adapter;
 use crate::registry::{Registry, UnknownAlgorithm};
 use crate::runner::{Run, RunError, RunStatus};
-use crate::store::{RunQuery, Store, StoreError, interrupted_notice};
+use crate::store::{RunQuery, Store, StoreError};
 use crate::validation::ParamsError;
 
 /// Limits of the service.
@@ -130,8 +145,32 @@ pub enum RunEvent {
     Log(LogRecord),
 }
 
+/// When a submitted run is first written to the store.
+#[derive(Debug, Clone, Copy)]
+enum Storing {
+    /// Before the submission returns: its id is handed out at once, and
+    /// whoever gets it may look the run up or cancel it.
+    Now,
+    /// When a worker starts it, when its submitter stops waiting, or at the
+    /// next flush, whichever comes first. Until then nobody else knows its
+    /// id (it is not listed yet), and a process killed meanwhile loses a run
+    /// that nobody was told about and no plugin code touched: its submitter
+    /// sees the connection fail, as if the request had never arrived.
+    Lazily,
+}
+
+/// A submission let in.
+enum Admitted {
+    /// A new run, queued and stored: its record as submitted.
+    Stored(Run),
+    /// A new run, queued, to be stored lazily.
+    Queued(Arc<RunState>),
+    /// The run an idempotency key already made.
+    Existing(Run),
+}
+
 /// Counters for `/metrics`.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone)]
 pub struct ServiceMetrics {
     /// Runs waiting.
     pub queue_depth: usize,
@@ -139,8 +178,8 @@ pub struct ServiceMetrics {
     pub running: usize,
     /// Finished runs by status since start.
     pub finished: BTreeMap<String, u64>,
-    /// Durations (seconds) of finished runs, for the histogram.
-    pub durations: Vec<f64>,
+    /// Durations (seconds) of finished runs since start.
+    pub durations: Histogram,
 }
 
 impl Default for ServiceConfig {
@@ -152,120 +191,6 @@ impl Default for ServiceConfig {
             default_timeout: None,
             max_timeout: None,
         }
-    }
-}
-
-/// Finished runs so far, for metrics and `Retry-After`.
-#[derive(Default)]
-struct Tally {
-    finished: BTreeMap<String, u64>,
-    durations: Vec<f64>,
-    /// Moving average of run durations, seconds.
-    mean_duration: Option<f64>,
-}
-
-/// What the service's threads and methods share.
-struct Shared {
-    registry: Arc<Registry>,
-    adapter: Arc<dyn Adapter>,
-    store: Arc<dyn Store>,
-    executor: Arc<dyn Executor>,
-    config: ServiceConfig,
-    queue: Queue,
-    /// Runs queued or running in this process.
-    runs: Mutex<HashMap<Uuid, Arc<RunState>>>,
-    tally: Mutex<Tally>,
-}
-
-fn relock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-impl Shared {
-    fn live(&self, id: Uuid) -> Option<Arc<RunState>> {
-        relock(&self.runs).get(&id).cloned()
-    }
-
-    fn live_runs(&self) -> Vec<Arc<RunState>> {
-        relock(&self.runs).values().cloned().collect()
-    }
-
-    fn is_idempotent(&self, algorithm: &str) -> bool {
-        self.registry
-            .get(algorithm)
-            .is_ok_and(|a| a.manifest.idempotent)
-    }
-
-    /// Forgets an ended run and counts it (once).
-    fn retire(&self, state: &RunState) {
-        if relock(&self.runs).remove(&state.id).is_none() {
-            return;
-        }
-        let run = state.snapshot();
-        if !run.status.is_finished() {
-            return;
-        }
-        let mut tally = relock(&self.tally);
-        *tally.finished.entry(run.status.to_string()).or_default() += 1;
-        if let (Some(start), Some(end)) = (run.started_at, run.finished_at) {
-            let seconds = (end - start).num_microseconds().unwrap_or(0) as f64 / 1e6;
-            tally.durations.push(seconds);
-            let mean = tally
-                .mean_duration
-                .map_or(seconds, |m| 0.8 * m + 0.2 * seconds);
-            tally.mean_duration = Some(mean);
-        }
-    }
-
-    /// The record as stored, with the live status and progress of a run
-    /// this process holds.
-    fn get(&self, id: Uuid) -> Result<Option<Run>, StoreError> {
-        match self.live(id) {
-            Some(state) => state.current(&*self.store).map(Some),
-            None => self.store.get(id),
-        }
-    }
-
-    /// A suggested wait before submitting again: the expected time for the
-    /// queue ahead to move, between 1 and 60 seconds.
-    fn retry_after(&self, waiting: usize) -> Duration {
-        let mean = relock(&self.tally).mean_duration.unwrap_or(1.0);
-        let rounds = waiting as f64 / self.config.concurrency.max(1) as f64 + 1.0;
-        Duration::from_secs((mean * rounds).ceil().clamp(1.0, 60.0) as u64)
-    }
-
-    fn timeout(&self, asked: Option<Duration>) -> Option<Duration> {
-        let timeout = asked.or(self.config.default_timeout);
-        match (timeout, self.config.max_timeout) {
-            (Some(t), Some(max)) => Some(t.min(max)),
-            (None, max) => max,
-            (t, None) => t,
-        }
-    }
-
-    /// At shutdown: ends the runs still running as interrupted (requeued
-    /// when idempotent) and closes every event stream.
-    fn interrupt(&self) {
-        for state in self.live_runs() {
-            if state.status() == RunStatus::Running {
-                state.cancel.cancel();
-                let requeue = self.is_idempotent(&state.snapshot().algorithm);
-                let notice = LogRecord::now("warn", "algohost", interrupted_notice(requeue));
-                let (status, error) = if requeue {
-                    (RunStatus::Queued, None)
-                } else {
-                    (RunStatus::Failed, Some(RunError::interrupted()))
-                };
-                if state.end_as(&*self.store, status, error, Some(notice)) {
-                    self.retire(&state);
-                }
-            } else {
-                state.flush(&*self.store);
-            }
-            state.close_streams();
-        }
-        // Later questions about the runs left queued go to the store.
-        relock(&self.runs).clear();
     }
 }
 
@@ -332,7 +257,7 @@ impl Service {
             let timeout = run
                 .timeout
                 .and_then(|s| Duration::try_from_secs_f64(s).ok());
-            let state = RunState::new(run, timeout);
+            let state = RunState::new(run, timeout, true);
             relock(&shared.runs).insert(state.id, state.clone());
             shared.queue.push(state, false);
         }
@@ -358,9 +283,49 @@ impl Service {
         &self.shared.config
     }
 
-    /// Validates and queues a run; answers at once with the queued run. A
-    /// timeout above the configured maximum is lowered to it.
+    /// Validates and queues a run; answers at once with the queued run,
+    /// stored. A timeout above the configured maximum is lowered to it.
     pub fn submit(&self, submit: Submit) -> Result<Run, SubmitError> {
+        match self.admit(submit, Storing::Now)? {
+            Admitted::Stored(run) | Admitted::Existing(run) => Ok(run),
+            Admitted::Queued(state) => Ok(state.snapshot()),
+        }
+    }
+
+    /// [`Service::submit`] for a submitter that waits up to `timeout` for
+    /// the run to finish: returns the run as it is then (finished or not),
+    /// stored either way.
+    ///
+    /// Until the run returns, only this caller can know its id, so the run
+    /// is stored lazily ([`Storing::Lazily`]); a run that starts at once and
+    /// finishes within the wait costs one insert (as `running`, before the
+    /// plugin starts) and one update (its end, before it returns) instead
+    /// of three writes.
+    pub async fn submit_and_wait(
+        &self,
+        submit: Submit,
+        timeout: Duration,
+    ) -> Result<Run, SubmitError> {
+        let state = match self.admit(submit, Storing::Lazily)? {
+            Admitted::Queued(state) => state,
+            Admitted::Existing(run) if run.status.is_finished() => return Ok(run),
+            Admitted::Stored(run) | Admitted::Existing(run) => {
+                return Ok(self.wait(run.id, timeout).await?.unwrap_or(run));
+            }
+        };
+        let mut status = state.watch_status();
+        let finished = status.wait_for(|s| s.is_finished());
+        let has_finished = matches!(tokio::time::timeout(timeout, finished).await, Ok(Ok(_)));
+        if !has_finished {
+            // Its id is about to be handed out: the run must be in the store.
+            state.flush(&*self.shared.store);
+        }
+        Ok(state.snapshot())
+    }
+
+    /// Validates a submission and queues its run (or finds the run its
+    /// idempotency key made).
+    fn admit(&self, submit: Submit, storing: Storing) -> Result<Admitted, SubmitError> {
         let shared = &self.shared;
         if shared.queue.is_closed() {
             return Err(SubmitError::ShuttingDown);
@@ -380,7 +345,9 @@ impl Service {
         if let Some((key, fingerprint)) = &idempotency
             && let Some(existing) = shared.store.find_idempotent(key, fingerprint)?
         {
-            return Ok(shared.get(existing.id)?.unwrap_or(existing));
+            return Ok(Admitted::Existing(
+                shared.get(existing.id)?.unwrap_or(existing),
+            ));
         }
         shared.queue.reserve().map_err(|refused| match refused {
             Refused::Closed => SubmitError::ShuttingDown,
@@ -392,36 +359,48 @@ impl Service {
         let timeout = shared.timeout(submit.timeout);
         let mut run = Run::queued(&entry.manifest, submit.params);
         run.timeout = timeout.map(|t| t.as_secs_f64());
-        let state = RunState::new(run.clone(), timeout);
+        // A run with an idempotency key is stored at once, with its key.
+        if matches!(storing, Storing::Lazily) && idempotency.is_none() {
+            let state = RunState::new(run, timeout, false);
+            relock(&shared.runs).insert(state.id, state.clone());
+            shared.queue.push(state.clone(), true);
+            return Ok(Admitted::Queued(state));
+        }
+        let state = RunState::new(run.clone(), timeout, true);
         // Held before it is stored, so that whoever sees the run sees it live.
         relock(&shared.runs).insert(run.id, state.clone());
         let idempotency = idempotency.as_ref().map(|(k, f)| (*k, f.as_str()));
         match shared.store.create(&run, idempotency) {
             Ok(stored) if stored.id == run.id => {
                 shared.queue.push(state, true);
-                Ok(stored)
+                Ok(Admitted::Stored(stored))
             }
             created => {
                 relock(&shared.runs).remove(&run.id);
                 shared.queue.unreserve();
                 let existing = created?;
-                Ok(shared.get(existing.id)?.unwrap_or(existing))
+                Ok(Admitted::Existing(
+                    shared.get(existing.id)?.unwrap_or(existing),
+                ))
             }
         }
     }
 
     /// Waits up to `timeout` for the run to finish; returns it as it is then.
+    /// The worker wakes the waiter as it ends the run, and the run is read
+    /// from memory: waiting costs no store read.
     pub async fn wait(&self, id: Uuid, timeout: Duration) -> Result<Option<Run>, StoreError> {
-        if let Some(state) = self.shared.live(id) {
-            let mut status = state.watch_status();
-            let finished = status.wait_for(|s| s.is_finished());
-            // Either way the run is read below as it is now.
-            let _ = tokio::time::timeout(timeout, finished).await;
-        }
-        let shared = self.shared.clone();
-        tokio::task::spawn_blocking(move || shared.get(id))
-            .await
-            .map_err(|e| StoreError::Backend(format!("reading the run failed: {e}")))?
+        let Some(state) = self.shared.live(id) else {
+            let shared = self.shared.clone();
+            return tokio::task::spawn_blocking(move || shared.store.get(id))
+                .await
+                .map_err(|e| StoreError::Backend(format!("reading the run failed: {e}")))?;
+        };
+        let mut status = state.watch_status();
+        let finished = status.wait_for(|s| s.is_finished());
+        // Either way the run is read below as it is now.
+        let _ = tokio::time::timeout(timeout, finished).await;
+        Ok(Some(state.snapshot()))
     }
 
     /// One run, with its live progress and every log record so far.
@@ -461,10 +440,13 @@ impl Service {
         state.cancel.cancel();
         if shared.queue.remove(id) {
             let error = Some(RunError::cancelled());
-            state.end_as(&*shared.store, RunStatus::Cancelled, error, None);
+            let ended = state.end_as(&*shared.store, RunStatus::Cancelled, error, None);
             shared.retire(&state);
+            if let Some(ended) = ended {
+                ended.publish();
+            }
         }
-        Ok(state.current(&*shared.store)?)
+        Ok(state.snapshot())
     }
 
     /// Live events of a run: `None` when the run does not exist. The stream
@@ -514,3 +496,6 @@ impl Service {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -27,6 +27,8 @@ struct Slots {
     waiting: VecDeque<Arc<RunState>>,
     running: usize,
     admitting: usize,
+    /// Workers blocked in [`Queue::next`] (only they need waking).
+    idle_workers: usize,
     is_closed: bool,
 }
 
@@ -35,7 +37,8 @@ pub(super) struct Queue {
     slots: Mutex<Slots>,
     ready: Condvar,
     limit: usize,
-    /// Runs executing, followed by `shutdown` to wait for the workers.
+    /// Runs executing, published once the queue is closed, for `shutdown`
+    /// to wait for the workers.
     running: watch::Sender<usize>,
 }
 
@@ -47,6 +50,7 @@ impl Queue {
                 waiting: VecDeque::new(),
                 running: 0,
                 admitting: 0,
+                idle_workers: 0,
                 is_closed: false,
             }),
             ready: Condvar::new(),
@@ -89,8 +93,11 @@ impl Queue {
             slots.admitting = slots.admitting.saturating_sub(1);
         }
         slots.waiting.push_back(run);
+        let is_a_worker_idle = slots.idle_workers > 0;
         drop(slots);
-        self.ready.notify_one();
+        if is_a_worker_idle {
+            self.ready.notify_one();
+        }
     }
 
     /// Takes a waiting run out of the queue (cancel); false when it is not
@@ -110,26 +117,47 @@ impl Queue {
             if slots.is_closed {
                 return None;
             }
-            if let Some(run) = slots.waiting.pop_front() {
-                slots.running += 1;
-                self.running.send_replace(slots.running);
+            if let Some(run) = self.take(&mut slots) {
                 return Some(run);
             }
+            slots.idle_workers += 1;
             slots = self.ready.wait(slots).unwrap_or_else(|e| e.into_inner());
+            slots.idle_workers -= 1;
         }
+    }
+
+    /// The next run for a worker if one is waiting, counted as running;
+    /// `None` when none is or the queue is closed.
+    pub fn try_next(&self) -> Option<Arc<RunState>> {
+        let mut slots = self.slots();
+        if slots.is_closed {
+            return None;
+        }
+        self.take(&mut slots)
+    }
+
+    fn take(&self, slots: &mut Slots) -> Option<Arc<RunState>> {
+        let run = slots.waiting.pop_front()?;
+        slots.running += 1;
+        Some(run)
     }
 
     /// A worker is done with a run.
     pub fn done(&self) {
         let mut slots = self.slots();
         slots.running = slots.running.saturating_sub(1);
-        self.running.send_replace(slots.running);
+        if slots.is_closed {
+            self.running.send_replace(slots.running);
+        }
     }
 
     /// Refuses new runs and wakes idle workers so they exit; waiting runs
     /// stay (they are queued in the store).
     pub fn close(&self) {
-        self.slots().is_closed = true;
+        let mut slots = self.slots();
+        slots.is_closed = true;
+        self.running.send_replace(slots.running);
+        drop(slots);
         self.ready.notify_all();
     }
 
@@ -144,7 +172,7 @@ impl Queue {
         (slots.waiting.len(), slots.running)
     }
 
-    /// Follows the number of running runs.
+    /// Follows the number of running runs once the queue is closed.
     pub fn watch_running(&self) -> watch::Receiver<usize> {
         self.running.subscribe()
     }

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::runner::{Run, RunError, RunStatus};
 
 /// A store operation that failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The backend failed (I/O, SQL, corrupt data); the message says which.
     #[error("run store: {0}")]
@@ -54,6 +54,20 @@ pub fn interrupted_notice(requeued: bool) -> String {
     }
 }
 
+/// One write of [`Store::apply`].
+#[derive(Debug, Clone, Copy)]
+pub enum Change<'a> {
+    /// Inserts a new run, in any status (its `logs` are not written).
+    Insert(&'a Run),
+    /// Replaces the stored record of a run (status, progress, error,
+    /// summary…); its logs are not touched.
+    Update(&'a Run),
+    /// Appends log records to a run.
+    AppendLogs(Uuid, &'a [LogRecord]),
+    /// Stores an output frame of a run.
+    PutFrame(Uuid, &'a str, &'a DataFrame),
+}
+
 /// Persistence of runs. Implementations are thread-safe; every method
 /// commits before it returns, so a killed process loses nothing that a
 /// method had returned from.
@@ -65,13 +79,23 @@ pub trait Store: Send + Sync {
     /// The run an idempotency key (with this request fingerprint) made, if
     /// any; an error when the key was used with another fingerprint.
     fn find_idempotent(&self, key: &str, fingerprint: &str) -> Result<Option<Run>, StoreError>;
+    /// Applies `changes` in order, in one transaction: all of them or none.
+    /// Several runs' changes may share one call (a worker writes how a run
+    /// ended together with the start of the next).
+    fn apply(&self, changes: &[Change<'_>]) -> Result<(), StoreError>;
     /// Replaces the stored run record (status, progress, error, summary…);
     /// its `logs` are not touched (see [`Store::append_logs`]).
-    fn update(&self, run: &Run) -> Result<(), StoreError>;
+    fn update(&self, run: &Run) -> Result<(), StoreError> {
+        self.apply(&[Change::Update(run)])
+    }
     /// Appends log records to a run.
-    fn append_logs(&self, id: Uuid, logs: &[LogRecord]) -> Result<(), StoreError>;
+    fn append_logs(&self, id: Uuid, logs: &[LogRecord]) -> Result<(), StoreError> {
+        self.apply(&[Change::AppendLogs(id, logs)])
+    }
     /// Stores an output frame of a run.
-    fn put_frame(&self, id: Uuid, name: &str, frame: &DataFrame) -> Result<(), StoreError>;
+    fn put_frame(&self, id: Uuid, name: &str, frame: &DataFrame) -> Result<(), StoreError> {
+        self.apply(&[Change::PutFrame(id, name, frame)])
+    }
     /// One run with its logs.
     fn get(&self, id: Uuid) -> Result<Option<Run>, StoreError>;
     /// Runs, newest first, without their logs.

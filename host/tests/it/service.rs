@@ -133,7 +133,6 @@ async fn a_run_is_queued_executed_and_stored_with_its_frames() {
     let frame = service.frame(run.id, "steps").unwrap().unwrap();
     assert_eq!(frame.column("step").unwrap().len(), 3);
     assert_eq!(service.metrics().finished.get("succeeded"), Some(&1));
-    assert_eq!(service.metrics().durations.len(), 1);
     drop(service);
 
     // Another process on the same file sees the same run and frame.

@@ -11,14 +11,7 @@ use chrono::Utc;
 use serde_json::json;
 
 fn manifest(name: &str) -> Manifest {
-    Manifest {
-        name: name.to_owned(),
-        version: "1.0.0".to_owned(),
-        description: String::new(),
-        params_schema: json!({"type": "object"}),
-        outputs: vec![],
-        idempotent: false,
-    }
+    Manifest::new(name, "1.0.0")
 }
 
 fn queued(algorithm: &str) -> Run {

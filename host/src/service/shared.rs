@@ -1,0 +1,146 @@
+//! What the service's threads and methods share: the registry, store and
+//! executor, the queue, the runs this process holds, and the tally of
+//! finished runs.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use algohost_sdk::logging::LogRecord;
+use uuid::Uuid;
+
+use super::ServiceConfig;
+use super::executor::Executor;
+use super::queue::Queue;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+
+use super::state::RunState;
+use crate::adapters::Adapter;
+use crate::registry::Registry;
+use crate::runner::{Run, RunError, RunStatus};
+use crate::store::{Store, StoreError, interrupted_notice};
+
+/// Finished runs so far, for metrics and `Retry-After`.
+pub(super) struct Tally {
+    pub finished: BTreeMap<String, u64>,
+    /// Fixed buckets, so that memory stays flat however many runs end.
+    pub durations: Histogram,
+    /// Moving average of run durations, seconds.
+    pub mean_duration: Option<f64>,
+}
+
+impl Default for Tally {
+    /// Buckets from 10 ms to about 22 minutes, doubling.
+    fn default() -> Self {
+        Self {
+            finished: BTreeMap::new(),
+            durations: Histogram::new(exponential_buckets(0.01, 2.0, 18)),
+            mean_duration: None,
+        }
+    }
+}
+
+/// What the service's threads and methods share.
+pub(super) struct Shared {
+    pub registry: Arc<Registry>,
+    pub adapter: Arc<dyn Adapter>,
+    pub store: Arc<dyn Store>,
+    pub executor: Arc<dyn Executor>,
+    pub config: ServiceConfig,
+    pub queue: Queue,
+    /// Runs queued or running in this process.
+    pub runs: Mutex<HashMap<Uuid, Arc<RunState>>>,
+    pub tally: Mutex<Tally>,
+}
+
+pub(super) fn relock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Shared {
+    pub fn live(&self, id: Uuid) -> Option<Arc<RunState>> {
+        relock(&self.runs).get(&id).cloned()
+    }
+
+    pub fn live_runs(&self) -> Vec<Arc<RunState>> {
+        relock(&self.runs).values().cloned().collect()
+    }
+
+    pub fn is_idempotent(&self, algorithm: &str) -> bool {
+        self.registry
+            .get(algorithm)
+            .is_ok_and(|a| a.manifest.idempotent)
+    }
+
+    /// Forgets an ended run and counts it (once). Called before its end is
+    /// published, so that whoever sees it finished sees it counted.
+    pub fn retire(&self, state: &RunState) {
+        if relock(&self.runs).remove(&state.id).is_none() {
+            return;
+        }
+        let Some((status, duration)) = state.ended() else {
+            return;
+        };
+        let mut tally = relock(&self.tally);
+        *tally.finished.entry(status.to_string()).or_default() += 1;
+        if let Some(seconds) = duration {
+            tally.durations.observe(seconds);
+            let mean = tally
+                .mean_duration
+                .map_or(seconds, |m| 0.8 * m + 0.2 * seconds);
+            tally.mean_duration = Some(mean);
+        }
+    }
+
+    /// The run as it is: from memory while this process holds it (live
+    /// progress, every log record), else from the store.
+    pub fn get(&self, id: Uuid) -> Result<Option<Run>, StoreError> {
+        match self.live(id) {
+            Some(state) => Ok(Some(state.snapshot())),
+            None => self.store.get(id),
+        }
+    }
+
+    /// A suggested wait before submitting again: the expected time for the
+    /// queue ahead to move, between 1 and 60 seconds.
+    pub fn retry_after(&self, waiting: usize) -> Duration {
+        let mean = relock(&self.tally).mean_duration.unwrap_or(1.0);
+        let rounds = waiting as f64 / self.config.concurrency.max(1) as f64 + 1.0;
+        Duration::from_secs((mean * rounds).ceil().clamp(1.0, 60.0) as u64)
+    }
+
+    pub fn timeout(&self, asked: Option<Duration>) -> Option<Duration> {
+        let timeout = asked.or(self.config.default_timeout);
+        match (timeout, self.config.max_timeout) {
+            (Some(t), Some(max)) => Some(t.min(max)),
+            (None, max) => max,
+            (t, None) => t,
+        }
+    }
+
+    /// At shutdown: ends the runs still running as interrupted (requeued
+    /// when idempotent) and closes every event stream.
+    pub fn interrupt(&self) {
+        for state in self.live_runs() {
+            if state.status() == RunStatus::Running {
+                state.cancel.cancel();
+                let requeue = self.is_idempotent(&state.algorithm());
+                let notice = LogRecord::now("warn", "algohost", interrupted_notice(requeue));
+                let (status, error) = if requeue {
+                    (RunStatus::Queued, None)
+                } else {
+                    (RunStatus::Failed, Some(RunError::interrupted()))
+                };
+                if let Some(ended) = state.end_as(&*self.store, status, error, Some(notice)) {
+                    self.retire(&state);
+                    ended.publish();
+                }
+            } else {
+                state.flush(&*self.store);
+            }
+            state.close_streams();
+        }
+        // Later questions about the runs left queued go to the store.
+        relock(&self.runs).clear();
+    }
+}

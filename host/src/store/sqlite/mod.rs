@@ -1,0 +1,255 @@
+//! The SQLite store: one file in WAL mode, no server. One connection
+//! writes, shared by group commit ([`writer`]); another reads, so reads
+//! never queue behind a write; a third checkpoints the WAL in the
+//! background. Every method commits before it returns.
+
+mod checkpointer;
+mod rows;
+mod schema;
+mod writer;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use algohost_sdk::logging::LogRecord;
+use algohost_sdk::polars::prelude::DataFrame;
+use chrono::Utc;
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, params_from_iter};
+use uuid::Uuid;
+
+use super::{Change, Recovered, RunQuery, Store, StoreError, interrupted_notice};
+use crate::runner::{Run, RunError};
+use checkpointer::Checkpointer;
+use rows::{
+    EncodedChange, NewRun, append_logs, decode_frame, json_text, load_run, run_columns,
+    run_from_row, timestamp,
+};
+use writer::Writer;
+
+/// Runs, logs and frames in one SQLite file.
+pub struct SqliteStore {
+    writer: Arc<Writer>,
+    reader: Mutex<Connection>,
+    _checkpointer: Checkpointer,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").finish_non_exhaustive()
+    }
+}
+
+fn backend(what: &str) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+    move |e| StoreError::Backend(format!("{what}: {e}"))
+}
+
+fn corrupt(what: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(format!("corrupt data: {what}"))
+}
+
+fn lock(mutex: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store file and brings its schema up to
+    /// date.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref();
+        let mut writer = schema::connect(path)?;
+        schema::migrate(&mut writer)?;
+        // The checkpointer's job (see `checkpointer`).
+        writer
+            .pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(backend("configuring the writer"))?;
+        let reader = schema::connect(path)?;
+        let writer = Arc::new(Writer::new(writer));
+        Ok(Self {
+            _checkpointer: Checkpointer::start(path, writer.clone())?,
+            writer,
+            reader: Mutex::new(reader),
+        })
+    }
+}
+
+impl Store for SqliteStore {
+    fn create(&self, run: &Run, idempotency: Option<(&str, &str)>) -> Result<Run, StoreError> {
+        let row = NewRun::of(run)?;
+        let idempotency =
+            idempotency.map(|(key, fingerprint)| (key.to_owned(), fingerprint.to_owned()));
+        let existing = self.writer.write(move |conn| {
+            if let Some((key, fingerprint)) = &idempotency
+                && let Some(existing) = idempotent_run(conn, key, fingerprint)?
+            {
+                return Ok(Some(existing));
+            }
+            row.insert(conn)?;
+            if let Some((key, fingerprint)) = &idempotency {
+                conn.prepare_cached(
+                    "INSERT INTO idempotency_keys (key, fingerprint, run_id, created_at) VALUES (?1, ?2, ?3, ?4)",
+                )
+                .and_then(|mut stmt| {
+                    stmt.execute(params![key, fingerprint, row.id(), timestamp(&Utc::now())])
+                })
+                .map_err(backend("recording an idempotency key"))?;
+            }
+            Ok(None)
+        })?;
+        Ok(existing.unwrap_or_else(|| run.clone()))
+    }
+
+    fn find_idempotent(&self, key: &str, fingerprint: &str) -> Result<Option<Run>, StoreError> {
+        idempotent_run(&lock(&self.reader), key, fingerprint)
+    }
+
+    fn apply(&self, changes: &[Change<'_>]) -> Result<(), StoreError> {
+        let changes = changes
+            .iter()
+            .map(EncodedChange::of)
+            .collect::<Result<Vec<_>, _>>()?;
+        self.writer
+            .write(move |conn| changes.iter().try_for_each(|change| change.write(conn)))
+    }
+
+    fn get(&self, id: Uuid) -> Result<Option<Run>, StoreError> {
+        load_run(&lock(&self.reader), &id.to_string())
+    }
+
+    fn list(&self, query: &RunQuery) -> Result<Vec<Run>, StoreError> {
+        let mut clauses = Vec::new();
+        let mut values: Vec<SqlValue> = Vec::new();
+        if let Some(status) = query.status {
+            values.push(SqlValue::Text(status.as_str().to_owned()));
+            clauses.push(format!("status = ?{}", values.len()));
+        }
+        if let Some(algorithm) = &query.algorithm {
+            values.push(SqlValue::Text(algorithm.clone()));
+            clauses.push(format!("algorithm = ?{}", values.len()));
+        }
+        if let Some(before) = query.before {
+            values.push(SqlValue::Text(before.to_string()));
+            clauses.push(format!("id < ?{}", values.len()));
+        }
+        let filter = if clauses.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", clauses.join(" AND "))
+        };
+        let limit = match query.limit {
+            0 => -1,
+            n => i64::try_from(n).unwrap_or(i64::MAX),
+        };
+        values.push(SqlValue::Integer(limit));
+        let sql = format!(
+            "SELECT {} FROM runs {filter} ORDER BY id DESC LIMIT ?{}",
+            run_columns!(),
+            values.len()
+        );
+        let conn = lock(&self.reader);
+        let mut stmt = conn.prepare_cached(&sql).map_err(backend("listing runs"))?;
+        let rows = stmt
+            .query_map(params_from_iter(values), run_from_row)
+            .map_err(backend("listing runs"))?;
+        rows.map(|row| row.map_err(backend("listing runs"))?)
+            .collect()
+    }
+
+    fn frame(&self, id: Uuid, name: &str) -> Result<Option<DataFrame>, StoreError> {
+        let stored: Option<(String, Vec<u8>)> = lock(&self.reader)
+            .prepare_cached("SELECT format, data FROM frames WHERE run_id = ?1 AND name = ?2")
+            .and_then(|mut stmt| {
+                stmt.query_row(params![id.to_string(), name], |row| {
+                    Ok((row.get(0)?, row.get(1)?))
+                })
+                .optional()
+            })
+            .map_err(backend("reading a frame"))?;
+        stored
+            .map(|(format, bytes)| decode_frame(&format, bytes))
+            .transpose()
+    }
+
+    fn recover(
+        &self,
+        is_idempotent: &dyn Fn(&str) -> bool,
+    ) -> Result<(Recovered, Vec<Run>), StoreError> {
+        let mut conn = self.writer.connection();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend("recovering runs"))?;
+        let running: Vec<(String, String)> = {
+            let mut stmt = tx
+                .prepare("SELECT id, algorithm FROM runs WHERE status = 'running' ORDER BY id")
+                .map_err(backend("recovering runs"))?;
+            let rows = stmt
+                .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+                .map_err(backend("recovering runs"))?;
+            rows.collect::<rusqlite::Result<_>>()
+                .map_err(backend("recovering runs"))?
+        };
+        let mut recovered = Recovered::default();
+        let interrupted = json_text(&RunError::interrupted())?;
+        let now = timestamp(&Utc::now());
+        for (id, algorithm) in running {
+            let uuid = Uuid::parse_str(&id).map_err(|e| corrupt(format!("run id '{id}': {e}")))?;
+            let requeue = is_idempotent(&algorithm);
+            let notice = LogRecord::now("warn", "algohost", interrupted_notice(requeue));
+            append_logs(&tx, &id, &[json_text(&notice)?])?;
+            if requeue {
+                tx.execute(
+                    "UPDATE runs SET status = 'queued', progress = 0, progress_message = '',
+                        started_at = NULL WHERE id = ?1",
+                    [&id],
+                )
+                .map_err(backend("requeueing a run"))?;
+                recovered.requeued.push(uuid);
+            } else {
+                tx.execute(
+                    "UPDATE runs SET status = 'failed', error = ?2, finished_at = ?3 WHERE id = ?1",
+                    params![id, interrupted, now],
+                )
+                .map_err(backend("marking a run interrupted"))?;
+                recovered.interrupted.push(uuid);
+            }
+        }
+        let queued: Vec<String> = {
+            let mut stmt = tx
+                .prepare("SELECT id FROM runs WHERE status = 'queued' ORDER BY id")
+                .map_err(backend("recovering runs"))?;
+            let rows = stmt
+                .query_map([], |row| row.get(0))
+                .map_err(backend("recovering runs"))?;
+            rows.collect::<rusqlite::Result<_>>()
+                .map_err(backend("recovering runs"))?
+        };
+        let queued = queued
+            .iter()
+            .filter_map(|id| load_run(&tx, id).transpose())
+            .collect::<Result<Vec<_>, _>>()?;
+        tx.commit().map_err(backend("recovering runs"))?;
+        Ok((recovered, queued))
+    }
+}
+
+/// The run of an idempotency key, or a conflict when the fingerprint differs.
+fn idempotent_run(
+    conn: &Connection,
+    key: &str,
+    fingerprint: &str,
+) -> Result<Option<Run>, StoreError> {
+    let known: Option<(String, String)> = conn
+        .prepare_cached("SELECT fingerprint, run_id FROM idempotency_keys WHERE key = ?1")
+        .and_then(|mut stmt| {
+            stmt.query_row([key], |row| Ok((row.get(0)?, row.get(1)?)))
+                .optional()
+        })
+        .map_err(backend("reading an idempotency key"))?;
+    match known {
+        None => Ok(None),
+        Some((stored, _)) if stored != fingerprint => {
+            Err(StoreError::IdempotencyConflict(key.to_owned()))
+        }
+        Some((_, run_id)) => load_run(conn, &run_id),
+    }
+}

@@ -1,0 +1,348 @@
+//! Runs, log records and frames as the store's columns hold them: encoded
+//! by the caller before a write (so the write lock covers only SQL), and
+//! decoded from rows on the way out.
+
+use algohost_sdk::logging::LogRecord;
+use algohost_sdk::polars::prelude::DataFrame;
+use chrono::{DateTime, SecondsFormat, Utc};
+use polars::prelude::{CompatLevel, IpcStreamReader, IpcStreamWriter, SerReader, SerWriter};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::{backend, corrupt};
+use crate::runner::{Run, RunError};
+use crate::store::{Change, StoreError};
+
+/// The format of stored frames; the `format` column leaves room for others.
+pub(super) const FRAME_FORMAT: &str = "arrow_ipc_stream";
+
+/// The columns of a run, in the order [`run_from_row`] reads them.
+macro_rules! run_columns {
+    () => {
+        "id, algorithm, version, params, timeout, status, progress, progress_message, \
+         created_at, started_at, finished_at, error, summary, frames"
+    };
+}
+pub(super) use run_columns;
+
+const INSERT_RUN: &str = concat!(
+    "INSERT INTO runs (",
+    run_columns!(),
+    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+);
+
+const UPDATE_RUN: &str = "UPDATE runs SET status = ?2, progress = ?3, progress_message = ?4, \
+    started_at = ?5, finished_at = ?6, error = ?7, summary = ?8, frames = ?9, timeout = ?10 \
+    WHERE id = ?1";
+
+const SELECT_RUN: &str = concat!("SELECT ", run_columns!(), " FROM runs WHERE id = ?1");
+
+pub(super) fn timestamp(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Nanos, true)
+}
+
+pub(super) fn json_text(value: &impl serde::Serialize) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Backend(format!("encoding JSON: {e}")))
+}
+
+/// What a run's record changes as it goes: everything but its identity,
+/// params and creation time.
+pub(super) struct RunChange {
+    id: String,
+    status: &'static str,
+    progress: f64,
+    progress_message: String,
+    started_at: Option<String>,
+    finished_at: Option<String>,
+    error: Option<String>,
+    summary: String,
+    frames: String,
+    timeout: Option<f64>,
+}
+
+impl RunChange {
+    pub fn of(run: &Run) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: run.id.to_string(),
+            status: run.status.as_str(),
+            progress: run.progress,
+            progress_message: run.progress_message.clone(),
+            started_at: run.started_at.as_ref().map(timestamp),
+            finished_at: run.finished_at.as_ref().map(timestamp),
+            error: run.error.as_ref().map(json_text).transpose()?,
+            summary: json_text(&run.summary)?,
+            frames: json_text(&run.frames)?,
+            timeout: run.timeout,
+        })
+    }
+
+    /// The run's id, as stored.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Writes the change; an error when there is no such run.
+    pub fn update(&self, conn: &Connection) -> Result<(), StoreError> {
+        let changed = conn
+            .prepare_cached(UPDATE_RUN)
+            .and_then(|mut stmt| {
+                stmt.execute(params![
+                    self.id,
+                    self.status,
+                    self.progress,
+                    self.progress_message,
+                    self.started_at,
+                    self.finished_at,
+                    self.error,
+                    self.summary,
+                    self.frames,
+                    self.timeout,
+                ])
+            })
+            .map_err(backend("updating a run"))?;
+        if changed == 0 {
+            return Err(StoreError::Backend(format!("no run with id {}", self.id)));
+        }
+        Ok(())
+    }
+}
+
+/// A whole run record, for inserting.
+pub(super) struct NewRun {
+    change: RunChange,
+    algorithm: String,
+    version: String,
+    params: String,
+    created_at: String,
+}
+
+impl NewRun {
+    pub fn of(run: &Run) -> Result<Self, StoreError> {
+        Ok(Self {
+            change: RunChange::of(run)?,
+            algorithm: run.algorithm.clone(),
+            version: run.version.clone(),
+            params: json_text(&run.params)?,
+            created_at: timestamp(&run.created_at),
+        })
+    }
+
+    /// The run's id, as stored.
+    pub fn id(&self) -> &str {
+        self.change.id()
+    }
+
+    pub fn insert(&self, conn: &Connection) -> Result<(), StoreError> {
+        let c = &self.change;
+        conn.prepare_cached(INSERT_RUN)
+            .and_then(|mut stmt| {
+                stmt.execute(params![
+                    c.id,
+                    self.algorithm,
+                    self.version,
+                    self.params,
+                    c.timeout,
+                    c.status,
+                    c.progress,
+                    c.progress_message,
+                    self.created_at,
+                    c.started_at,
+                    c.finished_at,
+                    c.error,
+                    c.summary,
+                    c.frames,
+                ])
+            })
+            .map_err(backend("inserting a run"))?;
+        Ok(())
+    }
+}
+
+/// Log records, encoded.
+pub(super) fn encode_logs(logs: &[LogRecord]) -> Result<Vec<String>, StoreError> {
+    logs.iter().map(json_text).collect()
+}
+
+/// Appends encoded log records after the run's last one.
+pub(super) fn append_logs(
+    conn: &Connection,
+    id: &str,
+    records: &[String],
+) -> Result<(), StoreError> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    let next: i64 = conn
+        .prepare_cached("SELECT COALESCE(MAX(seq) + 1, 0) FROM logs WHERE run_id = ?1")
+        .and_then(|mut stmt| stmt.query_row([id], |row| row.get(0)))
+        .map_err(backend("appending logs"))?;
+    let mut insert = conn
+        .prepare_cached("INSERT INTO logs (run_id, seq, record) VALUES (?1, ?2, ?3)")
+        .map_err(backend("appending logs"))?;
+    for (seq, record) in (next..).zip(records) {
+        insert
+            .execute(params![id, seq, record])
+            .map_err(backend("appending logs"))?;
+    }
+    Ok(())
+}
+
+/// An output frame, encoded.
+pub(super) struct EncodedFrame {
+    run_id: String,
+    name: String,
+    bytes: Vec<u8>,
+}
+
+impl EncodedFrame {
+    pub fn of(run_id: Uuid, name: &str, frame: &DataFrame) -> Result<Self, StoreError> {
+        let mut bytes = Vec::new();
+        let mut frame = frame.clone();
+        IpcStreamWriter::new(&mut bytes)
+            .with_compat_level(CompatLevel::newest())
+            .finish(&mut frame)
+            .map_err(|e| StoreError::Backend(format!("encoding a frame: {e}")))?;
+        Ok(Self {
+            run_id: run_id.to_string(),
+            name: name.to_owned(),
+            bytes,
+        })
+    }
+
+    pub fn put(&self, conn: &Connection) -> Result<(), StoreError> {
+        conn.prepare_cached(
+            "INSERT OR REPLACE INTO frames (run_id, name, format, data) VALUES (?1, ?2, ?3, ?4)",
+        )
+        .and_then(|mut stmt| {
+            stmt.execute(params![self.run_id, self.name, FRAME_FORMAT, self.bytes])
+        })
+        .map_err(backend("storing a frame"))?;
+        Ok(())
+    }
+}
+
+/// A [`Change`], encoded: the work a write lock need not cover is done.
+pub(super) enum EncodedChange {
+    Insert(NewRun),
+    Update(RunChange),
+    AppendLogs {
+        run_id: String,
+        records: Vec<String>,
+    },
+    PutFrame(EncodedFrame),
+}
+
+impl EncodedChange {
+    pub fn of(change: &Change<'_>) -> Result<Self, StoreError> {
+        Ok(match *change {
+            Change::Insert(run) => Self::Insert(NewRun::of(run)?),
+            Change::Update(run) => Self::Update(RunChange::of(run)?),
+            Change::AppendLogs(id, logs) => Self::AppendLogs {
+                run_id: id.to_string(),
+                records: encode_logs(logs)?,
+            },
+            Change::PutFrame(id, name, frame) => Self::PutFrame(EncodedFrame::of(id, name, frame)?),
+        })
+    }
+
+    pub fn write(&self, conn: &Connection) -> Result<(), StoreError> {
+        match self {
+            Self::Insert(run) => run.insert(conn),
+            Self::Update(change) => change.update(conn),
+            Self::AppendLogs { run_id, records } => append_logs(conn, run_id, records),
+            Self::PutFrame(frame) => frame.put(conn),
+        }
+    }
+}
+
+pub(super) fn decode_frame(format: &str, bytes: Vec<u8>) -> Result<DataFrame, StoreError> {
+    if format != FRAME_FORMAT {
+        return Err(corrupt(format!("unknown frame format '{format}'")));
+    }
+    IpcStreamReader::new(std::io::Cursor::new(bytes))
+        .finish()
+        .map_err(|e| corrupt(format!("frame: {e}")))
+}
+
+/// A run from a row of [`run_columns!`] (without its logs).
+pub(super) fn run_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Run, StoreError>> {
+    let id: String = row.get(0)?;
+    let params: String = row.get(3)?;
+    let status: String = row.get(5)?;
+    let created_at: String = row.get(8)?;
+    let started_at: Option<String> = row.get(9)?;
+    let finished_at: Option<String> = row.get(10)?;
+    let error: Option<String> = row.get(11)?;
+    let summary: String = row.get(12)?;
+    let frames: String = row.get(13)?;
+    let (algorithm, version, timeout, progress, progress_message) = (
+        row.get(1)?,
+        row.get(2)?,
+        row.get(4)?,
+        row.get(6)?,
+        row.get(7)?,
+    );
+    Ok((|| {
+        let time = |t: &str| {
+            DateTime::parse_from_rfc3339(t)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|e| corrupt(format!("timestamp '{t}': {e}")))
+        };
+        let json = |what: &str, text: &str| {
+            serde_json::from_str::<Value>(text)
+                .map_err(|e| corrupt(format!("{what} of run {id}: {e}")))
+        };
+        Ok(Run {
+            id: Uuid::parse_str(&id).map_err(|e| corrupt(format!("run id '{id}': {e}")))?,
+            algorithm,
+            version,
+            params: json("params", &params)?,
+            timeout,
+            status: status
+                .parse()
+                .map_err(|_| corrupt(format!("status '{status}' of run {id}")))?,
+            progress,
+            progress_message,
+            created_at: time(&created_at)?,
+            started_at: started_at.as_deref().map(time).transpose()?,
+            finished_at: finished_at.as_deref().map(time).transpose()?,
+            error: error
+                .as_deref()
+                .map(|e| {
+                    serde_json::from_str::<RunError>(e)
+                        .map_err(|e| corrupt(format!("error of run {id}: {e}")))
+                })
+                .transpose()?,
+            summary: json("summary", &summary)?,
+            frames: serde_json::from_str(&frames)
+                .map_err(|e| corrupt(format!("frame names of run {id}: {e}")))?,
+            logs: Vec::new(),
+        })
+    })())
+}
+
+/// One run with its logs, through either connection.
+pub(super) fn load_run(conn: &Connection, id: &str) -> Result<Option<Run>, StoreError> {
+    let Some(run) = conn
+        .prepare_cached(SELECT_RUN)
+        .and_then(|mut stmt| stmt.query_row([id], run_from_row).optional())
+        .map_err(backend("reading a run"))?
+    else {
+        return Ok(None);
+    };
+    let mut run = run?;
+    let mut stmt = conn
+        .prepare_cached("SELECT record FROM logs WHERE run_id = ?1 ORDER BY seq")
+        .map_err(backend("reading logs"))?;
+    let records = stmt
+        .query_map([id], |row| row.get::<_, String>(0))
+        .map_err(backend("reading logs"))?;
+    for record in records {
+        let record = record.map_err(backend("reading logs"))?;
+        run.logs.push(
+            serde_json::from_str(&record).map_err(|e| corrupt(format!("log of run {id}: {e}")))?,
+        );
+    }
+    Ok(Some(run))
+}

@@ -1,0 +1,109 @@
+//! The store file's schema and how connections to it are opened.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use super::backend;
+use crate::store::StoreError;
+
+/// Schema migrations, applied in order; `PRAGMA user_version` counts those
+/// applied. Append only: never edit one that has shipped.
+const MIGRATIONS: &[&str] = &[
+    // 1: runs, their log records and frames, idempotency keys.
+    "CREATE TABLE runs (
+        id TEXT PRIMARY KEY NOT NULL,
+        algorithm TEXT NOT NULL,
+        version TEXT NOT NULL,
+        params TEXT NOT NULL,
+        timeout REAL,
+        status TEXT NOT NULL,
+        progress REAL NOT NULL DEFAULT 0,
+        progress_message TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL,
+        started_at TEXT,
+        finished_at TEXT,
+        error TEXT,
+        summary TEXT NOT NULL DEFAULT 'null',
+        frames TEXT NOT NULL DEFAULT '[]'
+    );
+    CREATE INDEX runs_by_status ON runs (status, id);
+    CREATE INDEX runs_by_algorithm ON runs (algorithm, id);
+    CREATE TABLE logs (
+        run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        record TEXT NOT NULL,
+        PRIMARY KEY (run_id, seq)
+    ) WITHOUT ROWID;
+    CREATE TABLE frames (
+        run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        format TEXT NOT NULL,
+        data BLOB NOT NULL,
+        PRIMARY KEY (run_id, name)
+    );
+    CREATE TABLE idempotency_keys (
+        key TEXT PRIMARY KEY NOT NULL,
+        fingerprint TEXT NOT NULL,
+        run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        created_at TEXT NOT NULL
+    );",
+];
+
+/// How long a connection waits for another process's write lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The size a WAL file is cut back to when it starts over, after a burst
+/// made it grow.
+const WAL_SIZE_LIMIT: i64 = 64 << 20;
+
+/// Statements each connection keeps prepared (every statement of the store
+/// fits).
+const STATEMENT_CACHE: usize = 32;
+
+/// Opens a connection in WAL mode. Commits do not wait for the disk
+/// (`synchronous = NORMAL`): a committed transaction survives the process
+/// being killed, and the file stays consistent across a power loss.
+pub(super) fn connect(path: &Path) -> Result<Connection, StoreError> {
+    let what = format!("opening {}", path.display());
+    let conn = Connection::open(path).map_err(backend(&what))?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(backend(&what))?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    let mode: String = conn
+        .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+        .map_err(backend(&what))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Backend(format!(
+            "{what}: the file system does not support WAL mode (journal mode is {mode})"
+        )));
+    }
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .and_then(|()| conn.pragma_update(None, "foreign_keys", true))
+        .and_then(|()| conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT))
+        .map_err(backend(&what))?;
+    Ok(conn)
+}
+
+/// Brings the schema up to date; refuses a file from a newer algohost.
+pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(backend("migrating the schema"))?;
+    let version: i64 = tx
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(backend("reading the schema version"))?;
+    let known = MIGRATIONS.len() as i64;
+    if version > known {
+        return Err(StoreError::Backend(format!(
+            "the store has schema version {version} but this algohost knows only up to {known}; use a newer algohost"
+        )));
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let what = format!("applying schema migration {}", index + 1);
+        tx.execute_batch(sql).map_err(backend(&what))?;
+        tx.pragma_update(None, "user_version", index as i64 + 1)
+            .map_err(backend(&what))?;
+    }
+    tx.commit().map_err(backend("migrating the schema"))
+}
