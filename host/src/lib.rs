@@ -17,3 +17,5 @@ pub mod store;
 pub mod validation;
 
 pub use algohost_sdk as sdk;
+#[cfg(feature = "python")]
+pub mod python;

@@ -6,5 +6,7 @@ use std::process::ExitCode;
 extern crate algohost_plugin_resample;
 
 fn main() -> ExitCode {
+    #[cfg(feature = "python")]
+    algohost::python::embed();
     algohost::cli::main()
 }

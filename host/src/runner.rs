@@ -569,7 +569,19 @@ fn finish(run: &mut Run, ended: Ended, timeout: Option<Duration>) -> Option<Outp
         }
         Ended::Returned(Err(e)) => {
             run.status = RunStatus::Failed;
-            run.error = Some(error(e.kind(), e.to_string()));
+            let mut failure = error(e.kind(), e.to_string());
+            if let Error::Raised {
+                exception,
+                traceback,
+                ..
+            } = e
+            {
+                failure.details = serde_json::json!({
+                    "exception": exception,
+                    "traceback": traceback,
+                });
+            }
+            run.error = Some(failure);
             None
         }
     }

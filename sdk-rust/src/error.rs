@@ -26,6 +26,17 @@ pub enum Error {
     /// panics (across the dylib boundary too) and reports them as this.
     #[error("the plugin panicked: {0}")]
     Panicked(String),
+    /// The plugin raised an exception (a Python plugin): its type, its
+    /// message, and the traceback, kept in the run's error details.
+    #[error("{exception}: {message}")]
+    Raised {
+        /// The exception's type, e.g. `ZeroDivisionError`.
+        exception: String,
+        /// The exception's message.
+        message: String,
+        /// The formatted traceback, most recent call last.
+        traceback: String,
+    },
     /// Anything else; the message is shown to the user as the run's error.
     #[error("{0}")]
     Failed(String),
@@ -46,6 +57,7 @@ impl Error {
             Error::Data(_) => "data",
             Error::Polars(_) => "polars",
             Error::Panicked(_) => "panic",
+            Error::Raised { .. } => "exception",
             Error::Failed(_) => "failed",
         }
     }

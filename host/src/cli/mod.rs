@@ -95,18 +95,33 @@ enum Command {
 /// Runs the CLI with the process arguments. A custom host binary's whole
 /// `main` is `fn main() -> ExitCode { algohost::cli::main() }`.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    ExitCode::from(run_with_args(std::env::args_os()))
+}
+
+/// Runs the CLI with `args` (the first is the program name): the `algohost`
+/// console command of the Python package calls this with `sys.argv`.
+/// Returns the exit code.
+pub fn run_with_args<I, T>(args: I) -> u8
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { EXIT_USAGE } else { 0 };
+        }
+    };
     // A server logs its requests (info) by default.
     let is_server = matches!(cli.command, Command::Serve(_));
     init_logging(cli.verbose + u8::from(is_server));
     match dispatch(cli) {
-        Ok(code) => ExitCode::from(code),
+        Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");
-            ExitCode::from(
-                err.downcast_ref::<UsageError>()
-                    .map_or(EXIT_FAILED, |_| EXIT_USAGE),
-            )
+            err.downcast_ref::<UsageError>()
+                .map_or(EXIT_FAILED, |_| EXIT_USAGE)
         }
     }
 }

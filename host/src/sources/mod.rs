@@ -1,6 +1,6 @@
 //! Where algorithms come from. Each source adds manifest + invoker pairs (or
-//! diagnostics) to a [`Registry`]; the Python source joins them in its own
-//! module (`python.rs`, behind the `python` feature).
+//! diagnostics) to a [`Registry`]; the Python source lives with the rest of
+//! pyo3 in `crate::python::source` (feature `python`).
 
 pub mod builtin;
 pub mod dylib;
@@ -29,10 +29,13 @@ impl DiscoveryOptions {
     }
 }
 
-/// A registry with every source: builtin, then dylib.
+/// A registry with every source: builtin, dylib, then python (with the
+/// `python` feature, when an interpreter runs in this process).
 pub fn discover(options: &DiscoveryOptions) -> Registry {
     let mut registry = Registry::new();
     builtin::discover(&mut registry);
     dylib::discover(&mut registry, &options.plugin_paths);
+    #[cfg(feature = "python")]
+    crate::python::source::discover(&mut registry);
     registry
 }

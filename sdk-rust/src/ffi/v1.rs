@@ -229,7 +229,7 @@ impl ErrorV1 {
                 m.clone()
             }
             Error::Polars(e) => e.to_string(),
-            Error::Cancelled | Error::DeadlineExceeded => error.to_string(),
+            Error::Cancelled | Error::DeadlineExceeded | Error::Raised { .. } => error.to_string(),
         };
         Self {
             kind: OwnedStr::new(error.kind()),

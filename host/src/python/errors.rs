@@ -1,0 +1,236 @@
+//! The one place where host errors become Python exceptions and Python
+//! exceptions become plugin errors.
+//!
+//! The exception classes are defined in Python source here (so that
+//! `ValidationError` can subclass both `AlgohostError` and `ValueError`) and
+//! live in `algohost._native`; the package re-exports them as `algohost.*`.
+
+use algohost_sdk::Error;
+use pyo3::exceptions::{PyBaseException, PyKeyboardInterrupt, PySystemExit};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyList, PyType};
+
+use crate::validation::ParamsError;
+
+const DEFINITIONS: &std::ffi::CStr = cr#"
+class AlgohostError(Exception):
+    """Base of every algohost error."""
+
+
+class ValidationError(AlgohostError, ValueError):
+    """Params that do not fit the algorithm's schema; ``errors`` holds every
+    error as ``{"pointer": ..., "message": ...}``."""
+
+    def __init__(self, message, errors=()):
+        super().__init__(message)
+        self.errors = list(errors)
+
+
+class PluginError(AlgohostError):
+    """An algorithm or plugin that cannot be used: an unknown name, a bad
+    schema, a plugin that failed to load."""
+
+
+class RunFailed(AlgohostError):
+    """A run that ended ``failed``: ``kind`` is its error kind, ``details``
+    e.g. the Python traceback, ``run`` the run itself."""
+
+    def __init__(self, message, kind="failed", details=None, run=None):
+        super().__init__(message)
+        self.kind = kind
+        self.details = details
+        self.run = run
+
+
+class Cancelled(AlgohostError):
+    """The run was cancelled."""
+
+
+class TimedOut(AlgohostError):
+    """The run passed its deadline."""
+"#;
+
+/// The exception classes, defined once per interpreter.
+pub struct Exceptions {
+    pub base: Py<PyType>,
+    pub validation: Py<PyType>,
+    pub plugin: Py<PyType>,
+    pub run_failed: Py<PyType>,
+    pub cancelled: Py<PyType>,
+    pub timed_out: Py<PyType>,
+}
+
+static EXCEPTIONS: PyOnceLock<Exceptions> = PyOnceLock::new();
+
+/// The exception classes (defining them on first use).
+pub fn exceptions(py: Python<'_>) -> &Exceptions {
+    EXCEPTIONS.get_or_init(py, || {
+        define(py).expect("the algohost exception classes are valid Python")
+    })
+}
+
+fn define(py: Python<'_>) -> PyResult<Exceptions> {
+    let namespace = PyDict::new(py);
+    namespace.set_item("__name__", "algohost")?;
+    namespace.set_item("__builtins__", py.import("builtins")?)?;
+    py.run(DEFINITIONS, Some(&namespace), None)?;
+    let get = |name: &str| -> PyResult<Py<PyType>> {
+        Ok(namespace
+            .get_item(name)?
+            .expect("defined above")
+            .cast_into::<PyType>()?
+            .unbind())
+    };
+    Ok(Exceptions {
+        base: get("AlgohostError")?,
+        validation: get("ValidationError")?,
+        plugin: get("PluginError")?,
+        run_failed: get("RunFailed")?,
+        cancelled: get("Cancelled")?,
+        timed_out: get("TimedOut")?,
+    })
+}
+
+/// Adds the classes to the module.
+pub fn add_to(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    let e = exceptions(py);
+    for (name, ty) in [
+        ("AlgohostError", &e.base),
+        ("ValidationError", &e.validation),
+        ("PluginError", &e.plugin),
+        ("RunFailed", &e.run_failed),
+        ("Cancelled", &e.cancelled),
+        ("TimedOut", &e.timed_out),
+    ] {
+        m.add(name, ty.bind(py))?;
+    }
+    Ok(())
+}
+
+fn raise<'py>(ty: &Py<PyType>, py: Python<'py>, args: impl IntoPyObject<'py>) -> PyErr {
+    match ty.bind(py).call1((args,)) {
+        Ok(value) => PyErr::from_value(value),
+        Err(e) => e,
+    }
+}
+
+/// `AlgohostError(message)`.
+pub fn algohost_error(py: Python<'_>, message: impl Into<String>) -> PyErr {
+    raise(&exceptions(py).base, py, message.into())
+}
+
+/// `PluginError(message)`.
+pub fn plugin_error(py: Python<'_>, message: impl Into<String>) -> PyErr {
+    raise(&exceptions(py).plugin, py, message.into())
+}
+
+/// `ValidationError` with every error and its pointer.
+pub fn validation_error(py: Python<'_>, algorithm: &str, errors: &[ParamsError]) -> PyErr {
+    let lines: Vec<String> = errors
+        .iter()
+        .map(|e| format!("  {}: {}", display_pointer(&e.pointer), e.message))
+        .collect();
+    let message = format!(
+        "invalid params for '{algorithm}' ({} error{}):\n{}",
+        errors.len(),
+        if errors.len() == 1 { "" } else { "s" },
+        lines.join("\n")
+    );
+    let build = || -> PyResult<PyErr> {
+        let list = PyList::empty(py);
+        for e in errors {
+            let item = PyDict::new(py);
+            item.set_item("pointer", &e.pointer)?;
+            item.set_item("message", &e.message)?;
+            list.append(item)?;
+        }
+        let value = exceptions(py).validation.bind(py).call1((message, list))?;
+        Ok(PyErr::from_value(value))
+    };
+    build().unwrap_or_else(|e| e)
+}
+
+fn display_pointer(pointer: &str) -> &str {
+    if pointer.is_empty() {
+        "(root)"
+    } else {
+        pointer
+    }
+}
+
+/// The exception for an error of the SDK (from a context call or a run).
+pub fn from_sdk(py: Python<'_>, error: &Error) -> PyErr {
+    let e = exceptions(py);
+    match error {
+        Error::Cancelled => raise(&e.cancelled, py, error.to_string()),
+        Error::DeadlineExceeded => raise(&e.timed_out, py, error.to_string()),
+        _ => raise(&e.base, py, error.to_string()),
+    }
+}
+
+/// `RunFailed`, `Cancelled` or `TimedOut` for a run that did not succeed.
+pub fn from_run(
+    py: Python<'_>,
+    status: &str,
+    kind: &str,
+    message: &str,
+    details: Bound<'_, PyAny>,
+    run: Bound<'_, PyAny>,
+) -> PyErr {
+    let e = exceptions(py);
+    match status {
+        "cancelled" => raise(&e.cancelled, py, message.to_owned()),
+        "timed_out" => raise(&e.timed_out, py, message.to_owned()),
+        _ => match e.run_failed.bind(py).call1((message, kind, details, run)) {
+            Ok(value) => PyErr::from_value(value),
+            Err(err) => err,
+        },
+    }
+}
+
+/// The plugin error for an exception raised by a Python plugin: our own
+/// `Cancelled`/`TimedOut` keep their meaning; anything else, including
+/// `SystemExit` and `KeyboardInterrupt`, fails the run with the traceback.
+pub fn to_sdk(py: Python<'_>, err: &PyErr) -> Error {
+    let e = exceptions(py);
+    let value = err.value(py);
+    if value.is_instance(e.cancelled.bind(py)).unwrap_or(false) {
+        return Error::Cancelled;
+    }
+    if value.is_instance(e.timed_out.bind(py)).unwrap_or(false) {
+        return Error::DeadlineExceeded;
+    }
+    let exception = value
+        .get_type()
+        .qualname()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "Exception".to_owned());
+    let mut message = value.str().map(|s| s.to_string()).unwrap_or_default();
+    if err.is_instance_of::<PySystemExit>(py) {
+        message = format!("the plugin called sys.exit({message}); a plugin must return or raise");
+    } else if err.is_instance_of::<PyKeyboardInterrupt>(py) && message.is_empty() {
+        message = "interrupted inside the plugin".to_owned();
+    } else if !err.is_instance_of::<PyBaseException>(py) {
+        message = format!("not an exception: {message}");
+    }
+    Error::Raised {
+        exception,
+        message,
+        traceback: traceback(py, err),
+    }
+}
+
+/// The formatted traceback of `err` (empty when it cannot be formatted).
+fn traceback(py: Python<'_>, err: &PyErr) -> String {
+    let format = || -> PyResult<String> {
+        let lines = py.import("traceback")?.call_method1(
+            "format_exception",
+            (err.get_type(py), err.value(py), err.traceback(py)),
+        )?;
+        let lines: Vec<String> = lines.extract()?;
+        Ok(lines.concat())
+    };
+    format().unwrap_or_default()
+}

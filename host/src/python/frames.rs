@@ -1,0 +1,106 @@
+//! Frames across the boundary through the Arrow PyCapsule interface
+//! (`__arrow_c_stream__`), without copying columns: polars DataFrames both
+//! ways; pyarrow tables, pandas frames (through pyarrow) and anything else
+//! that exports a C stream as inputs.
+
+use std::ffi::CStr;
+
+use algohost_sdk::ffi::frames::{export_frame, import_frame};
+use algohost_sdk::polars::prelude::DataFrame;
+use polars_arrow::ffi::ArrowArrayStream;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::PyCapsule;
+
+use super::errors;
+
+/// The capsule name the interface prescribes.
+const STREAM: &CStr = c"arrow_array_stream";
+
+/// An exported stream, owned by its capsule until a consumer moves it out
+/// (the consumer then leaves a released stream behind, which drops as a
+/// no-op).
+#[repr(transparent)]
+struct Exported(#[allow(dead_code)] ArrowArrayStream);
+
+// SAFETY: a C stream may be consumed and released from any thread; the
+// arrays behind it are reference-counted polars buffers.
+#[allow(unsafe_code)]
+unsafe impl Send for Exported {}
+
+/// A one-shot Arrow C stream holder, handed to `polars.DataFrame(...)`.
+#[pyclass(module = "algohost._native", name = "_ArrowStream")]
+pub struct ArrowStream {
+    frame: Option<DataFrame>,
+}
+
+#[pymethods]
+impl ArrowStream {
+    #[pyo3(signature = (requested_schema = None))]
+    fn __arrow_c_stream__<'py>(
+        &mut self,
+        py: Python<'py>,
+        requested_schema: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyCapsule>> {
+        let _ = requested_schema;
+        let frame = self
+            .frame
+            .take()
+            .ok_or_else(|| errors::algohost_error(py, "this Arrow stream was already consumed"))?;
+        PyCapsule::new_with_value(py, Exported(export_frame(&frame)), STREAM)
+    }
+}
+
+static POLARS_DATAFRAME: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+/// `frame` as a polars DataFrame (the columns are shared, not copied).
+pub fn to_polars<'py>(py: Python<'py>, frame: DataFrame) -> PyResult<Bound<'py, PyAny>> {
+    let class = POLARS_DATAFRAME.get_or_try_init(py, || -> PyResult<Py<PyAny>> {
+        Ok(py.import("polars")?.getattr("DataFrame")?.unbind())
+    })?;
+    let stream = Bound::new(py, ArrowStream { frame: Some(frame) })?;
+    class.bind(py).call1((stream,))
+}
+
+/// A frame from anything with `__arrow_c_stream__` (or a pandas frame,
+/// through `pyarrow.Table.from_pandas`).
+pub fn from_python(value: &Bound<'_, PyAny>) -> PyResult<DataFrame> {
+    let py = value.py();
+    let exportable = if value.hasattr("__arrow_c_stream__")? {
+        value.clone()
+    } else if is_pandas(value)? {
+        py.import("pyarrow")
+            .map_err(|_| {
+                errors::algohost_error(
+                    py,
+                    "a pandas DataFrame needs pyarrow to cross into algohost: pip install pyarrow",
+                )
+            })?
+            .getattr("Table")?
+            .call_method1("from_pandas", (value,))?
+    } else {
+        let type_name = value.get_type().qualname()?;
+        return Err(errors::algohost_error(
+            py,
+            format!(
+                "expected a frame (a polars or pandas DataFrame, a pyarrow Table, or anything \
+                 with __arrow_c_stream__), got {type_name}"
+            ),
+        ));
+    };
+    let capsule = exportable
+        .call_method0("__arrow_c_stream__")?
+        .cast_into::<PyCapsule>()?;
+    let pointer = capsule.pointer_checked(Some(STREAM))?;
+    // SAFETY: a capsule named `arrow_array_stream` holds an Arrow C stream
+    // (the interface's contract); the capsule owns it and releases it when
+    // it is collected, after the arrays have taken their own references.
+    #[allow(unsafe_code)]
+    let imported = unsafe { import_frame(&mut *pointer.as_ptr().cast::<ArrowArrayStream>()) };
+    imported.map_err(|e| errors::from_sdk(py, &e))
+}
+
+fn is_pandas(value: &Bound<'_, PyAny>) -> PyResult<bool> {
+    let module: String = value.get_type().getattr("__module__")?.extract()?;
+    Ok(module.starts_with("pandas"))
+}

@@ -1,0 +1,375 @@
+//! `algohost.Host` and `algohost.Run`: driving the host from Python. Rust
+//! work runs without the GIL; a blocking `run` wakes every 100 ms to let
+//! Ctrl-C through (it cancels the run), and `run_async` waits on a channel
+//! in asyncio, never blocking the event loop.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::Duration;
+
+use algohost_sdk::Output;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+use serde_json::{Value, json};
+
+use super::{errors, frames};
+use crate::adapters::{self, Adapter, NoData};
+use crate::registry::Registry;
+use crate::runner::{self, CancelToken, NoObserver, Run, RunOutcome, RunRejected, RunRequest};
+use crate::sources::{self, DiscoveryOptions};
+
+fn json_to_py<'py>(py: Python<'py>, value: &impl serde::Serialize) -> PyResult<Bound<'py, PyAny>> {
+    pythonize::pythonize(py, value).map_err(|e| PyValueError::new_err(e.to_string()))
+}
+
+fn params_of(py: Python<'_>, params: Option<&Bound<'_, PyAny>>) -> PyResult<Value> {
+    match params.filter(|p| !p.is_none()) {
+        None => Ok(json!({})),
+        Some(p) => pythonize::depythonize(p).map_err(|e| {
+            let _ = py;
+            PyValueError::new_err(format!(
+                "params must be a dict of JSON values (str, int, float, bool, None, list, dict): {e}"
+            ))
+        }),
+    }
+}
+
+fn open_data(py: Python<'_>, spec: Option<&str>) -> PyResult<Arc<dyn Adapter>> {
+    match spec {
+        None => Ok(Arc::new(NoData)),
+        Some(spec) => py.detach(|| adapters::open(spec)).map_err(|e| {
+            errors::algohost_error(
+                py,
+                format!(
+                    "cannot open the data at {}: {e}",
+                    adapters::display_spec(spec)
+                ),
+            )
+        }),
+    }
+}
+
+fn timeout_of(timeout: Option<f64>) -> PyResult<Option<Duration>> {
+    timeout
+        .map(|t| {
+            Duration::try_from_secs_f64(t).map_err(|_| {
+                PyValueError::new_err(format!(
+                    "timeout must be a positive number of seconds, got {t}"
+                ))
+            })
+        })
+        .transpose()
+}
+
+fn rejected(py: Python<'_>, rejection: RunRejected) -> PyErr {
+    match rejection {
+        RunRejected::UnknownAlgorithm(unknown) => errors::plugin_error(py, unknown.to_string()),
+        RunRejected::InvalidParams { algorithm, errors } => {
+            errors::validation_error(py, &algorithm, &errors)
+        }
+    }
+}
+
+/// Every algorithm from every source, with a default data location.
+#[pyclass(module = "algohost", name = "Host", frozen)]
+pub struct PyHost {
+    registry: Arc<Registry>,
+    data: Arc<dyn Adapter>,
+}
+
+#[pymethods]
+impl PyHost {
+    #[new]
+    #[pyo3(signature = (*, data = None, plugin_dirs = None))]
+    fn new(
+        py: Python<'_>,
+        data: Option<String>,
+        plugin_dirs: Option<Vec<PathBuf>>,
+    ) -> PyResult<Self> {
+        let options = DiscoveryOptions::with_env(plugin_dirs.unwrap_or_default());
+        // Discovery imports Python plugins: it keeps the GIL.
+        let registry = Arc::new(sources::discover(&options));
+        let data = open_data(py, data.as_deref())?;
+        Ok(Self { registry, data })
+    }
+
+    /// Manifests with their source, sorted by name.
+    fn algorithms<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let list = PyList::empty(py);
+        for algorithm in self.registry.algorithms() {
+            list.append(json_to_py(py, &algorithm.view())?)?;
+        }
+        Ok(list)
+    }
+
+    fn describe<'py>(&self, py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
+        let algorithm = self
+            .registry
+            .get(name)
+            .map_err(|e| errors::plugin_error(py, e.to_string()))?;
+        json_to_py(py, &algorithm.view())
+    }
+
+    fn diagnostics<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        json_to_py(py, &self.registry.diagnostics())
+    }
+
+    #[pyo3(signature = (name, params = None))]
+    fn validate(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        params: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let params = params_of(py, params.as_ref())?;
+        runner::validate(&self.registry, name, &params).map_err(|r| rejected(py, r))
+    }
+
+    #[pyo3(signature = (name, params = None, *, data = None, timeout = None))]
+    fn run(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        params: Option<Bound<'_, PyAny>>,
+        data: Option<String>,
+        timeout: Option<f64>,
+    ) -> PyResult<PyRun> {
+        let request = self.request(py, name, params, data.as_deref(), timeout)?;
+        let cancel = request.cancel.clone();
+        let registry = self.registry.clone();
+        let (tx, rx) = mpsc::sync_channel(1);
+        std::thread::Builder::new()
+            .name("algohost-python-run".to_owned())
+            .spawn(move || {
+                let _ = tx.send(runner::execute(&registry, request));
+            })
+            .map_err(|e| errors::algohost_error(py, format!("could not start the run: {e}")))?;
+        let rx = std::sync::Mutex::new(rx);
+        let mut interrupted = None;
+        let outcome = loop {
+            let next = py.detach(|| {
+                rx.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .recv_timeout(Duration::from_millis(100))
+            });
+            match next {
+                Ok(outcome) => break outcome,
+                Err(RecvTimeoutError::Timeout) => {
+                    if interrupted.is_none()
+                        && let Err(e) = py.check_signals()
+                    {
+                        // Ctrl-C: cancel the run, wait for it to stop, then raise.
+                        cancel.cancel();
+                        interrupted = Some(e);
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(errors::algohost_error(
+                        py,
+                        "the run's thread ended without a result",
+                    ));
+                }
+            }
+        };
+        if let Some(e) = interrupted {
+            return Err(e);
+        }
+        PyRun::from_outcome(py, outcome)
+    }
+
+    #[pyo3(signature = (name, params = None, *, data = None, timeout = None))]
+    fn run_async<'py>(
+        &self,
+        py: Python<'py>,
+        name: &str,
+        params: Option<Bound<'py, PyAny>>,
+        data: Option<String>,
+        timeout: Option<f64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let request = self.request(py, name, params, data.as_deref(), timeout)?;
+        let cancel = request.cancel.clone();
+        let registry = self.registry.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        // A thread of its own, not a tokio one: a Python plugin takes the GIL.
+        std::thread::Builder::new()
+            .name("algohost-python-run".to_owned())
+            .spawn(move || {
+                let _ = tx.send(runner::execute(&registry, request));
+            })
+            .map_err(|e| errors::algohost_error(py, format!("could not start the run: {e}")))?;
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            // Cancelling the awaiting task drops this future: cancel the run.
+            let guard = CancelOnDrop(Some(cancel));
+            let outcome = rx.await;
+            drop(guard.defuse());
+            let outcome = outcome.map_err(|_| {
+                Python::attach(|py| {
+                    errors::algohost_error(py, "the run's thread ended without a result")
+                })
+            })?;
+            Python::attach(|py| PyRun::from_outcome(py, outcome))
+        })
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Host({} algorithms, {} diagnostics)",
+            self.registry.algorithms().count(),
+            self.registry.diagnostics().len()
+        )
+    }
+}
+
+impl PyHost {
+    /// Validates before anything runs (raising in the caller's thread) and
+    /// builds the request.
+    fn request(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        params: Option<Bound<'_, PyAny>>,
+        data: Option<&str>,
+        timeout: Option<f64>,
+    ) -> PyResult<RunRequest> {
+        let params = params_of(py, params.as_ref())?;
+        runner::validate(&self.registry, name, &params).map_err(|r| rejected(py, r))?;
+        let adapter = match data {
+            Some(spec) => open_data(py, Some(spec))?,
+            None => self.data.clone(),
+        };
+        Ok(RunRequest {
+            algorithm: name.to_owned(),
+            params,
+            timeout: timeout_of(timeout)?,
+            adapter,
+            cancel: CancelToken::new(),
+            observer: Arc::new(NoObserver),
+        })
+    }
+}
+
+/// Cancels the run unless defused (the awaiting task was cancelled).
+struct CancelOnDrop(Option<CancelToken>);
+
+impl CancelOnDrop {
+    fn defuse(mut self) -> Self {
+        self.0 = None;
+        self
+    }
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if let Some(token) = self.0.take() {
+            token.cancel();
+        }
+    }
+}
+
+/// One execution: its record, and the output of a succeeded run.
+#[pyclass(module = "algohost", name = "Run", frozen)]
+pub struct PyRun {
+    run: Run,
+    output: Option<Output>,
+}
+
+impl PyRun {
+    fn from_outcome(py: Python<'_>, outcome: Result<RunOutcome, RunRejected>) -> PyResult<Self> {
+        let outcome = outcome.map_err(|r| rejected(py, r))?;
+        Ok(Self {
+            run: outcome.run,
+            output: outcome.output,
+        })
+    }
+}
+
+#[pymethods]
+impl PyRun {
+    #[getter]
+    fn id(&self) -> String {
+        self.run.id.to_string()
+    }
+    #[getter]
+    fn algorithm(&self) -> &str {
+        &self.run.algorithm
+    }
+    #[getter]
+    fn version(&self) -> &str {
+        &self.run.version
+    }
+    #[getter]
+    fn status(&self) -> &'static str {
+        self.run.status.as_str()
+    }
+    #[getter]
+    fn params<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        json_to_py(py, &self.run.params)
+    }
+    #[getter]
+    fn progress(&self) -> f64 {
+        self.run.progress
+    }
+    #[getter]
+    fn summary<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        json_to_py(py, &self.run.summary)
+    }
+    #[getter]
+    fn frames<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let dict = PyDict::new(py);
+        if let Some(output) = &self.output {
+            for (name, frame) in &output.frames {
+                dict.set_item(name, frames::to_polars(py, frame.clone())?)?;
+            }
+        }
+        Ok(dict)
+    }
+    #[getter]
+    fn error<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        json_to_py(py, &self.run.error)
+    }
+    #[getter]
+    fn logs<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        json_to_py(py, &self.run.logs)
+    }
+
+    fn raise_for_status(slf: Bound<'_, Self>) -> PyResult<Bound<'_, Self>> {
+        let py = slf.py();
+        let this = slf.get();
+        let Some(error) = &this.run.error else {
+            return Ok(slf);
+        };
+        if this.run.status.as_str() == "succeeded" {
+            return Ok(slf);
+        }
+        let details = json_to_py(py, &error.details)?;
+        Err(errors::from_run(
+            py,
+            this.run.status.as_str(),
+            &error.kind,
+            &format!(
+                "run {} of '{}' {}: {}",
+                this.run.id,
+                this.run.algorithm,
+                this.run.status.as_str(),
+                error.message
+            ),
+            details,
+            slf.clone().into_any(),
+        ))
+    }
+
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        json_to_py(py, &self.run)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Run(id={:?}, algorithm={:?}, status={:?})",
+            self.run.id.to_string(),
+            self.run.algorithm,
+            self.run.status.as_str()
+        )
+    }
+}

@@ -1,0 +1,92 @@
+//! Everything pyo3 in the host (feature `python`): the `python` source
+//! (entry points), the classes of `algohost._native`, and CPython embedded
+//! in the `algohost` binary.
+//!
+//! Two front doors, one host: the package's native module calls
+//! [`init_module`] when Python imports it; the `algohost` binary calls
+//! [`embed`] first thing, which starts CPython and installs the same module
+//! as `algohost._native` before any plugin is imported, so that there is one
+//! `algohost.Context` class either way.
+
+pub mod context;
+pub mod data;
+pub mod errors;
+pub mod frames;
+pub mod host;
+mod logging;
+pub mod source;
+
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+/// Whether a Python interpreter runs in this process.
+#[allow(unsafe_code)]
+pub fn interpreter_running() -> bool {
+    // SAFETY: Py_IsInitialized may be called at any time.
+    unsafe { pyo3::ffi::Py_IsInitialized() != 0 }
+}
+
+/// Fills `algohost._native`.
+pub fn init_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    errors::add_to(m)?;
+    data::add_to(m)?;
+    m.add_class::<context::PyContext>()?;
+    m.add_class::<frames::ArrowStream>()?;
+    m.add_class::<host::PyHost>()?;
+    m.add_class::<host::PyRun>()?;
+    m.add_function(wrap_pyfunction!(version, m)?)?;
+    m.add_function(wrap_pyfunction!(init_logging, m)?)?;
+    m.add_function(wrap_pyfunction!(cli_main, m)?)?;
+    Ok(())
+}
+
+/// The algohost version.
+#[pyfunction]
+fn version() -> &'static str {
+    env!("CARGO_PKG_VERSION")
+}
+
+/// Forwards the host's `tracing` events to Python `logging`. Idempotent.
+#[pyfunction]
+#[pyo3(signature = (level = None))]
+fn init_logging(level: Option<&str>) -> PyResult<()> {
+    logging::install(level.unwrap_or("info")).map_err(pyo3::exceptions::PyValueError::new_err)
+}
+
+/// Runs the `algohost` command line in this process; returns its exit code.
+#[pyfunction]
+fn cli_main(py: Python<'_>, argv: Vec<String>) -> u8 {
+    py.detach(|| crate::cli::run_with_args(argv))
+}
+
+/// Starts CPython for the `algohost` binary (feature `python`): installs
+/// this binary's module as `algohost._native` (so the package's own native
+/// library is never loaded beside it), and adds the site-packages of the
+/// virtualenv in `VIRTUAL_ENV`, if any, so that its plugins are found.
+/// Failing to start Python is logged; the host goes on without it.
+pub fn embed() {
+    if interpreter_running() {
+        return;
+    }
+    Python::initialize();
+    let installed = Python::attach(|py| -> PyResult<()> {
+        let module = PyModule::new(py, "algohost._native")?;
+        init_module(&module)?;
+        let sys = py.import("sys")?;
+        sys.getattr("modules")?
+            .cast_into::<PyDict>()?
+            .set_item("algohost._native", module)?;
+        if let Some(venv) = std::env::var_os("VIRTUAL_ENV") {
+            let (major, minor) = (py.version_info().major, py.version_info().minor);
+            let site = std::path::Path::new(&venv)
+                .join("lib")
+                .join(format!("python{major}.{minor}"))
+                .join("site-packages");
+            py.import("site")?.call_method1("addsitedir", (site,))?;
+        }
+        Ok(())
+    });
+    if let Err(e) = installed {
+        tracing::warn!("Python plugins are unavailable: starting Python failed: {e}");
+    }
+}

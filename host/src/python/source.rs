@@ -1,0 +1,163 @@
+//! The `python` source: algorithms from the entry points of group
+//! `algohost.algorithms`, scanned once per process by the package
+//! (`algohost._plugins.discover`), and their invoker.
+//!
+//! A Python algorithm runs on the runner's thread for the run (never a tokio
+//! thread), which holds the GIL only while Python code runs: every context
+//! call into the host releases it.
+
+use std::sync::{Arc, OnceLock};
+
+use algohost_sdk::polars::prelude::DataFrame;
+use algohost_sdk::{Context, Error, Manifest, Output};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use serde_json::Value;
+
+use super::context::PyContext;
+use super::{errors, frames};
+use crate::registry::{Diagnostic, Invoker, Registry, Source};
+
+/// What the scan found: algorithms and diagnostics.
+enum Found {
+    Algorithm {
+        entry_point: String,
+        manifest: Manifest,
+        spec: Py<PyAny>,
+    },
+    Broken(Diagnostic),
+}
+
+/// The scan, done once per process (the first registry built pays).
+static FOUND: OnceLock<Vec<Found>> = OnceLock::new();
+
+/// Adds the Python algorithms (and diagnostics) to `registry`. Does nothing
+/// when no interpreter runs in this process or the `algohost` package is
+/// not importable (a Rust-only deployment).
+pub fn discover(registry: &mut Registry) {
+    if !super::interpreter_running() {
+        return;
+    }
+    let found = FOUND.get_or_init(|| Python::attach(scan));
+    Python::attach(|py| {
+        for item in found {
+            match item {
+                Found::Algorithm {
+                    entry_point,
+                    manifest,
+                    spec,
+                } => registry.add(
+                    manifest.clone(),
+                    Source::Python {
+                        entry_point: entry_point.clone(),
+                    },
+                    Arc::new(PythonInvoker {
+                        spec: spec.clone_ref(py),
+                    }),
+                ),
+                Found::Broken(diagnostic) => registry.add_diagnostic(diagnostic.clone()),
+            }
+        }
+    });
+}
+
+fn diagnostic(entry_point: &str, reason: String, hint: String) -> Found {
+    Found::Broken(Diagnostic {
+        source: "python".to_owned(),
+        location: entry_point.to_owned(),
+        reason,
+        hint,
+    })
+}
+
+fn scan(py: Python<'_>) -> Vec<Found> {
+    let plugins = match py.import("algohost._plugins") {
+        Ok(module) => module,
+        Err(e) => {
+            tracing::debug!("no Python algorithms: the algohost package is not importable: {e}");
+            return Vec::new();
+        }
+    };
+    let listed = match plugins.call_method0("discover").and_then(|found| {
+        found.extract::<Vec<(
+            String,
+            Option<Bound<'_, PyAny>>,
+            Option<String>,
+            Option<String>,
+        )>>()
+    }) {
+        Ok(listed) => listed,
+        Err(e) => {
+            return vec![diagnostic(
+                "algohost.algorithms",
+                format!("scanning the entry points failed: {e}"),
+                "this is a bug in algohost; please report it with the message".to_owned(),
+            )];
+        }
+    };
+    listed
+        .into_iter()
+        .map(|(entry_point, spec, reason, hint)| match spec {
+            Some(spec) => match manifest_of(&spec) {
+                Ok(manifest) => Found::Algorithm {
+                    entry_point,
+                    manifest,
+                    spec: spec.unbind(),
+                },
+                Err(e) => diagnostic(
+                    &entry_point,
+                    format!("its manifest is not valid: {e}"),
+                    "check the arguments of @algohost.algorithm".to_owned(),
+                ),
+            },
+            None => diagnostic(
+                &entry_point,
+                reason.unwrap_or_else(|| "it could not be loaded".to_owned()),
+                hint.unwrap_or_default(),
+            ),
+        })
+        .collect()
+}
+
+fn manifest_of(spec: &Bound<'_, PyAny>) -> PyResult<Manifest> {
+    let manifest = spec.getattr("manifest")?;
+    pythonize::depythonize(&manifest)
+        .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))
+}
+
+/// Calls `spec.invoke(ctx, params)` and converts what it returns.
+struct PythonInvoker {
+    spec: Py<PyAny>,
+}
+
+impl Invoker for PythonInvoker {
+    fn invoke(&self, ctx: &Context, params: Value) -> algohost_sdk::Result<Output> {
+        Python::attach(|py| {
+            let call = || -> PyResult<Output> {
+                let pyctx = Bound::new(py, PyContext::new(ctx))?;
+                let params = pythonize::pythonize(py, &params)
+                    .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
+                let returned = self.spec.bind(py).call_method1("invoke", (pyctx, params))?;
+                let (summary, found): (Bound<'_, PyAny>, Bound<'_, PyDict>) = returned.extract()?;
+                let summary: Value = if summary.is_none() {
+                    Value::Null
+                } else {
+                    pythonize::depythonize(&summary).map_err(|e| {
+                        pyo3::exceptions::PyTypeError::new_err(format!(
+                            "the summary is not JSON: {e}"
+                        ))
+                    })?
+                };
+                let mut output = Output::new().with_summary(summary);
+                for (name, frame) in found.iter() {
+                    let name: String = name.extract()?;
+                    let frame: DataFrame = frames::from_python(&frame)?;
+                    output = output.with_frame(name, frame);
+                }
+                Ok(output)
+            };
+            call().map_err(|e| errors::to_sdk(py, &e))
+        })
+        .map_err(|e: Error| e)
+    }
+}

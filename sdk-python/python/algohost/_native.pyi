@@ -1,0 +1,266 @@
+"""The native module: the Rust host and SDK, bound with pyo3.
+
+This file is the contract between the Rust side (``sdk-python/src`` and
+``host/src/python``) and the pure-Python layer (``algohost/*.py``); stubtest
+checks it against the compiled module.
+"""
+
+import datetime
+import logging
+from collections.abc import Awaitable, Mapping, Sequence
+from typing import Any, Protocol
+
+import polars as pl
+
+class ArrowStreamExportable(Protocol):
+    """Anything with the Arrow PyCapsule stream interface: polars and pandas
+    DataFrames, pyarrow tables and record batch readers, duckdb results."""
+
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object: ...
+
+def version() -> str:
+    """The algohost version (the Rust workspace's)."""
+
+def init_logging(level: str | None = None) -> None:
+    """Forwards the host's ``tracing`` events to Python ``logging`` (loggers
+    named after the Rust target, e.g. ``algohost::runner``). Idempotent."""
+
+def cli_main(argv: Sequence[str]) -> int:
+    """Runs the ``algohost`` command line in this process (argv[0] is the
+    program name) and returns its exit code. Releases the GIL meanwhile."""
+
+def resample(
+    frame: ArrowStreamExportable,
+    points: Sequence[DataPointConfig],
+    to: str,
+    *,
+    min_coverage: float = 1.0,
+    time_zone: str | None = None,
+) -> pl.DataFrame:
+    """Converts long-form samples (``data_point_id``, ``ts``, ``value``) of
+    ``points`` to resolution ``to`` (ISO 8601, e.g. ``PT1H``, ``P1D``)."""
+
+class AlgohostError(Exception):
+    """Base of every algohost error."""
+
+class ValidationError(AlgohostError, ValueError):
+    """Params that do not fit the algorithm's schema. ``errors`` holds every
+    error as ``{"pointer": "/limit_kw", "message": "..."}``."""
+
+    errors: list[dict[str, str]]
+
+class PluginError(AlgohostError):
+    """An algorithm or plugin that cannot be used (unknown name, bad schema,
+    a plugin that failed to load)."""
+
+class RunFailed(AlgohostError):
+    """A run that ended ``failed``; ``kind`` is the error kind, ``details``
+    holds e.g. the Python traceback, ``run`` the run itself."""
+
+    kind: str
+    details: Any
+    run: Run | None
+
+class Cancelled(AlgohostError):
+    """The run was cancelled (raised by ``Context.check`` and for a run that
+    ended ``cancelled``)."""
+
+class TimedOut(AlgohostError):
+    """The run passed its deadline."""
+
+class DataPointId:
+    def __init__(self, value: int) -> None: ...
+    @property
+    def value(self) -> int: ...
+    def __int__(self) -> int: ...
+    def __index__(self) -> int: ...
+    def __eq__(self, other: object) -> bool: ...
+    def __hash__(self) -> int: ...
+
+class Flow:
+    """``from_`` → ``to`` of a ``carrier`` (``from`` is a Python keyword)."""
+
+    def __init__(self, from_: str, to: str, carrier: str) -> None: ...
+    @property
+    def from_(self) -> str: ...
+    @property
+    def to(self) -> str: ...
+    @property
+    def carrier(self) -> str: ...
+    def to_dict(self) -> dict[str, Any]: ...
+    def __eq__(self, other: object) -> bool: ...
+
+class DataPointConfig:
+    def __init__(
+        self,
+        name: str,
+        unit: str,
+        quantity: str,
+        resolution: str,
+        *,
+        time_zone: str = "UTC",
+        tags: Mapping[str, str] | None = None,
+        flow: Flow | None = None,
+        id: int | DataPointId | None = None,
+    ) -> None: ...
+    @property
+    def id(self) -> DataPointId: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def unit(self) -> str: ...
+    @property
+    def quantity(self) -> str: ...
+    @property
+    def resolution(self) -> str: ...
+    @property
+    def time_zone(self) -> str: ...
+    @property
+    def tags(self) -> dict[str, str]: ...
+    @property
+    def flow(self) -> Flow | None: ...
+    def to_dict(self) -> dict[str, Any]: ...
+    @staticmethod
+    def from_dict(value: Mapping[str, Any]) -> DataPointConfig: ...
+    def __eq__(self, other: object) -> bool: ...
+
+class DataPointFilter:
+    def __init__(
+        self,
+        *,
+        ids: Sequence[int | DataPointId] | None = None,
+        names: Sequence[str] | None = None,
+        tags: Mapping[str, str] | None = None,
+        quantity: str | None = None,
+        start: datetime.datetime | None = None,
+        end: datetime.datetime | None = None,
+        resolution: str | None = None,
+        time_zone: str | None = None,
+    ) -> None: ...
+    @property
+    def ids(self) -> list[DataPointId]: ...
+    @property
+    def names(self) -> list[str]: ...
+    @property
+    def tags(self) -> dict[str, str]: ...
+    @property
+    def quantity(self) -> str | None: ...
+    @property
+    def start(self) -> datetime.datetime | None: ...
+    @property
+    def end(self) -> datetime.datetime | None: ...
+    @property
+    def resolution(self) -> str | None: ...
+    @property
+    def time_zone(self) -> str | None: ...
+    def to_dict(self) -> dict[str, Any]: ...
+    def __eq__(self, other: object) -> bool: ...
+
+class FlowFilter:
+    def __init__(
+        self, *, from_: str | None = None, to: str | None = None, carrier: str | None = None
+    ) -> None: ...
+    @property
+    def from_(self) -> str | None: ...
+    @property
+    def to(self) -> str | None: ...
+    @property
+    def carrier(self) -> str | None: ...
+    def to_dict(self) -> dict[str, Any]: ...
+    def __eq__(self, other: object) -> bool: ...
+
+class Context:
+    """What a running algorithm gets (the same object for every source)."""
+
+    @property
+    def run_id(self) -> str: ...
+    @property
+    def algorithm(self) -> str: ...
+    @property
+    def deadline(self) -> datetime.datetime | None:
+        """When the run times out (timezone-aware UTC), or None."""
+    @property
+    def log(self) -> logging.Logger:
+        """A logger whose records are kept on the run."""
+    def progress(self, fraction: float, message: str = "") -> None:
+        """Reports progress in 0..=1; it never goes back."""
+    def is_cancelled(self) -> bool: ...
+    def check(self) -> None:
+        """Raises ``Cancelled`` or ``TimedOut`` when the run should stop."""
+    def read(self, filter: DataPointFilter) -> pl.DataFrame:
+        """Samples in wide form: ``ts`` and one column per data point name."""
+    def read_long(self, filter: DataPointFilter) -> pl.DataFrame:
+        """Samples in long form: ``data_point_id``, ``ts``, ``value``."""
+    def write(self, frame: ArrowStreamExportable) -> None:
+        """Adds or replaces samples (wide, by data point name; or long)."""
+    def data_points(self, filter: DataPointFilter | None = None) -> list[DataPointConfig]: ...
+    def define_data_points(self, points: Sequence[DataPointConfig]) -> list[DataPointConfig]: ...
+    def _log(self, level: str, target: str, message: str) -> None:
+        """Keeps one log record on the run (used by the logging handler)."""
+
+class Run:
+    """One finished (or timed out) execution."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def algorithm(self) -> str: ...
+    @property
+    def version(self) -> str: ...
+    @property
+    def status(self) -> str:
+        """``succeeded``, ``failed``, ``cancelled`` or ``timed_out``."""
+    @property
+    def params(self) -> dict[str, Any]: ...
+    @property
+    def progress(self) -> float: ...
+    @property
+    def summary(self) -> Any: ...
+    @property
+    def frames(self) -> dict[str, pl.DataFrame]: ...
+    @property
+    def error(self) -> dict[str, Any] | None:
+        """``{"kind", "message", "details"}`` when the run did not succeed."""
+    @property
+    def logs(self) -> list[dict[str, Any]]: ...
+    def raise_for_status(self) -> Run:
+        """Returns the run when it succeeded, else raises ``RunFailed``,
+        ``Cancelled`` or ``TimedOut``."""
+    def to_dict(self) -> dict[str, Any]: ...
+
+class Host:
+    """Every algorithm from every source (builtin, dylib, python), with the
+    data at ``data`` (a directory, ``postgres://…`` or ``http(s)://…``)."""
+
+    def __init__(
+        self,
+        *,
+        data: str | None = None,
+        plugin_dirs: Sequence[str] | None = None,
+    ) -> None: ...
+    def algorithms(self) -> list[dict[str, Any]]:
+        """Manifests with their ``source``, sorted by name."""
+    def describe(self, name: str) -> dict[str, Any]: ...
+    def diagnostics(self) -> list[dict[str, Any]]: ...
+    def validate(self, name: str, params: Mapping[str, Any] | None = None) -> None:
+        """Raises ``ValidationError`` with every error, ``PluginError`` for an
+        unknown name."""
+    def run(
+        self,
+        name: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        data: str | None = None,
+        timeout: float | None = None,
+    ) -> Run:
+        """Validates and runs, blocking (without the GIL) until it ends."""
+    def run_async(
+        self,
+        name: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        data: str | None = None,
+        timeout: float | None = None,
+    ) -> Awaitable[Run]:
+        """Like ``run``, as an awaitable for asyncio; never blocks the loop.
+        Cancelling the awaiting task cancels the run."""
