@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure what the tests run besides cargo is installed: PostgreSQL's
 # server binaries (initdb, pg_ctl) for the tests that start their own server
-# (host/tests/it/pg_server.rs), and curl for the README's HTTP tour.
+# (host/tests/it/pg_server.rs), curl for the README's HTTP tour, and
+# python3-venv for the project virtualenv (.venv).
 # Installs Debian's packages with apt-get when they are missing.
 # Nothing is started here: each test process starts and stops its own server.
 set -euo pipefail
@@ -17,6 +18,7 @@ have_server() {
 packages=()
 have_server || packages+=(postgresql)
 command -v curl >/dev/null || packages+=(curl)
+python3 -c 'import ensurepip, venv' 2>/dev/null || packages+=(python3-venv)
 if [[ ${#packages[@]} == 0 ]]; then
     exit 0
 fi

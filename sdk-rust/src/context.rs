@@ -106,11 +106,13 @@ impl Context {
 
     /// `Err(Cancelled)` once the run is cancelled, `Err(DeadlineExceeded)`
     /// once its deadline has passed; use it with `?` in loops.
+    /// The deadline is looked at first: a run past it is also cancelled by
+    /// the runner, and "timed out" is what happened.
     pub fn check(&self) -> Result<()> {
-        if self.host.is_cancelled() {
-            Err(Error::Cancelled)
-        } else if self.is_past_deadline() {
+        if self.is_past_deadline() {
             Err(Error::DeadlineExceeded)
+        } else if self.host.is_cancelled() {
+            Err(Error::Cancelled)
         } else {
             Ok(())
         }

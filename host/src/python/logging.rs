@@ -25,7 +25,9 @@ const QUEUE: usize = 4096;
 static INSTALLED: OnceLock<Result<(), String>> = OnceLock::new();
 
 /// Installs the bridge as the global subscriber, once; `level` is an
-/// `EnvFilter` directive such as `info` or `algohost=debug`.
+/// `EnvFilter` directive such as `info` or `algohost=debug`. When the
+/// process already has a global subscriber (the CLI ran in it), that one
+/// keeps the events.
 pub fn install(level: &str) -> Result<(), String> {
     INSTALLED
         .get_or_init(|| {
@@ -37,9 +39,12 @@ pub fn install(level: &str) -> Result<(), String> {
                 .spawn(move || forward(rx))
                 .map_err(|e| format!("could not start the logging thread: {e}"))?;
             let subscriber = Registry::default().with(filter).with(Bridge { tx });
-            tracing::subscriber::set_global_default(subscriber).map_err(|_| {
-                "another tracing subscriber is already installed in this process".to_owned()
-            })
+            // The CLI, run in this process before, installs its own (to
+            // stderr); that one stays, and so does the process.
+            if tracing::subscriber::set_global_default(subscriber).is_err() {
+                tracing::debug!("a tracing subscriber is already installed; it stays");
+            }
+            Ok(())
         })
         .clone()
 }

@@ -46,3 +46,17 @@ pub fn request_with(algorithm: &str, params: Value, adapter: Arc<dyn Adapter>) -
         observer: Arc::new(NoObserver),
     }
 }
+
+/// The project virtualenv with the algohost package, the Python plugins and
+/// the Python test fixtures (`make python` installs them).
+pub fn test_venv() -> PathBuf {
+    let venv = std::env::var_os("ALGOHOST_TEST_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv"));
+    assert!(
+        venv.join("bin").join("algohost").exists(),
+        "{} has no algohost package: `make test` (or `make python`) installs it first",
+        venv.display()
+    );
+    venv
+}

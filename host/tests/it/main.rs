@@ -15,6 +15,7 @@ mod pg_server;
 mod plugins;
 mod postgres;
 mod postgres_cancel;
+mod python;
 mod readme;
 mod rest;
 mod runner;

@@ -7,14 +7,39 @@ checks it against the compiled module.
 
 import datetime
 import logging
-from collections.abc import Awaitable, Mapping, Sequence
-from typing import Any, Protocol
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
+from typing import Any, ClassVar, Protocol, final
 
 import polars as pl
+from typing_extensions import Self
+
+__all__ = [
+    "AlgohostError",
+    "ValidationError",
+    "PluginError",
+    "RunFailed",
+    "Cancelled",
+    "TimedOut",
+    "DataPointId",
+    "Flow",
+    "DataPointConfig",
+    "DataPointFilter",
+    "FlowFilter",
+    "resample",
+    "Context",
+    "_ArrowStream",
+    "Host",
+    "Run",
+    "version",
+    "init_logging",
+    "cli_main",
+]
 
 class ArrowStreamExportable(Protocol):
     """Anything with the Arrow PyCapsule stream interface: polars and pandas
-    DataFrames, pyarrow tables and record batch readers, duckdb results."""
+    DataFrames, pyarrow tables and record batch readers, duckdb results.
+
+    Typing only: not in the runtime module (see stubtest-allowlist.txt)."""
 
     def __arrow_c_stream__(self, requested_schema: object | None = None) -> object: ...
 
@@ -48,6 +73,7 @@ class ValidationError(AlgohostError, ValueError):
     error as ``{"pointer": "/limit_kw", "message": "..."}``."""
 
     errors: list[dict[str, str]]
+    def __init__(self, message: str, errors: Iterable[dict[str, str]] = ()) -> None: ...
 
 class PluginError(AlgohostError):
     """An algorithm or plugin that cannot be used (unknown name, bad schema,
@@ -60,6 +86,9 @@ class RunFailed(AlgohostError):
     kind: str
     details: Any
     run: Run | None
+    def __init__(
+        self, message: str, kind: str = "failed", details: Any = None, run: Run | None = None
+    ) -> None: ...
 
 class Cancelled(AlgohostError):
     """The run was cancelled (raised by ``Context.check`` and for a run that
@@ -68,19 +97,21 @@ class Cancelled(AlgohostError):
 class TimedOut(AlgohostError):
     """The run passed its deadline."""
 
+@final
 class DataPointId:
-    def __init__(self, value: int) -> None: ...
+    def __new__(cls, value: int) -> Self: ...
     @property
     def value(self) -> int: ...
     def __int__(self) -> int: ...
     def __index__(self) -> int: ...
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
+@final
 class Flow:
     """``from_`` → ``to`` of a ``carrier`` (``from`` is a Python keyword)."""
 
-    def __init__(self, from_: str, to: str, carrier: str) -> None: ...
+    def __new__(cls, from_: str, to: str, carrier: str) -> Self: ...
     @property
     def from_(self) -> str: ...
     @property
@@ -88,21 +119,24 @@ class Flow:
     @property
     def carrier(self) -> str: ...
     def to_dict(self) -> dict[str, Any]: ...
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    __hash__: ClassVar[None]  # type: ignore[assignment]
 
+@final
 class DataPointConfig:
-    def __init__(
-        self,
+    def __new__(
+        cls,
         name: str,
         unit: str,
         quantity: str,
         resolution: str,
         *,
-        time_zone: str = "UTC",
+        # "UTC"; the runtime signature shows "..." (a non-literal Rust default)
+        time_zone: str = ...,
         tags: Mapping[str, str] | None = None,
         flow: Flow | None = None,
         id: int | DataPointId | None = None,
-    ) -> None: ...
+    ) -> Self: ...
     @property
     def id(self) -> DataPointId: ...
     @property
@@ -122,11 +156,13 @@ class DataPointConfig:
     def to_dict(self) -> dict[str, Any]: ...
     @staticmethod
     def from_dict(value: Mapping[str, Any]) -> DataPointConfig: ...
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    __hash__: ClassVar[None]  # type: ignore[assignment]
 
+@final
 class DataPointFilter:
-    def __init__(
-        self,
+    def __new__(
+        cls,
         *,
         ids: Sequence[int | DataPointId] | None = None,
         names: Sequence[str] | None = None,
@@ -136,7 +172,7 @@ class DataPointFilter:
         end: datetime.datetime | None = None,
         resolution: str | None = None,
         time_zone: str | None = None,
-    ) -> None: ...
+    ) -> Self: ...
     @property
     def ids(self) -> list[DataPointId]: ...
     @property
@@ -154,12 +190,14 @@ class DataPointFilter:
     @property
     def time_zone(self) -> str | None: ...
     def to_dict(self) -> dict[str, Any]: ...
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    __hash__: ClassVar[None]  # type: ignore[assignment]
 
+@final
 class FlowFilter:
-    def __init__(
-        self, *, from_: str | None = None, to: str | None = None, carrier: str | None = None
-    ) -> None: ...
+    def __new__(
+        cls, *, from_: str | None = None, to: str | None = None, carrier: str | None = None
+    ) -> Self: ...
     @property
     def from_(self) -> str | None: ...
     @property
@@ -167,8 +205,10 @@ class FlowFilter:
     @property
     def carrier(self) -> str | None: ...
     def to_dict(self) -> dict[str, Any]: ...
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    __hash__: ClassVar[None]  # type: ignore[assignment]
 
+@final
 class Context:
     """What a running algorithm gets (the same object for every source)."""
 
@@ -198,6 +238,7 @@ class Context:
     def _log(self, level: str, target: str, message: str) -> None:
         """Keeps one log record on the run (used by the logging handler)."""
 
+@final
 class Run:
     """One finished (or timed out) execution."""
 
@@ -228,16 +269,23 @@ class Run:
         ``Cancelled`` or ``TimedOut``."""
     def to_dict(self) -> dict[str, Any]: ...
 
+@final
+class _ArrowStream:
+    """A one-shot Arrow C stream holder (internal: how frames reach polars)."""
+
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object: ...
+
+@final
 class Host:
     """Every algorithm from every source (builtin, dylib, python), with the
     data at ``data`` (a directory, ``postgres://…`` or ``http(s)://…``)."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         *,
         data: str | None = None,
         plugin_dirs: Sequence[str] | None = None,
-    ) -> None: ...
+    ) -> Self: ...
     def algorithms(self) -> list[dict[str, Any]]:
         """Manifests with their ``source``, sorted by name."""
     def describe(self, name: str) -> dict[str, Any]: ...

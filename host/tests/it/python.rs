@@ -1,0 +1,323 @@
+//! Python algorithms through both front doors — the `algohost` binary
+//! embedding CPython (finding the project virtualenv through `VIRTUAL_ENV`)
+//! and the `algohost` console command of the pip package — and a Rust
+//! algorithm driven from Python; each compared with a native run. Then a
+//! real server running Python plugins: a GIL hog does not stall `/health`,
+//! cancellation and deadlines end Python runs, and failures stay failures.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use algohost::adapters::Adapter;
+use algohost::adapters::files::FilesAdapter;
+use algohost_sdk::data::DataPointFilter;
+use algohost_sdk::polars::prelude::*;
+use serde_json::{Value, json};
+
+use crate::common::test_venv;
+use crate::server::Scratch;
+
+/// Both front doors, by name, as commands with the virtualenv's plugins.
+fn front_doors(venv: &Path) -> [(&'static str, Command); 2] {
+    let mut embedded = Command::new(env!("CARGO_BIN_EXE_algohost"));
+    embedded.env("VIRTUAL_ENV", venv);
+    let pip = Command::new(venv.join("bin").join("algohost"));
+    [("embedded", embedded), ("pip", pip)].map(|(name, mut cmd)| {
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("ALGOHOST_") {
+                cmd.env_remove(key);
+            }
+        }
+        (name, cmd)
+    })
+}
+
+fn output(cmd: &mut Command, args: &[&str]) -> Output {
+    cmd.args(args).output().expect("start algohost")
+}
+
+fn stdout_json(out: &Output) -> Value {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
+}
+
+fn demo() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    algohost::demo::generate(&data).unwrap();
+    (dir, data)
+}
+
+fn read_parquet(path: &Path) -> DataFrame {
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    ParquetReader::new(file).finish().unwrap()
+}
+
+#[test]
+fn both_front_doors_list_python_algorithms_beside_the_rust_ones() {
+    let venv = test_venv();
+    let mut listings = Vec::new();
+    for (door, mut cmd) in front_doors(&venv) {
+        let list = stdout_json(&output(&mut cmd, &["list", "--json"]));
+        let sources: Vec<(String, String)> = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                (
+                    a["name"].as_str().unwrap().to_owned(),
+                    a["source"]["kind"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        for (name, kind) in [
+            ("resample", "builtin"),
+            ("price_arbitrage", "python"),
+            ("naive_forecast", "python"),
+            ("load_above_threshold", "python"),
+            ("py_frames", "python"),
+        ] {
+            assert!(
+                sources.contains(&(name.to_owned(), kind.to_owned())),
+                "{door}: {name} ({kind}) missing from {sources:?}"
+            );
+        }
+        listings.push(sources);
+    }
+    assert_eq!(listings[0], listings[1], "both front doors list the same");
+}
+
+#[test]
+fn a_python_algorithm_run_from_the_cli_matches_reading_the_data_natively() {
+    let venv = test_venv();
+    let (dir, data) = demo();
+    let native = FilesAdapter::open(&data)
+        .unwrap()
+        .read(&DataPointFilter::default().with_names(["site.load"]))
+        .unwrap();
+    let native = algohost_sdk::data::to_wide(
+        &native,
+        &FilesAdapter::open(&data)
+            .unwrap()
+            .data_points(&DataPointFilter::default().with_names(["site.load"]))
+            .unwrap(),
+    )
+    .unwrap();
+    let expected_sum: f64 = native
+        .column("site.load")
+        .unwrap()
+        .as_materialized_series()
+        .sum()
+        .unwrap();
+    for (door, mut cmd) in front_doors(&venv) {
+        let out_dir = dir.path().join(door);
+        let params = json!({"names": ["site.load"], "factor": 2.0}).to_string();
+        let summary = stdout_json(&output(
+            &mut cmd,
+            &[
+                "run",
+                "py_frames",
+                "--params",
+                &params,
+                "--data",
+                data.to_str().unwrap(),
+                "--output",
+                out_dir.to_str().unwrap(),
+            ],
+        ));
+        assert_eq!(
+            summary["is_context"], true,
+            "{door}: ctx is an algohost.Context"
+        );
+        assert_eq!(summary["rows"], native.height(), "{door}");
+        let sum = summary["sums"]["site.load"].as_f64().unwrap();
+        assert!(
+            (sum - expected_sum).abs() < 1e-6 * expected_sum.abs(),
+            "{door}: {sum} vs {expected_sum}"
+        );
+        let doubled = read_parquet(&out_dir.join("doubled.parquet"));
+        let twice = native.column("site.load").unwrap().as_materialized_series() * 2.0;
+        assert_eq!(
+            doubled
+                .column("site.load")
+                .unwrap()
+                .as_materialized_series(),
+            &twice,
+            "{door}"
+        );
+        assert_eq!(
+            doubled.column("ts").unwrap(),
+            native.column("ts").unwrap(),
+            "{door}"
+        );
+    }
+}
+
+#[test]
+fn a_rust_algorithm_run_from_python_matches_its_native_run() {
+    let venv = test_venv();
+    let (dir, data) = demo();
+    let params = json!({"names": ["site.load", "site.pv"], "resolution": "PT1H"});
+    let native = algohost::runner::execute(
+        &algohost::sources::discover(&Default::default()),
+        crate::common::request_with(
+            "resample",
+            params.clone(),
+            std::sync::Arc::new(FilesAdapter::open(&data).unwrap()),
+        ),
+    )
+    .unwrap();
+    assert_eq!(
+        native.run.status.as_str(),
+        "succeeded",
+        "{:?}",
+        native.run.error
+    );
+    let out = dir.path().join("from-python.parquet");
+    let script = format!(
+        "import algohost, json, sys\n\
+         run = algohost.Host(data={data:?}).run('resample', json.loads({params:?})).raise_for_status()\n\
+         [(name, frame)] = run.frames.items()\n\
+         frame.write_parquet({out:?})\n\
+         print(json.dumps({{'name': name, 'summary': run.summary}}))\n",
+        data = data.to_str().unwrap(),
+        params = params.to_string(),
+        out = out.to_str().unwrap(),
+    );
+    let ran = Command::new(venv.join("bin").join("python"))
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    let reply = stdout_json(&ran);
+    let output = native.output.unwrap();
+    let (name, frame) = output.frames.iter().next().unwrap();
+    assert_eq!(reply["name"], name.as_str());
+    assert_eq!(reply["summary"], native.run.summary);
+    let from_python = read_parquet(&out);
+    assert!(
+        from_python.equals_missing(frame),
+        "{from_python}\nvs\n{frame}"
+    );
+}
+
+#[test]
+fn the_example_plugin_from_the_readme_runs_under_both_front_doors() {
+    let venv = test_venv();
+    let (_dir, data) = demo();
+    let mut summaries = Vec::new();
+    for (door, mut cmd) in front_doors(&venv) {
+        let summary = stdout_json(&output(
+            &mut cmd,
+            &[
+                "run",
+                "load_above_threshold",
+                "--params",
+                r#"{"threshold_kw": 60}"#,
+                "--data",
+                data.to_str().unwrap(),
+            ],
+        ));
+        assert!(summary.is_object(), "{door}: {summary}");
+        summaries.push(summary);
+    }
+    assert_eq!(summaries[0], summaries[1]);
+}
+
+#[test]
+fn python_exceptions_exits_and_interrupts_fail_the_run_with_what_happened() {
+    let venv = test_venv();
+    for (how, expected) in [
+        ("raise", "ZeroDivisionError: division by zero"),
+        ("exit", "sys.exit(3)"),
+        ("interrupt", "KeyboardInterrupt"),
+    ] {
+        for (door, mut cmd) in front_doors(&venv) {
+            let params = json!({"how": how}).to_string();
+            let out = output(&mut cmd, &["run", "py_fails", "--params", &params]);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{door} {how}: {stderr}");
+            assert!(stderr.contains(expected), "{door} {how}: {stderr}");
+        }
+    }
+}
+
+/// A server whose Python algorithms come from the project virtualenv.
+fn python_server(scratch: &Scratch, args: &[&str]) -> crate::server::Server {
+    let venv = test_venv();
+    scratch.start_with_env(args, &[("VIRTUAL_ENV", venv.to_str().unwrap())])
+}
+
+#[test]
+fn health_answers_while_every_worker_runs_a_python_plugin_holding_the_gil() {
+    let scratch = Scratch::new();
+    let server = python_server(&scratch, &["--concurrency", "1", "--queue", "2"]);
+    let hog = json!({"seconds": 20});
+    let running = server.submit("py_holds_gil", hog.clone());
+    server.wait_for(&running, |s| s == "running");
+    for _ in 0..2 {
+        server.submit("py_holds_gil", hog.clone());
+    }
+    let full = server.post(
+        "/runs",
+        &json!({"algorithm": "py_holds_gil", "params": hog}),
+    );
+    let problem = full.problem(503);
+    assert_eq!(problem["type"], "urn:algohost:problem:queue-full");
+    assert!(full.header("retry-after").unwrap().parse::<u64>().unwrap() >= 1);
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    for _ in 0..5 {
+        for probe in ["/health", "/ready"] {
+            let reply = client.get(format!("{}{probe}", server.url)).send().unwrap();
+            assert_eq!(reply.status(), 200);
+        }
+    }
+    let run = server.get(&format!("/runs/{running}")).json();
+    assert_eq!(run["status"], "running", "the hog still runs: {run}");
+}
+
+#[test]
+fn python_runs_are_cancelled_time_out_and_fail_while_other_runs_go_on() {
+    let scratch = Scratch::new();
+    let server = python_server(&scratch, &["--concurrency", "3"]);
+    let polling = server.submit("py_waits_for_cancel", json!({}));
+    server.wait_for(&polling, |s| s == "running");
+    let cancelled = server.post(&format!("/runs/{polling}/cancel"), &json!({}));
+    assert!(cancelled.status < 300, "{}", cancelled.text());
+    let ended = server.wait_for(&polling, |s| s != "running" && s != "queued");
+    assert_eq!(ended["status"], "cancelled", "{ended}");
+
+    let stubborn = server.post(
+        "/runs",
+        &json!({"algorithm": "py_ignores_cancel", "params": {"seconds": 5}, "timeout": 0.5}),
+    );
+    assert_eq!(stubborn.status, 202, "{}", stubborn.text());
+    let stubborn = stubborn.json()["id"].as_str().unwrap().to_owned();
+    // Meanwhile a Rust run and a failing Python run end as usual.
+    let echo = server.submit("echo_frames", json!({}));
+    let failing = server.submit("py_fails", json!({"how": "exit"}));
+    let ended = server.wait_for(&stubborn, |s| s != "running" && s != "queued");
+    assert_eq!(ended["status"], "timed_out", "{ended}");
+    let echo = server.wait_for(&echo, |s| s != "running" && s != "queued");
+    assert_eq!(echo["status"], "succeeded", "{echo}");
+    let failing = server.wait_for(&failing, |s| s != "running" && s != "queued");
+    assert_eq!(failing["status"], "failed", "{failing}");
+    assert_eq!(failing["error"]["kind"], "exception", "{failing}");
+    assert!(
+        failing["error"]["details"]["traceback"]
+            .as_str()
+            .unwrap()
+            .contains("SystemExit"),
+        "{failing}"
+    );
+    assert_eq!(server.get("/health").status, 200);
+}

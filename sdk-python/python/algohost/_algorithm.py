@@ -1,0 +1,533 @@
+"""``@algohost.algorithm``: a Python function becomes an algorithm.
+
+The decorator builds the algorithm's manifest (name, version, description,
+params schema, outputs) when the module is imported, and attaches an
+:class:`AlgorithmSpec` to the function as ``__algohost__``. The host's Python
+source reads the manifest and calls :meth:`AlgorithmSpec.invoke` for each run;
+the function itself stays an ordinary function that tests can call directly.
+
+Three ways to declare params, chosen by the function's signature:
+
+* **a pydantic model**: ``def f(ctx, params: Params)`` where ``Params`` is a
+  ``pydantic.BaseModel``; its ``model_json_schema()`` is the params schema and
+  the function gets a ``Params`` instance.
+* **a JSON Schema dict**: ``@algorithm(params={...})`` on ``def f(ctx,
+  params)``; the function gets the validated params ``dict``.
+* **a plain signature**: ``def f(ctx, limit_kw: float, efficiency: float =
+  0.95)``; the parameters after ``ctx`` become the schema's properties
+  (required unless they have a default; no others allowed) and the function
+  gets them as keyword arguments, converted to their annotated types.
+  ``Annotated[float, pydantic.Field(gt=0, description=...)]`` adds
+  constraints and descriptions.
+
+A single parameter named ``params`` that is unannotated or annotated as a
+``dict``/``Mapping`` takes any JSON object (schema ``{"type": "object"}``).
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import inspect
+import json
+import re
+import typing
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, overload
+
+import pydantic
+
+from algohost import _logging
+
+if TYPE_CHECKING:
+    from algohost._native import Context
+
+__all__ = ["AlgorithmSpec", "ArrowStreamExportable", "Output", "algorithm"]
+
+DEFAULT_FRAME = "result"
+"""Name of the frame when an algorithm without declared outputs returns a bare
+DataFrame."""
+
+_SNAKE_CASE = re.compile(r"[a-z][a-z0-9_]*")
+_SEMVER = re.compile(r"\d+\.\d+\.\d+(?:[-+].*)?")
+
+
+class ArrowStreamExportable(Protocol):
+    """Anything with the Arrow PyCapsule stream interface: polars and pandas
+    DataFrames, pyarrow tables and record batch readers, duckdb results."""
+
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object: ...
+
+
+@dataclass(frozen=True)
+class Output:
+    """What an algorithm returns: a JSON summary and named frames.
+
+    >>> import polars as pl
+    >>> out = Output(summary={"rows": 2}, frames={"schedule": pl.DataFrame({"x": [1.0, 2.0]})})
+    >>> out.frames["schedule"].height
+    2
+    """
+
+    summary: dict[str, Any] | None = None
+    """A small JSON object describing the result (shown by ``algohost run``)."""
+    frames: Mapping[str, ArrowStreamExportable] = field(default_factory=dict)
+    """Output frames by name, as listed in the algorithm's ``outputs``."""
+
+
+ParamsMode = Literal["model", "schema", "signature"]
+
+
+@dataclass(frozen=True)
+class AlgorithmSpec:
+    """A decorated function's manifest and how to call it.
+
+    ``manifest`` holds ``name``, ``version``, ``description``,
+    ``params_schema``, ``outputs`` (``[{"name", "columns"}]``) and
+    ``idempotent``; the host adds the source.
+    """
+
+    manifest: dict[str, Any]
+    function: Callable[..., Any]
+    params_mode: ParamsMode
+    params_model: type[pydantic.BaseModel] | None = None
+    """The declared model (``"model"``) or the one built from the signature
+    (``"signature"``)."""
+    kwarg_fields: tuple[tuple[str, str], ...] = ()
+    """For ``"signature"``: (parameter name, model field name) pairs."""
+
+    @property
+    def name(self) -> str:
+        """The algorithm's name."""
+        name: str = self.manifest["name"]
+        return name
+
+    def invoke(
+        self, ctx: Context, params: Mapping[str, Any]
+    ) -> tuple[Any, dict[str, ArrowStreamExportable]]:
+        """Runs the function for one run and returns ``(summary, frames)``.
+
+        ``params`` have passed the JSON Schema already; they are converted to
+        what the function declared (a model instance, the dict, or keyword
+        arguments) and the function runs with ``ctx`` as the current context,
+        so that ``logging`` records are kept on the run.
+        """
+        _logging.install()
+        with _logging.running(ctx):
+            if self.params_mode == "schema":
+                result = self.function(ctx, dict(params))
+            elif self.params_mode == "model":
+                assert self.params_model is not None
+                result = self.function(ctx, self.params_model.model_validate(params))
+            else:
+                assert self.params_model is not None
+                values = self.params_model.model_validate(params)
+                kwargs = {arg: getattr(values, attr) for arg, attr in self.kwarg_fields}
+                result = self.function(ctx, **kwargs)
+        return self._normalise(result)
+
+    def _normalise(
+        self, result: object
+    ) -> tuple[Any, dict[str, ArrowStreamExportable]]:
+        """Turns what the function returned into ``(summary, frames)``."""
+        if isinstance(result, Output):
+            return self._summary(result.summary), self._frames(result.frames)
+        if _is_frame(result):
+            outputs = self.manifest["outputs"]
+            name = outputs[0]["name"] if outputs else DEFAULT_FRAME
+            return None, {name: typing.cast(ArrowStreamExportable, result)}
+        if isinstance(result, Mapping):
+            return self._summary(result), {}
+        if result is None:
+            return None, {}
+        raise TypeError(
+            f"algorithm `{self.name}` returned {_describe(result)}; return a DataFrame "
+            "(or anything with __arrow_c_stream__), a dict summary, "
+            "algohost.Output(summary=..., frames={...}) or None"
+        )
+
+    def _summary(self, summary: object) -> Any:
+        """The summary as plain JSON values (tuples become lists, keys strings)."""
+        if summary is None:
+            return None
+        try:
+            return json.loads(json.dumps(summary, allow_nan=False))
+        except (TypeError, ValueError) as e:
+            raise TypeError(
+                f"the summary of algorithm `{self.name}` is not JSON-serialisable: {e}; "
+                "use dicts, lists, str, int, finite float, bool and None "
+                "(convert numpy values with .item() or float())"
+            ) from e
+
+    def _frames(self, frames: object) -> dict[str, ArrowStreamExportable]:
+        """Checks the names and types of ``Output.frames``."""
+        if not isinstance(frames, Mapping):
+            raise TypeError(
+                f"algorithm `{self.name}` returned Output.frames as {_describe(frames)}; "
+                "use a dict of frame name to DataFrame"
+            )
+        checked: dict[str, ArrowStreamExportable] = {}
+        for name, frame in frames.items():
+            if not isinstance(name, str) or not name:
+                raise TypeError(
+                    f"algorithm `{self.name}` returned an output frame named {name!r}; "
+                    'frame names are non-empty strings such as "schedule"'
+                )
+            if not _is_frame(frame):
+                raise TypeError(
+                    f"output frame `{name}` of algorithm `{self.name}` is {_describe(frame)}; "
+                    "use a polars or pandas DataFrame, a pyarrow Table or anything "
+                    "with __arrow_c_stream__"
+                )
+            checked[name] = typing.cast(ArrowStreamExportable, frame)
+        return checked
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+OutputsArg = Sequence[str] | Mapping[str, Sequence[str]] | None
+
+
+@overload
+def algorithm(func: F, /) -> F: ...
+
+
+@overload
+def algorithm(
+    *,
+    name: str | None = None,
+    version: str = "0.1.0",
+    outputs: OutputsArg = None,
+    idempotent: bool = False,
+    params: Mapping[str, Any] | None = None,
+) -> Callable[[F], F]: ...
+
+
+def algorithm(
+    func: F | None = None,
+    /,
+    *,
+    name: str | None = None,
+    version: str = "0.1.0",
+    outputs: OutputsArg = None,
+    idempotent: bool = False,
+    params: Mapping[str, Any] | None = None,
+) -> F | Callable[[F], F]:
+    """Declares a function ``(ctx, params)`` or ``(ctx, **typed args)`` an
+    algorithm; usable bare (``@algorithm``) or with arguments.
+
+    ``name`` defaults to the function's name (snake_case); ``version`` is a
+    semantic version; ``outputs`` lists the frames it returns, as
+    ``["schedule: ts, battery_kw"]`` (like the Rust macro) or
+    ``{"schedule": ["ts", "battery_kw"]}``; ``idempotent`` says running it
+    twice with the same params is harmless; ``params`` is a JSON Schema for a
+    function ``(ctx, params)`` that takes the params dict. The docstring is
+    the description. The function is returned unchanged, with the
+    :class:`AlgorithmSpec` as ``__algohost__``.
+
+    >>> @algorithm(outputs=["doubled: x"])
+    ... def double(ctx: object, factor: float = 2.0) -> dict[str, float]:
+    ...     '''Doubles things.'''
+    ...     return {"factor": factor}
+    >>> double.__algohost__.manifest["params_schema"]["properties"]["factor"]["default"]
+    2.0
+    """
+
+    def decorate(f: F) -> F:
+        spec = _build_spec(
+            f,
+            name=name,
+            version=version,
+            outputs=outputs,
+            idempotent=idempotent,
+            params=params,
+        )
+        try:
+            setattr(f, "__algohost__", spec)  # noqa: B010  (F declares no such attribute)
+        except (AttributeError, TypeError) as e:
+            raise TypeError(
+                f"@algohost.algorithm cannot mark {f!r}: {e}; decorate a plain `def` function"
+            ) from e
+        return f
+
+    if func is not None:
+        return decorate(func)
+    return decorate
+
+
+def spec_of(obj: object) -> AlgorithmSpec | None:
+    """The spec of a decorated function, or None for anything else."""
+    spec = getattr(obj, "__algohost__", None)
+    return spec if isinstance(spec, AlgorithmSpec) else None
+
+
+def _build_spec(
+    func: Callable[..., Any],
+    *,
+    name: str | None,
+    version: str,
+    outputs: OutputsArg,
+    idempotent: bool,
+    params: Mapping[str, Any] | None,
+) -> AlgorithmSpec:
+    """Checks the decorator's arguments and the function, and builds the spec."""
+    if not callable(func):
+        raise TypeError(
+            f"@algohost.algorithm decorates a function, got {_describe(func)}; "
+            "write @algohost.algorithm or @algohost.algorithm(...) above a `def`"
+        )
+    algorithm_name = name if name is not None else getattr(func, "__name__", "")
+    if not isinstance(algorithm_name, str) or not _SNAKE_CASE.fullmatch(algorithm_name):
+        hint = (
+            "" if name is not None else " (taken from the function name; pass name=...)"
+        )
+        raise ValueError(
+            f"algorithm name {algorithm_name!r}{hint} must be snake_case: lowercase "
+            'letters, digits and `_`, starting with a letter, e.g. "peak_shaving"'
+        )
+    if not isinstance(version, str) or not _SEMVER.fullmatch(version):
+        raise ValueError(
+            f"version {version!r} of algorithm `{algorithm_name}` must be a semantic "
+            'version such as "0.1.0"'
+        )
+    if not isinstance(idempotent, bool):
+        raise TypeError(
+            f"idempotent of algorithm `{algorithm_name}` must be True or False, "
+            f"got {_describe(idempotent)}"
+        )
+    if inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func):
+        raise TypeError(
+            f"algorithm `{algorithm_name}` is an async function; algorithms run on the "
+            "host's executor threads, so define it with a plain `def`"
+        )
+    doc = getattr(func, "__doc__", None)
+    description = inspect.cleandoc(doc) if isinstance(doc, str) else ""
+    mode, schema, model, kwarg_fields = _params(func, algorithm_name, params)
+    manifest: dict[str, Any] = {
+        "name": algorithm_name,
+        "version": version,
+        "description": description,
+        "params_schema": schema,
+        "outputs": _outputs(outputs, algorithm_name),
+        "idempotent": idempotent,
+    }
+    return AlgorithmSpec(
+        manifest=manifest,
+        function=func,
+        params_mode=mode,
+        params_model=model,
+        kwarg_fields=kwarg_fields,
+    )
+
+
+def _params(
+    func: Callable[..., Any], algorithm_name: str, params: Mapping[str, Any] | None
+) -> tuple[
+    ParamsMode,
+    dict[str, Any],
+    type[pydantic.BaseModel] | None,
+    tuple[tuple[str, str], ...],
+]:
+    """Works out how the function takes its params: mode, schema, model and
+    keyword-argument mapping."""
+    where = f"algorithm `{algorithm_name}`"
+    try:
+        signature = inspect.signature(func, eval_str=True)
+    except NameError as e:
+        raise TypeError(
+            f"cannot resolve the annotations of {where}: {e}; define the names used "
+            "in annotations at module level"
+        ) from e
+    except ValueError as e:
+        raise TypeError(f"cannot read the signature of {where}: {e}") from e
+
+    parameters = list(signature.parameters.values())
+    positional = (
+        inspect.Parameter.POSITIONAL_ONLY,
+        inspect.Parameter.POSITIONAL_OR_KEYWORD,
+    )
+    if not parameters or parameters[0].kind not in positional:
+        raise TypeError(
+            f"{where} must take the run context as its first positional parameter, "
+            "e.g. `def f(ctx, params)` or `def f(ctx, limit_kw: float)`"
+        )
+    rest = parameters[1:]
+    single = rest[0] if len(rest) == 1 and rest[0].kind in positional else None
+
+    if params is not None:
+        if single is None:
+            raise TypeError(
+                f"{where} declares params=<JSON Schema>, so it must take exactly "
+                "`(ctx, params)` and gets the params dict"
+            )
+        if _is_model(single.annotation):
+            raise TypeError(
+                f"{where} declares both a pydantic model ({single.annotation.__name__}) "
+                "and params=<JSON Schema>; keep one of them"
+            )
+        return "schema", _schema_dict(params, where), None, ()
+
+    if single is not None and _is_model(single.annotation):
+        model: type[pydantic.BaseModel] = single.annotation
+        return "model", _model_schema(model, where), model, ()
+
+    if (
+        single is not None
+        and single.name == "params"
+        and _is_plain_mapping(single.annotation)
+    ):
+        return "schema", {"type": "object"}, None, ()
+
+    return _signature_params(rest, algorithm_name, where)
+
+
+def _signature_params(
+    rest: list[inspect.Parameter], algorithm_name: str, where: str
+) -> tuple[
+    ParamsMode, dict[str, Any], type[pydantic.BaseModel], tuple[tuple[str, str], ...]
+]:
+    """Builds a pydantic model from the parameters after ``ctx``."""
+    fields: dict[str, Any] = {}
+    kwarg_fields: list[tuple[str, str]] = []
+    for i, parameter in enumerate(rest):
+        if parameter.kind in (
+            inspect.Parameter.VAR_POSITIONAL,
+            inspect.Parameter.VAR_KEYWORD,
+        ):
+            stars = "*" if parameter.kind == inspect.Parameter.VAR_POSITIONAL else "**"
+            raise TypeError(
+                f"{where} takes `{stars}{parameter.name}`; list each param as its own parameter "
+                "(or take a pydantic model or params=<JSON Schema>)"
+            )
+        if parameter.kind == inspect.Parameter.POSITIONAL_ONLY:
+            raise TypeError(
+                f"parameter `{parameter.name}` of {where} is positional-only; params "
+                "are passed by keyword, so remove the `/`"
+            )
+        annotation = (
+            Any
+            if parameter.annotation is inspect.Parameter.empty
+            else parameter.annotation
+        )
+        default = (
+            ... if parameter.default is inspect.Parameter.empty else parameter.default
+        )
+        attr = f"p{i}"
+        fields[attr] = (
+            typing.Annotated[annotation, pydantic.Field(alias=parameter.name)],
+            default,
+        )
+        kwarg_fields.append((parameter.name, attr))
+    title = "".join(part.capitalize() for part in algorithm_name.split("_")) + "Params"
+    try:
+        model = pydantic.create_model(
+            title,
+            __config__=pydantic.ConfigDict(
+                extra="forbid", arbitrary_types_allowed=False
+            ),
+            **fields,
+        )
+    except (
+        pydantic.PydanticUserError,
+        pydantic.PydanticSchemaGenerationError,
+        TypeError,
+    ) as e:
+        raise TypeError(
+            f"cannot build a params schema from the signature of {where}: {e}"
+        ) from e
+    return "signature", _model_schema(model, where), model, tuple(kwarg_fields)
+
+
+def _model_schema(model: type[pydantic.BaseModel], where: str) -> dict[str, Any]:
+    """``model.model_json_schema()`` with a clear error when it has none."""
+    try:
+        return model.model_json_schema()
+    except (pydantic.PydanticUserError, pydantic.PydanticSchemaGenerationError) as e:
+        raise TypeError(f"cannot build the params schema of {where}: {e}") from e
+
+
+def _schema_dict(params: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """A copy of a JSON Schema given as ``params=``, checked to be JSON."""
+    if not isinstance(params, Mapping):
+        raise TypeError(
+            f"params of {where} must be a JSON Schema dict such as "
+            f'{{"type": "object", "properties": {{...}}}}, got {_describe(params)}'
+        )
+    try:
+        schema: dict[str, Any] = json.loads(json.dumps(params, allow_nan=False))
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"the params schema of {where} is not JSON: {e}") from e
+    return schema
+
+
+def _outputs(outputs: OutputsArg, algorithm_name: str) -> list[dict[str, Any]]:
+    """Parses ``outputs=`` into ``[{"name", "columns"}]``."""
+    if outputs is None:
+        return []
+    where = f"algorithm `{algorithm_name}`"
+    if isinstance(outputs, str):
+        raise TypeError(
+            f'outputs of {where} must be a list such as ["schedule: ts, battery_kw"], '
+            f"not the string {outputs!r}"
+        )
+    pairs: list[tuple[object, object]]
+    if isinstance(outputs, Mapping):
+        pairs = list(outputs.items())
+    else:
+        pairs = []
+        for entry in outputs:
+            if not isinstance(entry, str):
+                raise TypeError(
+                    f'outputs of {where} must be strings such as "schedule: ts, battery_kw", '
+                    f"got {_describe(entry)}"
+                )
+            head, _, tail = entry.partition(":")
+            pairs.append(
+                (head.strip(), [c.strip() for c in tail.split(",") if c.strip()])
+            )
+    parsed: list[dict[str, Any]] = []
+    for frame, columns in pairs:
+        if not isinstance(frame, str) or not _SNAKE_CASE.fullmatch(frame):
+            raise ValueError(
+                f"output frame name {frame!r} of {where} must be snake_case"
+            )
+        if (
+            isinstance(columns, str)
+            or not isinstance(columns, Sequence)
+            or not all(isinstance(c, str) for c in columns)
+        ):
+            raise TypeError(
+                f"the columns of output frame `{frame}` of {where} must be a list of names"
+            )
+        if any(o["name"] == frame for o in parsed):
+            raise ValueError(f"output frame `{frame}` of {where} is declared twice")
+        parsed.append({"name": frame, "columns": list(columns)})
+    return parsed
+
+
+def _is_model(annotation: object) -> typing.TypeGuard[type[pydantic.BaseModel]]:
+    """Whether an annotation is a pydantic model class."""
+    return isinstance(annotation, type) and issubclass(annotation, pydantic.BaseModel)
+
+
+def _is_plain_mapping(annotation: object) -> bool:
+    """Whether an annotation says "any dict": none, ``dict``, ``Mapping``."""
+    if annotation is inspect.Parameter.empty or annotation is Any:
+        return True
+    origin = typing.get_origin(annotation) or annotation
+    return origin in (dict, collections.abc.Mapping, collections.abc.MutableMapping)
+
+
+def _is_frame(value: object) -> bool:
+    """Whether a value exports an Arrow C stream (and is not a class)."""
+    return not isinstance(value, type) and hasattr(value, "__arrow_c_stream__")
+
+
+def _describe(value: object) -> str:
+    """``a list`` / ``an int``: a value's type, for error messages."""
+    type_name = type(value).__qualname__
+    module = type(value).__module__
+    if module not in ("builtins", None):
+        type_name = f"{module}.{type_name}"
+    article = "an" if type_name[:1].lower() in "aeiou" else "a"
+    return f"{article} {type_name}"

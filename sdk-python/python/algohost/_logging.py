@@ -1,0 +1,96 @@
+"""Python ``logging`` inside a run: records are kept on the run.
+
+While a Python algorithm runs, its :class:`~algohost.Context` is the *current*
+context (a :class:`contextvars.ContextVar`, so it follows the run's thread and
+nothing else). A handler on the root logger forwards every record emitted
+meanwhile to ``ctx._log(level, logger name, message)``; outside a run it does
+nothing, so an application's own logging setup is left alone.
+
+``ctx.log`` is ``logging.getLogger("algohost.plugins.<algorithm>")``; the
+``algohost.plugins`` logger is set to ``DEBUG`` so that ``ctx.log.debug`` and
+``ctx.log.info`` are kept on the run even when the root logger stays at its
+default ``WARNING``. Other loggers keep their configured levels.
+
+Records from loggers whose name contains ``::`` are Rust ``tracing`` events
+forwarded by :func:`algohost.init`; the host keeps those on the run itself, so
+the handler skips them instead of storing them twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import logging
+import threading
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from algohost._native import Context
+
+PLUGINS_LOGGER = "algohost.plugins"
+"""Parent of the loggers ``Context.log`` returns."""
+
+_current_context: contextvars.ContextVar[Context | None] = contextvars.ContextVar(
+    "algohost_current_context", default=None
+)
+_install_lock = threading.Lock()
+_installed: RunLogHandler | None = None
+
+
+def current_context() -> Context | None:
+    """The context of the run executing in this thread (or task), if any."""
+    return _current_context.get()
+
+
+@contextlib.contextmanager
+def running(ctx: Context) -> Iterator[None]:
+    """Makes ``ctx`` the current context for the duration of the block."""
+    token = _current_context.set(ctx)
+    try:
+        yield
+    finally:
+        _current_context.reset(token)
+
+
+class RunLogHandler(logging.Handler):
+    """Forwards records emitted during a run to the run's context.
+
+    Recursion (a record emitted while forwarding one, e.g. by code that
+    ``ctx._log`` calls) is dropped rather than forwarded again.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.NOTSET)
+        self.setFormatter(logging.Formatter("%(message)s"))
+        self._forwarding = threading.local()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        ctx = _current_context.get()
+        if ctx is None or "::" in record.name:
+            return
+        if getattr(self._forwarding, "active", False):
+            return
+        self._forwarding.active = True
+        try:
+            ctx._log(record.levelname.lower(), record.name, self.format(record))
+        except Exception:  # noqa: BLE001  (logging must not break the run)
+            self.handleError(record)
+        finally:
+            self._forwarding.active = False
+
+
+def install() -> RunLogHandler:
+    """Installs the handler on the root logger once per process and sets the
+    ``algohost.plugins`` logger to ``DEBUG``; later calls return the same
+    handler."""
+    global _installed
+    if _installed is not None:
+        return _installed
+    with _install_lock:
+        if _installed is None:
+            handler = RunLogHandler()
+            logging.getLogger().addHandler(handler)
+            logging.getLogger(PLUGINS_LOGGER).setLevel(logging.DEBUG)
+            _installed = handler
+        return _installed

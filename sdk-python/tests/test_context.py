@@ -1,0 +1,82 @@
+"""``algohost.Context`` inside a Python plugin: identity, deadline, logging,
+progress and data through the run's adapter."""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+
+import algohost
+import polars as pl
+
+
+def test_identity_and_cancellation_state(host: algohost.Host) -> None:
+    run = host.run("context_info").raise_for_status()
+    assert run.summary == {
+        "run_id": run.id,
+        "algorithm": "context_info",
+        "deadline": None,
+        "deadline_is_aware": False,
+        "is_cancelled": False,
+        "check": "passed",
+        "log_name": "algohost.plugins.context_info",
+    }
+
+
+def test_deadline_follows_the_timeout(host: algohost.Host) -> None:
+    before = datetime.datetime.now(datetime.timezone.utc)
+    run = host.run("context_info", timeout=60).raise_for_status()
+    assert run.summary["deadline_is_aware"] is True
+    deadline = datetime.datetime.fromisoformat(run.summary["deadline"])
+    assert before + datetime.timedelta(seconds=59) < deadline
+    assert deadline < before + datetime.timedelta(seconds=62)
+
+
+def test_ctx_log_and_the_logging_module_are_kept_on_the_run(
+    host: algohost.Host,
+) -> None:
+    run = host.run("logs").raise_for_status()
+    records = [(r["level"], r["target"], r["message"]) for r in run.logs]
+    assert ("info", "algohost.plugins.logs", "info through ctx.log") in records
+    assert ("debug", "algohost.plugins.logs", "debug through ctx.log") in records
+    assert any(
+        target == "fixture_plugins"
+        and message == "warning through logging: 42"
+        and level.startswith("warn")
+        for level, target, message in records
+    )
+
+
+def test_progress_never_goes_back(host: algohost.Host) -> None:
+    run = host.run("logs").raise_for_status()
+    assert run.progress >= 0.5
+
+
+def test_read_data_points_in_wide_and_long_form(host: algohost.Host) -> None:
+    run = host.run("reads", {"names": ["site.load", "site.pv"]}).raise_for_status()
+    assert run.summary["points"] == ["site.load", "site.pv"]
+    assert set(run.summary["all"]) == {"site.load", "site.pv", "market.day_ahead"}
+    wide = run.frames["wide"]
+    assert wide.columns == ["ts", "site.load", "site.pv"]
+    assert wide.schema["ts"] == pl.Datetime("us", "UTC")
+    long = run.frames["long"]
+    assert long.columns == ["data_point_id", "ts", "value"]
+    assert long.schema["value"] == pl.Float64
+    assert set(long["data_point_id"].unique().to_list()) == {1, 2}
+    assert long.height == wide["site.load"].count() + wide["site.pv"].count()
+
+
+def test_define_write_and_read_back(data_dir: Path) -> None:
+    host = algohost.Host(data=str(data_dir))
+    run = host.run(
+        "writes", {"name": "test.power", "values": [1.0, 2.0, 3.0]}
+    ).raise_for_status()
+    assert isinstance(run.summary["id"], int)
+    back = run.frames["back"]
+    assert back["test.power"].to_list() == [1.0, 2.0, 3.0]
+    assert back["ts"].to_list() == [
+        datetime.datetime(2024, 1, 1, hour, tzinfo=datetime.timezone.utc)
+        for hour in range(3)
+    ]
+    again = host.run("reads", {"names": ["test.power"]}).raise_for_status()
+    assert again.frames["wide"]["test.power"].to_list() == [1.0, 2.0, 3.0]

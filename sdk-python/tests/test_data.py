@@ -1,0 +1,144 @@
+"""Data-model classes and ``algohost.resample``."""
+
+from __future__ import annotations
+
+import datetime
+
+import algohost
+import pandas as pd  # type: ignore[import-untyped, unused-ignore]
+import polars as pl
+import pytest
+
+UTC = datetime.timezone.utc
+
+
+def test_data_point_id() -> None:
+    a = algohost.DataPointId(7)
+    assert a.value == 7
+    assert int(a) == 7
+    assert [10, 11, 12][algohost.DataPointId(1)] == 11
+    assert a == algohost.DataPointId(7)
+    assert a != algohost.DataPointId(8)
+    assert len({a, algohost.DataPointId(7)}) == 1
+
+
+def test_flow() -> None:
+    flow = algohost.Flow("grid", "site", "electricity")
+    assert (flow.from_, flow.to, flow.carrier) == ("grid", "site", "electricity")
+    assert flow.to_dict() == {"from": "grid", "to": "site", "carrier": "electricity"}
+    assert flow == algohost.Flow("grid", "site", "electricity")
+
+
+def test_data_point_config_round_trips_through_dicts() -> None:
+    point = algohost.DataPointConfig(
+        "site.load",
+        "kW",
+        "power",
+        "PT15M",
+        time_zone="Europe/Berlin",
+        tags={"site": "demo"},
+        flow=algohost.Flow("grid", "demo", "electricity"),
+        id=1,
+    )
+    assert point.id == algohost.DataPointId(1)
+    assert (point.name, point.unit, point.quantity, point.resolution) == (
+        "site.load",
+        "kW",
+        "power",
+        "PT15M",
+    )
+    assert point.time_zone == "Europe/Berlin"
+    assert point.tags == {"site": "demo"}
+    as_dict = point.to_dict()
+    assert as_dict["flow"] == {"from": "grid", "to": "demo", "carrier": "electricity"}
+    assert as_dict["name"] == "site.load"
+    assert algohost.DataPointConfig.from_dict(as_dict) == point
+
+
+def test_data_point_config_defaults() -> None:
+    point = algohost.DataPointConfig("x", "kWh", "energy", "PT1H")
+    assert point.time_zone == "UTC"
+    assert point.tags == {}
+    assert point.flow is None
+
+
+def test_filters() -> None:
+    start = datetime.datetime(2024, 1, 1, tzinfo=UTC)
+    filt = algohost.DataPointFilter(
+        names=["site.load"],
+        ids=[1, algohost.DataPointId(2)],
+        start=start,
+        resolution="PT1H",
+    )
+    assert filt.names == ["site.load"]
+    assert filt.ids == [algohost.DataPointId(1), algohost.DataPointId(2)]
+    assert filt.start == start
+    assert filt.end is None
+    assert filt.resolution == "PT1H"
+    assert filt == algohost.DataPointFilter(
+        names=["site.load"], ids=[1, 2], start=start, resolution="PT1H"
+    )
+    assert filt.to_dict()["names"] == ["site.load"]
+    flows = algohost.FlowFilter(from_="grid", carrier="electricity")
+    assert (flows.from_, flows.to, flows.carrier) == ("grid", None, "electricity")
+    assert flows.to_dict()["from"] == "grid"
+
+
+def samples(values: list[float], minutes: int = 15) -> pl.DataFrame:
+    """Long-form samples of data point 1 every ``minutes`` from 2024-01-01."""
+    start = datetime.datetime(2024, 1, 1, tzinfo=UTC)
+    return pl.DataFrame(
+        {
+            "data_point_id": [1] * len(values),
+            "ts": [
+                start + datetime.timedelta(minutes=minutes * i)
+                for i in range(len(values))
+            ],
+            "value": values,
+        },
+        schema={
+            "data_point_id": pl.Int64,
+            "ts": pl.Datetime("us", "UTC"),
+            "value": pl.Float64,
+        },
+    )
+
+
+@pytest.mark.parametrize(
+    ("quantity", "expected"), [("power", [2.5, 6.5]), ("energy", [10.0, 26.0])]
+)
+def test_resample_down_follows_the_quantity(
+    quantity: str, expected: list[float]
+) -> None:
+    point = algohost.DataPointConfig("p", "kW", quantity, "PT15M", id=1)
+    out = algohost.resample(samples([1, 2, 3, 4, 5, 6, 7, 8]), [point], "PT1H")
+    assert isinstance(out, pl.DataFrame)
+    assert out["value"].to_list() == expected
+
+
+def test_resample_accepts_pandas() -> None:
+    point = algohost.DataPointConfig("p", "kW", "power", "PT15M", id=1)
+    frame: pd.DataFrame = samples([1, 2, 3, 4]).to_pandas()
+    assert algohost.resample(frame, [point], "PT1H")["value"].to_list() == [2.5]
+
+
+def test_resample_makes_up_no_value_for_too_little_coverage() -> None:
+    point = algohost.DataPointConfig("p", "kW", "power", "PT15M", id=1)
+    out = algohost.resample(samples([1, 2, 3, 4, 5]), [point], "PT1H")
+    # the second hour is covered by one of four samples: null or left out
+    by_hour = dict(zip(out["ts"].dt.hour().to_list(), out["value"].to_list()))
+    assert by_hour.get(0) == 2.5
+    assert by_hour.get(1) is None
+    relaxed = algohost.resample(
+        samples([1, 2, 3, 4, 5]), [point], "PT1H", min_coverage=0.25
+    )
+    assert relaxed["value"].to_list() == [2.5, 5.0]
+
+
+def test_resample_refuses_a_bad_resolution() -> None:
+    point = algohost.DataPointConfig("p", "kW", "power", "PT15M", id=1)
+    with pytest.raises(
+        ValueError,
+        match="invalid resolution 'hourly': use an ISO 8601 duration such as PT15M",
+    ):
+        algohost.resample(samples([1.0]), [point], "hourly")
