@@ -3,7 +3,7 @@ table of `make bench`.
 
 Each figure is ours beside a baseline measured in the same run, as a ratio,
 with its target and whether it is met. Printed and written as Markdown.
-Usage: report.py CRITERION_DIR OUT.md [HTTP_JSON [POSTGRES_JSON]]
+Usage: report.py CRITERION_DIR OUT.md [HTTP_JSON [POSTGRES_JSON [PYTHON_JSON]]]
 """
 
 from __future__ import annotations
@@ -145,10 +145,50 @@ def postgres_rows(path: Path | None) -> tuple[list[Row], str]:
     return rows, note
 
 
+def python_rows(path: Path | None) -> tuple[list[Row], str]:
+    """The Python figures from the JSON `benches/python_overhead.py` writes:
+    per-call overhead through the host vs a direct call, and the frame
+    hand-off (Python → host → Python) vs an Arrow IPC round trip."""
+    figures: dict[str, Any] = {}
+    if path is not None and path.exists():
+        figures = json.loads(path.read_text())
+    rows: list[Row] = []
+    call = figures.get("call")
+    figure = "Python: trivial algorithm through the host vs direct call"
+    if call:
+        ours, base = call["host_s"] * 1e9, call["direct_s"] * 1e9
+        added = ours - base
+        met = "yes" if added < 10_000 else "no"
+        rows.append((figure, fmt_us(ours), fmt_us(base), f"{ours / base:.1f}", "< 10 µs added", f"{met} (+{fmt_us(added)})"))
+    else:
+        rows.append((figure, "missing", "missing", "-", "< 10 µs added", "no"))
+    handoff = figures.get("handoff", {})
+    for cols in (1, 8):
+        small, big = handoff.get(f"{cols}c_1000r"), handoff.get(f"{cols}c_10000000r")
+        figure = f"Python frame hand-off, {cols} column(s), 10M rows vs Arrow IPC round trip"
+        if big:
+            ours, base = big["host_s"] * 1e9, big["ipc_s"] * 1e9
+            rows.append((figure, fmt_ms(ours / 1000), fmt_ms(base / 1000), f"{ours / base:.3f}", "below IPC (no copy)", "yes" if ours < base else "no"))
+        else:
+            rows.append((figure, "missing", "missing", "-", "below IPC (no copy)", "no"))
+        figure = f"Python frame hand-off, {cols} column(s): 10M rows vs 1k rows"
+        if small and big:
+            ours, base = big["host_s"] * 1e9, small["host_s"] * 1e9
+            grows = ours - base
+            rows.append((figure, fmt_us(ours), fmt_us(base), f"{ours / base:.2f}", "O(columns), not O(rows): < 100 µs more for 10⁴× the rows", f"{'yes' if grows < 100_000 else 'no'} (+{fmt_us(grows)})"))
+        else:
+            rows.append((figure, "missing", "missing", "-", "O(columns), not O(rows)", "no"))
+    note = ""
+    if "versions" in figures:
+        note = f"Python: {figures['versions']} (release build in the bench venv); each run of the host includes validation, the runner and a GIL hand-over."
+    return rows, note
+
+
 def main() -> int:
     root, out = Path(sys.argv[1]), Path(sys.argv[2])
     http_json = Path(sys.argv[3]) if len(sys.argv) > 3 else None
     postgres_json = Path(sys.argv[4]) if len(sys.argv) > 4 else None
+    python_json = Path(sys.argv[5]) if len(sys.argv) > 5 else None
     rows: list[Row] = []
 
     def overhead(figure: str, ours_id: str, base_id: str, limit_ns: float, target: str) -> None:
@@ -183,6 +223,8 @@ def main() -> int:
     rows += more_rows
     more_rows, postgres_note = postgres_rows(postgres_json)
     rows += more_rows
+    more_rows, python_note = python_rows(python_json)
+    rows += more_rows
 
     header = ("figure", "ours", "baseline", "ratio", "target", "met")
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -193,9 +235,10 @@ def main() -> int:
     if http_note:
         notes += "\n\n" + http_note
         print(http_note)
-    if postgres_note:
-        notes += "\n\n" + postgres_note
-        print(postgres_note)
+    for note in (postgres_note, python_note):
+        if note:
+            notes += "\n\n" + note
+            print(note)
     out.write_text("# Benchmark results\n\n" + notes + "\n\n" + table + "\n")
     return 0
 

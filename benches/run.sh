@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make bench`: release builds, criterion micro-benchmarks, the HTTP load
 # benchmark (algohost vs a bare axum handler vs FastAPI on uvicorn), the
-# PostgreSQL adapter on 10M samples (vs raw binary COPY and pandas), then one
+# PostgreSQL adapter on 10M samples (vs raw binary COPY and pandas), the
+# Python per-call overhead and frame hand-off, then one
 # table (figure, ours, baseline measured in the same run, ratio, target, met)
 # printed and written to benches/results.md.
 set -euo pipefail
@@ -95,5 +96,18 @@ fi
 pg_status=0
 ALGOHOST_BENCH_POSTGRES_OUT="$PG_OUT" cargo bench -p algohost --bench postgres || pg_status=$?
 
-python3 benches/report.py "$CARGO_TARGET_DIR/criterion" benches/results.md "$HTTP_OUT" "$PG_OUT"
-exit "$pg_status"
+# Python: a release build of the algohost package in a venv of its own;
+# if it cannot be built its rows say "missing" and make bench fails.
+PY_OUT="$CARGO_TARGET_DIR/bench-python.json"
+PY_VENV="$CARGO_TARGET_DIR/bench-py-venv"
+rm -f "$PY_OUT"
+py_status=0
+{
+    { [[ -x "$PY_VENV/bin/python" ]] || python3 -m venv "$PY_VENV"; } &&
+    MATURIN_PEP517_ARGS="--profile release" "$PY_VENV/bin/python" -m pip install --quiet ./sdk-python &&
+    "$PY_VENV/bin/python" benches/python_overhead.py "$PY_OUT"
+} || py_status=$?
+
+python3 benches/report.py "$CARGO_TARGET_DIR/criterion" benches/results.md "$HTTP_OUT" "$PG_OUT" "$PY_OUT"
+[[ "$pg_status" == 0 ]] || exit "$pg_status"
+exit "$py_status"

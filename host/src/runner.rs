@@ -472,6 +472,13 @@ fn invoke_here(
     result.unwrap_or_else(|payload| Err(Error::Panicked(panic_message(payload.as_ref()))))
 }
 
+/// Runs `job` on one of the runner's pooled threads (a new one when none is
+/// idle): for callers that wait for a run from elsewhere, such as a Python
+/// caller that must stay responsive to Ctrl-C.
+pub fn spawn_pooled(job: Box<dyn FnOnce() + Send>) -> std::io::Result<()> {
+    run_threads::start(job)
+}
+
 /// Long-lived threads for runs with a deadline, so that such a run does not
 /// pay for a new thread. A thread goes back to the pool when its plugin
 /// returns, whether or not anyone still waits for it: a run abandoned at its

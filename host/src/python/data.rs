@@ -132,14 +132,14 @@ pub struct PyDataPointConfig(pub DataPointConfig);
 #[pymethods]
 impl PyDataPointConfig {
     #[new]
-    #[pyo3(signature = (name, unit, quantity, resolution, *, time_zone = "UTC".to_owned(), tags = None, flow = None, id = None))]
+    #[pyo3(signature = (name, unit, quantity, resolution, *, time_zone = "UTC", tags = None, flow = None, id = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         name: String,
         unit: String,
         quantity: String,
         resolution: String,
-        time_zone: String,
+        time_zone: &str,
         tags: Option<BTreeMap<String, String>>,
         flow: Option<PyFlow>,
         id: Option<Bound<'_, PyAny>>,

@@ -1,11 +1,13 @@
 //! `algohost.Host` and `algohost.Run`: driving the host from Python. Rust
-//! work runs without the GIL; a blocking `run` wakes every 100 ms to let
-//! Ctrl-C through (it cancels the run), and `run_async` waits on a channel
-//! in asyncio, never blocking the event loop.
+//! work runs without the GIL on a runner thread; a blocking `run` wakes
+//! every 100 ms to let Ctrl-C through (it cancels the run), and `run_async`
+//! waits on a channel in asyncio, never blocking the event loop. A Python
+//! algorithm without a timeout, run blocking, runs on the caller's thread.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use algohost_sdk::Output;
@@ -137,15 +139,23 @@ impl PyHost {
         timeout: Option<f64>,
     ) -> PyResult<PyRun> {
         let request = self.request(py, name, params, data.as_deref(), timeout)?;
+        if request.timeout.is_none() && self.is_python(name) {
+            // A Python algorithm without a deadline runs right here, on the
+            // thread that holds the GIL: no thread hop, no GIL hand-over.
+            // Ctrl-C raises KeyboardInterrupt inside the plugin, which (as
+            // any exception of a plugin) fails the run.
+            let outcome = runner::execute(&self.registry, request);
+            return PyRun::from_outcome(py, outcome);
+        }
         let cancel = request.cancel.clone();
         let registry = self.registry.clone();
         let (tx, rx) = mpsc::sync_channel(1);
-        std::thread::Builder::new()
-            .name("algohost-python-run".to_owned())
-            .spawn(move || {
-                let _ = tx.send(runner::execute(&registry, request));
-            })
-            .map_err(|e| errors::algohost_error(py, format!("could not start the run: {e}")))?;
+        let live = Live::enter(cancel.clone());
+        runner::spawn_pooled(Box::new(move || {
+            let _live = live;
+            let _ = tx.send(runner::execute(&registry, request));
+        }))
+        .map_err(|e| errors::algohost_error(py, format!("could not start the run: {e}")))?;
         let rx = std::sync::Mutex::new(rx);
         let mut interrupted = None;
         let outcome = loop {
@@ -192,13 +202,13 @@ impl PyHost {
         let cancel = request.cancel.clone();
         let registry = self.registry.clone();
         let (tx, rx) = tokio::sync::oneshot::channel();
-        // A thread of its own, not a tokio one: a Python plugin takes the GIL.
-        std::thread::Builder::new()
-            .name("algohost-python-run".to_owned())
-            .spawn(move || {
-                let _ = tx.send(runner::execute(&registry, request));
-            })
-            .map_err(|e| errors::algohost_error(py, format!("could not start the run: {e}")))?;
+        // A runner thread, not a tokio one: a Python plugin takes the GIL.
+        let live = Live::enter(cancel.clone());
+        runner::spawn_pooled(Box::new(move || {
+            let _live = live;
+            let _ = tx.send(runner::execute(&registry, request));
+        }))
+        .map_err(|e| errors::algohost_error(py, format!("could not start the run: {e}")))?;
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
             // Cancelling the awaiting task drops this future: cancel the run.
             let guard = CancelOnDrop(Some(cancel));
@@ -223,6 +233,12 @@ impl PyHost {
 }
 
 impl PyHost {
+    fn is_python(&self, name: &str) -> bool {
+        self.registry
+            .get(name)
+            .is_ok_and(|a| matches!(a.source, crate::registry::Source::Python { .. }))
+    }
+
     /// Validates before anything runs (raising in the caller's thread) and
     /// builds the request.
     fn request(
@@ -248,6 +264,61 @@ impl PyHost {
             observer: Arc::new(NoObserver),
         })
     }
+}
+
+/// Runs started from Python that are still executing on runner threads
+/// (e.g. past their deadline, or awaited by a cancelled task).
+static LIVE: Mutex<Vec<(u64, CancelToken)>> = Mutex::new(Vec::new());
+static LIVE_ENDED: Condvar = Condvar::new();
+static NEXT_LIVE: AtomicU64 = AtomicU64::new(0);
+
+/// Membership of [`LIVE`] for as long as the run's thread runs it.
+struct Live(u64);
+
+impl Live {
+    fn enter(cancel: CancelToken) -> Self {
+        let id = NEXT_LIVE.fetch_add(1, Ordering::Relaxed);
+        LIVE.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((id, cancel));
+        Self(id)
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        LIVE.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|(id, _)| *id != self.0);
+        LIVE_ENDED.notify_all();
+    }
+}
+
+/// At interpreter exit: cancels the runs still executing and waits up to
+/// `grace` seconds for them, so that none is torn down mid-flight (a
+/// plugin inside C or C++ code would abort the process). Registered with
+/// `atexit` by the module.
+#[pyfunction(name = "_shutdown")]
+#[pyo3(signature = (grace = 10.0))]
+pub fn shutdown(py: Python<'_>, grace: f64) {
+    let deadline =
+        std::time::Instant::now() + Duration::try_from_secs_f64(grace).unwrap_or_default();
+    py.detach(|| {
+        let mut live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
+        for (_, cancel) in live.iter() {
+            cancel.cancel();
+        }
+        while !live.is_empty() {
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                break;
+            }
+            live = LIVE_ENDED
+                .wait_timeout(live, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    });
 }
 
 /// Cancels the run unless defused (the awaiting task was cancelled).

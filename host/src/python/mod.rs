@@ -31,12 +31,15 @@ pub fn init_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::add_to(m)?;
     data::add_to(m)?;
     m.add_class::<context::PyContext>()?;
-    m.add_class::<frames::ArrowStream>()?;
     m.add_class::<host::PyHost>()?;
     m.add_class::<host::PyRun>()?;
     m.add_function(wrap_pyfunction!(version, m)?)?;
     m.add_function(wrap_pyfunction!(init_logging, m)?)?;
     m.add_function(wrap_pyfunction!(cli_main, m)?)?;
+    // Not exported: called by `atexit` only.
+    m.py()
+        .import("atexit")?
+        .call_method1("register", (wrap_pyfunction!(host::shutdown, m.py())?,))?;
     Ok(())
 }
 

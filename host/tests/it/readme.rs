@@ -66,6 +66,7 @@ fn serve(cwd: &Path, plugins: &Path) -> (ServerGuard, String) {
         ])
         .current_dir(cwd)
         .env("ALGOHOST_PLUGIN_PATH", plugins)
+        .env("VIRTUAL_ENV", crate::common::test_venv())
         .env_remove("ALGOHOST_TOKENS")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -128,6 +129,7 @@ fn readme_console_examples_run_with_their_exit_codes() {
         .current_dir(cwd.path())
         .env("PATH", &path)
         .env("ALGOHOST_PLUGIN_PATH", plugins.path())
+        .env("VIRTUAL_ENV", crate::common::test_venv())
         .env_remove("ALGOHOST_DATA")
         .output()
         .unwrap();
@@ -174,6 +176,7 @@ fn readme_code_blocks_are_code_that_the_build_compiles() {
         "examples/custom-host/src/main.rs",
         "plugins/peak-shaving/src/lib.rs",
         "plugins/peak-shaving/Cargo.toml",
+        "examples/python-plugin/pyproject.toml",
     ]
     .iter()
     .map(|p| normalise(&std::fs::read_to_string(root.join(p)).unwrap()))

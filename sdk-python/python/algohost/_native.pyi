@@ -27,7 +27,6 @@ __all__ = [
     "FlowFilter",
     "resample",
     "Context",
-    "_ArrowStream",
     "Host",
     "Run",
     "version",
@@ -131,8 +130,7 @@ class DataPointConfig:
         quantity: str,
         resolution: str,
         *,
-        # "UTC"; the runtime signature shows "..." (a non-literal Rust default)
-        time_zone: str = ...,
+        time_zone: str = "UTC",
         tags: Mapping[str, str] | None = None,
         flow: Flow | None = None,
         id: int | DataPointId | None = None,
@@ -268,12 +266,6 @@ class Run:
         """Returns the run when it succeeded, else raises ``RunFailed``,
         ``Cancelled`` or ``TimedOut``."""
     def to_dict(self) -> dict[str, Any]: ...
-
-@final
-class _ArrowStream:
-    """A one-shot Arrow C stream holder (internal: how frames reach polars)."""
-
-    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object: ...
 
 @final
 class Host:
