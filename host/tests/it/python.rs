@@ -321,3 +321,72 @@ fn python_runs_are_cancelled_time_out_and_fail_while_other_runs_go_on() {
     );
     assert_eq!(server.get("/health").status, 200);
 }
+
+#[test]
+fn the_python_api_takes_data_from_a_directory_postgres_and_another_algohost() {
+    let venv = test_venv();
+    let scratch = Scratch::new();
+    let dir = scratch.path().join("data");
+    let db = crate::pg_server::database("pyapi");
+    let imported = Command::new(env!("CARGO_BIN_EXE_algohost"))
+        .args([
+            "data",
+            "import",
+            "--from",
+            dir.to_str().unwrap(),
+            "--to",
+            &db.url,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        imported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&imported.stderr)
+    );
+    let server = scratch.start(&[]);
+    let specs = [
+        dir.to_str().unwrap().to_owned(),
+        db.url.clone(),
+        server.url.clone(),
+    ];
+    let out = scratch.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let script = format!(
+        "import algohost, json, sys\n\
+         params = {{'names': ['site.load', 'market.day_ahead'], 'resolution': 'P1D'}}\n\
+         summaries = []\n\
+         for i, spec in enumerate(json.loads(sys.argv[1])):\n\
+         \x20   run = algohost.Host(data=spec).run('resample', params).raise_for_status()\n\
+         \x20   run.frames['resampled'].write_parquet(f'{out}/{{i}}.parquet')\n\
+         \x20   summaries.append(run.summary)\n\
+         \x20   # The same, with the data given per run.\n\
+         \x20   again = algohost.Host().run('resample', params, data=spec).raise_for_status()\n\
+         \x20   assert again.frames['resampled'].equals(run.frames['resampled']), spec\n\
+         print(json.dumps(summaries))\n",
+        out = out.to_str().unwrap(),
+    );
+    let ran = Command::new(venv.join("bin").join("python"))
+        .args(["-c", &script, &serde_json::to_string(&specs).unwrap()])
+        .output()
+        .unwrap();
+    let summaries = stdout_json(&ran);
+    assert_eq!(summaries[0], summaries[1], "files vs postgres");
+    assert_eq!(summaries[0], summaries[2], "files vs rest");
+    let frames: Vec<DataFrame> = (0..3)
+        .map(|i| read_parquet(&out.join(format!("{i}.parquet"))))
+        .collect();
+    assert!(frames[0].height() > 100, "{}", frames[0]);
+    assert!(
+        frames[0].equals_missing(&frames[1]),
+        "postgres:\n{}\nvs files:\n{}",
+        frames[1],
+        frames[0]
+    );
+    assert!(
+        frames[0].equals_missing(&frames[2]),
+        "rest:\n{}\nvs files:\n{}",
+        frames[2],
+        frames[0]
+    );
+}
