@@ -34,7 +34,7 @@ $(DEMO_DATA)/catalog.json: | build
 	$(ALGOHOST) demo-data $(DEMO_DATA)
 
 $(VENV)/.installed: $(PY_SOURCES)
-	@test -x $(VENV_PY) || python3 -m venv $(VENV)
+	@test -x $(VENV_PY) || { ./scripts/ensure-test-deps.sh python && python3 -m venv $(VENV); }
 	$(VENV_PY) -m pip install --quiet --upgrade pip
 	$(VENV_PY) -m pip install --quiet './sdk-python[test]'
 	$(VENV_PY) -m pip install --quiet ./plugins/price-arbitrage ./plugins/naive-forecast ./examples/python-plugin ./tests/fixtures/python

@@ -15,9 +15,12 @@ have_server() {
     command -v initdb >/dev/null && command -v pg_ctl >/dev/null
 }
 
+# `ensure-test-deps.sh python`: only what the project virtualenv needs.
 packages=()
-have_server || packages+=(postgresql)
-command -v curl >/dev/null || packages+=(curl)
+if [[ "${1:-}" != python ]]; then
+    have_server || packages+=(postgresql)
+    command -v curl >/dev/null || packages+=(curl)
+fi
 python3 -c 'import ensurepip, venv' 2>/dev/null || packages+=(python3-venv)
 if [[ ${#packages[@]} == 0 ]]; then
     exit 0
