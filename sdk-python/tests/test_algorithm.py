@@ -592,7 +592,9 @@ def test_logging_during_invoke_is_forwarded_to_the_context() -> None:
         ctx.log.debug("debug too")
         logging.getLogger("somewhere.else").warning("from %s", "logging")
         logging.getLogger("somewhere.else").info("below the default level")
-        logging.getLogger("algohost::runner").warning("a forwarded Rust event")
+        logging.getLogger("algohost.runner").warning(
+            "a forwarded Rust event", extra={"algohost_rust": True}
+        )
 
     ctx = FakeContext()
     spec(f).invoke(ctx, {})  # type: ignore[arg-type]

@@ -56,7 +56,11 @@ fn forward(rx: Receiver<Record>) {
                 let logger = py
                     .import("logging")?
                     .call_method1("getLogger", (record.target.replace("::", "."),))?;
-                logger.call_method1("log", (record.level, record.message))?;
+                let extra = pyo3::types::PyDict::new(py);
+                extra.set_item("algohost_rust", true)?;
+                let kwargs = pyo3::types::PyDict::new(py);
+                kwargs.set_item("extra", extra)?;
+                logger.call_method("log", (record.level, record.message), Some(&kwargs))?;
                 Ok(())
             };
             if let Err(e) = emit() {

@@ -72,7 +72,7 @@ _initialised = False
 
 def init(level: str | None = None) -> None:
     """Forwards the host's Rust logs (``tracing``) to Python ``logging``, under
-    loggers named after the Rust module (e.g. ``algohost::runner``).
+    loggers named after the Rust module path (e.g. ``algohost.runner``).
 
     ``level`` (``"info"``, ``"debug"``, …) caps what is forwarded; by default
     the host decides. Calling it again does nothing::

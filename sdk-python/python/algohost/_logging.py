@@ -11,9 +11,9 @@ nothing, so an application's own logging setup is left alone.
 ``ctx.log.info`` are kept on the run even when the root logger stays at its
 default ``WARNING``. Other loggers keep their configured levels.
 
-Records from loggers whose name contains ``::`` are Rust ``tracing`` events
-forwarded by :func:`algohost.init`; the host keeps those on the run itself, so
-the handler skips them instead of storing them twice.
+Records marked ``algohost_rust`` are Rust ``tracing`` events forwarded by
+:func:`algohost.init`; the host keeps those on the run itself, so the handler
+skips them instead of storing them twice.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ class RunLogHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         ctx = _current_context.get()
-        if ctx is None or "::" in record.name:
+        if ctx is None or getattr(record, "algohost_rust", False):
             return
         if getattr(self._forwarding, "active", False):
             return

@@ -47,7 +47,7 @@ def version() -> str:
 
 def init_logging(level: str | None = None) -> None:
     """Forwards the host's ``tracing`` events to Python ``logging`` (loggers
-    named after the Rust target, e.g. ``algohost::runner``). Idempotent."""
+    named after the Rust module path, e.g. ``algohost.runner``). Idempotent."""
 
 def cli_main(argv: Sequence[str]) -> int:
     """Runs the ``algohost`` command line in this process (argv[0] is the
