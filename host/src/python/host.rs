@@ -239,8 +239,8 @@ impl PyHost {
             .is_ok_and(|a| matches!(a.source, crate::registry::Source::Python { .. }))
     }
 
-    /// Validates before anything runs (raising in the caller's thread) and
-    /// builds the request.
+    /// Builds the request; `runner::execute` validates the params before
+    /// anything runs (a rejection is raised as `ValidationError`).
     fn request(
         &self,
         py: Python<'_>,
@@ -250,7 +250,6 @@ impl PyHost {
         timeout: Option<f64>,
     ) -> PyResult<RunRequest> {
         let params = params_of(py, params.as_ref())?;
-        runner::validate(&self.registry, name, &params).map_err(|r| rejected(py, r))?;
         let adapter = match data {
             Some(spec) => open_data(py, Some(spec))?,
             None => self.data.clone(),

@@ -29,6 +29,7 @@ from __future__ import annotations
 import collections.abc
 import inspect
 import json
+import math
 import re
 import typing
 from collections.abc import Callable, Mapping, Sequence
@@ -113,7 +114,8 @@ class AlgorithmSpec:
         so that ``logging`` records are kept on the run.
         """
         _logging.install()
-        with _logging.running(ctx):
+        token = _logging.enter(ctx)
+        try:
             if self.params_mode == "schema":
                 result = self.function(ctx, dict(params))
             elif self.params_mode == "model":
@@ -124,12 +126,16 @@ class AlgorithmSpec:
                 values = self.params_model.model_validate(params)
                 kwargs = {arg: getattr(values, attr) for arg, attr in self.kwarg_fields}
                 result = self.function(ctx, **kwargs)
+        finally:
+            _logging.leave(token)
         return self._normalise(result)
 
     def _normalise(
         self, result: object
     ) -> tuple[Any, dict[str, ArrowStreamExportable]]:
         """Turns what the function returned into ``(summary, frames)``."""
+        if type(result) is dict:
+            return self._summary(result), {}
         if isinstance(result, Output):
             return self._summary(result.summary), self._frames(result.frames)
         if _is_frame(result):
@@ -150,6 +156,8 @@ class AlgorithmSpec:
         """The summary as plain JSON values (tuples become lists, keys strings)."""
         if summary is None:
             return None
+        if _is_plain_json(summary, 3):
+            return summary
         try:
             return json.loads(json.dumps(summary, allow_nan=False))
         except (TypeError, ValueError) as e:
@@ -531,3 +539,25 @@ def _describe(value: object) -> str:
         type_name = f"{module}.{type_name}"
     article = "an" if type_name[:1].lower() in "aeiou" else "a"
     return f"{article} {type_name}"
+
+
+_SCALARS = (str, int, bool, type(None))
+
+
+def _is_plain_json(value: object, depth: int) -> bool:
+    """Whether ``value`` is already plain JSON (str keys; str, int, bool,
+    None, finite float; dicts and lists of those, ``depth`` levels deep), so
+    that the summary need not be round-tripped through ``json``."""
+    if isinstance(value, _SCALARS):
+        return True
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if depth == 0:
+        return False
+    if type(value) is dict:
+        return all(
+            type(k) is str and _is_plain_json(v, depth - 1) for k, v in value.items()
+        )
+    if type(value) is list:
+        return all(_is_plain_json(v, depth - 1) for v in value)
+    return False

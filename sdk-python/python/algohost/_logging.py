@@ -43,6 +43,16 @@ def current_context() -> Context | None:
     return _current_context.get()
 
 
+def enter(ctx: Context) -> contextvars.Token[Context | None]:
+    """Makes ``ctx`` the current context; undo with :func:`leave`."""
+    return _current_context.set(ctx)
+
+
+def leave(token: contextvars.Token[Context | None]) -> None:
+    """Restores the context that was current before :func:`enter`."""
+    _current_context.reset(token)
+
+
 @contextlib.contextmanager
 def running(ctx: Context) -> Iterator[None]:
     """Makes ``ctx`` the current context for the duration of the block."""
