@@ -253,3 +253,30 @@ async def test_cancelling_the_awaiting_task_cancels_the_run(
     assert await asyncio.to_thread(fixture_plugins.EVENTS["stopped"].wait, 10)
     assert isinstance(fixture_plugins.SEEN["stopped"], algohost.Cancelled)
     assert fixture_plugins.SEEN["is_cancelled"] is True
+
+
+def test_functions_given_to_the_host_run_without_being_installed(demo_data: Path) -> None:
+    @algohost.algorithm(version="0.2.0")
+    def notebook_peak(ctx: algohost.Context, series: str = "site.load") -> dict[str, float]:
+        """Highest value of a series."""
+        frame = ctx.read(algohost.DataPointFilter(names=[series]))
+        return {"peak": float(frame[series].max())}  # type: ignore[arg-type]
+
+    host = algohost.Host(data=str(demo_data), algorithms=[notebook_peak])
+    listed = {a["name"]: a for a in host.algorithms()}
+    assert listed["notebook_peak"]["source"]["kind"] == "python"
+    assert listed["notebook_peak"]["source"]["entry_point"].endswith(
+        ":test_functions_given_to_the_host_run_without_being_installed.<locals>.notebook_peak"
+    )
+    run = host.run("notebook_peak").raise_for_status()
+    assert run.summary["peak"] > 0
+    with pytest.raises(algohost.ValidationError):
+        host.run("notebook_peak", {"series": 3})
+
+
+def test_a_function_that_is_not_decorated_is_refused() -> None:
+    def plain(ctx: algohost.Context) -> None:
+        """Not an algorithm."""
+
+    with pytest.raises(TypeError, match="decorate it with @algohost.algorithm"):
+        algohost.Host(algorithms=[plain])

@@ -84,15 +84,18 @@ pub struct PyHost {
 #[pymethods]
 impl PyHost {
     #[new]
-    #[pyo3(signature = (*, data = None, plugin_dirs = None))]
+    #[pyo3(signature = (*, data = None, plugin_dirs = None, algorithms = None))]
     fn new(
         py: Python<'_>,
         data: Option<String>,
         plugin_dirs: Option<Vec<PathBuf>>,
+        algorithms: Option<Vec<Bound<'_, PyAny>>>,
     ) -> PyResult<Self> {
         let options = DiscoveryOptions::with_env(plugin_dirs.unwrap_or_default());
         // Discovery imports Python plugins: it keeps the GIL.
-        let registry = Arc::new(sources::discover(&options));
+        let mut registry = sources::discover(&options);
+        super::source::add_functions(&mut registry, &algorithms.unwrap_or_default())?;
+        let registry = Arc::new(registry);
         let data = open_data(py, data.as_deref())?;
         Ok(Self { registry, data })
     }

@@ -119,6 +119,38 @@ fn scan(py: Python<'_>) -> Vec<Found> {
         .collect()
 }
 
+/// Registers decorated functions given to `Host(algorithms=[...])` (a
+/// notebook's algorithms, say), as the `python` source at
+/// `module:qualname`. A function that is not decorated is an error.
+pub fn add_functions(registry: &mut Registry, functions: &[Bound<'_, PyAny>]) -> PyResult<()> {
+    for function in functions {
+        let spec = function.getattr("__algohost__").map_err(|_| {
+            pyo3::exceptions::PyTypeError::new_err(format!(
+                "{} is not an algorithm: decorate it with @algohost.algorithm",
+                function.repr().map(|r| r.to_string()).unwrap_or_default()
+            ))
+        })?;
+        let manifest = manifest_of(&spec)?;
+        let text = |name: &str| -> String {
+            function
+                .getattr(name)
+                .and_then(|v| v.extract::<String>())
+                .unwrap_or_else(|_| "?".to_owned())
+        };
+        let location = format!("{}:{}", text("__module__"), text("__qualname__"));
+        registry.add(
+            manifest,
+            Source::Python {
+                entry_point: location,
+            },
+            Arc::new(PythonInvoker {
+                spec: spec.unbind(),
+            }),
+        );
+    }
+    Ok(())
+}
+
 fn manifest_of(spec: &Bound<'_, PyAny>) -> PyResult<Manifest> {
     let manifest = spec.getattr("manifest")?;
     pythonize::depythonize(&manifest)

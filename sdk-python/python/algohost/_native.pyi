@@ -7,7 +7,7 @@ checks it against the compiled module.
 
 import datetime
 import logging
-from collections.abc import Awaitable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar, Protocol, final
 
 import polars as pl
@@ -270,13 +270,16 @@ class Run:
 @final
 class Host:
     """Every algorithm from every source (builtin, dylib, python), with the
-    data at ``data`` (a directory, ``postgres://…`` or ``http(s)://…``)."""
+    data at ``data`` (a directory, ``postgres://…`` or ``http(s)://…``), plus
+    ``algorithms``: functions decorated with ``@algohost.algorithm`` that are
+    not installed as plugins (a notebook's, say)."""
 
     def __new__(
         cls,
         *,
         data: str | None = None,
         plugin_dirs: Sequence[str] | None = None,
+        algorithms: Sequence[Callable[..., Any]] | None = None,
     ) -> Self: ...
     def algorithms(self) -> list[dict[str, Any]]:
         """Manifests with their ``source``, sorted by name."""
