@@ -35,7 +35,7 @@ use algohost_sdk::data::{
     validate_long,
 };
 use algohost_sdk::{Error, Result};
-use deadpool_postgres::{ManagerConfig, Object, Pool, PoolError, RecyclingMethod};
+use deadpool_postgres::{ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Timeouts};
 use futures_util::future::BoxFuture;
 use polars::prelude::DataFrame;
 use tokio::sync::Notify;
@@ -145,10 +145,12 @@ impl PostgresAdapter {
     /// waits for its result, or gives up with [`Error::Cancelled`] once
     /// `interrupt` fires (see the module's documentation); it returns once
     /// the cancel request has been sent.
-    fn call_until<T, W>(&self, interrupt: &dyn Interrupt, work: W) -> Result<T>
+    fn call_until<T, W>(&self, interrupt: &dyn Interrupt, helper: bool, work: W) -> Result<T>
     where
         T: Send + 'static,
-        W: for<'c> FnOnce(&'c mut Object) -> BoxFuture<'c, Result<T>> + Send + 'static,
+        W: for<'c> FnOnce(&'c mut Object, Option<&'c mut Object>) -> BoxFuture<'c, Result<T>>
+            + Send
+            + 'static,
     {
         if interrupt.is_interrupted() {
             return Err(Error::Cancelled);
@@ -160,6 +162,7 @@ impl PostgresAdapter {
             connector: self.connector.clone(),
             stop: Arc::new(Notify::new()),
             cancel_timeout: self.options.connect_timeout,
+            helper,
         };
         let stop = call.stop.clone();
         let (sender, receiver) = mpsc::sync_channel(1);
@@ -203,6 +206,10 @@ struct Interruptible {
     stop: Arc<Notify>,
     /// The longest the cancel request may take.
     cancel_timeout: std::time::Duration,
+    /// Whether `work` would like a second connection, when one is free at
+    /// once (it never waits for one: two callers each holding one and
+    /// waiting for another would starve the pool).
+    helper: bool,
 }
 
 impl Interruptible {
@@ -212,28 +219,45 @@ impl Interruptible {
     /// never commits) and the connection is closed.
     async fn run<T, W>(self, work: W) -> Result<T>
     where
-        W: for<'c> FnOnce(&'c mut Object) -> BoxFuture<'c, Result<T>>,
+        W: for<'c> FnOnce(&'c mut Object, Option<&'c mut Object>) -> BoxFuture<'c, Result<T>>,
     {
         let mut client = tokio::select! {
             client = connection(&self.pool, &self.target) => client?,
             () = self.stop.notified() => return Err(Error::Cancelled),
         };
-        let token = client.cancel_token();
-        let mut running = work(&mut client);
+        let mut helper = if self.helper {
+            let at_once = Timeouts {
+                wait: Some(std::time::Duration::ZERO),
+                ..self.pool.timeouts()
+            };
+            self.pool.timeout_get(&at_once).await.ok()
+        } else {
+            None
+        };
+        let tokens: Vec<_> = std::iter::once(&client)
+            .chain(&helper)
+            .map(|c| c.cancel_token())
+            .collect();
+        let mut running = work(&mut client, helper.as_mut());
         tokio::select! {
             result = &mut running => return result,
             () = self.stop.notified() => {}
         }
-        match tokio::time::timeout(self.cancel_timeout, self.connector.cancel(&token)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::warn!(database = %self.target, "{e}"),
-            Err(_) => tracing::warn!(
-                database = %self.target,
-                "the cancel request got no answer in time"
-            ),
+        for token in &tokens {
+            match tokio::time::timeout(self.cancel_timeout, self.connector.cancel(token)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(database = %self.target, "{e}"),
+                Err(_) => tracing::warn!(
+                    database = %self.target,
+                    "the cancel request got no answer in time"
+                ),
+            }
         }
         drop(running);
         drop(Object::take(client));
+        if let Some(helper) = helper {
+            drop(Object::take(helper));
+        }
         Err(Error::Cancelled)
     }
 }
@@ -268,7 +292,7 @@ impl Adapter for PostgresAdapter {
         let plan = ReadPlan::new(filter)?;
         let filter = filter.clone();
         let fetch = plan.clone();
-        let (points, raw) = self.call_until(interrupt, move |client| {
+        let (points, raw) = self.call_until(interrupt, true, move |client, helper| {
             Box::pin(async move {
                 let tx = client
                     .build_transaction()
@@ -279,7 +303,10 @@ impl Adapter for PostgresAdapter {
                     .map_err(|e| db_error("cannot start a read", e))?;
                 let points = points::select(&*tx, &filter).await?;
                 let (lo, hi) = fetch.fetch_range(&points);
-                let raw = samples::read(&tx, &points, lo, hi).await?;
+                let raw = match helper.filter(|_| points.len() > 1) {
+                    None => samples::read(&tx, &points, lo, hi).await?,
+                    Some(helper) => samples::read_in_two(&tx, helper, &points, lo, hi).await?,
+                };
                 tx.commit()
                     .await
                     .map_err(|e| db_error("cannot end a read", e))?;
@@ -311,7 +338,7 @@ impl Adapter for PostgresAdapter {
             })
             .collect();
         let ids: Vec<i64> = spans.iter().map(|s| s.id).collect();
-        self.call_until(interrupt, move |client| {
+        self.call_until(interrupt, false, move |client, _| {
             Box::pin(async move {
             let tx = client
                 .transaction()

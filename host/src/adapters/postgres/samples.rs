@@ -4,7 +4,8 @@
 //! settings) and runs one `COPY (SELECT …) TO STDOUT (FORMAT binary)` that
 //! reads them back with `current_setting`: COPY takes no bind parameters,
 //! and this way its text is a constant — no value, not even an integer, is
-//! ever formatted into SQL. A write copies straight into `samples` when it
+//! ever formatted into SQL (the one exception is the server's own snapshot
+//! id in a two-stream read, checked to be hex digits and dashes). A write copies straight into `samples` when it
 //! replaces nothing, and otherwise into a temporary table to upsert from,
 //! in the caller's transaction.
 
@@ -12,10 +13,11 @@ use algohost_sdk::data::{DataPointConfig, long_frame};
 use algohost_sdk::{Error, Result};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use deadpool_postgres::Object;
 use futures_util::{SinkExt, TryStreamExt};
 use polars::prelude::DataFrame;
-use tokio_postgres::Transaction;
 use tokio_postgres::error::SqlState;
+use tokio_postgres::{IsolationLevel, Transaction};
 
 use super::copy::{Decoder, ROWS_PER_CHUNK, encode, header, trailer};
 use super::db_error;
@@ -74,6 +76,55 @@ pub(super) async fn read(
         decoder.push(&chunk)?;
     }
     decoder.finish()
+}
+
+/// Like [`read`], in two COPY streams at once: the first half of the data
+/// points on `tx`, the second on a transaction of `helper` that sees the
+/// same snapshot (`pg_export_snapshot`), so the result is the one a single
+/// stream would give — in twice the server processes, which is where a
+/// large read spends its time.
+pub(super) async fn read_in_two(
+    tx: &Transaction<'_>,
+    helper: &mut Object,
+    points: &[DataPointConfig],
+    lo: i64,
+    hi: i64,
+) -> Result<DataFrame> {
+    let fail = |e| db_error("cannot read the samples", e);
+    let snapshot: String = tx
+        .query_one("SELECT pg_export_snapshot()", &[])
+        .await
+        .map_err(fail)?
+        .get(0);
+    // A server-made id such as 00000003-0000001B-1; checked anyway, as it
+    // is the one value written into a statement.
+    if snapshot.is_empty() || !snapshot.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+        return Err(Error::Data(format!(
+            "PostgreSQL exported an unexpected snapshot id {snapshot:?}"
+        )));
+    }
+    let other = helper
+        .build_transaction()
+        .isolation_level(IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+        .map_err(|e| db_error("cannot start a read", e))?;
+    other
+        .batch_execute(&format!("SET TRANSACTION SNAPSHOT '{snapshot}'"))
+        .await
+        .map_err(fail)?;
+    let mut sorted = points.to_vec();
+    sorted.sort_unstable_by_key(|p| p.id);
+    let (first, second) = sorted.split_at(sorted.len() / 2);
+    let (a, b) =
+        futures_util::future::try_join(read(tx, first, lo, hi), read(&other, second, lo, hi))
+            .await?;
+    other
+        .commit()
+        .await
+        .map_err(|e| db_error("cannot end a read", e))?;
+    a.vstack(&b).map_err(Error::from)
 }
 
 /// One data point's part of a write: its id and the first and last ts (µs).
