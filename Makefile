@@ -42,7 +42,7 @@ $(VENV)/.installed: $(PY_SOURCES)
 
 python: $(VENV)/.installed ## Install the algohost package and the Python plugins into .venv
 
-run: python plugins $(DEMO_DATA)/catalog.json ## Build, make the demo data if absent, serve it on http://127.0.0.1:8000
+run: python plugins $(DEMO_DATA)/catalog.json ## Build, install the Python package and plugins into .venv, make the demo data if absent, serve it on http://127.0.0.1:8000
 	@mkdir -p .algohost
 	VIRTUAL_ENV=$(CURDIR)/$(VENV) ALGOHOST_PLUGIN_PATH=$(PLUGIN_DIR) $(ALGOHOST) serve --data $(DEMO_DATA) --store .algohost/runs.db
 

@@ -101,6 +101,18 @@ fn wait_for<T>(
     }
 }
 
+/// The small runtime of an adapter that talks to a server (two threads,
+/// named `algohost-<name>`): its calls run there, whatever thread (or
+/// runtime) the caller is on.
+fn client_runtime(name: &str, what: &str) -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name(format!("algohost-{name}"))
+        .enable_all()
+        .build()
+        .map_err(|e| algohost_sdk::Error::Data(format!("cannot start the {what}'s runtime: {e}")))
+}
+
 /// The kind of adapter a `--data` value names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DataSpec {

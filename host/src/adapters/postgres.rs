@@ -83,12 +83,7 @@ impl PostgresAdapter {
     /// URL's parameters still win).
     pub fn connect_with(url: &str, defaults: PostgresOptions) -> Result<Self> {
         let spec = ConnectionSpec::parse(url, defaults)?;
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("algohost-postgres")
-            .enable_all()
-            .build()
-            .map_err(|e| Error::Data(format!("cannot start the PostgreSQL runtime: {e}")))?;
+        let runtime = super::client_runtime("postgres", "PostgreSQL adapter")?;
         let manager_config = ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         };

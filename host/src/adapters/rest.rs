@@ -78,12 +78,7 @@ impl RestAdapter {
     /// parameters still win).
     pub fn connect_with(url: &str, options: RestOptions) -> Result<Self> {
         let spec = RestSpec::parse(url, options)?;
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("algohost-rest")
-            .enable_all()
-            .build()
-            .map_err(|e| Error::Data(format!("cannot start the REST adapter's runtime: {e}")))?;
+        let runtime = super::client_runtime("rest", "REST adapter")?;
         let client = {
             let _entered = runtime.enter();
             Client::new(spec)?
