@@ -142,3 +142,28 @@ def test_resample_refuses_a_bad_resolution() -> None:
         match="invalid resolution 'hourly': use an ISO 8601 duration such as PT15M",
     ):
         algohost.resample(samples([1.0]), [point], "hourly")
+
+
+def test_a_naive_datetime_or_an_empty_range_is_refused() -> None:
+    with pytest.raises(ValueError, match="start must be a timezone-aware datetime"):
+        algohost.DataPointFilter(start=datetime.datetime(2026, 1, 1))
+    with pytest.raises(ValueError, match=r"start \(.*\) must be before end"):
+        algohost.DataPointFilter(
+            start=datetime.datetime(2026, 1, 2, tzinfo=UTC),
+            end=datetime.datetime(2026, 1, 1, tzinfo=UTC),
+        )
+
+
+def test_bad_definitions_say_what_is_wrong() -> None:
+    with pytest.raises(ValueError, match="DataPointConfig: unknown variant `watts`"):
+        algohost.DataPointConfig("p", "kW", "watts", "PT15M")
+    with pytest.raises(ValueError, match="DataPointConfig: .*Mars/Olympus"):
+        algohost.DataPointConfig("p", "kW", "power", "PT15M", time_zone="Mars/Olympus")
+    with pytest.raises(ValueError, match="DataPointFilter: .*Mars/Olympus"):
+        algohost.DataPointFilter(time_zone="Mars/Olympus")
+
+
+def test_resample_refuses_what_is_not_a_frame() -> None:
+    point = algohost.DataPointConfig("p", "kW", "power", "PT15M", id=1)
+    with pytest.raises(algohost.AlgohostError, match="expected a frame .* got list"):
+        algohost.resample([1, 2, 3], [point], "PT1H")  # type: ignore[arg-type]

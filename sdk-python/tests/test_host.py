@@ -280,3 +280,12 @@ def test_a_function_that_is_not_decorated_is_refused() -> None:
 
     with pytest.raises(TypeError, match="decorate it with @algohost.algorithm"):
         algohost.Host(algorithms=[plain])
+
+
+def test_bad_timeouts_params_and_data_say_what_to_pass(host: algohost.Host) -> None:
+    with pytest.raises(ValueError, match="timeout must be a positive number of seconds, got -1"):
+        host.run("resample", {}, timeout=-1)
+    with pytest.raises(ValueError, match="params must be a dict of JSON values"):
+        host.run("resample", {"names": object()})
+    with pytest.raises(algohost.AlgohostError, match="cannot open the data at"):
+        host.run("resample", {}, data="ftp://nowhere")

@@ -22,3 +22,14 @@ def test_init_after_the_cli_ran_in_process() -> None:
         "print('ok')"
     )
     assert out.strip().endswith("ok")
+
+
+def test_init_with_a_filter_that_is_not_one_says_so() -> None:
+    out = run_python(
+        "import algohost._native as n\n"
+        "try:\n"
+        "    n.init_logging('info,[')\n"
+        "except ValueError as e:\n"
+        "    print(e)\n"
+    )
+    assert "'info,[' is not a log level or filter" in out

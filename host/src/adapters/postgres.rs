@@ -39,7 +39,6 @@ use deadpool_postgres::{ManagerConfig, Object, Pool, PoolError, RecyclingMethod,
 use futures_util::future::BoxFuture;
 use polars::prelude::DataFrame;
 use tokio::sync::Notify;
-use tokio_postgres::IsolationLevel;
 use tokio_postgres::error::SqlState;
 
 use self::config::ConnectionSpec;
@@ -289,13 +288,7 @@ impl Adapter for PostgresAdapter {
         let fetch = plan.clone();
         let (points, raw) = self.call_until(interrupt, true, move |client, helper| {
             Box::pin(async move {
-                let tx = client
-                    .build_transaction()
-                    .isolation_level(IsolationLevel::RepeatableRead)
-                    .read_only(true)
-                    .start()
-                    .await
-                    .map_err(|e| db_error("cannot start a read", e))?;
+                let tx = samples::begin_read(client).await?;
                 let points = points::select(&*tx, &filter).await?;
                 let (lo, hi) = fetch.fetch_range(&points);
                 let raw = match helper.filter(|_| points.len() > 1) {

@@ -3,7 +3,9 @@
 
 use algohost_sdk::Context;
 use algohost_sdk::chrono::{DateTime, Utc};
+use algohost_sdk::data::DataPointFilter;
 use algohost_sdk::logging::LogRecord;
+use algohost_sdk::polars::prelude::DataFrame;
 use pyo3::prelude::*;
 
 use super::data::{PyDataPointConfig, PyDataPointFilter};
@@ -16,6 +18,20 @@ pub struct PyContext {
 }
 
 impl PyContext {
+    /// The frame `read` gives for `filter`, read without the GIL.
+    fn frame<'py>(
+        &self,
+        py: Python<'py>,
+        filter: &PyDataPointFilter,
+        read: fn(&Context, &DataPointFilter) -> algohost_sdk::Result<DataFrame>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let filter = filter.0.clone();
+        let frame = py
+            .detach(|| read(&self.ctx, &filter))
+            .map_err(|e| errors::from_sdk(py, &e))?;
+        frames::to_polars(py, frame)
+    }
+
     /// A Python context over the same run as `ctx`.
     pub fn new(ctx: &Context) -> Self {
         Self {
@@ -68,11 +84,7 @@ impl PyContext {
         py: Python<'py>,
         filter: PyRef<'py, PyDataPointFilter>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let filter = filter.0.clone();
-        let frame = py
-            .detach(|| self.ctx.read(&filter))
-            .map_err(|e| errors::from_sdk(py, &e))?;
-        frames::to_polars(py, frame)
+        self.frame(py, &filter, Context::read)
     }
 
     fn read_long<'py>(
@@ -80,11 +92,7 @@ impl PyContext {
         py: Python<'py>,
         filter: PyRef<'py, PyDataPointFilter>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let filter = filter.0.clone();
-        let frame = py
-            .detach(|| self.ctx.read_long(&filter))
-            .map_err(|e| errors::from_sdk(py, &e))?;
-        frames::to_polars(py, frame)
+        self.frame(py, &filter, Context::read_long)
     }
 
     fn write(&self, py: Python<'_>, frame: &Bound<'_, PyAny>) -> PyResult<()> {

@@ -13,15 +13,11 @@ use pyo3::prelude::*;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use super::{errors, frames};
+use super::{errors, frames, to_py};
 
 /// Builds `T` from JSON, with the serde message as a `ValueError`.
 fn parse<T: DeserializeOwned>(what: &str, value: Value) -> PyResult<T> {
     serde_json::from_value(value).map_err(|e| PyValueError::new_err(format!("{what}: {e}")))
-}
-
-fn to_dict<'py>(py: Python<'py>, value: &impl serde::Serialize) -> PyResult<Bound<'py, PyAny>> {
-    pythonize::pythonize(py, value).map_err(|e| PyValueError::new_err(e.to_string()))
 }
 
 /// An aware datetime as UTC; a naive one is refused (its zone is unknown).
@@ -108,7 +104,7 @@ impl PyFlow {
         &self.0.carrier
     }
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        to_dict(py, &self.0)
+        to_py(py, &self.0)
     }
     fn __repr__(&self) -> String {
         format!(
@@ -192,7 +188,7 @@ impl PyDataPointConfig {
         self.0.flow.clone().map(PyFlow)
     }
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        to_dict(py, &self.0)
+        to_py(py, &self.0)
     }
     #[staticmethod]
     fn from_dict(value: &Bound<'_, PyAny>) -> PyResult<Self> {
@@ -299,7 +295,7 @@ impl PyDataPointFilter {
         self.0.time_zone.clone()
     }
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        to_dict(py, &self.0)
+        to_py(py, &self.0)
     }
     fn __repr__(&self) -> String {
         format!(
@@ -338,7 +334,7 @@ impl PyFlowFilter {
         self.0.carrier.clone()
     }
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        to_dict(py, &self.0)
+        to_py(py, &self.0)
     }
     fn __repr__(&self) -> String {
         format!(

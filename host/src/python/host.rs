@@ -16,21 +16,16 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use serde_json::{Value, json};
 
-use super::{errors, frames};
+use super::{errors, frames, to_py};
 use crate::adapters::{self, Adapter, NoData};
 use crate::registry::Registry;
 use crate::runner::{self, CancelToken, NoObserver, Run, RunOutcome, RunRejected, RunRequest};
 use crate::sources::{self, DiscoveryOptions};
 
-fn json_to_py<'py>(py: Python<'py>, value: &impl serde::Serialize) -> PyResult<Bound<'py, PyAny>> {
-    pythonize::pythonize(py, value).map_err(|e| PyValueError::new_err(e.to_string()))
-}
-
-fn params_of(py: Python<'_>, params: Option<&Bound<'_, PyAny>>) -> PyResult<Value> {
+fn params_of(params: Option<&Bound<'_, PyAny>>) -> PyResult<Value> {
     match params.filter(|p| !p.is_none()) {
         None => Ok(json!({})),
         Some(p) => pythonize::depythonize(p).map_err(|e| {
-            let _ = py;
             PyValueError::new_err(format!(
                 "params must be a dict of JSON values (str, int, float, bool, None, list, dict): {e}"
             ))
@@ -104,7 +99,7 @@ impl PyHost {
     fn algorithms<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let list = PyList::empty(py);
         for algorithm in self.registry.algorithms() {
-            list.append(json_to_py(py, &algorithm.view())?)?;
+            list.append(to_py(py, &algorithm.view())?)?;
         }
         Ok(list)
     }
@@ -114,11 +109,11 @@ impl PyHost {
             .registry
             .get(name)
             .map_err(|e| errors::plugin_error(py, e.to_string()))?;
-        json_to_py(py, &algorithm.view())
+        to_py(py, &algorithm.view())
     }
 
     fn diagnostics<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        json_to_py(py, &self.registry.diagnostics())
+        to_py(py, &self.registry.diagnostics())
     }
 
     #[pyo3(signature = (name, params = None))]
@@ -128,7 +123,7 @@ impl PyHost {
         name: &str,
         params: Option<Bound<'_, PyAny>>,
     ) -> PyResult<()> {
-        let params = params_of(py, params.as_ref())?;
+        let params = params_of(params.as_ref())?;
         runner::validate(&self.registry, name, &params).map_err(|r| rejected(py, r))
     }
 
@@ -150,15 +145,10 @@ impl PyHost {
             let outcome = runner::execute(&self.registry, request);
             return PyRun::from_outcome(py, outcome);
         }
-        let cancel = request.cancel.clone();
-        let registry = self.registry.clone();
         let (tx, rx) = mpsc::sync_channel(1);
-        let live = Live::enter(cancel.clone());
-        runner::spawn_pooled(Box::new(move || {
-            let _live = live;
-            let _ = tx.send(runner::execute(&registry, request));
-        }))
-        .map_err(|e| errors::algohost_error(py, format!("could not start the run: {e}")))?;
+        let cancel = self.start(py, request, move |outcome| {
+            let _ = tx.send(outcome);
+        })?;
         let rx = std::sync::Mutex::new(rx);
         let mut interrupted = None;
         let outcome = loop {
@@ -202,16 +192,10 @@ impl PyHost {
         timeout: Option<f64>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let request = self.request(py, name, params, data.as_deref(), timeout)?;
-        let cancel = request.cancel.clone();
-        let registry = self.registry.clone();
         let (tx, rx) = tokio::sync::oneshot::channel();
-        // A runner thread, not a tokio one: a Python plugin takes the GIL.
-        let live = Live::enter(cancel.clone());
-        runner::spawn_pooled(Box::new(move || {
-            let _live = live;
-            let _ = tx.send(runner::execute(&registry, request));
-        }))
-        .map_err(|e| errors::algohost_error(py, format!("could not start the run: {e}")))?;
+        let cancel = self.start(py, request, move |outcome| {
+            let _ = tx.send(outcome);
+        })?;
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
             // Cancelling the awaiting task drops this future: cancel the run.
             let guard = CancelOnDrop(Some(cancel));
@@ -236,6 +220,26 @@ impl PyHost {
 }
 
 impl PyHost {
+    /// Executes `request` on a runner thread (not a tokio one: a Python
+    /// plugin takes the GIL), kept in [`LIVE`] meanwhile, and hands the
+    /// outcome to `send`; returns the run's cancel token.
+    fn start(
+        &self,
+        py: Python<'_>,
+        request: RunRequest,
+        send: impl FnOnce(Result<RunOutcome, RunRejected>) + Send + 'static,
+    ) -> PyResult<CancelToken> {
+        let cancel = request.cancel.clone();
+        let registry = self.registry.clone();
+        let live = Live::enter(cancel.clone());
+        runner::spawn_pooled(Box::new(move || {
+            let _live = live;
+            send(runner::execute(&registry, request));
+        }))
+        .map_err(|e| errors::algohost_error(py, format!("could not start the run: {e}")))?;
+        Ok(cancel)
+    }
+
     fn is_python(&self, name: &str) -> bool {
         self.registry
             .get(name)
@@ -252,7 +256,7 @@ impl PyHost {
         data: Option<&str>,
         timeout: Option<f64>,
     ) -> PyResult<RunRequest> {
-        let params = params_of(py, params.as_ref())?;
+        let params = params_of(params.as_ref())?;
         let adapter = match data {
             Some(spec) => open_data(py, Some(spec))?,
             None => self.data.clone(),
@@ -378,7 +382,7 @@ impl PyRun {
     }
     #[getter]
     fn params<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        json_to_py(py, &self.run.params)
+        to_py(py, &self.run.params)
     }
     #[getter]
     fn progress(&self) -> f64 {
@@ -386,7 +390,7 @@ impl PyRun {
     }
     #[getter]
     fn summary<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        json_to_py(py, &self.run.summary)
+        to_py(py, &self.run.summary)
     }
     #[getter]
     fn frames<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
@@ -400,11 +404,11 @@ impl PyRun {
     }
     #[getter]
     fn error<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        json_to_py(py, &self.run.error)
+        to_py(py, &self.run.error)
     }
     #[getter]
     fn logs<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        json_to_py(py, &self.run.logs)
+        to_py(py, &self.run.logs)
     }
 
     fn raise_for_status(slf: Bound<'_, Self>) -> PyResult<Bound<'_, Self>> {
@@ -416,7 +420,7 @@ impl PyRun {
         if this.run.status.as_str() == "succeeded" {
             return Ok(slf);
         }
-        let details = json_to_py(py, &error.details)?;
+        let details = to_py(py, &error.details)?;
         Err(errors::from_run(
             py,
             this.run.status.as_str(),
@@ -434,7 +438,7 @@ impl PyRun {
     }
 
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        json_to_py(py, &self.run)
+        to_py(py, &self.run)
     }
 
     fn __repr__(&self) -> String {

@@ -19,6 +19,15 @@ pub mod source;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
+/// `value` as Python objects (dicts, lists, str, …).
+pub(crate) fn to_py<'py>(
+    py: Python<'py>,
+    value: &impl serde::Serialize,
+) -> PyResult<Bound<'py, PyAny>> {
+    pythonize::pythonize(py, value)
+        .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))
+}
+
 /// Whether a Python interpreter runs in this process.
 #[allow(unsafe_code)]
 pub fn interpreter_running() -> bool {

@@ -167,8 +167,7 @@ impl Invoker for PythonInvoker {
         Python::attach(|py| {
             let call = || -> PyResult<Output> {
                 let pyctx = Bound::new(py, PyContext::new(ctx))?;
-                let params = pythonize::pythonize(py, &params)
-                    .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
+                let params = super::to_py(py, &params)?;
                 let returned = self.spec.bind(py).call_method1("invoke", (pyctx, params))?;
                 let (summary, found): (Bound<'_, PyAny>, Bound<'_, PyDict>) = returned.extract()?;
                 let summary: Value = if summary.is_none() {

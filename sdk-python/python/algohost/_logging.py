@@ -18,11 +18,9 @@ skips them instead of storing them twice.
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import logging
 import threading
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -51,16 +49,6 @@ def enter(ctx: Context) -> contextvars.Token[Context | None]:
 def leave(token: contextvars.Token[Context | None]) -> None:
     """Restores the context that was current before :func:`enter`."""
     _current_context.reset(token)
-
-
-@contextlib.contextmanager
-def running(ctx: Context) -> Iterator[None]:
-    """Makes ``ctx`` the current context for the duration of the block."""
-    token = _current_context.set(ctx)
-    try:
-        yield
-    finally:
-        _current_context.reset(token)
 
 
 class RunLogHandler(logging.Handler):

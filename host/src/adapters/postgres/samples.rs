@@ -78,6 +78,18 @@ pub(super) async fn read(
     decoder.finish()
 }
 
+/// Starts a read: a read-only transaction whose snapshot holds for all its
+/// statements (data points and samples agree).
+pub(super) async fn begin_read(client: &mut Object) -> Result<deadpool_postgres::Transaction<'_>> {
+    client
+        .build_transaction()
+        .isolation_level(IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+        .map_err(|e| db_error("cannot start a read", e))
+}
+
 /// Like [`read`], in two COPY streams at once: the first half of the data
 /// points on `tx`, the second on a transaction of `helper` that sees the
 /// same snapshot (`pg_export_snapshot`), so the result is the one a single
@@ -103,13 +115,7 @@ pub(super) async fn read_in_two(
             "PostgreSQL exported an unexpected snapshot id {snapshot:?}"
         )));
     }
-    let other = helper
-        .build_transaction()
-        .isolation_level(IsolationLevel::RepeatableRead)
-        .read_only(true)
-        .start()
-        .await
-        .map_err(|e| db_error("cannot start a read", e))?;
+    let other = begin_read(helper).await?;
     other
         .batch_execute(&format!("SET TRANSACTION SNAPSHOT '{snapshot}'"))
         .await
