@@ -415,7 +415,7 @@ async fn cancel_run(
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
 ) -> Result<Json<RunView>, ApiError> {
-    let run = state.service.cancel(id)?;
+    let run = state.service.cancel(id).await?;
     Ok(Json(RunView::summary_of(run)))
 }
 

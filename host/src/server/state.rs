@@ -1,5 +1,6 @@
 //! What every handler gets: the run service and the server's settings.
 
+use std::ops::Deref;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,24 +11,36 @@ use crate::service::Service;
 use super::auth::Auth;
 use super::metrics::HttpMetrics;
 
-/// Shared state of the HTTP server (cheap to clone).
+/// Shared state of the HTTP server: one reference count to clone per
+/// request and middleware (see [`Shared`] for what it holds).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+/// What [`AppState`] shares.
+pub struct Shared {
     /// The run service (registry, adapter, store, workers).
     pub service: Arc<Service>,
     /// Bearer tokens and the scope each route needs.
-    pub auth: Arc<Auth>,
+    pub auth: Auth,
     /// Request counters for `/metrics`.
-    pub metrics: Arc<HttpMetrics>,
+    pub metrics: HttpMetrics,
     /// Largest request body accepted, in bytes.
     pub body_limit: usize,
     /// Timeout of non-streaming requests.
     pub request_timeout: Duration,
     /// Plugin directories given to discovery (shown by `/plugins`).
-    pub plugin_dirs: Arc<Vec<PathBuf>>,
+    pub plugin_dirs: Vec<PathBuf>,
     /// The OpenAPI document, serialised once.
-    pub openapi_json: Arc<String>,
-    shutting_down: Arc<AtomicBool>,
+    pub openapi_json: String,
+    shutting_down: AtomicBool,
+}
+
+impl Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
 }
 
 impl AppState {
@@ -37,17 +50,19 @@ impl AppState {
         auth: Auth,
         body_limit: usize,
         request_timeout: Duration,
+        plugin_dirs: Vec<PathBuf>,
+        openapi_json: String,
     ) -> Self {
-        Self {
+        Self(Arc::new(Shared {
             service,
-            auth: Arc::new(auth),
-            metrics: Arc::new(HttpMetrics::default()),
+            auth,
+            metrics: HttpMetrics::default(),
             body_limit,
             request_timeout,
-            plugin_dirs: Arc::new(Vec::new()),
-            openapi_json: Arc::new(String::new()),
-            shutting_down: Arc::new(AtomicBool::new(false)),
-        }
+            plugin_dirs,
+            openapi_json,
+            shutting_down: AtomicBool::new(false),
+        }))
     }
 
     /// The longest `Prefer: wait` honoured: a second less than the request

@@ -7,20 +7,26 @@
 //! that ends a run wakes its waiters. A run this process holds is read from
 //! memory, never from the store.
 //!
-//! What reaches the store, and when:
+//! One thread, the persister, writes the runs held here to the store, in
+//! batches: one transaction for every run that changed since the last
+//! (see `persister`). What reaches the store, and when:
 //! - a run is stored when it is submitted, or, for a submitter that waits
 //!   for it, lazily (see `Storing`);
-//! - it is stored as `running` before its plugin starts, so that recovery
-//!   after a killed process finds it (and marks it interrupted, or queues
-//!   it again when its algorithm is idempotent);
+//! - a run stored as queued is stored as `running` before its plugin
+//!   starts, so that recovery after a killed process finds it (and marks it
+//!   interrupted, or queues it again when its algorithm is idempotent)
+//!   rather than running it twice; the start of a run not stored yet is
+//!   written within a millisecond, while its plugin runs (`Start`);
 //! - progress and log records reach subscribers at once and the store at
 //!   most every 250 ms;
-//! - its end (final record, last log records, output frames) is one
-//!   transaction, committed before anyone sees the run finished. A worker
-//!   commits it together with the start of its next run when one waits.
+//! - its end (final record, last log records, output frames) is committed
+//!   before anyone sees the run finished; a run that ends within the
+//!   millisecond it started in costs one insert, and the runs of a batch
+//!   share one commit.
 
 mod executor;
 mod fingerprint;
+mod persister;
 mod queue;
 mod shared;
 mod state;
@@ -28,6 +34,7 @@ mod worker;
 
 pub use executor::{Executor, ThreadExecutor};
 use fingerprint::fingerprint;
+use persister::Persister;
 use queue::{Queue, Refused};
 use shared::{Shared, Tally, relock};
 use state::RunState;
@@ -151,11 +158,13 @@ enum Storing {
     /// Before the submission returns: its id is handed out at once, and
     /// whoever gets it may look the run up or cancel it.
     Now,
-    /// When a worker starts it, when its submitter stops waiting, or at the
-    /// next flush, whichever comes first. Until then nobody else knows its
-    /// id (it is not listed yet), and a process killed meanwhile loses a run
-    /// that nobody was told about and no plugin code touched: its submitter
-    /// sees the connection fail, as if the request had never arrived.
+    /// When its submitter stops waiting, within a millisecond of a worker
+    /// starting it, or within the flush interval of its queueing, whichever
+    /// comes first. Until then nobody else knows its id (it is not listed
+    /// yet), and a process killed meanwhile loses a run that nobody was told
+    /// about, and whose plugin, if it started, ran for at most that
+    /// millisecond: its submitter sees the connection fail, as if the
+    /// request had never arrived.
     Lazily,
 }
 
@@ -209,9 +218,11 @@ impl std::fmt::Debug for Service {
 }
 
 impl Drop for Service {
-    /// Lets idle workers and the flusher exit; running runs go on.
+    /// Lets idle workers exit, and the persister once it has written what
+    /// they leave; running runs go on.
     fn drop(&mut self) {
         self.shared.queue.close();
+        self.shared.persister.close();
     }
 }
 
@@ -236,16 +247,21 @@ impl Service {
         executor: Arc<dyn Executor>,
     ) -> Result<Arc<Self>, StoreError> {
         config.concurrency = config.concurrency.max(1);
+        let persister = Persister::start(store.clone()).map_err(|e| {
+            StoreError::Backend(format!("could not start the persister thread: {e}"))
+        })?;
         let shared = Arc::new(Shared {
             registry,
             adapter,
             store,
             executor,
+            persister,
             queue: Queue::new(config.concurrency, config.queue_capacity),
             config,
             runs: Mutex::new(HashMap::new()),
             tally: Mutex::new(Tally::default()),
         });
+        shared.persister.serve(Arc::downgrade(&shared));
         let (recovered, queued) = shared.store.recover(&|name| shared.is_idempotent(name))?;
         for id in &recovered.interrupted {
             tracing::warn!(run_id = %id, "run interrupted by the last server stop marked failed");
@@ -257,12 +273,13 @@ impl Service {
             let timeout = run
                 .timeout
                 .and_then(|s| Duration::try_from_secs_f64(s).ok());
-            let state = RunState::new(run, timeout, true);
+            let state = RunState::new(run, timeout, true, &shared.persister);
             relock(&shared.runs).insert(state.id, state.clone());
             shared.queue.push(state, false);
         }
         worker::spawn(&shared, shared.config.concurrency).map_err(|e| {
             shared.queue.close();
+            shared.persister.close();
             StoreError::Backend(format!("could not start the worker threads: {e}"))
         })?;
         Ok(Arc::new(Self { shared }))
@@ -298,9 +315,8 @@ impl Service {
     ///
     /// Until the run returns, only this caller can know its id, so the run
     /// is stored lazily ([`Storing::Lazily`]); a run that starts at once and
-    /// finishes within the wait costs one insert (as `running`, before the
-    /// plugin starts) and one update (its end, before it returns) instead
-    /// of three writes.
+    /// finishes within a millisecond costs one insert of its final record
+    /// (before it returns), shared with the other runs of its batch.
     pub async fn submit_and_wait(
         &self,
         submit: Submit,
@@ -316,9 +332,9 @@ impl Service {
         let mut status = state.watch_status();
         let finished = status.wait_for(|s| s.is_finished());
         let has_finished = matches!(tokio::time::timeout(timeout, finished).await, Ok(Ok(_)));
-        if !has_finished {
+        if !has_finished && let Some(ticket) = state.persist() {
             // Its id is about to be handed out: the run must be in the store.
-            state.flush(&*self.shared.store);
+            self.shared.persister.wait_async(ticket).await;
         }
         Ok(state.snapshot())
     }
@@ -361,12 +377,12 @@ impl Service {
         run.timeout = timeout.map(|t| t.as_secs_f64());
         // A run with an idempotency key is stored at once, with its key.
         if matches!(storing, Storing::Lazily) && idempotency.is_none() {
-            let state = RunState::new(run, timeout, false);
+            let state = RunState::new(run, timeout, false, &shared.persister);
             relock(&shared.runs).insert(state.id, state.clone());
             shared.queue.push(state.clone(), true);
             return Ok(Admitted::Queued(state));
         }
-        let state = RunState::new(run.clone(), timeout, true);
+        let state = RunState::new(run.clone(), timeout, true, &shared.persister);
         // Held before it is stored, so that whoever sees the run sees it live.
         relock(&shared.runs).insert(run.id, state.clone());
         let idempotency = idempotency.as_ref().map(|(k, f)| (*k, f.as_str()));
@@ -415,7 +431,7 @@ impl Service {
 
     /// Cancels a queued run (it never starts) or a running one (it is asked
     /// to stop and ends `cancelled` when it does); returns the run as it is.
-    pub fn cancel(&self, id: Uuid) -> Result<Run, CancelError> {
+    pub async fn cancel(&self, id: Uuid) -> Result<Run, CancelError> {
         let shared = &self.shared;
         let Some(state) = shared.live(id) else {
             // Not held here: only the store can say (a run queued before a
@@ -438,13 +454,12 @@ impl Service {
             return Err(CancelError::Finished { id, status });
         }
         state.cancel.cancel();
-        if shared.queue.remove(id) {
-            let error = Some(RunError::cancelled());
-            let ended = state.end_as(&*shared.store, RunStatus::Cancelled, error, None);
-            shared.retire(&state);
-            if let Some(ended) = ended {
-                ended.publish();
-            }
+        if shared.queue.remove(id)
+            && let Some(ticket) =
+                state.end_as(RunStatus::Cancelled, Some(RunError::cancelled()), None)
+        {
+            // Answered as it is stored, ended.
+            shared.persister.wait_async(ticket).await;
         }
         Ok(state.snapshot())
     }
@@ -490,6 +505,9 @@ impl Service {
         let mut running = self.shared.queue.watch_running();
         let drained = running.wait_for(|n| *n == 0);
         let _ = tokio::time::timeout(grace, drained).await;
+        // The ends of the runs that finished are published first.
+        let persister = &self.shared.persister;
+        persister.wait_async(persister.sync()).await;
         let shared = self.shared.clone();
         if let Err(e) = tokio::task::spawn_blocking(move || shared.interrupt()).await {
             tracing::error!("interrupting the runs still running failed: {e}");

@@ -126,16 +126,6 @@ impl Queue {
         }
     }
 
-    /// The next run for a worker if one is waiting, counted as running;
-    /// `None` when none is or the queue is closed.
-    pub fn try_next(&self) -> Option<Arc<RunState>> {
-        let mut slots = self.slots();
-        if slots.is_closed {
-            return None;
-        }
-        self.take(&mut slots)
-    }
-
     fn take(&self, slots: &mut Slots) -> Option<Arc<RunState>> {
         let run = slots.waiting.pop_front()?;
         slots.running += 1;

@@ -1,6 +1,6 @@
-//! What the service's threads and methods share: the registry, store and
-//! executor, the queue, the runs this process holds, and the tally of
-//! finished runs.
+//! What the service's threads and methods share: the registry, store,
+//! executor and persister, the queue, the runs this process holds, and the
+//! tally of finished runs.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::ServiceConfig;
 use super::executor::Executor;
+use super::persister::Persister;
 use super::queue::Queue;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 
@@ -46,6 +47,8 @@ pub(super) struct Shared {
     pub adapter: Arc<dyn Adapter>,
     pub store: Arc<dyn Store>,
     pub executor: Arc<dyn Executor>,
+    /// Writes the runs held here to the store.
+    pub persister: Arc<Persister>,
     pub config: ServiceConfig,
     pub queue: Queue,
     /// Runs queued or running in this process.
@@ -119,9 +122,11 @@ impl Shared {
     }
 
     /// At shutdown: ends the runs still running as interrupted (requeued
-    /// when idempotent) and closes every event stream.
+    /// when idempotent), stores the queued ones, waits until that is
+    /// committed, and closes every event stream.
     pub fn interrupt(&self) {
-        for state in self.live_runs() {
+        let runs = self.live_runs();
+        for state in &runs {
             if state.status() == RunStatus::Running {
                 state.cancel.cancel();
                 let requeue = self.is_idempotent(&state.algorithm());
@@ -131,13 +136,13 @@ impl Shared {
                 } else {
                     (RunStatus::Failed, Some(RunError::interrupted()))
                 };
-                if let Some(ended) = state.end_as(&*self.store, status, error, Some(notice)) {
-                    self.retire(&state);
-                    ended.publish();
-                }
+                let _ = state.end_as(status, error, Some(notice));
             } else {
-                state.flush(&*self.store);
+                let _ = state.persist();
             }
+        }
+        self.persister.wait(self.persister.sync());
+        for state in &runs {
             state.close_streams();
         }
         // Later questions about the runs left queued go to the store.

@@ -1,14 +1,14 @@
 //! The live state of one queued or running run: its record as it is now
 //! (every log record included, so that reading a live run never asks the
-//! store), how much of it is stored, its event subscribers, and the lock
-//! that keeps its store writes in order.
+//! store), how much of it is stored, and its event subscribers.
 //!
-//! Store writes are prepared as a [`Write`] (which holds that lock), then
-//! committed alone or with other runs' writes in one store transaction
-//! ([`commit_all`]); what the write makes visible (the end of a run) is
-//! published only once it is committed.
+//! Only the persister writes a run held here to the store: each change
+//! marks the run ([`Persister::mark`]), and the persister's next batch
+//! writes what changed since the last one, as one [`Write`] built by
+//! [`RunState::prepare`]. The end of a run is published (waiters and event
+//! streams told) only once its write is committed.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use algohost_sdk::Output;
@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 
 use super::RunEvent;
+use super::persister::{Persister, Ticket, Urgency};
 use crate::runner::{CancelToken, Run, RunError, RunObserver, RunStatus};
 use crate::store::{Change, Store, StoreError};
 
@@ -33,8 +34,12 @@ struct Live {
     is_stored: bool,
     /// How many of `run.logs` are in the store.
     stored_logs: usize,
-    /// Progress changed since the last store write.
+    /// Changed since the last store write (status, progress).
     is_dirty: bool,
+    /// How the run ended, not written yet: its final record and output.
+    ending: Option<(Run, Option<Output>)>,
+    /// The persister's batch the run is marked for, if it is.
+    marked_for: Option<u64>,
     subscribers: Vec<mpsc::Sender<RunEvent>>,
     /// How the run ends is decided; later reports are ignored.
     has_ended: bool,
@@ -43,7 +48,8 @@ struct Live {
     is_closed: bool,
 }
 
-/// A queued or running run, shared by the queue, its worker and the API.
+/// A queued or running run, shared by the queue, its worker, the persister
+/// and the API.
 pub(super) struct RunState {
     /// The run's id.
     pub id: Uuid,
@@ -52,11 +58,27 @@ pub(super) struct RunState {
     /// Cancels it.
     pub cancel: CancelToken,
     live: Mutex<Live>,
-    /// Held from preparing each store write of this run until it is
-    /// committed, so writes land in order.
-    persist: Mutex<()>,
     /// The status as published (see [`RunState::watch_status`]).
     status: watch::Sender<RunStatus>,
+    persister: Arc<Persister>,
+    /// This state, for marking it from `&self`.
+    me: Weak<RunState>,
+}
+
+/// How the start of a run reaches the store (see [`RunState::begin`]).
+pub(super) enum Start {
+    /// The run was stored as queued: its plugin may start once this batch
+    /// is committed, so that a killed process leaves it to recovery (marked
+    /// interrupted, or queued again when idempotent) rather than queued, to
+    /// be run a second time.
+    AfterCommit(Ticket),
+    /// The run is not in the store yet, and nobody but its submitter (who
+    /// waits for it) knows its id: its plugin starts at once, and the start
+    /// is written within `START_LINGER`, or together with the end of a run
+    /// that ends sooner (one insert of the final record). A process killed
+    /// in between loses a run that nobody was told about, whose plugin ran
+    /// for at most that long.
+    Deferred,
 }
 
 fn relock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -68,7 +90,6 @@ fn report(result: &Result<(), StoreError>, id: Uuid, what: &str) {
         tracing::error!(run_id = %id, "could not persist the run's {what}: {e}");
     }
 }
-
 impl Live {
     /// Sends an event to every subscriber; drops closed ones. Non-final
     /// events always leave one slot free for the final status.
@@ -107,9 +128,14 @@ impl Live {
 impl RunState {
     /// The state of a queued run. `is_stored` says whether its record is in
     /// the store already; if not, its first write inserts it.
-    pub fn new(run: Run, timeout: Option<Duration>, is_stored: bool) -> Arc<Self> {
+    pub fn new(
+        run: Run,
+        timeout: Option<Duration>,
+        is_stored: bool,
+        persister: &Arc<Persister>,
+    ) -> Arc<Self> {
         let (status, _) = watch::channel(run.status);
-        Arc::new(Self {
+        Arc::new_cyclic(|me| Self {
             id: run.id,
             timeout,
             cancel: CancelToken::new(),
@@ -118,13 +144,22 @@ impl RunState {
                 run,
                 is_stored,
                 is_dirty: false,
+                ending: None,
+                marked_for: None,
                 subscribers: Vec::new(),
                 has_ended: false,
                 is_closed: false,
             }),
-            persist: Mutex::new(()),
             status,
+            persister: persister.clone(),
+            me: me.clone(),
         })
+    }
+
+    /// Marks the run for the persister (the caller holds its lock).
+    fn mark(&self, live: &mut Live, urgency: Urgency) -> Option<Ticket> {
+        let me = self.me.upgrade()?;
+        Some(self.persister.mark(&me, &mut live.marked_for, urgency))
     }
 
     /// The record as it is now, with every log record.
@@ -196,61 +231,62 @@ impl RunState {
         rx
     }
 
-    /// Marks the run running (live at once) and prepares writing it; `None`
-    /// when it already ended. The plugin may start once it is committed.
-    pub fn begin(&self) -> Option<Write<'_>> {
-        let order = relock(&self.persist);
+    /// Marks the run running (live at once) and marks it to be written;
+    /// `None` when it already ended. See [`Start`] for when its plugin may
+    /// start.
+    pub fn begin(&self) -> Option<Start> {
         let mut live = relock(&self.live);
         if live.has_ended {
             return None;
         }
         live.run.status = RunStatus::Running;
         live.run.started_at = Some(Utc::now());
+        live.is_dirty = true;
         let status = RunEvent::Status {
             status: RunStatus::Running,
         };
         live.publish(status, false);
-        let record = live.record();
-        Some(Write::new(self, order, &mut live, Some(record), Vec::new()))
+        if live.is_stored {
+            let ticket = self.mark(&mut live, Urgency::Now)?;
+            Some(Start::AfterCommit(ticket))
+        } else {
+            self.mark(&mut live, Urgency::Start);
+            Some(Start::Deferred)
+        }
     }
 
-    /// Prepares writing how the run ended: `run` is the final record, with
-    /// the output frames of a succeeded run and the log records not yet
-    /// stored (`notice` is appended to them). `None` when the run had
-    /// already ended, e.g. marked interrupted at shutdown. The end is
-    /// published once the write is committed.
+    /// Records how the run ended, to be written at once: `run` is the final
+    /// record, `output` the output of a run that succeeded (its frames are
+    /// stored), and `notice` is appended to its log. `None` when the run
+    /// had already ended, e.g. marked interrupted at shutdown. The end is
+    /// published once its batch is committed.
     pub fn end(
         &self,
-        mut run: Run,
+        run: Run,
         output: Option<Output>,
         notice: Option<LogRecord>,
-    ) -> Option<Write<'_>> {
-        let order = relock(&self.persist);
+    ) -> Option<Ticket> {
         let mut live = relock(&self.live);
         if live.has_ended {
             return None;
         }
         live.has_ended = true;
         live.run.logs.extend(notice);
-        let logs = live.take_unstored_logs();
-        run.logs = Vec::new();
-        let mut write = Write::new(self, order, &mut live, Some(run), logs);
-        write.output = output.filter(|_| write.status() == Some(RunStatus::Succeeded));
-        write.is_end = true;
-        Some(write)
+        let output = output.filter(|_| run.status == RunStatus::Succeeded);
+        live.ending = Some((run, output));
+        self.mark(&mut live, Urgency::Now)
     }
 
-    /// Ends a run that never started or was interrupted, and writes it:
-    /// `status` and `error` replace the current ones (a `queued` status
-    /// resets progress), `notice` is appended to its log. `None` when it
-    /// had already ended.
+    /// Ends a run that never started or was interrupted: `status` and
+    /// `error` replace the current ones (a `queued` status resets
+    /// progress), `notice` is appended to its log. `None` when it had
+    /// already ended.
     pub fn end_as(
         &self,
-        store: &dyn Store,
         status: RunStatus,
         error: Option<RunError>,
         notice: Option<LogRecord>,
-    ) -> Option<Ended<'_>> {
+    ) -> Option<Ticket> {
         let mut run = self.record();
         run.status = status;
         run.error = error;
@@ -261,24 +297,46 @@ impl RunState {
         } else {
             run.finished_at = Some(Utc::now());
         }
-        self.end(run, None, notice)?.commit(store)
+        self.end(run, None, notice)
     }
 
-    /// Writes what changed since the last write: progress, log records, or
-    /// the whole record of a run not stored yet.
-    pub fn flush(&self, store: &dyn Store) {
-        let order = relock(&self.persist);
+    /// Marks the run to be written at once (the whole record if it is not
+    /// in the store yet); the ticket says when it is.
+    pub fn persist(&self) -> Option<Ticket> {
         let mut live = relock(&self.live);
+        if !live.is_stored {
+            live.is_dirty = true;
+        }
+        self.mark(&mut live, Urgency::Now)
+    }
+
+    /// The persister's read of the run: what changed since its last write
+    /// (the whole record of a run not stored yet, progress, log records,
+    /// the end), as one write; `None` when nothing did.
+    pub fn prepare(self: &Arc<Self>) -> Option<Write> {
+        let mut live = relock(&self.live);
+        live.marked_for = None;
+        let ending = live.ending.take();
         let has_new_logs = live.stored_logs < live.run.logs.len();
-        if live.has_ended || (live.is_stored && !live.is_dirty && !has_new_logs) {
-            return;
+        if ending.is_none() && live.is_stored && !live.is_dirty && !has_new_logs {
+            return None;
         }
         let logs = live.take_unstored_logs();
-        let record = (live.is_dirty || !live.is_stored).then(|| live.record());
-        let write = Write::new(self, order, &mut live, record, logs);
-        drop(live);
-        // Not an end: nothing to publish.
-        let _ = write.commit(store);
+        let is_end = ending.is_some();
+        let (record, output) = match ending {
+            Some((run, output)) => (Some(run), output),
+            None if live.is_dirty || !live.is_stored => (Some(live.record()), None),
+            None => (None, None),
+        };
+        live.is_dirty = false;
+        Some(Write {
+            state: self.clone(),
+            is_insert: !live.is_stored,
+            record,
+            logs,
+            output,
+            is_end,
+        })
     }
 }
 
@@ -296,6 +354,9 @@ impl RunObserver for RunState {
             message: message.to_owned(),
         };
         live.publish(event, false);
+        if live.marked_for.is_none() {
+            self.mark(&mut live, Urgency::Later);
+        }
     }
 
     fn log(&self, record: &LogRecord) {
@@ -305,15 +366,16 @@ impl RunObserver for RunState {
         }
         live.run.logs.push(record.clone());
         live.publish(RunEvent::Log(record.clone()), false);
+        if live.marked_for.is_none() {
+            self.mark(&mut live, Urgency::Later);
+        }
     }
 }
 
-/// One run's store write, prepared: the record to insert or update, log
-/// records to append, output frames to store. It holds the run's
-/// write-order lock until committed.
-pub(super) struct Write<'a> {
-    state: &'a RunState,
-    _order: MutexGuard<'a, ()>,
+/// One run's store write, prepared by the persister: the record to insert
+/// or update, log records to append, output frames to store.
+pub(super) struct Write {
+    state: Arc<RunState>,
     record: Option<Run>,
     /// Whether `record` is new to the store.
     is_insert: bool,
@@ -324,32 +386,7 @@ pub(super) struct Write<'a> {
     is_end: bool,
 }
 
-impl<'a> Write<'a> {
-    fn new(
-        state: &'a RunState,
-        order: MutexGuard<'a, ()>,
-        live: &mut Live,
-        record: Option<Run>,
-        logs: Vec<LogRecord>,
-    ) -> Self {
-        if record.is_some() {
-            live.is_dirty = false;
-        }
-        Self {
-            state,
-            _order: order,
-            is_insert: !live.is_stored,
-            record,
-            logs,
-            output: None,
-            is_end: false,
-        }
-    }
-
-    fn status(&self) -> Option<RunStatus> {
-        self.record.as_ref().map(|r| r.status)
-    }
-
+impl Write {
     /// The store changes, the record first (an inserted run must exist
     /// before its logs and frames).
     fn changes(&self) -> Vec<Change<'_>> {
@@ -374,7 +411,7 @@ impl<'a> Write<'a> {
     /// run fails instead, and its record says why. An end comes back to be
     /// published.
     #[must_use = "an end must be published"]
-    pub fn commit(mut self, store: &dyn Store) -> Option<Ended<'a>> {
+    fn commit(mut self, store: &dyn Store) -> Option<Ended> {
         let mut result = store.apply(&self.changes());
         let has_frames = self.output.take().is_some_and(|o| !o.frames.is_empty());
         if let (Err(e), Some(run), true) = (&result, &mut self.record, has_frames) {
@@ -387,7 +424,7 @@ impl<'a> Write<'a> {
             run.frames = Vec::new();
             result = store.apply(&self.changes());
         }
-        let what = match (self.is_end, self.status()) {
+        let what = match (self.is_end, self.record.as_ref().map(|r| r.status)) {
             (true, _) => "final status",
             (false, Some(RunStatus::Running)) => "start",
             _ => "progress and logs",
@@ -399,7 +436,7 @@ impl<'a> Write<'a> {
     /// What follows the commit: the run counts as stored, and an end
     /// becomes the live record (whether or not the store took it: the run
     /// is over), to be published.
-    fn settle(self, is_committed: bool) -> Option<Ended<'a>> {
+    fn settle(self, is_committed: bool) -> Option<Ended> {
         let mut live = relock(&self.state.live);
         if is_committed && self.record.is_some() {
             live.is_stored = true;
@@ -409,6 +446,7 @@ impl<'a> Write<'a> {
         run.logs = std::mem::take(&mut live.run.logs);
         live.stored_logs = run.logs.len();
         live.run = run;
+        drop(live);
         Some(Ended {
             state: self.state,
             status,
@@ -418,12 +456,17 @@ impl<'a> Write<'a> {
 
 /// A run's end, stored, not yet published.
 #[must_use = "an end must be published"]
-pub(super) struct Ended<'a> {
-    state: &'a RunState,
+pub(super) struct Ended {
+    state: Arc<RunState>,
     status: RunStatus,
 }
 
-impl Ended<'_> {
+impl Ended {
+    /// The run that ended.
+    pub fn state(&self) -> &RunState {
+        &self.state
+    }
+
     /// Sends the final status to the run's event streams and waiters.
     pub fn publish(self) {
         let status = self.status;
@@ -435,7 +478,7 @@ impl Ended<'_> {
 /// Commits several runs' writes in one store transaction; when that fails,
 /// each on its own, so that one run's failure is not another's. Returns
 /// the ends to publish.
-pub(super) fn commit_all<'a>(store: &dyn Store, writes: Vec<Write<'a>>) -> Vec<Ended<'a>> {
+pub(super) fn commit_all(store: &dyn Store, writes: Vec<Write>) -> Vec<Ended> {
     if writes.len() > 1 {
         let result = {
             let changes: Vec<Change<'_>> = writes.iter().flat_map(Write::changes).collect();

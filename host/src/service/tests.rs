@@ -1,5 +1,7 @@
-//! When a run waited for reaches the store: before its plugin starts, and
-//! before its submitter hears of it, whether it finished by then or not.
+//! When a run reaches the store: a run stored as queued is stored running
+//! before its plugin starts; one waited for is stored while its plugin
+//! runs, and before its submitter hears of it, whether it finished by then
+//! or not.
 
 use std::sync::mpsc as sync_mpsc;
 use std::sync::{Arc, Mutex};
@@ -21,19 +23,44 @@ impl Invoker for Echo {
     }
 }
 
-/// Notes how the store has its run when the plugin starts.
+/// Notes how the store has its run when the plugin starts, then waits
+/// (a generous bound, not a timing assertion) until the store has it
+/// running and notes that too.
 struct Probe {
     store: Arc<dyn Store>,
-    seen: Mutex<Option<RunStatus>>,
+    /// At the start; later.
+    seen: Mutex<(Option<RunStatus>, Option<RunStatus>)>,
 }
 
 impl Invoker for Probe {
     fn invoke(&self, ctx: &Context, _: Value) -> algohost_sdk::Result<Output> {
         let id = ctx.run_id().parse().expect("a run id");
-        let stored = self.store.get(id).expect("the store answers");
-        *self.seen.lock().unwrap() = stored.map(|run| run.status);
+        let status = || {
+            self.store
+                .get(id)
+                .expect("the store answers")
+                .map(|run| run.status)
+        };
+        let at_start = status();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let mut later = at_start;
+        while later != Some(RunStatus::Running) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+            later = status();
+        }
+        *self.seen.lock().unwrap() = (at_start, later);
         Ok(Output::new())
     }
+}
+
+fn probe(store: &Arc<dyn Store>) -> (Registry, Arc<Probe>) {
+    let probe = Arc::new(Probe {
+        store: store.clone(),
+        seen: Mutex::new((None, None)),
+    });
+    let mut registry = Registry::new();
+    registry.add(manifest("probe"), Source::Builtin, probe.clone());
+    (registry, probe)
 }
 
 /// Holds its worker until told to go on.
@@ -74,15 +101,32 @@ fn start(registry: Registry, store: Arc<dyn Store>) -> Arc<Service> {
 }
 
 #[tokio::test]
-async fn a_waited_run_is_stored_running_before_its_plugin_starts_and_ended_before_it_returns() {
+async fn a_queued_run_is_stored_running_before_its_plugin_starts() {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path().join("runs.db")).unwrap());
-    let probe = Arc::new(Probe {
-        store: store.clone(),
-        seen: Mutex::new(None),
-    });
-    let mut registry = Registry::new();
-    registry.add(manifest("probe"), Source::Builtin, probe.clone());
+    let (registry, probe) = probe(&store);
+    let service = start(registry, store.clone());
+
+    let run = service.submit(submit("probe")).unwrap();
+    let run = service
+        .wait(run.id, Duration::from_secs(30))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(run.status, RunStatus::Succeeded);
+    let running = Some(RunStatus::Running);
+    assert_eq!(*probe.seen.lock().unwrap(), (running, running));
+    assert_eq!(
+        store.get(run.id).unwrap().unwrap().status,
+        RunStatus::Succeeded
+    );
+}
+
+#[tokio::test]
+async fn a_waited_run_is_stored_running_while_its_plugin_runs_and_ended_before_it_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path().join("runs.db")).unwrap());
+    let (registry, probe) = probe(&store);
     let service = start(registry, store.clone());
 
     let run = service
@@ -90,7 +134,9 @@ async fn a_waited_run_is_stored_running_before_its_plugin_starts_and_ended_befor
         .await
         .unwrap();
     assert_eq!(run.status, RunStatus::Succeeded);
-    assert_eq!(*probe.seen.lock().unwrap(), Some(RunStatus::Running));
+    // Not known before the plugin started (nobody else knew the run), but
+    // written while it ran.
+    assert_eq!(probe.seen.lock().unwrap().1, Some(RunStatus::Running));
     let stored = store.get(run.id).unwrap().unwrap();
     assert_eq!(stored.status, RunStatus::Succeeded);
     assert_eq!(service.list(&RunQuery::default()).unwrap().len(), 1);

@@ -1,21 +1,17 @@
-//! The service's threads: workers that take runs from the queue and hand
-//! them to the executor, and the flusher that persists progress and log
-//! records (and runs not stored yet) at most every [`FLUSH_INTERVAL`].
+//! The service's workers: threads that take runs from the queue and hand
+//! them to the executor. They never wait for the store between runs: the
+//! persister writes how a run ended and publishes it (see `persister`).
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde_json::Value;
 
 use super::Shared;
-use super::state::{self, Ended, RunState};
+use super::state::{RunState, Start};
 use crate::runner::{self, Execution, RunError, RunOutcome, RunStatus};
 
-/// How often live progress and log records are written to the store.
-pub(super) const FLUSH_INTERVAL: Duration = Duration::from_millis(250);
-
-/// Starts `count` worker threads and the flusher.
+/// Starts `count` worker threads.
 pub(super) fn spawn(shared: &Arc<Shared>, count: usize) -> std::io::Result<()> {
     for index in 0..count {
         let shared = shared.clone();
@@ -23,80 +19,38 @@ pub(super) fn spawn(shared: &Arc<Shared>, count: usize) -> std::io::Result<()> {
             .name(format!("algohost-worker-{index}"))
             .spawn(move || work(&shared))?;
     }
-    let shared = shared.clone();
-    std::thread::Builder::new()
-        .name("algohost-flusher".to_owned())
-        .spawn(move || flush(&shared))?;
     Ok(())
 }
 
 /// A worker: runs from the queue, one at a time, until the queue closes.
-///
-/// A run starts once its `running` record is committed, so that a killed
-/// process leaves it to recovery (marked interrupted, or queued again when
-/// idempotent) rather than losing it. Its end is committed before anyone
-/// sees it finished. When a run ends and another is waiting, both writes go
-/// in one store transaction: one commit between two runs.
 fn work(shared: &Shared) {
-    // The run that just ended, its end not written yet.
-    let mut ended: Option<(Arc<RunState>, RunOutcome)> = None;
-    loop {
-        // With an end to write, the next run is taken only if one waits.
-        let next = match ended {
-            Some(_) => shared.queue.try_next(),
-            None => match shared.queue.next() {
-                Some(next) => Some(next),
-                None => return,
-            },
+    while let Some(state) = shared.queue.next() {
+        let start = may_start(shared, &state).then(|| state.begin()).flatten();
+        let Some(start) = start else {
+            shared.queue.done();
+            continue;
         };
-        let next = next.filter(|state| may_start(shared, state));
-        ended = hand_over(shared, ended.take(), next).map(|state| {
-            let outcome = execute(shared, &state);
-            (state, outcome)
-        });
-    }
-}
-
-/// Writes how `ended` ended and that `next` starts, in one store
-/// transaction, then publishes the end; returns `next` if it started.
-fn hand_over(
-    shared: &Shared,
-    ended: Option<(Arc<RunState>, RunOutcome)>,
-    next: Option<Arc<RunState>>,
-) -> Option<Arc<RunState>> {
-    let (last, outcome) = ended.unzip();
-    let end = last
-        .as_deref()
-        .zip(outcome)
-        .and_then(|(state, outcome)| state.end(outcome.run, outcome.output, None));
-    let begin = next.as_deref().and_then(RunState::begin);
-    let is_started = begin.is_some();
-    let ends = state::commit_all(&*shared.store, end.into_iter().chain(begin).collect());
-    let not_started = next.as_ref().filter(|_| !is_started);
-    for state in last.iter().chain(not_started) {
+        if let Start::AfterCommit(ticket) = start {
+            shared.persister.wait(ticket);
+        }
+        let outcome = execute(shared, &state);
+        // Published by the persister once committed; marked before the
+        // worker counts as free, so that shutdown finds it marked.
+        let _ = state.end(outcome.run, outcome.output, None);
         shared.queue.done();
-        shared.retire(state);
     }
-    ends.into_iter().for_each(Ended::publish);
-    next.filter(|_| is_started)
 }
 
 /// Whether a run just taken from the queue may start; if not, it is dealt
 /// with: a run cancelled while queued ends cancelled, and one taken as the
 /// service shut down stays queued (in the store) for the next start.
 fn may_start(shared: &Shared, state: &Arc<RunState>) -> bool {
-    let store = &*shared.store;
     if state.cancel.is_cancelled() {
-        let error = Some(RunError::cancelled());
-        let ended = state.end_as(store, RunStatus::Cancelled, error, None);
-        shared.queue.done();
-        shared.retire(state);
-        if let Some(ended) = ended {
-            ended.publish();
-        }
+        let _ = state.end_as(RunStatus::Cancelled, Some(RunError::cancelled()), None);
     } else if shared.queue.is_closed() {
-        state.flush(store);
-        shared.queue.done();
+        if let Some(ticket) = state.persist() {
+            shared.persister.wait(ticket);
+        }
         shared.retire(state);
     } else {
         return true;
@@ -130,15 +84,4 @@ fn execute(shared: &Shared, state: &Arc<RunState>) -> RunOutcome {
         run.finished_at = Some(chrono::Utc::now());
         RunOutcome { run, output: None }
     })
-}
-
-/// The flusher: writes what live runs reported since the last tick, until
-/// the queue closes.
-fn flush(shared: &Shared) {
-    while !shared.queue.is_closed() {
-        std::thread::sleep(FLUSH_INTERVAL);
-        for state in shared.live_runs() {
-            state.flush(&*shared.store);
-        }
-    }
 }

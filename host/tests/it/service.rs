@@ -188,7 +188,7 @@ async fn with_one_worker_and_a_queue_of_two_the_fourth_run_is_refused() {
         "the run queue is full (2 runs waiting); retry later"
     );
     for run in &accepted {
-        service.cancel(run.id).unwrap();
+        service.cancel(run.id).await.unwrap();
     }
     for run in &accepted {
         assert_eq!(
@@ -216,16 +216,16 @@ async fn a_cancelled_queued_run_never_starts_and_a_running_one_stops() {
         .unwrap();
     until_running(&service, running.id).await;
 
-    let cancelled = service.cancel(waiting.id).unwrap();
+    let cancelled = service.cancel(waiting.id).await.unwrap();
     assert_eq!(cancelled.status, RunStatus::Cancelled);
     assert_eq!(cancelled.error, Some(RunError::cancelled()));
-    let err = service.cancel(waiting.id).unwrap_err();
+    let err = service.cancel(waiting.id).await.unwrap_err();
     assert_eq!(
         err.to_string(),
         format!("run {} already ended as cancelled", waiting.id)
     );
 
-    service.cancel(running.id).unwrap();
+    service.cancel(running.id).await.unwrap();
     let stopped = finished(&service, running.id).await;
     assert_eq!(stopped.status, RunStatus::Cancelled);
     assert_eq!(stopped.error.unwrap().message, "the run was cancelled");
@@ -236,7 +236,7 @@ async fn a_cancelled_queued_run_never_starts_and_a_running_one_stops() {
         (RunStatus::Cancelled, None)
     );
     assert!(matches!(
-        service.cancel(Uuid::now_v7()),
+        service.cancel(Uuid::now_v7()).await,
         Err(CancelError::NotFound(_))
     ));
     assert_eq!(service.metrics().finished.get("cancelled"), Some(&2));
@@ -300,7 +300,7 @@ async fn events_arrive_in_order_and_end_with_the_final_status() {
         .submit(submit("test_steps", json!({"steps": 3})))
         .unwrap();
     let mut events = service.subscribe(run.id).unwrap().unwrap();
-    service.cancel(ahead.id).unwrap();
+    service.cancel(ahead.id).await.unwrap();
 
     let mut seen = Vec::new();
     while let Some(event) = events.recv().await {
@@ -361,7 +361,7 @@ async fn progress_and_logs_reach_the_store_while_the_run_runs() {
         (0.5, "step 1")
     );
     assert_eq!(stored.logs[0].message, "step 1");
-    service.cancel(run.id).unwrap();
+    service.cancel(run.id).await.unwrap();
     assert_eq!(
         finished(&service, run.id).await.status,
         RunStatus::Cancelled
@@ -451,7 +451,7 @@ async fn shutdown_waits_its_grace_then_marks_running_runs_interrupted() {
     // The next start runs the idempotent one again (cancelled here to end it).
     let service = start(dir.path(), config(1, 2));
     until_running(&service, safe.id).await;
-    service.cancel(safe.id).unwrap();
+    service.cancel(safe.id).await.unwrap();
     let run = finished(&service, safe.id).await;
     assert_eq!(run.status, RunStatus::Cancelled);
     assert!(

@@ -88,7 +88,73 @@ fn the_file_is_in_wal_mode_at_the_current_schema_version() {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!((mode.as_str(), version), ("wal", 1));
+    assert_eq!((mode.as_str(), version), ("wal", 2));
+}
+
+#[test]
+fn a_store_at_schema_version_1_is_upgraded_with_its_runs_and_status_filters_use_the_new_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("runs.db");
+    let (failed, succeeded) = (queued("test_add"), queued("test_add"));
+    {
+        // What algohost 0.1 with schema version 1 wrote.
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL;
+            CREATE TABLE runs (id TEXT PRIMARY KEY NOT NULL, algorithm TEXT NOT NULL,
+                version TEXT NOT NULL, params TEXT NOT NULL, timeout REAL, status TEXT NOT NULL,
+                progress REAL NOT NULL DEFAULT 0, progress_message TEXT NOT NULL DEFAULT '',
+                created_at TEXT NOT NULL, started_at TEXT, finished_at TEXT, error TEXT,
+                summary TEXT NOT NULL DEFAULT 'null', frames TEXT NOT NULL DEFAULT '[]');
+            CREATE INDEX runs_by_status ON runs (status, id);
+            CREATE INDEX runs_by_algorithm ON runs (algorithm, id);
+            CREATE TABLE logs (run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+                seq INTEGER NOT NULL, record TEXT NOT NULL, PRIMARY KEY (run_id, seq)) WITHOUT ROWID;
+            CREATE TABLE frames (run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+                name TEXT NOT NULL, format TEXT NOT NULL, data BLOB NOT NULL, PRIMARY KEY (run_id, name));
+            CREATE TABLE idempotency_keys (key TEXT PRIMARY KEY NOT NULL, fingerprint TEXT NOT NULL,
+                run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE, created_at TEXT NOT NULL);
+            PRAGMA user_version = 1;",
+        )
+        .unwrap();
+        for (run, status) in [(&failed, "failed"), (&succeeded, "succeeded")] {
+            conn.execute(
+                "INSERT INTO runs (id, algorithm, version, params, status, created_at) VALUES (?1, 'test_add', '1.0.0', '{}', ?2, '2026-11-21T10:00:00Z')",
+                (run.id.to_string(), status),
+            )
+            .unwrap();
+        }
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    let listed = |status| {
+        let query = RunQuery {
+            status: Some(status),
+            ..RunQuery::default()
+        };
+        store
+            .list(&query)
+            .unwrap()
+            .iter()
+            .map(|r| r.id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(listed(RunStatus::Failed), [failed.id]);
+    assert_eq!(listed(RunStatus::Succeeded), [succeeded.id]);
+    assert!(listed(RunStatus::Running).is_empty());
+    drop(store);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 2);
+    let plan: String = conn
+        .query_row(
+            "EXPLAIN QUERY PLAN SELECT id FROM runs WHERE status = 'running' AND status <> 'succeeded' ORDER BY id",
+            [],
+            |r| r.get(3),
+        )
+        .unwrap();
+    assert!(plan.contains("runs_not_succeeded"), "{plan}");
 }
 
 #[test]
@@ -102,7 +168,7 @@ fn a_store_from_a_newer_algohost_is_refused_with_a_message() {
     let err = SqliteStore::open(&path).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "run store: the store has schema version 99 but this algohost knows only up to 1; use a newer algohost"
+        "run store: the store has schema version 99 but this algohost knows only up to 2; use a newer algohost"
     );
 }
 

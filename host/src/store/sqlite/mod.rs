@@ -19,7 +19,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, param
 use uuid::Uuid;
 
 use super::{Change, Recovered, RunQuery, Store, StoreError, interrupted_notice};
-use crate::runner::{Run, RunError};
+use crate::runner::{Run, RunError, RunStatus};
 use checkpointer::Checkpointer;
 use rows::{
     EncodedChange, NewRun, append_logs, decode_frame, json_text, load_run, run_columns,
@@ -122,6 +122,9 @@ impl Store for SqliteStore {
         if let Some(status) = query.status {
             values.push(SqlValue::Text(status.as_str().to_owned()));
             clauses.push(format!("status = ?{}", values.len()));
+            if status != RunStatus::Succeeded {
+                clauses.push(schema::NOT_SUCCEEDED.to_owned());
+            }
         }
         if let Some(algorithm) = &query.algorithm {
             values.push(SqlValue::Text(algorithm.clone()));
@@ -180,7 +183,10 @@ impl Store for SqliteStore {
             .map_err(backend("recovering runs"))?;
         let running: Vec<(String, String)> = {
             let mut stmt = tx
-                .prepare("SELECT id, algorithm FROM runs WHERE status = 'running' ORDER BY id")
+                .prepare(&format!(
+                    "SELECT id, algorithm FROM runs WHERE status = 'running' AND {} ORDER BY id",
+                    schema::NOT_SUCCEEDED
+                ))
                 .map_err(backend("recovering runs"))?;
             let rows = stmt
                 .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
@@ -215,7 +221,10 @@ impl Store for SqliteStore {
         }
         let queued: Vec<String> = {
             let mut stmt = tx
-                .prepare("SELECT id FROM runs WHERE status = 'queued' ORDER BY id")
+                .prepare(&format!(
+                    "SELECT id FROM runs WHERE status = 'queued' AND {} ORDER BY id",
+                    schema::NOT_SUCCEEDED
+                ))
                 .map_err(backend("recovering runs"))?;
             let rows = stmt
                 .query_map([], |row| row.get(0))

@@ -1,0 +1,266 @@
+//! The one thread that writes the service's runs to the store.
+//!
+//! Whatever changes a run (it starts, reports progress, logs, ends) marks it
+//! for the persister with an [`Urgency`]; the persister wakes when the most
+//! urgent mark is due and writes every marked run in one batch: one store
+//! transaction for all of them, each run's write built from its live state
+//! at that moment (see `RunState::prepare`). So a run that starts and ends
+//! between two batches costs one insert of its final record, and under load
+//! many runs share a commit instead of queueing for the store one commit
+//! each, while the workers never wait for the store between runs.
+//!
+//! Each batch has a number; a mark returns the [`Ticket`] of the batch that
+//! will write it, and whoever must know the write is committed (a run's end
+//! before it is published, the start of a run that recovery would queue
+//! again) waits for that batch. The end of a run is published (its waiters
+//! and event streams told) by the persister, once committed.
+
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+use super::shared::Shared;
+use super::state::{self, RunState};
+use crate::store::Store;
+
+/// How soon progress and log records of a running run reach the store.
+pub(super) const FLUSH_INTERVAL: Duration = Duration::from_millis(250);
+
+/// How soon the start of a run that is not in the store yet is written:
+/// its plugin runs meanwhile (see `Start::Deferred`).
+pub(super) const START_LINGER: Duration = Duration::from_millis(1);
+
+/// How often a closed persister checks whether anyone can still mark a run.
+const CLOSED_POLL: Duration = Duration::from_millis(50);
+
+/// How soon a mark must be written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Urgency {
+    /// At once: someone waits for it (an end, a run about to be handed
+    /// out, a start that must precede the plugin).
+    Now,
+    /// Within [`START_LINGER`]: the start of a run not stored yet.
+    Start,
+    /// Within [`FLUSH_INTERVAL`]: progress and log records.
+    Later,
+}
+
+impl Urgency {
+    fn delay(self) -> Duration {
+        match self {
+            Self::Now => Duration::ZERO,
+            Self::Start => START_LINGER,
+            Self::Later => FLUSH_INTERVAL,
+        }
+    }
+}
+
+/// The batch that writes a mark: wait for it with [`Persister::wait`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) struct Ticket(u64);
+
+struct Pending {
+    /// Runs marked since the last batch was taken.
+    runs: Vec<Arc<RunState>>,
+    /// When the next batch is due; `None` when nothing is marked.
+    due: Option<Instant>,
+    /// The number of the next batch.
+    next: u64,
+    /// While the persister sleeps: until when (`None`: until woken).
+    sleeping: Option<Option<Instant>>,
+    is_closed: bool,
+}
+
+/// The persister's queue of marked runs and its committed batches.
+pub(super) struct Persister {
+    store: Arc<dyn Store>,
+    /// For counting ended runs; set once the service is built.
+    shared: OnceLock<Weak<Shared>>,
+    pending: Mutex<Pending>,
+    wake: Condvar,
+    /// The last batch committed (or failed, and reported).
+    committed: Mutex<u64>,
+    is_committed: Condvar,
+    /// The same, for async waiters.
+    committed_watch: watch::Sender<u64>,
+}
+
+fn relock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Persister {
+    /// Starts the persister's thread.
+    pub fn start(store: Arc<dyn Store>) -> std::io::Result<Arc<Self>> {
+        let persister = Arc::new(Self {
+            store,
+            shared: OnceLock::new(),
+            pending: Mutex::new(Pending {
+                runs: Vec::new(),
+                due: None,
+                next: 1,
+                sleeping: None,
+                is_closed: false,
+            }),
+            wake: Condvar::new(),
+            committed: Mutex::new(0),
+            is_committed: Condvar::new(),
+            committed_watch: watch::channel(0).0,
+        });
+        let this = persister.clone();
+        std::thread::Builder::new()
+            .name("algohost-persister".to_owned())
+            .spawn(move || this.run())?;
+        Ok(persister)
+    }
+
+    /// Tells the persister the service it counts ended runs for.
+    pub fn serve(&self, shared: Weak<Shared>) {
+        let _ = self.shared.set(shared);
+    }
+
+    /// Marks `state` to be written with the urgency given; `marked_for` is
+    /// the run's note of the batch it is marked for (the caller holds the
+    /// run's lock, so the batch builds the run's write after this change).
+    pub fn mark(
+        &self,
+        state: &Arc<RunState>,
+        marked_for: &mut Option<u64>,
+        urgency: Urgency,
+    ) -> Ticket {
+        let mut pending = relock(&self.pending);
+        let batch = match *marked_for {
+            // Taken by a batch that has not read the run yet: it writes
+            // this change too.
+            Some(batch) if batch < pending.next => return Ticket(batch),
+            Some(batch) => batch,
+            None => {
+                pending.runs.push(state.clone());
+                *marked_for = Some(pending.next);
+                pending.next
+            }
+        };
+        let due = Instant::now() + urgency.delay();
+        if pending.due.is_none_or(|d| due < d) {
+            pending.due = Some(due);
+            let is_asleep_past_due = pending
+                .sleeping
+                .is_some_and(|until| until.is_none_or(|u| due < u));
+            drop(pending);
+            if is_asleep_past_due {
+                self.wake.notify_one();
+            }
+        }
+        Ticket(batch)
+    }
+
+    /// The ticket of everything marked so far, due at once.
+    pub fn sync(&self) -> Ticket {
+        let mut pending = relock(&self.pending);
+        if pending.runs.is_empty() {
+            // The last batch taken, committed or on its way.
+            return Ticket(pending.next - 1);
+        }
+        pending.due = Some(Instant::now());
+        let ticket = Ticket(pending.next);
+        let is_asleep = pending.sleeping.is_some();
+        drop(pending);
+        if is_asleep {
+            self.wake.notify_one();
+        }
+        ticket
+    }
+
+    /// Blocks until the batch of `ticket` is committed.
+    pub fn wait(&self, ticket: Ticket) {
+        let mut committed = relock(&self.committed);
+        while *committed < ticket.0 {
+            committed = self
+                .is_committed
+                .wait(committed)
+                .unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// Waits until the batch of `ticket` is committed.
+    pub async fn wait_async(&self, ticket: Ticket) {
+        let mut committed = self.committed_watch.subscribe();
+        // The sender lives as long as `self`.
+        let _ = committed.wait_for(|c| *c >= ticket.0).await;
+    }
+
+    /// Writes what is marked, then stops once nobody can mark a run any
+    /// more (the service and every run state are gone).
+    pub fn close(&self) {
+        let mut pending = relock(&self.pending);
+        pending.is_closed = true;
+        if !pending.runs.is_empty() {
+            pending.due = Some(Instant::now());
+        }
+        drop(pending);
+        self.wake.notify_one();
+    }
+
+    /// The persister's thread: a batch whenever one is due.
+    fn run(self: Arc<Self>) {
+        loop {
+            let Some((runs, number)) = self.next_batch() else {
+                return;
+            };
+            self.persist(runs);
+            *relock(&self.committed) = number;
+            self.is_committed.notify_all();
+            self.committed_watch.send_replace(number);
+        }
+    }
+
+    /// Sleeps until a batch is due and takes it; `None` when closed and
+    /// this thread holds the last reference.
+    fn next_batch(self: &Arc<Self>) -> Option<(Vec<Arc<RunState>>, u64)> {
+        let mut pending = relock(&self.pending);
+        loop {
+            let now = Instant::now();
+            let due = pending.due;
+            if due.is_some_and(|d| d <= now) {
+                break;
+            }
+            let mut until = due;
+            if pending.is_closed {
+                if pending.runs.is_empty() && Arc::strong_count(self) == 1 {
+                    return None;
+                }
+                let poll = now + CLOSED_POLL;
+                until = Some(until.map_or(poll, |u| u.min(poll)));
+            }
+            pending.sleeping = Some(until);
+            pending = match until {
+                Some(until) => {
+                    let wait = until.saturating_duration_since(now);
+                    self.wake
+                        .wait_timeout(pending, wait)
+                        .map_or_else(|e| e.into_inner().0, |(guard, _)| guard)
+                }
+                None => self.wake.wait(pending).unwrap_or_else(|e| e.into_inner()),
+            };
+            pending.sleeping = None;
+        }
+        let number = pending.next;
+        pending.next += 1;
+        pending.due = None;
+        Some((std::mem::take(&mut pending.runs), number))
+    }
+
+    /// Writes one batch and publishes the ends it committed.
+    fn persist(&self, runs: Vec<Arc<RunState>>) {
+        let writes = runs.iter().filter_map(|state| state.prepare()).collect();
+        let ends = state::commit_all(&*self.store, writes);
+        let shared = self.shared.get().and_then(Weak::upgrade);
+        for end in ends {
+            if let Some(shared) = &shared {
+                shared.retire(end.state());
+            }
+            end.publish();
+        }
+    }
+}
