@@ -291,6 +291,7 @@ async fn start_algohost(store_dir: &std::path::Path) -> anyhow::Result<Running> 
         Arc::new(store),
         ServiceConfig {
             concurrency: config.concurrency,
+            python_concurrency: config.python_concurrency,
             queue_capacity: config.queue,
             default_timeout: config.run_timeout,
             max_timeout: config.max_run_timeout,

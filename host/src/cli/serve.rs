@@ -38,10 +38,13 @@ pub(super) struct ServeArgs {
     /// TOML config file [env: ALGOHOST_CONFIG].
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Runs executing at once [default: the number of CPUs].
+    /// Rust runs executing at once [default: the number of CPUs].
     #[arg(long, value_name = "N")]
     concurrency: Option<usize>,
-    /// Runs waiting for a worker; beyond it POST /runs answers 503 [default: 64].
+    /// Python runs executing at once, on workers of their own [default: --concurrency].
+    #[arg(long, value_name = "N")]
+    python_concurrency: Option<usize>,
+    /// Runs waiting for a worker, for Rust and for Python each; beyond it POST /runs answers 503 [default: 64].
     #[arg(long, value_name = "N")]
     queue: Option<usize>,
     /// Listen beyond loopback without tokens (anyone who reaches it may run algorithms).
@@ -67,6 +70,7 @@ fn load_config(plugin_dirs: &[PathBuf], args: &ServeArgs) -> Result<ServerConfig
         store: args.store.clone(),
         plugin_dirs: (!plugin_dirs.is_empty()).then(|| plugin_dirs.to_vec()),
         concurrency: args.concurrency,
+        python_concurrency: args.python_concurrency,
         queue: args.queue,
         insecure: args.insecure.then_some(true),
         ..Settings::default()
@@ -103,6 +107,7 @@ pub(super) fn serve(plugin_dirs: &[PathBuf], args: &ServeArgs) -> anyhow::Result
             Arc::new(store),
             ServiceConfig {
                 concurrency: config.concurrency,
+                python_concurrency: config.python_concurrency,
                 queue_capacity: config.queue,
                 default_timeout: config.run_timeout,
                 max_timeout: config.max_run_timeout,
@@ -126,8 +131,9 @@ fn print_banner(addr: SocketAddr, config: &ServerConfig) {
     println!("  health:    http://{addr}/health");
     println!("  metrics:   http://{addr}/metrics");
     println!(
-        "  runs:      {} worker(s), queue of {}, store {}",
+        "  runs:      {} worker(s) for Rust, {} for Python, queue of {} each, store {}",
         config.concurrency,
+        config.python_concurrency,
         config.queue,
         config.store.display()
     );

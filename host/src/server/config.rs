@@ -15,7 +15,9 @@
 //! data = "demo-data"              # or "postgres://…", or "http://host:8000"
 //! store = "algohost.db"
 //! plugin_dirs = ["plugins"]
-//! concurrency = 4
+//! concurrency = 4                 # Rust runs at once (default: CPUs)
+//! python_concurrency = 2          # Python runs at once, on their own workers
+//!                                 # (default: concurrency)
 //! queue = 64
 //! body_limit_bytes = 10485760
 //! request_timeout_secs = 30
@@ -124,8 +126,10 @@ pub struct Settings {
     pub store: Option<PathBuf>,
     /// Directories of dylib plugins.
     pub plugin_dirs: Option<Vec<PathBuf>>,
-    /// Runs executing at once.
+    /// Rust runs executing at once.
     pub concurrency: Option<usize>,
+    /// Python runs executing at once (workers of their own).
+    pub python_concurrency: Option<usize>,
     /// Runs waiting for a worker.
     pub queue: Option<usize>,
     /// Allow binding beyond loopback without tokens.
@@ -161,6 +165,7 @@ impl Settings {
             store: higher.store.or(self.store),
             plugin_dirs,
             concurrency: higher.concurrency.or(self.concurrency),
+            python_concurrency: higher.python_concurrency.or(self.python_concurrency),
             queue: higher.queue.or(self.queue),
             insecure: higher.insecure.or(self.insecure),
             tokens: higher.tokens.or(self.tokens),
@@ -190,6 +195,7 @@ impl Settings {
             store: get("ALGOHOST_STORE").map(PathBuf::from),
             plugin_dirs: None,
             concurrency: parse_env(&get, "ALGOHOST_CONCURRENCY", "a whole number")?,
+            python_concurrency: parse_env(&get, "ALGOHOST_PYTHON_CONCURRENCY", "a whole number")?,
             queue: parse_env(&get, "ALGOHOST_QUEUE", "a whole number")?,
             insecure: parse_env(&get, "ALGOHOST_INSECURE", "true or false")?,
             tokens: get("ALGOHOST_TOKENS")
@@ -253,8 +259,10 @@ pub struct ServerConfig {
     pub store: PathBuf,
     /// Directories of dylib plugins (before `ALGOHOST_PLUGIN_PATH`).
     pub plugin_dirs: Vec<PathBuf>,
-    /// Runs executing at once.
+    /// Rust runs executing at once.
     pub concurrency: usize,
+    /// Python runs executing at once.
+    pub python_concurrency: usize,
     /// Runs waiting for a worker.
     pub queue: usize,
     /// Binding beyond loopback without tokens was allowed explicitly.
@@ -273,10 +281,20 @@ pub struct ServerConfig {
     pub max_run_timeout: Option<Duration>,
 }
 
+/// A number of workers: at least 1, one per CPU when not set.
+fn workers(key: &str, setting: Option<usize>) -> Result<usize, ConfigError> {
+    match setting {
+        Some(0) => Err(ConfigError(format!("{key} must be at least 1"))),
+        Some(n) => Ok(n),
+        None => Ok(std::thread::available_parallelism().map_or(1, usize::from)),
+    }
+}
+
 impl ServerConfig {
     /// Fills in the defaults and checks the values, including that a
     /// non-loopback address has tokens (or `insecure`).
     pub fn resolve(settings: Settings) -> Result<ServerConfig, ConfigError> {
+        let concurrency = workers("concurrency", settings.concurrency)?;
         let default_bind: SocketAddr = DEFAULT_BIND
             .parse()
             .map_err(|_| ConfigError("bad default address".into()))?;
@@ -285,10 +303,10 @@ impl ServerConfig {
             data: settings.data,
             store: settings.store.unwrap_or_else(|| DEFAULT_STORE.into()),
             plugin_dirs: settings.plugin_dirs.unwrap_or_default(),
-            concurrency: match settings.concurrency {
-                Some(0) => return Err(ConfigError("concurrency must be at least 1".into())),
-                Some(n) => n,
-                None => std::thread::available_parallelism().map_or(1, usize::from),
+            concurrency,
+            python_concurrency: match settings.python_concurrency {
+                None => concurrency,
+                set => workers("python_concurrency", set)?,
             },
             queue: settings.queue.unwrap_or(DEFAULT_QUEUE),
             insecure: settings.insecure.unwrap_or(false),
@@ -342,6 +360,37 @@ mod tests {
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
         move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn python_runs_get_as_many_workers_of_their_own_as_rust_runs_unless_set() {
+        let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+        let config = ServerConfig::resolve(Settings::default()).unwrap();
+        assert_eq!(
+            (config.concurrency, config.python_concurrency),
+            (cpus, cpus)
+        );
+        let one = Settings {
+            concurrency: Some(1),
+            ..Settings::default()
+        };
+        let config = ServerConfig::resolve(one).unwrap();
+        assert_eq!((config.concurrency, config.python_concurrency), (1, 1));
+        let three = Settings::from_env(env(&[("ALGOHOST_PYTHON_CONCURRENCY", "3")])).unwrap();
+        assert_eq!(ServerConfig::resolve(three).unwrap().python_concurrency, 3);
+        let zero = Settings {
+            python_concurrency: Some(0),
+            ..Settings::default()
+        };
+        assert_eq!(
+            ServerConfig::resolve(zero).unwrap_err().to_string(),
+            "python_concurrency must be at least 1"
+        );
+        let err = Settings::from_env(env(&[("ALGOHOST_PYTHON_CONCURRENCY", "many")])).unwrap_err();
+        assert!(
+            err.to_string().contains("ALGOHOST_PYTHON_CONCURRENCY"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -35,7 +35,7 @@ mod worker;
 pub use executor::{Executor, ThreadExecutor};
 use fingerprint::fingerprint;
 use persister::Persister;
-use queue::{Queue, Refused};
+use queue::{Lane, Lanes, Refused};
 use shared::{Shared, Tally, relock};
 use state::RunState;
 
@@ -60,9 +60,12 @@ use crate::validation::ParamsError;
 /// Limits of the service.
 #[derive(Debug, Clone)]
 pub struct ServiceConfig {
-    /// Runs executing at once.
+    /// Rust runs executing at once.
     pub concurrency: usize,
-    /// Runs waiting for a worker; beyond it submissions are refused.
+    /// Python runs executing at once, on workers of their own.
+    pub python_concurrency: usize,
+    /// Runs waiting for a worker, in each lane (Rust, Python); beyond it
+    /// submissions are refused.
     pub queue_capacity: usize,
     /// Timeout of runs that ask for none.
     pub default_timeout: Option<Duration>,
@@ -192,10 +195,12 @@ pub struct ServiceMetrics {
 }
 
 impl Default for ServiceConfig {
-    /// One worker per CPU, 64 waiting runs, no timeouts.
+    /// One worker per CPU for each lane, 64 waiting runs, no timeouts.
     fn default() -> Self {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         Self {
-            concurrency: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            concurrency: cpus,
+            python_concurrency: cpus,
             queue_capacity: 64,
             default_timeout: None,
             max_timeout: None,
@@ -221,7 +226,7 @@ impl Drop for Service {
     /// Lets idle workers exit, and the persister once it has written what
     /// they leave; running runs go on.
     fn drop(&mut self) {
-        self.shared.queue.close();
+        self.shared.lanes.close();
         self.shared.persister.close();
     }
 }
@@ -247,6 +252,7 @@ impl Service {
         executor: Arc<dyn Executor>,
     ) -> Result<Arc<Self>, StoreError> {
         config.concurrency = config.concurrency.max(1);
+        config.python_concurrency = config.python_concurrency.max(1);
         let persister = Persister::start(store.clone()).map_err(|e| {
             StoreError::Backend(format!("could not start the persister thread: {e}"))
         })?;
@@ -256,7 +262,11 @@ impl Service {
             store,
             executor,
             persister,
-            queue: Queue::new(config.concurrency, config.queue_capacity),
+            lanes: Lanes::new(
+                config.concurrency,
+                config.python_concurrency,
+                config.queue_capacity,
+            ),
             config,
             runs: Mutex::new(HashMap::new()),
             tally: Mutex::new(Tally::default()),
@@ -275,10 +285,13 @@ impl Service {
                 .and_then(|s| Duration::try_from_secs_f64(s).ok());
             let state = RunState::new(run, timeout, true, &shared.persister);
             relock(&shared.runs).insert(state.id, state.clone());
-            shared.queue.push(state, false);
+            let lane = shared.lane(&state.algorithm());
+            shared.lanes.get(lane).push(state, false);
         }
-        worker::spawn(&shared, shared.config.concurrency).map_err(|e| {
-            shared.queue.close();
+        let spawned = worker::spawn(&shared, Lane::Native, shared.config.concurrency)
+            .and_then(|()| worker::spawn(&shared, Lane::Python, shared.config.python_concurrency));
+        spawned.map_err(|e| {
+            shared.lanes.close();
             shared.persister.close();
             StoreError::Backend(format!("could not start the worker threads: {e}"))
         })?;
@@ -343,7 +356,7 @@ impl Service {
     /// idempotency key made).
     fn admit(&self, submit: Submit, storing: Storing) -> Result<Admitted, SubmitError> {
         let shared = &self.shared;
-        if shared.queue.is_closed() {
+        if shared.lanes.is_closed() {
             return Err(SubmitError::ShuttingDown);
         }
         let entry = shared.registry.get(&submit.algorithm)?;
@@ -365,11 +378,13 @@ impl Service {
                 shared.get(existing.id)?.unwrap_or(existing),
             ));
         }
-        shared.queue.reserve().map_err(|refused| match refused {
+        let lane = Lane::of(&entry.source);
+        let queue = shared.lanes.get(lane);
+        queue.reserve().map_err(|refused| match refused {
             Refused::Closed => SubmitError::ShuttingDown,
             Refused::Full { waiting } => SubmitError::QueueFull {
                 capacity: shared.config.queue_capacity,
-                retry_after: shared.retry_after(waiting),
+                retry_after: shared.retry_after(lane, waiting),
             },
         })?;
         let timeout = shared.timeout(submit.timeout);
@@ -379,7 +394,7 @@ impl Service {
         if matches!(storing, Storing::Lazily) && idempotency.is_none() {
             let state = RunState::new(run, timeout, false, &shared.persister);
             relock(&shared.runs).insert(state.id, state.clone());
-            shared.queue.push(state.clone(), true);
+            queue.push(state.clone(), true);
             return Ok(Admitted::Queued(state));
         }
         let state = RunState::new(run.clone(), timeout, true, &shared.persister);
@@ -388,12 +403,12 @@ impl Service {
         let idempotency = idempotency.as_ref().map(|(k, f)| (*k, f.as_str()));
         match shared.store.create(&run, idempotency) {
             Ok(stored) if stored.id == run.id => {
-                shared.queue.push(state, true);
+                queue.push(state, true);
                 Ok(Admitted::Stored(stored))
             }
             created => {
                 relock(&shared.runs).remove(&run.id);
-                shared.queue.unreserve();
+                queue.unreserve();
                 let existing = created?;
                 Ok(Admitted::Existing(
                     shared.get(existing.id)?.unwrap_or(existing),
@@ -454,7 +469,7 @@ impl Service {
             return Err(CancelError::Finished { id, status });
         }
         state.cancel.cancel();
-        if shared.queue.remove(id)
+        if shared.lanes.remove(id)
             && let Some(ticket) =
                 state.end_as(RunStatus::Cancelled, Some(RunError::cancelled()), None)
         {
@@ -486,7 +501,7 @@ impl Service {
 
     /// Counters for `/metrics`.
     pub fn metrics(&self) -> ServiceMetrics {
-        let (queue_depth, running) = self.shared.queue.depth();
+        let (queue_depth, running) = self.shared.lanes.depth();
         let tally = relock(&self.shared.tally);
         ServiceMetrics {
             queue_depth,
@@ -501,10 +516,8 @@ impl Service {
     /// its algorithm is idempotent. Queued runs stay queued in the store for
     /// the next start; every event stream ends.
     pub async fn shutdown(&self, grace: Duration) {
-        self.shared.queue.close();
-        let mut running = self.shared.queue.watch_running();
-        let drained = running.wait_for(|n| *n == 0);
-        let _ = tokio::time::timeout(grace, drained).await;
+        self.shared.lanes.close();
+        let _ = tokio::time::timeout(grace, self.shared.lanes.drained()).await;
         // The ends of the runs that finished are published first.
         let persister = &self.shared.persister;
         persister.wait_async(persister.sync()).await;

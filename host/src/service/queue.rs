@@ -1,4 +1,4 @@
-//! The bounded run queue the workers take runs from. Admission counts every
+//! The bounded run queues the workers take runs from, one per [`Lane`]. Admission counts every
 //! run the service holds (waiting, running, or being admitted), so with
 //! concurrency `c` and capacity `q` exactly `c + q` runs are accepted at
 //! once, however fast the workers pick them up.
@@ -10,6 +10,7 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use super::state::RunState;
+use crate::registry::Source;
 
 /// Why a run was not admitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,7 +164,86 @@ impl Queue {
     }
 
     /// Follows the number of running runs once the queue is closed.
-    pub fn watch_running(&self) -> watch::Receiver<usize> {
+    fn watch_running(&self) -> watch::Receiver<usize> {
         self.running.subscribe()
+    }
+}
+
+/// Which workers execute a run. Python runs have workers of their own, so
+/// that Python plugins (waiting for the GIL, or holding it) never hold up
+/// Rust runs, nor fill the queue Rust runs wait in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Lane {
+    /// Builtin and dylib (Rust) algorithms.
+    Native,
+    /// Python algorithms.
+    Python,
+}
+
+impl Lane {
+    /// The lane of an algorithm from `source`.
+    pub fn of(source: &Source) -> Lane {
+        match source {
+            Source::Python { .. } => Lane::Python,
+            _ => Lane::Native,
+        }
+    }
+}
+
+/// The queue of each lane.
+pub(super) struct Lanes {
+    native: Queue,
+    python: Queue,
+}
+
+impl Lanes {
+    /// Queues for `native` and `python` workers, each with `capacity`
+    /// waiting runs.
+    pub fn new(native: usize, python: usize, capacity: usize) -> Self {
+        Self {
+            native: Queue::new(native, capacity),
+            python: Queue::new(python, capacity),
+        }
+    }
+
+    /// The queue of `lane`.
+    pub fn get(&self, lane: Lane) -> &Queue {
+        match lane {
+            Lane::Native => &self.native,
+            Lane::Python => &self.python,
+        }
+    }
+
+    fn both(&self) -> [&Queue; 2] {
+        [&self.native, &self.python]
+    }
+
+    /// Takes a waiting run out of whichever queue holds it (cancel).
+    pub fn remove(&self, id: Uuid) -> bool {
+        self.both().iter().any(|queue| queue.remove(id))
+    }
+
+    /// Closes both queues (see [`Queue::close`]).
+    pub fn close(&self) {
+        self.both().iter().for_each(|queue| queue.close());
+    }
+
+    /// Whether the queues are closed.
+    pub fn is_closed(&self) -> bool {
+        self.native.is_closed()
+    }
+
+    /// Runs waiting and running, in both lanes.
+    pub fn depth(&self) -> (usize, usize) {
+        let [(w1, r1), (w2, r2)] = self.both().map(Queue::depth);
+        (w1 + w2, r1 + r2)
+    }
+
+    /// Once closed: waits until no run is running in either lane.
+    pub async fn drained(&self) {
+        for queue in self.both() {
+            let mut running = queue.watch_running();
+            let _ = running.wait_for(|n| *n == 0).await;
+        }
     }
 }

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::ServiceConfig;
 use super::executor::Executor;
 use super::persister::Persister;
-use super::queue::Queue;
+use super::queue::{Lane, Lanes};
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 
 use super::state::RunState;
@@ -50,7 +50,7 @@ pub(super) struct Shared {
     /// Writes the runs held here to the store.
     pub persister: Arc<Persister>,
     pub config: ServiceConfig,
-    pub queue: Queue,
+    pub lanes: Lanes,
     /// Runs queued or running in this process.
     pub runs: Mutex<HashMap<Uuid, Arc<RunState>>>,
     pub tally: Mutex<Tally>,
@@ -67,6 +67,14 @@ impl Shared {
 
     pub fn live_runs(&self) -> Vec<Arc<RunState>> {
         relock(&self.runs).values().cloned().collect()
+    }
+
+    /// The lane of an algorithm's runs (an unknown one's fail on a native
+    /// worker).
+    pub fn lane(&self, algorithm: &str) -> Lane {
+        self.registry
+            .get(algorithm)
+            .map_or(Lane::Native, |entry| Lane::of(&entry.source))
     }
 
     pub fn is_idempotent(&self, algorithm: &str) -> bool {
@@ -105,10 +113,14 @@ impl Shared {
     }
 
     /// A suggested wait before submitting again: the expected time for the
-    /// queue ahead to move, between 1 and 60 seconds.
-    pub fn retry_after(&self, waiting: usize) -> Duration {
+    /// queue of `lane` to move, between 1 and 60 seconds.
+    pub fn retry_after(&self, lane: Lane, waiting: usize) -> Duration {
         let mean = relock(&self.tally).mean_duration.unwrap_or(1.0);
-        let rounds = waiting as f64 / self.config.concurrency.max(1) as f64 + 1.0;
+        let workers = match lane {
+            Lane::Native => self.config.concurrency,
+            Lane::Python => self.config.python_concurrency,
+        };
+        let rounds = waiting as f64 / workers.max(1) as f64 + 1.0;
         Duration::from_secs((mean * rounds).ceil().clamp(1.0, 60.0) as u64)
     }
 

@@ -93,6 +93,7 @@ fn submit(algorithm: &str) -> Submit {
 fn start(registry: Registry, store: Arc<dyn Store>) -> Arc<Service> {
     let config = ServiceConfig {
         concurrency: 1,
+        python_concurrency: 1,
         queue_capacity: 4,
         default_timeout: None,
         max_timeout: None,

@@ -8,26 +8,31 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::Shared;
+use super::queue::{Lane, Queue};
 use super::state::{RunState, Start};
 use crate::runner::{self, Execution, RunError, RunOutcome, RunStatus};
 
-/// Starts `count` worker threads.
-pub(super) fn spawn(shared: &Arc<Shared>, count: usize) -> std::io::Result<()> {
+/// Starts `count` worker threads for the runs of `lane`.
+pub(super) fn spawn(shared: &Arc<Shared>, lane: Lane, count: usize) -> std::io::Result<()> {
+    let name = match lane {
+        Lane::Native => "algohost-worker",
+        Lane::Python => "algohost-python",
+    };
     for index in 0..count {
         let shared = shared.clone();
         std::thread::Builder::new()
-            .name(format!("algohost-worker-{index}"))
-            .spawn(move || work(&shared))?;
+            .name(format!("{name}-{index}"))
+            .spawn(move || work(&shared, shared.lanes.get(lane)))?;
     }
     Ok(())
 }
 
-/// A worker: runs from the queue, one at a time, until the queue closes.
-fn work(shared: &Shared) {
-    while let Some(state) = shared.queue.next() {
+/// A worker: runs from its lane's queue, one at a time, until it closes.
+fn work(shared: &Shared, queue: &Queue) {
+    while let Some(state) = queue.next() {
         let start = may_start(shared, &state).then(|| state.begin()).flatten();
         let Some(start) = start else {
-            shared.queue.done();
+            queue.done();
             continue;
         };
         if let Start::AfterCommit(ticket) = start {
@@ -37,7 +42,7 @@ fn work(shared: &Shared) {
         // Published by the persister once committed; marked before the
         // worker counts as free, so that shutdown finds it marked.
         let _ = state.end(outcome.run, outcome.output, None);
-        shared.queue.done();
+        queue.done();
     }
 }
 
@@ -47,7 +52,7 @@ fn work(shared: &Shared) {
 fn may_start(shared: &Shared, state: &Arc<RunState>) -> bool {
     if state.cancel.is_cancelled() {
         let _ = state.end_as(RunStatus::Cancelled, Some(RunError::cancelled()), None);
-    } else if shared.queue.is_closed() {
+    } else if shared.lanes.is_closed() {
         if let Some(ticket) = state.persist() {
             shared.persister.wait(ticket);
         }

@@ -13,6 +13,7 @@ use algohost::adapters::Adapter;
 use algohost::adapters::files::FilesAdapter;
 use algohost_sdk::data::DataPointFilter;
 use algohost_sdk::polars::prelude::*;
+use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::common::test_venv;
@@ -255,7 +256,7 @@ fn python_server(scratch: &Scratch, args: &[&str]) -> crate::server::Server {
 }
 
 #[test]
-fn health_answers_while_every_worker_runs_a_python_plugin_holding_the_gil() {
+fn health_and_rust_runs_go_on_while_every_python_worker_runs_a_plugin_holding_the_gil() {
     let scratch = Scratch::new();
     let server = python_server(&scratch, &["--concurrency", "1", "--queue", "2"]);
     let hog = json!({"seconds": 20});
@@ -281,6 +282,15 @@ fn health_answers_while_every_worker_runs_a_python_plugin_holding_the_gil() {
             assert_eq!(reply.status(), 200);
         }
     }
+    // Rust runs have workers of their own: one finishes meanwhile.
+    let rust = server.send(
+        server
+            .req(Method::POST, "/runs")
+            .header("prefer", "wait=20")
+            .json(&json!({"algorithm": "echo_frames", "params": {}})),
+    );
+    assert_eq!(rust.status, 200, "{}", rust.text());
+    assert_eq!(rust.json()["status"], "succeeded");
     let run = server.get(&format!("/runs/{running}")).json();
     assert_eq!(run["status"], "running", "the hog still runs: {run}");
 }

@@ -61,6 +61,7 @@ pub fn serve(adapter: Arc<dyn Adapter>, settings: Settings) -> InProcess {
                 Arc::new(store),
                 ServiceConfig {
                     concurrency: config.concurrency,
+                    python_concurrency: config.python_concurrency,
                     queue_capacity: config.queue,
                     default_timeout: None,
                     max_timeout: None,

@@ -67,6 +67,7 @@ const WAIT: Duration = Duration::from_secs(30);
 fn config(concurrency: usize, queue_capacity: usize) -> ServiceConfig {
     ServiceConfig {
         concurrency,
+        python_concurrency: concurrency,
         queue_capacity,
         default_timeout: None,
         max_timeout: None,

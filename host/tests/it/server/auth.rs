@@ -119,7 +119,7 @@ fn flags_beat_env_beat_the_config_file_and_bodies_have_a_limit() {
     let config = scratch.path().join("algohost.toml");
     std::fs::write(
         &config,
-        "queue = 9\nconcurrency = 3\nbody_limit_bytes = 100000\n",
+        "queue = 9\nconcurrency = 3\npython_concurrency = 2\nbody_limit_bytes = 100000\n",
     )
     .unwrap();
     let config = config.to_str().unwrap();
@@ -131,7 +131,10 @@ fn flags_beat_env_beat_the_config_file_and_bodies_have_a_limit() {
         ],
     );
     let banner = server.stdout.lock().unwrap().clone();
-    assert!(banner.contains("3 worker(s), queue of 4"), "{banner}");
+    assert!(
+        banner.contains("3 worker(s) for Rust, 2 for Python, queue of 4 each"),
+        "{banner}"
+    );
 
     let big = json!({"algorithm": "fails", "params": {"padding": "x".repeat(4096)}});
     let problem = server.post("/runs", &big).problem(413);
