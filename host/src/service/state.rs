@@ -304,9 +304,6 @@ impl RunState {
     /// in the store yet); the ticket says when it is.
     pub fn persist(&self) -> Option<Ticket> {
         let mut live = relock(&self.live);
-        if !live.is_stored {
-            live.is_dirty = true;
-        }
         self.mark(&mut live, Urgency::Now)
     }
 
