@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use algohost::adapters::NoData;
 use algohost::registry::Registry;
 use algohost::server::{self, ServerConfig, Settings};
-use algohost::service::{Service, ServiceConfig};
+use algohost::service::Service;
 use algohost::sources::builtin;
 use algohost::store::sqlite::SqliteStore;
 use algohost_sdk::prelude::*;
@@ -289,13 +289,7 @@ async fn start_algohost(store_dir: &std::path::Path) -> anyhow::Result<Running> 
         Arc::new(registry),
         Arc::new(NoData),
         Arc::new(store),
-        ServiceConfig {
-            concurrency: config.concurrency,
-            python_concurrency: config.python_concurrency,
-            queue_capacity: config.queue,
-            default_timeout: config.run_timeout,
-            max_timeout: config.max_run_timeout,
-        },
+        config.service(),
     )?;
     let app = server::app(service, &config, Vec::new());
     let (stop, stopped) = oneshot::channel();

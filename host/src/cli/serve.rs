@@ -12,7 +12,7 @@ use clap::Args;
 use super::UsageError;
 use crate::adapters::{self, Adapter, NoData};
 use crate::server::{self, ServerConfig, Settings};
-use crate::service::{Service, ServiceConfig};
+use crate::service::Service;
 use crate::sources::{self, DiscoveryOptions};
 use crate::store::sqlite::SqliteStore;
 
@@ -101,19 +101,8 @@ pub(super) fn serve(plugin_dirs: &[PathBuf], args: &ServeArgs) -> anyhow::Result
             .await
             .with_context(|| format!("cannot listen on {}", config.bind))?;
         let addr = listener.local_addr()?;
-        let service = Service::start(
-            registry,
-            adapter,
-            Arc::new(store),
-            ServiceConfig {
-                concurrency: config.concurrency,
-                python_concurrency: config.python_concurrency,
-                queue_capacity: config.queue,
-                default_timeout: config.run_timeout,
-                max_timeout: config.max_run_timeout,
-            },
-        )
-        .context("cannot start the run service")?;
+        let service = Service::start(registry, adapter, Arc::new(store), config.service())
+            .context("cannot start the run service")?;
         let app = server::app(service, &config, discovery.plugin_paths);
         print_banner(addr, &config);
         server::serve(listener, app, config.shutdown_grace, shutdown_signal())

@@ -291,6 +291,18 @@ fn workers(key: &str, setting: Option<usize>) -> Result<usize, ConfigError> {
 }
 
 impl ServerConfig {
+    /// The settings of the run service behind the server.
+    pub fn service(&self) -> crate::service::ServiceConfig {
+        crate::service::ServiceConfig {
+            concurrency: self.concurrency,
+            python_concurrency: self.python_concurrency,
+            queue_capacity: self.queue,
+            default_timeout: self.run_timeout,
+            max_timeout: self.max_run_timeout,
+            ..Default::default()
+        }
+    }
+
     /// Fills in the defaults and checks the values, including that a
     /// non-loopback address has tokens (or `insecure`).
     pub fn resolve(settings: Settings) -> Result<ServerConfig, ConfigError> {

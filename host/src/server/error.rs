@@ -286,7 +286,9 @@ impl From<CancelError> for ApiError {
     fn from(e: CancelError) -> Self {
         match e {
             CancelError::NotFound(id) => run_not_found(id),
-            e @ CancelError::Finished { .. } => ApiError::Conflict(e.to_string()),
+            e @ (CancelError::Finished { .. } | CancelError::HeldElsewhere(_)) => {
+                ApiError::Conflict(e.to_string())
+            }
             CancelError::Store(e) => e.into(),
         }
     }

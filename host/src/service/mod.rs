@@ -71,6 +71,10 @@ pub struct ServiceConfig {
     pub default_timeout: Option<Duration>,
     /// The longest timeout a run may ask for.
     pub max_timeout: Option<Duration>,
+    /// How often the service takes over the runs of servers that shared
+    /// the store and are gone (see [`Store::reclaim`]); it also does at
+    /// start-up.
+    pub reclaim_interval: Duration,
 }
 
 /// A request to start a run.
@@ -130,6 +134,11 @@ pub enum CancelError {
         /// How it ended.
         status: RunStatus,
     },
+    /// Another server sharing the store holds the run.
+    #[error(
+        "run {0} is held by another algohost server that shares this run store; cancel it through that server"
+    )]
+    HeldElsewhere(Uuid),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -195,7 +204,8 @@ pub struct ServiceMetrics {
 }
 
 impl Default for ServiceConfig {
-    /// One worker per CPU for each lane, 64 waiting runs, no timeouts.
+    /// One worker per CPU for each lane, 64 waiting runs, no timeouts,
+    /// runs of gone servers taken over within 5 s.
     fn default() -> Self {
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         Self {
@@ -204,9 +214,13 @@ impl Default for ServiceConfig {
             queue_capacity: 64,
             default_timeout: None,
             max_timeout: None,
+            reclaim_interval: RECLAIM_INTERVAL,
         }
     }
 }
+
+/// The default [`ServiceConfig::reclaim_interval`].
+pub const RECLAIM_INTERVAL: Duration = Duration::from_secs(5);
 
 /// The run service: validates and queues runs, executes them on worker
 /// threads, and keeps their records in the store.
@@ -272,24 +286,10 @@ impl Service {
             tally: Mutex::new(Tally::default()),
         });
         shared.persister.serve(Arc::downgrade(&shared));
-        let (recovered, queued) = shared.store.recover(&|name| shared.is_idempotent(name))?;
-        for id in &recovered.interrupted {
-            tracing::warn!(run_id = %id, "run interrupted by the last server stop marked failed");
-        }
-        for id in &recovered.requeued {
-            tracing::info!(run_id = %id, "run interrupted by the last server stop queued again");
-        }
-        for run in queued {
-            let timeout = run
-                .timeout
-                .and_then(|s| Duration::try_from_secs_f64(s).ok());
-            let state = RunState::new(run, timeout, true, &shared.persister);
-            relock(&shared.runs).insert(state.id, state.clone());
-            let lane = shared.lane(&state.algorithm());
-            shared.lanes.get(lane).push(state, false);
-        }
+        shared.reclaim()?;
         let spawned = worker::spawn(&shared, Lane::Native, shared.config.concurrency)
-            .and_then(|()| worker::spawn(&shared, Lane::Python, shared.config.python_concurrency));
+            .and_then(|()| worker::spawn(&shared, Lane::Python, shared.config.python_concurrency))
+            .and_then(|()| shared::spawn_reclaimer(&shared));
         spawned.map_err(|e| {
             shared.lanes.close();
             shared.persister.close();
@@ -449,8 +449,8 @@ impl Service {
     pub async fn cancel(&self, id: Uuid) -> Result<Run, CancelError> {
         let shared = &self.shared;
         let Some(state) = shared.live(id) else {
-            // Not held here: only the store can say (a run queued before a
-            // shutdown is cancelled there directly).
+            // Not held in memory here: a run left queued at shutdown, or
+            // one another server sharing the store holds (or held).
             let mut run = shared.store.get(id)?.ok_or(CancelError::NotFound(id))?;
             if run.status.is_finished() {
                 return Err(CancelError::Finished {
@@ -461,7 +461,9 @@ impl Service {
             run.status = RunStatus::Cancelled;
             run.error = Some(RunError::cancelled());
             run.finished_at = Some(chrono::Utc::now());
-            shared.store.update(&run)?;
+            if !shared.store.end_unheld(&run)? {
+                return Err(CancelError::HeldElsewhere(id));
+            }
             return Ok(run);
         };
         let status = state.status();

@@ -56,6 +56,30 @@ pub(super) struct Shared {
     pub tally: Mutex<Tally>,
 }
 
+/// Starts the thread that calls [`Shared::reclaim`] every
+/// `reclaim_interval` until the service closes.
+pub(super) fn spawn_reclaimer(shared: &Arc<Shared>) -> std::io::Result<()> {
+    let interval = shared.config.reclaim_interval;
+    let shared = Arc::downgrade(shared);
+    std::thread::Builder::new()
+        .name("algohost-reclaim".to_owned())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(interval);
+                let Some(shared) = shared.upgrade() else {
+                    return;
+                };
+                if shared.lanes.is_closed() {
+                    return;
+                }
+                if let Err(e) = shared.reclaim() {
+                    tracing::warn!("taking over the runs of stopped servers failed: {e}");
+                }
+            }
+        })
+        .map(drop)
+}
+
 pub(super) fn relock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -133,9 +157,37 @@ impl Shared {
         }
     }
 
+    /// Takes over the runs of servers that shared the store and are gone
+    /// (a previous process of this one, too), and queues those that are
+    /// queued.
+    pub fn reclaim(&self) -> Result<(), StoreError> {
+        if self.lanes.is_closed() {
+            return Ok(());
+        }
+        let (recovered, queued) = self.store.reclaim(&|name| self.is_idempotent(name))?;
+        for id in &recovered.interrupted {
+            tracing::warn!(run_id = %id, "run left running by a server that stopped marked failed");
+        }
+        for id in &recovered.requeued {
+            tracing::info!(run_id = %id, "run left running by a server that stopped queued again");
+        }
+        for run in queued {
+            tracing::info!(run_id = %run.id, "run left queued by a server that stopped taken over");
+            let timeout = run
+                .timeout
+                .and_then(|s| Duration::try_from_secs_f64(s).ok());
+            let state = RunState::new(run, timeout, true, &self.persister);
+            relock(&self.runs).insert(state.id, state.clone());
+            let lane = self.lane(&state.algorithm());
+            self.lanes.get(lane).push(state, false);
+        }
+        Ok(())
+    }
+
     /// At shutdown: ends the runs still running as interrupted (requeued
     /// when idempotent), stores the queued ones, waits until that is
-    /// committed, and closes every event stream.
+    /// committed, closes every event stream, and leaves the store, so
+    /// that servers sharing it take over the queued runs at once.
     pub fn interrupt(&self) {
         let runs = self.live_runs();
         for state in &runs {
@@ -159,5 +211,6 @@ impl Shared {
         }
         // Later questions about the runs left queued go to the store.
         relock(&self.runs).clear();
+        self.store.leave();
     }
 }

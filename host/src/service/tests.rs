@@ -97,6 +97,7 @@ fn start(registry: Registry, store: Arc<dyn Store>) -> Arc<Service> {
         queue_capacity: 4,
         default_timeout: None,
         max_timeout: None,
+        reclaim_interval: Duration::from_millis(100),
     };
     Service::start(Arc::new(registry), Arc::new(NoData), store, config).unwrap()
 }

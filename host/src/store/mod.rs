@@ -1,6 +1,15 @@
 //! Where runs and their outputs live. SQLite (one file, no server) is the
-//! default; the trait leaves room for a PostgreSQL store shared by several
-//! runner nodes (claiming queued runs with leases) without changing the
+//! default.
+//!
+//! Several runner nodes may share a store: each store handle is a node,
+//! which holds the runs it inserts (queued in its memory, or running) until
+//! they end, and takes over the unfinished runs of nodes that are gone
+//! ([`Store::reclaim`], called by the runner at start-up and then
+//! periodically). How a store tells that a node is gone is its own: the
+//! SQLite store by a lock each node holds on a file beside the store (exact,
+//! on the one machine that can share an SQLite file); a PostgreSQL store
+//! shared by nodes on several machines would lease its runs to their node
+//! and renew the leases in `reclaim`, so that it comes without changing the
 //! runner.
 
 pub mod sqlite;
@@ -102,12 +111,25 @@ pub trait Store: Send + Sync {
     fn list(&self, query: &RunQuery) -> Result<Vec<Run>, StoreError>;
     /// An output frame of a run.
     fn frame(&self, id: Uuid, name: &str) -> Result<Option<DataFrame>, StoreError>;
-    /// At start-up: runs still `running` from a dead process become failed
-    /// ("interrupted"), or `queued` again (progress reset) when
-    /// `is_idempotent(algorithm)`; a log record on each says which. Returns
-    /// what it did and every run now queued, oldest first.
-    fn recover(
+    /// Takes over the unfinished runs of nodes that are gone: a `running`
+    /// one becomes failed ("interrupted"), or `queued` again (progress
+    /// reset) when `is_idempotent(algorithm)`, with a log record on each
+    /// that says which; a `queued` one stays queued. This node holds them
+    /// from now on. Returns what it did and the runs it took over that are
+    /// queued now, oldest first (for the runner to queue). Runs of live
+    /// nodes, and this node's own, are left alone.
+    fn reclaim(
         &self,
         is_idempotent: &dyn Fn(&str) -> bool,
     ) -> Result<(Recovered, Vec<Run>), StoreError>;
+    /// This node stops holding runs (its server shuts down, having ended
+    /// or stored every run it held): other nodes take over the runs it
+    /// left queued at once, rather than once it is found gone. Writes to
+    /// those runs through this handle must end here.
+    fn leave(&self);
+    /// Writes the end of an unfinished run that no live node runs: one
+    /// this node left queued (at shutdown), or one of a gone node (this
+    /// node holds it from now on). `false`, writing nothing, when another
+    /// live node holds the run: ask that node.
+    fn end_unheld(&self, run: &Run) -> Result<bool, StoreError>;
 }

@@ -19,7 +19,7 @@ use algohost::sdk::Error;
 use algohost::sdk::data::{DataPointFilter, FlowFilter, Resolution, long_frame};
 use algohost::server::config::parse_tokens;
 use algohost::server::{self, ServerConfig, Settings};
-use algohost::service::{Service, ServiceConfig};
+use algohost::service::Service;
 use algohost::store::sqlite::SqliteStore;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
@@ -59,13 +59,7 @@ pub fn serve(adapter: Arc<dyn Adapter>, settings: Settings) -> InProcess {
                 Arc::new(Registry::new()),
                 adapter,
                 Arc::new(store),
-                ServiceConfig {
-                    concurrency: config.concurrency,
-                    python_concurrency: config.python_concurrency,
-                    queue_capacity: config.queue,
-                    default_timeout: None,
-                    max_timeout: None,
-                },
+                config.service(),
             )
             .unwrap();
             let listener = tokio::net::TcpListener::bind(config.bind).await.unwrap();

@@ -71,6 +71,7 @@ fn config(concurrency: usize, queue_capacity: usize) -> ServiceConfig {
         queue_capacity,
         default_timeout: None,
         max_timeout: None,
+        reclaim_interval: Duration::from_millis(100),
     }
 }
 

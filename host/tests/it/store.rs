@@ -88,14 +88,14 @@ fn the_file_is_in_wal_mode_at_the_current_schema_version() {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!((mode.as_str(), version), ("wal", 2));
+    assert_eq!((mode.as_str(), version), ("wal", 3));
 }
 
 #[test]
-fn a_store_at_schema_version_1_is_upgraded_with_its_runs_and_status_filters_use_the_new_index() {
+fn a_store_at_schema_version_1_is_upgraded_with_its_runs_and_queries_use_the_new_indexes() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("runs.db");
-    let (failed, succeeded) = (queued("test_add"), queued("test_add"));
+    let (failed, succeeded, running) = (queued("test_add"), queued("test_add"), queued("test_add"));
     {
         // What algohost 0.1 with schema version 1 wrote.
         let conn = rusqlite::Connection::open(&path).unwrap();
@@ -117,7 +117,11 @@ fn a_store_at_schema_version_1_is_upgraded_with_its_runs_and_status_filters_use_
             PRAGMA user_version = 1;",
         )
         .unwrap();
-        for (run, status) in [(&failed, "failed"), (&succeeded, "succeeded")] {
+        for (run, status) in [
+            (&failed, "failed"),
+            (&succeeded, "succeeded"),
+            (&running, "running"),
+        ] {
             conn.execute(
                 "INSERT INTO runs (id, algorithm, version, params, status, created_at) VALUES (?1, 'test_add', '1.0.0', '{}', ?2, '2026-11-21T10:00:00Z')",
                 (run.id.to_string(), status),
@@ -138,7 +142,11 @@ fn a_store_at_schema_version_1_is_upgraded_with_its_runs_and_status_filters_use_
             .map(|r| r.id)
             .collect::<Vec<_>>()
     };
-    assert_eq!(listed(RunStatus::Failed), [failed.id]);
+    assert_eq!(listed(RunStatus::Running), [running.id]);
+    // Stored before runs recorded their node: its node is gone.
+    let (recovered, _) = store.reclaim(&|_| false).unwrap();
+    assert_eq!(recovered.interrupted, [running.id]);
+    assert_eq!(listed(RunStatus::Failed), [running.id, failed.id]);
     assert_eq!(listed(RunStatus::Succeeded), [succeeded.id]);
     assert!(listed(RunStatus::Running).is_empty());
     drop(store);
@@ -146,15 +154,18 @@ fn a_store_at_schema_version_1_is_upgraded_with_its_runs_and_status_filters_use_
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 2);
-    let plan: String = conn
-        .query_row(
-            "EXPLAIN QUERY PLAN SELECT id FROM runs WHERE status = 'running' AND status <> 'succeeded' ORDER BY id",
-            [],
-            |r| r.get(3),
-        )
-        .unwrap();
-    assert!(plan.contains("runs_not_succeeded"), "{plan}");
+    assert_eq!(version, 3);
+    let plan = |sql: &str| -> String {
+        conn.query_row(&format!("EXPLAIN QUERY PLAN {sql}"), [], |r| r.get(3))
+            .unwrap()
+    };
+    let by_status =
+        plan("SELECT id FROM runs WHERE status = 'running' AND status <> 'succeeded' ORDER BY id");
+    assert!(by_status.contains("runs_not_succeeded"), "{by_status}");
+    let held = plan(
+        "SELECT id FROM runs WHERE status IN ('queued', 'running') AND (owner IS NULL OR owner <> 'x') ORDER BY id",
+    );
+    assert!(held.contains("runs_unfinished"), "{held}");
 }
 
 #[test]
@@ -168,7 +179,7 @@ fn a_store_from_a_newer_algohost_is_refused_with_a_message() {
     let err = SqliteStore::open(&path).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "run store: the store has schema version 99 but this algohost knows only up to 2; use a newer algohost"
+        "run store: the store has schema version 99 but this algohost knows only up to 3; use a newer algohost"
     );
 }
 
@@ -244,7 +255,7 @@ fn an_idempotency_key_returns_its_run_and_refuses_another_body() {
 }
 
 #[test]
-fn recovery_fails_interrupted_runs_and_requeues_idempotent_ones() {
+fn a_new_handle_fails_the_runs_a_killed_one_ran_and_requeues_idempotent_ones() {
     let dir = tempfile::tempdir().unwrap();
     let (plain, idempotent, waiting, done) = (
         queued("plain"),
@@ -271,7 +282,7 @@ fn recovery_fails_interrupted_runs_and_requeues_idempotent_ones() {
         // The process is killed here: nothing else is written.
     }
     let store = open(&dir);
-    let (recovered, queued) = store.recover(&|name| name == "safe_again").unwrap();
+    let (recovered, queued) = store.reclaim(&|name| name == "safe_again").unwrap();
     assert_eq!(
         recovered,
         Recovered {
@@ -314,4 +325,68 @@ fn recovery_fails_interrupted_runs_and_requeues_idempotent_ones() {
         ..RunQuery::default()
     };
     assert!(store.list(&nothing_running).unwrap().is_empty());
+}
+
+/// The lock files of the live nodes (store handles) on `runs.db`.
+fn node_files(dir: &tempfile::TempDir) -> usize {
+    std::fs::read_dir(dir.path().join("runs.db-nodes"))
+        .unwrap()
+        .filter(|e| {
+            let name = e.as_ref().unwrap().file_name();
+            name.to_string_lossy().ends_with(".lock")
+        })
+        .count()
+}
+
+#[test]
+fn runs_of_a_live_handle_are_left_alone_and_taken_over_once_it_is_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = open(&dir);
+    let mut running = queued("plain");
+    first.create(&running, None).unwrap();
+    running.status = RunStatus::Running;
+    running.started_at = Some(Utc::now());
+    first.update(&running).unwrap();
+    let waiting = first.create(&queued("plain"), None).unwrap();
+
+    // A second server on the same file: the first one's runs are its own.
+    let second = open(&dir);
+    assert_eq!(node_files(&dir), 2);
+    let (recovered, queued_now) = second.reclaim(&|_| false).unwrap();
+    assert_eq!(recovered, Recovered::default());
+    assert!(queued_now.is_empty());
+    assert_eq!(
+        second.get(running.id).unwrap().unwrap().status,
+        RunStatus::Running
+    );
+    let mut cancelled = waiting.clone();
+    cancelled.status = RunStatus::Cancelled;
+    assert!(!second.end_unheld(&cancelled).unwrap());
+    assert_eq!(
+        second.get(waiting.id).unwrap().unwrap().status,
+        RunStatus::Queued
+    );
+
+    // The first one is gone: the second takes its runs over, once.
+    drop(first);
+    assert_eq!(node_files(&dir), 1);
+    let (recovered, queued_now) = second.reclaim(&|_| false).unwrap();
+    assert_eq!(recovered.interrupted, [running.id]);
+    assert_eq!(
+        queued_now.iter().map(|r| r.id).collect::<Vec<_>>(),
+        [waiting.id]
+    );
+    let (recovered, queued_now) = second.reclaim(&|_| false).unwrap();
+    assert_eq!((recovered, queued_now.len()), (Recovered::default(), 0));
+
+    // A third handle leaves them to the second, which may end them.
+    let third = open(&dir);
+    let (recovered, queued_now) = third.reclaim(&|_| false).unwrap();
+    assert_eq!((recovered, queued_now.len()), (Recovered::default(), 0));
+    assert!(!third.end_unheld(&cancelled).unwrap());
+    assert!(second.end_unheld(&cancelled).unwrap());
+    assert_eq!(
+        third.get(waiting.id).unwrap().unwrap().status,
+        RunStatus::Cancelled
+    );
 }

@@ -4,6 +4,7 @@
 //! background. Every method commits before it returns.
 
 mod checkpointer;
+mod nodes;
 mod rows;
 mod schema;
 mod writer;
@@ -21,17 +22,22 @@ use uuid::Uuid;
 use super::{Change, Recovered, RunQuery, Store, StoreError, interrupted_notice};
 use crate::runner::{Run, RunError, RunStatus};
 use checkpointer::Checkpointer;
+use nodes::{Liveness, Node};
 use rows::{
-    EncodedChange, NewRun, append_logs, decode_frame, json_text, load_run, run_columns,
+    EncodedChange, NewRun, RunChange, append_logs, decode_frame, json_text, load_run, run_columns,
     run_from_row, timestamp,
 };
 use writer::Writer;
 
-/// Runs, logs and frames in one SQLite file.
+/// Runs, logs and frames in one SQLite file. Each handle is a runner node
+/// (see [`Store::reclaim`]): several servers on one machine may share the
+/// file, each holding its own runs.
 pub struct SqliteStore {
     writer: Arc<Writer>,
     reader: Mutex<Connection>,
     _checkpointer: Checkpointer,
+    /// This handle's node; its runs' `owner`.
+    node: Arc<Node>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -69,6 +75,7 @@ impl SqliteStore {
             _checkpointer: Checkpointer::start(path, writer.clone())?,
             writer,
             reader: Mutex::new(reader),
+            node: Arc::new(Node::join(path)?),
         })
     }
 }
@@ -78,13 +85,14 @@ impl Store for SqliteStore {
         let row = NewRun::of(run)?;
         let idempotency =
             idempotency.map(|(key, fingerprint)| (key.to_owned(), fingerprint.to_owned()));
+        let node = self.node.clone();
         let existing = self.writer.write(move |conn| {
             if let Some((key, fingerprint)) = &idempotency
                 && let Some(existing) = idempotent_run(conn, key, fingerprint)?
             {
                 return Ok(Some(existing));
             }
-            row.insert(conn)?;
+            row.insert(conn, node.id())?;
             if let Some((key, fingerprint)) = &idempotency {
                 conn.prepare_cached(
                     "INSERT INTO idempotency_keys (key, fingerprint, run_id, created_at) VALUES (?1, ?2, ?3, ?4)",
@@ -108,8 +116,12 @@ impl Store for SqliteStore {
             .iter()
             .map(EncodedChange::of)
             .collect::<Result<Vec<_>, _>>()?;
-        self.writer
-            .write(move |conn| changes.iter().try_for_each(|change| change.write(conn)))
+        let node = self.node.clone();
+        self.writer.write(move |conn| {
+            changes
+                .iter()
+                .try_for_each(|change| change.write(conn, node.id()))
+        })
     }
 
     fn get(&self, id: Uuid) -> Result<Option<Run>, StoreError> {
@@ -173,72 +185,134 @@ impl Store for SqliteStore {
             .transpose()
     }
 
-    fn recover(
+    fn reclaim(
         &self,
         is_idempotent: &dyn Fn(&str) -> bool,
     ) -> Result<(Recovered, Vec<Run>), StoreError> {
+        // Most rounds find no gone node: they ask the reader, and never
+        // take the write lock.
+        let others = held_by_others(&lock(&self.reader), self.node.id())?;
+        if !others
+            .iter()
+            .any(|held| self.node.liveness(held.owner.as_deref()) == Liveness::Gone)
+        {
+            return Ok((Recovered::default(), Vec::new()));
+        }
         let mut conn = self.writer.connection();
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(backend("recovering runs"))?;
-        let running: Vec<(String, String)> = {
-            let mut stmt = tx
-                .prepare(&format!(
-                    "SELECT id, algorithm FROM runs WHERE status = 'running' AND {} ORDER BY id",
-                    schema::NOT_SUCCEEDED
-                ))
-                .map_err(backend("recovering runs"))?;
-            let rows = stmt
-                .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
-                .map_err(backend("recovering runs"))?;
-            rows.collect::<rusqlite::Result<_>>()
-                .map_err(backend("recovering runs"))?
-        };
+            .map_err(backend("taking over runs"))?;
         let mut recovered = Recovered::default();
+        let mut queued = Vec::new();
         let interrupted = json_text(&RunError::interrupted())?;
         let now = timestamp(&Utc::now());
-        for (id, algorithm) in running {
-            let uuid = Uuid::parse_str(&id).map_err(|e| corrupt(format!("run id '{id}': {e}")))?;
-            let requeue = is_idempotent(&algorithm);
-            let notice = LogRecord::now("warn", "algohost", interrupted_notice(requeue));
-            append_logs(&tx, &id, &[json_text(&notice)?])?;
-            if requeue {
-                tx.execute(
-                    "UPDATE runs SET status = 'queued', progress = 0, progress_message = '',
-                        started_at = NULL WHERE id = ?1",
-                    [&id],
-                )
-                .map_err(backend("requeueing a run"))?;
-                recovered.requeued.push(uuid);
+        let me = self.node.id();
+        for held in held_by_others(&tx, me)? {
+            if self.node.liveness(held.owner.as_deref()) == Liveness::Alive {
+                continue;
+            }
+            let id = &held.id;
+            let uuid = Uuid::parse_str(id).map_err(|e| corrupt(format!("run id '{id}': {e}")))?;
+            if held.status == RunStatus::Running.as_str() {
+                let requeue = is_idempotent(&held.algorithm);
+                let notice = LogRecord::now("warn", "algohost", interrupted_notice(requeue));
+                append_logs(&tx, id, &[json_text(&notice)?])?;
+                if requeue {
+                    tx.execute(
+                        "UPDATE runs SET status = 'queued', progress = 0, progress_message = '',
+                            started_at = NULL, owner = ?2 WHERE id = ?1",
+                        [id, me],
+                    )
+                    .map_err(backend("requeueing a run"))?;
+                    recovered.requeued.push(uuid);
+                    queued.push(id.clone());
+                } else {
+                    tx.execute(
+                        "UPDATE runs SET status = 'failed', error = ?2, finished_at = ?3,
+                            owner = ?4 WHERE id = ?1",
+                        params![id, interrupted, now, me],
+                    )
+                    .map_err(backend("marking a run interrupted"))?;
+                    recovered.interrupted.push(uuid);
+                }
             } else {
-                tx.execute(
-                    "UPDATE runs SET status = 'failed', error = ?2, finished_at = ?3 WHERE id = ?1",
-                    params![id, interrupted, now],
-                )
-                .map_err(backend("marking a run interrupted"))?;
-                recovered.interrupted.push(uuid);
+                tx.execute("UPDATE runs SET owner = ?2 WHERE id = ?1", [id, me])
+                    .map_err(backend("taking over a queued run"))?;
+                queued.push(id.clone());
             }
         }
-        let queued: Vec<String> = {
-            let mut stmt = tx
-                .prepare(&format!(
-                    "SELECT id FROM runs WHERE status = 'queued' AND {} ORDER BY id",
-                    schema::NOT_SUCCEEDED
-                ))
-                .map_err(backend("recovering runs"))?;
-            let rows = stmt
-                .query_map([], |row| row.get(0))
-                .map_err(backend("recovering runs"))?;
-            rows.collect::<rusqlite::Result<_>>()
-                .map_err(backend("recovering runs"))?
-        };
+        queued.sort();
         let queued = queued
             .iter()
             .filter_map(|id| load_run(&tx, id).transpose())
             .collect::<Result<Vec<_>, _>>()?;
-        tx.commit().map_err(backend("recovering runs"))?;
+        tx.commit().map_err(backend("taking over runs"))?;
+        drop(conn);
+        self.node.clear_gone();
         Ok((recovered, queued))
     }
+
+    fn leave(&self) {
+        self.node.leave();
+    }
+
+    fn end_unheld(&self, run: &Run) -> Result<bool, StoreError> {
+        let change = RunChange::of(run)?;
+        let node = self.node.clone();
+        self.writer.write(move |conn| {
+            let owner: Option<Option<String>> = conn
+                .prepare_cached("SELECT owner FROM runs WHERE id = ?1")
+                .and_then(|mut stmt| stmt.query_row([change.id()], |row| row.get(0)).optional())
+                .map_err(backend("reading a run's node"))?;
+            let Some(owner) = owner else {
+                return Err(StoreError::Backend(format!(
+                    "no run with id {}",
+                    change.id()
+                )));
+            };
+            let is_mine = owner.as_deref() == Some(node.id());
+            if !is_mine && node.liveness(owner.as_deref()) == Liveness::Alive {
+                return Ok(false);
+            }
+            change.update(conn)?;
+            conn.prepare_cached("UPDATE runs SET owner = ?2 WHERE id = ?1")
+                .and_then(|mut stmt| stmt.execute([change.id(), node.id()]))
+                .map_err(backend("taking over a run"))?;
+            Ok(true)
+        })
+    }
+}
+
+/// An unfinished run held by a node other than `me` (or by none).
+struct Held {
+    id: String,
+    algorithm: String,
+    status: String,
+    owner: Option<String>,
+}
+
+/// The unfinished runs that nodes other than `me` hold, oldest first.
+fn held_by_others(conn: &Connection, me: &str) -> Result<Vec<Held>, StoreError> {
+    let sql = format!(
+        "SELECT id, algorithm, status, owner FROM runs
+            WHERE {} AND (owner IS NULL OR owner <> ?1) ORDER BY id",
+        schema::UNFINISHED
+    );
+    let mut stmt = conn
+        .prepare_cached(&sql)
+        .map_err(backend("reading the runs of other nodes"))?;
+    let rows = stmt
+        .query_map([me], |row| {
+            Ok(Held {
+                id: row.get(0)?,
+                algorithm: row.get(1)?,
+                status: row.get(2)?,
+                owner: row.get(3)?,
+            })
+        })
+        .map_err(backend("reading the runs of other nodes"))?;
+    rows.collect::<rusqlite::Result<_>>()
+        .map_err(backend("reading the runs of other nodes"))
 }
 
 /// The run of an idempotency key, or a conflict when the fingerprint differs.

@@ -29,7 +29,7 @@ pub(super) use run_columns;
 const INSERT_RUN: &str = concat!(
     "INSERT INTO runs (",
     run_columns!(),
-    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+    ", owner) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
 );
 
 const UPDATE_RUN: &str = "UPDATE runs SET status = ?2, progress = ?3, progress_message = ?4, \
@@ -133,7 +133,8 @@ impl NewRun {
         self.change.id()
     }
 
-    pub fn insert(&self, conn: &Connection) -> Result<(), StoreError> {
+    /// Inserts the run, held by the node `owner`.
+    pub fn insert(&self, conn: &Connection, owner: &str) -> Result<(), StoreError> {
         let c = &self.change;
         conn.prepare_cached(INSERT_RUN)
             .and_then(|mut stmt| {
@@ -152,6 +153,7 @@ impl NewRun {
                     c.error,
                     c.summary,
                     c.frames,
+                    owner,
                 ])
             })
             .map_err(backend("inserting a run"))?;
@@ -246,9 +248,10 @@ impl EncodedChange {
         })
     }
 
-    pub fn write(&self, conn: &Connection) -> Result<(), StoreError> {
+    /// Writes the change; a run it inserts is held by the node `owner`.
+    pub fn write(&self, conn: &Connection, owner: &str) -> Result<(), StoreError> {
         match self {
-            Self::Insert(run) => run.insert(conn),
+            Self::Insert(run) => run.insert(conn, owner),
             Self::Update(change) => change.update(conn),
             Self::AppendLogs { run_id, records } => append_logs(conn, run_id, records),
             Self::PutFrame(frame) => frame.put(conn),

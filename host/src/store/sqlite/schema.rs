@@ -55,11 +55,22 @@ const MIGRATIONS: &[&str] = &[
     // index's condition (`NOT_SUCCEEDED`) to use it.
     "DROP INDEX runs_by_status;
     CREATE INDEX runs_not_succeeded ON runs (status, id) WHERE status <> 'succeeded';",
+    // 3: the node (store handle) that holds each run, so that several
+    // servers can share the file and each takes over only the unfinished
+    // runs of nodes that are gone (see `nodes`). Runs stored before have
+    // none: their node is gone. The index holds unfinished runs only
+    // (`UNFINISHED`).
+    "ALTER TABLE runs ADD COLUMN owner TEXT;
+    CREATE INDEX runs_unfinished ON runs (id) WHERE status IN ('queued', 'running');",
 ];
 
 /// The condition of the index `runs_not_succeeded`: a query filtering on
 /// any other status adds it to its `WHERE` so that SQLite uses the index.
 pub(super) const NOT_SUCCEEDED: &str = "status <> 'succeeded'";
+
+/// The condition of the index `runs_unfinished`: queries for the runs
+/// nodes hold name it to use the index.
+pub(super) const UNFINISHED: &str = "status IN ('queued', 'running')";
 
 /// How long a connection waits for another process's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);

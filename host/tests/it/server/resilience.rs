@@ -112,6 +112,57 @@ fn a_killed_server_keeps_finished_runs_and_leaves_nothing_running() {
 }
 
 #[test]
+fn servers_sharing_a_store_keep_to_their_own_runs_and_take_over_those_of_one_killed() {
+    let scratch = Scratch::new();
+    let first = scratch.start(&["--concurrency", "1"]);
+    let running = first.submit("waits_for_cancel", json!({}));
+    first.wait_for(&running, |s| s == "running");
+    let queued = first.submit("fails", json!({}));
+
+    // A second server on the same store leaves the first one's runs alone.
+    let second = scratch.start(&["--concurrency", "1"]);
+    let run = second.get(&format!("/runs/{running}")).json();
+    assert_eq!(run["status"], "running", "{run}");
+    assert_eq!(
+        second.get(&format!("/runs/{queued}")).json()["status"],
+        "queued"
+    );
+    let refused = second.post(&format!("/runs/{queued}/cancel"), &json!({}));
+    let detail = refused.problem(409)["detail"].as_str().unwrap().to_owned();
+    assert_eq!(
+        detail,
+        format!(
+            "run {queued} is held by another algohost server that shares this run store; cancel it through that server"
+        )
+    );
+    let own = second.submit("fails", json!({}));
+    assert_eq!(
+        second.wait_for(&own, |s| s == "failed")["error"]["kind"],
+        "data"
+    );
+
+    // Killed, the first one holds nothing: the second takes its runs over
+    // (within its 5 s round), failing the one that ran and running the
+    // one that waited.
+    first.kill();
+    let run = second.wait_for(&running, |s| s != "running");
+    assert_eq!(run["status"], "failed", "{run}");
+    assert_eq!(
+        run["error"]["message"],
+        "interrupted: the server stopped while the run was running"
+    );
+    let run = second.wait_for(&queued, |s| s != "queued" && s != "running");
+    assert_eq!(run["error"]["kind"], "data", "{run}");
+    assert!(
+        second
+            .logs()
+            .contains("run left queued by a server that stopped taken over"),
+        "{}",
+        second.logs()
+    );
+}
+
+#[test]
 fn sigterm_lets_runs_finish_within_the_grace_and_interrupts_the_rest() {
     let scratch = Scratch::new();
     let server = scratch.start_with_env(&[], &[("ALGOHOST_SHUTDOWN_GRACE_SECS", "1")]);
