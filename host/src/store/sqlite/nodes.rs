@@ -161,3 +161,43 @@ impl Drop for Node {
         self.leave();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_node_is_alive_while_it_holds_its_lock_and_the_files_of_gone_nodes_are_cleared() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("runs.db");
+        let first = Node::join(&store).unwrap();
+        let nodes = dir.path().join("runs.db-nodes");
+        // Left by processes killed while they ran, and while they joined.
+        let killed = Uuid::now_v7().to_string();
+        std::fs::write(nodes.join(format!("{killed}.lock")), "").unwrap();
+        std::fs::write(nodes.join(format!(".{killed}.joining")), "").unwrap();
+        assert_eq!(first.liveness(Some(&killed)), Liveness::Gone);
+
+        let second = Node::join(&store).unwrap();
+        let mut files: Vec<_> = std::fs::read_dir(&nodes)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        files.sort();
+        let mut live = vec![
+            format!("{}.lock", first.id()),
+            format!("{}.lock", second.id()),
+        ];
+        live.sort();
+        assert_eq!(files, live);
+        assert_eq!(second.liveness(Some(first.id())), Liveness::Alive);
+        assert_eq!(second.liveness(None), Liveness::Gone);
+        assert_eq!(second.liveness(Some("../../etc/passwd")), Liveness::Gone);
+
+        first.leave();
+        assert_eq!(second.liveness(Some(first.id())), Liveness::Gone);
+        drop(first);
+        drop(second);
+        assert_eq!(std::fs::read_dir(&nodes).unwrap().count(), 0);
+    }
+}
