@@ -164,6 +164,52 @@ pub enum RunEvent {
     Log(LogRecord),
 }
 
+/// How often a run held by another server is read from the store for its
+/// event stream (see [`Service::subscribe`]).
+pub const FOLLOW_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Streams the events of a run held by another server as the store sees
+/// them change (as often as that server writes them), until it ends or
+/// nobody listens.
+async fn follow(store: Arc<dyn Store>, mut run: Run, events: mpsc::Sender<RunEvent>) {
+    let progress = |run: &Run| RunEvent::Progress {
+        progress: run.progress,
+        message: run.progress_message.clone(),
+    };
+    let _ = events.send(RunEvent::Status { status: run.status }).await;
+    if run.progress > 0.0 || !run.progress_message.is_empty() {
+        let _ = events.send(progress(&run)).await;
+    }
+    loop {
+        tokio::time::sleep(FOLLOW_INTERVAL).await;
+        if events.is_closed() {
+            return;
+        }
+        let (store, id) = (store.clone(), run.id);
+        let now = match tokio::task::spawn_blocking(move || store.get(id)).await {
+            Ok(Ok(Some(now))) => now,
+            Ok(Err(e)) => {
+                tracing::warn!(run_id = %id, "following the run in the store failed: {e}");
+                return;
+            }
+            Ok(Ok(None)) | Err(_) => return,
+        };
+        for record in now.logs.iter().skip(run.logs.len()) {
+            let _ = events.send(RunEvent::Log(record.clone())).await;
+        }
+        if (now.progress, &now.progress_message) != (run.progress, &run.progress_message) {
+            let _ = events.send(progress(&now)).await;
+        }
+        if now.status != run.status {
+            let _ = events.send(RunEvent::Status { status: now.status }).await;
+        }
+        if now.status.is_finished() {
+            return;
+        }
+        run = now;
+    }
+}
+
 /// When a submitted run is first written to the store.
 #[derive(Debug, Clone, Copy)]
 enum Storing {
@@ -483,7 +529,9 @@ impl Service {
 
     /// Live events of a run: `None` when the run does not exist. The stream
     /// starts with the current status and ends after the final one; for a
-    /// finished run it yields its final status and ends.
+    /// finished run it yields its final status and ends. A run that another
+    /// server sharing the store holds is followed in the store (every
+    /// [`FOLLOW_INTERVAL`], on the current tokio runtime).
     pub fn subscribe(&self, id: Uuid) -> Result<Option<mpsc::Receiver<RunEvent>>, StoreError> {
         if let Some(state) = self.shared.live(id) {
             return Ok(Some(state.subscribe()));
@@ -491,8 +539,15 @@ impl Service {
         let Some(run) = self.shared.store.get(id)? else {
             return Ok(None);
         };
-        let (tx, rx) = mpsc::channel(1);
-        let _ = tx.try_send(RunEvent::Status { status: run.status });
+        let (tx, rx) = mpsc::channel(state::EVENT_BUFFER);
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) if !run.status.is_finished() => {
+                runtime.spawn(follow(self.shared.store.clone(), run, tx));
+            }
+            _ => {
+                let _ = tx.try_send(RunEvent::Status { status: run.status });
+            }
+        }
         Ok(Some(rx))
     }
 

@@ -93,7 +93,7 @@ fn a_run_waited_for_answers_200_with_its_summary_and_outputs_in_every_format() {
 }
 
 /// The events of a stream, as (event, data) pairs, until it ends.
-fn read_events(body: impl std::io::Read) -> Vec<(String, Value)> {
+pub fn read_events(body: impl std::io::Read) -> Vec<(String, Value)> {
     let mut events = Vec::new();
     let mut name = String::new();
     for line in BufReader::new(body).lines() {

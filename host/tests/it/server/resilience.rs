@@ -141,10 +141,24 @@ fn servers_sharing_a_store_keep_to_their_own_runs_and_take_over_those_of_one_kil
         "data"
     );
 
+    // The second server streams the events of the first one's run.
+    let events = second
+        .req(Method::GET, &format!("/runs/{running}/events"))
+        .send()
+        .unwrap();
+    assert_eq!(events.status(), 200);
+
     // Killed, the first one holds nothing: the second takes its runs over
     // (within its 5 s round), failing the one that ran and running the
     // one that waited.
     first.kill();
+    let events = super::lifecycle::read_events(second.finish(events).body.as_slice());
+    let statuses: Vec<_> = events
+        .iter()
+        .filter(|(name, _)| name == "status")
+        .map(|(_, data)| data["status"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(statuses, ["running", "failed"], "{events:?}");
     let run = second.wait_for(&running, |s| s != "running");
     assert_eq!(run["status"], "failed", "{run}");
     assert_eq!(
