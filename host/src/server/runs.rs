@@ -408,7 +408,7 @@ async fn get_run(
     responses(
         (status = 200, description = "Cancellation requested; the run as it is now", body = RunView),
         (status = 404, description = "No such run", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The run already ended", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The run already ended, or another server sharing the run store holds it (cancel it there)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 async fn cancel_run(
