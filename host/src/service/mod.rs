@@ -465,11 +465,24 @@ impl Service {
 
     /// Waits up to `timeout` for the run to finish; returns it as it is then.
     /// The worker wakes the waiter as it ends the run, and the run is read
-    /// from memory: waiting costs no store read.
+    /// from memory: waiting costs no store read. A run another server
+    /// sharing the store holds is followed in the store (see
+    /// [`Service::subscribe`]).
     pub async fn wait(&self, id: Uuid, timeout: Duration) -> Result<Option<Run>, StoreError> {
         let Some(state) = self.shared.live(id) else {
+            let Some(mut events) = self.subscribe(id)? else {
+                return Ok(None);
+            };
+            let finished = async {
+                while let Some(event) = events.recv().await {
+                    if matches!(event, RunEvent::Status { status } if status.is_finished()) {
+                        return;
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(timeout, finished).await;
             let shared = self.shared.clone();
-            return tokio::task::spawn_blocking(move || shared.store.get(id))
+            return tokio::task::spawn_blocking(move || shared.get(id))
                 .await
                 .map_err(|e| StoreError::Backend(format!("reading the run failed: {e}")))?;
         };

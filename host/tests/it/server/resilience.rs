@@ -114,19 +114,51 @@ fn a_killed_server_keeps_finished_runs_and_leaves_nothing_running() {
 #[test]
 fn servers_sharing_a_store_keep_to_their_own_runs_and_take_over_those_of_one_killed() {
     let scratch = Scratch::new();
-    let first = scratch.start(&["--concurrency", "1"]);
+    let first = scratch.start(&["--concurrency", "2"]);
     let running = first.submit("waits_for_cancel", json!({}));
     first.wait_for(&running, |s| s == "running");
-    let queued = first.submit("fails", json!({}));
+    let keyed = first.send(
+        first
+            .req(Method::POST, "/runs")
+            .header("idempotency-key", "shared-1")
+            .json(&json!({"algorithm": "waits_for_cancel"})),
+    );
+    assert_eq!(keyed.status, 202, "{}", keyed.text());
+    let keyed = keyed.json()["id"].as_str().unwrap().to_owned();
+    first.wait_for(&keyed, |s| s == "running");
 
     // A second server on the same store leaves the first one's runs alone.
     let second = scratch.start(&["--concurrency", "1"]);
     let run = second.get(&format!("/runs/{running}")).json();
     assert_eq!(run["status"], "running", "{run}");
+    // A retry that reaches the second server waits for the run on the
+    // first one to end.
+    let retried = std::thread::scope(|scope| {
+        let retry = scope.spawn(|| {
+            second.send(
+                second
+                    .req(Method::POST, "/runs")
+                    .header("idempotency-key", "shared-1")
+                    .header("prefer", "wait=30")
+                    .json(&json!({"algorithm": "waits_for_cancel"})),
+            )
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        first.post(&format!("/runs/{keyed}/cancel"), &json!({}));
+        retry.join().unwrap()
+    });
+    assert_eq!(retried.status, 200, "{}", retried.text());
+    assert_eq!(retried.json()["id"], keyed.as_str());
+    assert_eq!(retried.json()["status"], "cancelled");
+    // Both workers of the first server busy again: its next run waits.
+    let again = first.submit("waits_for_cancel", json!({}));
+    first.wait_for(&again, |s| s == "running");
+    let queued = first.submit("fails", json!({}));
     assert_eq!(
         second.get(&format!("/runs/{queued}")).json()["status"],
         "queued"
     );
+
     let refused = second.post(&format!("/runs/{queued}/cancel"), &json!({}));
     let detail = refused.problem(409)["detail"].as_str().unwrap().to_owned();
     assert_eq!(
