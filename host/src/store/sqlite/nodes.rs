@@ -44,23 +44,16 @@ impl Node {
         name.push("-nodes");
         let dir = store.with_file_name(name);
         std::fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
-        let id = Uuid::now_v7().to_string();
-        // Locked under a name nobody looks at, then renamed into place: a
-        // node checking on this one never finds its file unlocked.
-        let joining = dir.join(format!(".{id}.joining"));
-        let mut lock =
-            File::create(&joining).map_err(io(format!("creating {}", joining.display())))?;
-        lock.try_lock()
-            .map_err(|e| StoreError::Backend(format!("locking {}: {e}", joining.display())))?;
-        let about = format!(
-            "algohost {} pid {}\n",
-            env!("CARGO_PKG_VERSION"),
-            std::process::id()
-        );
-        let path = dir.join(format!("{id}.lock"));
-        lock.write_all(about.as_bytes())
-            .and_then(|()| std::fs::rename(&joining, &path))
-            .map_err(io(format!("creating {}", path.display())))?;
+        // A node clearing gone nodes' files may remove this one's between
+        // its creation and its lock: then it joins again, as another node.
+        let mut attempts = 0;
+        let (id, lock) = loop {
+            attempts += 1;
+            match Self::lock_new(&dir) {
+                Err(e) if e.kind() == ErrorKind::NotFound && attempts < 3 => continue,
+                locked => break locked.map_err(io(format!("joining {}", dir.display())))?,
+            }
+        };
         let node = Node {
             id,
             dir,
@@ -68,6 +61,24 @@ impl Node {
         };
         node.clear_gone();
         Ok(node)
+    }
+
+    /// A new node id and its file, locked: the file is locked under a name
+    /// nobody looks at, then renamed into place, so that a node checking
+    /// on this one never finds its file unlocked.
+    fn lock_new(dir: &Path) -> std::io::Result<(String, File)> {
+        let id = Uuid::now_v7().to_string();
+        let joining = dir.join(format!(".{id}.joining"));
+        let mut lock = File::create(&joining)?;
+        lock.try_lock().map_err(std::io::Error::from)?;
+        let about = format!(
+            "algohost {} pid {}\n",
+            env!("CARGO_PKG_VERSION"),
+            std::process::id()
+        );
+        lock.write_all(about.as_bytes())?;
+        std::fs::rename(&joining, dir.join(format!("{id}.lock")))?;
+        Ok((id, lock))
     }
 
     /// This node's id, as the `owner` of its runs.
