@@ -268,16 +268,10 @@ impl Registry {
     }
 
     fn close_names(&self, name: &str) -> Vec<String> {
-        let mut scored: Vec<(usize, &String)> = self
-            .algorithms
-            .keys()
-            .map(|k| (edit_distance(name, k), k))
-            .filter(|(d, k)| {
-                *d <= 3.max(k.len() / 3) || k.contains(name) || name.contains(k.as_str())
-            })
-            .collect();
-        scored.sort();
-        scored.into_iter().take(3).map(|(_, k)| k.clone()).collect()
+        algohost_sdk::suggest::close_names(name, self.algorithms.keys().map(String::as_str))
+            .into_iter()
+            .map(str::to_owned)
+            .collect()
     }
 }
 
@@ -287,20 +281,6 @@ fn is_snake_case(s: &str) -> bool {
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
-                .min(prev[j + 1] + 1)
-                .min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
 
 #[cfg(test)]
 mod tests {

@@ -127,6 +127,25 @@ impl Context {
         self.host.data_points(filter)
     }
 
+    /// The data point named `name`. An unknown name is an
+    /// [`Error::InvalidInput`] with the close names and the known ones
+    /// (`unknown data point 'site.lod' (did you mean 'site.load'?); known
+    /// names: …`); [`Error::for_param`] says which params field named it.
+    pub fn data_point(&self, name: &str) -> Result<DataPointConfig> {
+        let filter = DataPointFilter::default().with_names(vec![name.to_owned()]);
+        if let Some(point) = self.host.data_points(&filter)?.into_iter().find(|p| p.name == name) {
+            return Ok(point);
+        }
+        let all = self.host.data_points(&DataPointFilter::default())?;
+        let known: Vec<&str> = all.iter().map(|p| p.name.as_str()).collect();
+        Err(Error::InvalidInput(crate::suggest::unknown_names(
+            "data point",
+            &[name],
+            &known,
+            "this data has no data points yet; import some first (`algohost data import`)",
+        )))
+    }
+
     /// Samples in wide form: `ts` plus one Float64 column per data point
     /// name, at the filter's resolution when it sets one.
     pub fn read(&self, filter: &DataPointFilter) -> Result<DataFrame> {

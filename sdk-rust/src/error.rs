@@ -48,6 +48,22 @@ impl Error {
         Error::Failed(message.to_string())
     }
 
+    /// Says which params field an [`Error::InvalidInput`] is about:
+    /// `params.{field}: …` (other errors are returned as they are).
+    ///
+    /// ```
+    /// use algohost_sdk::Error;
+    ///
+    /// let e = Error::InvalidInput("unknown data point 'site.lod'".into()).for_param("load");
+    /// assert_eq!(e.to_string(), "invalid input: params.load: unknown data point 'site.lod'");
+    /// ```
+    pub fn for_param(self, field: &str) -> Self {
+        match self {
+            Error::InvalidInput(message) => Error::InvalidInput(format!("params.{field}: {message}")),
+            other => other,
+        }
+    }
+
     /// The stable kind name used in a run's `error.kind`.
     pub fn kind(&self) -> &'static str {
         match self {

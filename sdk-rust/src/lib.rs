@@ -29,6 +29,7 @@ pub mod logging;
 pub mod manifest;
 pub mod output;
 pub mod registration;
+pub mod suggest;
 pub mod testing;
 
 pub use algohost_macros::algorithm;

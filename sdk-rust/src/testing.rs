@@ -433,20 +433,15 @@ impl Store {
             .collect())
     }
 
-    /// The error for names of no data point, with the known names.
+    /// The error for names of no data point, with close and known names.
     fn unknown_names(&self, unknown: &[&str]) -> Error {
-        let parts: Vec<String> = unknown
-            .iter()
-            .map(|n| format!("unknown data point name '{n}'"))
-            .collect();
-        let mut known: Vec<&str> = self.points.iter().map(|p| p.name.as_str()).collect();
-        known.sort_unstable();
-        let known = if known.is_empty() {
-            "there are no data points yet; define them first".to_owned()
-        } else {
-            format!("known names: {}", known.join(", "))
-        };
-        Error::InvalidInput(format!("{}; {known}", parts.join("; ")))
+        let known: Vec<&str> = self.points.iter().map(|p| p.name.as_str()).collect();
+        Error::InvalidInput(crate::suggest::unknown_names(
+            "data point name",
+            unknown,
+            &known,
+            "there are no data points yet; define them first",
+        ))
     }
 
     /// The long frame of the samples of `points` with `lo <= ts < hi` (µs).

@@ -101,6 +101,24 @@ impl PyContext {
             .map_err(|e| errors::from_sdk(py, &e))
     }
 
+    #[pyo3(signature = (name, *, param = None))]
+    fn data_point(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        param: Option<&str>,
+    ) -> PyResult<PyDataPointConfig> {
+        py.detach(|| self.ctx.data_point(name))
+            .map(PyDataPointConfig)
+            .map_err(|e| {
+                let e = match param {
+                    Some(field) => e.for_param(field),
+                    None => e,
+                };
+                errors::from_sdk(py, &e)
+            })
+    }
+
     #[pyo3(signature = (filter = None))]
     fn data_points(
         &self,

@@ -77,7 +77,10 @@ def test_other_series(host: Any) -> None:
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"series": "site.nothing"}, "data point 'site.nothing' not found"),
+        (
+            {"series": "site.laod"},
+            "params.series: unknown data point 'site.laod' (did you mean 'site.load'?); known names: ",
+        ),
         ({"time_zone": "Mars/Olympus"}, "unknown time zone 'Mars/Olympus'"),
         ({"day": "2030-01-01"}, "no values in the 1 day(s) before 2030-01-01"),
     ],

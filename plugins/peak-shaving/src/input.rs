@@ -26,40 +26,32 @@ pub struct Input {
 /// Reads the load and PV data points named in `params` through `ctx`, at the
 /// load's resolution.
 pub fn read(ctx: &Context, params: &Params) -> Result<Input> {
-    let names: Vec<String> = std::iter::once(params.load.clone())
-        .chain(params.pv.clone())
-        .collect();
-    let points = ctx.data_points(&DataPointFilter::default().with_names(names.clone()))?;
-    let find = |name: &str| points.iter().find(|p| p.name == name);
-    let load = find(&params.load).ok_or_else(|| {
-        Error::InvalidInput(format!(
-            "load data point '{}' not found: set params.load to the name of the site load",
-            params.load
-        ))
-    })?;
+    let load = ctx
+        .data_point(&params.load)
+        .map_err(|e| e.for_param("load"))?;
+    let pv = match &params.pv {
+        Some(name) => Some(ctx.data_point(name).map_err(|e| e.for_param("pv"))?),
+        None => None,
+    };
     let seconds = load.resolution.seconds().ok_or_else(|| {
         Error::InvalidInput(format!(
             "load data point '{}' has the calendar resolution {}; peak shaving needs a fixed one such as PT15M",
             load.name, load.resolution
         ))
     })?;
+    let names: Vec<String> = std::iter::once(params.load.clone())
+        .chain(params.pv.clone())
+        .collect();
     let mut filter = DataPointFilter::default().with_names(names);
     filter.start = params.start;
     filter.end = params.end;
-    if let Some(pv) = &params.pv {
-        let pv = find(pv).ok_or_else(|| {
-            Error::InvalidInput(format!(
-                "PV data point '{pv}' not found: set params.pv to the name of the PV generation, or to null for a site without PV"
-            ))
-        })?;
-        if pv.resolution != load.resolution {
-            filter.resolution = Some(load.resolution);
-        }
+    if pv.as_ref().is_some_and(|pv| pv.resolution != load.resolution) {
+        filter.resolution = Some(load.resolution);
     }
     let dt_h = seconds as f64 / 3600.0;
-    let load_factor = kw_factor(load, dt_h)?;
-    let pv_factor = match &params.pv {
-        Some(pv) => find(pv).map_or(Ok(1.0), |pv| kw_factor(pv, dt_h))?,
+    let load_factor = kw_factor(&load, dt_h)?;
+    let pv_factor = match &pv {
+        Some(pv) => kw_factor(pv, dt_h)?,
         None => 1.0,
     };
     let wide = ctx.read(&filter)?;

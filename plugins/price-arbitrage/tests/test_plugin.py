@@ -97,7 +97,10 @@ def test_range_and_resolution(host: Any) -> None:
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"price": "market.nowhere"}, "price data point 'market.nowhere' not found"),
+        (
+            {"price": "market.day_ahed"},
+            "params.price: unknown data point 'market.day_ahed' (did you mean 'market.day_ahead'?)",
+        ),
         ({"price": "site.load"}, "data point 'site.load' measures power, not price"),
         (
             {"battery": {**BATTERY, "soc_initial": 0.95}},

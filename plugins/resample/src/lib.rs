@@ -8,6 +8,7 @@ mod params;
 mod write_back;
 
 use algohost_sdk::data;
+use algohost_sdk::suggest;
 use algohost_sdk::prelude::*;
 
 pub use params::{Params, StateUpsample};
@@ -70,30 +71,30 @@ fn resample(ctx: &Context, params: Params) -> Result<Output> {
 }
 
 /// The data points named in `params`, in that order; an unknown name is an
-/// error that lists every unknown one.
+/// error that lists every unknown one with the names close to it.
 fn select_points(ctx: &Context, params: &Params) -> Result<Vec<DataPointConfig>> {
     let found = ctx.data_points(&DataPointFilter::default().with_names(params.names.clone()))?;
-    let missing: Vec<String> = params
+    let by_name = |name: &str| found.iter().find(|p| p.name == name);
+    let missing: Vec<&str> = params
         .names
         .iter()
-        .filter(|n| !found.iter().any(|p| &p.name == *n))
-        .cloned()
+        .map(String::as_str)
+        .filter(|n| by_name(n).is_none())
         .collect();
     if !missing.is_empty() {
-        let noun = if missing.len() == 1 {
-            "data point"
-        } else {
-            "data points"
-        };
-        return Err(Error::InvalidInput(format!(
-            "unknown {noun} {}: check the names (they are case-sensitive)",
-            quoted(&missing)
+        let all = ctx.data_points(&DataPointFilter::default())?;
+        let known: Vec<&str> = all.iter().map(|p| p.name.as_str()).collect();
+        return Err(Error::InvalidInput(suggest::unknown_names(
+            "data point",
+            &missing,
+            &known,
+            "this data has no data points yet; import some first (`algohost data import`)",
         )));
     }
     Ok(params
         .names
         .iter()
-        .filter_map(|n| found.iter().find(|p| &p.name == n).cloned())
+        .filter_map(|n| by_name(n).cloned())
         .collect())
 }
 

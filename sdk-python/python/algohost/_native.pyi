@@ -231,6 +231,10 @@ class Context:
         """Samples in long form: ``data_point_id``, ``ts``, ``value``."""
     def write(self, frame: ArrowStreamExportable) -> None:
         """Adds or replaces samples (wide, by data point name; or long)."""
+    def data_point(self, name: str, *, param: str | None = None) -> DataPointConfig:
+        """The data point named ``name``; an unknown name raises ``AlgohostError``
+        with the close names and the known ones, prefixed ``params.{param}:``
+        when ``param`` says which params field named it."""
     def data_points(self, filter: DataPointFilter | None = None) -> list[DataPointConfig]: ...
     def define_data_points(self, points: Sequence[DataPointConfig]) -> list[DataPointConfig]: ...
     def _log(self, level: str, target: str, message: str) -> None:

@@ -12,9 +12,6 @@ use super::write_atomic;
 /// The catalog file's format version; bumped on incompatible changes.
 const FORMAT: u32 = 1;
 
-/// How many known names an unknown-name error lists at most.
-const MAX_LISTED_NAMES: usize = 20;
-
 /// The data points of a data directory, sorted by id.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct Catalog {
@@ -158,33 +155,12 @@ impl Catalog {
 /// An error naming each unknown data point name, its close names among
 /// `known`, and the known names (shared by the adapters).
 pub(crate) fn unknown_names_error(unknown: &[&str], known: &[&str]) -> Error {
-    let mut parts = Vec::new();
-    for name in unknown {
-        let close = close_names(name, known.iter().copied());
-        if close.is_empty() {
-            parts.push(format!("unknown data point name '{name}'"));
-        } else {
-            let quoted: Vec<String> = close.iter().map(|c| format!("'{c}'")).collect();
-            parts.push(format!(
-                "unknown data point name '{name}' (did you mean {}?)",
-                quoted.join(" or ")
-            ));
-        }
-    }
-    let mut known = known.to_vec();
-    known.sort_unstable();
-    let known_text = if known.is_empty() {
-        "there are no data points yet; define them first".to_owned()
-    } else if known.len() > MAX_LISTED_NAMES {
-        format!(
-            "known names include: {}, … ({} in all)",
-            known[..MAX_LISTED_NAMES].join(", "),
-            known.len()
-        )
-    } else {
-        format!("known names: {}", known.join(", "))
-    };
-    Error::InvalidInput(format!("{}; {known_text}", parts.join("; ")))
+    Error::InvalidInput(algohost_sdk::suggest::unknown_names(
+        "data point name",
+        unknown,
+        known,
+        "there are no data points yet; define them first",
+    ))
 }
 
 /// Checks a new data point's definition before it is stored (shared by the
@@ -212,68 +188,5 @@ fn strip_kind(error: &Error) -> String {
     match error {
         Error::InvalidInput(m) | Error::Data(m) | Error::Failed(m) => m.clone(),
         other => other.to_string(),
-    }
-}
-
-/// Known names within a small edit distance of `name`, or that contain it
-/// (ignoring case), closest first; at most three.
-fn close_names<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
-    let lower = name.to_lowercase();
-    let limit = (name.chars().count() / 3).max(2);
-    let mut scored: Vec<(usize, &str)> = known
-        .filter_map(|k| {
-            let k_lower = k.to_lowercase();
-            let distance = levenshtein(&lower, &k_lower);
-            if distance <= limit || (!lower.is_empty() && k_lower.contains(&lower)) {
-                Some((distance, k))
-            } else {
-                None
-            }
-        })
-        .collect();
-    scored.sort();
-    scored.into_iter().take(3).map(|(_, k)| k).collect()
-}
-
-/// The edit distance between two strings, in characters.
-fn levenshtein(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut previous_diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = previous_diagonal + usize::from(ca != *cb);
-            previous_diagonal = row[j + 1];
-            row[j + 1] = substitution.min(row[j] + 1).min(row[j + 1] + 1);
-        }
-    }
-    row[b.len()]
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn levenshtein_counts_edits() {
-        assert_eq!(levenshtein("", ""), 0);
-        assert_eq!(levenshtein("site.load", "site.load"), 0);
-        assert_eq!(levenshtein("site.lod", "site.load"), 1);
-        assert_eq!(levenshtein("kitten", "sitting"), 3);
-    }
-
-    #[test]
-    fn close_names_suggest_typos_and_substrings() {
-        let known = ["site.load", "site.pv", "market.day_ahead"];
-        assert_eq!(
-            close_names("site.lod", known.into_iter()),
-            vec!["site.load"]
-        );
-        assert_eq!(
-            close_names("day_ahead", known.into_iter()),
-            vec!["market.day_ahead"]
-        );
-        assert!(close_names("weather.temperature", known.into_iter()).is_empty());
     }
 }

@@ -20,13 +20,7 @@ def naive_forecast(ctx: algohost.Context, params: Params) -> algohost.Output:
     (days=1: tomorrow equals today). Days are calendar days in the series'
     time zone, so a DST day has 23 or 25 hours. Defaults to the first day
     after the last sample."""
-    points = ctx.data_points(algohost.DataPointFilter(names=[params.series]))
-    point = next((p for p in points if p.name == params.series), None)
-    if point is None:
-        raise ValueError(
-            f"data point '{params.series}' not found: set params.series to the name of the series "
-            "to forecast"
-        )
+    point = ctx.data_point(params.series, param="series")
     every = polars_interval(point.resolution)
     time_zone = params.time_zone or point.time_zone
     ctx.progress(0.1, f"reading {point.name}")

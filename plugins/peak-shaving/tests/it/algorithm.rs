@@ -220,7 +220,7 @@ fn a_missing_load_value_is_an_error_that_names_the_interval() {
 }
 
 #[test]
-fn unknown_data_points_are_errors_that_say_what_to_set() {
+fn unknown_data_points_are_errors_that_say_which_param_and_the_close_names() {
     let host = site(&[Some(5.0)], &[Some(0.0)]);
     let err = host
         .run(
@@ -230,17 +230,18 @@ fn unknown_data_points_are_errors_that_say_what_to_set() {
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "invalid input: load data point 'site.demand' not found: set params.load to the name of the site load"
+        "invalid input: params.load: unknown data point 'site.demand'; known names: site.load, site.pv"
     );
     let err = host
         .run(
             "peak_shaving",
-            json!({"limit_kw": 10.0, "battery": small_battery(), "pv": "roof.pv"}),
+            json!({"limit_kw": 10.0, "battery": small_battery(), "pv": "site.pvv"}),
         )
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "invalid input: PV data point 'roof.pv' not found: set params.pv to the name of the PV generation, or to null for a site without PV"
+        "invalid input: params.pv: unknown data point 'site.pvv' (did you mean 'site.pv'?); known names: \
+         site.load, site.pv"
     );
 }
 

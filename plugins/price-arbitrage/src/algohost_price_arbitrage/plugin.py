@@ -67,13 +67,7 @@ def price_arbitrage(ctx: algohost.Context, params: Params) -> algohost.Output:
 def read_prices(ctx: algohost.Context, params: Params) -> tuple[pl.Series, Floats, float]:
     """The interval starts, the prices in EUR/MWh (NaN where missing) and the
     interval length in hours of the selected range."""
-    points = ctx.data_points(algohost.DataPointFilter(names=[params.price]))
-    point = next((p for p in points if p.name == params.price), None)
-    if point is None:
-        raise ValueError(
-            f"price data point '{params.price}' not found: set params.price to the name of a price "
-            "data point (`algohost data` or the catalog lists them)"
-        )
+    point = ctx.data_point(params.price, param="price")
     if point.quantity != "price":
         raise ValueError(
             f"data point '{point.name}' measures {point.quantity}, not price; set params.price to a price data point"

@@ -281,7 +281,8 @@ fn unknown_names_are_listed_in_the_error() {
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "invalid input: unknown data points 'site.laod', 'pv': check the names (they are case-sensitive)"
+        "invalid input: unknown data point 'site.laod' (did you mean 'site.load'?); unknown data \
+         point 'pv'; known names: battery.soc, site.energy, site.load"
     );
 }
 

@@ -1,0 +1,122 @@
+//! "Did you mean …?": the known names close to a mistyped one, for error
+//! messages about unknown algorithms, data points, frames and the like.
+
+/// At most this many close names are suggested.
+const MAX_SUGGESTIONS: usize = 3;
+
+/// At most this many known names are listed in an error.
+const MAX_LISTED: usize = 20;
+
+/// The names of `known` close to `name`, closest first, at most three: those
+/// within a few edits of it (a third of its length, at least two), or that
+/// contain it, ignoring case.
+///
+/// ```
+/// use algohost_sdk::suggest::close_names;
+///
+/// let known = ["site.load", "site.pv", "market.day_ahead"];
+/// assert_eq!(close_names("site.lod", known), ["site.load"]);
+/// assert_eq!(close_names("Day_Ahead", known), ["market.day_ahead"]);
+/// assert!(close_names("weather", known).is_empty());
+/// ```
+pub fn close_names<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+    let lower = name.to_lowercase();
+    let limit = (lower.chars().count() / 3).max(2);
+    let mut scored: Vec<(usize, &str)> = known
+        .into_iter()
+        .filter_map(|k| {
+            let k_lower = k.to_lowercase();
+            let distance = strsim::levenshtein(&lower, &k_lower);
+            let contains = !lower.is_empty() && k_lower.contains(&lower);
+            (distance <= limit || contains).then_some((distance, k))
+        })
+        .collect();
+    scored.sort_unstable();
+    scored.dedup();
+    scored
+        .into_iter()
+        .take(MAX_SUGGESTIONS)
+        .map(|(_, k)| k)
+        .collect()
+}
+
+/// `'a' or 'b'` for a message, from [`close_names`]' answer.
+pub fn or_list(names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|n| format!("'{n}'"))
+        .collect::<Vec<_>>()
+        .join(" or ")
+}
+
+/// The error text for names of `what` (e.g. "data point name") that are
+/// not among `known`: each one with its close names, then the known names
+/// (the first twenty, sorted) or, when there are none, `none_yet`.
+///
+/// ```
+/// use algohost_sdk::suggest::unknown_names;
+///
+/// let text = unknown_names("data point name", &["site.lod", "pv"], &["site.load", "site.pv"], "");
+/// assert_eq!(
+///     text,
+///     "unknown data point name 'site.lod' (did you mean 'site.load'?); \
+///      unknown data point name 'pv' (did you mean 'site.pv'?); known names: site.load, site.pv"
+/// );
+/// ```
+pub fn unknown_names(what: &str, unknown: &[&str], known: &[&str], none_yet: &str) -> String {
+    let mut parts: Vec<String> = unknown
+        .iter()
+        .map(|name| {
+            let close = close_names(name, known.iter().copied());
+            if close.is_empty() {
+                format!("unknown {what} '{name}'")
+            } else {
+                format!("unknown {what} '{name}' (did you mean {}?)", or_list(&close))
+            }
+        })
+        .collect();
+    let mut known = known.to_vec();
+    known.sort_unstable();
+    parts.push(if known.is_empty() {
+        none_yet.to_owned()
+    } else if known.len() > MAX_LISTED {
+        format!(
+            "known names include: {}, … ({} in all)",
+            known[..MAX_LISTED].join(", "),
+            known.len()
+        )
+    } else {
+        format!("known names: {}", known.join(", "))
+    });
+    parts.retain(|p| !p.is_empty());
+    parts.join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typos_case_and_substrings_are_close_and_the_closest_come_first() {
+        let known = ["peak_shaving", "price_arbitrage", "resample", "naive_forecast"];
+        assert_eq!(close_names("peak_shavin", known), ["peak_shaving"]);
+        assert_eq!(close_names("RESAMPLE", known), ["resample"]);
+        assert_eq!(close_names("forecast", known), ["naive_forecast"]);
+        assert!(close_names("dispatch", known).is_empty());
+        let many = ["load1", "load2", "load3", "load4", "load"];
+        assert_eq!(close_names("load", many), ["load", "load1", "load2"]);
+    }
+
+    #[test]
+    fn many_known_names_are_cut_to_twenty() {
+        let known: Vec<String> = (0..25).map(|i| format!("p{i:02}")).collect();
+        let known: Vec<&str> = known.iter().map(String::as_str).collect();
+        let text = unknown_names("data point name", &["zzzzzz"], &known, "none");
+        assert!(text.starts_with("unknown data point name 'zzzzzz'; known names include: p00, p01"), "{text}");
+        assert!(text.ends_with("p19, … (25 in all)"), "{text}");
+        assert_eq!(
+            unknown_names("frame", &["a"], &[], "there are none yet"),
+            "unknown frame 'a'; there are none yet"
+        );
+    }
+}
