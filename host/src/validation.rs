@@ -71,7 +71,7 @@ impl ParamsValidator {
                 pointer: e.instance_path().to_string(),
                 message: self
                     .choices_message(e.instance(), e.schema_path().as_str())
-                    .unwrap_or_else(|| e.to_string()),
+                    .unwrap_or_else(|| self.with_expectation(e.to_string(), e.schema_path().as_str())),
             })
             .collect();
         errors.sort_by(|a, b| a.pointer.cmp(&b.pointer));
@@ -97,6 +97,58 @@ impl ParamsValidator {
             constants?.join(", ")
         ))
     }
+}
+
+impl ParamsValidator {
+    /// A `pattern` error as the schema's author explained the expected
+    /// value (the description or the examples of the schema that holds the
+    /// pattern), since a regex alone seldom tells a user what to write:
+    /// `"1H" does not match "^…$"; expected: ISO 8601 duration: PT15M, …`.
+    /// A `format` error gets an example of the format.
+    fn with_expectation(&self, message: String, schema_path: &str) -> String {
+        if let Some(format) = schema_path
+            .strip_suffix("/format")
+            .and_then(|parent| self.schema.pointer(parent)?.get("format")?.as_str())
+        {
+            return match format_example(format) {
+                Some(example) => format!("{message}; for example {example}"),
+                None => message,
+            };
+        }
+        let Some(schema) = schema_path
+            .strip_suffix("/pattern")
+            .and_then(|parent| self.schema.pointer(parent))
+        else {
+            return message;
+        };
+        let description = schema
+            .get("description")
+            .and_then(Value::as_str)
+            .and_then(|d| d.lines().next())
+            .map(str::trim)
+            .filter(|d| !d.is_empty());
+        let examples = schema
+            .get("examples")
+            .and_then(Value::as_array)
+            .filter(|e| !e.is_empty())
+            .map(|e| e.iter().map(Value::to_string).collect::<Vec<_>>().join(", "));
+        match (description, examples) {
+            (Some(description), _) => format!("{message}; expected: {description}"),
+            (None, Some(examples)) => format!("{message}; for example {examples}"),
+            (None, None) => message,
+        }
+    }
+}
+
+/// An example value of a JSON Schema `format` that params use.
+fn format_example(format: &str) -> Option<&'static str> {
+    Some(match format {
+        "date-time" => "\"2026-03-01T00:00:00Z\" or \"2026-03-01T01:00:00+01:00\" (RFC 3339)",
+        "date" => "\"2026-03-01\"",
+        "time" => "\"13:45:00Z\"",
+        "duration" => "\"PT15M\" or \"P1D\" (ISO 8601)",
+        _ => return None,
+    })
 }
 
 #[cfg(test)]
@@ -142,6 +194,39 @@ mod tests {
         assert_eq!(
             errors[0].message,
             r#""solar" is not one of "grid", "pv_only""#
+        );
+    }
+
+    #[test]
+    fn pattern_and_format_errors_say_what_is_expected() {
+        let v = ParamsValidator::compile(&json!({
+            "type": "object",
+            "properties": {
+                "resolution": {"$ref": "#/$defs/Resolution"},
+                "code": {"type": "string", "pattern": "^[A-Z]{2}$", "examples": ["DE", "FR"]},
+                "bare": {"type": "string", "pattern": "^x$"},
+                "end": {"type": "string", "format": "date-time", "description": "Until then."}
+            },
+            "$defs": {"Resolution": {
+                "type": "string",
+                "pattern": "^P",
+                "description": "ISO 8601 duration: PT15M, PT1H, P1D\nMore text."
+            }}
+        }))
+        .unwrap();
+        let messages: Vec<String> = v
+            .errors(&json!({"resolution": "1H", "code": "de", "bare": "y", "end": "tomorrow"}))
+            .into_iter()
+            .map(|e| format!("{}: {}", e.pointer, e.message))
+            .collect();
+        assert_eq!(
+            messages,
+            [
+                r#"/bare: "y" does not match "^x$""#,
+                r#"/code: "de" does not match "^[A-Z]{2}$"; for example "DE", "FR""#,
+                r#"/end: "tomorrow" is not a "date-time"; for example "2026-03-01T00:00:00Z" or "2026-03-01T01:00:00+01:00" (RFC 3339)"#,
+                r#"/resolution: "1H" does not match "^P"; expected: ISO 8601 duration: PT15M, PT1H, P1D"#,
+            ]
         );
     }
 

@@ -282,10 +282,13 @@ def test_a_function_that_is_not_decorated_is_refused() -> None:
         algohost.Host(algorithms=[plain])
 
 
-def test_bad_timeouts_params_and_data_say_what_to_pass(host: algohost.Host) -> None:
+def test_bad_timeouts_params_and_data_say_what_to_pass(host: algohost.Host, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="timeout must be a positive number of seconds, got -1"):
         host.run("resample", {}, timeout=-1)
     with pytest.raises(ValueError, match="params must be a dict of JSON values"):
         host.run("resample", {"names": object()})
     with pytest.raises(algohost.AlgohostError, match="cannot open the data at"):
         host.run("resample", {}, data="ftp://nowhere")
+    with pytest.raises(algohost.AlgohostError, match="no such data directory '.*demo-dta'"):
+        algohost.Host(data=str(tmp_path / "demo-dta"))
+    assert not (tmp_path / "demo-dta").exists()

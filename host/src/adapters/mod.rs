@@ -159,6 +159,22 @@ pub fn open(spec: &str) -> Result<Arc<dyn Adapter>> {
     })
 }
 
+/// Opens the adapter of data to run against, as [`open`] does, except that
+/// a directory must exist already: a mistyped path is an error, not an
+/// empty dataset made on the spot. (An existing empty directory is a new,
+/// empty dataset; `algohost data import --to` and `algohost demo-data` make
+/// new directories.)
+pub fn open_existing(spec: &str) -> Result<Arc<dyn Adapter>> {
+    if DataSpec::of(spec)? == DataSpec::Files && !std::path::Path::new(spec).exists() {
+        return Err(algohost_sdk::Error::InvalidInput(format!(
+            "no such data directory '{spec}'; give a directory of algohost data (for example \
+             one made by `algohost demo-data {spec}` or `algohost data import --to {spec}`), a \
+             postgres:// or an http:// URL"
+        )));
+    }
+    open(spec)
+}
+
 /// A `--data` value fit to print: the password of a URL is masked
 /// (`postgres://app:***@db/energy`); a directory is shown as it is.
 pub fn display_spec(spec: &str) -> String {

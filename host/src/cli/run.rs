@@ -128,7 +128,7 @@ pub(super) fn run(registry: &Registry, args: &RunArgs, verbose: u8) -> anyhow::R
         None => None,
     };
     let adapter: Arc<dyn Adapter> = match &args.data {
-        Some(spec) => adapters::open(spec)
+        Some(spec) => adapters::open_existing(spec)
             .map_err(|e| UsageError(format!("--data {}: {e}", adapters::display_spec(spec))))?,
         None => Arc::new(NoData),
     };

@@ -86,7 +86,7 @@ pub(super) fn serve(plugin_dirs: &[PathBuf], args: &ServeArgs) -> anyhow::Result
         tracing::warn!(%diagnostic, "plugin not registered");
     }
     let adapter: Arc<dyn Adapter> = match &config.data {
-        Some(spec) => adapters::open(spec)
+        Some(spec) => adapters::open_existing(spec)
             .map_err(|e| UsageError(format!("--data {}: {e}", adapters::display_spec(spec))))?,
         None => Arc::new(NoData),
     };

@@ -36,7 +36,7 @@ fn params_of(params: Option<&Bound<'_, PyAny>>) -> PyResult<Value> {
 fn open_data(py: Python<'_>, spec: Option<&str>) -> PyResult<Arc<dyn Adapter>> {
     match spec {
         None => Ok(Arc::new(NoData)),
-        Some(spec) => py.detach(|| adapters::open(spec)).map_err(|e| {
+        Some(spec) => py.detach(|| adapters::open_existing(spec)).map_err(|e| {
             errors::algohost_error(
                 py,
                 format!(

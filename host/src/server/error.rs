@@ -78,8 +78,13 @@ pub enum ApiError {
     #[error(transparent)]
     UnknownAlgorithm(#[from] UnknownAlgorithm),
     /// The route exists but not for this method.
-    #[error("method not allowed here")]
-    MethodNotAllowed,
+    #[error("{method} is not allowed on {path}; the Allow header lists the methods it takes")]
+    MethodNotAllowed {
+        /// The request's method.
+        method: String,
+        /// The request's path.
+        path: String,
+    },
     /// None of the accepted media types can be produced.
     #[error("cannot produce any of the accepted media types ({accept}); available: {available}")]
     NotAcceptable {
@@ -142,7 +147,7 @@ impl ApiError {
                 "unknown-algorithm",
                 "Unknown algorithm",
             ),
-            MethodNotAllowed => (
+            MethodNotAllowed { .. } => (
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method-not-allowed",
                 "Method not allowed",

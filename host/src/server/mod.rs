@@ -162,8 +162,11 @@ async fn route_not_found(request: Request) -> ApiError {
     ))
 }
 
-async fn method_not_allowed() -> ApiError {
-    ApiError::MethodNotAllowed
+async fn method_not_allowed(request: Request) -> ApiError {
+    ApiError::MethodNotAllowed {
+        method: request.method().to_string(),
+        path: request.uri().path().to_owned(),
+    }
 }
 
 /// Serves `app` on `listener` until `signal` completes, then shuts down:

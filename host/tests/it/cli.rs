@@ -305,6 +305,28 @@ fn a_failed_run_exits_1_with_the_plugin_message_and_no_data_says_how_to_give_som
         "{}",
         stderr(&out)
     );
+
+    // A mistyped directory whose parent exists is refused too, rather than
+    // made into an empty dataset that knows no data point.
+    let out = s.algohost(&["run", "resample", "--data", "demo-dta", "--params", params]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        "error: --data demo-dta: invalid input: no such data directory 'demo-dta'; give a \
+         directory of algohost data (for example one made by `algohost demo-data demo-dta` or \
+         `algohost data import --to demo-dta`), a postgres:// or an http:// URL\n"
+    );
+    assert!(!s.path().join("demo-dta").exists());
+
+    // A mistyped data point name is answered with the close one.
+    let params = r#"{"names": ["site.lod"], "resolution": "PT1H"}"#;
+    let out = s.algohost(&["run", "resample", "--data", "demo-data", "--params", params]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("unknown data point 'site.lod' (did you mean 'site.load'?); known names: "),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

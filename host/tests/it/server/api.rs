@@ -153,9 +153,12 @@ fn malformed_requests_get_problems_that_say_what_is_wrong() {
         .problem(404);
     let route = server.get("/no/such/route").problem(404);
     assert!(route["detail"].as_str().unwrap().contains("/no/such/route"));
-    server
-        .send(server.req(Method::DELETE, "/runs"))
-        .problem(405);
+    let delete = server.send(server.req(Method::DELETE, "/runs"));
+    assert_eq!(delete.header("allow"), Some("POST,GET,HEAD"));
+    assert_eq!(
+        delete.problem(405)["detail"],
+        "DELETE is not allowed on /runs; the Allow header lists the methods it takes"
+    );
 }
 
 #[test]

@@ -114,6 +114,24 @@ fn a_public_address_needs_tokens_or_insecure() {
 }
 
 #[test]
+fn a_mistyped_data_directory_is_refused_at_start_up() {
+    let scratch = Scratch::new();
+    let typo = scratch.path().join("dta");
+    let out = scratch
+        .command_with_data(typo.to_str().unwrap(), &[])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("no such data directory '{}'", typo.display()))
+            && stderr.contains("algohost demo-data"),
+        "{stderr}"
+    );
+    assert!(!typo.exists());
+}
+
+#[test]
 fn flags_beat_env_beat_the_config_file_and_bodies_have_a_limit() {
     let scratch = Scratch::new();
     let config = scratch.path().join("algohost.toml");
