@@ -281,7 +281,6 @@ fn is_snake_case(s: &str) -> bool {
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -71,7 +71,9 @@ impl ParamsValidator {
                 pointer: e.instance_path().to_string(),
                 message: self
                     .choices_message(e.instance(), e.schema_path().as_str())
-                    .unwrap_or_else(|| self.with_expectation(e.to_string(), e.schema_path().as_str())),
+                    .unwrap_or_else(|| {
+                        self.with_expectation(e.to_string(), e.schema_path().as_str())
+                    }),
             })
             .collect();
         errors.sort_by(|a, b| a.pointer.cmp(&b.pointer));
@@ -131,7 +133,12 @@ impl ParamsValidator {
             .get("examples")
             .and_then(Value::as_array)
             .filter(|e| !e.is_empty())
-            .map(|e| e.iter().map(Value::to_string).collect::<Vec<_>>().join(", "));
+            .map(|e| {
+                e.iter()
+                    .map(Value::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            });
         match (description, examples) {
             (Some(description), _) => format!("{message}; expected: {description}"),
             (None, Some(examples)) => format!("{message}; for example {examples}"),

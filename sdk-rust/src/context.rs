@@ -133,7 +133,12 @@ impl Context {
     /// names: …`); [`Error::for_param`] says which params field named it.
     pub fn data_point(&self, name: &str) -> Result<DataPointConfig> {
         let filter = DataPointFilter::default().with_names(vec![name.to_owned()]);
-        if let Some(point) = self.host.data_points(&filter)?.into_iter().find(|p| p.name == name) {
+        if let Some(point) = self
+            .host
+            .data_points(&filter)?
+            .into_iter()
+            .find(|p| p.name == name)
+        {
             return Ok(point);
         }
         let all = self.host.data_points(&DataPointFilter::default())?;

@@ -59,7 +59,9 @@ impl Error {
     /// ```
     pub fn for_param(self, field: &str) -> Self {
         match self {
-            Error::InvalidInput(message) => Error::InvalidInput(format!("params.{field}: {message}")),
+            Error::InvalidInput(message) => {
+                Error::InvalidInput(format!("params.{field}: {message}"))
+            }
             other => other,
         }
     }

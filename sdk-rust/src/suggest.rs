@@ -71,7 +71,10 @@ pub fn unknown_names(what: &str, unknown: &[&str], known: &[&str], none_yet: &st
             if close.is_empty() {
                 format!("unknown {what} '{name}'")
             } else {
-                format!("unknown {what} '{name}' (did you mean {}?)", or_list(&close))
+                format!(
+                    "unknown {what} '{name}' (did you mean {}?)",
+                    or_list(&close)
+                )
             }
         })
         .collect();
@@ -98,7 +101,12 @@ mod tests {
 
     #[test]
     fn typos_case_and_substrings_are_close_and_the_closest_come_first() {
-        let known = ["peak_shaving", "price_arbitrage", "resample", "naive_forecast"];
+        let known = [
+            "peak_shaving",
+            "price_arbitrage",
+            "resample",
+            "naive_forecast",
+        ];
         assert_eq!(close_names("peak_shavin", known), ["peak_shaving"]);
         assert_eq!(close_names("RESAMPLE", known), ["resample"]);
         assert_eq!(close_names("forecast", known), ["naive_forecast"]);
@@ -112,7 +120,10 @@ mod tests {
         let known: Vec<String> = (0..25).map(|i| format!("p{i:02}")).collect();
         let known: Vec<&str> = known.iter().map(String::as_str).collect();
         let text = unknown_names("data point name", &["zzzzzz"], &known, "none");
-        assert!(text.starts_with("unknown data point name 'zzzzzz'; known names include: p00, p01"), "{text}");
+        assert!(
+            text.starts_with("unknown data point name 'zzzzzz'; known names include: p00, p01"),
+            "{text}"
+        );
         assert!(text.ends_with("p19, … (25 in all)"), "{text}");
         assert_eq!(
             unknown_names("frame", &["a"], &[], "there are none yet"),

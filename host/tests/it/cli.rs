@@ -323,7 +323,8 @@ fn a_failed_run_exits_1_with_the_plugin_message_and_no_data_says_how_to_give_som
     let out = s.algohost(&["run", "resample", "--data", "demo-data", "--params", params]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("unknown data point 'site.lod' (did you mean 'site.load'?); known names: "),
+        stderr(&out)
+            .contains("unknown data point 'site.lod' (did you mean 'site.load'?); known names: "),
         "{}",
         stderr(&out)
     );

@@ -45,7 +45,10 @@ pub fn read(ctx: &Context, params: &Params) -> Result<Input> {
     let mut filter = DataPointFilter::default().with_names(names);
     filter.start = params.start;
     filter.end = params.end;
-    if pv.as_ref().is_some_and(|pv| pv.resolution != load.resolution) {
+    if pv
+        .as_ref()
+        .is_some_and(|pv| pv.resolution != load.resolution)
+    {
         filter.resolution = Some(load.resolution);
     }
     let dt_h = seconds as f64 / 3600.0;

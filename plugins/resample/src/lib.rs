@@ -8,8 +8,8 @@ mod params;
 mod write_back;
 
 use algohost_sdk::data;
-use algohost_sdk::suggest;
 use algohost_sdk::prelude::*;
+use algohost_sdk::suggest;
 
 pub use params::{Params, StateUpsample};
 pub use write_back::{Written, derived_points, write_back};
