@@ -122,6 +122,7 @@ pub struct AlgorithmList {
 /// Filters of `GET /algorithms`.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct AlgorithmFilter {
     /// Only algorithms of this source.
     pub source: Option<SourceKind>,

@@ -213,6 +213,7 @@ pub struct RunPage {
 /// Filter and page of `GET /runs`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct RunFilter {
     /// Only runs in this status.
     pub status: Option<RunStatusView>,

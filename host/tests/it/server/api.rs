@@ -148,6 +148,15 @@ fn malformed_requests_get_problems_that_say_what_is_wrong() {
         .problem(400);
     assert!(timeout["detail"].as_str().unwrap().contains("positive"));
     server.get("/runs/not-a-uuid").problem(400);
+    // An unknown query parameter is a mistake to show, not to ignore.
+    let cursor = server.get("/runs?cursor=abc").problem(400);
+    assert!(
+        cursor["detail"].as_str().unwrap().contains(
+            "unknown field `cursor`, expected one of `status`, `algorithm`, `limit`, `before`"
+        ),
+        "{cursor}"
+    );
+    server.get("/algorithms?name=resample").problem(400);
     server
         .get("/runs/01890a5d-ac96-774b-bcce-b302099a8057")
         .problem(404);
