@@ -184,6 +184,52 @@ fn a_store_from_a_newer_algohost_is_refused_with_a_message() {
 }
 
 #[test]
+fn a_path_that_cannot_be_a_store_says_what_to_give() {
+    let dir = tempfile::tempdir().unwrap();
+    let message = |path: &std::path::Path| SqliteStore::open(path).unwrap_err().to_string();
+
+    let missing = dir.path().join("no-such-dir");
+    assert_eq!(
+        message(&missing.join("runs.db")),
+        format!(
+            "run store: the directory {0} does not exist; create it (mkdir -p {0}) or give a path \
+             in an existing one",
+            missing.display()
+        )
+    );
+    assert!(!missing.exists());
+
+    assert_eq!(
+        message(dir.path()),
+        format!(
+            "run store: {} is a directory; give a file path such as {}",
+            dir.path().display(),
+            dir.path().join("runs.db").display()
+        )
+    );
+
+    let text = dir.path().join("notes.txt");
+    std::fs::write(
+        &text,
+        "not a database, but long enough to have a header page........",
+    )
+    .unwrap();
+    assert_eq!(
+        message(&text),
+        format!(
+            "run store: {} is not a run store (it is not an SQLite database); give the path of an \
+             existing run store or of a new file",
+            text.display()
+        )
+    );
+    assert_eq!(
+        std::fs::read_to_string(&text).unwrap(),
+        "not a database, but long enough to have a header page........",
+        "the file is left as it was"
+    );
+}
+
+#[test]
 fn runs_list_newest_first_with_filters_and_pages() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);

@@ -87,13 +87,21 @@ const STATEMENT_CACHE: usize = 32;
 /// (`synchronous = NORMAL`): a committed transaction survives the process
 /// being killed, and the file stays consistent across a power loss.
 pub(super) fn connect(path: &Path) -> Result<Connection, StoreError> {
+    check_path(path)?;
     let what = format!("opening {}", path.display());
     let conn = Connection::open(path).map_err(backend(&what))?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(backend(&what))?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     let mode: String = conn
         .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
-        .map_err(backend(&what))?;
+        .map_err(|e| match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::NotADatabase) => StoreError::Backend(format!(
+                "{} is not a run store (it is not an SQLite database); give the path of an \
+                 existing run store or of a new file",
+                path.display()
+            )),
+            _ => backend(&what)(e),
+        })?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(StoreError::Backend(format!(
             "{what}: the file system does not support WAL mode (journal mode is {mode})"
@@ -104,6 +112,28 @@ pub(super) fn connect(path: &Path) -> Result<Connection, StoreError> {
         .and_then(|()| conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT))
         .map_err(backend(&what))?;
     Ok(conn)
+}
+
+/// Refuses, with what to do, a path SQLite could only answer "unable to
+/// open database file" for: a directory, or a file in a missing directory.
+fn check_path(path: &Path) -> Result<(), StoreError> {
+    if path.is_dir() {
+        return Err(StoreError::Backend(format!(
+            "{} is a directory; give a file path such as {}",
+            path.display(),
+            path.join("runs.db").display()
+        )));
+    }
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+    if let Some(parent) = parent.filter(|p| !p.is_dir()) {
+        return Err(StoreError::Backend(format!(
+            "the directory {} does not exist; create it (mkdir -p {}) or give a path in an \
+             existing one",
+            parent.display(),
+            parent.display()
+        )));
+    }
+    Ok(())
 }
 
 /// Brings the schema up to date; refuses a file from a newer algohost.
