@@ -156,26 +156,33 @@ impl std::fmt::Debug for Registry {
 
 /// Why [`Registry::get`] found nothing.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown algorithm '{name}'{}", suggestion(.close))]
+#[error("unknown algorithm '{name}'{}", suggestion(.close, .registered))]
 pub struct UnknownAlgorithm {
     /// The name asked for.
     pub name: String,
     /// Registered names close to it.
     pub close: Vec<String>,
+    /// Every registered name, sorted (listed when none is close).
+    pub registered: Vec<String>,
 }
 
-fn suggestion(close: &[String]) -> String {
-    if close.is_empty() {
-        "; `algohost list` shows the registered ones".to_owned()
-    } else {
-        format!(
-            "; did you mean {}?",
-            close
-                .iter()
-                .map(|c| format!("'{c}'"))
-                .collect::<Vec<_>>()
-                .join(" or ")
-        )
+/// How many registered names an unknown-algorithm error lists at most.
+const MAX_LISTED: usize = 20;
+
+fn suggestion(close: &[String], registered: &[String]) -> String {
+    if !close.is_empty() {
+        let close: Vec<&str> = close.iter().map(String::as_str).collect();
+        return format!("; did you mean {}?", algohost_sdk::suggest::or_list(&close));
+    }
+    match registered.len() {
+        0 => "; no algorithm is registered: check the plugin directories and the Python \
+              environment (`algohost plugins` shows what discovery found)"
+            .to_owned(),
+        n if n <= MAX_LISTED => format!("; the registered ones: {}", registered.join(", ")),
+        n => format!(
+            "; the registered ones include: {}, … ({n} in all)",
+            registered[..MAX_LISTED].join(", ")
+        ),
     }
 }
 
@@ -254,6 +261,7 @@ impl Registry {
         self.algorithms.get(name).ok_or_else(|| UnknownAlgorithm {
             name: name.to_owned(),
             close: self.close_names(name),
+            registered: self.algorithms.keys().cloned().collect(),
         })
     }
 
@@ -360,11 +368,16 @@ mod tests {
             err.to_string(),
             "unknown algorithm 'peak_shavin'; did you mean 'peak_shaving'?"
         );
+        assert_eq!(
+            r.get("dispatch").unwrap_err().to_string(),
+            "unknown algorithm 'dispatch'; the registered ones: peak_shaving, resample"
+        );
         assert!(
-            r.get("zzz")
+            Registry::new()
+                .get("resample")
                 .unwrap_err()
                 .to_string()
-                .contains("algohost list")
+                .contains("no algorithm is registered"),
         );
     }
 }

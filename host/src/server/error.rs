@@ -365,6 +365,7 @@ mod tests {
         let problem = ApiError::from(UnknownAlgorithm {
             name: "peak_shavin".into(),
             close: vec!["peak_shaving".into()],
+            registered: vec!["peak_shaving".into()],
         })
         .problem();
         assert_eq!(problem.close.unwrap(), ["peak_shaving"]);
