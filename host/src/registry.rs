@@ -166,24 +166,21 @@ pub struct UnknownAlgorithm {
     pub registered: Vec<String>,
 }
 
-/// How many registered names an unknown-algorithm error lists at most.
-const MAX_LISTED: usize = 20;
-
 fn suggestion(close: &[String], registered: &[String]) -> String {
     if !close.is_empty() {
         let close: Vec<&str> = close.iter().map(String::as_str).collect();
         return format!("; did you mean {}?", algohost_sdk::suggest::or_list(&close));
     }
-    match registered.len() {
-        0 => "; no algorithm is registered: check the plugin directories and the Python \
-              environment (`algohost plugins` shows what discovery found)"
-            .to_owned(),
-        n if n <= MAX_LISTED => format!("; the registered ones: {}", registered.join(", ")),
-        n => format!(
-            "; the registered ones include: {}, … ({n} in all)",
-            registered[..MAX_LISTED].join(", ")
-        ),
+    if registered.is_empty() {
+        return "; no algorithm is registered: check the plugin directories and the Python \
+                environment (`algohost plugins` shows what discovery found)"
+            .to_owned();
     }
+    let registered: Vec<&str> = registered.iter().map(String::as_str).collect();
+    format!(
+        "; {}",
+        algohost_sdk::suggest::listed("the registered ones", &registered)
+    )
 }
 
 impl Registry {

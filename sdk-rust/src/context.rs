@@ -141,14 +141,24 @@ impl Context {
         {
             return Ok(point);
         }
-        let all = self.host.data_points(&DataPointFilter::default())?;
+        Err(self.unknown_data_points(&[name]))
+    }
+
+    /// The error for `names` that name no data point: each one with its
+    /// close names, then the known names. (Should listing the known names
+    /// fail, that failure is the error.)
+    pub fn unknown_data_points(&self, names: &[&str]) -> Error {
+        let all = match self.host.data_points(&DataPointFilter::default()) {
+            Ok(all) => all,
+            Err(e) => return e,
+        };
         let known: Vec<&str> = all.iter().map(|p| p.name.as_str()).collect();
-        Err(Error::InvalidInput(crate::suggest::unknown_names(
+        Error::InvalidInput(crate::suggest::unknown_names(
             "data point",
-            &[name],
+            names,
             &known,
             "this data has no data points yet; import some first (`algohost data import`)",
-        )))
+        ))
     }
 
     /// Samples in wide form: `ts` plus one Float64 column per data point

@@ -78,21 +78,29 @@ pub fn unknown_names(what: &str, unknown: &[&str], known: &[&str], none_yet: &st
             }
         })
         .collect();
-    let mut known = known.to_vec();
-    known.sort_unstable();
     parts.push(if known.is_empty() {
         none_yet.to_owned()
-    } else if known.len() > MAX_LISTED {
-        format!(
-            "known names include: {}, … ({} in all)",
-            known[..MAX_LISTED].join(", "),
-            known.len()
-        )
     } else {
-        format!("known names: {}", known.join(", "))
+        listed("known names", known)
     });
     parts.retain(|p| !p.is_empty());
     parts.join("; ")
+}
+
+/// `names` sorted, under `label`: `"{label}: a, b"`, or with more than
+/// twenty, `"{label} include: a, …, t, … (25 in all)"`.
+pub fn listed(label: &str, names: &[&str]) -> String {
+    let mut names = names.to_vec();
+    names.sort_unstable();
+    if names.len() > MAX_LISTED {
+        format!(
+            "{label} include: {}, … ({} in all)",
+            names[..MAX_LISTED].join(", "),
+            names.len()
+        )
+    } else {
+        format!("{label}: {}", names.join(", "))
+    }
 }
 
 #[cfg(test)]

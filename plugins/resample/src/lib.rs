@@ -9,7 +9,6 @@ mod write_back;
 
 use algohost_sdk::data;
 use algohost_sdk::prelude::*;
-use algohost_sdk::suggest;
 
 pub use params::{Params, StateUpsample};
 pub use write_back::{Written, derived_points, write_back};
@@ -82,14 +81,7 @@ fn select_points(ctx: &Context, params: &Params) -> Result<Vec<DataPointConfig>>
         .filter(|n| by_name(n).is_none())
         .collect();
     if !missing.is_empty() {
-        let all = ctx.data_points(&DataPointFilter::default())?;
-        let known: Vec<&str> = all.iter().map(|p| p.name.as_str()).collect();
-        return Err(Error::InvalidInput(suggest::unknown_names(
-            "data point",
-            &missing,
-            &known,
-            "this data has no data points yet; import some first (`algohost data import`)",
-        )));
+        return Err(ctx.unknown_data_points(&missing));
     }
     Ok(params
         .names
