@@ -71,10 +71,19 @@ pub unsafe fn import_frame(stream: &mut ArrowArrayStream) -> Result<DataFrame> {
         .map_err(|e| Error::Data(format!("cannot read the Arrow stream of a frame: {e}")))?;
     let ArrowDataType::Struct(fields) = reader.field().dtype().clone() else {
         return Err(Error::Data(format!(
-            "an Arrow stream of a frame must carry struct arrays (one per record batch), not {:?}",
+            "an Arrow stream of a frame must carry struct arrays (one per record batch), not {:?}: give a frame (named columns), not a single column",
             reader.field().dtype()
         )));
     };
+    if let Some(field) = fields.iter().find(|f| !is_supported(f.dtype())) {
+        return Err(Error::Data(format!(
+            "column '{}' is of type {}, which algohost frames cannot hold; cast it to one \
+             they can: a number (Float64, Int64, Int8…UInt64, Float32), a time stamp, a date, \
+             a duration, a string, a boolean, or a list or struct of these",
+            field.name,
+            describe(field.dtype())
+        )));
+    }
     let mut chunks: Vec<Vec<ArrayRef>> = vec![Vec::new(); fields.len()];
     let mut height = 0;
     loop {
@@ -110,6 +119,58 @@ pub unsafe fn import_frame(stream: &mut ArrowArrayStream) -> Result<DataFrame> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(DataFrame::new(height, columns)?)
+}
+
+/// Whether polars, with the features algohost builds it with, holds
+/// columns of `dtype` (others would fail or panic in `Series::try_from`).
+fn is_supported(dtype: &ArrowDataType) -> bool {
+    use ArrowDataType as A;
+    match dtype {
+        A::Null
+        | A::Boolean
+        | A::Int8
+        | A::Int16
+        | A::Int32
+        | A::Int64
+        | A::UInt8
+        | A::UInt16
+        | A::UInt32
+        | A::UInt64
+        | A::Float32
+        | A::Float64
+        | A::Timestamp(..)
+        | A::Date32
+        | A::Date64
+        | A::Time32(_)
+        | A::Time64(_)
+        | A::Duration(_)
+        | A::Binary
+        | A::LargeBinary
+        | A::FixedSizeBinary(_)
+        | A::BinaryView
+        | A::Utf8
+        | A::LargeUtf8
+        | A::Utf8View => true,
+        A::List(item) | A::LargeList(item) => is_supported(item.dtype()),
+        A::Struct(fields) => fields.iter().all(|f| is_supported(f.dtype())),
+        A::Dictionary(_, values, _) => {
+            matches!(**values, A::Utf8 | A::LargeUtf8 | A::Utf8View)
+        }
+        _ => false,
+    }
+}
+
+/// An Arrow type as users of polars and pyarrow know it.
+fn describe(dtype: &ArrowDataType) -> String {
+    use ArrowDataType as A;
+    match dtype {
+        A::Decimal(p, s) | A::Decimal32(p, s) | A::Decimal64(p, s) | A::Decimal256(p, s) => {
+            format!("Decimal({p}, {s})")
+        }
+        A::FixedSizeList(item, n) => format!("Array({}, {n})", describe(item.dtype())),
+        A::List(item) | A::LargeList(item) => format!("List({})", describe(item.dtype())),
+        other => format!("{other:?}"),
+    }
 }
 
 #[cfg(test)]
@@ -231,6 +292,63 @@ mod tests {
             err.to_string().contains("must carry struct arrays"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn small_integers_keep_their_type() {
+        let frame = DataFrame::new_infer_height(vec![
+            Column::new("hour".into(), [Some(0i8), Some(23), None]),
+            Column::new("i16".into(), [1i16, -2, 3]),
+            Column::new("u8".into(), [1u8, 2, 255]),
+            Column::new("u16".into(), [1u16, 2, 65535]),
+        ])
+        .unwrap();
+        let back = round_trip(&frame);
+        assert_eq!(back.schema(), frame.schema());
+        assert!(back.equals_missing(&frame), "{back}");
+    }
+
+    fn import_one(dtype: ArrowDataType) -> Result<DataFrame> {
+        let column = polars_arrow::array::new_null_array(dtype.clone(), 2);
+        let fields = vec![ArrowField::new("price".into(), dtype, true)];
+        let batch =
+            StructArray::try_new(ArrowDataType::Struct(fields.clone()), 2, vec![column], None)
+                .unwrap();
+        let field = ArrowField::new("".into(), ArrowDataType::Struct(fields), false);
+        let batches: Vec<polars::prelude::PolarsResult<ArrayRef>> = vec![Ok(Box::new(batch))];
+        let mut stream = export_iterator(Box::new(batches.into_iter()), field);
+        // SAFETY: the stream was just exported by polars-arrow.
+        unsafe { import_frame(&mut stream) }
+    }
+
+    #[test]
+    fn a_column_polars_cannot_hold_is_named_with_its_type_not_a_panic() {
+        for (dtype, shown) in [
+            (ArrowDataType::Decimal(10, 2), "Decimal(10, 2)"),
+            (ArrowDataType::Int128, "Int128"),
+            (ArrowDataType::Float16, "Float16"),
+            (
+                ArrowDataType::FixedSizeList(
+                    Box::new(ArrowField::new("item".into(), ArrowDataType::Float64, true)),
+                    3,
+                ),
+                "Array(Float64, 3)",
+            ),
+        ] {
+            let err = import_one(dtype).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!(
+                    "column 'price' is of type {shown}, which algohost frames cannot hold; cast it"
+                )),
+                "{err}"
+            );
+        }
+        let list = ArrowDataType::LargeList(Box::new(ArrowField::new(
+            "item".into(),
+            ArrowDataType::Float64,
+            true,
+        )));
+        assert_eq!(import_one(list).unwrap().height(), 2);
     }
 
     #[test]
