@@ -329,6 +329,38 @@ pub fn validate(registry: &Registry, algorithm: &str, params: &Value) -> Result<
     }
 }
 
+/// The shortest timeout a run may be given.
+pub const MIN_TIMEOUT: Duration = Duration::from_millis(1);
+/// The longest timeout a run may be given: 30 days.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// A run's timeout from a number of seconds, as every front door takes it;
+/// the error says the range taken (prefix it with where the value came
+/// from: `--timeout`, `timeout`).
+pub fn timeout_from_secs(secs: f64) -> Result<Duration, String> {
+    Duration::try_from_secs_f64(secs)
+        .ok()
+        .filter(|t| (MIN_TIMEOUT..=MAX_TIMEOUT).contains(t))
+        .ok_or_else(|| {
+            let shown = if secs.is_finite() && secs != 0.0 && !(1e-3..1e9).contains(&secs.abs()) {
+                format!("{secs:e}")
+            } else {
+                secs.to_string()
+            };
+            format!(
+                "must be a number of seconds from {} to {} (30 days), got {shown}",
+                MIN_TIMEOUT.as_secs_f64(),
+                MAX_TIMEOUT.as_secs()
+            )
+        })
+}
+
+/// A duration as people read it: `0.5s`, `30s`, `1.25s`.
+pub fn seconds_text(duration: Duration) -> String {
+    let text = format!("{:.3}", duration.as_secs_f64());
+    format!("{}s", text.trim_end_matches('0').trim_end_matches('.'))
+}
+
 /// How to execute a prepared run: its limits, data, cancellation and
 /// observer.
 pub struct Execution {
@@ -384,7 +416,9 @@ pub fn run_prepared(registry: &Registry, mut run: Run, execution: Execution) -> 
     let host = Arc::new(HostRun {
         run_id: run.id.to_string(),
         algorithm: run.algorithm.clone(),
-        deadline: execution.timeout.map(|t| SystemTime::now() + t),
+        deadline: execution
+            .timeout
+            .and_then(|t| SystemTime::now().checked_add(t)),
         cancel: execution.cancel.clone(),
         adapter: execution.adapter,
         observer: execution.observer,
@@ -552,9 +586,7 @@ fn finish(run: &mut Run, ended: Ended, timeout: Option<Duration>) -> Option<Outp
     let timed_out_message = || {
         format!(
             "the run did not finish within its timeout of {}",
-            timeout
-                .map(|t| format!("{:.3}s", t.as_secs_f64()))
-                .unwrap_or_default()
+            timeout.map(seconds_text).unwrap_or_default()
         )
     };
     match ended {
@@ -606,6 +638,27 @@ mod tests {
             assert_eq!(status.as_str().parse::<RunStatus>(), Ok(status));
         }
         assert_eq!(RunStatus::TimedOut.to_string(), "timed_out");
+    }
+
+    #[test]
+    fn timeouts_out_of_range_say_the_range() {
+        assert_eq!(timeout_from_secs(0.5), Ok(Duration::from_millis(500)));
+        assert_eq!(timeout_from_secs(2_592_000.0), Ok(MAX_TIMEOUT));
+        for (secs, shown) in [
+            (0.0, "0"),
+            (-1.0, "-1"),
+            (1e300, "1e300"),
+            (1e-12, "1e-12"),
+            (f64::NAN, "NaN"),
+            (2_592_001.0, "2592001"),
+        ] {
+            assert_eq!(
+                timeout_from_secs(secs).unwrap_err(),
+                format!("must be a number of seconds from 0.001 to 2592000 (30 days), got {shown}")
+            );
+        }
+        assert_eq!(seconds_text(Duration::from_millis(300)), "0.3s");
+        assert_eq!(seconds_text(Duration::from_secs(30)), "30s");
         assert_eq!(
             "done".parse::<RunStatus>().unwrap_err(),
             "unknown run status 'done'"

@@ -117,16 +117,11 @@ fn progress_bar() -> Option<ProgressBar> {
 
 pub(super) fn run(registry: &Registry, args: &RunArgs, verbose: u8) -> anyhow::Result<u8> {
     let params = parse_params(&args.params)?;
-    let timeout = match args.timeout {
-        Some(secs) if secs.is_finite() && secs > 0.0 => Some(Duration::from_secs_f64(secs)),
-        Some(secs) => {
-            return Err(UsageError(format!(
-                "--timeout must be a positive number of seconds, got {secs}"
-            ))
-            .into());
-        }
-        None => None,
-    };
+    let timeout = args
+        .timeout
+        .map(runner::timeout_from_secs)
+        .transpose()
+        .map_err(|e| UsageError(format!("--timeout {e}")))?;
     let adapter: Arc<dyn Adapter> = match &args.data {
         Some(spec) => adapters::open_existing(spec)
             .map_err(|e| UsageError(format!("--data {}: {e}", adapters::display_spec(spec))))?,

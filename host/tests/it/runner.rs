@@ -186,7 +186,7 @@ fn a_run_past_its_deadline_times_out_cooperative_or_not() {
         assert_eq!(error.kind, "timed_out");
         assert_eq!(
             error.message,
-            "the run did not finish within its timeout of 0.200s"
+            "the run did not finish within its timeout of 0.2s"
         );
     }
     let next = runner::execute(&r, request("test_add", json!({"a": 1})))

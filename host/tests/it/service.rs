@@ -258,7 +258,7 @@ async fn a_run_past_its_timeout_times_out_and_timeouts_are_capped() {
     assert_eq!(run.status, RunStatus::TimedOut);
     assert_eq!(
         run.error.unwrap().message,
-        "the run did not finish within its timeout of 0.300s"
+        "the run did not finish within its timeout of 0.3s"
     );
 }
 
