@@ -1,8 +1,14 @@
-"""``algohost.init``: Rust logs to Python ``logging``, once per process.
+"""``algohost.init``: Rust logs to Python ``logging``, once per process; and
+Python ``logging`` around runs, kept on the run inside it and left as
+Python has it outside.
 
-Each test runs in a fresh interpreter: the tracing subscriber is global."""
+Each test runs in a fresh interpreter: the tracing subscriber and the
+run-log handler are global."""
 
 from __future__ import annotations
+
+import subprocess
+import sys
 
 from conftest import run_python
 
@@ -33,3 +39,75 @@ def test_init_with_a_filter_that_is_not_one_says_so() -> None:
         "    print(e)\n"
     )
     assert "'info,[' is not a log level or filter" in out
+
+
+def run_python_with_stderr(code: str) -> tuple[str, str]:
+    """Runs ``code`` in a fresh interpreter; its stdout and stderr."""
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout, result.stderr
+
+
+NOOP_RUN = (
+    "import algohost, logging, threading\n"
+    "@algohost.algorithm\n"
+    "def noop(ctx):\n"
+    "    logging.getLogger('mylib').warning('inside the run')\n"
+    "    thread = threading.Thread(\n"
+    "        target=lambda: logging.getLogger('mylib').warning('from a thread of the plugin')\n"
+    "    )\n"
+    "    thread.start()\n"
+    "    thread.join()\n"
+    "run = algohost.Host(algorithms=[noop]).run('noop')\n"
+    "print([r['message'] for r in run.logs if r['target'] == 'mylib'])\n"
+)
+
+
+def test_logging_outside_runs_goes_where_python_sends_it() -> None:
+    # No handler configured: Python's last resort prints warnings on stderr,
+    # after a run as before it.
+    out, err = run_python_with_stderr(
+        "import logging\n"
+        "logging.getLogger('mylib').warning('before')\n"
+        + NOOP_RUN
+        + "logging.getLogger('mylib').warning('after')\n"
+        "logging.getLogger('mylib').info('not shown: below WARNING')\n"
+    )
+    assert out.strip() == "['inside the run']"
+    assert err.splitlines() == ["before", "from a thread of the plugin", "after"]
+
+
+def test_logging_outside_runs_reaches_the_applications_handlers_once() -> None:
+    out, err = run_python_with_stderr(
+        "import logging, sys\n"
+        "logging.basicConfig(stream=sys.stderr, format='app: %(name)s %(message)s')\n"
+        + NOOP_RUN
+        + "logging.getLogger('mylib').warning('after')\n"
+    )
+    assert out.strip() == "['inside the run']"
+    # the application's handlers see the run's records too, as without algohost
+    assert err.splitlines() == [
+        "app: mylib inside the run",
+        "app: mylib from a thread of the plugin",
+        "app: mylib after",
+    ]
+
+
+def test_a_logger_that_does_not_propagate_keeps_its_own_handler() -> None:
+    _, err = run_python_with_stderr(
+        "import logging, sys\n"
+        "quiet = logging.getLogger('quiet')\n"
+        "quiet.propagate = False\n"
+        "quiet.addHandler(logging.NullHandler())\n"
+        + NOOP_RUN
+        + "quiet.warning('swallowed by its NullHandler')\n"
+        "logging.getLogger('quiet.child').warning('swallowed too')\n"
+        "logging.getLogger('loud').warning('shown')\n"
+    )
+    assert err.splitlines() == ["from a thread of the plugin", "shown"]

@@ -3,8 +3,11 @@
 While a Python algorithm runs, its :class:`~algohost.Context` is the *current*
 context (a :class:`contextvars.ContextVar`, so it follows the run's thread and
 nothing else). A handler on the root logger forwards every record emitted
-meanwhile to ``ctx._log(level, logger name, message)``; outside a run it does
-nothing, so an application's own logging setup is left alone.
+meanwhile to ``ctx._log(level, logger name, message)``. Any other record
+(outside a run, or from a thread the plugin started) goes where Python would
+have sent it without this handler: to the application's own handlers, or,
+when there are none, to :data:`logging.lastResort` (stderr, ``WARNING`` and
+up). Installing the handler thus changes nothing outside runs.
 
 ``ctx.log`` is ``logging.getLogger("algohost.plugins.<algorithm>")``; the
 ``algohost.plugins`` logger is set to ``DEBUG`` so that ``ctx.log.debug`` and
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import sys
 import threading
 from typing import TYPE_CHECKING
 
@@ -66,6 +70,7 @@ class RunLogHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         ctx = _current_context.get()
         if ctx is None or getattr(record, "algohost_rust", False):
+            self._fall_through(record)
             return
         if getattr(self._forwarding, "active", False):
             return
@@ -76,6 +81,25 @@ class RunLogHandler(logging.Handler):
             self.handleError(record)
         finally:
             self._forwarding.active = False
+
+    def _fall_through(self, record: logging.LogRecord) -> None:
+        """What :meth:`logging.Logger.callHandlers` does for ``record`` when
+        no handler is found: this handler does not count as one."""
+        logger: logging.Logger | None = logging.getLogger(record.name)
+        while logger is not None:
+            if any(h is not self for h in logger.handlers):
+                return
+            logger = logger.parent if logger.propagate else None
+        if logging.lastResort is not None:
+            if record.levelno >= logging.lastResort.level:
+                logging.lastResort.handle(record)
+        elif logging.raiseExceptions:
+            manager = logging.Logger.manager
+            if not manager.emittedNoHandlerWarning:
+                sys.stderr.write(
+                    f'No handlers could be found for logger "{record.name}"\n'
+                )
+                manager.emittedNoHandlerWarning = True
 
 
 def install() -> RunLogHandler:
