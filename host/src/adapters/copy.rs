@@ -5,7 +5,9 @@
 //!
 //! Writes are upserts, so copying again replaces the samples it copied
 //! before and keeps the others. Each data point's samples (in the filter's
-//! range) are read at once, then written `chunk_size` at a time.
+//! range) are read at once, then written `chunk_size` at a time (as the
+//! target takes them: a directory takes each data point whole, see
+//! [`Adapter::copy_chunk_size`]).
 
 use std::collections::BTreeMap;
 
@@ -29,7 +31,7 @@ pub struct CopyOptions {
     /// samples (`[start, end)`; `resolution` converts them, and the target's
     /// data points get that resolution). Every name listed must exist.
     pub filter: DataPointFilter,
-    /// Samples per write (at least 1).
+    /// Samples per write (at least 1), where the target writes in chunks.
     pub chunk_size: usize,
 }
 
@@ -104,7 +106,7 @@ pub fn copy(
     on_progress(CopyProgress::Defined {
         data_points: sources.len(),
     });
-    let chunk_size = options.chunk_size.max(1);
+    let chunk_size = to.copy_chunk_size(options.chunk_size).max(1);
     let mut summary = CopySummary::default();
     for (source, target) in sources.iter().zip(&targets) {
         let samples_filter = DataPointFilter {

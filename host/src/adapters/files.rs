@@ -127,6 +127,22 @@ impl FilesAdapter {
         Ok(())
     }
 
+    /// Removes the temporary samples files that a writer killed midway
+    /// left behind: samples are only staged under the lock, so with the
+    /// lock held none is in flight.
+    fn remove_stale_samples(&self) {
+        let Ok(entries) = fs::read_dir(self.dir.join(SAMPLES)) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with('.') && name.ends_with(".tmp") {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+    }
+
     /// Takes the write lock of this process, then the lock file's.
     fn lock(&self) -> Result<WriteGuard<'_>> {
         let guard = self
@@ -144,6 +160,7 @@ impl FilesAdapter {
             })?;
         file.lock()
             .map_err(|e| Error::Data(format!("cannot lock {}: {e}", path.display())))?;
+        self.remove_stale_samples();
         Ok(WriteGuard {
             _file: file,
             _guard: guard,
@@ -221,6 +238,12 @@ impl Adapter for FilesAdapter {
         }
         sync_dir(&self.dir.join(SAMPLES));
         Ok(())
+    }
+
+    /// Every write rewrites each data point's file whole, so a copy hands
+    /// each data point over at once rather than in chunks.
+    fn copy_chunk_size(&self, _asked: usize) -> usize {
+        usize::MAX
     }
 
     fn flows(&self, filter: &FlowFilter) -> Result<Vec<DataPointConfig>> {

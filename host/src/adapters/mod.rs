@@ -54,6 +54,14 @@ pub trait Adapter: Send + Sync {
         let _ = interrupt;
         self.write(long)
     }
+
+    /// How many samples a copy into this adapter hands to one `write`,
+    /// given the number asked for (`--chunk-size`). The default takes it
+    /// as asked; an adapter whose writes cost the size of what is stored,
+    /// not of what is written, takes more at once.
+    fn copy_chunk_size(&self, asked: usize) -> usize {
+        asked
+    }
 }
 
 /// Tells a long adapter call to give up: a run's [`CancelToken`] does once

@@ -232,3 +232,54 @@ fn names_never_become_paths() {
         hostile
     );
 }
+
+#[test]
+fn a_copy_writes_each_data_point_whole_and_a_killed_writer_leaves_nothing_behind() {
+    use algohost::adapters::copy::{CopyOptions, CopyProgress, copy};
+    let tmp = tempfile::tempdir().unwrap();
+    let from = FilesAdapter::open(tmp.path().join("from")).unwrap();
+    let points = from
+        .define_data_points(&[DataPointConfig::new(
+            "site.load",
+            Quantity::Power,
+            "kW",
+            Resolution::Seconds(900),
+        )])
+        .unwrap();
+    let values: Vec<f64> = (0..1000).map(f64::from).collect();
+    from.write(&series(
+        points[0].id,
+        "2026-01-01T00:00:00Z",
+        Duration::minutes(15),
+        &values,
+    ))
+    .unwrap();
+
+    let to_dir = tmp.path().join("to");
+    let to = FilesAdapter::open(&to_dir).unwrap();
+    // What a writer killed between staging and renaming leaves.
+    std::fs::create_dir_all(to_dir.join("samples")).unwrap();
+    std::fs::write(to_dir.join("samples/.1.parquet.4242.0.tmp"), b"half").unwrap();
+
+    let mut writes = Vec::new();
+    let options = CopyOptions {
+        chunk_size: 10,
+        ..CopyOptions::default()
+    };
+    let summary = copy(&from, &to, &options, &mut |p| {
+        if let CopyProgress::Written { samples, .. } = p {
+            writes.push(samples);
+        }
+    })
+    .unwrap();
+    assert_eq!(summary.samples, 1000);
+    // One write of the whole data point, not a hundred rewrites of its file.
+    assert_eq!(writes, [1000]);
+    assert_eq!(
+        files_under(&to_dir),
+        [".lock", "catalog.json", "samples/1.parquet"]
+    );
+    let back = rows(&to.read(&DataPointFilter::default()).unwrap());
+    assert_eq!(back.len(), 1000);
+    assert_eq!(back[999], (1, "2026-01-11T09:45:00Z".into(), Some(999.0)));
+}
