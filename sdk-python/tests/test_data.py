@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import zoneinfo
 
 import algohost
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
@@ -144,9 +145,40 @@ def test_resample_refuses_a_bad_resolution() -> None:
         algohost.resample(samples([1.0]), [point], "hourly")
 
 
+@pytest.mark.parametrize(
+    "start",
+    [
+        datetime.datetime(2026, 3, 1, 1, tzinfo=UTC),
+        datetime.datetime(2026, 3, 1, 1, tzinfo=zoneinfo.ZoneInfo("UTC")),
+        datetime.datetime(2026, 3, 1, 2, tzinfo=zoneinfo.ZoneInfo("Europe/Berlin")),
+        datetime.datetime(
+            2026, 2, 28, 20, tzinfo=datetime.timezone(datetime.timedelta(hours=-5))
+        ),
+        pd.Timestamp("2026-03-01 02:00", tz="Europe/Berlin"),
+    ],
+    ids=["timezone.utc", "ZoneInfo(UTC)", "ZoneInfo(Europe/Berlin)", "UTC-5", "pandas"],
+)
+def test_any_aware_datetime_is_taken_as_its_utc_instant(start: datetime.datetime) -> None:
+    filt = algohost.DataPointFilter(start=start, end=start + datetime.timedelta(days=1))
+    assert filt.start == datetime.datetime(2026, 3, 1, 1, tzinfo=UTC)
+    assert filt.start is not None and filt.start.tzinfo is UTC
+    assert filt.end == datetime.datetime(2026, 3, 2, 1, tzinfo=UTC)
+
+
 def test_a_naive_datetime_or_an_empty_range_is_refused() -> None:
-    with pytest.raises(ValueError, match="start must be a timezone-aware datetime"):
+    with pytest.raises(ValueError) as e:
         algohost.DataPointFilter(start=datetime.datetime(2026, 1, 1))
+    assert str(e.value) == (
+        "start is a naive datetime (datetime.datetime(2026, 1, 1, 0, 0)), so its time "
+        "zone is unknown; add a tzinfo, e.g. .replace(tzinfo=ZoneInfo(\"Europe/Berlin\")) "
+        "or tzinfo=timezone.utc"
+    )
+    with pytest.raises(ValueError) as e:
+        algohost.DataPointFilter(end=datetime.date(2026, 1, 1))  # type: ignore[arg-type]
+    assert str(e.value) == (
+        "end must be a timezone-aware datetime (e.g. datetime(2026, 3, 1, "
+        "tzinfo=ZoneInfo(\"Europe/Berlin\"))), got datetime.date(2026, 1, 1)"
+    )
     with pytest.raises(ValueError, match=r"start \(.*\) must be before end"):
         algohost.DataPointFilter(
             start=datetime.datetime(2026, 1, 2, tzinfo=UTC),

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use algohost_sdk::chrono::{DateTime, Utc};
+use algohost_sdk::chrono::{DateTime, NaiveDateTime, Utc};
 use algohost_sdk::data::{
     self, DataPointConfig, DataPointFilter, DataPointId, Flow, FlowFilter, ResampleOptions,
 };
@@ -20,17 +20,47 @@ fn parse<T: DeserializeOwned>(what: &str, value: Value) -> PyResult<T> {
     serde_json::from_value(value).map_err(|e| PyValueError::new_err(format!("{what}: {e}")))
 }
 
-/// An aware datetime as UTC; a naive one is refused (its zone is unknown).
+/// An aware datetime (any tzinfo: `timezone.utc`, a `ZoneInfo`, a fixed
+/// offset, a pandas Timestamp's) as UTC; a naive one is refused, since its
+/// zone is unknown.
 fn utc(name: &str, value: Option<&Bound<'_, PyAny>>) -> PyResult<Option<DateTime<Utc>>> {
     let Some(value) = value.filter(|v| !v.is_none()) else {
         return Ok(None);
     };
-    value.extract::<DateTime<Utc>>().map(Some).map_err(|_| {
+    let py = value.py();
+    let datetime = py.import("datetime")?;
+    let shown = || value.repr().map(|r| r.to_string()).unwrap_or_default();
+    if !value.is_instance(&datetime.getattr("datetime")?)? {
+        return Err(PyValueError::new_err(format!(
+            "{name} must be a timezone-aware datetime (e.g. datetime(2026, 3, 1, \
+             tzinfo=ZoneInfo(\"Europe/Berlin\"))), got {}",
+            shown()
+        )));
+    }
+    if value.call_method0("utcoffset")?.is_none() {
+        return Err(PyValueError::new_err(format!(
+            "{name} is a naive datetime ({}), so its time zone is unknown; add a tzinfo, \
+             e.g. .replace(tzinfo=ZoneInfo(\"Europe/Berlin\")) or tzinfo=timezone.utc",
+            shown()
+        )));
+    }
+    // As UTC wall time without tzinfo: whatever class the aware value is
+    // (pandas' Timestamp included), its fields are then the UTC instant.
+    let no_tzinfo = pyo3::types::PyDict::new(py);
+    no_tzinfo.set_item("tzinfo", py.None())?;
+    let naive = value
+        .call_method1(
+            "astimezone",
+            (datetime.getattr("timezone")?.getattr("utc")?,),
+        )?
+        .call_method("replace", (), Some(&no_tzinfo))?;
+    let naive: NaiveDateTime = naive.extract().map_err(|e| {
         PyValueError::new_err(format!(
-            "{name} must be a timezone-aware datetime (e.g. datetime(2025, 1, 1, tzinfo=timezone.utc)), got {}",
-            value.repr().map(|r| r.to_string()).unwrap_or_default()
+            "{name}: cannot read {} as a datetime: {e}",
+            shown()
         ))
-    })
+    })?;
+    Ok(Some(naive.and_utc()))
 }
 
 fn id_of(value: &Bound<'_, PyAny>) -> PyResult<DataPointId> {
