@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 
 import algohost
+import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 import polars as pl
 import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 import pydantic
@@ -550,6 +551,33 @@ def test_a_summary_that_is_not_json_is_refused(
     ) as e:
         invoke(f)
     assert message in str(e.value)
+
+
+@pytest.mark.parametrize(
+    ("series", "kind"),
+    [(pl.Series("x", [1.0]), "polars"), (pd.Series([1.0], name="x"), "pandas")],
+)
+def test_a_series_is_refused_with_how_to_make_it_a_frame(series: object, kind: str) -> None:
+    @algohost.algorithm
+    def f(ctx: algohost.Context) -> object:
+        return series
+
+    with pytest.raises(TypeError) as e:
+        invoke(f)
+    assert str(e.value) == (
+        f"algorithm `f` returned a {kind} Series; return a DataFrame (series.to_frame())"
+    )
+
+    @algohost.algorithm
+    def g(ctx: algohost.Context) -> algohost.Output:
+        return algohost.Output(frames={"x": series})  # type: ignore[dict-item]
+
+    with pytest.raises(TypeError) as e:
+        invoke(g)
+    assert str(e.value) == (
+        f"output frame `x` of algorithm `g` is a {kind} Series; return a DataFrame "
+        "(series.to_frame())"
+    )
 
 
 def test_an_output_frame_that_is_not_a_frame_is_refused() -> None:

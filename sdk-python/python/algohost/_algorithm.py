@@ -138,6 +138,11 @@ class AlgorithmSpec:
             return self._summary(result), {}
         if isinstance(result, Output):
             return self._summary(result.summary), self._frames(result.frames)
+        if _is_series(result):
+            raise TypeError(
+                f"algorithm `{self.name}` returned a {_series_kind(result)}; return a "
+                "DataFrame (series.to_frame())"
+            )
         if _is_frame(result):
             outputs = self.manifest["outputs"]
             name = outputs[0]["name"] if outputs else DEFAULT_FRAME
@@ -180,6 +185,11 @@ class AlgorithmSpec:
                 raise TypeError(
                     f"algorithm `{self.name}` returned an output frame named {name!r}; "
                     'frame names are non-empty strings such as "schedule"'
+                )
+            if _is_series(frame):
+                raise TypeError(
+                    f"output frame `{name}` of algorithm `{self.name}` is a "
+                    f"{_series_kind(frame)}; return a DataFrame (series.to_frame())"
                 )
             if not _is_frame(frame):
                 raise TypeError(
@@ -529,6 +539,20 @@ def _is_plain_mapping(annotation: object) -> bool:
 def _is_frame(value: object) -> bool:
     """Whether a value exports an Arrow C stream (and is not a class)."""
     return not isinstance(value, type) and hasattr(value, "__arrow_c_stream__")
+
+
+def _is_series(value: object) -> bool:
+    """Whether a value is a polars or pandas Series (a column, not a frame)."""
+    cls = type(value)
+    return cls.__name__ == "Series" and cls.__module__.split(".")[0] in (
+        "polars",
+        "pandas",
+    )
+
+
+def _series_kind(value: object) -> str:
+    """``polars Series`` / ``pandas Series``."""
+    return f"{type(value).__module__.split('.')[0]} Series"
 
 
 def _describe(value: object) -> str:
