@@ -80,3 +80,17 @@ def test_define_write_and_read_back(data_dir: Path) -> None:
     ]
     again = host.run("reads", {"names": ["test.power"]}).raise_for_status()
     assert again.frames["wide"]["test.power"].to_list() == [1.0, 2.0, 3.0]
+
+
+def test_writing_a_series_says_to_write_a_frame(data_dir: Path) -> None:
+    @algohost.algorithm
+    def writes_a_series(ctx: algohost.Context) -> None:
+        """Writes one column."""
+        ctx.write(pl.Series("site.load", [1.0]))
+
+    run = algohost.Host(data=data_dir, algorithms=[writes_a_series]).run("writes_a_series")
+    assert run.error is not None
+    assert run.error["message"] == (
+        "AlgohostError: expected a frame, got a Series (a single column); pass a "
+        "DataFrame (series.to_frame())"
+    )

@@ -76,3 +76,30 @@ def test_frames_come_back_as_polars(
     back = host.run("handoff").raise_for_status().frames["result"]
     assert isinstance(back, pl.DataFrame)
     assert back["t"].to_list() == [1]
+
+
+def test_a_series_returned_says_to_return_a_frame(
+    host: algohost.Host, handoff: dict[str, object]
+) -> None:
+    handoff["frame"] = pl.Series("x", [1.0, 2.0])
+    run = host.run("handoff")
+    assert run.status == "failed"
+    assert run.error is not None
+    assert run.error["message"] == (
+        "TypeError: algorithm `handoff` returned a polars Series; return a DataFrame "
+        "(series.to_frame())"
+    )
+
+
+def test_an_output_frame_that_cannot_cross_is_named(
+    host: algohost.Host, handoff: dict[str, object]
+) -> None:
+    handoff["frame"] = pl.DataFrame({"h": [1.5]}, schema={"h": pl.Float16})
+    run = host.run("handoff")
+    assert run.status == "failed"
+    assert run.error is not None
+    assert run.error["kind"] == "data"
+    assert run.error["message"].startswith(
+        "data: output frame 'result': column 'h' is of type Float16, which algohost "
+        "frames cannot hold; cast it to one they can"
+    )

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 import json
+import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import algohost
 import fixture_plugins
+import numpy as np
 import polars as pl
+import pydantic
 import pytest
+from conftest import run_python
 
 
 def names(host: algohost.Host) -> dict[str, str]:
@@ -182,7 +188,6 @@ async def test_run_async_runs_concurrently(host: algohost.Host) -> None:
             "SystemExit",
             "fixture_plugins.py",
         ),
-        ("interrupts", "KeyboardInterrupt", "KeyboardInterrupt", "fixture_plugins.py"),
         (
             "bad_return",
             "algorithm `bad_return` returned an int",
@@ -285,10 +290,311 @@ def test_a_function_that_is_not_decorated_is_refused() -> None:
 def test_bad_timeouts_params_and_data_say_what_to_pass(host: algohost.Host, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="timeout must be a positive number of seconds, got -1"):
         host.run("resample", {}, timeout=-1)
-    with pytest.raises(ValueError, match="params must be a dict of JSON values"):
+    with pytest.raises(algohost.ValidationError) as e:
         host.run("resample", {"names": object()})
+    assert e.value.errors == [
+        {
+            "pointer": "/names",
+            "message": "an object is not a JSON value; params are dicts, lists, str, "
+            "int, float, bool and None",
+        }
+    ]
+    with pytest.raises(TypeError, match=r"params of 'resample' must be a dict \(a JSON object\), got a list"):
+        host.run("resample", [1, 2])  # type: ignore[arg-type]
     with pytest.raises(algohost.AlgohostError, match="cannot open the data at"):
         host.run("resample", {}, data="ftp://nowhere")
     with pytest.raises(algohost.AlgohostError, match="no such data directory '.*demo-dta'"):
         algohost.Host(data=str(tmp_path / "demo-dta"))
     assert not (tmp_path / "demo-dta").exists()
+
+
+def test_params_that_are_not_json_are_refused_with_their_pointers(
+    host: algohost.Host,
+) -> None:
+    params = {
+        "limit_kw": float("nan"),
+        "efficiency": float("inf"),
+        "start": datetime.datetime(2026, 3, 1, tzinfo=datetime.timezone.utc),
+        "day": datetime.date(2026, 3, 1),
+        "names": {"site.load"},
+        "a/b": {1: "x"},
+        "big": 10**30,
+    }
+    with pytest.raises(algohost.ValidationError) as e:
+        host.validate("echo", params)
+    assert e.value.errors == [
+        {"pointer": "/limit_kw", "message": "NaN is not allowed: NaN/inf are not JSON numbers"},
+        {"pointer": "/efficiency", "message": "inf is not allowed: NaN/inf are not JSON numbers"},
+        {
+            "pointer": "/start",
+            "message": "a datetime.datetime is not a JSON value; pass an ISO 8601 string "
+            'such as "2026-03-01T00:00:00+00:00" (value.isoformat())',
+        },
+        {
+            "pointer": "/day",
+            "message": "a datetime.date is not a JSON value; pass an ISO 8601 string "
+            'such as "2026-03-01" (value.isoformat())',
+        },
+        {"pointer": "/names", "message": "a set is not a JSON value; pass a list"},
+        {"pointer": "/a~1b", "message": "the key 1 is an int; keys of JSON objects are str"},
+        {
+            "pointer": "/big",
+            "message": "1000000000000000000000000000000 does not fit a 64-bit integer; "
+            "pass a float if it is a quantity",
+        },
+    ]
+    assert str(e.value).startswith(
+        "invalid params for 'echo' (7 errors):\n"
+        "  /limit_kw: NaN is not allowed: NaN/inf are not JSON numbers\n"
+    )
+
+
+def test_numpy_scalars_and_pydantic_models_are_params(host: algohost.Host) -> None:
+    class Battery(pydantic.BaseModel):
+        capacity_kwh: float
+
+    run = host.run(
+        "model_params",
+        {"limit_kw": np.int64(3), "battery": Battery(capacity_kwh=np.float64(4.5))},
+    ).raise_for_status()
+    assert run.params == {"limit_kw": 3, "battery": {"capacity_kwh": 4.5}}
+    assert run.summary == {"type": "ModelParams", "capacity_kwh": 4.5}
+
+    @algohost.algorithm
+    def any_params(ctx: algohost.Context, params: dict[str, Any]) -> dict[str, Any]:
+        """Returns its params."""
+        return {name: type(value).__name__ for name, value in params.items()}
+
+    run = (
+        algohost.Host(algorithms=[any_params])
+        .run("any_params", {"n": np.int32(2), "flag": np.bool_(True), "x": np.float32(0.5)})
+        .raise_for_status()
+    )
+    assert run.params == {"n": 2, "flag": True, "x": 0.5}
+    assert run.summary == {"n": "int", "flag": "bool", "x": "float"}
+
+
+def test_a_missing_frame_names_the_frames_of_the_run(host: algohost.Host) -> None:
+    run = host.run("frames_out", {"rows": 2})
+    assert isinstance(run.frames, dict)
+    with pytest.raises(KeyError) as e:
+        run.frames["number"]
+    assert e.value.args[0] == (
+        f"run {run.id} of 'frames_out' has no frame 'number'; its frames: letters, numbers"
+    )
+    assert run.frames.get("number") is None
+    failed = host.run("raises")
+    with pytest.raises(KeyError) as e:
+        failed.frames["result"]
+    assert e.value.args[0] == (
+        f"run {failed.id} of 'raises' has no frame 'result': it ended failed, so it "
+        "has none (ValueError: boom from plugin)"
+    )
+
+
+def test_run_repr_shows_the_frames_or_the_error(host: algohost.Host) -> None:
+    run = host.run("frames_out", {"rows": 2})
+    assert repr(run) == (
+        f'Run(id="{run.id}", algorithm="frames_out", status="succeeded", '
+        'frames=["letters", "numbers"])'
+    )
+    failed = host.run("raises")
+    assert repr(failed) == (
+        f'Run(id="{failed.id}", algorithm="raises", status="failed", progress=0, '
+        'error="ValueError: boom from plugin")'
+    )
+
+
+def test_functions_named_like_a_registered_algorithm_are_refused() -> None:
+    @algohost.algorithm
+    def resample(ctx: algohost.Context) -> None:
+        """Shadows the builtin."""
+
+    with pytest.raises(algohost.PluginError) as e:
+        algohost.Host(algorithms=[resample])
+    assert str(e.value) == (
+        "Host(algorithms=[...]): cannot register test_host:test_functions_named_like_a_"
+        "registered_algorithm_are_refused.<locals>.resample as 'resample': the builtin "
+        'algorithm has that name already; give yours another with @algohost.algorithm(name="my_resample")'
+    )
+
+    @algohost.algorithm(name="echo")
+    def my_echo(ctx: algohost.Context) -> None:
+        """Shadows an installed plugin."""
+
+    with pytest.raises(algohost.PluginError, match="the Python algorithm echo = fixture_plugins:echo has that name"):
+        algohost.Host(algorithms=[my_echo])
+
+    @algohost.algorithm
+    def twice(ctx: algohost.Context) -> None:
+        """Passed twice: registered once."""
+
+    assert "twice" in {a["name"] for a in algohost.Host(algorithms=[twice, twice]).algorithms()}
+
+
+def test_functions_whose_schema_does_not_compile_are_refused() -> None:
+    @algohost.algorithm(params={"type": "object", "properties": {"n": {"type": "integr"}}})
+    def bad_schema(ctx: algohost.Context, params: dict[str, object]) -> None:
+        """Its schema names a type that does not exist."""
+
+    with pytest.raises(algohost.PluginError) as e:
+        algohost.Host(algorithms=[bad_schema])
+    message = str(e.value)
+    assert message.startswith(
+        "Host(algorithms=[...]): cannot register test_host:test_functions_whose_schema_"
+        "does_not_compile_are_refused.<locals>.bad_schema as 'bad_schema': the params "
+        "schema of 'bad_schema' does not compile: "
+    )
+    assert message.endswith("; fix the schema (JSON Schema 2020-12; no remote or file $ref)")
+
+
+def test_ctrl_c_cancels_the_run_and_raises_keyboard_interrupt() -> None:
+    out = run_python(
+        "import algohost, os, signal, threading, time\n"
+        "stopped = []\n"
+        "@algohost.algorithm\n"
+        "def waits(ctx, seconds: float = 30):\n"
+        "    try:\n"
+        "        end = time.monotonic() + seconds\n"
+        "        while time.monotonic() < end:\n"
+        "            ctx.check()\n"
+        "            time.sleep(0.01)\n"
+        "    finally:\n"
+        "        stopped.append(True)\n"
+        "host = algohost.Host(algorithms=[waits])\n"
+        "for timeout in (None, 60):\n"
+        "    threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()\n"
+        "    started = time.monotonic()\n"
+        "    try:\n"
+        "        host.run('waits', timeout=timeout)\n"
+        "    except KeyboardInterrupt as e:\n"
+        "        print(timeout, 'KeyboardInterrupt', time.monotonic() - started < 10,\n"
+        "              [n.split(\"'\", 1)[1] for n in getattr(e, '__notes__', [])])\n"
+        "status = host.run('waits', {'seconds': 0}).status\n"
+        "print(len(stopped), status)\n"
+    )
+    notes = "[\"waits' ended cancelled\"]" if sys.version_info >= (3, 11) else "[]"
+    assert out.splitlines() == [
+        f"None KeyboardInterrupt True {notes}",
+        f"60 KeyboardInterrupt True {notes}",
+        "3 succeeded",
+    ]
+
+
+def test_a_plugin_raising_keyboard_interrupt_interrupts_the_caller(
+    host: algohost.Host,
+) -> None:
+    with pytest.raises(KeyboardInterrupt):
+        host.run("interrupts")
+    # on a run's own thread (with a timeout) there is no caller to interrupt
+    run = host.run("interrupts", timeout=10)
+    assert run.status == "failed"
+    assert run.error is not None
+    assert run.error["message"] == "KeyboardInterrupt: interrupted inside the plugin"
+
+
+async def test_run_async_is_a_coroutine_that_starts_the_run_when_awaited(
+    host: algohost.Host,
+) -> None:
+    fixture_plugins.EVENTS["started"].clear()
+    coroutine = host.run_async("polls_cancel", {"seconds": 0.1})
+    assert asyncio.iscoroutine(coroutine)
+    assert repr(coroutine).startswith("<coroutine object Host.run_async at ")
+    await asyncio.sleep(0.3)
+    assert not fixture_plugins.EVENTS["started"].is_set()
+    task = asyncio.create_task(coroutine)
+    run = await task
+    assert run.status == "succeeded"
+    assert fixture_plugins.EVENTS["started"].is_set()
+
+
+async def test_run_async_reads_the_params_when_called(host: algohost.Host) -> None:
+    params = {"limit_kw": 1}
+    coroutines = []
+    for limit in (1, 2, 3):
+        params["limit_kw"] = limit
+        coroutines.append(host.run_async("echo", params))
+    runs = await asyncio.gather(*coroutines)
+    assert [r.summary["limit_kw"] for r in runs] == [1.0, 2.0, 3.0]
+
+
+async def test_cancelling_a_task_of_run_async_cancels_the_run(host: algohost.Host) -> None:
+    fixture_plugins.EVENTS["started"].clear()
+    fixture_plugins.EVENTS["stopped"].clear()
+    task = asyncio.create_task(host.run_async("polls_cancel", {"seconds": 20}))
+    assert await asyncio.to_thread(fixture_plugins.EVENTS["started"].wait, 10)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await asyncio.to_thread(fixture_plugins.EVENTS["stopped"].wait, 10)
+    assert isinstance(fixture_plugins.SEEN["stopped"], algohost.Cancelled)
+
+
+def test_data_and_plugin_dirs_take_paths(
+    demo_data: Path, peak_shaving_lib: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(demo_data.parent))
+    params = {"names": ["site.load"], "resolution": "P1D"}
+    by_str = algohost.Host(data=str(demo_data)).run("resample", params).raise_for_status()
+    for data in (demo_data, f"~/{demo_data.name}"):
+        run = algohost.Host(data=data).run("resample", params).raise_for_status()
+        assert run.frames["resampled"].equals(by_str.frames["resampled"])
+    run = algohost.Host().run("resample", params, data=demo_data).raise_for_status()
+    assert run.frames["resampled"].equals(by_str.frames["resampled"])
+    for dirs in (peak_shaving_lib, str(peak_shaving_lib), [peak_shaving_lib]):
+        assert names(algohost.Host(plugin_dirs=dirs))["peak_shaving"] == "dylib"
+
+
+def test_paths_of_the_wrong_type_say_what_to_pass() -> None:
+    with pytest.raises(TypeError) as e:
+        algohost.Host(data=5)  # type: ignore[arg-type]
+    assert str(e.value) == (
+        "data (a directory, postgres://... or http://...) must be a path "
+        "(str or os.PathLike), got an int"
+    )
+    with pytest.raises(TypeError) as e:
+        algohost.Host(plugin_dirs=5)  # type: ignore[arg-type]
+    assert str(e.value) == (
+        "plugin_dirs must be a path or a list of paths (str or os.PathLike), got an int"
+    )
+
+
+def test_a_host_without_data_says_how_to_give_it_some() -> None:
+    run = algohost.Host().run("resample", {"names": ["site.load"], "resolution": "PT1H"})
+    assert run.error == {
+        "kind": "data",
+        "message": "data: this run reads or writes data but none was given: pass "
+        "Host(data=...) or host.run(..., data=...): a directory (for example the demo "
+        "data made by `algohost demo-data DIR`), postgres://... or http://HOST:PORT "
+        "(another `algohost serve`)",
+    }
+
+
+@pytest.mark.parametrize(
+    "documented",
+    [
+        algohost.Host,
+        algohost.Host.run,
+        algohost.Host.run_async,
+        algohost.Host.validate,
+        algohost.Host.describe,
+        algohost.Host.algorithms,
+        algohost.Host.diagnostics,
+        algohost.Run,
+        algohost.Run.frames,
+        algohost.Run.status,
+        algohost.Run.error,
+        algohost.Run.raise_for_status,
+        algohost.Context,
+        algohost.Context.read,
+        algohost.Context.write,
+        algohost.Context.progress,
+        algohost.Context.check,
+        algohost.Context.log,
+    ],
+    ids=lambda o: getattr(o, "__qualname__", repr(o)),
+)
+def test_the_api_is_documented_at_run_time(documented: object) -> None:
+    # help() and Jupyter's Shift-Tab show __doc__, not the .pyi
+    doc = documented.__doc__
+    assert doc is not None and len(doc.strip()) > 20, doc

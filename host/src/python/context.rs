@@ -11,7 +11,17 @@ use pyo3::prelude::*;
 use super::data::{PyDataPointConfig, PyDataPointFilter};
 use super::{errors, frames};
 
-/// What a running algorithm gets.
+/// What a running algorithm gets, as its first argument: the run's
+/// identity, logging, progress, cancellation, deadline and data.
+///
+/// ```python
+/// @algohost.algorithm
+/// def peak(ctx: algohost.Context, series: str = "site.load") -> dict[str, float]:
+///     frame = ctx.read(algohost.DataPointFilter(names=[series]))
+///     ctx.progress(0.5, "read")
+///     ctx.check()  # raises algohost.Cancelled when the run was cancelled
+///     return {"peak": frame[series].max()}
+/// ```
 #[pyclass(module = "algohost", name = "Context", frozen)]
 pub struct PyContext {
     ctx: Context,
@@ -42,22 +52,27 @@ impl PyContext {
 
 #[pymethods]
 impl PyContext {
+    /// The run's id (a UUIDv7).
     #[getter]
     fn run_id(&self) -> &str {
         self.ctx.run_id()
     }
 
+    /// The running algorithm's name.
     #[getter]
     fn algorithm(&self) -> &str {
         self.ctx.algorithm()
     }
 
+    /// When the run times out (timezone-aware UTC), or None.
     #[getter]
     fn deadline(&self) -> Option<DateTime<Utc>> {
         self.ctx.deadline().map(DateTime::<Utc>::from)
     }
 
-    /// A logger whose records are kept on the run.
+    /// A logger (`algohost.plugins.<algorithm>`, at DEBUG) whose records are
+    /// kept on the run; records of any `logging` logger emitted by the run's
+    /// thread are kept too.
     #[getter]
     fn log<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         py.import("logging")?.call_method1(
@@ -66,19 +81,30 @@ impl PyContext {
         )
     }
 
+    /// Reports progress in 0..=1 with a message; it never goes back.
     #[pyo3(signature = (fraction, message = ""))]
     fn progress(&self, fraction: f64, message: &str) {
         self.ctx.progress(fraction, message);
     }
 
+    /// Whether the run was cancelled (or passed its deadline): stop soon.
     fn is_cancelled(&self) -> bool {
         self.ctx.is_cancelled()
     }
 
+    /// Raises `algohost.Cancelled` or `algohost.TimedOut` when the run should
+    /// stop; let it through to end the run so.
     fn check(&self, py: Python<'_>) -> PyResult<()> {
         self.ctx.check().map_err(|e| errors::from_sdk(py, &e))
     }
 
+    /// Samples in wide form: `ts` (UTC) and one Float64 column per data
+    /// point name, as a polars DataFrame. An unknown name raises
+    /// `AlgohostError` naming the close ones.
+    ///
+    /// ```python
+    /// frame = ctx.read(algohost.DataPointFilter(names=["site.load"], resolution="PT1H"))
+    /// ```
     fn read<'py>(
         &self,
         py: Python<'py>,
@@ -87,6 +113,7 @@ impl PyContext {
         self.frame(py, &filter, Context::read)
     }
 
+    /// Samples in long form: `data_point_id`, `ts`, `value`.
     fn read_long<'py>(
         &self,
         py: Python<'py>,
@@ -95,12 +122,18 @@ impl PyContext {
         self.frame(py, &filter, Context::read_long)
     }
 
+    /// Adds or replaces samples: a frame in wide form (`ts` and a column per
+    /// data point name) or long form (`data_point_id`, `ts`, `value`); polars,
+    /// pandas, pyarrow or anything with `__arrow_c_stream__`.
     fn write(&self, py: Python<'_>, frame: &Bound<'_, PyAny>) -> PyResult<()> {
         let frame = frames::from_python(frame)?;
         py.detach(|| self.ctx.write(&frame))
             .map_err(|e| errors::from_sdk(py, &e))
     }
 
+    /// The data point named `name`; an unknown name raises `AlgohostError`
+    /// with the close names and the known ones, prefixed `params.{param}:`
+    /// when `param` says which params field named it.
     #[pyo3(signature = (name, *, param = None))]
     fn data_point(
         &self,
@@ -119,6 +152,7 @@ impl PyContext {
             })
     }
 
+    /// The data points `filter` selects (all of them without one).
     #[pyo3(signature = (filter = None))]
     fn data_points(
         &self,
@@ -132,6 +166,8 @@ impl PyContext {
         Ok(points.into_iter().map(PyDataPointConfig).collect())
     }
 
+    /// Creates data points (or updates those with the same name) and returns
+    /// them with their ids.
     fn define_data_points(
         &self,
         py: Python<'_>,

@@ -5,7 +5,10 @@
 //! `ValidationError` can subclass both `AlgohostError` and `ValueError`) and
 //! live in `algohost._native`; the package re-exports them as `algohost.*`.
 
+use std::cell::RefCell;
+
 use algohost_sdk::Error;
+use algohost_sdk::polars::prelude::PolarsError;
 use pyo3::exceptions::{PyBaseException, PyKeyboardInterrupt, PySystemExit};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -44,12 +47,26 @@ class RunFailed(AlgohostError):
 
 
 class Cancelled(AlgohostError):
-    """The run was cancelled."""
+    """The run was cancelled; ``run`` is the run, from ``raise_for_status``."""
+
+    def __init__(self, message="the run was cancelled", run=None):
+        super().__init__(message)
+        self.run = run
 
 
 class TimedOut(AlgohostError):
-    """The run passed its deadline."""
+    """The run passed its deadline; ``run`` is the run, from
+    ``raise_for_status``."""
+
+    def __init__(self, message="the run passed its deadline", run=None):
+        super().__init__(message)
+        self.run = run
 "#;
+
+/// The attribute on an `AlgohostError` raised by a context call that keeps
+/// the SDK error's kind and message, so that the run it fails (when the
+/// plugin lets it through) has the same error as a Rust algorithm's.
+const SDK_ERROR: &str = "_algohost_sdk_error";
 
 /// The exception classes, defined once per interpreter.
 pub struct Exceptions {
@@ -166,8 +183,66 @@ pub fn from_sdk(py: Python<'_>, error: &Error) -> PyErr {
     match error {
         Error::Cancelled => raise(&e.cancelled, py, error.to_string()),
         Error::DeadlineExceeded => raise(&e.timed_out, py, error.to_string()),
-        _ => raise(&e.base, py, error.to_string()),
+        _ => {
+            let err = raise(&e.base, py, error.to_string());
+            if let Some(parts) = sdk_parts(error) {
+                // Best effort: without it the run fails as an `exception`.
+                let _ = err.value(py).setattr(SDK_ERROR, parts);
+            }
+            err
+        }
     }
+}
+
+/// `(kind, message)` of an SDK error that a Python plugin can let through
+/// and keep, for [`from_sdk`] and [`to_sdk`].
+fn sdk_parts(error: &Error) -> Option<(&'static str, String)> {
+    match error {
+        Error::InvalidInput(m) => Some(("invalid_input", m.clone())),
+        Error::Data(m) => Some(("data", m.clone())),
+        Error::Failed(m) => Some(("failed", m.clone())),
+        Error::Polars(e) => Some(("polars", e.to_string())),
+        _ => None,
+    }
+}
+
+/// The SDK error [`from_sdk`] attached to `value`, if any.
+fn sdk_error_of(value: &Bound<'_, PyAny>) -> Option<Error> {
+    let (kind, message): (String, String) = value.getattr(SDK_ERROR).ok()?.extract().ok()?;
+    match kind.as_str() {
+        "invalid_input" => Some(Error::InvalidInput(message)),
+        "data" => Some(Error::Data(message)),
+        "polars" => Some(Error::Polars(PolarsError::ComputeError(message.into()))),
+        _ => Some(Error::Failed(message)),
+    }
+}
+
+/// `err` with `what: ` before its message, when it is an error of the SDK
+/// (an output frame that cannot be imported, say); other errors as they are.
+pub fn prefixed(py: Python<'_>, err: &PyErr, what: &str) -> PyErr {
+    match sdk_error_of(err.value(py)) {
+        Some(Error::InvalidInput(m)) => from_sdk(py, &Error::InvalidInput(format!("{what}: {m}"))),
+        Some(Error::Data(m)) => from_sdk(py, &Error::Data(format!("{what}: {m}"))),
+        Some(Error::Failed(m)) => from_sdk(py, &Error::Failed(format!("{what}: {m}"))),
+        _ => err.clone_ref(py),
+    }
+}
+
+thread_local! {
+    /// Inside [`catching_interrupts`]: the `KeyboardInterrupt` a plugin on
+    /// this thread raised, if any.
+    static INTERRUPT: RefCell<Option<Option<PyErr>>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` (a run executing a Python plugin on this thread) with
+/// `KeyboardInterrupt` taken as the caller's Ctrl-C: the plugin's run is
+/// cancelled, and the interrupt is returned for the caller to raise.
+/// Elsewhere (the CLI, the server) a `KeyboardInterrupt` fails the run.
+pub fn catching_interrupts<T>(f: impl FnOnce() -> T) -> (T, Option<PyErr>) {
+    let outer = INTERRUPT.with(|slot| slot.replace(Some(None)));
+    let value = f();
+    let interrupt = INTERRUPT.with(|slot| slot.replace(outer)).flatten();
+    (value, interrupt)
 }
 
 /// `RunFailed`, `Cancelled` or `TimedOut` for a run that did not succeed.
@@ -180,27 +255,46 @@ pub fn from_run(
     run: Bound<'_, PyAny>,
 ) -> PyErr {
     let e = exceptions(py);
-    match status {
-        "cancelled" => raise(&e.cancelled, py, message.to_owned()),
-        "timed_out" => raise(&e.timed_out, py, message.to_owned()),
-        _ => match e.run_failed.bind(py).call1((message, kind, details, run)) {
-            Ok(value) => PyErr::from_value(value),
-            Err(err) => err,
-        },
+    let raised = match status {
+        "cancelled" => e.cancelled.bind(py).call1((message, run)),
+        "timed_out" => e.timed_out.bind(py).call1((message, run)),
+        _ => e.run_failed.bind(py).call1((message, kind, details, run)),
+    };
+    match raised {
+        Ok(value) => PyErr::from_value(value),
+        Err(err) => err,
     }
 }
 
 /// The plugin error for an exception raised by a Python plugin: our own
-/// `Cancelled`/`TimedOut` keep their meaning; anything else, including
-/// `SystemExit` and `KeyboardInterrupt`, fails the run with the traceback.
-pub fn to_sdk(py: Python<'_>, err: &PyErr) -> Error {
+/// `Cancelled` keeps its meaning, and so does `TimedOut` in a run with a
+/// deadline (`has_deadline`); an `AlgohostError` of a context call keeps the
+/// SDK error's kind (`invalid_input`, `data`); a `KeyboardInterrupt` inside
+/// [`catching_interrupts`] cancels the run. Anything else, including
+/// `SystemExit`, fails the run with the traceback.
+pub fn to_sdk(py: Python<'_>, err: &PyErr, has_deadline: bool) -> Error {
     let e = exceptions(py);
     let value = err.value(py);
     if value.is_instance(e.cancelled.bind(py)).unwrap_or(false) {
         return Error::Cancelled;
     }
-    if value.is_instance(e.timed_out.bind(py)).unwrap_or(false) {
+    if has_deadline && value.is_instance(e.timed_out.bind(py)).unwrap_or(false) {
         return Error::DeadlineExceeded;
+    }
+    if let Some(error) = sdk_error_of(value) {
+        return error;
+    }
+    if err.is_instance_of::<PyKeyboardInterrupt>(py) {
+        let caught = INTERRUPT.with(|slot| match &mut *slot.borrow_mut() {
+            Some(interrupt) => {
+                *interrupt = Some(err.clone_ref(py));
+                true
+            }
+            None => false,
+        });
+        if caught {
+            return Error::Cancelled;
+        }
     }
     let exception = value
         .get_type()

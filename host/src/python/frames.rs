@@ -66,6 +66,13 @@ pub fn to_polars<'py>(py: Python<'py>, frame: DataFrame) -> PyResult<Bound<'py, 
 /// through `pyarrow.Table.from_pandas`).
 pub fn from_python(value: &Bound<'_, PyAny>) -> PyResult<DataFrame> {
     let py = value.py();
+    if let Some(hint) = single_column(value)? {
+        let type_name = value.get_type().qualname()?;
+        return Err(errors::algohost_error(
+            py,
+            format!("expected a frame, got a {type_name} (a single column); pass {hint}"),
+        ));
+    }
     let exportable = if value.hasattr("__arrow_c_stream__")? {
         value.clone()
     } else if is_pandas(value)? {
@@ -98,6 +105,21 @@ pub fn from_python(value: &Bound<'_, PyAny>) -> PyResult<DataFrame> {
     #[allow(unsafe_code)]
     let imported = unsafe { import_frame(&mut *pointer.as_ptr().cast::<ArrowArrayStream>()) };
     imported.map_err(|e| errors::from_sdk(py, &e))
+}
+
+/// For a single column (a polars or pandas Series, a pyarrow array), how to
+/// make it a frame.
+fn single_column(value: &Bound<'_, PyAny>) -> PyResult<Option<&'static str>> {
+    let ty = value.get_type();
+    let module: String = ty.getattr("__module__")?.extract()?;
+    let name = ty.qualname()?;
+    let name = name.to_str()?;
+    Ok(match (module.split('.').next().unwrap_or_default(), name) {
+        ("polars" | "pandas", "Series") => Some("a DataFrame (series.to_frame())"),
+        ("pyarrow", "Array" | "ChunkedArray") => Some("a Table (pa.table({\"name\": array}))"),
+        ("pyarrow", n) if n.ends_with("Array") => Some("a Table (pa.table({\"name\": array}))"),
+        _ => None,
+    })
 }
 
 fn is_pandas(value: &Bound<'_, PyAny>) -> PyResult<bool> {

@@ -1,8 +1,9 @@
 //! `algohost.Host` and `algohost.Run`: driving the host from Python. Rust
 //! work runs without the GIL on a runner thread; a blocking `run` wakes
 //! every 100 ms to let Ctrl-C through (it cancels the run), and `run_async`
-//! waits on a channel in asyncio, never blocking the event loop. A Python
-//! algorithm without a timeout, run blocking, runs on the caller's thread.
+//! is a coroutine that starts the run when awaited and waits on a channel,
+//! never blocking the event loop. A Python algorithm without a timeout, run
+//! blocking, runs on the caller's thread, where Ctrl-C cancels it too.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,26 +12,99 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use algohost_sdk::Output;
-use pyo3::exceptions::PyValueError;
+use algohost_sdk::data::{DataPointConfig, DataPointFilter, FlowFilter};
+use algohost_sdk::polars::prelude::DataFrame;
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList};
-use serde_json::{Value, json};
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyList, PyString};
 
-use super::{errors, frames, to_py};
-use crate::adapters::{self, Adapter, NoData};
+use super::params::describe;
+use super::{errors, frames, params, to_py};
+use crate::adapters::{self, Adapter};
 use crate::registry::Registry;
 use crate::runner::{self, CancelToken, NoObserver, Run, RunOutcome, RunRejected, RunRequest};
 use crate::sources::{self, DiscoveryOptions};
 
-fn params_of(params: Option<&Bound<'_, PyAny>>) -> PyResult<Value> {
-    match params.filter(|p| !p.is_none()) {
-        None => Ok(json!({})),
-        Some(p) => pythonize::depythonize(p).map_err(|e| {
-            PyValueError::new_err(format!(
-                "params must be a dict of JSON values (str, int, float, bool, None, list, dict): {e}"
-            ))
-        }),
+/// The adapter of a host given no data, with a message in Python's words
+/// (the CLI's own says `--data`).
+struct NoData;
+
+impl NoData {
+    fn error<T>() -> algohost_sdk::Result<T> {
+        Err(algohost_sdk::Error::Data(
+            "this run reads or writes data but none was given: pass Host(data=...) or \
+             host.run(..., data=...): a directory (for example the demo data made by \
+             `algohost demo-data DIR`), postgres://... or http://HOST:PORT (another \
+             `algohost serve`)"
+                .into(),
+        ))
     }
+}
+
+impl Adapter for NoData {
+    fn data_points(&self, _: &DataPointFilter) -> algohost_sdk::Result<Vec<DataPointConfig>> {
+        Self::error()
+    }
+    fn read(&self, _: &DataPointFilter) -> algohost_sdk::Result<DataFrame> {
+        Self::error()
+    }
+    fn write(&self, _: &DataFrame) -> algohost_sdk::Result<()> {
+        Self::error()
+    }
+    fn flows(&self, _: &FlowFilter) -> algohost_sdk::Result<Vec<DataPointConfig>> {
+        Self::error()
+    }
+    fn define_data_points(
+        &self,
+        _: &[DataPointConfig],
+    ) -> algohost_sdk::Result<Vec<DataPointConfig>> {
+        Self::error()
+    }
+}
+
+/// A path given as `str` or `os.PathLike` (bytes too), with `~` expanded.
+fn path_of(value: &Bound<'_, PyAny>, what: &str) -> PyResult<String> {
+    let os = value.py().import("os")?;
+    let text = os
+        .call_method1("fsdecode", (value,))
+        .and_then(|t| t.extract::<String>())
+        .map_err(|_| {
+            PyTypeError::new_err(format!(
+                "{what} must be a path (str or os.PathLike), got {}",
+                describe(value)
+            ))
+        })?;
+    os.getattr("path")?
+        .call_method1("expanduser", (text,))?
+        .extract()
+}
+
+/// `data=`: a path (str or os.PathLike) or a URL; None when not given.
+fn data_of(value: Option<&Bound<'_, PyAny>>) -> PyResult<Option<String>> {
+    let Some(value) = value.filter(|v| !v.is_none()) else {
+        return Ok(None);
+    };
+    path_of(value, "data (a directory, postgres://... or http://...)").map(Some)
+}
+
+/// `plugin_dirs=`: one path or a list of them.
+fn plugin_dirs_of(value: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<PathBuf>> {
+    let Some(value) = value.filter(|v| !v.is_none()) else {
+        return Ok(Vec::new());
+    };
+    if value.is_instance_of::<PyString>() || value.hasattr("__fspath__")? {
+        return Ok(vec![PathBuf::from(path_of(value, "plugin_dirs")?)]);
+    }
+    let items = value.try_iter().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "plugin_dirs must be a path or a list of paths (str or os.PathLike), got {}",
+            describe(value)
+        ))
+    })?;
+    items
+        .map(|item| Ok(PathBuf::from(path_of(&item?, "each of plugin_dirs")?)))
+        .collect()
 }
 
 fn open_data(py: Python<'_>, spec: Option<&str>) -> PyResult<Arc<dyn Adapter>> {
@@ -69,7 +143,17 @@ fn rejected(py: Python<'_>, rejection: RunRejected) -> PyErr {
     }
 }
 
-/// Every algorithm from every source, with a default data location.
+/// Every algorithm from every source (builtin, dylib, python), with the data
+/// at `data` (a directory, `postgres://…` or `http(s)://…`; a `str` or
+/// `os.PathLike`), plus `algorithms`: functions decorated with
+/// `@algohost.algorithm` that are not installed as plugins (a notebook's,
+/// say). `plugin_dirs` adds directories (or library files) of dylib plugins
+/// to `ALGOHOST_PLUGIN_PATH`.
+///
+/// ```python
+/// host = algohost.Host(data="demo-data")
+/// run = host.run("resample", {"names": ["site.load"], "resolution": "PT1H"})
+/// ```
 #[pyclass(module = "algohost", name = "Host", frozen)]
 pub struct PyHost {
     registry: Arc<Registry>,
@@ -82,11 +166,12 @@ impl PyHost {
     #[pyo3(signature = (*, data = None, plugin_dirs = None, algorithms = None))]
     fn new(
         py: Python<'_>,
-        data: Option<String>,
-        plugin_dirs: Option<Vec<PathBuf>>,
+        data: Option<Bound<'_, PyAny>>,
+        plugin_dirs: Option<Bound<'_, PyAny>>,
         algorithms: Option<Vec<Bound<'_, PyAny>>>,
     ) -> PyResult<Self> {
-        let options = DiscoveryOptions::with_env(plugin_dirs.unwrap_or_default());
+        let data = data_of(data.as_ref())?;
+        let options = DiscoveryOptions::with_env(plugin_dirs_of(plugin_dirs.as_ref())?);
         // Discovery imports Python plugins: it keeps the GIL.
         let mut registry = sources::discover(&options);
         super::source::add_functions(&mut registry, &algorithms.unwrap_or_default())?;
@@ -95,7 +180,8 @@ impl PyHost {
         Ok(Self { registry, data })
     }
 
-    /// Manifests with their source, sorted by name.
+    /// Manifests (name, version, description, params_schema, outputs,
+    /// idempotent) with their `source`, sorted by name.
     fn algorithms<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let list = PyList::empty(py);
         for algorithm in self.registry.algorithms() {
@@ -104,6 +190,8 @@ impl PyHost {
         Ok(list)
     }
 
+    /// The manifest of algorithm `name`, with its params schema and source;
+    /// `PluginError` for an unknown name.
     fn describe<'py>(&self, py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
         let algorithm = self
             .registry
@@ -112,10 +200,22 @@ impl PyHost {
         to_py(py, &algorithm.view())
     }
 
+    /// What discovery could not register: `{"source", "location", "reason",
+    /// "hint"}` for each plugin that failed to load.
     fn diagnostics<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         to_py(py, &self.registry.diagnostics())
     }
 
+    /// Checks `params` against the schema of algorithm `name` without running
+    /// it: raises `ValidationError` with every error and its JSON Pointer
+    /// (`e.errors`), `PluginError` for an unknown name.
+    ///
+    /// ```python
+    /// try:
+    ///     host.validate("resample", {"resolution": "1h"})
+    /// except algohost.ValidationError as e:
+    ///     print(e.errors)
+    /// ```
     #[pyo3(signature = (name, params = None))]
     fn validate(
         &self,
@@ -123,30 +223,46 @@ impl PyHost {
         name: &str,
         params: Option<Bound<'_, PyAny>>,
     ) -> PyResult<()> {
-        let params = params_of(params.as_ref())?;
+        let params = params::to_json(py, name, params.as_ref())?;
         runner::validate(&self.registry, name, &params).map_err(|r| rejected(py, r))
     }
 
+    /// Validates `params` and runs algorithm `name`, blocking (without the
+    /// GIL) until it ends; returns the `Run`, whatever its status (call
+    /// `run.raise_for_status()` to raise for a run that did not succeed).
+    /// `data` (a path or URL) replaces the host's data for this run;
+    /// `timeout` (seconds) ends the run `timed_out`. Ctrl-C cancels the run
+    /// and raises `KeyboardInterrupt`.
+    ///
+    /// ```python
+    /// run = host.run("resample", {"names": ["site.load"], "resolution": "PT1H"})
+    /// hourly = run.raise_for_status().frames["resampled"]
+    /// ```
     #[pyo3(signature = (name, params = None, *, data = None, timeout = None))]
     fn run(
         &self,
         py: Python<'_>,
         name: &str,
         params: Option<Bound<'_, PyAny>>,
-        data: Option<String>,
+        data: Option<Bound<'_, PyAny>>,
         timeout: Option<f64>,
     ) -> PyResult<PyRun> {
-        let request = self.request(py, name, params, data.as_deref(), timeout)?;
+        let request = self.request(py, name, params, data.as_ref(), timeout)?;
         if request.timeout.is_none() && self.is_python(name) {
             // A Python algorithm without a deadline runs right here, on the
             // thread that holds the GIL: no thread hop, no GIL hand-over.
-            // Ctrl-C raises KeyboardInterrupt inside the plugin, which (as
-            // any exception of a plugin) fails the run.
-            let outcome = runner::execute(&self.registry, request);
+            // Ctrl-C raises KeyboardInterrupt inside the plugin: the run is
+            // cancelled and the interrupt raised here, as for a run on
+            // another thread.
+            let (outcome, interrupt) =
+                errors::catching_interrupts(|| runner::execute(&self.registry, request));
+            if let Some(interrupt) = interrupt {
+                return Err(noted(py, interrupt, &outcome));
+            }
             return PyRun::from_outcome(py, outcome);
         }
         let (tx, rx) = mpsc::sync_channel(1);
-        let cancel = self.start(py, request, move |outcome| {
+        let cancel = start(py, &self.registry, request, move |outcome| {
             let _ = tx.send(outcome);
         })?;
         let rx = std::sync::Mutex::new(rx);
@@ -177,23 +293,145 @@ impl PyHost {
             }
         };
         if let Some(e) = interrupted {
-            return Err(e);
+            return Err(noted(py, e, &outcome));
         }
         PyRun::from_outcome(py, outcome)
     }
 
+    /// Like `run`, as a coroutine for asyncio: the run starts when it is
+    /// awaited (or wrapped in a task) and never blocks the event loop.
+    /// Cancelling the awaiting task cancels the run. Params are read when
+    /// `run_async` is called, so changing the dict afterwards changes
+    /// nothing.
+    ///
+    /// ```python
+    /// run = await host.run_async("resample", params)
+    /// task = asyncio.create_task(host.run_async("resample", params))
+    /// ```
     #[pyo3(signature = (name, params = None, *, data = None, timeout = None))]
     fn run_async<'py>(
         &self,
         py: Python<'py>,
         name: &str,
         params: Option<Bound<'py, PyAny>>,
-        data: Option<String>,
+        data: Option<Bound<'py, PyAny>>,
         timeout: Option<f64>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let request = self.request(py, name, params, data.as_deref(), timeout)?;
+        let request = self.request(py, name, params, data.as_ref(), timeout)?;
+        let pending = Bound::new(
+            py,
+            PendingRun {
+                registry: self.registry.clone(),
+                request: Mutex::new(Some(request)),
+            },
+        )?;
+        helpers(py)?.run_async.bind(py).call1((pending,))
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Host({} algorithms, {} diagnostics)",
+            self.registry.algorithms().count(),
+            self.registry.diagnostics().len()
+        )
+    }
+}
+
+/// `interrupt` (Ctrl-C during a run) with a note of how the run ended,
+/// shown under its traceback (Python 3.11 and later).
+fn noted(py: Python<'_>, interrupt: PyErr, outcome: &Result<RunOutcome, RunRejected>) -> PyErr {
+    if let Ok(outcome) = outcome {
+        let note = format!(
+            "run {} of '{}' ended {}",
+            outcome.run.id,
+            outcome.run.algorithm,
+            outcome.run.status.as_str()
+        );
+        let value = interrupt.value(py);
+        if value.hasattr("add_note").unwrap_or(false) {
+            let _ = value.call_method1("add_note", (note,));
+        }
+    }
+    interrupt
+}
+
+/// Python-side pieces of `Host` and `Run`, defined in Python source: the
+/// coroutine `run_async` returns, and the dict of a run's frames whose
+/// `KeyError` names the frames there are.
+const HELPERS: &std::ffi::CStr = cr#"
+async def run_async(pending):
+    return await pending.start()
+
+run_async.__name__ = "run_async"
+run_async.__qualname__ = "Host.run_async"
+
+
+class RunFrames(dict):
+    """A run's output frames by name (a dict)."""
+
+    __slots__ = ("_run", "_none")
+
+    def __reduce__(self):
+        # pickled and copied as a plain dict
+        return (dict, (dict(self),))
+
+    def __missing__(self, name):
+        if self:
+            raise KeyError(
+                f"{self._run} has no frame {name!r}; its frames: {', '.join(self)}"
+            )
+        raise KeyError(f"{self._run} has no frame {name!r}: {self._none}")
+"#;
+
+struct Helpers {
+    run_async: Py<PyAny>,
+    run_frames: Py<PyAny>,
+}
+
+static HELPERS_DEFINED: PyOnceLock<Helpers> = PyOnceLock::new();
+
+fn helpers(py: Python<'_>) -> PyResult<&Helpers> {
+    HELPERS_DEFINED.get_or_try_init(py, || {
+        let namespace = PyDict::new(py);
+        namespace.set_item("__name__", "algohost._native")?;
+        namespace.set_item("__builtins__", py.import("builtins")?)?;
+        py.run(HELPERS, Some(&namespace), None)?;
+        let get = |name: &str| -> PyResult<Py<PyAny>> {
+            Ok(namespace.get_item(name)?.expect("defined above").unbind())
+        };
+        Ok(Helpers {
+            run_async: get("run_async")?,
+            run_frames: get("RunFrames")?,
+        })
+    })
+}
+
+/// Adds `Host` and `Run`.
+pub fn add_to(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyHost>()?;
+    m.add_class::<PyRun>()?;
+    Ok(())
+}
+
+/// A run `Host.run_async` prepared, started when its coroutine is awaited.
+#[pyclass(module = "algohost._native", name = "_PendingRun", frozen)]
+pub struct PendingRun {
+    registry: Arc<Registry>,
+    request: Mutex<Option<RunRequest>>,
+}
+
+#[pymethods]
+impl PendingRun {
+    /// Starts the run; an asyncio future of its `Run`.
+    fn start<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let request = self
+            .request
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .ok_or_else(|| errors::algohost_error(py, "this run was started already"))?;
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let cancel = self.start(py, request, move |outcome| {
+        let cancel = start(py, &self.registry, request, move |outcome| {
             let _ = tx.send(outcome);
         })?;
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
@@ -209,37 +447,29 @@ impl PyHost {
             Python::attach(|py| PyRun::from_outcome(py, outcome))
         })
     }
+}
 
-    fn __repr__(&self) -> String {
-        format!(
-            "Host({} algorithms, {} diagnostics)",
-            self.registry.algorithms().count(),
-            self.registry.diagnostics().len()
-        )
-    }
+/// Executes `request` on a runner thread (not a tokio one: a Python plugin
+/// takes the GIL), kept in [`LIVE`] meanwhile, and hands the outcome to
+/// `send`; returns the run's cancel token.
+fn start(
+    py: Python<'_>,
+    registry: &Arc<Registry>,
+    request: RunRequest,
+    send: impl FnOnce(Result<RunOutcome, RunRejected>) + Send + 'static,
+) -> PyResult<CancelToken> {
+    let cancel = request.cancel.clone();
+    let registry = registry.clone();
+    let live = Live::enter(cancel.clone());
+    runner::spawn_pooled(Box::new(move || {
+        let _live = live;
+        send(runner::execute(&registry, request));
+    }))
+    .map_err(|e| errors::algohost_error(py, format!("could not start the run: {e}")))?;
+    Ok(cancel)
 }
 
 impl PyHost {
-    /// Executes `request` on a runner thread (not a tokio one: a Python
-    /// plugin takes the GIL), kept in [`LIVE`] meanwhile, and hands the
-    /// outcome to `send`; returns the run's cancel token.
-    fn start(
-        &self,
-        py: Python<'_>,
-        request: RunRequest,
-        send: impl FnOnce(Result<RunOutcome, RunRejected>) + Send + 'static,
-    ) -> PyResult<CancelToken> {
-        let cancel = request.cancel.clone();
-        let registry = self.registry.clone();
-        let live = Live::enter(cancel.clone());
-        runner::spawn_pooled(Box::new(move || {
-            let _live = live;
-            send(runner::execute(&registry, request));
-        }))
-        .map_err(|e| errors::algohost_error(py, format!("could not start the run: {e}")))?;
-        Ok(cancel)
-    }
-
     fn is_python(&self, name: &str) -> bool {
         self.registry
             .get(name)
@@ -253,12 +483,12 @@ impl PyHost {
         py: Python<'_>,
         name: &str,
         params: Option<Bound<'_, PyAny>>,
-        data: Option<&str>,
+        data: Option<&Bound<'_, PyAny>>,
         timeout: Option<f64>,
     ) -> PyResult<RunRequest> {
-        let params = params_of(params.as_ref())?;
-        let adapter = match data {
-            Some(spec) => open_data(py, Some(spec))?,
+        let params = params::to_json(py, name, params.as_ref())?;
+        let adapter = match data_of(data)? {
+            Some(spec) => open_data(py, Some(&spec))?,
             None => self.data.clone(),
         };
         Ok(RunRequest {
@@ -345,7 +575,13 @@ impl Drop for CancelOnDrop {
     }
 }
 
-/// One execution: its record, and the output of a succeeded run.
+/// One finished (or timed out) execution: its status, params, progress,
+/// summary, output frames (polars DataFrames), error and log records.
+///
+/// ```python
+/// run = host.run("resample", params)
+/// run.raise_for_status().frames["resampled"]
+/// ```
 #[pyclass(module = "algohost", name = "Run", frozen)]
 pub struct PyRun {
     run: Run,
@@ -360,57 +596,101 @@ impl PyRun {
             output: outcome.output,
         })
     }
+
+    /// `run <id> of '<algorithm>'`, for messages.
+    fn label(&self) -> String {
+        format!("run {} of '{}'", self.run.id, self.run.algorithm)
+    }
+}
+
+/// The first line of `text`, cut to about `max` characters.
+fn shortened(text: &str, max: usize) -> String {
+    let line = text.lines().next().unwrap_or_default();
+    match line.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &line[..cut]),
+        None => line.to_owned(),
+    }
 }
 
 #[pymethods]
 impl PyRun {
+    /// The run's id (a UUIDv7).
     #[getter]
     fn id(&self) -> String {
         self.run.id.to_string()
     }
+    /// The algorithm's name.
     #[getter]
     fn algorithm(&self) -> &str {
         &self.run.algorithm
     }
+    /// The algorithm's version.
     #[getter]
     fn version(&self) -> &str {
         &self.run.version
     }
+    /// `succeeded`, `failed`, `cancelled` or `timed_out`.
     #[getter]
     fn status(&self) -> &'static str {
         self.run.status.as_str()
     }
+    /// The params it ran with (validated JSON).
     #[getter]
     fn params<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         to_py(py, &self.run.params)
     }
+    /// The last progress reported, 0..=1 (1 for a succeeded run).
     #[getter]
     fn progress(&self) -> f64 {
         self.run.progress
     }
+    /// The JSON summary the algorithm returned (None without one).
     #[getter]
     fn summary<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         to_py(py, &self.run.summary)
     }
+    /// The output frames by name, as polars DataFrames (shared with the run,
+    /// not copied); empty unless the run succeeded. An unknown name raises
+    /// `KeyError` listing the frames there are.
     #[getter]
     fn frames<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let dict = PyDict::new(py);
+        let dict = helpers(py)?.run_frames.bind(py).call0()?;
         if let Some(output) = &self.output {
             for (name, frame) in &output.frames {
                 dict.set_item(name, frames::to_polars(py, frame.clone())?)?;
             }
         }
-        Ok(dict)
+        dict.setattr("_run", self.label())?;
+        let none = match &self.run.error {
+            Some(error) if self.run.status.as_str() != "succeeded" => format!(
+                "it ended {}, so it has none ({})",
+                self.run.status.as_str(),
+                shortened(&error.message, 200)
+            ),
+            _ => "it returned none".to_owned(),
+        };
+        dict.setattr("_none", none)?;
+        Ok(dict.cast_into::<PyDict>()?)
     }
+    /// `{"kind", "message", "details"}` when the run did not succeed, else
+    /// None; `details` holds e.g. a Python plugin's traceback.
     #[getter]
     fn error<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         to_py(py, &self.run.error)
     }
+    /// The log records kept on the run: `{"ts", "level", "target",
+    /// "message"}`.
     #[getter]
     fn logs<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         to_py(py, &self.run.logs)
     }
 
+    /// Returns the run when it succeeded, else raises `RunFailed` (with
+    /// `kind`, `details` and `run`), `Cancelled` or `TimedOut` (with `run`).
+    ///
+    /// ```python
+    /// frame = host.run("resample", params).raise_for_status().frames["resampled"]
+    /// ```
     fn raise_for_status(slf: Bound<'_, Self>) -> PyResult<Bound<'_, Self>> {
         let py = slf.py();
         let this = slf.get();
@@ -426,9 +706,8 @@ impl PyRun {
             this.run.status.as_str(),
             &error.kind,
             &format!(
-                "run {} of '{}' {}: {}",
-                this.run.id,
-                this.run.algorithm,
+                "{} {}: {}",
+                this.label(),
                 this.run.status.as_str(),
                 error.message
             ),
@@ -437,16 +716,36 @@ impl PyRun {
         ))
     }
 
+    /// The run's record as a dict (as `GET /runs/{id}` gives it).
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         to_py(py, &self.run)
     }
 
     fn __repr__(&self) -> String {
-        format!(
-            "Run(id={:?}, algorithm={:?}, status={:?})",
+        let mut text = format!(
+            "Run(id={:?}, algorithm={:?}, status={:?}",
             self.run.id.to_string(),
             self.run.algorithm,
             self.run.status.as_str()
-        )
+        );
+        match &self.run.error {
+            Some(error) if self.run.status.as_str() != "succeeded" => {
+                text.push_str(&format!(
+                    ", progress={}, error={:?}",
+                    self.run.progress,
+                    shortened(&error.message, 120)
+                ));
+            }
+            _ => {
+                let names: Vec<&String> = self
+                    .output
+                    .as_ref()
+                    .map(|o| o.frames.keys().collect())
+                    .unwrap_or_default();
+                text.push_str(&format!(", frames={names:?}"));
+            }
+        }
+        text.push(')');
+        text
     }
 }

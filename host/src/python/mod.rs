@@ -14,6 +14,7 @@ pub mod errors;
 pub mod frames;
 pub mod host;
 mod logging;
+pub mod params;
 pub mod source;
 
 use pyo3::prelude::*;
@@ -40,8 +41,7 @@ pub fn init_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::add_to(m)?;
     data::add_to(m)?;
     m.add_class::<context::PyContext>()?;
-    m.add_class::<host::PyHost>()?;
-    m.add_class::<host::PyRun>()?;
+    host::add_to(m)?;
     m.add_function(wrap_pyfunction!(version, m)?)?;
     m.add_function(wrap_pyfunction!(init_logging, m)?)?;
     m.add_function(wrap_pyfunction!(cli_main, m)?)?;
@@ -52,20 +52,24 @@ pub fn init_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     Ok(())
 }
 
-/// The algohost version.
+/// The algohost version (the Rust workspace's), e.g. `"0.1.0"`.
 #[pyfunction]
 fn version() -> &'static str {
     env!("CARGO_PKG_VERSION")
 }
 
-/// Forwards the host's `tracing` events to Python `logging`. Idempotent.
+/// Forwards the host's `tracing` events to Python `logging` (loggers named
+/// after the Rust module path, e.g. `algohost.runner`); `level` is a level or
+/// filter such as `"info"` or `"algohost=debug"`. Idempotent; use
+/// `algohost.init()`.
 #[pyfunction]
 #[pyo3(signature = (level = None))]
 fn init_logging(level: Option<&str>) -> PyResult<()> {
     logging::install(level.unwrap_or("info")).map_err(pyo3::exceptions::PyValueError::new_err)
 }
 
-/// Runs the `algohost` command line in this process; returns its exit code.
+/// Runs the `algohost` command line in this process (`argv[0]` is the program
+/// name) and returns its exit code. Releases the GIL meanwhile.
 #[pyfunction]
 fn cli_main(py: Python<'_>, argv: Vec<String>) -> u8 {
     py.detach(|| crate::cli::run_with_args(argv))

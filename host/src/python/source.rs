@@ -121,8 +121,12 @@ fn scan(py: Python<'_>) -> Vec<Found> {
 
 /// Registers decorated functions given to `Host(algorithms=[...])` (a
 /// notebook's algorithms, say), as the `python` source at
-/// `module:qualname`. A function that is not decorated is an error.
+/// `module:qualname`. What cannot be registered is an error rather than a
+/// diagnostic, since the caller asked for it by name: a function that is not
+/// decorated, a name another source has already (the same function twice
+/// is registered once), a params schema that does not compile.
 pub fn add_functions(registry: &mut Registry, functions: &[Bound<'_, PyAny>]) -> PyResult<()> {
+    let mut added: Vec<Bound<'_, PyAny>> = Vec::new();
     for function in functions {
         let spec = function.getattr("__algohost__").map_err(|_| {
             pyo3::exceptions::PyTypeError::new_err(format!(
@@ -130,6 +134,9 @@ pub fn add_functions(registry: &mut Registry, functions: &[Bound<'_, PyAny>]) ->
                 function.repr().map(|r| r.to_string()).unwrap_or_default()
             ))
         })?;
+        if added.iter().any(|s| s.is(&spec)) {
+            continue;
+        }
         let manifest = manifest_of(&spec)?;
         let text = |name: &str| -> String {
             function
@@ -138,15 +145,46 @@ pub fn add_functions(registry: &mut Registry, functions: &[Bound<'_, PyAny>]) ->
                 .unwrap_or_else(|_| "?".to_owned())
         };
         let location = format!("{}:{}", text("__module__"), text("__qualname__"));
+        let py = function.py();
+        if let Ok(existing) = registry.get(&manifest.name) {
+            let taken_by = match &existing.source {
+                Source::Builtin => "the builtin algorithm".to_owned(),
+                Source::Dylib { path } => format!("the dylib plugin {}", path.display()),
+                Source::Python { entry_point } => {
+                    format!("the Python algorithm {entry_point}")
+                }
+            };
+            return Err(errors::plugin_error(
+                py,
+                format!(
+                    "Host(algorithms=[...]): cannot register {location} as '{name}': {taken_by} \
+                     has that name already; give yours another with \
+                     @algohost.algorithm(name=\"my_{name}\")",
+                    name = manifest.name
+                ),
+            ));
+        }
+        let diagnostics = registry.diagnostics().len();
+        let name = manifest.name.clone();
         registry.add(
             manifest,
             Source::Python {
-                entry_point: location,
+                entry_point: location.clone(),
             },
             Arc::new(PythonInvoker {
-                spec: spec.unbind(),
+                spec: spec.clone().unbind(),
             }),
         );
+        if let Some(refused) = registry.diagnostics().get(diagnostics) {
+            return Err(errors::plugin_error(
+                py,
+                format!(
+                    "Host(algorithms=[...]): cannot register {location} as '{name}': {}; {}",
+                    refused.reason, refused.hint
+                ),
+            ));
+        }
+        added.push(spec);
     }
     Ok(())
 }
@@ -182,12 +220,13 @@ impl Invoker for PythonInvoker {
                 let mut output = Output::new().with_summary(summary);
                 for (name, frame) in found.iter() {
                     let name: String = name.extract()?;
-                    let frame: DataFrame = frames::from_python(&frame)?;
+                    let frame: DataFrame = frames::from_python(&frame)
+                        .map_err(|e| errors::prefixed(py, &e, &format!("output frame '{name}'")))?;
                     output = output.with_frame(name, frame);
                 }
                 Ok(output)
             };
-            call().map_err(|e| errors::to_sdk(py, &e))
+            call().map_err(|e| errors::to_sdk(py, &e, ctx.deadline().is_some()))
         })
         .map_err(|e: Error| e)
     }

@@ -7,7 +7,8 @@ checks it against the compiled module.
 
 import datetime
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+import os
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from typing import Any, ClassVar, Protocol, final
 
 import polars as pl
@@ -91,10 +92,19 @@ class RunFailed(AlgohostError):
 
 class Cancelled(AlgohostError):
     """The run was cancelled (raised by ``Context.check`` and for a run that
-    ended ``cancelled``)."""
+    ended ``cancelled``, then with the run as ``run``)."""
+
+    run: Run | None
+    def __init__(self, message: str = "the run was cancelled", run: Run | None = None) -> None: ...
 
 class TimedOut(AlgohostError):
-    """The run passed its deadline."""
+    """The run passed its deadline (raised by ``Context.check`` and for a run
+    that ended ``timed_out``, then with the run as ``run``)."""
+
+    run: Run | None
+    def __init__(
+        self, message: str = "the run passed its deadline", run: Run | None = None
+    ) -> None: ...
 
 @final
 class DataPointId:
@@ -260,7 +270,9 @@ class Run:
     @property
     def summary(self) -> Any: ...
     @property
-    def frames(self) -> dict[str, pl.DataFrame]: ...
+    def frames(self) -> dict[str, pl.DataFrame]:
+        """Output frames by name; an unknown name raises ``KeyError`` listing
+        the run's frames."""
     @property
     def error(self) -> dict[str, Any] | None:
         """``{"kind", "message", "details"}`` when the run did not succeed."""
@@ -281,8 +293,8 @@ class Host:
     def __new__(
         cls,
         *,
-        data: str | None = None,
-        plugin_dirs: Sequence[str] | None = None,
+        data: str | os.PathLike[str] | None = None,
+        plugin_dirs: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
         algorithms: Sequence[Callable[..., Any]] | None = None,
     ) -> Self: ...
     def algorithms(self) -> list[dict[str, Any]]:
@@ -297,17 +309,19 @@ class Host:
         name: str,
         params: Mapping[str, Any] | None = None,
         *,
-        data: str | None = None,
+        data: str | os.PathLike[str] | None = None,
         timeout: float | None = None,
     ) -> Run:
-        """Validates and runs, blocking (without the GIL) until it ends."""
+        """Validates and runs, blocking (without the GIL) until it ends. Ctrl-C
+        cancels the run and raises ``KeyboardInterrupt``."""
     def run_async(
         self,
         name: str,
         params: Mapping[str, Any] | None = None,
         *,
-        data: str | None = None,
+        data: str | os.PathLike[str] | None = None,
         timeout: float | None = None,
-    ) -> Awaitable[Run]:
-        """Like ``run``, as an awaitable for asyncio; never blocks the loop.
+    ) -> Coroutine[Any, Any, Run]:
+        """Like ``run``, as a coroutine for asyncio (``await`` it or wrap it in
+        a task); the run starts when it is awaited and never blocks the loop.
         Cancelling the awaiting task cancels the run."""

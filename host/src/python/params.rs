@@ -1,0 +1,272 @@
+//! Params from Python values to JSON, with a JSON Pointer on every value that
+//! is not JSON: NaN and infinities, datetimes, sets, bytes, integers beyond 64
+//! bits. numpy scalars become numbers or bools, a pydantic model becomes its
+//! `model_dump(mode="json")`. Every error is reported at once, as a
+//! `ValidationError` like those of the params schema.
+
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{
+    PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyFrozenSet, PyInt, PyList, PyMapping,
+    PySequence, PySet, PyString, PyTuple, PyType,
+};
+use serde_json::{Map, Number, Value};
+
+use super::errors;
+use crate::validation::ParamsError;
+
+/// Nesting deeper than this is refused (a cycle, most likely).
+const MAX_DEPTH: usize = 128;
+
+/// The params of a run of `algorithm` as a JSON object (`{}` for None).
+pub fn to_json(
+    py: Python<'_>,
+    algorithm: &str,
+    params: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Value> {
+    let Some(params) = params.filter(|p| !p.is_none()) else {
+        return Ok(Value::Object(Map::new()));
+    };
+    let mut converter = Converter { errors: Vec::new() };
+    let value = converter.value(params, String::new(), 0)?;
+    if !converter.errors.is_empty() {
+        return Err(errors::validation_error(py, algorithm, &converter.errors));
+    }
+    if !value.is_object() {
+        return Err(PyTypeError::new_err(format!(
+            "params of '{algorithm}' must be a dict (a JSON object), got {}",
+            describe(params)
+        )));
+    }
+    Ok(value)
+}
+
+struct Converter {
+    errors: Vec<ParamsError>,
+}
+
+impl Converter {
+    fn refuse(&mut self, pointer: String, message: String) -> Value {
+        self.errors.push(ParamsError { pointer, message });
+        Value::Null
+    }
+
+    /// `value` as JSON; what is not JSON is recorded and becomes null.
+    /// Only a Python error raised by the value itself (a failing
+    /// `model_dump`, say) is returned as an error.
+    fn value(
+        &mut self,
+        value: &Bound<'_, PyAny>,
+        pointer: String,
+        depth: usize,
+    ) -> PyResult<Value> {
+        let py = value.py();
+        if depth > MAX_DEPTH {
+            return Ok(self.refuse(
+                pointer,
+                format!("nested more than {MAX_DEPTH} levels deep (does it contain itself?)"),
+            ));
+        }
+        if value.is_none() {
+            return Ok(Value::Null);
+        }
+        if let Ok(b) = value.cast::<PyBool>() {
+            return Ok(Value::Bool(b.is_true()));
+        }
+        if let Ok(s) = value.cast::<PyString>() {
+            return Ok(Value::String(s.to_str()?.to_owned()));
+        }
+        if value.is_instance_of::<PyInt>() {
+            return Ok(self.int(value, pointer));
+        }
+        if let Ok(f) = value.cast::<PyFloat>() {
+            return Ok(self.float(f.value(), pointer));
+        }
+        if let Ok(dict) = value.cast::<PyDict>() {
+            return self.object(dict.items().iter(), pointer, depth);
+        }
+        if value.is_instance_of::<PyList>() || value.is_instance_of::<PyTuple>() {
+            return self.array(value, pointer, depth);
+        }
+        if is_temporal(value)? {
+            let message = match iso_text(value) {
+                Some(iso) => format!(
+                    "{} is not a JSON value; pass an ISO 8601 string such as {iso:?} \
+                     (value.isoformat())",
+                    describe(value)
+                ),
+                None => format!(
+                    "{} is not a JSON value; pass an ISO 8601 duration such as \"PT1H\" \
+                     or a number of seconds",
+                    describe(value)
+                ),
+            };
+            return Ok(self.refuse(pointer, message));
+        }
+        if is_numpy(value)? {
+            // np.int64, np.float64, np.bool_, …: their Python equivalent.
+            let item = value.call_method0("item")?;
+            if !is_numpy(&item)? {
+                return self.value(&item, pointer, depth + 1);
+            }
+        }
+        if value.hasattr("model_dump")? && value.hasattr("model_fields_set")? {
+            // A pydantic model: its JSON form.
+            let kwargs = PyDict::new(py);
+            kwargs.set_item("mode", "json")?;
+            let dumped = value.call_method("model_dump", (), Some(&kwargs))?;
+            return self.value(&dumped, pointer, depth + 1);
+        }
+        if value.is_instance_of::<PySet>() || value.is_instance_of::<PyFrozenSet>() {
+            let message = format!("{} is not a JSON value; pass a list", describe(value));
+            return Ok(self.refuse(pointer, message));
+        }
+        if value.is_instance_of::<PyBytes>() || value.is_instance_of::<PyByteArray>() {
+            let message = format!("{} is not a JSON value; pass a str", describe(value));
+            return Ok(self.refuse(pointer, message));
+        }
+        if let Ok(mapping) = value.cast::<PyMapping>() {
+            let items = mapping.items()?;
+            return self.object(items.iter(), pointer, depth);
+        }
+        if value.hasattr("__index__")? {
+            let index = py.import("operator")?.call_method1("index", (value,))?;
+            return Ok(self.int(&index, pointer));
+        }
+        if value.hasattr("__float__")? {
+            let number: f64 = value.call_method0("__float__")?.extract()?;
+            return Ok(self.float(number, pointer));
+        }
+        if value.cast::<PySequence>().is_ok() {
+            return self.array(value, pointer, depth);
+        }
+        let message = format!(
+            "{} is not a JSON value; params are dicts, lists, str, int, float, bool and None",
+            describe(value)
+        );
+        Ok(self.refuse(pointer, message))
+    }
+
+    fn int(&mut self, value: &Bound<'_, PyAny>, pointer: String) -> Value {
+        if let Ok(i) = value.extract::<i64>() {
+            return Value::from(i);
+        }
+        if let Ok(u) = value.extract::<u64>() {
+            return Value::from(u);
+        }
+        let text = value.str().map(|s| s.to_string()).unwrap_or_default();
+        self.refuse(
+            pointer,
+            format!("{text} does not fit a 64-bit integer; pass a float if it is a quantity"),
+        )
+    }
+
+    fn float(&mut self, number: f64, pointer: String) -> Value {
+        match Number::from_f64(number) {
+            Some(n) => Value::Number(n),
+            None => self.refuse(
+                pointer,
+                format!("{number} is not allowed: NaN/inf are not JSON numbers"),
+            ),
+        }
+    }
+
+    fn object<'py>(
+        &mut self,
+        items: impl Iterator<Item = Bound<'py, PyAny>>,
+        pointer: String,
+        depth: usize,
+    ) -> PyResult<Value> {
+        let mut object = Map::new();
+        for item in items {
+            let (key, value): (Bound<'py, PyAny>, Bound<'py, PyAny>) = item.extract()?;
+            let Ok(key) = key.cast::<PyString>().map(|k| k.to_string()) else {
+                let message = format!(
+                    "the key {} is {}; keys of JSON objects are str",
+                    key.repr().map(|r| r.to_string()).unwrap_or_default(),
+                    describe(&key)
+                );
+                self.refuse(pointer.clone(), message);
+                continue;
+            };
+            let child = format!("{pointer}/{}", escape(&key));
+            let converted = self.value(&value, child, depth + 1)?;
+            object.insert(key, converted);
+        }
+        Ok(Value::Object(object))
+    }
+
+    fn array(
+        &mut self,
+        value: &Bound<'_, PyAny>,
+        pointer: String,
+        depth: usize,
+    ) -> PyResult<Value> {
+        let mut array = Vec::new();
+        for (i, item) in value.try_iter()?.enumerate() {
+            let converted = self.value(&item?, format!("{pointer}/{i}"), depth + 1)?;
+            array.push(converted);
+        }
+        Ok(Value::Array(array))
+    }
+}
+
+/// A key as a JSON Pointer token (RFC 6901: `~` → `~0`, `/` → `~1`).
+fn escape(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
+}
+
+/// `a datetime.datetime`, `an int`: a value's type, for messages.
+pub(crate) fn describe(value: &Bound<'_, PyAny>) -> String {
+    let ty = value.get_type();
+    let name = ty
+        .qualname()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "object".to_owned());
+    let module = ty
+        .module()
+        .map(|m| m.to_string())
+        .unwrap_or_else(|_| "builtins".to_owned());
+    let full = if module == "builtins" {
+        name
+    } else {
+        format!("{module}.{name}")
+    };
+    let article = if full.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    };
+    format!("{article} {full}")
+}
+
+fn is_numpy(value: &Bound<'_, PyAny>) -> PyResult<bool> {
+    let module = value.get_type().module()?;
+    Ok(module.to_str()?.starts_with("numpy") && value.hasattr("item")?)
+}
+
+static TEMPORAL: PyOnceLock<Py<PyTuple>> = PyOnceLock::new();
+
+/// Whether `value` is a `datetime.date`, `datetime.time` or
+/// `datetime.timedelta` (pandas Timestamps are datetimes).
+fn is_temporal(value: &Bound<'_, PyAny>) -> PyResult<bool> {
+    let py = value.py();
+    let types = TEMPORAL.get_or_try_init(py, || -> PyResult<Py<PyTuple>> {
+        let datetime = py.import("datetime")?;
+        let types: Vec<Bound<'_, PyType>> = ["date", "time", "timedelta"]
+            .iter()
+            .map(|name| Ok(datetime.getattr(*name)?.cast_into::<PyType>()?))
+            .collect::<PyResult<_>>()?;
+        Ok(PyTuple::new(py, types)?.unbind())
+    })?;
+    value.is_instance(types.bind(py))
+}
+
+/// `value.isoformat()`, for dates, times and datetimes.
+fn iso_text(value: &Bound<'_, PyAny>) -> Option<String> {
+    value
+        .call_method0("isoformat")
+        .and_then(|s| s.extract::<String>())
+        .ok()
+}
