@@ -357,6 +357,7 @@ impl RunHost for MemoryHost {
                 data::DATA_POINT_ID
             )));
         }
+        data::check_samples(&long, &store.points)?;
         for (id, range) in ranges {
             let series = store.samples.entry(id).or_default();
             series.extend(range.map(|i| (ts[i], values[i])));

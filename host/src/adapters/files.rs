@@ -18,8 +18,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use algohost_sdk::data::{
-    DataPointConfig, DataPointFilter, FlowFilter, long_frame, read_range, read_samples,
-    validate_long,
+    DataPointConfig, DataPointFilter, FlowFilter, check_samples, long_frame, read_range,
+    read_samples, validate_long,
 };
 use algohost_sdk::{Error, Result};
 use polars::prelude::*;
@@ -227,6 +227,7 @@ impl Adapter for FilesAdapter {
                 unknown.join(", ")
             )));
         }
+        check_samples(long, &catalog.data_points)?;
         let mut staged = Vec::with_capacity(groups.len());
         for (id, newer) in groups {
             let path = self.samples_path(id);

@@ -31,8 +31,8 @@ use std::future::Future;
 use std::sync::{Arc, mpsc};
 
 use algohost_sdk::data::{
-    DataPointConfig, DataPointFilter, FlowFilter, ReadPlan, id_ranges, sort_long, ts_micros,
-    validate_long,
+    DataPointConfig, DataPointFilter, DataPointId, FlowFilter, ReadPlan, check_samples, id_ranges,
+    sort_long, ts_micros, validate_long,
 };
 use algohost_sdk::{Error, Result};
 use deadpool_postgres::{ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Timeouts};
@@ -341,6 +341,12 @@ impl Adapter for PostgresAdapter {
                     list.join(", ")
                 )));
             }
+            let points = points::matching(
+                &*tx,
+                &DataPointFilter::default().with_ids(ids.iter().copied().map(DataPointId)),
+            )
+            .await?;
+            check_samples(&long, &points)?;
             samples::write(&tx, &long, &spans).await?;
             tx.commit()
                 .await

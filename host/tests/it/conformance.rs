@@ -80,6 +80,7 @@ macro_rules! conformance_suite {
                 unknown_names_ids_and_time_zones_are_clear_errors,
                 concurrent_writers_lose_no_updates,
                 names_and_tags_with_quotes_and_sql_are_plain_data,
+                writes_refuse_off_grid_time_stamps_and_values_that_are_not_numbers,
             );
         }
     };

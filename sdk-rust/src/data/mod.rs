@@ -18,7 +18,7 @@ pub use frame::{
     ts_micros, validate_long,
 };
 pub use read::{ReadPlan, read_range, read_samples};
-pub use resample::{ResampleOptions, StateUpsample, resample};
+pub use resample::{ResampleOptions, StateUpsample, check_samples, resample};
 pub use resolution::Resolution;
 
 /// The id of a data point in its adapter.

@@ -392,3 +392,87 @@ pub(super) fn concurrent_writers_lose_no_updates(adapter: &dyn Adapter) {
         .collect();
     assert!(shared.contains(&1_000_000) && shared.contains(&(1_000_001 + 2 * 99)));
 }
+
+pub(super) fn writes_refuse_off_grid_time_stamps_and_values_that_are_not_numbers(
+    adapter: &dyn Adapter,
+) {
+    let points = define_four(adapter);
+    let daily = adapter
+        .define_data_points(&[DataPointConfig::new(
+            "x.daily",
+            Quantity::Energy,
+            "kWh",
+            Resolution::Days(1),
+        )
+        .with_time_zone("Europe/Berlin")])
+        .unwrap()[0]
+        .id;
+    let load = points[0].id;
+    let at = |text: &str| utc(text).timestamp_micros();
+    // On the grid: quarter hours, and Berlin midnights on both sides of the
+    // DST change; nulls are missing values.
+    adapter
+        .write(
+            &long_frame(
+                vec![load.0, load.0, daily.0, daily.0],
+                vec![
+                    at("2026-03-29T00:45:00Z"),
+                    at("2026-03-29T01:00:00Z"),
+                    at("2026-03-28T23:00:00Z"),
+                    at("2026-03-29T22:00:00Z"),
+                ],
+                vec![Some(1.0), None, Some(24.0), Some(23.0)],
+            )
+            .unwrap(),
+        )
+        .unwrap();
+    let before = rows(&adapter.read(&DataPointFilter::default()).unwrap());
+    assert_eq!(before.len(), 4);
+
+    let cases = [
+        (
+            long_frame(
+                vec![load.0, load.0, load.0],
+                vec![
+                    at("2026-03-29T02:00:00Z"),
+                    at("2026-03-29T02:07:00Z"),
+                    at("2026-03-29T02:22:30Z"),
+                ],
+                vec![Some(1.0); 3],
+            ),
+            "sample of 'x.load' at 2026-03-29T02:07:00Z (and 1 more) does not start an interval \
+             of its resolution PT15M",
+        ),
+        (
+            long_frame(
+                vec![daily.0],
+                vec![at("2026-03-29T23:00:00Z")],
+                vec![Some(1.0)],
+            ),
+            "sample of 'x.daily' at 2026-03-29T23:00:00Z does not start an interval of its \
+             resolution P1D in Europe/Berlin",
+        ),
+        (
+            long_frame(
+                vec![load.0, load.0],
+                vec![at("2026-03-29T02:00:00Z"), at("2026-03-29T02:15:00Z")],
+                vec![Some(f64::NAN), Some(f64::INFINITY)],
+            ),
+            "sample of 'x.load' at 2026-03-29T02:00:00Z (and 1 more) is NaN, which is not a \
+             value; write null for a missing value",
+        ),
+    ];
+    for (frame, expected) in cases {
+        let err = adapter.write(&frame.unwrap()).unwrap_err();
+        assert!(matches!(err, Error::InvalidInput(_)), "{err:?}");
+        assert!(
+            err.to_string().contains(expected),
+            "{err}\nexpected: {expected}"
+        );
+    }
+    assert_eq!(
+        rows(&adapter.read(&DataPointFilter::default()).unwrap()),
+        before,
+        "nothing written"
+    );
+}

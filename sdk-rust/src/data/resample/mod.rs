@@ -48,6 +48,82 @@ impl Default for ResampleOptions {
     }
 }
 
+/// Checks samples before they are stored: each `ts` starts an interval of
+/// its data point's resolution (fixed ones align to the Unix epoch,
+/// calendar ones to local midnight in the data point's time zone), and each
+/// value is a number or null, not NaN or an infinity. The error names the
+/// data point, the first sample at fault and how many more there are.
+pub fn check_samples(long: &DataFrame, points: &[DataPointConfig]) -> Result<()> {
+    let columns = LongColumns::new(long)?;
+    let values = long.column(super::VALUE)?.f64()?;
+    let mut grids: HashMap<i64, (Grid, &DataPointConfig)> = HashMap::new();
+    let mut off_grid: Option<(usize, usize)> = None;
+    let mut not_numbers: Option<(usize, usize)> = None;
+    let note = |first: &mut Option<(usize, usize)>, row: usize| match first {
+        Some((_, n)) => *n += 1,
+        None => *first = Some((row, 1)),
+    };
+    for (row, (&id, &ts)) in columns.ids().iter().zip(columns.ts()).enumerate() {
+        let (grid, _) = match grids.get(&id) {
+            Some(known) => *known,
+            None => {
+                let point = points
+                    .iter()
+                    .find(|p| p.id.0 == id)
+                    .ok_or_else(|| unknown_id(DataPointId(id), points))?;
+                let grid = Grid::new(point.resolution, || point.tz())?;
+                *grids.entry(id).or_insert((grid, point))
+            }
+        };
+        if grid.floor(ts)? != ts {
+            note(&mut off_grid, row);
+        }
+        if values.get(row).is_some_and(|v| !v.is_finite()) {
+            note(&mut not_numbers, row);
+        }
+    }
+    let sample = |row: usize| {
+        let id = columns.ids()[row];
+        let point = grids[&id].1;
+        let ts = chrono::DateTime::from_timestamp_micros(columns.ts()[row])
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+            .unwrap_or_else(|| columns.ts()[row].to_string());
+        (point, ts)
+    };
+    let more = |n: usize| match n {
+        1 => String::new(),
+        n => format!(" (and {} more)", n - 1),
+    };
+    if let Some((row, n)) = off_grid {
+        let (point, ts) = sample(row);
+        let grid_of = if point.resolution.is_calendar() {
+            format!(" in {}", point.time_zone)
+        } else {
+            String::new()
+        };
+        return Err(Error::InvalidInput(format!(
+            "sample of '{}' at {ts}{} does not start an interval of its resolution {}{grid_of}; \
+             a sample's ts is the start of its interval: round the time stamps down to whole \
+             {} intervals, or resample them first",
+            point.name,
+            more(n),
+            point.resolution,
+            point.resolution
+        )));
+    }
+    if let Some((row, n)) = not_numbers {
+        let (point, ts) = sample(row);
+        let value = values.get(row).unwrap_or_default();
+        return Err(Error::InvalidInput(format!(
+            "sample of '{}' at {ts}{} is {value}, which is not a value; write null for a \
+             missing value (fill_nan(None) in polars)",
+            point.name,
+            more(n)
+        )));
+    }
+    Ok(())
+}
+
 /// Converts long-form samples of `points` (found by id; each sample covers one
 /// step of its point's native resolution) to `target`, returning a long frame
 /// sorted by (id, ts).
