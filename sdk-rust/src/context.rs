@@ -178,6 +178,7 @@ impl Context {
     /// wide one (`ts` plus a column per existing data point name). Samples at
     /// the same (data point, ts) are replaced; others are kept.
     pub fn write(&self, frame: &DataFrame) -> Result<()> {
+        let frame = &data::normalize_for_write(frame)?;
         if data::is_long(frame) {
             return self.host.write(frame);
         }

@@ -687,6 +687,59 @@ mod tests {
     }
 
     #[test]
+    fn writes_take_instants_in_any_unit_and_zone_but_not_naive_times() {
+        use polars::prelude::{DataType, TimeUnit, TimeZone};
+        let host = site();
+        let berlin_ns = DataType::Datetime(
+            TimeUnit::Nanoseconds,
+            TimeZone::opt_try_new(Some("Europe/Berlin")).unwrap(),
+        );
+        let utc_us = DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC));
+        let wide = DataFrame::new_infer_height(vec![
+            Column::new("ts".into(), [t0() + QUARTER_US])
+                .cast(&utc_us)
+                .unwrap()
+                .cast(&berlin_ns)
+                .unwrap(),
+            Column::new("site.load".into(), [20i32]),
+        ])
+        .unwrap();
+        host.context().write(&wide).unwrap();
+        assert_eq!(
+            host.samples_of("site.load")[1],
+            (t0() + QUARTER_US, Some(20.0))
+        );
+
+        let long = DataFrame::new_infer_height(vec![
+            Column::new(data::DATA_POINT_ID.into(), [1i32]),
+            Column::new("ts".into(), [t0() + 2 * QUARTER_US])
+                .cast(&utc_us)
+                .unwrap(),
+            Column::new(data::VALUE.into(), [30i64]),
+        ])
+        .unwrap();
+        host.context().write(&long).unwrap();
+        assert_eq!(
+            host.samples_of("site.load")[2],
+            (t0() + 2 * QUARTER_US, Some(30.0))
+        );
+
+        let naive = DataFrame::new_infer_height(vec![
+            Column::new("ts".into(), [t0()])
+                .cast(&DataType::Datetime(TimeUnit::Microseconds, None))
+                .unwrap(),
+            Column::new("site.load".into(), [1.0]),
+        ])
+        .unwrap();
+        assert_eq!(
+            host.context().write(&naive).unwrap_err().to_string(),
+            "invalid input: column 'ts' is datetime[μs] without a time zone, so which instants it \
+             means is not known: set the zone its times are in (dt.replace_time_zone(\"UTC\"), or \
+             the local one such as \"Europe/Berlin\") before writing"
+        );
+    }
+
+    #[test]
     fn an_existing_name_of_another_quantity_is_not_redefined() {
         let err = site()
             .define_data_points(&[quarter("site.load", Quantity::Energy)])

@@ -49,17 +49,9 @@ pub fn validate_long(frame: &DataFrame) -> Result<()> {
         )));
     }
     for (name, dtype, hint) in [
-        (
-            DATA_POINT_ID,
-            DataType::Int64,
-            "cast it with .cast(&DataType::Int64)",
-        ),
+        (DATA_POINT_ID, DataType::Int64, "cast it to Int64"),
         (TS, ts_dtype(), TS_CAST_HINT),
-        (
-            VALUE,
-            DataType::Float64,
-            "cast it with .cast(&DataType::Float64)",
-        ),
+        (VALUE, DataType::Float64, "cast it to Float64"),
     ] {
         let column = require_column(frame, name, LONG_COLUMNS)?;
         if column.dtype() != &dtype {
@@ -72,8 +64,48 @@ pub fn validate_long(frame: &DataFrame) -> Result<()> {
     Ok(())
 }
 
-const TS_CAST_HINT: &str = "convert it with \
-    .cast(&DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC)))";
+const TS_CAST_HINT: &str = "cast it to Datetime[us, UTC] (the same instants; a ts without a \
+    time zone needs dt.replace_time_zone first)";
+
+/// `frame` with the types a write takes where the conversion loses
+/// nothing: `ts` of any unit and time zone as `Datetime[us, UTC]` (the same
+/// instants), an integer `data_point_id` as Int64 and a numeric long `value`
+/// as Float64. A `ts` without a time zone is an error: which instants it
+/// means depends on a zone only its writer knows.
+pub fn normalize_for_write(frame: &DataFrame) -> Result<DataFrame> {
+    let mut frame = frame.clone();
+    if let Ok(ts) = frame.column(TS) {
+        match ts.dtype() {
+            DataType::Datetime(_, Some(_)) if ts.dtype() != &ts_dtype() => {
+                let utc = ts.cast(&ts_dtype())?;
+                frame.with_column(utc)?;
+            }
+            DataType::Datetime(_, None) => {
+                return Err(Error::InvalidInput(format!(
+                    "column 'ts' is {} without a time zone, so which instants it means is not \
+                     known: set the zone its times are in (dt.replace_time_zone(\"UTC\"), or the \
+                     local one such as \"Europe/Berlin\") before writing",
+                    ts.dtype()
+                )));
+            }
+            _ => {}
+        }
+    }
+    if is_long(&frame) {
+        for (name, dtype) in [(DATA_POINT_ID, DataType::Int64), (VALUE, DataType::Float64)] {
+            let column = frame.column(name)?;
+            let lossless = match name {
+                DATA_POINT_ID => column.dtype().is_integer(),
+                _ => column.dtype().is_primitive_numeric(),
+            };
+            if lossless && column.dtype() != &dtype {
+                let cast = column.cast(&dtype)?;
+                frame.with_column(cast)?;
+            }
+        }
+    }
+    Ok(frame)
+}
 
 fn require_column<'a>(frame: &'a DataFrame, name: &str, expected: &str) -> Result<&'a Column> {
     frame.column(name).map_err(|_| {
@@ -404,7 +436,10 @@ mod tests {
             err.contains("column 'ts' is datetime[ns, Europe/Berlin]: expected Datetime[us, UTC]"),
             "{err}"
         );
-        assert!(err.contains("TimeUnit::Microseconds"), "{err}");
+        assert!(
+            err.contains("; cast it to Datetime[us, UTC] (the same instants"),
+            "{err}"
+        );
 
         let mut extra = frame.clone();
         extra

@@ -14,8 +14,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use frame::{
-    DATA_POINT_ID, TS, VALUE, id_ranges, is_long, long_frame, sort_long, to_long, to_wide,
-    ts_micros, validate_long,
+    DATA_POINT_ID, TS, VALUE, id_ranges, is_long, long_frame, normalize_for_write, sort_long,
+    to_long, to_wide, ts_micros, validate_long,
 };
 pub use read::{ReadPlan, read_range, read_samples};
 pub use resample::{ResampleOptions, StateUpsample, check_samples, resample};
