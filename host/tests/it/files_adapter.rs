@@ -283,3 +283,46 @@ fn a_copy_writes_each_data_point_whole_and_a_killed_writer_leaves_nothing_behind
     assert_eq!(back.len(), 1000);
     assert_eq!(back[999], (1, "2026-01-11T09:45:00Z".into(), Some(999.0)));
 }
+
+#[test]
+fn samples_files_from_other_tools_need_numeric_values() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let adapter = FilesAdapter::open(&dir).unwrap();
+    adapter
+        .define_data_points(&[DataPointConfig::new(
+            "x.load",
+            Quantity::Power,
+            "kW",
+            Resolution::Seconds(3600),
+        )])
+        .unwrap();
+    std::fs::create_dir_all(dir.join("samples")).unwrap();
+    let write = |values: Column| {
+        let ts = Column::new(TS.into(), [0i64, 3_600_000])
+            .cast(&DataType::Datetime(TimeUnit::Milliseconds, None))
+            .unwrap();
+        let mut frame = DataFrame::new_infer_height(vec![ts, values]).unwrap();
+        let file = std::fs::File::create(dir.join("samples/1.parquet")).unwrap();
+        ParquetWriter::new(file).finish(&mut frame).unwrap();
+    };
+    // Integers and milliseconds without a zone (UTC) are taken as they are.
+    write(Column::new(VALUE.into(), [1i32, 2]));
+    assert_eq!(
+        rows(&adapter.read(&DataPointFilter::default()).unwrap()),
+        [
+            (1, "1970-01-01T00:00:00Z".into(), Some(1.0)),
+            (1, "1970-01-01T01:00:00Z".into(), Some(2.0)),
+        ]
+    );
+    // Text would become null, silently: refused, naming the file.
+    write(Column::new(VALUE.into(), ["1", "x"]));
+    let err = adapter
+        .read(&DataPointFilter::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("samples/1.parquet is not valid: column 'value' is str, not numbers"),
+        "{err}"
+    );
+}

@@ -110,7 +110,15 @@ impl Samples {
             .cast_time_unit(TimeUnit::Microseconds);
         let value_column = frame
             .column(VALUE)
-            .map_err(|_| bad("no column 'value'".to_owned()))?
+            .map_err(|_| bad("no column 'value'".to_owned()))?;
+        if !value_column.dtype().is_primitive_numeric() && !value_column.dtype().is_null() {
+            // A cast would turn what is not a number into null, silently.
+            return Err(bad(format!(
+                "column 'value' is {}, not numbers",
+                value_column.dtype()
+            )));
+        }
+        let value_column = value_column
             .cast(&DataType::Float64)
             .map_err(|e| bad(format!("column 'value' is not numeric ({e})")))?;
         let values_chunked = value_column.f64().map_err(|e| bad(e.to_string()))?;
