@@ -286,6 +286,17 @@ def test_a_function_that_is_not_decorated_is_refused() -> None:
     with pytest.raises(TypeError, match="decorate it with @algohost.algorithm"):
         algohost.Host(algorithms=[plain])
 
+    @algohost.algorithm
+    def alone(ctx: algohost.Context) -> None:
+        """Passed without a list."""
+
+    with pytest.raises(TypeError) as e:
+        algohost.Host(algorithms=alone)  # type: ignore[arg-type]
+    assert str(e.value) == (
+        "algorithms must be a list of functions decorated with @algohost.algorithm "
+        "(algorithms=[f]), got a function"
+    )
+
 
 def test_bad_timeouts_params_and_data_say_what_to_pass(host: algohost.Host, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="timeout must be a positive number of seconds, got -1"):

@@ -107,6 +107,27 @@ fn plugin_dirs_of(value: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<PathBuf>> {
         .collect()
 }
 
+/// `algorithms=`: a list (any iterable) of decorated functions.
+fn functions_of<'py>(value: Option<&Bound<'py, PyAny>>) -> PyResult<Vec<Bound<'py, PyAny>>> {
+    let Some(value) = value.filter(|v| !v.is_none()) else {
+        return Ok(Vec::new());
+    };
+    let not_a_list = || {
+        PyTypeError::new_err(format!(
+            "algorithms must be a list of functions decorated with @algohost.algorithm \
+             (algorithms=[f]), got {}",
+            describe(value)
+        ))
+    };
+    if value.is_instance_of::<PyString>() || value.hasattr("__algohost__")? {
+        return Err(not_a_list());
+    }
+    value
+        .try_iter()
+        .map_err(|_| not_a_list())?
+        .collect::<PyResult<Vec<_>>>()
+}
+
 fn open_data(py: Python<'_>, spec: Option<&str>) -> PyResult<Arc<dyn Adapter>> {
     match spec {
         None => Ok(Arc::new(NoData)),
@@ -168,13 +189,14 @@ impl PyHost {
         py: Python<'_>,
         data: Option<Bound<'_, PyAny>>,
         plugin_dirs: Option<Bound<'_, PyAny>>,
-        algorithms: Option<Vec<Bound<'_, PyAny>>>,
+        algorithms: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let data = data_of(data.as_ref())?;
         let options = DiscoveryOptions::with_env(plugin_dirs_of(plugin_dirs.as_ref())?);
+        let algorithms = functions_of(algorithms.as_ref())?;
         // Discovery imports Python plugins: it keeps the GIL.
         let mut registry = sources::discover(&options);
-        super::source::add_functions(&mut registry, &algorithms.unwrap_or_default())?;
+        super::source::add_functions(&mut registry, &algorithms)?;
         let registry = Arc::new(registry);
         let data = open_data(py, data.as_deref())?;
         Ok(Self { registry, data })
