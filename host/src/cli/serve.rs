@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Args;
@@ -16,12 +17,15 @@ use crate::service::Service;
 use crate::sources::{self, DiscoveryOptions};
 use crate::store::sqlite::SqliteStore;
 
+/// How long blocking work left after shutdown may keep the process.
+const SHUTDOWN_LEFTOVERS: Duration = Duration::from_secs(1);
+
 #[derive(Debug, Args)]
 #[command(
     after_help = "Settings: flags beat ALGOHOST_* variables (ALGOHOST_BIND, ALGOHOST_DATA, \
     ALGOHOST_STORE, ALGOHOST_CONCURRENCY, ALGOHOST_QUEUE, ALGOHOST_INSECURE, ALGOHOST_TOKENS=TOKEN:SCOPE,…, \
     ALGOHOST_BODY_LIMIT_BYTES, ALGOHOST_REQUEST_TIMEOUT_SECS, ALGOHOST_SHUTDOWN_GRACE_SECS, \
-    ALGOHOST_RUN_TIMEOUT_SECS, ALGOHOST_MAX_RUN_TIMEOUT_SECS), which beat the config file, which beats \
+    ALGOHOST_RUN_TIMEOUT_SECS, ALGOHOST_MAX_RUN_TIMEOUT_SECS, ALGOHOST_MAX_SAMPLES), which beat the config file, which beats \
     the defaults. With --data http(s)://…, the bearer token of that server comes from ALGOHOST_REST_TOKEN."
 )]
 pub(super) struct ServeArgs {
@@ -47,6 +51,10 @@ pub(super) struct ServeArgs {
     /// Runs waiting for a worker, for Rust and for Python each; beyond it POST /runs answers 503 [default: 64].
     #[arg(long, value_name = "N")]
     queue: Option<usize>,
+    /// The most samples one read of the data API (GET /samples, /data-points/{id}/samples)
+    /// returns; a larger one answers 400 with what to narrow [default: 10000000].
+    #[arg(long, value_name = "N")]
+    max_samples: Option<usize>,
     /// Listen beyond loopback without tokens (anyone who reaches it may run algorithms).
     #[arg(long)]
     insecure: bool,
@@ -72,6 +80,7 @@ fn load_config(plugin_dirs: &[PathBuf], args: &ServeArgs) -> Result<ServerConfig
         concurrency: args.concurrency,
         python_concurrency: args.python_concurrency,
         queue: args.queue,
+        max_samples: args.max_samples,
         insecure: args.insecure.then_some(true),
         ..Settings::default()
     };
@@ -96,7 +105,7 @@ pub(super) fn serve(plugin_dirs: &[PathBuf], args: &ServeArgs) -> anyhow::Result
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(async {
+    let served = runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(config.bind)
             .await
             .with_context(|| format!("cannot listen on {}", config.bind))?;
@@ -108,7 +117,11 @@ pub(super) fn serve(plugin_dirs: &[PathBuf], args: &ServeArgs) -> anyhow::Result
         server::serve(listener, app, config.shutdown_grace, shutdown_signal())
             .await
             .context("the server failed")
-    })?;
+    });
+    // A request still working on the blocking pool (a long data read whose
+    // client is gone) does not hold up the exit.
+    runtime.shutdown_timeout(SHUTDOWN_LEFTOVERS);
+    served?;
     eprintln!("algohost serve stopped");
     Ok(0)
 }

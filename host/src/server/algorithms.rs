@@ -10,7 +10,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::{ApiError, Problem};
-use super::extract::{JsonBody, Path, Query};
+use super::extract::{JsonBody, NoQuery, Path, Query};
 use super::state::AppState;
 use crate::registry::{Algorithm, Source};
 use crate::runner;
@@ -188,6 +188,7 @@ async fn list_algorithms(
 async fn get_algorithm(
     State(state): State<AppState>,
     Path(name): Path<String>,
+    _: NoQuery,
 ) -> Result<Json<AlgorithmView>, ApiError> {
     let algorithm = state.service.registry().get(&name)?;
     Ok(Json(algorithm.into()))
@@ -210,6 +211,7 @@ async fn get_algorithm(
 async fn validate_params(
     State(state): State<AppState>,
     Path(name): Path<String>,
+    _: NoQuery,
     JsonBody(params): JsonBody<Value>,
 ) -> Result<Json<Validation>, ApiError> {
     runner::validate(state.service.registry(), &name, &params)?;

@@ -83,7 +83,11 @@ impl Auth {
         if token.scope >= needed {
             Ok(())
         } else {
-            Err(ApiError::Forbidden(needed.as_str()))
+            Err(ApiError::Forbidden {
+                operation: format!("{method} {path}"),
+                needed,
+                has: token.scope,
+            })
         }
     }
 }
@@ -192,10 +196,12 @@ mod tests {
             Err(ApiError::Unauthorized(_))
         ));
         assert!(a.check(&Method::GET, Some("/runs"), &headers("r")).is_ok());
-        assert!(matches!(
-            a.check(&Method::POST, Some("/runs"), &headers("r")),
-            Err(ApiError::Forbidden("run"))
-        ));
+        let forbidden = a.check(&Method::POST, Some("/runs"), &headers("r"));
+        assert_eq!(
+            forbidden.unwrap_err().to_string(),
+            "POST /runs needs a token with scope 'run' (to start and cancel runs and write \
+             data); this token has scope 'read' (to list and read)"
+        );
         assert!(a.check(&Method::POST, Some("/runs"), &headers("w")).is_ok());
         assert!(a.check(&Method::HEAD, Some("/runs"), &none).is_err());
         assert!(a.check(&Method::HEAD, Some("/health"), &none).is_ok());

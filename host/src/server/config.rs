@@ -24,6 +24,7 @@
 //! shutdown_grace_secs = 30
 //! run_timeout_secs = 600          # runs that ask for no timeout
 //! max_run_timeout_secs = 3600     # the longest a run may ask for
+//! max_samples = 10000000          # the most samples one read of the data API returns
 //! insecure = false                # bind beyond loopback without tokens
 //!
 //! [[tokens]]
@@ -54,6 +55,9 @@ pub const DEFAULT_BODY_LIMIT: usize = 10 * 1024 * 1024;
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default time running runs get to finish at shutdown.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+/// Default of the most samples one read of the data API returns: some
+/// 250 MB as Arrow, a gigabyte as JSON.
+pub const DEFAULT_MAX_SAMPLES: usize = 10_000_000;
 
 /// A setting that cannot be used; the message names where it came from.
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +80,14 @@ impl Scope {
         match self {
             Scope::Read => "read",
             Scope::Run => "run",
+        }
+    }
+
+    /// What the scope allows, after "to": `list and read`.
+    pub fn grants(self) -> &'static str {
+        match self {
+            Scope::Read => "list and read",
+            Scope::Run => "start and cancel runs and write data",
         }
     }
 }
@@ -146,6 +158,8 @@ pub struct Settings {
     pub run_timeout_secs: Option<f64>,
     /// The longest timeout a run may ask for, in seconds.
     pub max_run_timeout_secs: Option<f64>,
+    /// The most samples one read of the data API may return.
+    pub max_samples: Option<usize>,
 }
 
 impl Settings {
@@ -174,6 +188,7 @@ impl Settings {
             shutdown_grace_secs: higher.shutdown_grace_secs.or(self.shutdown_grace_secs),
             run_timeout_secs: higher.run_timeout_secs.or(self.run_timeout_secs),
             max_run_timeout_secs: higher.max_run_timeout_secs.or(self.max_run_timeout_secs),
+            max_samples: higher.max_samples.or(self.max_samples),
         }
     }
 
@@ -206,6 +221,7 @@ impl Settings {
             shutdown_grace_secs: parse_env(&get, "ALGOHOST_SHUTDOWN_GRACE_SECS", "seconds")?,
             run_timeout_secs: parse_env(&get, "ALGOHOST_RUN_TIMEOUT_SECS", "seconds")?,
             max_run_timeout_secs: parse_env(&get, "ALGOHOST_MAX_RUN_TIMEOUT_SECS", "seconds")?,
+            max_samples: parse_env(&get, "ALGOHOST_MAX_SAMPLES", "a whole number")?,
         })
     }
 }
@@ -279,6 +295,8 @@ pub struct ServerConfig {
     pub run_timeout: Option<Duration>,
     /// The longest timeout a run may ask for.
     pub max_run_timeout: Option<Duration>,
+    /// The most samples one read of the data API may return.
+    pub max_samples: usize,
 }
 
 /// A number of workers: at least 1, one per CPU when not set.
@@ -330,6 +348,10 @@ impl ServerConfig {
                 .unwrap_or(DEFAULT_SHUTDOWN_GRACE),
             run_timeout: seconds("run_timeout_secs", settings.run_timeout_secs)?,
             max_run_timeout: seconds("max_run_timeout_secs", settings.max_run_timeout_secs)?,
+            max_samples: match settings.max_samples {
+                Some(0) => return Err(ConfigError("max_samples must be at least 1".into())),
+                set => set.unwrap_or(DEFAULT_MAX_SAMPLES),
+            },
         };
         if config.tokens.iter().any(|t| t.token.trim().is_empty()) {
             return Err(ConfigError("a token is empty".into()));
@@ -427,6 +449,7 @@ mod tests {
         assert_eq!(config.concurrency, 1);
         assert_eq!(config.plugin_dirs, [PathBuf::from("flag"), "file".into()]);
         assert_eq!(config.body_limit, DEFAULT_BODY_LIMIT);
+        assert_eq!(config.max_samples, DEFAULT_MAX_SAMPLES);
         assert_eq!(config.store, PathBuf::from(DEFAULT_STORE));
     }
 

@@ -13,17 +13,23 @@
 //! ```
 //!
 //! Samples travel as JSON records or as Arrow IPC streams (reads also as
-//! Parquet or CSV), chosen by `Accept` and `Content-Type`; reads convert to
-//! a target resolution through the adapter. Query parameters are described
-//! in [`query`].
+//! Parquet or CSV), chosen by `?format=` or `Accept` and by `Content-Type`;
+//! reads convert to a target resolution through the adapter, within the
+//! server's samples limit ([`limit`]). Query parameters are described in
+//! [`query`].
 
 mod codec;
+mod limit;
 mod query;
 mod views;
 
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use algohost_sdk::data::{DataPointConfig, DataPointFilter, DataPointId, FlowFilter, TS, VALUE};
+use algohost_sdk::data::{
+    DATA_POINT_ID, DataPointConfig, DataPointFilter, DataPointId, FlowFilter, TS, VALUE,
+};
 use algohost_sdk::polars::prelude::DataFrame;
 use axum::Json;
 use axum::extract::State;
@@ -32,16 +38,17 @@ use axum::response::Response;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+pub use self::limit::SampleLimit;
 pub use self::query::{DataPointQuery, FlowQuery, RangeQuery};
 pub use self::views::{
     DataPointDefinition, DataPointDefinitions, DataPointList, DataPointView, FlowView,
     LongSampleView, QuantityView, SampleView, SamplesWritten, WriteSummary,
 };
 use super::error::{ApiError, Problem};
-use super::extract::{JsonBody, Path, Query, RawBody};
+use super::extract::{JsonBody, NoQuery, Path, Query, RawBody};
 use super::frames::{Binary, FrameFormat};
 use super::state::AppState;
-use crate::adapters::Adapter;
+use crate::adapters::{Adapter, Interrupt};
 
 /// The router of the data API.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -65,12 +72,13 @@ async fn list_data_points(
     Query(pairs): Query<query::Pairs>,
 ) -> Result<Json<DataPointList>, ApiError> {
     let filter = DataPointQuery::parse(pairs)?.filter();
-    let points = blocking(&state, move |a| Ok(a.data_points(&filter)?)).await?;
+    let points = blocking(&state, move |a, _| Ok(a.data_points(&filter)?)).await?;
     Ok(Json(DataPointList::of(points)))
 }
 
 /// Defines data points by name: new names get ids, existing ones are
-/// returned as stored (unless the quantity differs: 400). All or nothing.
+/// returned as stored (unless the quantity differs: 400). All or nothing;
+/// a name given twice is one data point (400 if its quantities differ).
 #[utoipa::path(
     post, path = "/data-points", tag = "data",
     request_body = DataPointDefinitions,
@@ -81,12 +89,13 @@ async fn define_data_points(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<DataPointDefinitions>,
 ) -> Result<Json<DataPointList>, ApiError> {
+    given_once(&body.data_points)?;
     let definitions = body
         .data_points
         .into_iter()
         .map(DataPointDefinition::into_config)
         .collect::<Result<Vec<_>, _>>()?;
-    let stored = blocking(&state, move |a| Ok(a.define_data_points(&definitions)?)).await?;
+    let stored = blocking(&state, move |a, _| Ok(a.define_data_points(&definitions)?)).await?;
     Ok(Json(DataPointList::of(stored)))
 }
 
@@ -103,14 +112,16 @@ async fn define_data_points(
 async fn get_data_point(
     State(state): State<AppState>,
     Path(id): Path<i64>,
+    _: NoQuery,
 ) -> Result<Json<DataPointView>, ApiError> {
-    let point = blocking(&state, move |a| existing_point(a, id)).await?;
+    let point = blocking(&state, move |a, _| existing_point(a, id)).await?;
     Ok(Json(point.into()))
 }
 
 /// Samples of a data point in `[start, end)`, optionally converted to
 /// another resolution, as JSON records or an Arrow IPC stream (also
-/// Parquet or CSV) by `Accept`.
+/// Parquet or CSV) by `?format=` or `Accept`. A read of more samples than
+/// the server's limit (`max_samples`) is a 400 that says how to narrow it.
 #[utoipa::path(
     get, path = "/data-points/{id}/samples", tag = "data",
     params(("id" = i64, Path, description = "Data point id"), RangeQuery),
@@ -121,7 +132,7 @@ async fn get_data_point(
             (Binary = "application/vnd.apache.arrow.stream"),
             (Binary = "application/vnd.apache.parquet"),
             (String = "text/csv"),
-        )),
+        ), headers(("Vary" = String, description = "`accept`"))),
         (status = 404, description = "No such data point", body = Problem, content_type = "application/problem+json"),
         (status = 406, description = "None of the accepted media types is available",
          body = Problem, content_type = "application/problem+json"),
@@ -133,11 +144,17 @@ async fn read_point_samples(
     Query(pairs): Query<query::Pairs>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let format = FrameFormat::negotiate(&headers)?;
-    let filter = RangeQuery::parse(pairs)?.apply(one_point(id));
-    let body = blocking(&state, move |a| {
-        existing_point(a, id)?;
-        encode(&a.read(&filter)?, &[TS, VALUE], format)
+    let range = RangeQuery::parse(pairs)?;
+    let format = FrameFormat::choose(range.format, &headers)?;
+    let filter = range.apply(one_point(id));
+    let limit = SampleLimit {
+        max: state.max_samples,
+        selects_points: false,
+    };
+    let body = blocking(&state, move |a, gone| {
+        let point = existing_point(a, id)?;
+        let long = limit.read(a, &filter, &[point], gone)?;
+        encode(&long, &[TS, VALUE], format)
     })
     .await?;
     Ok(format.response(body))
@@ -166,7 +183,7 @@ async fn write_point_samples(
 ) -> Result<Json<WriteSummary>, ApiError> {
     let long = codec::decode(&headers, &body, Some(id))?;
     let written = long.height();
-    blocking(&state, move |a| {
+    blocking(&state, move |a, _| {
         existing_point(a, id)?;
         Ok(a.write(&long)?)
     })
@@ -189,13 +206,15 @@ async fn list_flows(
     Query(query): Query<FlowQuery>,
 ) -> Result<Json<DataPointList>, ApiError> {
     let filter = FlowFilter::from(query);
-    let points = blocking(&state, move |a| Ok(a.flows(&filter)?)).await?;
+    let points = blocking(&state, move |a, _| Ok(a.flows(&filter)?)).await?;
     Ok(Json(DataPointList::of(points)))
 }
 
 /// Samples of the data points the parameters select (all without any) in
 /// `[start, end)`, optionally converted to another resolution, in long
-/// form. A listed name or id that does not exist is a 400 naming it.
+/// form, by `?format=` or `Accept`. A listed name or id that does not exist
+/// is a 400 naming it. A read of more samples than the server's limit
+/// (`max_samples`) is a 400 that says how to narrow it.
 #[utoipa::path(
     get, path = "/samples", tag = "data",
     params(DataPointQuery, RangeQuery),
@@ -206,7 +225,7 @@ async fn list_flows(
             (Binary = "application/vnd.apache.arrow.stream"),
             (Binary = "application/vnd.apache.parquet"),
             (String = "text/csv"),
-        )),
+        ), headers(("Vary" = String, description = "`accept`"))),
         (status = 406, description = "None of the accepted media types is available",
          body = Problem, content_type = "application/problem+json"),
     )
@@ -216,9 +235,18 @@ async fn read_samples(
     Query(pairs): Query<query::Pairs>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let format = FrameFormat::negotiate(&headers)?;
-    let filter = query::samples_filter(pairs)?;
-    let body = blocking(&state, move |a| encode(&a.read(&filter)?, &[], format)).await?;
+    let (filter, format) = query::samples_filter(pairs)?;
+    let format = FrameFormat::choose(format, &headers)?;
+    let limit = SampleLimit {
+        max: state.max_samples,
+        selects_points: true,
+    };
+    let body = blocking(&state, move |a, gone| {
+        let points = a.data_points(&filter)?;
+        let long = limit.read(a, &filter, &points, gone)?;
+        encode(&long, &[], format)
+    })
+    .await?;
     Ok(format.response(body))
 }
 
@@ -241,17 +269,89 @@ async fn write_samples(
 ) -> Result<Json<SamplesWritten>, ApiError> {
     let long = codec::decode(&headers, &body, None)?;
     let written = long.height();
-    blocking(&state, move |a| Ok(a.write(&long)?)).await?;
+    blocking(&state, move |a, _| {
+        defined_ids(a, &long)?;
+        Ok(a.write(&long)?)
+    })
+    .await?;
     Ok(Json(SamplesWritten { written }))
 }
 
-/// Runs adapter work on the blocking pool (adapters block).
+/// Runs adapter work on the blocking pool (adapters block). The work is
+/// told (as an [`Interrupt`]) when the request is gone: cut off by the
+/// request timeout, or left by its client.
 async fn blocking<T: Send + 'static>(
     state: &AppState,
-    f: impl FnOnce(&dyn Adapter) -> Result<T, ApiError> + Send + 'static,
+    f: impl FnOnce(&dyn Adapter, &dyn Interrupt) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     let adapter: Arc<dyn Adapter> = state.service.adapter().clone();
-    tokio::task::spawn_blocking(move || f(adapter.as_ref())).await?
+    let gone = Arc::new(RequestGone::default());
+    let _on_drop = MarkGone(gone.clone());
+    tokio::task::spawn_blocking(move || f(adapter.as_ref(), gone.as_ref())).await?
+}
+
+/// Whether the request that started some blocking work is gone.
+#[derive(Debug, Default)]
+struct RequestGone(AtomicBool);
+
+impl Interrupt for RequestGone {
+    fn is_interrupted(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Marks the request gone when its handler ends or is dropped.
+struct MarkGone(Arc<RequestGone>);
+
+impl Drop for MarkGone {
+    fn drop(&mut self) {
+        self.0.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// 400 for a name given twice in one request with different quantities
+/// (the adapter would take the first and call the second a conflict with
+/// an existing data point). The same name twice is one data point.
+fn given_once(definitions: &[DataPointDefinition]) -> Result<(), ApiError> {
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for (i, definition) in definitions.iter().enumerate() {
+        let first = *seen.entry(definition.name.as_str()).or_insert(i);
+        let quantity =
+            |d: &DataPointDefinition| serde_json::to_value(d.quantity).unwrap_or_default();
+        if definitions[first].quantity != definition.quantity {
+            return Err(ApiError::BadRequest(format!(
+                "data point '{}' is given twice in the request with different quantities \
+                 (data_points[{first}]: {}, data_points[{i}]: {}); give each name once",
+                definition.name,
+                quantity(&definitions[first]).as_str().unwrap_or_default(),
+                quantity(definition).as_str().unwrap_or_default(),
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// 400 naming the data point ids of `long` that do not exist.
+fn defined_ids(adapter: &dyn Adapter, long: &DataFrame) -> Result<(), ApiError> {
+    let ids: BTreeSet<i64> = long
+        .column(DATA_POINT_ID)
+        .and_then(|c| c.i64().map(|ids| ids.into_no_null_iter().collect()))
+        .map_err(ApiError::internal)?;
+    let filter = DataPointFilter::default().with_ids(ids.iter().copied().map(DataPointId));
+    let known: BTreeSet<i64> = adapter
+        .data_points(&filter)?
+        .into_iter()
+        .map(|p| p.id.0)
+        .collect();
+    let unknown: Vec<String> = ids.difference(&known).map(i64::to_string).collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::BadRequest(format!(
+        "unknown data point id(s) {}; define the data points first (POST /data-points, or \
+         define_data_points of the rest adapter) and write with the ids it returns",
+        unknown.join(", ")
+    )))
 }
 
 fn one_point(id: i64) -> DataPointFilter {

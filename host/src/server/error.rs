@@ -12,6 +12,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::config::Scope;
 use crate::registry::UnknownAlgorithm;
 use crate::runner::RunRejected;
 use crate::service::{CancelError, SubmitError};
@@ -69,8 +70,18 @@ pub enum ApiError {
     #[error("{0}")]
     Unauthorized(String),
     /// The token lacks the scope.
-    #[error("this request needs a token with scope '{0}'")]
-    Forbidden(&'static str),
+    #[error(
+        "{operation} needs a token with scope '{}' (to {}); this token has scope '{}' (to {})",
+        needed.as_str(), needed.grants(), has.as_str(), has.grants()
+    )]
+    Forbidden {
+        /// `METHOD /path/{template}`.
+        operation: String,
+        /// The scope the operation needs.
+        needed: Scope,
+        /// The token's scope.
+        has: Scope,
+    },
     /// Nothing at this address (route, run, frame, data point).
     #[error("{0}")]
     NotFound(String),
@@ -140,7 +151,7 @@ impl ApiError {
                 "unauthorized",
                 "Authentication required",
             ),
-            Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", "Insufficient scope"),
+            Forbidden { .. } => (StatusCode::FORBIDDEN, "forbidden", "Insufficient scope"),
             NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
             UnknownAlgorithm(_) => (
                 StatusCode::NOT_FOUND,
@@ -256,9 +267,10 @@ impl IntoResponse for ApiError {
                     HeaderValue::from_static("Bearer realm=\"algohost\""),
                 );
             }
-            ApiError::Forbidden(scope) => {
+            ApiError::Forbidden { needed, .. } => {
                 let value = format!(
-                    "Bearer realm=\"algohost\", error=\"insufficient_scope\", scope=\"{scope}\""
+                    "Bearer realm=\"algohost\", error=\"insufficient_scope\", scope=\"{}\"",
+                    needed.as_str()
                 );
                 if let Ok(value) = HeaderValue::from_str(&value) {
                     headers.insert(header::WWW_AUTHENTICATE, value);

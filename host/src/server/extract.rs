@@ -2,38 +2,74 @@
 //! that a malformed body, query or path answers with problem+json too.
 
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::StatusCode;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
 use super::state::AppState;
 
-/// A JSON request body.
+/// A JSON request body: a JSON object with the fields of `T`.
 #[derive(Debug)]
 pub struct JsonBody<T>(pub T);
 
-impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
+/// A body type's shape, for the message when a body is not a JSON object.
+pub trait BodyShape {
+    /// The fields of the object (`algorithm (required), params, timeout`),
+    /// or `None` when any JSON value is a body.
+    const FIELDS: Option<&'static str>;
+}
+
+impl BodyShape for serde_json::Value {
+    const FIELDS: Option<&'static str> = None;
+}
+
+impl<T: DeserializeOwned + BodyShape> FromRequest<AppState> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
+        if !is_json(req.headers()) {
+            return Err(ApiError::UnsupportedMediaType(
+                "send the body as JSON with the header content-type: application/json".into(),
+            ));
+        }
+        let RawBody(body) = RawBody::from_request(req, state).await?;
+        if let Some(fields) = T::FIELDS {
+            let first = body.iter().find(|b| !b.is_ascii_whitespace());
+            if first.is_some_and(|b| *b != b'{') {
+                let what = match first {
+                    Some(b'[') => "an array",
+                    Some(b'"') => "a string",
+                    Some(b't' | b'f') => "a boolean",
+                    Some(b'n') => "null",
+                    _ => "a number",
+                };
+                return Err(ApiError::BadRequest(format!(
+                    "the body must be a JSON object with the fields {fields}, not {what}"
+                )));
+            }
+        }
+        match axum::Json::<T>::from_bytes(&body) {
             Ok(axum::Json(value)) => Ok(JsonBody(value)),
-            Err(rejection) => Err(json_rejection(rejection, state.body_limit)),
+            Err(rejection) => Err(ApiError::BadRequest(rejection.body_text())),
         }
     }
 }
 
-fn json_rejection(rejection: JsonRejection, limit: usize) -> ApiError {
-    match rejection.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(limit),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType(
-            "send the body as JSON with the header content-type: application/json".into(),
-        ),
-        _ => ApiError::BadRequest(rejection.body_text()),
-    }
+/// Whether the content type is JSON (`application/json` or `…+json`).
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(media_type) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+    else {
+        return false;
+    };
+    media_type == "application/json"
+        || (media_type.starts_with("application/") && media_type.ends_with("+json"))
 }
 
 /// A raw request body, within the body limit.
@@ -81,5 +117,27 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T>
             .await
             .map(|axum::extract::Path(v)| Path(v))
             .map_err(|r: PathRejection| ApiError::BadRequest(r.body_text()))
+    }
+}
+
+/// The query string of a route that takes no parameters: any parameter is
+/// a 400 naming it, rather than being ignored.
+#[derive(Debug)]
+pub struct NoQuery;
+
+impl<S: Send + Sync> FromRequestParts<S> for NoQuery {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if parts.uri.query().is_none_or(str::is_empty) {
+            return Ok(NoQuery);
+        }
+        let Query(pairs) = Query::<Vec<(String, String)>>::from_request_parts(parts, state).await?;
+        match pairs.first() {
+            Some((key, _)) => Err(ApiError::BadRequest(format!(
+                "unknown query parameter '{key}'; this endpoint takes none"
+            ))),
+            None => Ok(NoQuery),
+        }
     }
 }

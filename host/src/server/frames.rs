@@ -4,11 +4,13 @@
 use std::io::Cursor;
 
 use algohost_sdk::polars::prelude::{
-    CompatLevel, CsvWriter, DataFrame, IpcStreamWriter, JsonFormat, JsonWriter, ParquetWriter,
-    PolarsResult, SerWriter,
+    Column, CompatLevel, CsvWriter, DataFrame, DataType, IntoColumn, IpcStreamWriter, JsonFormat,
+    JsonWriter, ParquetWriter, PolarsResult, SerWriter,
 };
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use utoipa::ToSchema;
 
 use super::error::ApiError;
 
@@ -51,6 +53,52 @@ pub const CSV: &str = "text/csv";
 /// Media type of JSON.
 pub const JSON: &str = "application/json";
 
+/// Media types also accepted for a format in `Accept` (answered with the
+/// format's own media type).
+const ALIASES: [(&str, FrameFormat); 1] = [("application/x-parquet", FrameFormat::Parquet)];
+
+/// Time stamps in CSV, as in JSON: RFC 3339 with the offset, fractional
+/// seconds only when there are some.
+const CSV_DATETIME: &str = "%Y-%m-%dT%H:%M:%S%.f%:z";
+/// Time stamps without a time zone in CSV.
+const CSV_NAIVE_DATETIME: &str = "%Y-%m-%dT%H:%M:%S%.f";
+
+/// `?format=`: a frame format by name, instead of `Accept`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FormatName {
+    /// `application/json`.
+    Json,
+    /// `text/csv`.
+    Csv,
+    /// `application/vnd.apache.parquet`.
+    Parquet,
+    /// `application/vnd.apache.arrow.stream`.
+    Arrow,
+}
+
+impl FormatName {
+    /// Parses a name; the error lists the names.
+    pub fn parse(text: &str) -> Result<Self, ApiError> {
+        serde_json::from_value(serde_json::Value::String(text.trim().to_owned())).map_err(|_| {
+            ApiError::BadRequest(format!(
+                "format: '{text}' is not one of json, csv, parquet, arrow"
+            ))
+        })
+    }
+}
+
+impl From<FormatName> for FrameFormat {
+    fn from(name: FormatName) -> Self {
+        match name {
+            FormatName::Json => FrameFormat::Json,
+            FormatName::Csv => FrameFormat::Csv,
+            FormatName::Parquet => FrameFormat::Parquet,
+            FormatName::Arrow => FrameFormat::ArrowStream,
+        }
+    }
+}
+
 impl FrameFormat {
     /// Every format, in the order the server prefers them on a tie.
     pub const ALL: [FrameFormat; 4] = [
@@ -67,6 +115,24 @@ impl FrameFormat {
             FrameFormat::ArrowStream => ARROW_STREAM,
             FrameFormat::Parquet => PARQUET,
             FrameFormat::Csv => CSV,
+        }
+    }
+
+    /// The file name extension.
+    pub fn extension(self) -> &'static str {
+        match self {
+            FrameFormat::Json => "json",
+            FrameFormat::ArrowStream => "arrow",
+            FrameFormat::Parquet => "parquet",
+            FrameFormat::Csv => "csv",
+        }
+    }
+
+    /// The format `?format=` names, else the one `Accept` asks for.
+    pub fn choose(name: Option<FormatName>, headers: &HeaderMap) -> Result<FrameFormat, ApiError> {
+        match name {
+            Some(name) => Ok(name.into()),
+            None => Self::negotiate(headers),
         }
     }
 
@@ -88,7 +154,7 @@ impl FrameFormat {
             .collect();
         let mut best: Option<(FrameFormat, f32)> = None;
         for format in Self::ALL {
-            let q = quality(&ranges, format.media_type());
+            let q = format.quality(&ranges);
             if q > 0.0 && best.is_none_or(|(_, b)| q > b) {
                 best = Some((format, q));
             }
@@ -97,6 +163,19 @@ impl FrameFormat {
             accept: accept.join(", "),
             available: Self::ALL.map(Self::media_type).join(", "),
         })
+    }
+
+    /// The quality `ranges` give this format: its media type's, or an
+    /// alias's when that is named exactly.
+    fn quality(self, ranges: &[(String, f32)]) -> f32 {
+        let alias = ALIASES
+            .iter()
+            .filter(|(_, f)| *f == self)
+            .find_map(|(media_type, _)| ranges.iter().find(|(r, _)| r == media_type));
+        match alias {
+            Some((_, q)) if quality(ranges, self.media_type()) == 0.0 => *q,
+            _ => quality(ranges, self.media_type()),
+        }
     }
 
     /// Encodes a frame.
@@ -114,15 +193,47 @@ impl FrameFormat {
             }
             FrameFormat::Csv => CsvWriter::new(&mut out)
                 .include_header(true)
-                .finish(frame)?,
+                .finish(&mut with_text_timestamps(frame)?)?,
         }
         Ok(out)
     }
 
-    /// A 200 response with the encoded frame.
+    /// A 200 response with the encoded frame; it varies with `Accept`.
     pub fn response(self, body: Vec<u8>) -> Response {
-        ([(header::CONTENT_TYPE, self.media_type())], body).into_response()
+        (
+            [
+                (header::CONTENT_TYPE, self.media_type()),
+                (header::VARY, "accept"),
+            ],
+            body,
+        )
+            .into_response()
     }
+}
+
+/// `frame` with its time stamps as RFC 3339 text (polars' CSV writer has
+/// one format for every datetime column, and writes `+0000`).
+fn with_text_timestamps(frame: &DataFrame) -> PolarsResult<DataFrame> {
+    let columns = frame
+        .columns()
+        .iter()
+        .map(|column| match column.dtype() {
+            DataType::Datetime(_, zone) => {
+                let format = if zone.is_some() {
+                    CSV_DATETIME
+                } else {
+                    CSV_NAIVE_DATETIME
+                };
+                let text = column
+                    .as_materialized_series()
+                    .datetime()?
+                    .to_string(format)?;
+                Ok(text.into_column())
+            }
+            _ => Ok(column.clone()),
+        })
+        .collect::<PolarsResult<Vec<Column>>>()?;
+    DataFrame::new(frame.height(), columns)
 }
 
 /// `type/subtype;q=0.5` → (`type/subtype`, 0.5).
@@ -177,6 +288,14 @@ mod tests {
             accept("application/json;q=0, */*").unwrap(),
             FrameFormat::ArrowStream
         );
+        assert_eq!(
+            accept("application/x-parquet").unwrap(),
+            FrameFormat::Parquet
+        );
+        assert_eq!(
+            accept("application/x-parquet;q=0.2, application/json;q=0.1").unwrap(),
+            FrameFormat::Parquet
+        );
         let err = accept("image/png").unwrap_err();
         assert!(matches!(err, ApiError::NotAcceptable { .. }));
         assert!(err.to_string().contains("text/csv"), "{err}");
@@ -191,6 +310,13 @@ mod tests {
         assert_eq!(rows[0]["value"], 1.5);
         assert!(rows[1]["value"].is_null());
         let csv = String::from_utf8(FrameFormat::Csv.encode(&mut frame).unwrap()).unwrap();
-        assert!(csv.starts_with("data_point_id,ts,value\n"), "{csv}");
+        assert_eq!(
+            csv,
+            "data_point_id,ts,value\n1,1970-01-01T00:00:00+00:00,1.5\n1,1970-01-01T00:15:00+00:00,\n"
+        );
+        assert_eq!(
+            rows[1]["ts"], "1970-01-01T00:15:00+00:00",
+            "JSON and CSV agree"
+        );
     }
 }

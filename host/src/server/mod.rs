@@ -86,14 +86,7 @@ pub fn app(service: Arc<Service>, config: &ServerConfig, plugin_dirs: Vec<PathBu
     let api = openapi::finish(api);
     let api_value = serde_json::to_value(&api).unwrap_or_default();
     let auth = auth::Auth::new(config.tokens.clone(), &api_value);
-    let state = AppState::new(
-        service,
-        auth,
-        config.body_limit,
-        config.request_timeout,
-        plugin_dirs,
-        api_value.to_string(),
-    );
+    let state = AppState::new(service, auth, config, plugin_dirs, api_value.to_string());
     let routes = routes
         .layer(DefaultBodyLimit::max(config.body_limit))
         .layer(from_fn_with_state(state.clone(), auth::require_token))

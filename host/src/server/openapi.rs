@@ -18,6 +18,7 @@ use utoipa_scalar::Scalar;
 use super::auth::SCHEME;
 use super::error::PROBLEM_JSON;
 use super::events::{ProgressEvent, StatusEvent};
+use super::frames::FormatName;
 use super::runs::LogRecordView;
 use super::state::AppState;
 
@@ -39,7 +40,7 @@ use super::state::AppState;
         (name = "plugins", description = "Sources and discovery diagnostics"),
         (name = "operations", description = "Probes and metrics"),
     ),
-    components(schemas(StatusEvent, ProgressEvent, LogRecordView))
+    components(schemas(StatusEvent, ProgressEvent, LogRecordView, FormatName))
 )]
 pub struct ApiDoc;
 

@@ -1,20 +1,22 @@
 //! `GET /runs/{id}/outputs/{frame}`: an output frame of a finished run, as
-//! Arrow IPC stream, Parquet, CSV or JSON, chosen by `Accept`.
+//! Arrow IPC stream, Parquet, CSV or JSON, chosen by `?format=` or
+//! `Accept`, as a file to save (`Content-Disposition`).
 
 use std::collections::BTreeMap;
 
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::Response;
+use serde::Deserialize;
 use serde_json::Value;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::error::{ApiError, Problem, run_not_found};
-use super::extract::Path;
-use super::frames::{Binary, FrameFormat};
+use super::extract::{Path, Query};
+use super::frames::{Binary, FormatName, FrameFormat};
 use super::state::AppState;
 use crate::service::Service;
 
@@ -24,22 +26,38 @@ use crate::service::Service;
 #[allow(dead_code)]
 pub struct FrameRecords(Vec<BTreeMap<String, Value>>);
 
+/// The query of `GET /runs/{id}/outputs/{frame}`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct OutputQuery {
+    /// The format, instead of `Accept` (which it beats): a link that
+    /// downloads CSV is `…/outputs/schedule?format=csv`.
+    pub format: Option<FormatName>,
+}
+
 /// The router of `/runs/{id}/outputs/{frame}`.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(get_output))
 }
 
-/// Downloads an output frame in the format `Accept` asks for (JSON when
-/// it asks for none).
+/// Downloads an output frame in the format `?format=` names, else the one
+/// `Accept` asks for (JSON when it asks for none), as a file named
+/// `<run>-<frame>.<json|csv|parquet|arrow>`. `Accept` also takes
+/// `application/x-parquet` for Parquet.
 #[utoipa::path(
     get, path = "/runs/{id}/outputs/{frame}", tag = "runs",
     params(
         ("id" = Uuid, Path, description = "Run id"),
         ("frame" = String, Path, description = "Frame name, one of the run's `frames`"),
+        OutputQuery,
     ),
     security(("bearer" = ["read"])),
     responses(
-        (status = 200, description = "The frame", content(
+        (status = 200, description = "The frame", headers(
+            ("Content-Disposition" = String, description = "`attachment; filename=\"<run>-<frame>.<extension>\"`"),
+            ("Vary" = String, description = "`accept`"),
+        ), content(
             (FrameRecords = "application/json"),
             (Binary = "application/vnd.apache.arrow.stream"),
             (Binary = "application/vnd.apache.parquet"),
@@ -54,13 +72,37 @@ pub fn router() -> OpenApiRouter<AppState> {
 async fn get_output(
     State(state): State<AppState>,
     Path((id, name)): Path<(Uuid, String)>,
+    Query(query): Query<OutputQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let format = FrameFormat::negotiate(&headers)?;
+    let format = FrameFormat::choose(query.format, &headers)?;
     let service = state.service.clone();
+    let file = attachment(id, &name, format);
     let body =
         tokio::task::spawn_blocking(move || encoded_frame(&service, id, &name, format)).await??;
-    Ok(format.response(body))
+    let mut response = format.response(body);
+    if let Ok(value) = HeaderValue::from_str(&file) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_DISPOSITION, value);
+    }
+    Ok(response)
+}
+
+/// `attachment; filename="<run>-<frame>.<ext>"`, the frame name kept to
+/// characters safe in a file name.
+fn attachment(id: Uuid, frame: &str, format: FrameFormat) -> String {
+    let frame: String = frame
+        .chars()
+        .map(|c| match c {
+            'a'..='z' | 'A'..='Z' | '0'..='9' | '-' | '_' | '.' => c,
+            _ => '_',
+        })
+        .collect();
+    format!(
+        "attachment; filename=\"{id}-{frame}.{}\"",
+        format.extension()
+    )
 }
 
 fn encoded_frame(

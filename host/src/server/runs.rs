@@ -18,10 +18,11 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::error::{ApiError, Problem, run_not_found};
-use super::extract::{JsonBody, Path, Query};
+use super::extract::{BodyShape, JsonBody, NoQuery, Path, Query};
 use super::state::AppState;
-use crate::runner::{Run, RunStatus};
-use crate::service::Submit;
+use crate::registry::Source;
+use crate::runner::{Run, RunError, RunStatus};
+use crate::service::{Submit, SubmitError};
 use crate::store::RunQuery;
 
 /// Default page size of `GET /runs`.
@@ -87,6 +88,16 @@ pub struct RunErrorView {
     pub details: Value,
 }
 
+impl From<RunError> for RunErrorView {
+    fn from(e: RunError) -> Self {
+        Self {
+            kind: e.kind,
+            message: e.message,
+            details: e.details,
+        }
+    }
+}
+
 /// One log line of a run.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct LogRecordView {
@@ -126,6 +137,10 @@ pub struct RunView {
     pub version: String,
     /// The validated params.
     pub params: Value,
+    /// Seconds the run may take once started before it is stopped and
+    /// reported `timed_out`: the timeout asked for, else the server's
+    /// default, at most the server's maximum; null when it has none.
+    pub timeout: Option<f64>,
     /// Status.
     pub status: RunStatusView,
     /// Last reported progress, 0..=1.
@@ -144,7 +159,8 @@ pub struct RunView {
     pub summary: Value,
     /// Names of the output frames, for `/runs/{id}/outputs/{frame}`.
     pub frames: Vec<String>,
-    /// Log records (in `GET /runs/{id}` only).
+    /// Log records, in order (every answer about one run has them;
+    /// listings leave them out).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logs: Option<Vec<LogRecordView>>,
 }
@@ -165,17 +181,14 @@ impl From<Run> for RunView {
             algorithm: run.algorithm,
             version: run.version,
             params: run.params,
+            timeout: run.timeout,
             status: run.status.into(),
             progress: run.progress,
             progress_message: run.progress_message,
             created_at: run.created_at,
             started_at: run.started_at,
             finished_at: run.finished_at,
-            error: run.error.map(|e| RunErrorView {
-                kind: e.kind,
-                message: e.message,
-                details: e.details,
-            }),
+            error: run.error.map(Into::into),
             summary: run.summary,
             frames: run.frames,
             logs: Some(run.logs.into_iter().map(Into::into).collect()),
@@ -195,6 +208,11 @@ pub struct SubmitRun {
     /// Stop the run after this many seconds (reported `timed_out`).
     #[serde(default)]
     pub timeout: Option<f64>,
+}
+
+impl BodyShape for SubmitRun {
+    const FIELDS: Option<&'static str> =
+        Some("algorithm (required), params (an object) and timeout (seconds)");
 }
 
 fn empty_object() -> Value {
@@ -220,7 +238,8 @@ pub struct RunFilter {
     /// Only runs of this algorithm.
     pub algorithm: Option<String>,
     /// Page size, 1 to 1000 (default 50).
-    pub limit: Option<usize>,
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
+    pub limit: Option<String>,
     /// Only runs older than this run (the previous page's `next_before`).
     pub before: Option<Uuid>,
 }
@@ -266,17 +285,47 @@ async fn create_run(
     JsonBody(body): JsonBody<SubmitRun>,
 ) -> Result<Response, ApiError> {
     let wait = preferred_wait(&headers).map(|w| w.min(state.max_wait()));
+    let algorithm = body.algorithm.clone();
     let submit = Submit {
         algorithm: body.algorithm,
         params: body.params,
         timeout: run_timeout(body.timeout)?,
         idempotency_key: idempotency_key(&headers)?,
     };
-    let run = match wait {
-        Some(wait) => state.service.submit_and_wait(submit, wait).await?,
-        None => state.service.submit(submit)?,
+    let submitted = match wait {
+        Some(wait) => state.service.submit_and_wait(submit, wait).await,
+        None => state.service.submit(submit),
     };
-    Ok(run_response(run, wait))
+    match submitted {
+        Ok(run) => Ok(run_response(run, wait)),
+        Err(SubmitError::QueueFull {
+            capacity,
+            retry_after,
+        }) => Err(queue_full(&state, &algorithm, capacity, retry_after)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// 503 naming the queue that is full: Rust and Python runs have one each.
+fn queue_full(
+    state: &AppState,
+    algorithm: &str,
+    capacity: usize,
+    retry_after: Duration,
+) -> ApiError {
+    let lane = match state.service.registry().get(algorithm).map(|a| &a.source) {
+        Ok(Source::Python { .. }) => "Python",
+        _ => "Rust",
+    };
+    let runs = if capacity == 1 { "run" } else { "runs" };
+    ApiError::QueueFull {
+        message: format!(
+            "the queue of {lane} runs is full ({capacity} {runs} waiting for a worker, as many as \
+             it holds); try again in {} s",
+            retry_after.as_secs_f64().ceil().max(1.0)
+        ),
+        retry_after,
+    }
 }
 
 fn run_response(run: Run, wait: Option<Duration>) -> Response {
@@ -357,29 +406,38 @@ async fn list_runs(
     State(state): State<AppState>,
     Query(filter): Query<RunFilter>,
 ) -> Result<Json<RunPage>, ApiError> {
-    let limit = match filter.limit {
-        None => DEFAULT_PAGE,
-        Some(n @ 1..=MAX_PAGE) => n,
-        Some(n) => {
-            return Err(ApiError::BadRequest(format!(
-                "limit must be between 1 and {MAX_PAGE}, got {n}"
-            )));
-        }
-    };
+    let limit = page_size(filter.limit.as_deref())?;
+    // One run more than the page tells whether there is a next page.
     let query = RunQuery {
         status: filter.status.map(Into::into),
         algorithm: filter.algorithm,
-        limit,
+        limit: limit + 1,
         before: filter.before,
     };
-    let runs = state.service.list(&query)?;
-    let next_before = (runs.len() == limit)
-        .then(|| runs.last().map(|r| r.id))
-        .flatten();
+    let mut runs = state.service.list(&query)?;
+    let next_before = if runs.len() > limit {
+        runs.truncate(limit);
+        runs.last().map(|r| r.id)
+    } else {
+        None
+    };
     Ok(Json(RunPage {
         runs: runs.into_iter().map(RunView::summary_of).collect(),
         next_before,
     }))
+}
+
+/// `limit`: 1 to [`MAX_PAGE`], [`DEFAULT_PAGE`] when absent.
+fn page_size(limit: Option<&str>) -> Result<usize, ApiError> {
+    let Some(text) = limit else {
+        return Ok(DEFAULT_PAGE);
+    };
+    match text.trim().parse::<usize>() {
+        Ok(n @ 1..=MAX_PAGE) => Ok(n),
+        _ => Err(ApiError::BadRequest(format!(
+            "limit must be a whole number from 1 to {MAX_PAGE}, got '{text}'"
+        ))),
+    }
 }
 
 /// One run: status, progress, error, output summary and log records.
@@ -395,6 +453,7 @@ async fn list_runs(
 async fn get_run(
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
+    _: NoQuery,
 ) -> Result<Json<RunView>, ApiError> {
     let run = state.service.get(id)?.ok_or_else(|| run_not_found(id))?;
     Ok(Json(run.into()))
@@ -415,9 +474,10 @@ async fn get_run(
 async fn cancel_run(
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
+    _: NoQuery,
 ) -> Result<Json<RunView>, ApiError> {
     let run = state.service.cancel(id).await?;
-    Ok(Json(RunView::summary_of(run)))
+    Ok(Json(run.into()))
 }
 
 #[cfg(test)]

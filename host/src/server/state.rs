@@ -9,6 +9,7 @@ use std::time::Duration;
 use crate::service::Service;
 
 use super::auth::Auth;
+use super::config::ServerConfig;
 use super::metrics::HttpMetrics;
 
 /// Shared state of the HTTP server: one reference count to clone per
@@ -28,6 +29,8 @@ pub struct Shared {
     pub body_limit: usize,
     /// Timeout of non-streaming requests.
     pub request_timeout: Duration,
+    /// The most samples one read of the data API may return.
+    pub max_samples: usize,
     /// Plugin directories given to discovery (shown by `/plugins`).
     pub plugin_dirs: Vec<PathBuf>,
     /// The OpenAPI document, serialised once.
@@ -44,12 +47,11 @@ impl Deref for AppState {
 }
 
 impl AppState {
-    /// State for a server of `service`.
+    /// State for a server of `service` with the limits of `config`.
     pub fn new(
         service: Arc<Service>,
         auth: Auth,
-        body_limit: usize,
-        request_timeout: Duration,
+        config: &ServerConfig,
         plugin_dirs: Vec<PathBuf>,
         openapi_json: String,
     ) -> Self {
@@ -57,8 +59,9 @@ impl AppState {
             service,
             auth,
             metrics: HttpMetrics::default(),
-            body_limit,
-            request_timeout,
+            body_limit: config.body_limit,
+            request_timeout: config.request_timeout,
+            max_samples: config.max_samples,
             plugin_dirs,
             openapi_json,
             shutting_down: AtomicBool::new(false),

@@ -10,6 +10,9 @@ use crate::adapters::rest::wire::{self, ARROW_STREAM};
 use crate::server::ApiError;
 use crate::server::frames::JSON;
 
+/// How an Arrow IPC file (not a stream) starts.
+const ARROW_FILE_MAGIC: &[u8] = b"ARROW1";
+
 /// The body as a long frame. With `id`, the samples are of that data point
 /// and have only `ts` and `value`; without, each names its data point.
 pub fn decode(headers: &HeaderMap, body: &[u8], id: Option<i64>) -> Result<DataFrame, ApiError> {
@@ -23,7 +26,16 @@ pub fn decode(headers: &HeaderMap, body: &[u8], id: Option<i64>) -> Result<DataF
         } else {
             "data_point_id (integer), ts (timestamp) and value (number)"
         };
+        if body.starts_with(ARROW_FILE_MAGIC) {
+            return Err(ApiError::BadRequest(format!(
+                "the body is an Arrow IPC file; send the stream format ({ARROW_STREAM}) with \
+                 columns {columns} (pyarrow: pa.ipc.new_stream, polars: write_ipc_stream)"
+            )));
+        }
         return wire::decode_arrow(body, id).map_err(|e| {
+            // The decoder's hint names the columns of the long form; this
+            // message names those of this endpoint.
+            let e = e.split("; send ").next().unwrap_or(&e);
             ApiError::BadRequest(format!(
                 "the body is not an Arrow IPC stream with columns {columns}: {e}"
             ))

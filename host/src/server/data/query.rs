@@ -13,6 +13,7 @@ use utoipa::IntoParams;
 
 use super::views::QuantityView;
 use crate::server::ApiError;
+use crate::server::frames::FormatName;
 
 /// Raw query pairs, in order.
 pub type Pairs = Vec<(String, String)>;
@@ -48,6 +49,8 @@ pub struct RangeQuery {
     pub resolution: Option<Resolution>,
     /// Time zone of calendar resolutions; default each data point's.
     pub time_zone: Option<String>,
+    /// The response's format, instead of `Accept` (which it beats).
+    pub format: Option<FormatName>,
 }
 
 /// Which flows; every parameter given must match.
@@ -74,7 +77,7 @@ impl From<FlowQuery> for FlowFilter {
 }
 
 const POINT_PARAMS: &str = "names, ids, tags[KEY], quantity";
-const RANGE_PARAMS: &str = "start, end, resolution, time_zone";
+const RANGE_PARAMS: &str = "start, end, resolution, time_zone, format";
 
 impl DataPointQuery {
     /// Takes the pair if it is one of these parameters; gives it back if not.
@@ -155,18 +158,19 @@ impl RangeQuery {
                 set_once(&mut self.resolution, resolution, "resolution")?;
             }
             "time_zone" => set_once(&mut self.time_zone, value, "time_zone")?,
+            "format" => set_once(&mut self.format, FormatName::parse(&value)?, "format")?,
             _ => return Ok(Some((key, value))),
         }
         Ok(None)
     }
 
     /// Sets the range, resolution and time zone of `filter`.
-    pub fn apply(self, filter: DataPointFilter) -> DataPointFilter {
+    pub fn apply(&self, filter: DataPointFilter) -> DataPointFilter {
         DataPointFilter {
             start: self.start,
             end: self.end,
             resolution: self.resolution,
-            time_zone: self.time_zone,
+            time_zone: self.time_zone.clone(),
             ..filter
         }
     }
@@ -183,8 +187,8 @@ impl RangeQuery {
     }
 }
 
-/// Parses `GET /samples`'s parameters: data points and range.
-pub fn samples_filter(pairs: Pairs) -> Result<DataPointFilter, ApiError> {
+/// Parses `GET /samples`'s parameters: data points, range and format.
+pub fn samples_filter(pairs: Pairs) -> Result<(DataPointFilter, Option<FormatName>), ApiError> {
     let (mut points, mut range) = (DataPointQuery::default(), RangeQuery::default());
     for (key, value) in pairs {
         let Some((key, value)) = points.take(key, value)? else {
@@ -194,7 +198,7 @@ pub fn samples_filter(pairs: Pairs) -> Result<DataPointFilter, ApiError> {
             return Err(unknown(&key, &format!("{POINT_PARAMS}, {RANGE_PARAMS}")));
         }
     }
-    Ok(range.apply(points.filter()))
+    Ok((range.apply(points.filter()), range.format))
 }
 
 fn set_once<T>(slot: &mut Option<T>, value: T, name: &str) -> Result<(), ApiError> {
@@ -210,10 +214,29 @@ fn instant(name: &str, value: &str) -> Result<DateTime<Utc>, ApiError> {
     DateTime::parse_from_rfc3339(value.trim())
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| {
+            // A `+` left unencoded in a query string arrives as a space.
+            let hint = match value.trim().rsplit_once(' ') {
+                Some((time, offset)) if time.contains('T') && is_offset(offset) => format!(
+                    "; a '+' in a query string means a space: encode it as %2B \
+                     ({name}={}) or give the time in UTC with Z",
+                    value.trim().replacen(' ', "%2B", 1)
+                ),
+                _ => String::new(),
+            };
             ApiError::BadRequest(format!(
-                "{name}: '{value}' is not an RFC 3339 instant such as 2026-02-01T00:00:00Z ({e})"
+                "{name}: '{value}' is not an RFC 3339 instant such as 2026-02-01T00:00:00Z \
+                 ({e}){hint}"
             ))
         })
+}
+
+/// `01:00`, `0100` or `01`: what is left of `+01:00` when its `+` is lost.
+fn is_offset(text: &str) -> bool {
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    match text.split_once(':') {
+        Some((h, m)) => h.len() == 2 && m.len() == 2 && digits(h) && digits(m),
+        None => matches!(text.len(), 2 | 4) && digits(text),
+    }
 }
 
 fn unknown(key: &str, accepted: &str) -> ApiError {
@@ -245,7 +268,8 @@ mod tests {
             ("resolution", "PT1H"),
             ("start", "2026-01-01T00:00:00+01:00"),
         ]))
-        .unwrap();
+        .unwrap()
+        .0;
         assert_eq!(filter.names, ["a,b", "c"]);
         assert_eq!(filter.ids, [DataPointId(4)]);
         assert_eq!(filter.tags["k=1"], "v&w");
@@ -271,6 +295,17 @@ mod tests {
             .contains("more than once")
         );
         assert!(err(&[("tags[a]", "1"), ("tags[a]", "2")]).contains("given twice"));
+        assert!(err(&[("format", "xml")]).contains("json, csv, parquet, arrow"));
+        // An unencoded `+` arrives as a space.
+        assert!(
+            err(&[("start", "2026-03-29T00:00:00 01:00")]).ends_with(
+                "; a '+' in a query string means a space: encode it as %2B \
+                 (start=2026-03-29T00:00:00%2B01:00) or give the time in UTC with Z"
+            ),
+            "{}",
+            err(&[("start", "2026-03-29T00:00:00 01:00")])
+        );
+        assert!(!err(&[("start", "today")]).contains("%2B"));
         let list = DataPointQuery::parse(pairs(&[("start", "2026-01-01T00:00:00Z")]));
         assert!(list.unwrap_err().to_string().contains("names, ids"));
     }

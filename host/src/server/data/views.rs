@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::server::ApiError;
+use crate::server::extract::BodyShape;
 
 /// What a data point measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -181,6 +182,11 @@ impl DataPointDefinition {
 pub struct DataPointDefinitions {
     /// The data points to define, in order.
     pub data_points: Vec<DataPointDefinition>,
+}
+
+impl BodyShape for DataPointDefinitions {
+    const FIELDS: Option<&'static str> =
+        Some("data_points (required): an array of {name, quantity, resolution, …}");
 }
 
 /// One sample of a data point: the start of its interval and its value.

@@ -134,6 +134,43 @@ fn malformed_requests_get_problems_that_say_what_is_wrong() {
         .post("/runs", &json!({"algorithm": "fails", "param": {}}))
         .problem(400);
     assert!(typo["detail"].as_str().unwrap().contains("param"), "{typo}");
+    // A body that is not a JSON object says what the object holds.
+    for (path, body, expected) in [
+        (
+            "/runs",
+            json!(["resample", {}, null]),
+            "the body must be a JSON object with the fields algorithm (required), params (an \
+             object) and timeout (seconds), not an array",
+        ),
+        (
+            "/runs",
+            json!([]),
+            "the body must be a JSON object with the fields algorithm (required), params (an \
+             object) and timeout (seconds), not an array",
+        ),
+        (
+            "/runs",
+            json!("resample"),
+            "the body must be a JSON object with the fields algorithm (required), params (an \
+             object) and timeout (seconds), not a string",
+        ),
+        (
+            "/data-points",
+            json!([{"name": "x", "quantity": "power", "resolution": "PT1H"}]),
+            "the body must be a JSON object with the fields data_points (required): an array of \
+             {name, quantity, resolution, …}, not an array",
+        ),
+    ] {
+        let bad = server.post(path, &body).problem(400);
+        assert_eq!(bad["detail"], expected, "{path} {body}");
+    }
+    let vendor_json = server.send(
+        server
+            .req(Method::POST, "/runs")
+            .header("content-type", "application/vnd.api+json")
+            .body(r#"{"algorithm": "fails"}"#),
+    );
+    assert_eq!(vendor_json.status, 202, "{}", vendor_json.text());
     let no_type = server
         .send(server.req(Method::POST, "/runs").body("{}"))
         .problem(415);
@@ -157,6 +194,16 @@ fn malformed_requests_get_problems_that_say_what_is_wrong() {
         "{cursor}"
     );
     server.get("/algorithms?name=resample").problem(400);
+    for path in ["/algorithms/resample?version=1", "/data-points/1?verbose"] {
+        let bad = server.get(path).problem(400);
+        assert!(
+            bad["detail"]
+                .as_str()
+                .unwrap()
+                .ends_with("; this endpoint takes none"),
+            "{path}: {bad}"
+        );
+    }
     server
         .get("/runs/01890a5d-ac96-774b-bcce-b302099a8057")
         .problem(404);
@@ -274,6 +321,12 @@ fn the_openapi_document_describes_every_operation_and_error_shape() {
             assert!(op["responses"]["403"].is_object(), "{method} {path}");
         }
     }
+    let mut refs = Vec::new();
+    collect_refs(&spec, &mut refs);
+    for r in refs {
+        let target = r.strip_prefix("#").and_then(|p| spec.pointer(p));
+        assert!(target.is_some(), "{r} does not resolve in the spec");
+    }
     let problem = &spec["components"]["schemas"]["Problem"];
     for field in ["type", "title", "status", "detail", "errors", "close"] {
         assert!(problem["properties"][field].is_object(), "Problem.{field}");
@@ -288,4 +341,18 @@ fn the_openapi_document_describes_every_operation_and_error_shape() {
         runs["422"]["content"]["application/problem+json"].is_object(),
         "{runs}"
     );
+}
+
+/// Every `$ref` in a JSON document.
+fn collect_refs(value: &Value, refs: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::String(r)) = map.get("$ref") {
+                refs.push(r.clone());
+            }
+            map.values().for_each(|v| collect_refs(v, refs));
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_refs(v, refs)),
+        _ => {}
+    }
 }

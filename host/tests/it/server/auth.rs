@@ -74,9 +74,14 @@ fn tokens_guard_every_route_but_the_probes_and_docs() {
     server
         .send(with(Method::POST, &format!("/runs/{id}/cancel"), READER))
         .problem(403);
-    server
+    let write = server
         .send(with(Method::POST, "/data-points/1/samples", READER).json(&json!([])))
         .problem(403);
+    assert_eq!(
+        write["detail"],
+        "POST /data-points/{id}/samples needs a token with scope 'run' (to start and cancel runs \
+         and write data); this token has scope 'read' (to list and read)"
+    );
     // Reading a validation is a read.
     let valid =
         server.send(with(Method::POST, "/algorithms/fails/validate", READER).json(&json!({})));

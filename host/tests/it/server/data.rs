@@ -361,3 +361,238 @@ fn samples_of_many_data_points_are_read_and_written_in_long_form() {
         );
     }
 }
+
+#[test]
+fn reads_beyond_the_samples_limit_are_refused_with_what_to_narrow() {
+    let scratch = Scratch::new();
+    let server = scratch.start(&["--max-samples", "20000"]);
+    let id = load_id(&server);
+    let months = "start=2026-02-01T00:00:00Z&end=2026-06-01T00:00:00Z";
+
+    // 120 days of 3 data points at one second (with or without a range:
+    // its size then comes from the data stored): refused before converting,
+    // with the estimate, the limit and the ways to narrow.
+    let tail = "more than this server's limit of 20,000 per read (max_samples); ask for fewer \
+                data points (names, ids, tags, quantity), a shorter range (start, end) or a \
+                coarser resolution (at PT1S, the limit covers about 111 minutes of 3 data points)";
+    for (query, accept, estimate) in [
+        (
+            format!("resolution=PT1S&{months}"),
+            "application/json",
+            "31,082,403 samples (3 data points at PT1S from 2026-02-01T00:00:00Z to \
+             2026-05-31T22:00:00Z)",
+        ),
+        (
+            format!("resolution=PT1S&{months}"),
+            "text/csv",
+            "31,082,403 samples (3 data points at PT1S from 2026-02-01T00:00:00Z to \
+             2026-05-31T22:00:00Z)",
+        ),
+        (
+            "resolution=PT1S".to_owned(),
+            "application/json",
+            "31,093,203 samples (3 data points at PT1S from 2026-01-31T23:00:00Z to \
+             2026-05-31T22:00:00Z)",
+        ),
+    ] {
+        let bad = server
+            .send(
+                server
+                    .req(Method::GET, &format!("/samples?{query}"))
+                    .header("accept", accept),
+            )
+            .problem(400);
+        assert_eq!(
+            bad["detail"],
+            format!("this read would return about {estimate}, {tail}"),
+            "{query}"
+        );
+    }
+    let one = server
+        .get(&format!(
+            "/data-points/{id}/samples?resolution=PT1S&{months}"
+        ))
+        .problem(400);
+    assert_eq!(
+        one["detail"],
+        "this read would return about 10,360,801 samples (1 data point at PT1S from \
+         2026-02-01T00:00:00Z to 2026-05-31T22:00:00Z), more than this server's limit of 20,000 \
+         per read (max_samples); ask for a shorter range (start, end) or a coarser resolution (at \
+         PT1S, the limit covers about 5 hours of 1 data point)"
+    );
+    // A range far wider than the data is sized by the data.
+    let century = "start=2000-01-01T00:00:00Z&end=2100-01-01T00:00:00Z";
+    let hourly = server
+        .get(&format!(
+            "/data-points/{id}/samples?resolution=PT1H&{century}"
+        ))
+        .json();
+    assert_eq!(
+        hourly.as_array().unwrap().len(),
+        120 * 24 - 1,
+        "one 23-hour day"
+    );
+    // Within the limit, conversions and native reads answer.
+    let hour = server
+        .get(&format!(
+            "/data-points/{id}/samples?resolution=PT1M&start=2026-02-01T00:00:00Z&end=2026-02-01T01:00:00Z"
+        ))
+        .json();
+    assert_eq!(hour.as_array().unwrap().len(), 60);
+    let daily = server.get("/samples?resolution=P1D").json();
+    assert_eq!(daily.as_array().unwrap().len(), 3 * 120);
+    let native = server.get(&format!("/data-points/{id}/samples")).json();
+    assert_eq!(
+        native.as_array().unwrap().len(),
+        120 * 96 - 4,
+        "one 23-hour day"
+    );
+    // A native read is counted once read: two quarter-hourly data points
+    // and an hourly one.
+    let all = server.get("/samples").problem(400);
+    assert!(
+        all["detail"].as_str().unwrap().starts_with(
+            "this read returns 25,911 samples, more than this server's limit of 20,000 per read"
+        ),
+        "{all}"
+    );
+    assert_eq!(server.get("/health").status, 200);
+
+    let help = scratch.command(&["--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        help.contains("--max-samples") && help.contains("ALGOHOST_MAX_SAMPLES"),
+        "{help}"
+    );
+}
+
+#[test]
+fn samples_come_as_the_format_asked_for_with_rfc3339_times_in_csv() {
+    let scratch = Scratch::new();
+    let server = scratch.start(&[]);
+    let id = load_id(&server);
+    let hour = "start=2026-02-01T00:00:00Z&end=2026-02-01T00:30:00Z";
+
+    let csv = server.get(&format!("/data-points/{id}/samples?{hour}&format=csv"));
+    assert_eq!(csv.status, 200, "{}", csv.text());
+    assert_eq!(csv.media_type(), "text/csv");
+    assert_eq!(csv.header("vary"), Some("accept"));
+    let lines: Vec<String> = csv.text().lines().map(str::to_owned).collect();
+    assert_eq!(lines[0], "ts,value");
+    assert!(
+        lines[1].starts_with("2026-02-01T00:00:00+00:00,"),
+        "{lines:?}"
+    );
+    // ?format= beats Accept.
+    let arrow = server.send(
+        server
+            .req(
+                Method::GET,
+                &format!("/samples?ids={id}&{hour}&format=arrow"),
+            )
+            .header("accept", "text/csv"),
+    );
+    assert_eq!(arrow.media_type(), "application/vnd.apache.arrow.stream");
+    let parquet = server.send(
+        server
+            .req(Method::GET, &format!("/samples?ids={id}&{hour}"))
+            .header("accept", "application/x-parquet"),
+    );
+    assert_eq!(parquet.media_type(), "application/vnd.apache.parquet");
+    let bad = server
+        .get(&format!("/samples?ids={id}&format=xml"))
+        .problem(400);
+    assert!(
+        bad["detail"]
+            .as_str()
+            .unwrap()
+            .contains("'xml' is not one of json, csv, parquet, arrow"),
+        "{bad}"
+    );
+
+    // An unencoded `+` arrives as a space: the error says to encode it.
+    let plus = server
+        .get(&format!(
+            "/data-points/{id}/samples?start=2026-03-29T00:00:00+01:00"
+        ))
+        .problem(400);
+    assert!(
+        plus["detail"].as_str().unwrap().ends_with(
+            "a '+' in a query string means a space: encode it as %2B \
+             (start=2026-03-29T00:00:00%2B01:00) or give the time in UTC with Z"
+        ),
+        "{plus}"
+    );
+}
+
+#[test]
+fn bad_data_writes_say_what_this_endpoint_takes() {
+    let scratch = Scratch::new();
+    let server = scratch.start(&[]);
+    let id = load_id(&server);
+
+    let twice = json!({"data_points": [
+        {"name": "t.z", "quantity": "power", "resolution": "PT1H"},
+        {"name": "t.y", "quantity": "power", "resolution": "PT1H"},
+        {"name": "t.z", "quantity": "energy", "resolution": "PT1H"},
+    ]});
+    let bad = server.post("/data-points", &twice).problem(400);
+    assert_eq!(
+        bad["detail"],
+        "data point 't.z' is given twice in the request with different quantities \
+         (data_points[0]: power, data_points[2]: energy); give each name once"
+    );
+    assert!(names(&server.get("/data-points?names=t.y").json()).is_empty());
+    // The same definition twice is one data point.
+    let same = json!({"data_points": [
+        {"name": "t.z", "quantity": "power", "resolution": "PT1H"},
+        {"name": "t.z", "quantity": "power", "resolution": "PT1H"},
+    ]});
+    let defined = server.post("/data-points", &same).json();
+    assert_eq!(defined["data_points"][0], defined["data_points"][1]);
+
+    // Arrow with other columns: the columns of this endpoint.
+    let mut frame = DataFrame::new_infer_height(vec![
+        Column::new("time".into(), [0i64]),
+        Column::new("v".into(), [1.0]),
+    ])
+    .unwrap();
+    let mut stream = Vec::new();
+    IpcStreamWriter::new(&mut stream)
+        .finish(&mut frame)
+        .unwrap();
+    let arrow = |path: &str, body: Vec<u8>| {
+        server.send(
+            server
+                .req(Method::POST, path)
+                .header("content-type", "application/vnd.apache.arrow.stream")
+                .body(body),
+        )
+    };
+    let bad = arrow(&format!("/data-points/{id}/samples"), stream).problem(400);
+    assert_eq!(
+        bad["detail"],
+        "the body is not an Arrow IPC stream with columns ts (timestamp) and value (number): \
+         it has no column 'ts' (it has: time, v)"
+    );
+    // An Arrow IPC file instead of a stream.
+    let mut file = b"ARROW1\0\0".to_vec();
+    file.extend(arrow_samples(&[0], &[1.0]));
+    let bad = arrow("/samples", file).problem(400);
+    assert!(
+        bad["detail"].as_str().unwrap().starts_with(
+            "the body is an Arrow IPC file; send the stream format \
+             (application/vnd.apache.arrow.stream) with columns data_point_id (integer), ts \
+             (timestamp) and value (number)"
+        ),
+        "{bad}"
+    );
+    // An unknown id names the HTTP way to define it.
+    let unknown = json!([{"data_point_id": 999, "ts": "2030-01-01T00:00:00Z", "value": 1}]);
+    let bad = server.post("/samples", &unknown).problem(400);
+    assert_eq!(
+        bad["detail"],
+        "unknown data point id(s) 999; define the data points first (POST /data-points, or \
+         define_data_points of the rest adapter) and write with the ids it returns"
+    );
+}

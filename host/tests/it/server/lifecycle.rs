@@ -64,9 +64,41 @@ fn a_run_waited_for_answers_200_with_its_summary_and_outputs_in_every_format() {
             rows[0]
         );
     }
+    assert_eq!(json_rows.header("vary"), Some("accept"));
+    assert_eq!(
+        json_rows.header("content-disposition"),
+        Some(format!("attachment; filename=\"{id}-schedule.json\"").as_str())
+    );
     let csv = download(Some("text/csv"));
     assert_eq!(csv.media_type(), "text/csv");
     assert_eq!(csv.text().lines().count(), height + 1);
+    // Time stamps in CSV are RFC 3339, as in JSON.
+    let first = csv.text().lines().nth(1).unwrap().to_owned();
+    let ts = rows[0]["ts"].as_str().unwrap();
+    assert!(ts.ends_with("+00:00"), "{ts}");
+    assert!(first.starts_with(&format!("{ts},")), "{first} vs {ts}");
+    // ?format= names the format (and beats Accept), for links.
+    let by_name = server.send(
+        server
+            .req(Method::GET, &format!("{path}?format=csv"))
+            .header("accept", "application/json"),
+    );
+    assert_eq!(by_name.media_type(), "text/csv");
+    assert_eq!(by_name.body, csv.body);
+    assert_eq!(
+        by_name.header("content-disposition"),
+        Some(format!("attachment; filename=\"{id}-schedule.csv\"").as_str())
+    );
+    let bad = server.get(&format!("{path}?fromat=csv")).problem(400);
+    assert!(
+        bad["detail"]
+            .as_str()
+            .unwrap()
+            .contains("unknown field `fromat`"),
+        "{bad}"
+    );
+    let alias = download(Some("application/x-parquet"));
+    assert_eq!(alias.media_type(), "application/vnd.apache.parquet");
     let arrow = download(Some("application/vnd.apache.arrow.stream"));
     assert_eq!(arrow.media_type(), "application/vnd.apache.arrow.stream");
     let frame = IpcStreamReader::new(std::io::Cursor::new(arrow.body.clone()))
@@ -90,6 +122,24 @@ fn a_run_waited_for_answers_200_with_its_summary_and_outputs_in_every_format() {
         missing["detail"].as_str().unwrap().contains("schedule"),
         "{missing}"
     );
+}
+
+/// The events of a stream, as (id, event, data), until it ends.
+pub fn read_events_with_ids(body: impl std::io::Read) -> Vec<(String, String, Value)> {
+    let mut events = Vec::new();
+    let (mut id, mut name) = (String::new(), String::new());
+    for line in BufReader::new(body).lines() {
+        let line = line.unwrap();
+        if let Some(i) = line.strip_prefix("id:") {
+            id = i.trim().to_owned();
+        } else if let Some(n) = line.strip_prefix("event:") {
+            name = n.trim().to_owned();
+        } else if let Some(d) = line.strip_prefix("data:") {
+            let data = serde_json::from_str(d.trim()).unwrap();
+            events.push((id.clone(), name.clone(), data));
+        }
+    }
+    events
 }
 
 /// The events of a stream, as (event, data) pairs, until it ends.
@@ -165,16 +215,84 @@ fn events_stream_progress_in_order_logs_and_the_final_status() {
     assert_eq!(statuses.last(), Some(&"succeeded"), "{events:?}");
     assert!(statuses.contains(&"running"), "{statuses:?}");
 
-    // A finished run's stream is its final status alone.
+    // A finished run's stream replays its log records and last progress
+    // before its final status; ids count the records sent.
+    let stored = server.get(&format!("/runs/{id}")).json();
+    let logs = stored["logs"].as_array().unwrap().clone();
+    assert!(!logs.is_empty());
     let again = server.get(&format!("/runs/{id}/events"));
-    let events = read_events(again.body.as_slice());
-    assert_eq!(
-        events,
-        [("status".to_owned(), json!({"status": "succeeded"}))]
+    let replayed = read_events_with_ids(again.body.as_slice());
+    let mut expected: Vec<(String, String, Value)> = logs
+        .iter()
+        .enumerate()
+        .map(|(i, l)| ((i + 1).to_string(), "log".to_owned(), l.clone()))
+        .collect();
+    let n = logs.len().to_string();
+    expected.push((
+        n.clone(),
+        "progress".to_owned(),
+        json!({"progress": 1.0, "message": stored["progress_message"]}),
+    ));
+    expected.push((n, "status".to_owned(), json!({"status": "succeeded"})));
+    assert_eq!(replayed, expected);
+    // Last-Event-ID: the records after it.
+    let resumed = server.send(
+        server
+            .req(Method::GET, &format!("/runs/{id}/events"))
+            .header("last-event-id", (logs.len() - 1).to_string()),
     );
+    let resumed = read_events_with_ids(resumed.body.as_slice());
+    assert_eq!(resumed, expected[logs.len() - 1..]);
+    let bad = server
+        .send(
+            server
+                .req(Method::GET, &format!("/runs/{id}/events"))
+                .header("last-event-id", "yesterday"),
+        )
+        .problem(400);
+    assert!(bad["detail"].as_str().unwrap().contains("Last-Event-ID"));
     server
         .get("/runs/01890a5d-ac96-774b-bcce-b302099a8057/events")
         .problem(404);
+
+    // The final status of a run that failed carries its error.
+    let failed = server.send(
+        server
+            .req(Method::POST, "/runs")
+            .header("prefer", "wait=30")
+            .json(&json!({"algorithm": "fails"})),
+    );
+    let failed = failed.json()["id"].as_str().unwrap().to_owned();
+    let events = read_events(
+        server
+            .get(&format!("/runs/{failed}/events"))
+            .body
+            .as_slice(),
+    );
+    let (name, last) = events.last().unwrap();
+    assert_eq!(name, "status");
+    assert_eq!(last["status"], "failed");
+    assert_eq!(last["error"]["kind"], "data", "{last}");
+    assert!(
+        last["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("the data source is gone")
+    );
+    // Run endpoints refuse query parameters they do not take.
+    for path in [
+        format!("/runs/{id}?verbose=1"),
+        format!("/runs/{id}/events?since=3"),
+    ] {
+        let bad = server.get(&path).problem(400);
+        assert!(
+            bad["detail"]
+                .as_str()
+                .unwrap()
+                .contains("; this endpoint takes none"),
+            "{path}: {bad}"
+        );
+    }
 }
 
 #[test]
@@ -195,8 +313,17 @@ fn cancel_stops_a_running_run_and_refuses_a_finished_one() {
 
     let cancel = server.post(&format!("/runs/{id}/cancel"), &json!({}));
     assert_eq!(cancel.status, 200, "{}", cancel.text());
+    // Every answer about one run has the same keys: logs too.
+    let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert_eq!(keys(&cancel.json()), keys(&reply.json()));
+    assert!(cancel.json()["logs"].is_array());
+    assert!(
+        reply.json()["timeout"].is_null(),
+        "no timeout asked, none set"
+    );
     let run = server.wait_for(&id, |s| s != "running");
     assert_eq!(run["status"], "cancelled");
+    assert_eq!(keys(&run), keys(&reply.json()));
     let again = server
         .post(&format!("/runs/{id}/cancel"), &json!({}))
         .problem(409);
@@ -216,6 +343,7 @@ fn cancel_stops_a_running_run_and_refuses_a_finished_one() {
         "/runs",
         &json!({"algorithm": "waits_for_cancel", "timeout": 0.3}),
     );
+    assert_eq!(reply.json()["timeout"], 0.3, "the run shows its timeout");
     let id = reply.json()["id"].as_str().unwrap().to_owned();
     let run = server.wait_for(&id, |s| s != "running" && s != "queued");
     assert_eq!(run["status"], "timed_out", "{run}");
@@ -276,14 +404,36 @@ fn runs_are_listed_newest_first_with_filters_and_pages() {
     let second = server.get(&format!("/runs?limit=2&before={before}")).json();
     assert_eq!(ids(&second), [failed["id"].as_str().unwrap()]);
     assert!(second["next_before"].is_null());
+    // A page that holds exactly the runs left is the last one.
+    let exact = server.get(&format!("/runs?limit=1&before={before}")).json();
+    assert_eq!(ids(&exact), [failed["id"].as_str().unwrap()]);
+    assert!(exact["next_before"].is_null(), "{exact}");
+    let all = server.get("/runs?limit=3").json();
+    assert_eq!(ids(&all).len(), 3);
+    assert!(all["next_before"].is_null(), "{all}");
 
     let failures = server.get("/runs?status=failed").json();
     assert_eq!(ids(&failures).len(), 2);
     let echoes = server.get("/runs?algorithm=echo_frames").json();
     assert_eq!(ids(&echoes), [echoed["id"].as_str().unwrap()]);
     server.get("/runs?status=exploded").problem(400);
-    let limit = server.get("/runs?limit=0").problem(400);
-    assert!(limit["detail"].as_str().unwrap().contains("limit"));
+    for limit in ["0", "-1", "1.5", "1001", "ten"] {
+        let bad = server.get(&format!("/runs?limit={limit}")).problem(400);
+        assert_eq!(
+            bad["detail"],
+            format!("limit must be a whole number from 1 to 1000, got '{limit}'")
+        );
+    }
+    let spec = server.spec().doc();
+    let limit = spec["paths"]["/runs"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "limit")
+        .unwrap()
+        .clone();
+    assert_eq!(limit["schema"]["minimum"], 1, "{limit}");
+    assert_eq!(limit["schema"]["maximum"], 1000, "{limit}");
 }
 
 #[test]

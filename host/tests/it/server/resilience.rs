@@ -24,6 +24,13 @@ fn a_full_queue_answers_503_with_retry_after_and_health_stays_live() {
     assert_eq!(problem["type"], "urn:algohost:problem:queue-full");
     let retry: u64 = full.header("retry-after").unwrap().parse().unwrap();
     assert!(retry >= 1);
+    assert_eq!(
+        problem["detail"],
+        format!(
+            "the queue of Rust runs is full (2 runs waiting for a worker, as many as it holds); \
+             try again in {retry} s"
+        )
+    );
 
     // The only worker is busy and the queue is full; the probes answer.
     let client = reqwest::blocking::Client::builder()
