@@ -6,6 +6,8 @@
 //! resolved, and `pattern` uses the linear-time `regex` engine, so no
 //! pattern can hang the host.
 
+use jsonschema::ValidationError;
+use jsonschema::error::ValidationErrorKind;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -69,15 +71,93 @@ impl ParamsValidator {
             .iter_errors(params)
             .map(|e| ParamsError {
                 pointer: e.instance_path().to_string(),
-                message: self
-                    .choices_message(e.instance(), e.schema_path().as_str())
-                    .unwrap_or_else(|| {
-                        self.with_expectation(e.to_string(), e.schema_path().as_str())
-                    }),
+                message: self.message(&e),
             })
             .collect();
         errors.sort_by(|a, b| a.pointer.cmp(&b.pointer));
         errors
+    }
+
+    /// The message of one error, saying what was expected where the
+    /// validator's own message does not.
+    fn message(&self, e: &ValidationError<'_>) -> String {
+        let schema_path = e.schema_path().as_str();
+        self.choices_message(e.instance(), schema_path)
+            .or_else(|| self.branches_message(e))
+            .unwrap_or_else(|| self.with_expectation(e.to_string(), schema_path))
+    }
+}
+
+impl ParamsValidator {
+    /// For an `anyOf`/`oneOf` that no branch accepts, what each branch
+    /// expected, instead of "not valid under any of the schemas":
+    /// `"2026-13-45" is not a "date" (for example "2026-03-01") and not null`.
+    fn branches_message(&self, e: &ValidationError<'_>) -> Option<String> {
+        let (ValidationErrorKind::AnyOf { context }
+        | ValidationErrorKind::OneOfNotValid { context }) = e.kind()
+        else {
+            return None;
+        };
+        let at = e.instance_path().as_str();
+        let mut phrases: Vec<String> = Vec::new();
+        for branch in context {
+            let phrase = branch
+                .iter()
+                .map(|inner| self.branch_phrase(inner, at))
+                .collect::<Vec<_>>()
+                .join(", ");
+            if !phrase.is_empty() && !phrases.contains(&phrase) {
+                phrases.push(phrase);
+            }
+        }
+        if phrases.is_empty() {
+            return None;
+        }
+        Some(format!("{} is {}", e.instance(), phrases.join(" and ")))
+    }
+
+    /// What one branch's error says of the value, without the value:
+    /// `not null`, `not a "date" (for example "2026-03-01")`, `less than
+    /// the minimum of 0`; an error deeper in the value names where.
+    fn branch_phrase(&self, e: &ValidationError<'_>, at: &str) -> String {
+        let deeper = e.instance_path().as_str();
+        if deeper != at {
+            let pointer = deeper.strip_prefix(at).unwrap_or(deeper);
+            return format!("not valid at {pointer} ({})", self.message(e));
+        }
+        match e.kind() {
+            ValidationErrorKind::Format { format } => {
+                let example = format_example(format)
+                    .map(|example| format!(" (for example {example})"))
+                    .unwrap_or_default();
+                return format!("not a \"{format}\"{example}");
+            }
+            ValidationErrorKind::Constant { expected_value } => {
+                return format!("not {expected_value}");
+            }
+            _ => {}
+        }
+        let message = self.message(e);
+        let instance = e.instance().to_string();
+        let Some(rest) = message.strip_prefix(instance.as_str()).map(str::trim_start) else {
+            return message;
+        };
+        let rest = rest.strip_prefix("is ").unwrap_or(rest);
+        match rest.strip_prefix("not of type ") {
+            Some(types) => type_phrase(types),
+            None => rest.to_owned(),
+        }
+    }
+}
+
+/// `not null`, `not a string`, `not an integer` for a quoted JSON type
+/// (`"null"`); `not of type …` for a list of them.
+fn type_phrase(quoted: &str) -> String {
+    match quoted.trim_matches('"') {
+        "null" => "not null".to_owned(),
+        kind @ ("integer" | "object" | "array") => format!("not an {kind}"),
+        kind @ ("string" | "number" | "boolean") => format!("not a {kind}"),
+        _ => format!("not of type {quoted}"),
     }
 }
 
@@ -201,6 +281,33 @@ mod tests {
         assert_eq!(
             errors[0].message,
             r#""solar" is not one of "grid", "pv_only""#
+        );
+    }
+
+    #[test]
+    fn any_of_and_one_of_say_what_each_branch_expected() {
+        let v = ParamsValidator::compile(&json!({
+            "type": "object",
+            "properties": {
+                "day": {"anyOf": [{"type": "string", "format": "date"}, {"type": "null"}]},
+                "limit": {"oneOf": [{"type": "number", "minimum": 0}, {"$ref": "#/$defs/Auto"}]},
+                "flag": {"anyOf": [{"type": "boolean"}, {"type": "integer"}]}
+            },
+            "$defs": {"Auto": {"const": "auto"}}
+        }))
+        .unwrap();
+        let messages: Vec<String> = v
+            .errors(&json!({"day": "2026-13-45", "limit": -1, "flag": "yes"}))
+            .into_iter()
+            .map(|e| format!("{}: {}", e.pointer, e.message))
+            .collect();
+        assert_eq!(
+            messages,
+            [
+                r#"/day: "2026-13-45" is not a "date" (for example "2026-03-01") and not null"#,
+                r#"/flag: "yes" is not a boolean and not an integer"#,
+                r#"/limit: -1 is less than the minimum of 0 and not "auto""#,
+            ]
         );
     }
 
