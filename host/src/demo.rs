@@ -7,7 +7,10 @@
 
 use std::path::{Path, PathBuf};
 
-use algohost_sdk::data::{DataPointConfig, DataPointId, Flow, Quantity, Resolution, long_frame};
+use algohost_sdk::data::{
+    DataPointConfig, DataPointFilter, DataPointId, Flow, Quantity, Resolution, TS, VALUE,
+    long_frame,
+};
 use anyhow::Context as _;
 use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Timelike, Utc, Weekday};
 use chrono_tz::Tz;
@@ -125,6 +128,68 @@ pub fn generate(dir: &Path) -> anyhow::Result<DemoSummary> {
         samples,
         data_points,
     })
+}
+
+/// The names of the data points in `dir` that [`generate`] would change or
+/// mix the demo into: every data point that is not one of the demo's, and
+/// every demo one whose definition or samples differ from the demo's. Empty
+/// for a missing or empty directory, and for one that holds the demo dataset
+/// as `generate` wrote it.
+pub fn would_change(dir: &Path) -> anyhow::Result<Vec<String>> {
+    if !dir.join("catalog.json").is_file() {
+        return Ok(Vec::new());
+    }
+    let adapter = FilesAdapter::open(dir)
+        .with_context(|| format!("cannot open the data directory {}", dir.display()))?;
+    let existing = adapter
+        .data_points(&DataPointFilter::default())
+        .with_context(|| format!("cannot list the data points in {}", dir.display()))?;
+    let tz: Tz = TIME_ZONE
+        .parse()
+        .map_err(|e| anyhow::anyhow!("time zone {TIME_ZONE}: {e}"))?;
+    let (start, end) = range(tz)?;
+    let demo = definitions();
+    let mut changed = Vec::new();
+    for point in &existing {
+        let is_demo = match demo.iter().find(|d| d.name == point.name) {
+            Some(definition) => {
+                let definition = DataPointConfig {
+                    id: point.id,
+                    ..definition.clone()
+                };
+                definition == *point && holds_series(&adapter, point, tz, start, end)?
+            }
+            None => false,
+        };
+        if !is_demo {
+            changed.push(point.name.clone());
+        }
+    }
+    Ok(changed)
+}
+
+/// Whether `point`'s samples are exactly the demo's.
+fn holds_series(
+    adapter: &FilesAdapter,
+    point: &DataPointConfig,
+    tz: Tz,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> anyhow::Result<bool> {
+    let long = adapter
+        .read(&DataPointFilter::default().with_ids([point.id]))
+        .with_context(|| format!("cannot read '{}'", point.name))?;
+    let expected = series(point, tz, start, end)?;
+    if long.height() != expected.len() {
+        return Ok(false);
+    }
+    let ts = long.column(TS)?.datetime()?.physical().clone();
+    let values = long.column(VALUE)?.f64()?.clone();
+    Ok(ts
+        .iter()
+        .zip(values.iter())
+        .zip(&expected)
+        .all(|((t, v), (et, ev))| t == Some(*et) && v == Some(*ev)))
 }
 
 /// The demo data points, without ids.

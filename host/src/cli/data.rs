@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use algohost_sdk::data::DataPointFilter;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -66,7 +66,7 @@ pub(super) enum DataCommand {
 #[derive(Debug, Args)]
 pub(super) struct Selection {
     /// Only these data points (by name; separate by commas or repeat) [default: all].
-    #[arg(long, value_name = "NAMES", value_delimiter = ',')]
+    #[arg(long, value_name = "NAMES", value_delimiter = ',', value_parser = parse_name)]
     names: Vec<String>,
     /// Only samples at or after this instant (RFC 3339, e.g. 2026-02-01T00:00:00Z).
     #[arg(long, value_name = "TIME", value_parser = parse_instant)]
@@ -77,6 +77,15 @@ pub(super) struct Selection {
     /// Samples per write.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_CHUNK_SIZE)]
     chunk_size: usize,
+}
+
+/// One name of `--names`, without the spaces around it (`'site.load, site.pv'`).
+fn parse_name(text: &str) -> Result<String, String> {
+    let name = text.trim();
+    if name.is_empty() {
+        return Err("a data point name is empty; separate names by single commas".to_owned());
+    }
+    Ok(name.to_owned())
 }
 
 fn parse_instant(text: &str) -> Result<DateTime<Utc>, String> {
@@ -110,7 +119,20 @@ pub(super) fn run(command: &DataCommand) -> anyhow::Result<u8> {
         ))
         .into());
     }
+    if let (Some(start), Some(end)) = (selection.start, selection.end)
+        && start >= end
+    {
+        return Err(UsageError(format!(
+            "--start {} is not before --end {}; give a start before the end",
+            start.to_rfc3339_opts(SecondsFormat::AutoSi, true),
+            end.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+        ))
+        .into());
+    }
     let source = open("--from", from, true)?;
+    check_names(source.as_ref(), &selection.names)?;
+    // Opened only now: a new target directory is not made for a copy that
+    // is refused.
     let target = open("--to", to, false)?;
     let options = CopyOptions {
         filter: DataPointFilter {
@@ -137,8 +159,37 @@ pub(super) fn run(command: &DataCommand) -> anyhow::Result<u8> {
         },
     );
     bar.finish_and_clear();
-    print_summary(&copied?, from, to, started.elapsed());
+    print_summary(&copied?, from, to, started.elapsed())?;
     Ok(0)
+}
+
+/// Refuses `--names` that the source does not hold, naming the close ones.
+fn check_names(source: &dyn Adapter, names: &[String]) -> anyhow::Result<()> {
+    if names.is_empty() {
+        return Ok(());
+    }
+    let all = source
+        .data_points(&DataPointFilter::default())
+        .map_err(|e| anyhow::anyhow!("--from: cannot list the data points: {e}"))?;
+    let known: Vec<&str> = all.iter().map(|p| p.name.as_str()).collect();
+    let unknown: Vec<&str> = names
+        .iter()
+        .map(String::as_str)
+        .filter(|n| !known.contains(n))
+        .collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    Err(UsageError(format!(
+        "--names: {}",
+        algohost_sdk::suggest::unknown_names(
+            "data point name",
+            &unknown,
+            &known,
+            "the source holds no data points"
+        )
+    ))
+    .into())
 }
 
 /// Opens one side; a source directory must hold data already (a typo must
@@ -190,15 +241,20 @@ fn progress_bar() -> ProgressBar {
     bar
 }
 
-fn print_summary(summary: &CopySummary, from: &str, to: &str, elapsed: Duration) {
-    println!(
+fn print_summary(
+    summary: &CopySummary,
+    from: &str,
+    to: &str,
+    elapsed: Duration,
+) -> anyhow::Result<()> {
+    outln!(
         "copied {} data point(s), {} sample(s) from {} to {} in {:.1} s",
         summary.data_points.len(),
         summary.samples,
         adapters::display_spec(from),
         adapters::display_spec(to),
         elapsed.as_secs_f64()
-    );
+    )?;
     let width = summary
         .data_points
         .iter()
@@ -206,9 +262,13 @@ fn print_summary(summary: &CopySummary, from: &str, to: &str, elapsed: Duration)
         .max()
         .unwrap_or(0);
     for point in &summary.data_points {
-        println!(
+        outln!(
             "  {:<width$}  id {} -> {}  {} sample(s)",
-            point.name, point.from_id, point.to_id, point.samples
-        );
+            point.name,
+            point.from_id,
+            point.to_id,
+            point.samples
+        )?;
     }
+    Ok(())
 }

@@ -11,7 +11,7 @@ use crate::registry::Registry;
 pub(super) fn list(registry: &Registry, as_json: bool) -> anyhow::Result<u8> {
     if as_json {
         let all: Vec<_> = registry.algorithms().map(|a| a.view()).collect();
-        println!("{}", serde_json::to_string_pretty(&all)?);
+        outln!("{}", serde_json::to_string_pretty(&all)?)?;
         return Ok(0);
     }
     let rows: Vec<[String; 4]> = registry
@@ -27,7 +27,7 @@ pub(super) fn list(registry: &Registry, as_json: bool) -> anyhow::Result<u8> {
             ]
         })
         .collect();
-    print_table(&["NAME", "VERSION", "SOURCE", "DESCRIPTION"], &rows);
+    print_table(&["NAME", "VERSION", "SOURCE", "DESCRIPTION"], &rows)?;
     if !registry.diagnostics().is_empty() {
         eprintln!(
             "\n{} plugin problem(s); `algohost plugins` shows them",
@@ -37,7 +37,7 @@ pub(super) fn list(registry: &Registry, as_json: bool) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-fn print_table(header: &[&str; 4], rows: &[[String; 4]]) {
+fn print_table(header: &[&str; 4], rows: &[[String; 4]]) -> anyhow::Result<()> {
     let mut widths = header.map(str::len);
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -53,31 +53,37 @@ fn print_table(header: &[&str; 4], rows: &[[String; 4]]) {
                 out.push_str(&format!("{cell:<width$}  ", width = widths[i]));
             }
         }
-        println!("{}", out.trim_end());
+        outln!("{}", out.trim_end())
     };
-    line(*header);
+    line(*header)?;
     for row in rows {
-        line([&row[0], &row[1], &row[2], &row[3]]);
+        line([&row[0], &row[1], &row[2], &row[3]])?;
     }
+    Ok(())
 }
 
 pub(super) fn describe(registry: &Registry, name: &str, as_json: bool) -> anyhow::Result<u8> {
     let algorithm = registry.get(name).map_err(|e| UsageError(e.to_string()))?;
     if as_json {
-        println!("{}", serde_json::to_string_pretty(&algorithm.view())?);
+        outln!("{}", serde_json::to_string_pretty(&algorithm.view())?)?;
         return Ok(0);
     }
     let m = &algorithm.manifest;
-    println!("{} {}  ({})", m.name, m.version, algorithm.source);
+    outln!("{} {}  ({})", m.name, m.version, algorithm.source)?;
     if !m.description.is_empty() {
-        println!("\n{}", m.description);
+        outln!("\n{}", m.description)?;
     }
-    println!("\nParams:");
-    print_params(&m.params_schema, &m.params_schema, "  ");
+    outln!("\nParams:")?;
+    print_params(&m.params_schema, &m.params_schema, "  ")?;
     if !m.outputs.is_empty() {
-        println!("\nOutputs:");
+        outln!("\nOutputs:")?;
         for o in &m.outputs {
-            println!("  {}: {}", o.name, o.columns.join(", "));
+            if o.columns.is_empty() {
+                // Columns not declared (they may depend on the params).
+                outln!("  {}", o.name)?;
+            } else {
+                outln!("  {}: {}", o.name, o.columns.join(", "))?;
+            }
         }
     }
     Ok(0)
@@ -85,11 +91,11 @@ pub(super) fn describe(registry: &Registry, name: &str, as_json: bool) -> anyhow
 
 /// Prints the properties of an object schema, one per line, nested objects
 /// indented; `$ref`s into `$defs` are followed.
-fn print_params(root: &Value, schema: &Value, indent: &str) {
+fn print_params(root: &Value, schema: &Value, indent: &str) -> anyhow::Result<()> {
     let schema = resolve(root, schema);
     let Some(props) = schema.get("properties").and_then(Value::as_object) else {
-        println!("{indent}(none)");
-        return;
+        outln!("{indent}(none)")?;
+        return Ok(());
     };
     let required: Vec<&str> = schema
         .get("required")
@@ -100,7 +106,7 @@ fn print_params(root: &Value, schema: &Value, indent: &str) {
         // A `$ref`'d property keeps its own default and description.
         let prop = resolve(root, declared);
         let field = |key: &str| declared.get(key).or_else(|| prop.get(key));
-        let kind = type_name(prop);
+        let kind = type_name(root, prop);
         let mut line = format!("{indent}{name}: {kind}");
         if required.contains(&name.as_str()) {
             line.push_str(" (required)");
@@ -111,29 +117,44 @@ fn print_params(root: &Value, schema: &Value, indent: &str) {
         if let Some(desc) = field("description").and_then(Value::as_str) {
             line.push_str(&format!("  — {}", first_paragraph(desc)));
         }
-        println!("{line}");
+        outln!("{line}")?;
         if prop.get("properties").is_some() {
-            print_params(root, prop, &format!("{indent}  "));
+            print_params(root, prop, &format!("{indent}  "))?;
         }
     }
+    Ok(())
 }
 
-/// "number", "string or null", "one of \"grid\", \"pv_only\"", "array of string".
-fn type_name(schema: &Value) -> String {
+/// "number", "string or null", "one of \"grid\", \"pv_only\"", "array of
+/// string". An `anyOf`/`oneOf` of simple types (pydantic's `Optional[str]`)
+/// reads like a `type` list: "string or null".
+fn type_name(root: &Value, schema: &Value) -> String {
+    let branches = schema
+        .get("oneOf")
+        .or_else(|| schema.get("anyOf"))
+        .and_then(Value::as_array);
     let choices = schema
         .get("enum")
         .and_then(Value::as_array)
         .cloned()
-        .or_else(|| {
-            let branches = schema
-                .get("oneOf")
-                .or_else(|| schema.get("anyOf"))?
-                .as_array()?;
-            branches.iter().map(|b| b.get("const").cloned()).collect()
-        });
+        .or_else(|| branches?.iter().map(|b| b.get("const").cloned()).collect());
     if let Some(choices) = choices {
         let list: Vec<String> = choices.iter().map(Value::to_string).collect();
         return format!("one of {}", list.join(", "));
+    }
+    if schema.get("type").is_none()
+        && let Some(branches) = branches
+    {
+        let mut kinds: Vec<String> = Vec::new();
+        for branch in branches {
+            let kind = type_name(root, resolve(root, branch));
+            if !kinds.contains(&kind) {
+                kinds.push(kind);
+            }
+        }
+        if !kinds.is_empty() && !kinds.iter().any(|k| k == "any") {
+            return kinds.join(" or ");
+        }
     }
     let kind = match schema.get("type") {
         Some(Value::String(t)) => t.clone(),
@@ -199,42 +220,45 @@ pub(super) fn plugins(registry: &Registry, dirs: &[PathBuf], as_json: bool) -> a
             "plugin_path_env": env_path,
             "diagnostics": registry.diagnostics(),
         });
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        outln!("{}", serde_json::to_string_pretty(&value)?)?;
         return Ok(0);
     }
-    println!("Sources:");
+    outln!("Sources:")?;
     for kind in ["builtin", "dylib", "python"] {
-        println!(
+        outln!(
             "  {kind:<8} {} algorithm(s)",
             counts.get(kind).copied().unwrap_or(0)
-        );
+        )?;
     }
     let dirs: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
-    println!(
+    outln!(
         "Plugin dirs: {}",
         if dirs.is_empty() {
             "(none)".into()
         } else {
             dirs.join(", ")
         }
-    );
-    println!(
+    )?;
+    outln!(
         "ALGOHOST_PLUGIN_PATH: {}",
         if env_path.is_empty() {
             "(unset)"
         } else {
             &env_path
         }
-    );
+    )?;
     if registry.diagnostics().is_empty() {
-        println!("No problems.");
+        outln!("No problems.")?;
     } else {
-        println!("Problems:");
+        outln!("Problems:")?;
         for d in registry.diagnostics() {
-            println!(
+            outln!(
                 "  [{}] {}\n      {}\n      fix: {}",
-                d.source, d.location, d.reason, d.hint
-            );
+                d.source,
+                d.location,
+                d.reason,
+                d.hint
+            )?;
         }
     }
     Ok(0)

@@ -3,10 +3,17 @@
 //! copy data between data stores.
 //!
 //! Exit codes: 0 success, 1 the run failed, 2 bad usage or invalid params,
-//! 124 the run timed out, 130 the run was cancelled.
+//! 124 the run timed out, 130 the run was cancelled (Ctrl-C), 141 stdout
+//! was closed (as a tool killed by SIGPIPE).
+
+// First: its `outln!` is used by the others.
+#[macro_use]
+mod output;
 
 mod data;
 mod describe;
+mod interrupt;
+mod params;
 mod run;
 mod serve;
 
@@ -14,7 +21,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use serde_json::Value;
 
 use crate::registry::Registry;
 use crate::sources::{self, DiscoveryOptions};
@@ -27,6 +33,10 @@ pub const EXIT_FAILED: u8 = 1;
 pub const EXIT_TIMED_OUT: u8 = 124;
 /// Exit code of a cancelled run (as Ctrl-C).
 pub const EXIT_CANCELLED: u8 = 130;
+/// Exit code when stdout was closed before everything was written (`algohost
+/// list | head -1`): 128 + SIGPIPE, what a shell shows for `cat` or `ls` in
+/// the same spot, so that `set -o pipefail` scripts see it the same way.
+pub const EXIT_BROKEN_PIPE: u8 = 141;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -36,10 +46,14 @@ pub const EXIT_CANCELLED: u8 = 130;
     after_help = "Dylib plugins are loaded from --plugin-dir and ALGOHOST_PLUGIN_PATH (separated like PATH)."
 )]
 struct Cli {
-    /// A directory of dylib plugins (or one library file); repeatable.
+    /// A directory of dylib plugins (or one library file); repeatable. The
+    /// directories of ALGOHOST_PLUGIN_PATH (separated like PATH) come after
+    /// these [env: ALGOHOST_PLUGIN_PATH]
     #[arg(long = "plugin-dir", value_name = "DIR", global = true)]
     plugin_dirs: Vec<PathBuf>,
-    /// Show more logs on stderr: -v info, -vv debug.
+    /// Show more on stderr: -v info logs, progress lines and tracebacks, -vv
+    /// debug. ALGOHOST_LOG, a tracing filter such as `algohost=debug`, beats
+    /// it [env: ALGOHOST_LOG]
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
     #[command(subcommand)]
@@ -89,6 +103,10 @@ enum Command {
     DemoData {
         /// Target directory (created if missing).
         dir: PathBuf,
+        /// Write into a directory that holds other data points (or changed
+        /// demo ones): the demo's data points are overwritten.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -116,13 +134,30 @@ where
     // A server logs its requests (info) by default.
     let is_server = matches!(cli.command, Command::Serve(_));
     init_logging(cli.verbose + u8::from(is_server));
-    match dispatch(cli) {
+    match dispatch(cli).and_then(|code| output::flush().map(|()| code)) {
         Ok(code) => code,
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            err.downcast_ref::<UsageError>()
-                .map_or(EXIT_FAILED, |_| EXIT_USAGE)
+        Err(err) => exit_code_of(&err),
+    }
+}
+
+/// Reports `err` on stderr and chooses the exit code: quiet 141 for a closed
+/// stdout, 2 for bad usage, 1 otherwise.
+fn exit_code_of(err: &anyhow::Error) -> u8 {
+    if let Some(stdout) = err
+        .chain()
+        .find_map(|e| e.downcast_ref::<output::StdoutError>())
+    {
+        if stdout.is_broken_pipe() {
+            return EXIT_BROKEN_PIPE;
         }
+        eprintln!("error: {stdout}");
+        return EXIT_FAILED;
+    }
+    eprintln!("error: {err:#}");
+    if err.chain().any(|e| e.is::<UsageError>()) {
+        EXIT_USAGE
+    } else {
+        EXIT_FAILED
     }
 }
 
@@ -156,45 +191,35 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Describe { name, json } => describe::describe(&discover(&cli), name, *json),
         Command::Validate { name, params } => {
             let registry = discover(&cli);
-            let params = parse_params(params)?;
+            let params = params::parse(params)?;
             run::validate(&registry, name, &params)
         }
         Command::Run(args) => run::run(&discover(&cli), args, cli.verbose),
         Command::Plugins { json } => describe::plugins(&discover(&cli), &cli.plugin_dirs, *json),
         Command::Serve(args) => serve::serve(&cli.plugin_dirs, args),
         Command::Data { command } => data::run(command),
-        Command::DemoData { dir } => {
-            let summary = crate::demo::generate(dir)?;
-            eprintln!("demo data written to {}", dir.display());
-            println!("{}", serde_json::to_string_pretty(&summary)?);
-            Ok(0)
-        }
+        Command::DemoData { dir, force } => demo_data(dir, *force),
     }
 }
 
-/// Parses `--params`: inline JSON, `@FILE`, or `@-` for stdin.
-fn parse_params(text: &str) -> anyhow::Result<Value> {
-    let (origin, body) = match text.strip_prefix('@') {
-        Some("-") => {
-            let mut body = String::new();
-            std::io::Read::read_to_string(&mut std::io::stdin(), &mut body)
-                .map_err(|e| UsageError(format!("cannot read params from stdin: {e}")))?;
-            ("stdin".to_owned(), body)
+/// `algohost demo-data DIR`: refuses a directory whose data the demo would
+/// change, unless `--force`; writing the demo over itself is fine.
+fn demo_data(dir: &std::path::Path, force: bool) -> anyhow::Result<u8> {
+    if !force {
+        let changed = crate::demo::would_change(dir)?;
+        if !changed.is_empty() {
+            return Err(UsageError(format!(
+                "{} already holds data that the demo data would change or mix with (data points \
+                 {}); give an empty or new directory, or --force to write the demo data points \
+                 into it (overwriting those of the same names)",
+                dir.display(),
+                changed.join(", ")
+            ))
+            .into());
         }
-        Some(path) => {
-            let body = std::fs::read_to_string(path)
-                .map_err(|e| UsageError(format!("cannot read params file '{path}': {e}")))?;
-            (format!("params file '{path}'"), body)
-        }
-        None => ("--params".to_owned(), text.to_owned()),
-    };
-    let value: Value = serde_json::from_str(&body).map_err(|e| {
-        UsageError(format!(
-            "{origin} is not valid JSON ({e}); pass an object such as --params '{{\"limit_kw\": 50}}' or --params @params.json"
-        ))
-    })?;
-    if !value.is_object() {
-        return Err(UsageError(format!("{origin} must be a JSON object, found {value}")).into());
     }
-    Ok(value)
+    let summary = crate::demo::generate(dir)?;
+    eprintln!("demo data written to {}", dir.display());
+    outln!("{}", serde_json::to_string_pretty(&summary)?)?;
+    Ok(0)
 }

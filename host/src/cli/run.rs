@@ -5,18 +5,23 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use algohost_sdk::Output;
+use algohost_sdk::data::{DataPointConfig, DataPointFilter, FlowFilter};
 use algohost_sdk::logging::LogRecord;
-use algohost_sdk::polars::prelude::ParquetWriter;
+use algohost_sdk::polars::prelude::{DataFrame, ParquetWriter};
 use anyhow::Context as _;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::Value;
 
-use super::{EXIT_CANCELLED, EXIT_FAILED, EXIT_TIMED_OUT, EXIT_USAGE, UsageError, parse_params};
+use super::interrupt::CancelOnInterrupt;
+use super::params::parse as parse_params;
+use super::{EXIT_CANCELLED, EXIT_FAILED, EXIT_TIMED_OUT, EXIT_USAGE, UsageError};
 use crate::adapters::{self, Adapter, NoData};
 use crate::registry::Registry;
-use crate::runner::{self, CancelToken, RunObserver, RunRejected, RunRequest, RunStatus};
+use crate::runner::{self, CancelToken, Execution, Run, RunObserver, RunRejected, RunStatus};
 
 #[derive(Debug, Args)]
 pub(super) struct RunArgs {
@@ -38,7 +43,7 @@ pub(super) struct RunArgs {
     #[arg(long, value_name = "DIR")]
     output: Option<PathBuf>,
     /// Stop waiting after SECS seconds and report the run as timed out.
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
     timeout: Option<f64>,
 }
 
@@ -46,7 +51,7 @@ pub(super) struct RunArgs {
 pub(super) fn validate(registry: &Registry, name: &str, params: &Value) -> anyhow::Result<u8> {
     match runner::validate(registry, name, params) {
         Ok(()) => {
-            println!("params are valid for {name}");
+            outln!("params are valid for {name}")?;
             Ok(0)
         }
         Err(rejected) => Ok(report_rejected(&rejected)),
@@ -69,35 +74,50 @@ fn report_rejected(rejected: &RunRejected) -> u8 {
     EXIT_USAGE
 }
 
+/// Shows a run on stderr: a progress bar on a terminal, log records (all
+/// with -v, warnings and errors otherwise), and progress as lines with -v
+/// when there is no bar.
 struct CliObserver {
     bar: Option<ProgressBar>,
-    show_logs: bool,
+    verbose: bool,
+}
+
+impl CliObserver {
+    /// Prints a line on stderr, above the bar if there is one.
+    fn say(&self, line: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(line),
+            None => eprintln!("{line}"),
+        }
+    }
 }
 
 impl RunObserver for CliObserver {
     fn progress(&self, fraction: f64, message: &str) {
-        if let Some(bar) = &self.bar {
-            // Progress is a fraction; the bar counts per mille.
-            bar.set_position((fraction * 1000.0).round() as u64);
-            bar.set_message(message.to_owned());
+        match &self.bar {
+            Some(bar) => {
+                // Progress is a fraction; the bar counts per mille.
+                bar.set_position((fraction * 1000.0).round() as u64);
+                bar.set_message(message.to_owned());
+            }
+            None if self.verbose => {
+                eprintln!("progress {:>3.0}% {message}", fraction * 100.0);
+            }
+            None => {}
         }
     }
 
     fn log(&self, record: &LogRecord) {
         let is_warning = matches!(record.level.as_str(), "warn" | "error");
-        if !(self.show_logs || is_warning) {
+        if !(self.verbose || is_warning) {
             return;
         }
-        let line = format!(
+        self.say(&format!(
             "{:>5} {}: {}",
             record.level.to_uppercase(),
             record.target,
             record.message
-        );
-        match &self.bar {
-            Some(bar) => bar.println(line),
-            None => eprintln!("{line}"),
-        }
+        ));
     }
 }
 
@@ -122,68 +142,196 @@ pub(super) fn run(registry: &Registry, args: &RunArgs, verbose: u8) -> anyhow::R
         .map(runner::timeout_from_secs)
         .transpose()
         .map_err(|e| UsageError(format!("--timeout {e}")))?;
+    let stale = match &args.output {
+        Some(dir) => output_files(dir)?,
+        None => Vec::new(),
+    };
+    let no_data = Arc::new(NoDataGiven::default());
     let adapter: Arc<dyn Adapter> = match &args.data {
         Some(spec) => adapters::open_existing(spec)
             .map_err(|e| UsageError(format!("--data {}: {e}", adapters::display_spec(spec))))?,
-        None => Arc::new(NoData),
+        None => no_data.clone(),
     };
-    if let Err(rejected) = runner::validate(registry, &args.name, &params) {
-        return Ok(report_rejected(&rejected));
-    }
-    let observer = Arc::new(CliObserver {
-        bar: progress_bar(),
-        show_logs: verbose > 0,
-    });
-    let started = Instant::now();
-    let request = RunRequest {
-        algorithm: args.name.clone(),
-        params,
-        timeout,
-        adapter,
-        cancel: CancelToken::new(),
-        observer: observer.clone(),
-    };
-    let outcome = match runner::execute(registry, request) {
-        Ok(outcome) => outcome,
+    let mut run = match runner::prepare(registry, &args.name, params) {
+        Ok(run) => run,
         Err(rejected) => return Ok(report_rejected(&rejected)),
     };
+    run.timeout = timeout.map(|t| t.as_secs_f64());
+    let observer = Arc::new(CliObserver {
+        bar: progress_bar(),
+        verbose: verbose > 0,
+    });
+    let cancel = CancelToken::new();
+    let ctrl_c = {
+        let observer = observer.clone();
+        let (id, algorithm) = (run.id, run.algorithm.clone());
+        CancelOnInterrupt::install(
+            cancel.clone(),
+            Box::new(move || {
+                observer.say(&format!(
+                    "cancelling run {id} of {algorithm} (Ctrl-C again to exit at once)"
+                ));
+            }),
+        )
+    };
+    if verbose > 0 {
+        observer.say(&format!(
+            "run {} of {} started; Ctrl-C cancels it",
+            run.id, run.algorithm
+        ));
+    }
+    let started = Instant::now();
+    let execution = Execution {
+        timeout,
+        adapter,
+        cancel,
+        observer: observer.clone(),
+    };
+    let outcome = runner::run_prepared(registry, run, execution);
+    drop(ctrl_c);
     if let Some(bar) = &observer.bar {
         bar.finish_and_clear();
     }
     let run = &outcome.run;
     let elapsed = started.elapsed().as_secs_f64();
+    let (Some(output), RunStatus::Succeeded) = (&outcome.output, run.status) else {
+        return Ok(report_unsuccessful(run, verbose, no_data.was_asked()));
+    };
+    let printed = outln!("{}", serde_json::to_string_pretty(&run.summary)?);
+    let written = match &args.output {
+        Some(dir) => write_frames(dir, output)?,
+        None => Vec::new(),
+    };
+    eprintln!(
+        "run {} of {} succeeded in {elapsed:.2}s",
+        run.id, run.algorithm
+    );
+    for path in &written {
+        eprintln!("  wrote {}", path.display());
+    }
+    for path in stale.iter().filter(|p| !written.contains(p)) {
+        eprintln!(
+            "note: {} is not an output of this run (left as it was)",
+            path.display()
+        );
+    }
+    if args.output.is_none() && !output.frames.is_empty() {
+        let names: Vec<&str> = output.frames.keys().map(String::as_str).collect();
+        eprintln!(
+            "note: output frame(s) not written: {}; pass --output DIR to write them as Parquet",
+            names.join(", ")
+        );
+    }
+    printed?;
+    Ok(0)
+}
+
+/// Reports a run that failed, was cancelled or timed out; its exit code.
+/// A failed run that asked for data when none was given is a usage error.
+fn report_unsuccessful(run: &Run, verbose: u8, asked_for_data: bool) -> u8 {
+    let status = match run.status {
+        RunStatus::TimedOut => "timed out",
+        status => status.as_str(),
+    };
+    let error = run.error.as_ref();
+    let message = match error {
+        Some(e) if e.kind != "cancelled" => format!(": {}", e.message),
+        Some(_) => String::new(),
+        None => ": no message".to_owned(),
+    };
+    let traceback = error
+        .and_then(|e| e.details.get("traceback"))
+        .and_then(Value::as_str)
+        .filter(|t| !t.trim().is_empty());
+    let hint = match traceback {
+        Some(_) if verbose == 0 => " (-v shows the traceback)",
+        _ => "",
+    };
+    eprintln!(
+        "error: run {} of {} {status}{message}{hint}",
+        run.id, run.algorithm
+    );
+    if let (Some(traceback), true) = (traceback, verbose > 0) {
+        eprintln!("{}", traceback.trim_end());
+    }
     match run.status {
-        RunStatus::Succeeded => {
-            println!("{}", serde_json::to_string_pretty(&run.summary)?);
-            let written = match (&args.output, &outcome.output) {
-                (Some(dir), Some(output)) => write_frames(dir, output)?,
-                _ => Vec::new(),
-            };
-            eprintln!(
-                "run {} of {} succeeded in {elapsed:.2}s",
-                run.id, run.algorithm
-            );
-            for path in written {
-                eprintln!("  wrote {}", path.display());
-            }
-            Ok(0)
-        }
-        status => {
-            let message = run
-                .error
-                .as_ref()
-                .map(|e| e.message.as_str())
-                .unwrap_or("no message");
-            eprintln!(
-                "error: run {} of {} {status}: {message}",
-                run.id, run.algorithm
-            );
-            Ok(match status {
-                RunStatus::TimedOut => EXIT_TIMED_OUT,
-                RunStatus::Cancelled => EXIT_CANCELLED,
-                _ => EXIT_FAILED,
-            })
-        }
+        RunStatus::TimedOut => EXIT_TIMED_OUT,
+        RunStatus::Cancelled => EXIT_CANCELLED,
+        _ if asked_for_data => EXIT_USAGE,
+        _ => EXIT_FAILED,
+    }
+}
+
+/// Checks `--output` before the run: an existing directory or one that can
+/// be created. Returns the Parquet files it holds already.
+fn output_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let refuse = |why: String| UsageError(format!("--output {}: {why}", dir.display()));
+    if dir.is_dir() {
+        let entries = std::fs::read_dir(dir).map_err(|e| refuse(format!("cannot list it: {e}")))?;
+        let mut files: Vec<PathBuf> = entries
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|p| p.is_file() && p.extension().is_some_and(|ext| ext == "parquet"))
+            .collect();
+        files.sort();
+        return Ok(files);
+    }
+    if dir.exists() {
+        return Err(refuse(
+            "exists and is not a directory; give a directory for the output frames (it is created if missing)"
+                .to_owned(),
+        )
+        .into());
+    }
+    // The nearest existing ancestor must be a directory to create it in.
+    if let Some(ancestor) = dir.ancestors().skip(1).find(|a| a.exists())
+        && !ancestor.is_dir()
+    {
+        return Err(refuse(format!(
+            "cannot be created: {} is not a directory",
+            ancestor.display()
+        ))
+        .into());
+    }
+    Ok(Vec::new())
+}
+
+/// The adapter of a run given no `--data`: every access fails (saying to
+/// pass `--data`), and is remembered, so that a run that failed for want of
+/// data is a usage error.
+#[derive(Default)]
+struct NoDataGiven {
+    asked: AtomicBool,
+}
+
+impl NoDataGiven {
+    fn was_asked(&self) -> bool {
+        self.asked.load(Ordering::SeqCst)
+    }
+
+    fn ask(&self) -> &NoData {
+        self.asked.store(true, Ordering::SeqCst);
+        &NoData
+    }
+}
+
+impl Adapter for NoDataGiven {
+    fn data_points(&self, filter: &DataPointFilter) -> algohost_sdk::Result<Vec<DataPointConfig>> {
+        self.ask().data_points(filter)
+    }
+    fn read(&self, filter: &DataPointFilter) -> algohost_sdk::Result<DataFrame> {
+        self.ask().read(filter)
+    }
+    fn write(&self, long: &DataFrame) -> algohost_sdk::Result<()> {
+        self.ask().write(long)
+    }
+    fn flows(&self, filter: &FlowFilter) -> algohost_sdk::Result<Vec<DataPointConfig>> {
+        self.ask().flows(filter)
+    }
+    fn define_data_points(
+        &self,
+        points: &[DataPointConfig],
+    ) -> algohost_sdk::Result<Vec<DataPointConfig>> {
+        self.ask().define_data_points(points)
     }
 }
 

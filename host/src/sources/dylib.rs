@@ -113,16 +113,40 @@ fn load_error_hint(error: &LoadError) -> String {
     }
 }
 
+/// Why a library did not load: libloading's error with the loader's reason
+/// (dlerror's "invalid ELF header", "file too short", a missing dependency),
+/// without the path the diagnostic shows already.
+fn load_failure(path: &Path, error: &libloading::Error) -> String {
+    let mut text = error.to_string();
+    if let Some(reason) = std::error::Error::source(error) {
+        let reason = reason.to_string();
+        let shown = path.display().to_string();
+        let reason = reason
+            .strip_prefix(shown.as_str())
+            .and_then(|r| r.strip_prefix(": "))
+            .unwrap_or(&reason);
+        text = format!("{text}: {reason}");
+    }
+    text
+}
+
 fn load_library(registry: &mut Registry, path: &Path) {
+    // A bare file name (`--plugin-dir libx.so`) is a file here, not a name
+    // for the loader to search the system's library path for.
+    let file = if path.parent() == Some(Path::new("")) {
+        Path::new(".").join(path)
+    } else {
+        path.to_owned()
+    };
     // SAFETY: loading a library runs its initialisers. Every library in the
     // plugin path is trusted code, like a crate linked into the binary.
-    let library = match unsafe { Library::new(path) } {
+    let library = match unsafe { Library::new(&file) } {
         Ok(library) => library,
         Err(e) => {
             let hint = "keep only algohost plugin libraries (cdylib crates that call algohost_sdk::export_plugin!()) in the plugin path";
             registry.add_diagnostic(diagnostic(
                 path,
-                format!("cannot load the library: {e}"),
+                format!("cannot load the library: {}", load_failure(&file, &e)),
                 hint,
             ));
             return;

@@ -10,12 +10,12 @@ use crate::common::copy_plugins;
 
 /// A scratch directory with the demo data and a plugin dir holding the
 /// peak-shaving and echo fixture libraries.
-struct Scratch {
+pub(crate) struct Scratch {
     dir: tempfile::TempDir,
 }
 
 impl Scratch {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let plugins = dir.path().join("plugins");
         std::fs::create_dir(&plugins).unwrap();
@@ -32,18 +32,31 @@ impl Scratch {
         s
     }
 
-    fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.dir.path()
     }
 
-    fn algohost(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_algohost"))
+    /// `algohost` in the scratch directory, with its plugins and no data.
+    pub(crate) fn command(&self, args: &[&str]) -> Command {
+        self.command_of(Path::new(env!("CARGO_BIN_EXE_algohost")), args)
+    }
+
+    /// `program` (an `algohost`: the binary, or the pip package's console
+    /// command) in the scratch directory, with its plugins and no data.
+    pub(crate) fn command_of(&self, program: &Path, args: &[&str]) -> Command {
+        let mut command = Command::new(program);
+        command
             .args(args)
             .current_dir(self.path())
             .env("ALGOHOST_PLUGIN_PATH", self.path().join("plugins"))
             .env_remove("ALGOHOST_DATA")
-            .output()
-            .unwrap()
+            .env_remove("ALGOHOST_LOG")
+            .env_remove("VIRTUAL_ENV");
+        command
+    }
+
+    fn algohost(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
     }
 }
 
@@ -286,9 +299,10 @@ fn a_failed_run_exits_1_with_the_plugin_message_and_no_data_says_how_to_give_som
     assert!(stderr(&out).contains("site.nope"), "{}", stderr(&out));
     assert!(out.stdout.is_empty());
 
+    // An algorithm that reads data, run without --data, is bad usage.
     let params = r#"{"names": ["site.load"], "resolution": "PT1H"}"#;
     let out = s.algohost(&["run", "resample", "--params", params]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("pass --data DIR"), "{}", stderr(&out));
 
     let out = s.algohost(&[
@@ -336,11 +350,16 @@ fn a_run_past_its_timeout_exits_124_and_a_panic_exits_1() {
     let out = s.algohost(&["run", "waits_for_cancel", "--timeout", "0.3"]);
     assert_eq!(out.status.code(), Some(124), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("timed_out: the run did not finish within its timeout of 0.3s"),
+        stderr(&out).contains(" timed out: the run did not finish within its timeout of 0.3s"),
         "{}",
         stderr(&out)
     );
-    for (given, shown) in [("0", "0"), ("1e19", "1e19"), ("0.0000001", "1e-7")] {
+    for (given, shown) in [
+        ("0", "0"),
+        ("1e19", "1e19"),
+        ("0.0000001", "1e-7"),
+        ("-1", "-1"),
+    ] {
         let out = s.algohost(&["run", "waits_for_cancel", "--timeout", given]);
         assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
         assert!(
@@ -383,5 +402,226 @@ fn plugins_lists_sources_and_diagnostics() {
     assert!(
         text.contains("libnot_a_library.so") && text.contains("fix: "),
         "{text}"
+    );
+    // The loader's own reason, not only "dlopen failed".
+    #[cfg(target_os = "linux")]
+    assert_eq!(
+        diagnostics[0]["reason"],
+        "cannot load the library: dlopen failed: file too short"
+    );
+    // A bare file name is a file in the current directory, not a name for
+    // the loader to search the system's library path for.
+    std::fs::copy(
+        s.path().join("plugins/libalgohost_fixture_echo.so"),
+        s.path().join("libecho.so"),
+    )
+    .unwrap();
+    let out = s
+        .command(&["--plugin-dir", "libecho.so", "plugins", "--json"])
+        .env_remove("ALGOHOST_PLUGIN_PATH")
+        .output()
+        .unwrap();
+    let report = stdout_json(&out);
+    assert_eq!(report["diagnostics"], serde_json::json!([]), "{report}");
+    assert!(
+        report["sources"]["dylib"].as_u64().unwrap() >= 2,
+        "{report}"
+    );
+}
+
+#[test]
+fn a_closed_stdout_exits_quietly_and_a_full_disk_is_one_error_line() {
+    let s = Scratch::new();
+    // The reader is gone before anything is written: `algohost list | head -0`.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = s
+        .command(&["describe", "resample"])
+        .stdout(writer)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(141), "{}", stderr(&out));
+    assert_eq!(stderr(&out), "");
+
+    #[cfg(target_os = "linux")]
+    for args in [&["list"][..], &["list", "--json"], &["plugins"]] {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let out = s.command(args).stdout(full).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        assert_eq!(
+            stderr(&out),
+            "error: cannot write to stdout: No space left on device (os error 28)\n",
+            "{args:?}"
+        );
+    }
+}
+
+const PEAK_PARAMS: &str = r#"{"limit_kw": 55, "battery": {"capacity_kwh": 300, "power_kw": 40}}"#;
+
+#[test]
+fn output_is_checked_before_the_run_and_frames_not_written_are_named() {
+    let s = Scratch::new();
+    std::fs::write(s.path().join("afile"), "").unwrap();
+    for output in ["afile", "afile/sub"] {
+        let out = s.algohost(&[
+            "run",
+            "peak_shaving",
+            "--data",
+            "demo-data",
+            "--params",
+            PEAK_PARAMS,
+            "--output",
+            output,
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(out.stdout.is_empty(), "ran anyway");
+        let expected = if output == "afile" {
+            "error: --output afile: exists and is not a directory; give a directory for the \
+             output frames (it is created if missing)\n"
+        } else {
+            "error: --output afile/sub: cannot be created: afile is not a directory\n"
+        };
+        assert_eq!(stderr(&out), expected);
+    }
+
+    // A reused output directory: what this run wrote is listed, and a
+    // Parquet file from before that it did not write is pointed out.
+    std::fs::create_dir(s.path().join("out")).unwrap();
+    std::fs::write(s.path().join("out/old.parquet"), "from another run").unwrap();
+    let out = s.algohost(&[
+        "run",
+        "peak_shaving",
+        "--data",
+        "demo-data",
+        "--params",
+        PEAK_PARAMS,
+        "--output",
+        "out",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("\n  wrote out/schedule.parquet\n"), "{err}");
+    assert!(
+        err.ends_with("note: out/old.parquet is not an output of this run (left as it was)\n"),
+        "{err}"
+    );
+
+    // Without --output, the frames the run returned are named.
+    let params = r#"{"names": ["site.load"], "resolution": "PT1H"}"#;
+    let out = s.algohost(&["run", "resample", "--data", "demo-data", "--params", params]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).ends_with(
+            "note: output frame(s) not written: resampled; pass --output DIR to write them as \
+             Parquet\n"
+        ),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn data_export_refuses_unknown_names_and_an_empty_range_before_writing_anything() {
+    let s = Scratch::new();
+    let export = |extra: &[&str]| {
+        let mut args = vec!["data", "export", "--from", "demo-data", "--to", "exported"];
+        args.extend_from_slice(extra);
+        s.algohost(&args)
+    };
+    let out = export(&["--names", "site.pvv"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        "error: --names: unknown data point name 'site.pvv' (did you mean 'site.pv'?); known \
+         names: market.day_ahead, site.load, site.pv\n"
+    );
+    assert!(!s.path().join("exported").exists());
+
+    let out = export(&[
+        "--start",
+        "2026-03-02T00:00:00+01:00",
+        "--end",
+        "2026-03-01T00:00:00Z",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        "error: --start 2026-03-01T23:00:00Z is not before --end 2026-03-01T00:00:00Z; give a \
+         start before the end\n"
+    );
+    assert!(!s.path().join("exported").exists());
+
+    // Spaces after the commas of --names are not part of the names.
+    let out = export(&[
+        "--names",
+        "site.load, site.pv",
+        "--end",
+        "2026-02-01T00:00:00Z",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with("copied 2 data point(s), 8 sample(s)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn demo_data_refuses_a_directory_with_other_data_unless_forced() {
+    use algohost::adapters::Adapter;
+    use algohost::adapters::files::FilesAdapter;
+    use algohost_sdk::data::{DataPointConfig, Quantity, Resolution};
+
+    let s = Scratch::new();
+    // Writing the demo over an unchanged demo directory is fine.
+    let out = s.algohost(&["demo-data", "demo-data"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let mine = s.path().join("mine");
+    let adapter = FilesAdapter::open(&mine).unwrap();
+    adapter
+        .define_data_points(&[DataPointConfig::new(
+            "site.load",
+            Quantity::Power,
+            "kW",
+            Resolution::Seconds(900),
+        )])
+        .unwrap();
+    let catalog = std::fs::read(mine.join("catalog.json")).unwrap();
+    let out = s.algohost(&["demo-data", "mine"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        "error: mine already holds data that the demo data would change or mix with (data \
+         points site.load); give an empty or new directory, or --force to write the demo data \
+         points into it (overwriting those of the same names)\n"
+    );
+    assert_eq!(std::fs::read(mine.join("catalog.json")).unwrap(), catalog);
+
+    let out = s.algohost(&["demo-data", "mine", "--force"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn params_files_may_start_with_a_bom_and_a_key_given_twice_is_refused() {
+    let s = Scratch::new();
+    std::fs::write(s.path().join("bom.json"), format!("\u{feff}{PEAK_PARAMS}")).unwrap();
+    let out = s.algohost(&["validate", "peak_shaving", "--params", "@bom.json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let out = s.algohost(&[
+        "validate",
+        "peak_shaving",
+        "--params",
+        r#"{"limit_kw": 1, "limit_kw": 2}"#,
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        stderr(&out),
+        "error: --params: the key \"limit_kw\" is given twice at line 1 column 26; give each \
+         key once\n"
     );
 }

@@ -225,7 +225,7 @@ fn bad_specs_and_selections_are_clear_errors() {
     let cases: [(&[&str], i32, &str); 10] = [
         (
             &["--from", "demo", "--to", "x", "--names", "site.lod"],
-            1,
+            2,
             "unknown data point name 'site.lod' (did you mean 'site.load'?)",
         ),
         (

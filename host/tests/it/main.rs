@@ -5,6 +5,7 @@
 extern crate algohost_plugin_resample;
 
 mod cli;
+mod cli_interrupt;
 mod common;
 mod conformance;
 mod data_cli;
