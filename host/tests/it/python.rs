@@ -250,6 +250,33 @@ fn python_exceptions_exits_and_interrupts_fail_the_run_with_what_happened() {
 }
 
 /// A server whose Python algorithms come from the project virtualenv.
+#[test]
+fn a_python_run_past_its_timeout_exits_124_through_both_front_doors() {
+    let venv = test_venv();
+    for algorithm in ["py_waits_for_cancel", "py_holds_gil"] {
+        for (door, mut cmd) in front_doors(&venv) {
+            let out = output(
+                &mut cmd,
+                &[
+                    "run",
+                    algorithm,
+                    "--params",
+                    r#"{"seconds": 5}"#,
+                    "--timeout",
+                    "0.5",
+                ],
+            );
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(124), "{door} {algorithm}: {stderr}");
+            assert!(
+                stderr.contains("did not finish within its timeout of 0.5s")
+                    && !stderr.contains("Fatal Python error"),
+                "{door} {algorithm}: {stderr}"
+            );
+        }
+    }
+}
+
 fn python_server(scratch: &Scratch, args: &[&str]) -> crate::server::Server {
     let venv = test_venv();
     scratch.start_with_env(args, &[("VIRTUAL_ENV", venv.to_str().unwrap())])
