@@ -22,40 +22,44 @@ const SHUTDOWN_LEFTOVERS: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Settings: flags beat ALGOHOST_* variables (ALGOHOST_BIND, ALGOHOST_DATA, \
-    ALGOHOST_STORE, ALGOHOST_CONCURRENCY, ALGOHOST_QUEUE, ALGOHOST_INSECURE, ALGOHOST_TOKENS=TOKEN:SCOPE,…, \
-    ALGOHOST_BODY_LIMIT_BYTES, ALGOHOST_REQUEST_TIMEOUT_SECS, ALGOHOST_SHUTDOWN_GRACE_SECS, \
-    ALGOHOST_RUN_TIMEOUT_SECS, ALGOHOST_MAX_RUN_TIMEOUT_SECS, ALGOHOST_MAX_SAMPLES), which beat the config file, which beats \
-    the defaults. With --data http(s)://…, the bearer token of that server comes from ALGOHOST_REST_TOKEN."
+    after_help = "Settings: a flag beats its ALGOHOST_* variable, which beats the config file, which \
+    beats the defaults. Settings with a variable and no flag: ALGOHOST_TOKENS=TOKEN:SCOPE,… (read or \
+    run), ALGOHOST_BODY_LIMIT_BYTES, ALGOHOST_REQUEST_TIMEOUT_SECS, ALGOHOST_SHUTDOWN_GRACE_SECS, \
+    ALGOHOST_RUN_TIMEOUT_SECS, ALGOHOST_MAX_RUN_TIMEOUT_SECS. With --data http(s)://…, the bearer \
+    token of that server comes from ALGOHOST_REST_TOKEN."
 )]
 pub(super) struct ServeArgs {
-    /// Address to listen on; port 0 picks a free one [default: 127.0.0.1:8000].
+    /// Address to listen on; port 0 picks a free one [default: 127.0.0.1:8000] [env: ALGOHOST_BIND]
     #[arg(long, value_name = "ADDR")]
     bind: Option<SocketAddr>,
     /// Data for runs and the data API: a directory (files adapter), postgres://… or
-    /// http(s)://HOST:PORT of another `algohost serve`.
+    /// http(s)://HOST:PORT of another `algohost serve` [env: ALGOHOST_DATA]
     #[arg(long, value_name = "DIR|URL")]
     data: Option<String>,
-    /// SQLite file of the run store [default: algohost.db].
+    /// SQLite file of the run store [default: algohost.db] [env: ALGOHOST_STORE]
     #[arg(long, value_name = "FILE")]
     store: Option<PathBuf>,
-    /// TOML config file [env: ALGOHOST_CONFIG].
+    /// TOML config file [env: ALGOHOST_CONFIG]
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Rust runs executing at once [default: the number of CPUs].
+    /// Rust runs executing at once [default: the number of CPUs] [env: ALGOHOST_CONCURRENCY]
     #[arg(long, value_name = "N")]
     concurrency: Option<usize>,
-    /// Python runs executing at once, on workers of their own [default: --concurrency].
+    /// Python runs executing at once, on workers of their own [default: --concurrency]
+    /// [env: ALGOHOST_PYTHON_CONCURRENCY]
     #[arg(long, value_name = "N")]
     python_concurrency: Option<usize>,
-    /// Runs waiting for a worker, for Rust and for Python each; beyond it POST /runs answers 503 [default: 64].
+    /// Runs waiting for a worker, for Rust and for Python each; beyond it POST /runs answers 503
+    /// [default: 64] [env: ALGOHOST_QUEUE]
     #[arg(long, value_name = "N")]
     queue: Option<usize>,
     /// The most samples one read of the data API (GET /samples, /data-points/{id}/samples)
-    /// returns; a larger one answers 400 with what to narrow [default: 10000000].
+    /// returns; a larger one answers 400 with what to narrow [default: 10000000]
+    /// [env: ALGOHOST_MAX_SAMPLES]
     #[arg(long, value_name = "N")]
     max_samples: Option<usize>,
-    /// Listen beyond loopback without tokens (anyone who reaches it may run algorithms).
+    /// Listen beyond loopback without tokens (anyone who reaches it may run algorithms)
+    /// [env: ALGOHOST_INSECURE=true]
     #[arg(long)]
     insecure: bool,
 }
@@ -113,7 +117,7 @@ pub(super) fn serve(plugin_dirs: &[PathBuf], args: &ServeArgs) -> anyhow::Result
         let service = Service::start(registry, adapter, Arc::new(store), config.service())
             .context("cannot start the run service")?;
         let app = server::app(service, &config, discovery.plugin_paths);
-        print_banner(addr, &config);
+        print_banner(addr, &config)?;
         server::serve(listener, app, config.shutdown_grace, shutdown_signal())
             .await
             .context("the server failed")
@@ -126,24 +130,25 @@ pub(super) fn serve(plugin_dirs: &[PathBuf], args: &ServeArgs) -> anyhow::Result
     Ok(0)
 }
 
-fn print_banner(addr: SocketAddr, config: &ServerConfig) {
-    println!("listening on http://{addr}");
-    println!("  API docs:  http://{addr}/docs");
-    println!("  OpenAPI:   http://{addr}/openapi.json");
-    println!("  health:    http://{addr}/health");
-    println!("  metrics:   http://{addr}/metrics");
-    println!(
+fn print_banner(addr: SocketAddr, config: &ServerConfig) -> anyhow::Result<()> {
+    outln!("listening on http://{addr}")?;
+    outln!("  API docs:  http://{addr}/docs")?;
+    outln!("  OpenAPI:   http://{addr}/openapi.json")?;
+    outln!("  health:    http://{addr}/health")?;
+    outln!("  metrics:   http://{addr}/metrics")?;
+    outln!(
         "  runs:      {} worker(s) for Rust, {} for Python, queue of {} each, store {}",
         config.concurrency,
         config.python_concurrency,
         config.queue,
         config.store.display()
-    );
+    )?;
     if config.tokens.is_empty() {
-        println!("  auth:      none (no tokens configured)");
+        outln!("  auth:      none (no tokens configured)")?;
     } else {
-        println!("  auth:      bearer tokens ({})", config.tokens.len());
+        outln!("  auth:      bearer tokens ({})", config.tokens.len())?;
     }
+    Ok(())
 }
 
 /// Completes on Ctrl-C or SIGTERM.

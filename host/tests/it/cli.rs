@@ -625,3 +625,133 @@ fn params_files_may_start_with_a_bom_and_a_key_given_twice_is_refused() {
          key once\n"
     );
 }
+#[test]
+fn help_shows_the_variable_of_every_setting_that_has_one() {
+    let s = Scratch::new();
+    let help = |args: &[&str]| {
+        let out = s.algohost(args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let serve = help(&["serve", "--help"]);
+    let read = std::cell::RefCell::new(Vec::new());
+    algohost::server::config::Settings::from_env(|key| {
+        read.borrow_mut().push(key.to_owned());
+        None
+    })
+    .unwrap();
+    let read = read.into_inner();
+    assert!(read.len() >= 10, "{read:?}");
+    for key in read.iter().map(String::as_str).chain([
+        "ALGOHOST_CONFIG",
+        "ALGOHOST_LOG",
+        "ALGOHOST_PLUGIN_PATH",
+        "ALGOHOST_REST_TOKEN",
+    ]) {
+        assert!(serve.contains(key), "serve --help misses {key}:\n{serve}");
+    }
+    // Flags show theirs the same way clap shows run's --data.
+    for (args, shown) in [
+        (&["serve", "--help"][..], "[env: ALGOHOST_DATA]"),
+        (&["serve", "--help"], "[env: ALGOHOST_BIND]"),
+        (&["serve", "--help"], "[env: ALGOHOST_PYTHON_CONCURRENCY]"),
+        (&["run", "--help"], "[env: ALGOHOST_DATA]"),
+        (&["run", "--help"], "[env: ALGOHOST_LOG]"),
+        (&["list", "--help"], "[env: ALGOHOST_PLUGIN_PATH]"),
+        (&["data", "import", "--help"], "[env: ALGOHOST_DATA]"),
+    ] {
+        let text = help(args);
+        assert!(text.contains(shown), "{args:?} misses {shown}:\n{text}");
+    }
+}
+
+#[test]
+fn describe_shows_outputs_without_columns_by_name() {
+    let s = Scratch::new();
+    let out = s.algohost(&["describe", "resample"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.ends_with("\nOutputs:\n  resampled\n"), "{text}");
+}
+
+/// The virtualenv of ALGOHOST_TEST_VENV, if set: Python plugins to run.
+pub(crate) fn optional_venv() -> Option<std::path::PathBuf> {
+    std::env::var_os("ALGOHOST_TEST_VENV").map(|_| crate::common::test_venv())
+}
+
+#[test]
+fn python_params_and_failures_read_like_rust_ones() {
+    let Some(venv) = optional_venv() else { return };
+    let s = Scratch::new();
+    let python = |args: &[&str]| s.command(args).env("VIRTUAL_ENV", &venv).output().unwrap();
+
+    // pydantic's Optional fields (anyOf [string, null]) read as Rust's do.
+    let out = python(&["describe", "naive_forecast"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("\n  day: string or null = null  — "),
+        "{text}"
+    );
+    assert!(
+        text.contains("\n  time_zone: string or null = null  — "),
+        "{text}"
+    );
+
+    let out = python(&[
+        "validate",
+        "naive_forecast",
+        "--params",
+        r#"{"day": "2026-13-45"}"#,
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        stderr(&out),
+        "error: invalid params for naive_forecast (1 error(s)):\n  /day: \"2026-13-45\" is not \
+         a \"date\" (for example \"2026-03-01\") and not null\n"
+    );
+
+    // A Python exception: its traceback with -v, a hint without.
+    let out = python(&["run", "py_fails", "--params", r#"{"how": "raise"}"#]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.ends_with(
+            " of py_fails failed: ZeroDivisionError: division by zero (-v shows the traceback)\n"
+        ),
+        "{err}"
+    );
+    let out = python(&["-v", "run", "py_fails", "--params", r#"{"how": "raise"}"#]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    let (_, traceback) = err
+        .split_once(" of py_fails failed: ZeroDivisionError: division by zero\n")
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!(
+        traceback.starts_with("Traceback (most recent call last):\n"),
+        "{err}"
+    );
+    assert!(traceback.contains("in py_fails\n"), "{err}");
+    assert!(
+        traceback.ends_with("ZeroDivisionError: division by zero\n"),
+        "{err}"
+    );
+
+    // Frames the run returned are named when there is no --output.
+    let out = python(&[
+        "run",
+        "naive_forecast",
+        "--data",
+        "demo-data",
+        "--params",
+        r#"{"series": "site.load"}"#,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).ends_with(
+            "note: output frame(s) not written: forecast; pass --output DIR to write them as \
+             Parquet\n"
+        ),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -7,12 +7,12 @@
 #![cfg(unix)]
 
 use std::io::{BufRead as _, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use crate::cli::Scratch;
+use crate::cli::{Scratch, optional_venv};
 
 /// How long to wait for a line before the test fails (a hung run).
 const PATIENCE: Duration = Duration::from_secs(60);
@@ -96,11 +96,6 @@ fn ctrl_c_cancels_a_rust_run_which_exits_130() {
     }
 }
 
-/// The virtualenv of ALGOHOST_TEST_VENV, if set.
-fn test_venv() -> Option<PathBuf> {
-    std::env::var_os("ALGOHOST_TEST_VENV").map(|_| crate::common::test_venv())
-}
-
 /// Both front doors with the virtualenv's Python plugins: the binary
 /// embedding Python, and the pip package's console command.
 fn front_doors(s: &Scratch, venv: &Path, args: &[&str]) -> [(&'static str, Command); 2] {
@@ -112,7 +107,7 @@ fn front_doors(s: &Scratch, venv: &Path, args: &[&str]) -> [(&'static str, Comma
 
 #[test]
 fn ctrl_c_cancels_python_and_rust_runs_through_both_front_doors() {
-    let Some(venv) = test_venv() else { return };
+    let Some(venv) = optional_venv() else { return };
     let s = Scratch::new();
     for algorithm in ["py_waits_for_cancel", "waits_for_cancel"] {
         for (door, command) in front_doors(&s, &venv, &["-v", "run", algorithm]) {
@@ -123,7 +118,7 @@ fn ctrl_c_cancels_python_and_rust_runs_through_both_front_doors() {
 
 #[test]
 fn a_second_ctrl_c_exits_at_once_when_the_plugin_ignores_the_first() {
-    let Some(venv) = test_venv() else { return };
+    let Some(venv) = optional_venv() else { return };
     let s = Scratch::new();
     let args = [
         "-v",
