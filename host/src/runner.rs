@@ -583,11 +583,12 @@ fn finish(run: &mut Run, ended: Ended, timeout: Option<Duration>) -> Option<Outp
         message,
         details: Value::Null,
     };
-    let timed_out_message = || {
-        format!(
+    let timed_out_message = || match timeout {
+        Some(timeout) => format!(
             "the run did not finish within its timeout of {}",
-            timeout.map(seconds_text).unwrap_or_default()
-        )
+            seconds_text(timeout)
+        ),
+        None => "the plugin gave up at a deadline of its own; the run had no timeout".to_owned(),
     };
     match ended {
         Ended::Returned(Ok(output)) => {

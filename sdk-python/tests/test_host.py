@@ -299,8 +299,10 @@ def test_a_function_that_is_not_decorated_is_refused() -> None:
 
 
 def test_bad_timeouts_params_and_data_say_what_to_pass(host: algohost.Host, tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="timeout must be a positive number of seconds, got -1"):
+    with pytest.raises(ValueError, match=r"timeout must be a number of seconds from 0.001 to 2592000 \(30 days\), got -1"):
         host.run("resample", {}, timeout=-1)
+    with pytest.raises(ValueError, match=r"from 0.001 to 2592000 \(30 days\), got 0"):
+        host.run("resample", {}, timeout=0)
     with pytest.raises(algohost.ValidationError) as e:
         host.run("resample", {"names": object()})
     assert e.value.errors == [

@@ -145,14 +145,9 @@ fn open_data(py: Python<'_>, spec: Option<&str>) -> PyResult<Arc<dyn Adapter>> {
 
 fn timeout_of(timeout: Option<f64>) -> PyResult<Option<Duration>> {
     timeout
-        .map(|t| {
-            Duration::try_from_secs_f64(t).map_err(|_| {
-                PyValueError::new_err(format!(
-                    "timeout must be a positive number of seconds, got {t}"
-                ))
-            })
-        })
+        .map(runner::timeout_from_secs)
         .transpose()
+        .map_err(|e| PyValueError::new_err(format!("timeout {e}")))
 }
 
 fn rejected(py: Python<'_>, rejection: RunRejected) -> PyErr {

@@ -366,17 +366,9 @@ fn preferred_wait(headers: &HeaderMap) -> Option<Duration> {
 
 fn run_timeout(seconds: Option<f64>) -> Result<Option<Duration>, ApiError> {
     seconds
-        .map(|s| {
-            Duration::try_from_secs_f64(s)
-                .ok()
-                .filter(|d| !d.is_zero())
-                .ok_or_else(|| {
-                    ApiError::BadRequest(format!(
-                        "timeout must be a positive number of seconds, got {s}"
-                    ))
-                })
-        })
+        .map(crate::runner::timeout_from_secs)
         .transpose()
+        .map_err(|e| ApiError::BadRequest(format!("timeout {e}")))
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
@@ -510,7 +502,7 @@ mod tests {
             run_timeout(Some(-1.0))
                 .unwrap_err()
                 .to_string()
-                .contains("positive")
+                .contains("from 0.001 to 2592000")
         );
         assert_eq!(
             run_timeout(Some(1.5)).unwrap(),

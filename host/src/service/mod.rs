@@ -105,7 +105,9 @@ pub enum SubmitError {
         errors: Vec<ParamsError>,
     },
     /// The queue is full; try again after `retry_after`.
-    #[error("the run queue is full ({capacity} runs waiting); retry later")]
+    #[error(
+        "the run queue is full ({capacity} waiting for a worker, as many as it holds); retry later"
+    )]
     QueueFull {
         /// Queue capacity.
         capacity: usize,

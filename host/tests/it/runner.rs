@@ -27,6 +27,12 @@ fn test_fails(_ctx: &Context, _p: Empty) -> Result<Output> {
     Err(Error::InvalidInput("load has 3 missing intervals".into()))
 }
 
+/// Gives up at a deadline of its own.
+#[algorithm(name = "test_own_deadline", version = "1.0.0")]
+fn test_own_deadline(_ctx: &Context, _p: Empty) -> Result<Output> {
+    Err(Error::DeadlineExceeded)
+}
+
 #[derive(Deserialize, JsonSchema)]
 struct Loop {
     /// Poll the context (true) or ignore it (false).
@@ -147,6 +153,18 @@ fn an_error_fails_the_run_with_its_message() {
     let error = run.error.unwrap();
     assert_eq!(error.kind, "invalid_input");
     assert_eq!(error.message, "invalid input: load has 3 missing intervals");
+}
+
+#[test]
+fn a_plugin_at_a_deadline_of_its_own_says_so() {
+    let run = runner::execute(&registry(), request("test_own_deadline", json!({})))
+        .unwrap()
+        .run;
+    assert_eq!(run.status, RunStatus::TimedOut);
+    assert_eq!(
+        run.error.unwrap().message,
+        "the plugin gave up at a deadline of its own; the run had no timeout"
+    );
 }
 
 #[test]

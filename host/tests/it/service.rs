@@ -187,7 +187,7 @@ async fn with_one_worker_and_a_queue_of_two_the_fourth_run_is_refused() {
     assert!(retry_after >= Duration::from_secs(1), "{retry_after:?}");
     assert_eq!(
         err.to_string(),
-        "the run queue is full (2 runs waiting); retry later"
+        "the run queue is full (2 waiting for a worker, as many as it holds); retry later"
     );
     for run in &accepted {
         service.cancel(run.id).await.unwrap();

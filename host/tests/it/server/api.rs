@@ -180,10 +180,17 @@ fn malformed_requests_get_problems_that_say_what_is_wrong() {
             .unwrap()
             .contains("application/json")
     );
-    let timeout = server
-        .post("/runs", &json!({"algorithm": "fails", "timeout": -1}))
-        .problem(400);
-    assert!(timeout["detail"].as_str().unwrap().contains("positive"));
+    for (given, shown) in [(json!(-1), "-1"), (json!(1e19), "1e19")] {
+        let timeout = server
+            .post("/runs", &json!({"algorithm": "fails", "timeout": given}))
+            .problem(400);
+        assert_eq!(
+            timeout["detail"],
+            format!(
+                "timeout must be a number of seconds from 0.001 to 2592000 (30 days), got {shown}"
+            )
+        );
+    }
     server.get("/runs/not-a-uuid").problem(400);
     // An unknown query parameter is a mistake to show, not to ignore.
     let cursor = server.get("/runs?cursor=abc").problem(400);
