@@ -13,8 +13,12 @@ SO := $(if $(filter Darwin,$(shell uname -s)),dylib,so)
 
 # The project virtualenv: the algohost package (pip install ./sdk-python,
 # a dev-profile build into the same target directory) and the Python plugins.
+# The tests' own one adds the test tools and the fixture plugins (py_fails,
+# py_holds_gil, …), which users of .venv should not see.
 VENV := .venv
 VENV_PY := $(VENV)/bin/python
+TEST_VENV := .venv-test
+PLUGIN_PACKAGES := ./plugins/price-arbitrage ./plugins/naive-forecast ./examples/python-plugin
 export MATURIN_PEP517_ARGS ?= --profile dev
 PY_SOURCES := $(shell find sdk-python/src sdk-python/python host/src sdk-rust/src plugins/price-arbitrage/src plugins/naive-forecast/src examples/python-plugin/load_above_threshold tests/fixtures/python -name '*.py' -o -name '*.rs' -o -name '*.pyi' 2>/dev/null) \
 	sdk-python/pyproject.toml plugins/price-arbitrage/pyproject.toml plugins/naive-forecast/pyproject.toml \
@@ -33,12 +37,21 @@ plugins: build ## Collect the dylib plugins into the plugin directory
 $(DEMO_DATA)/catalog.json: | build
 	$(ALGOHOST) demo-data $(DEMO_DATA)
 
+# $(call venv,DIR,PACKAGE,PLUGINS): a virtualenv in DIR with the algohost
+# PACKAGE (with extras) and then the PLUGINS that depend on it.
+define venv
+	@test -x $(1)/bin/python || { ./scripts/ensure-test-deps.sh python && python3 -m venv $(1); }
+	$(1)/bin/python -m pip install --quiet --upgrade pip
+	$(1)/bin/python -m pip install --quiet '$(2)'
+	$(1)/bin/python -m pip install --quiet $(3)
+	@touch $(1)/.installed
+endef
+
 $(VENV)/.installed: $(PY_SOURCES)
-	@test -x $(VENV_PY) || { ./scripts/ensure-test-deps.sh python && python3 -m venv $(VENV); }
-	$(VENV_PY) -m pip install --quiet --upgrade pip
-	$(VENV_PY) -m pip install --quiet './sdk-python[test]'
-	$(VENV_PY) -m pip install --quiet ./plugins/price-arbitrage ./plugins/naive-forecast ./examples/python-plugin ./tests/fixtures/python
-	@touch $@
+	$(call venv,$(VENV),./sdk-python,$(PLUGIN_PACKAGES))
+
+$(TEST_VENV)/.installed: $(PY_SOURCES)
+	$(call venv,$(TEST_VENV),./sdk-python[test],$(PLUGIN_PACKAGES) ./tests/fixtures/python)
 
 python: $(VENV)/.installed ## Install the algohost package and the Python plugins into .venv
 
@@ -51,11 +64,11 @@ tour: python plugins $(DEMO_DATA)/catalog.json ## The command-line tour: list, d
 
 test: ## Run every test (what CI runs); installs PostgreSQL, curl and python3-venv when missing
 	./scripts/ensure-test-deps.sh
-	$(MAKE) python
+	$(MAKE) python $(TEST_VENV)/.installed
 	$(MAKE) build
 	cargo test --workspace --doc
-	./scripts/test-python.sh $(VENV)
-	ALGOHOST_TEST_VENV=$(CURDIR)/$(VENV) cargo nextest run --workspace --no-fail-fast
+	./scripts/test-python.sh $(TEST_VENV)
+	ALGOHOST_TEST_VENV=$(CURDIR)/$(TEST_VENV) cargo nextest run --workspace --no-fail-fast
 
 bench: ## Benchmarks (release builds); table in benches/results.md
 	./benches/run.sh

@@ -47,15 +47,15 @@ pub fn request_with(algorithm: &str, params: Value, adapter: Arc<dyn Adapter>) -
     }
 }
 
-/// The project virtualenv with the algohost package, the Python plugins and
-/// the Python test fixtures (`make python` installs them).
+/// The tests' virtualenv with the algohost package, the Python plugins and
+/// the Python test fixtures (`make test` installs it as `.venv-test`).
 pub fn test_venv() -> PathBuf {
     let venv = std::env::var_os("ALGOHOST_TEST_VENV")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv"));
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv-test"));
     assert!(
         venv.join("bin").join("algohost").exists(),
-        "{} has no algohost package: `make test` (or `make python`) installs it first",
+        "{} has no algohost package: `make test` installs it first (or `make .venv-test/.installed`)",
         venv.display()
     );
     venv
