@@ -50,9 +50,10 @@ impl FilesAdapter {
     /// Opens the data directory `dir`.
     ///
     /// A directory that does not exist yet is created (its parent must
-    /// exist), and so is the catalog of an empty directory. A non-empty
-    /// directory without `catalog.json` is refused, so that a wrong path
-    /// does not get data files written into it.
+    /// exist); an empty one is an empty dataset, whose catalog and samples
+    /// are written with its first data points. A non-empty directory
+    /// without `catalog.json` is refused, so that a wrong path does not get
+    /// data files written into it.
     pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
         let given = dir.as_ref();
         if given.as_os_str().is_empty() {
@@ -76,18 +77,7 @@ impl FilesAdapter {
             Catalog::load(&catalog_path)?;
         } else {
             adapter.check_fresh()?;
-            let _guard = adapter.lock()?;
-            if !catalog_path.exists() {
-                Catalog::empty().save(&catalog_path)?;
-            }
         }
-        let samples = adapter.dir.join(SAMPLES);
-        fs::create_dir_all(&samples).map_err(|e| {
-            Error::Data(format!(
-                "cannot create the samples folder {}: {e}",
-                samples.display()
-            ))
-        })?;
         Ok(adapter)
     }
 
@@ -96,8 +86,14 @@ impl FilesAdapter {
         &self.dir
     }
 
+    /// The catalog; a new directory has none until its first data point
+    /// is defined (opening or reading one writes nothing).
     fn catalog(&self) -> Result<Catalog> {
-        Catalog::load(&self.dir.join(CATALOG))
+        let path = self.dir.join(CATALOG);
+        if !path.exists() {
+            return Ok(Catalog::empty());
+        }
+        Catalog::load(&path)
     }
 
     fn samples_path(&self, id: i64) -> PathBuf {
@@ -228,6 +224,13 @@ impl Adapter for FilesAdapter {
             )));
         }
         check_samples(long, &catalog.data_points)?;
+        let samples = self.dir.join(SAMPLES);
+        fs::create_dir_all(&samples).map_err(|e| {
+            Error::Data(format!(
+                "cannot create the samples folder {}: {e}",
+                samples.display()
+            ))
+        })?;
         let mut staged = Vec::with_capacity(groups.len());
         for (id, newer) in groups {
             let path = self.samples_path(id);

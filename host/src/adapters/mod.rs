@@ -3,6 +3,7 @@
 //! `--data` value (see [`open`]); [`copy()`] moves data between any two.
 
 pub mod copy;
+pub mod csv;
 pub mod files;
 pub mod postgres;
 pub mod rest;
@@ -191,11 +192,11 @@ pub fn display_spec(spec: &str) -> String {
     };
     let authority_end = rest.find('/').unwrap_or(rest.len());
     match rest[..authority_end].rfind('@') {
-        Some(at) => {
+        Some(at) if rest[..at].contains(':') => {
             let user = rest[..at].split(':').next().unwrap_or("");
             format!("{scheme}://{user}:***{}", &rest[at..])
         }
-        None => spec.to_owned(),
+        _ => spec.to_owned(),
     }
 }
 
@@ -244,6 +245,11 @@ mod tests {
             "postgres://app:***@db:5432/energy?sslmode=require"
         );
         assert_eq!(display_spec("postgres://db/energy"), "postgres://db/energy");
+        // No password, nothing to mask.
+        assert_eq!(
+            display_spec("postgres://app@db:5999/energy"),
+            "postgres://app@db:5999/energy"
+        );
         assert_eq!(display_spec("./demo-data"), "./demo-data");
     }
 

@@ -89,13 +89,37 @@ fn open_creates_a_new_directory_but_not_its_parent() {
     let dir = tmp.path().join("data");
     let adapter = FilesAdapter::open(&dir).unwrap();
     assert_eq!(adapter.dir(), dir.canonicalize().unwrap());
-    assert!(dir.join("catalog.json").is_file());
-    assert!(dir.join("samples").is_dir());
     assert!(
         adapter
             .data_points(&DataPointFilter::default())
             .unwrap()
             .is_empty()
+    );
+    assert!(
+        adapter.read(&DataPointFilter::default()).unwrap().height() == 0
+            && files_under(&dir).is_empty(),
+        "opening and reading an empty dataset writes nothing"
+    );
+    adapter
+        .define_data_points(&[DataPointConfig::new(
+            "x.load",
+            Quantity::Power,
+            "kW",
+            Resolution::Seconds(900),
+        )])
+        .unwrap();
+    assert_eq!(files_under(&dir), [".lock", "catalog.json"]);
+    adapter
+        .write(&series(
+            DataPointId(1),
+            "2026-01-01T00:00:00Z",
+            Duration::minutes(15),
+            &[1.0],
+        ))
+        .unwrap();
+    assert_eq!(
+        files_under(&dir),
+        [".lock", "catalog.json", "samples/1.parquet"]
     );
 
     let err = FilesAdapter::open(tmp.path().join("missing/data")).unwrap_err();
