@@ -54,7 +54,7 @@ def test_cancelled_and_timed_out_carry_the_run_too(host: algohost.Host) -> None:
         run.raise_for_status()
     assert timed_out.value.run is run
     assert str(timed_out.value) == (
-        f"run {run.id} of 'polls_cancel' timed_out: the run did not finish within its "
+        f"run {run.id} of 'polls_cancel' timed out: the run did not finish within its "
         "timeout of 0.2s"
     )
 

@@ -725,7 +725,7 @@ impl PyRun {
             &format!(
                 "{} {}: {}",
                 this.label(),
-                this.run.status.as_str(),
+                this.run.status.as_str().replace('_', " "),
                 error.message
             ),
             details,
