@@ -2,34 +2,41 @@
 //! their samples between any two adapters (a directory, `postgres://…`,
 //! `http(s)://…`) with [`crate::adapters::copy()`]. Both do the same; they
 //! differ in which side defaults to `ALGOHOST_DATA`, the data store the
-//! other commands use: import copies into it, export out of it.
+//! other commands use: import copies into it, export out of it. Import
+//! also reads one CSV file (`--from FILE.csv`, [`crate::adapters::csv`]),
+//! whose data points are described by the flags of [`CsvFlags`].
 
 use std::io::IsTerminal;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use algohost_sdk::data::DataPointFilter;
+use algohost_sdk::data::{DataPointFilter, Quantity, Resolution, parse_time_zone};
 use chrono::{DateTime, SecondsFormat, Utc};
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::UsageError;
 use crate::adapters::copy::{self, CopyOptions, CopyProgress, CopySummary, DEFAULT_CHUNK_SIZE};
+use crate::adapters::csv::{self, CsvAdapter, CsvOptions};
 use crate::adapters::{self, Adapter, DataSpec};
 
 const SPEC_HELP: &str = "A data store is a directory (files adapter), a postgres://… URL or an \
     http(s)://HOST:PORT URL of another `algohost serve` (bearer token from ALGOHOST_REST_TOKEN). \
     Data points are matched by name; samples at the same data point and ts are replaced, so \
-    copying again is safe.";
+    copying again is safe.\n\n\
+    A CSV file (--from FILE.csv) has a `ts` column (RFC 3339, or local times with --time-zone) and \
+    one numeric column per data point, headed by its name; empty cells are missing samples. For \
+    example: algohost data import --from load.csv --to mydata --quantity power --unit kW \
+    --time-zone Europe/Berlin";
 
 /// `algohost data …`.
 #[derive(Debug, Subcommand)]
 pub(super) enum DataCommand {
-    /// Copy data points and samples into a data store (e.g. the demo data into PostgreSQL).
+    /// Copy data points and samples into a data store (e.g. the demo data into PostgreSQL, or a CSV file).
     #[command(after_help = SPEC_HELP)]
     Import {
-        /// Where the data comes from: a directory, postgres://… or http(s)://…
+        /// Where the data comes from: a directory, postgres://…, http(s)://… or a FILE.csv
         #[arg(long, value_name = "SPEC")]
         from: String,
         /// The data store to copy into.
@@ -42,6 +49,8 @@ pub(super) enum DataCommand {
         to: String,
         #[command(flatten)]
         selection: Selection,
+        #[command(flatten)]
+        csv: CsvFlags,
     },
     /// Copy data points and samples out of a data store (e.g. into a directory).
     #[command(after_help = SPEC_HELP)]
@@ -79,6 +88,65 @@ pub(super) struct Selection {
     chunk_size: usize,
 }
 
+/// What a CSV source does not say about its data points (one set for all
+/// of its columns).
+#[derive(Debug, Args)]
+#[command(next_help_heading = "CSV source (--from FILE.csv)")]
+pub(super) struct CsvFlags {
+    /// The data points' quantity (required for a CSV source).
+    #[arg(long, value_name = "power|energy|price|state", value_parser = parse_quantity)]
+    quantity: Option<Quantity>,
+    /// The data points' unit, e.g. kW (required for a CSV source).
+    #[arg(long, value_name = "UNIT")]
+    unit: Option<String>,
+    /// The data points' resolution (ISO 8601, e.g. PT15M) [default: the smallest step between time stamps].
+    #[arg(long, value_name = "DURATION", value_parser = parse_resolution)]
+    resolution: Option<Resolution>,
+    /// The data points' time zone (IANA), and the zone of time stamps without a UTC offset (required for those) [default: UTC].
+    #[arg(long, value_name = "ZONE", value_parser = parse_zone)]
+    time_zone: Option<String>,
+}
+
+impl CsvFlags {
+    /// The flags given, as they are spelt on the command line.
+    fn given(&self) -> Vec<&'static str> {
+        [
+            ("--quantity", self.quantity.is_some()),
+            ("--unit", self.unit.is_some()),
+            ("--resolution", self.resolution.is_some()),
+            ("--time-zone", self.time_zone.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(flag, is_given)| is_given.then_some(flag))
+        .collect()
+    }
+}
+
+fn parse_quantity(text: &str) -> Result<Quantity, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "power" => Ok(Quantity::Power),
+        "energy" => Ok(Quantity::Energy),
+        "price" => Ok(Quantity::Price),
+        "state" => Ok(Quantity::State),
+        _ => Err(format!(
+            "'{text}' is not a quantity: use power, energy, price or state"
+        )),
+    }
+}
+
+fn parse_resolution(text: &str) -> Result<Resolution, String> {
+    text.parse().map_err(|e| format!("{e}"))
+}
+
+fn parse_zone(text: &str) -> Result<String, String> {
+    let name = text.trim();
+    parse_time_zone(name).map_err(|e| match e {
+        algohost_sdk::Error::InvalidInput(message) => message,
+        other => other.to_string(),
+    })?;
+    Ok(name.to_owned())
+}
+
 /// One name of `--names`, without the spaces around it (`'site.load, site.pv'`).
 fn parse_name(text: &str) -> Result<String, String> {
     let name = text.trim();
@@ -97,17 +165,18 @@ fn parse_instant(text: &str) -> Result<DateTime<Utc>, String> {
 }
 
 pub(super) fn run(command: &DataCommand) -> anyhow::Result<u8> {
-    let (from, to, selection) = match command {
+    let (from, to, selection, csv_flags) = match command {
         DataCommand::Import {
             from,
             to,
             selection,
-        }
-        | DataCommand::Export {
+            csv,
+        } => (from, to, selection, Some(csv)),
+        DataCommand::Export {
             from,
             to,
             selection,
-        } => (from, to, selection),
+        } => (from, to, selection, None),
     };
     if selection.chunk_size == 0 {
         return Err(UsageError("--chunk-size must be at least 1".into()).into());
@@ -129,7 +198,29 @@ pub(super) fn run(command: &DataCommand) -> anyhow::Result<u8> {
         ))
         .into());
     }
-    let source = open("--from", from, true)?;
+    let is_csv = csv::is_csv_path(from);
+    let source = match csv_flags {
+        Some(flags) if is_csv => open_csv(from, flags)?,
+        _ if is_csv => {
+            return Err(UsageError(format!(
+                "--from {from}: a CSV file is read by `algohost data import --from {from} \
+                 --quantity … --unit …`, not by export"
+            ))
+            .into());
+        }
+        Some(flags) if !flags.given().is_empty() => {
+            let given = flags.given();
+            return Err(UsageError(format!(
+                "{} only {} to a CSV source (--from FILE.csv); the data points of {} are \
+                 copied as they are defined there",
+                given.join(", "),
+                if given.len() == 1 { "applies" } else { "apply" },
+                adapters::display_spec(from)
+            ))
+            .into());
+        }
+        _ => open("--from", from, true)?,
+    };
     check_names(source.as_ref(), &selection.names)?;
     // Opened only now: a new target directory is not made for a copy that
     // is refused.
@@ -159,7 +250,13 @@ pub(super) fn run(command: &DataCommand) -> anyhow::Result<u8> {
         },
     );
     bar.finish_and_clear();
-    print_summary(&copied?, from, to, started.elapsed())?;
+    let copied = copied.map_err(|e| match e {
+        // What the target refuses of a CSV file (off-grid ts, NaN, a data
+        // point it has at another resolution) is bad input.
+        algohost_sdk::Error::InvalidInput(message) if is_csv => UsageError(message).into(),
+        other => anyhow::Error::from(other),
+    })?;
+    print_summary(&copied, from, to, started.elapsed())?;
     Ok(0)
 }
 
@@ -192,11 +289,50 @@ fn check_names(source: &dyn Adapter, names: &[String]) -> anyhow::Result<()> {
     .into())
 }
 
+/// Opens a CSV source with the data point definitions of `flags`.
+fn open_csv(from: &str, flags: &CsvFlags) -> anyhow::Result<Arc<dyn Adapter>> {
+    let missing: Vec<&str> = [
+        (
+            "--quantity (power, energy, price or state)",
+            flags.quantity.is_none(),
+        ),
+        ("--unit (such as kW)", flags.unit.is_none()),
+    ]
+    .into_iter()
+    .filter_map(|(flag, is_missing)| is_missing.then_some(flag))
+    .collect();
+    let (Some(quantity), Some(unit)) = (flags.quantity, flags.unit.clone()) else {
+        return Err(UsageError(format!(
+            "--from {from}: a CSV file says nothing of its data points but their names; pass {}",
+            missing.join(" and ")
+        ))
+        .into());
+    };
+    let options = CsvOptions {
+        quantity,
+        unit,
+        resolution: flags.resolution,
+        time_zone: flags.time_zone.clone(),
+    };
+    match CsvAdapter::open(from, &options) {
+        Ok(adapter) => Ok(Arc::new(adapter)),
+        Err(algohost_sdk::Error::InvalidInput(message)) => Err(UsageError(message).into()),
+        Err(e) => Err(UsageError(format!("--from {from}: {e}")).into()),
+    }
+}
+
 /// Opens one side; a source directory must hold data already (a typo must
 /// not read as an empty store).
 fn open(flag: &str, spec: &str, is_source: bool) -> anyhow::Result<Arc<dyn Adapter>> {
     let shown = adapters::display_spec(spec);
     let kind = DataSpec::of(spec).map_err(|e| UsageError(format!("{flag} {shown}: {e}")))?;
+    if !is_source && csv::is_csv_path(spec) {
+        return Err(UsageError(format!(
+            "{flag} {shown}: algohost reads CSV files (`data import --from FILE.csv`) but does not \
+             write them; give a directory, a postgres:// or an http:// URL"
+        ))
+        .into());
+    }
     if is_source && kind == DataSpec::Files {
         let dir = Path::new(spec);
         if !dir.is_dir() {

@@ -291,3 +291,383 @@ fn bad_specs_and_selections_are_clear_errors() {
         );
     }
 }
+
+/// The CSV file of the README's example: local times in Europe/Berlin
+/// across the March DST change (02:00 to 02:59 do not exist), with an
+/// empty cell.
+const LOAD_CSV: &str = "ts,meter.load,meter.pv\n2026-03-29 01:30,40.5,0\n2026-03-29 01:45,41,\n\
+    2026-03-29 03:00,42,1.5\n";
+
+/// `(name, ts, value)` rows, for comparing with [`content`].
+fn named(rows: &[(&str, &str, f64)]) -> Vec<NamedRow> {
+    rows.iter()
+        .map(|(name, ts, value)| ((*name).to_owned(), (*ts).to_owned(), Some(*value)))
+        .collect()
+}
+
+#[test]
+fn a_csv_file_of_local_times_is_imported_across_the_dst_change() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("load.csv"), LOAD_CSV).unwrap();
+    let command = "algohost data import --from load.csv --to mydata --quantity power --unit kW \
+        --time-zone Europe/Berlin";
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"));
+    assert!(
+        readme.unwrap().contains(&format!("$ {command}\n")),
+        "the README runs this example"
+    );
+    let args: Vec<&str> = command.split(' ').skip(1).collect();
+    let out = algohost(dir.path(), &args, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out).lines().skip(1).collect::<Vec<_>>(),
+        [
+            "  meter.load  id 1 -> 1  3 sample(s)",
+            "  meter.pv    id 2 -> 2  2 sample(s)"
+        ]
+    );
+    assert!(
+        stdout(&out).starts_with("copied 2 data point(s), 5 sample(s) from load.csv to mydata"),
+        "{}",
+        stdout(&out)
+    );
+
+    let (points, samples) = content(&FilesAdapter::open(dir.path().join("mydata")).unwrap());
+    let quarter_hours = Resolution::Seconds(900);
+    let expected = |name: &str| {
+        DataPointConfig::new(name, Quantity::Power, "kW", quarter_hours)
+            .with_time_zone("Europe/Berlin")
+    };
+    assert_eq!(points, [expected("meter.load"), expected("meter.pv")]);
+    // 01:45 CET and 03:00 CEST are consecutive quarter hours.
+    assert_eq!(
+        samples,
+        named(&[
+            ("meter.load", "2026-03-29T00:30:00Z", 40.5),
+            ("meter.load", "2026-03-29T00:45:00Z", 41.0),
+            ("meter.load", "2026-03-29T01:00:00Z", 42.0),
+            ("meter.pv", "2026-03-29T00:30:00Z", 0.0),
+            ("meter.pv", "2026-03-29T01:00:00Z", 1.5),
+        ])
+    );
+
+    // The selection flags apply to a CSV source too.
+    let part = [
+        "data",
+        "import",
+        "--from",
+        "load.csv",
+        "--to",
+        "part",
+        "--quantity",
+        "power",
+        "--unit",
+        "kW",
+        "--time-zone",
+        "Europe/Berlin",
+        "--names",
+        "meter.load",
+        "--start",
+        "2026-03-29T00:45:00Z",
+        "--end",
+        "2026-03-29T01:00:00Z",
+    ];
+    let out = algohost(dir.path(), &part, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (_, samples) = content(&FilesAdapter::open(dir.path().join("part")).unwrap());
+    assert_eq!(
+        samples,
+        named(&[("meter.load", "2026-03-29T00:45:00Z", 41.0)])
+    );
+}
+
+#[test]
+fn a_csv_file_is_imported_into_postgres_and_another_server() {
+    let scratch = Scratch::new();
+    let server = scratch.start_with_env(&[], &[("ALGOHOST_TOKENS", "s3cret:run")]);
+    let dir = scratch.path();
+    let csv = "ts,grid.price\n2026-06-01T00:00:00+02:00,80\n2026-06-01T01:00:00+02:00,\n\
+        2026-06-01T02:00:00+02:00,-3.25\n";
+    std::fs::write(dir.join("price.csv"), csv).unwrap();
+    let database = pg_server::database("datacli_csv");
+    let flags = [
+        "--quantity",
+        "price",
+        "--unit",
+        "EUR/MWh",
+        "--resolution",
+        "PT1H",
+    ];
+    let import = |to: &str, file: &str| {
+        let mut args = vec!["data", "import", "--from", file, "--to", to];
+        args.extend_from_slice(&flags);
+        algohost(dir, &args, &[("ALGOHOST_REST_TOKEN", "s3cret")])
+    };
+    let price = DataPointConfig::new(
+        "grid.price",
+        Quantity::Price,
+        "EUR/MWh",
+        Resolution::Seconds(3600),
+    );
+    let samples = named(&[
+        ("grid.price", "2026-05-31T22:00:00Z", 80.0),
+        ("grid.price", "2026-06-01T00:00:00Z", -3.25),
+    ]);
+
+    let out = import(&database.url, "price.csv");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let postgres = PostgresAdapter::connect(&database.url).unwrap();
+    assert_eq!(content(&postgres), (vec![price.clone()], samples.clone()));
+
+    let out = import(&server.url, "price.csv");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let served = FilesAdapter::open(dir.join("data")).unwrap();
+    let filter = DataPointFilter::default().with_names(["grid.price"]);
+    let stored = served.data_points(&filter).unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(
+        DataPointConfig {
+            id: DataPointId(0),
+            ..stored[0].clone()
+        },
+        price
+    );
+    let read = rows(&served.read(&filter).unwrap());
+    let values: Vec<(String, Option<f64>)> = read.into_iter().map(|(_, t, v)| (t, v)).collect();
+    assert_eq!(
+        values,
+        [
+            ("2026-05-31T22:00:00Z".to_owned(), Some(80.0)),
+            ("2026-06-01T00:00:00Z".to_owned(), Some(-3.25))
+        ]
+    );
+
+    // What a target refuses reaches the user whole, as bad input.
+    std::fs::write(
+        dir.join("late.csv"),
+        "ts,grid.price\n2026-06-01T03:30:00Z,1\n",
+    )
+    .unwrap();
+    let refused = "sample of 'grid.price' at 2026-06-01T03:30:00Z does not start an interval of \
+        its resolution PT1H; a sample's ts is the start of its interval: round the time stamps \
+        down to whole PT1H intervals, or resample them first";
+    for target in [database.url.as_str(), server.url.as_str(), "dir"] {
+        let out = import(target, "late.csv");
+        assert_eq!(out.status.code(), Some(2), "{target}: {}", stderr(&out));
+        assert!(
+            stderr(&out).starts_with("error: cannot write 'grid.price' to the target: ")
+                && stderr(&out).contains(refused),
+            "{target}: {}",
+            stderr(&out)
+        );
+    }
+}
+
+#[test]
+fn bad_csv_files_and_flags_are_clear_errors() {
+    let dir = demo();
+    let layout = "a CSV source has a header line `ts,NAME,…` (a 'ts' column, then one column per \
+        data point, named by the data point's name) and one line per time stamp";
+    let quarters = "ts,a\n2026-01-01T00:00:00Z,1\n2026-01-01T00:15:00Z,2\n";
+    let power = ["--quantity", "power", "--unit", "kW"];
+    let cases: Vec<(&str, Vec<&str>, String)> =
+        vec![
+        ("", power.to_vec(), format!("c.csv: the file is empty; {layout}")),
+        (
+            "time,a\n2026-01-01T00:00:00Z,1\n",
+            power.to_vec(),
+            format!("c.csv: no 'ts' column (the header has: time, a); {layout}"),
+        ),
+        (
+            "ts,a\n\n",
+            power.to_vec(),
+            format!("c.csv: a header but no rows; {layout}"),
+        ),
+        (
+            "ts,a,a\n2026-01-01T00:00:00Z,1,2\n",
+            power.to_vec(),
+            "c.csv: the header names column 'a' twice; give each data point one column".into(),
+        ),
+        (
+            "ts,a\n2026-01-01T00:00:00Z,1\n2026-01-01T00:15:00Z,1.5 kW\n",
+            power.to_vec(),
+            "c.csv: line 3, column 'a': '1.5 kW' is not a number; write numbers with a '.' as \
+             the decimal point and no unit, or leave the cell empty for a missing sample"
+                .into(),
+        ),
+        (
+            "ts,a\n2026-01-01T00:00:00Z,NaN\n",
+            power.to_vec(),
+            "c.csv: line 2, column 'a': 'NaN' is not a number; write numbers with a '.' as the \
+             decimal point and no unit, or leave the cell empty for a missing sample"
+                .into(),
+        ),
+        (
+            "ts,a\n2026-01-01T00:00:00Z,1,5\n",
+            power.to_vec(),
+            "c.csv: line 2 has more cells than the header has columns (2); write numbers with a \
+             '.' as the decimal point (a ',' separates cells), or name every column in the header"
+                .into(),
+        ),
+        (
+            "ts,a\n2026-01-01T00:00:00Z,1\n2026-01-01T01:00:00+01:00,2\n",
+            power.to_vec(),
+            "c.csv: lines 2 and 3 have the same ts 2026-01-01T00:00:00Z; keep one line per time \
+             stamp"
+                .into(),
+        ),
+        (
+            "ts,a\n2026-01-01T00:00:00Z,1\n,2\n",
+            power.to_vec(),
+            "c.csv: line 3: the ts is empty; every line needs a time stamp".into(),
+        ),
+        (
+            "ts,a\nyesterday,1\n",
+            power.to_vec(),
+            "c.csv: line 2: ts 'yesterday' is not a time stamp; write RFC 3339 such as \
+             2026-03-29T01:00:00Z or 2026-03-29T01:00:00+01:00, or a local time such as \
+             2026-03-29T01:00:00 with --time-zone"
+                .into(),
+        ),
+        (
+            "ts,a\n2026-01-01 00:00,1\n2026-01-01 00:15,2\n",
+            power.to_vec(),
+            "c.csv: line 2: ts '2026-01-01 00:00' has no UTC offset, so --time-zone is needed: \
+             pass the zone its times are in (such as --time-zone Europe/Berlin or --time-zone \
+             UTC), or write every ts with an offset (…Z or …+01:00)"
+                .into(),
+        ),
+        (
+            "ts,a\n2026-03-29 01:45,1\n2026-03-29 02:00,2\n",
+            [&power[..], &["--time-zone", "Europe/Berlin"]].concat(),
+            "c.csv: line 3: ts '2026-03-29 02:00' does not exist in Europe/Berlin (the clocks \
+             skip it at the DST change); fix or drop that line"
+                .into(),
+        ),
+        (
+            "ts,a\n2026-10-25 01:45,1\n2026-10-25 02:00,2\n",
+            [&power[..], &["--time-zone", "Europe/Berlin"]].concat(),
+            "c.csv: line 3: ts '2026-10-25 02:00' happens twice in Europe/Berlin (the clocks go \
+             back at the DST change); write it with its UTC offset, 2026-10-25T02:00:00+02:00 or \
+             2026-10-25T02:00:00+01:00"
+                .into(),
+        ),
+        (
+            "ts,a\n2026-01-01T00:00:00Z,1\n",
+            power.to_vec(),
+            "c.csv: the resolution cannot be inferred from a single time stamp; pass \
+             --resolution (an ISO 8601 duration such as PT15M, PT1H or P1D)"
+                .into(),
+        ),
+        (
+            "ts,a\n2026-01-01T00:00:00Z,1\n2026-01-02T00:00:00Z,2\n",
+            power.to_vec(),
+            "c.csv: the smallest step between time stamps is 24 hours, so the resolution is a \
+             calendar one (days, months) that cannot be inferred; pass --resolution (an ISO 8601 \
+             duration such as PT15M, PT1H or P1D)"
+                .into(),
+        ),
+        (
+            quarters,
+            vec!["--unit", "kW"],
+            "--from c.csv: a CSV file says nothing of its data points but their names; pass \
+             --quantity (power, energy, price or state)"
+                .into(),
+        ),
+        (
+            quarters,
+            vec![],
+            "--from c.csv: a CSV file says nothing of its data points but their names; pass \
+             --quantity (power, energy, price or state) and --unit (such as kW)"
+                .into(),
+        ),
+        (
+            quarters,
+            [&power[..], &["--resolution", "PT1H"]].concat(),
+            "cannot write 'a' to the target: sample of 'a' at 2026-01-01T00:15:00Z does not \
+             start an interval of its resolution PT1H; a sample's ts is the start of its \
+             interval: round the time stamps down to whole PT1H intervals, or resample them \
+             first"
+                .into(),
+        ),
+    ];
+    for (csv, flags, message) in cases {
+        std::fs::write(dir.path().join("c.csv"), csv).unwrap();
+        let mut args = vec!["data", "import", "--from", "c.csv", "--to", "new"];
+        args.extend_from_slice(&flags);
+        let out = algohost(dir.path(), &args, &[]);
+        assert_eq!(out.status.code(), Some(2), "{csv:?}: {}", stderr(&out));
+        assert_eq!(stderr(&out), format!("error: {message}\n"), "{csv:?}");
+    }
+    assert!(
+        !dir.path().join("new").join("catalog.json").exists()
+            || content(&FilesAdapter::open(dir.path().join("new")).unwrap())
+                .1
+                .is_empty(),
+        "a refused import writes no sample"
+    );
+
+    std::fs::write(dir.path().join("c.csv"), quarters).unwrap();
+    let flag_cases: [(&[&str], &str); 5] = [
+        (
+            &[
+                "import",
+                "--from",
+                "nope.csv",
+                "--to",
+                "x",
+                "--quantity",
+                "power",
+                "--unit",
+                "kW",
+            ],
+            "error: nope.csv: no such file\n",
+        ),
+        (
+            &[
+                "import",
+                "--from",
+                "demo",
+                "--to",
+                "x",
+                "--unit",
+                "kW",
+                "--time-zone",
+                "UTC",
+            ],
+            "error: --unit, --time-zone only apply to a CSV source (--from FILE.csv); the data \
+             points of demo are copied as they are defined there\n",
+        ),
+        (
+            &["import", "--from", "demo", "--to", "out.csv"],
+            "error: --to out.csv: algohost reads CSV files (`data import --from FILE.csv`) but \
+             does not write them; give a directory, a postgres:// or an http:// URL\n",
+        ),
+        (
+            &["export", "--from", "c.csv", "--to", "x"],
+            "error: --from c.csv: a CSV file is read by `algohost data import --from c.csv \
+             --quantity … --unit …`, not by export\n",
+        ),
+        (
+            &[
+                "import",
+                "--from",
+                "c.csv",
+                "--to",
+                "x",
+                "--quantity",
+                "watts",
+                "--unit",
+                "kW",
+            ],
+            "error: invalid value 'watts' for '--quantity <power|energy|price|state>': 'watts' is \
+             not a quantity: use power, energy, price or state\n\nFor more information, try \
+             '--help'.\n",
+        ),
+    ];
+    for (args, message) in flag_cases {
+        let out = algohost(dir.path(), &[&["data"], args].concat(), &[]);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert_eq!(stderr(&out), message, "{args:?}");
+    }
+}

@@ -1,0 +1,474 @@
+//! One CSV file as a read-only source of data points, for `algohost data
+//! import --from FILE.csv`: the file is wide (a `ts` column plus one numeric
+//! column per data point, named by its header), and the data points'
+//! quantity, unit, resolution and time zone come from [`CsvOptions`], since
+//! a CSV file has no place for them. [`super::copy()`] does the rest.
+//!
+//! The whole file is read and checked when it is opened, so a bad cell is
+//! reported (by line and column) before anything is written anywhere.
+
+use std::collections::{HashMap, HashSet};
+use std::io::{self, Cursor};
+use std::path::{Path, PathBuf};
+
+use algohost_sdk::data::{
+    DATA_POINT_ID, DataPointConfig, DataPointFilter, DataPointId, FlowFilter, Quantity, Resolution,
+    TS, long_frame, parse_time_zone, read_range, read_samples, ts_micros,
+};
+use algohost_sdk::{Error, Result};
+use chrono::{DateTime, LocalResult, NaiveDate, NaiveDateTime, SecondsFormat, TimeZone};
+use chrono_tz::Tz;
+use polars::prelude::*;
+
+use super::Adapter;
+
+/// What a CSV file does not say about its data points.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CsvOptions {
+    /// The quantity of every data point (column).
+    pub quantity: Quantity,
+    /// The unit of every data point, e.g. "kW".
+    pub unit: String,
+    /// Their resolution; `None` infers it as the smallest step between
+    /// consecutive time stamps.
+    pub resolution: Option<Resolution>,
+    /// The data points' time zone (IANA), and the zone of time stamps
+    /// written without a UTC offset; `None` is UTC for the data points and
+    /// makes such time stamps an error.
+    pub time_zone: Option<String>,
+}
+
+/// Whether a `--from` value names a CSV file (by its `.csv` extension).
+pub fn is_csv_path(spec: &str) -> bool {
+    Path::new(spec)
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
+        && !Path::new(spec).is_dir()
+}
+
+/// The data points of one CSV file and their samples, held in memory.
+#[derive(Debug)]
+pub struct CsvAdapter {
+    /// The file, as given.
+    path: PathBuf,
+    /// One per value column, in column order, with ids 1, 2, …
+    points: Vec<DataPointConfig>,
+    /// Their samples in long form, sorted by (id, ts); empty cells left out.
+    samples: DataFrame,
+}
+
+impl CsvAdapter {
+    /// Reads and checks the whole file. Every error names the file and, for
+    /// a bad cell, its line and column.
+    pub fn open(path: impl AsRef<Path>, options: &CsvOptions) -> Result<Self> {
+        let path = path.as_ref().to_owned();
+        let file = path.display().to_string();
+        let bad = |message: String| Error::InvalidInput(format!("{file}: {message}"));
+        let bytes = std::fs::read(&path).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => bad("no such file".to_owned()),
+            _ => Error::Data(format!("cannot read {file}: {e}")),
+        })?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(bad(format!("the file is empty; {LAYOUT}")));
+        }
+        let text = String::from_utf8_lossy(&bytes);
+        let mut lines = text.lines();
+        let names = fields(
+            lines
+                .next()
+                .unwrap_or_default()
+                .trim_start_matches('\u{feff}'),
+        );
+        check_header(&names).map_err(bad)?;
+        // Every column as text: numbers and time stamps are parsed here, so
+        // that an error can name its line.
+        let frame = CsvReadOptions::default()
+            .with_has_header(true)
+            .with_infer_schema_length(Some(0))
+            .into_reader_with_file_handle(Cursor::new(bytes.clone()))
+            .finish()
+            .map_err(|e| {
+                let long = lines
+                    .position(|l| fields(l).len() > names.len())
+                    .map(|row| {
+                        format!(
+                            "line {} has more cells than the header has columns ({}); write \
+                             numbers with a '.' as the decimal point (a ',' separates cells), or \
+                             name every column in the header",
+                            line(row),
+                            names.len()
+                        )
+                    });
+                let polars = e.to_string();
+                let first = polars.lines().next().unwrap_or_default();
+                bad(long.unwrap_or_else(|| format!("cannot be read as CSV ({first}); {LAYOUT}")))
+            })?;
+        // The header's names as read above (trimmed, unquoted).
+        let mut frame = frame;
+        frame.set_column_names(&names).map_err(|_| {
+            bad(format!(
+                "the header has {} column(s) but the lines do not; {LAYOUT}",
+                names.len()
+            ))
+        })?;
+        let frame = without_blank_rows(frame)?;
+        if frame.height() == 0 {
+            return Err(bad(format!("a header but no rows; {LAYOUT}")));
+        }
+        let value_names: Vec<&String> = names.iter().filter(|n| *n != TS).collect();
+        let zone = options
+            .time_zone
+            .as_deref()
+            .map(parse_time_zone)
+            .transpose()?;
+        let ts = parse_ts_column(&frame, zone).map_err(bad)?;
+        let (mut ids, mut sample_ts, mut values) = (Vec::new(), Vec::new(), Vec::new());
+        for (index, name) in value_names.iter().enumerate() {
+            let id = index as i64 + 1;
+            let cells = frame.column(name)?.str()?;
+            let lines = frame.column(LINE)?.u32()?;
+            for (cell, row) in cells.iter().zip(lines.into_no_null_iter()) {
+                let Some(cell) = cell.map(str::trim).filter(|c| !c.is_empty()) else {
+                    continue;
+                };
+                let value = cell
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|v| v.is_finite())
+                    .ok_or_else(|| {
+                        bad(format!(
+                            "line {}, column '{name}': '{cell}' is not a number; write numbers \
+                             with a '.' as the decimal point and no unit, or leave the cell empty \
+                             for a missing sample",
+                            line(row as usize)
+                        ))
+                    })?;
+                ids.push(id);
+                sample_ts.push(ts[&row]);
+                values.push(Some(value));
+            }
+        }
+        // Inferred only now: a bad cell is the first thing to fix.
+        let resolution = match options.resolution {
+            Some(resolution) => resolution,
+            None => infer_resolution(&ts.values().copied().collect::<Vec<_>>()).map_err(bad)?,
+        };
+        let points = value_names
+            .iter()
+            .enumerate()
+            .map(|(index, name)| {
+                let mut point =
+                    DataPointConfig::new(*name, options.quantity, &options.unit, resolution)
+                        .with_time_zone(options.time_zone.as_deref().unwrap_or("UTC"));
+                point.id = DataPointId(index as i64 + 1);
+                point
+            })
+            .collect();
+        Ok(Self {
+            path,
+            points,
+            samples: long_frame(ids, sample_ts, values)?,
+        })
+    }
+
+    /// The long frame of the samples of `ids` with `lo <= ts < hi` (µs).
+    fn fetch(&self, ids: &HashSet<i64>, lo: i64, hi: i64) -> Result<DataFrame> {
+        let ts = ts_micros(&self.samples)?;
+        let id_column = self.samples.column(DATA_POINT_ID)?.i64()?;
+        let mask: BooleanChunked = id_column
+            .into_no_null_iter()
+            .zip(ts)
+            .map(|(id, t)| ids.contains(&id) && lo <= t && t < hi)
+            .collect();
+        Ok(self.samples.filter(&mask)?)
+    }
+
+    fn read_only<T>(&self) -> Result<T> {
+        Err(Error::InvalidInput(format!(
+            "{} is a CSV file, which algohost only reads: it can be the source of `algohost data \
+             import --from FILE.csv`, not a data store to write to",
+            self.path.display()
+        )))
+    }
+}
+
+/// How the file must look, for the end of every error about its shape.
+const LAYOUT: &str = "a CSV source has a header line `ts,NAME,…` (a 'ts' column, then one column \
+    per data point, named by the data point's name) and one line per time stamp";
+
+/// The line in the file of data row `row` (0-based, after the header line).
+fn line(row: usize) -> usize {
+    row + 2
+}
+
+/// The column of each row's data row number, added to the frame read.
+const LINE: &str = "__line";
+
+/// The cells of one line, split at commas outside double quotes, trimmed
+/// and unquoted.
+fn fields(line: &str) -> Vec<String> {
+    let (mut cells, mut cell, mut is_quoted) = (Vec::new(), String::new(), false);
+    for c in line.chars() {
+        match c {
+            '"' => is_quoted = !is_quoted,
+            ',' if !is_quoted => cells.push(std::mem::take(&mut cell)),
+            c => cell.push(c),
+        }
+    }
+    cells.push(cell);
+    cells.into_iter().map(|c| c.trim().to_owned()).collect()
+}
+
+/// Checks the header's names: a `ts` column and at least one other, each
+/// named once.
+fn check_header(names: &[String]) -> std::result::Result<(), String> {
+    if !names.iter().any(|n| n == TS) {
+        return Err(format!(
+            "no 'ts' column (the header has: {}); {LAYOUT}",
+            names.join(", ")
+        ));
+    }
+    if names.len() == 1 {
+        return Err(format!("only a 'ts' column; {LAYOUT}"));
+    }
+    if let Some(index) = names.iter().position(String::is_empty) {
+        return Err(format!(
+            "column {} has no name in the header; name it after its data point",
+            index + 1
+        ));
+    }
+    let mut seen = HashSet::new();
+    if let Some(twice) = names.iter().find(|n| !seen.insert(n.as_str())) {
+        return Err(format!(
+            "the header names column '{twice}' twice; give each data point one column"
+        ));
+    }
+    Ok(())
+}
+
+/// `frame` with its data row numbers (column [`LINE`]) and without the
+/// rows whose every cell is empty (blank lines).
+fn without_blank_rows(frame: DataFrame) -> Result<DataFrame> {
+    let rows = UInt32Chunked::from_iter_values(LINE.into(), 0..frame.height() as u32);
+    let mut is_kept = BooleanChunked::full("kept".into(), false, frame.height());
+    for column in frame.columns() {
+        let has_text: BooleanChunked = column
+            .str()?
+            .iter()
+            .map(|c| c.is_some_and(|c| !c.trim().is_empty()))
+            .collect();
+        is_kept = &is_kept | &has_text;
+    }
+    let mut frame = frame.filter(&is_kept)?;
+    frame.with_column(rows.filter(&is_kept)?.into_column())?;
+    Ok(frame)
+}
+
+/// The `ts` of each data row number as µs since the epoch; each cell is
+/// RFC 3339 with an offset, or a local time in `zone`. Two rows at the
+/// same instant are an error.
+fn parse_ts_column(
+    frame: &DataFrame,
+    zone: Option<Tz>,
+) -> std::result::Result<HashMap<u32, i64>, String> {
+    let text = |e: PolarsError| e.to_string();
+    let cells = frame.column(TS).map_err(text)?.str().map_err(text)?;
+    let rows = frame.column(LINE).map_err(text)?.u32().map_err(text)?;
+    let mut ts = Vec::with_capacity(cells.len());
+    for (cell, row) in cells.iter().zip(rows.into_no_null_iter()) {
+        let at = line(row as usize);
+        let cell = cell.map(str::trim).unwrap_or("");
+        if cell.is_empty() {
+            return Err(format!(
+                "line {at}: the ts is empty; every line needs a time stamp"
+            ));
+        }
+        ts.push((
+            parse_ts(cell, zone).map_err(|e| format!("line {at}: {e}"))?,
+            at,
+        ));
+    }
+    ts.sort_unstable();
+    if let Some(pair) = ts.windows(2).find(|p| p[0].0 == p[1].0) {
+        return Err(format!(
+            "lines {} and {} have the same ts {}; keep one line per time stamp",
+            pair[0].1,
+            pair[1].1,
+            format_us(pair[0].0)
+        ));
+    }
+    Ok(ts
+        .into_iter()
+        .map(|(us, at)| ((at - 2) as u32, us))
+        .collect())
+}
+
+/// One time stamp as µs since the epoch.
+fn parse_ts(text: &str, zone: Option<Tz>) -> std::result::Result<i64, String> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Ok(t.timestamp_micros());
+    }
+    let Some(local) = parse_local(text) else {
+        return Err(format!(
+            "ts '{text}' is not a time stamp; write RFC 3339 such as 2026-03-29T01:00:00Z or \
+             2026-03-29T01:00:00+01:00, or a local time such as 2026-03-29T01:00:00 with \
+             --time-zone"
+        ));
+    };
+    let Some(zone) = zone else {
+        return Err(format!(
+            "ts '{text}' has no UTC offset, so --time-zone is needed: pass the zone its times \
+             are in (such as --time-zone Europe/Berlin or --time-zone UTC), or write every ts \
+             with an offset (…Z or …+01:00)"
+        ));
+    };
+    match zone.from_local_datetime(&local) {
+        LocalResult::Single(t) => Ok(t.timestamp_micros()),
+        LocalResult::Ambiguous(early, late) => Err(format!(
+            "ts '{text}' happens twice in {zone} (the clocks go back at the DST change); write it \
+             with its UTC offset, {} or {}",
+            early
+                .fixed_offset()
+                .to_rfc3339_opts(SecondsFormat::AutoSi, false),
+            late.fixed_offset()
+                .to_rfc3339_opts(SecondsFormat::AutoSi, false)
+        )),
+        LocalResult::None => Err(format!(
+            "ts '{text}' does not exist in {zone} (the clocks skip it at the DST change); fix \
+             or drop that line"
+        )),
+    }
+}
+
+/// A local time without an offset: date and time (`T` or a space between
+/// them, seconds optional), or a date alone (its midnight).
+fn parse_local(text: &str) -> Option<NaiveDateTime> {
+    const FORMATS: [&str; 4] = [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M",
+    ];
+    FORMATS
+        .iter()
+        .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())
+        .or_else(|| {
+            NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                .ok()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+        })
+}
+
+/// The smallest step between consecutive time stamps, as a fixed resolution.
+fn infer_resolution(ts: &[i64]) -> std::result::Result<Resolution, String> {
+    const HINT: &str = "pass --resolution (an ISO 8601 duration such as PT15M, PT1H or P1D)";
+    let mut sorted = ts.to_vec();
+    sorted.sort_unstable();
+    let Some(step) = sorted.windows(2).map(|w| w[1] - w[0]).min() else {
+        return Err(format!(
+            "the resolution cannot be inferred from a single time stamp; {HINT}"
+        ));
+    };
+    const SECOND_US: i64 = 1_000_000;
+    // A day in a zone with DST is 23 to 25 hours: daily and longer steps
+    // follow the calendar, which only --resolution can say.
+    if step >= 23 * 3600 * SECOND_US {
+        return Err(format!(
+            "the smallest step between time stamps is {} hours, so the resolution is a \
+             calendar one (days, months) that cannot be inferred; {HINT}",
+            step / (3600 * SECOND_US)
+        ));
+    }
+    if step % SECOND_US != 0 {
+        return Err(format!(
+            "the smallest step between time stamps, {} s, is not a whole number of seconds; \
+             {HINT}",
+            step as f64 / SECOND_US as f64
+        ));
+    }
+    Ok(Resolution::Seconds(step / SECOND_US))
+}
+
+fn format_us(us: i64) -> String {
+    DateTime::from_timestamp_micros(us).map_or_else(
+        || format!("{us} µs"),
+        |t| t.to_rfc3339_opts(SecondsFormat::AutoSi, true),
+    )
+}
+
+impl Adapter for CsvAdapter {
+    fn data_points(&self, filter: &DataPointFilter) -> Result<Vec<DataPointConfig>> {
+        Ok(self
+            .points
+            .iter()
+            .filter(|p| filter.matches(p))
+            .cloned()
+            .collect())
+    }
+
+    fn read(&self, filter: &DataPointFilter) -> Result<DataFrame> {
+        read_range(filter)?;
+        let points = self.data_points(filter)?;
+        let ids: HashSet<i64> = points.iter().map(|p| p.id.0).collect();
+        read_samples(filter, &points, |lo, hi| self.fetch(&ids, lo, hi))
+    }
+
+    fn write(&self, _: &DataFrame) -> Result<()> {
+        self.read_only()
+    }
+
+    /// A CSV file measures no flows.
+    fn flows(&self, _: &FlowFilter) -> Result<Vec<DataPointConfig>> {
+        Ok(Vec::new())
+    }
+
+    fn define_data_points(&self, _: &[DataPointConfig]) -> Result<Vec<DataPointConfig>> {
+        self.read_only()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_times_follow_the_zone_and_dst_changes_are_errors() {
+        let berlin: Tz = "Europe/Berlin".parse().unwrap();
+        let at = |text: &str| parse_ts(text, Some(berlin)).map(format_us);
+        assert_eq!(at("2026-03-29 01:45").unwrap(), "2026-03-29T00:45:00Z");
+        assert_eq!(at("2026-03-29T03:00:00").unwrap(), "2026-03-29T01:00:00Z");
+        assert_eq!(at("2026-03-29").unwrap(), "2026-03-28T23:00:00Z");
+        assert_eq!(at("2026-03-29T02:00:00Z").unwrap(), "2026-03-29T02:00:00Z");
+        let skipped = at("2026-03-29T02:30:00").unwrap_err();
+        assert!(
+            skipped.contains("does not exist in Europe/Berlin"),
+            "{skipped}"
+        );
+        let twice = at("2026-10-25T02:30:00").unwrap_err();
+        assert!(
+            twice.contains("2026-10-25T02:30:00+02:00 or 2026-10-25T02:30:00+01:00"),
+            "{twice}"
+        );
+        let no_zone = parse_ts("2026-03-29T01:00:00", None).unwrap_err();
+        assert!(no_zone.contains("--time-zone is needed"), "{no_zone}");
+    }
+
+    #[test]
+    fn the_resolution_is_the_smallest_step() {
+        let minutes = |m: &[i64]| m.iter().map(|m| m * 60_000_000).collect::<Vec<_>>();
+        assert_eq!(
+            infer_resolution(&minutes(&[30, 0, 15, 60])),
+            Ok(Resolution::Seconds(900))
+        );
+        assert!(
+            infer_resolution(&minutes(&[0]))
+                .unwrap_err()
+                .contains("--resolution")
+        );
+        assert!(
+            infer_resolution(&minutes(&[0, 1440]))
+                .unwrap_err()
+                .contains("24 hours")
+        );
+    }
+}
