@@ -571,9 +571,7 @@ fn data_export_refuses_unknown_names_and_an_empty_range_before_writing_anything(
 
 #[test]
 fn demo_data_refuses_a_directory_with_other_data_unless_forced() {
-    use algohost::adapters::Adapter;
-    use algohost::adapters::files::FilesAdapter;
-    use algohost_sdk::data::{DataPointConfig, Quantity, Resolution};
+    use algohost_sdk::data::Resolution;
 
     let s = Scratch::new();
     // Writing the demo over an unchanged demo directory is fine.
@@ -581,15 +579,7 @@ fn demo_data_refuses_a_directory_with_other_data_unless_forced() {
     assert!(out.status.success(), "{}", stderr(&out));
 
     let mine = s.path().join("mine");
-    let adapter = FilesAdapter::open(&mine).unwrap();
-    adapter
-        .define_data_points(&[DataPointConfig::new(
-            "site.load",
-            Quantity::Power,
-            "kW",
-            Resolution::Seconds(900),
-        )])
-        .unwrap();
+    crate::files_adapter::with_power_point(&mine, "site.load", Resolution::Seconds(900));
     let catalog = std::fs::read(mine.join("catalog.json")).unwrap();
     let out = s.algohost(&["demo-data", "mine"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));

@@ -79,6 +79,25 @@ fn series(id: DataPointId, start: &str, step: Duration, values: &[f64]) -> DataF
     .unwrap()
 }
 
+/// The data directory `dir` (opened, or made) with one power data point
+/// in kW, `name` at `resolution`; its id.
+pub fn with_power_point(
+    dir: &Path,
+    name: &str,
+    resolution: Resolution,
+) -> (FilesAdapter, DataPointId) {
+    let adapter = FilesAdapter::open(dir).unwrap();
+    let points = adapter
+        .define_data_points(&[DataPointConfig::new(
+            name,
+            Quantity::Power,
+            "kW",
+            resolution,
+        )])
+        .unwrap();
+    (adapter, points[0].id)
+}
+
 fn names(points: &[DataPointConfig]) -> Vec<&str> {
     points.iter().map(|p| p.name.as_str()).collect()
 }
@@ -100,14 +119,7 @@ fn open_creates_a_new_directory_but_not_its_parent() {
             && files_under(&dir).is_empty(),
         "opening and reading an empty dataset writes nothing"
     );
-    adapter
-        .define_data_points(&[DataPointConfig::new(
-            "x.load",
-            Quantity::Power,
-            "kW",
-            Resolution::Seconds(900),
-        )])
-        .unwrap();
+    with_power_point(&dir, "x.load", Resolution::Seconds(900));
     assert_eq!(files_under(&dir), [".lock", "catalog.json"]);
     adapter
         .write(&series(
@@ -261,18 +273,14 @@ fn names_never_become_paths() {
 fn a_copy_writes_each_data_point_whole_and_a_killed_writer_leaves_nothing_behind() {
     use algohost::adapters::copy::{CopyOptions, CopyProgress, copy};
     let tmp = tempfile::tempdir().unwrap();
-    let from = FilesAdapter::open(tmp.path().join("from")).unwrap();
-    let points = from
-        .define_data_points(&[DataPointConfig::new(
-            "site.load",
-            Quantity::Power,
-            "kW",
-            Resolution::Seconds(900),
-        )])
-        .unwrap();
+    let (from, load) = with_power_point(
+        &tmp.path().join("from"),
+        "site.load",
+        Resolution::Seconds(900),
+    );
     let values: Vec<f64> = (0..1000).map(f64::from).collect();
     from.write(&series(
-        points[0].id,
+        load,
         "2026-01-01T00:00:00Z",
         Duration::minutes(15),
         &values,
@@ -312,15 +320,7 @@ fn a_copy_writes_each_data_point_whole_and_a_killed_writer_leaves_nothing_behind
 fn samples_files_from_other_tools_need_numeric_values() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("data");
-    let adapter = FilesAdapter::open(&dir).unwrap();
-    adapter
-        .define_data_points(&[DataPointConfig::new(
-            "x.load",
-            Quantity::Power,
-            "kW",
-            Resolution::Seconds(3600),
-        )])
-        .unwrap();
+    let (adapter, _) = with_power_point(&dir, "x.load", Resolution::Seconds(3600));
     std::fs::create_dir_all(dir.join("samples")).unwrap();
     let write = |values: Column| {
         let ts = Column::new(TS.into(), [0i64, 3_600_000])
