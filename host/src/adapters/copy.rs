@@ -94,7 +94,8 @@ pub struct CopiedDataPoint {
 /// samples, into `to`; `on_progress` hears of each step.
 ///
 /// A data point whose name exists in `to` keeps its id there, but must
-/// have the same quantity and resolution (else nothing is copied).
+/// have the same quantity, unit, resolution and time zone (else nothing is
+/// copied).
 pub fn copy(
     from: &dyn Adapter,
     to: &dyn Adapter,
@@ -200,11 +201,23 @@ fn define_in_target(
         let Some(wanted) = definitions.iter().find(|d| d.name == stored.name) else {
             continue;
         };
-        if stored.quantity != wanted.quantity || stored.resolution != wanted.resolution {
+        let describe = |p: &DataPointConfig| {
+            format!(
+                "{} in {} at {} ({})",
+                p.quantity, p.unit, p.resolution, p.time_zone
+            )
+        };
+        if stored.quantity != wanted.quantity
+            || stored.resolution != wanted.resolution
+            || stored.unit != wanted.unit
+            || stored.time_zone != wanted.time_zone
+        {
             return Err(Error::InvalidInput(format!(
-                "data point '{}' exists in the target as {} at {}, not {} at {}; copying would \
-                 mix them: copy into another target, or leave it out",
-                stored.name, stored.quantity, stored.resolution, wanted.quantity, wanted.resolution
+                "data point '{}' exists in the target as {}, not {}; copying would mix them: \
+                 copy into another target, convert the values first, or leave it out",
+                stored.name,
+                describe(stored),
+                describe(wanted)
             )));
         }
     }

@@ -9,11 +9,12 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io::{self, Cursor};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use algohost_sdk::data::{
-    DATA_POINT_ID, DataPointConfig, DataPointFilter, DataPointId, FlowFilter, Quantity, Resolution,
-    TS, long_frame, parse_time_zone, read_range, read_samples, ts_micros,
+    DataPointConfig, DataPointFilter, DataPointId, FlowFilter, Quantity, Resolution, TS,
+    check_samples, id_ranges, long_frame, parse_time_zone, read_range, read_samples, ts_micros,
 };
 use algohost_sdk::{Error, Result};
 use chrono::{DateTime, LocalResult, NaiveDate, NaiveDateTime, SecondsFormat, TimeZone};
@@ -55,6 +56,8 @@ pub struct CsvAdapter {
     points: Vec<DataPointConfig>,
     /// Their samples in long form, sorted by (id, ts); empty cells left out.
     samples: DataFrame,
+    /// The rows of each data point in `samples`.
+    rows: HashMap<i64, Range<usize>>,
 }
 
 impl CsvAdapter {
@@ -153,7 +156,7 @@ impl CsvAdapter {
             Some(resolution) => resolution,
             None => infer_resolution(&ts.values().copied().collect::<Vec<_>>()).map_err(bad)?,
         };
-        let points = value_names
+        let points: Vec<DataPointConfig> = value_names
             .iter()
             .enumerate()
             .map(|(index, name)| {
@@ -164,23 +167,41 @@ impl CsvAdapter {
                 point
             })
             .collect();
+        let samples = long_frame(ids, sample_ts, values)?;
+        // Off the grid of the resolution given: refused before the target
+        // sees any of it.
+        check_samples(&samples, &points).map_err(|e| match e {
+            Error::InvalidInput(message) => bad(message),
+            other => other,
+        })?;
+        let rows = id_ranges(&samples)?
+            .into_iter()
+            .map(|(id, rows)| (id.0, rows))
+            .collect();
         Ok(Self {
             path,
             points,
-            samples: long_frame(ids, sample_ts, values)?,
+            samples,
+            rows,
         })
     }
 
     /// The long frame of the samples of `ids` with `lo <= ts < hi` (µs).
     fn fetch(&self, ids: &HashSet<i64>, lo: i64, hi: i64) -> Result<DataFrame> {
-        let ts = ts_micros(&self.samples)?;
-        let id_column = self.samples.column(DATA_POINT_ID)?.i64()?;
-        let mask: BooleanChunked = id_column
-            .into_no_null_iter()
-            .zip(ts)
-            .map(|(id, t)| ids.contains(&id) && lo <= t && t < hi)
-            .collect();
-        Ok(self.samples.filter(&mask)?)
+        let mut ids: Vec<i64> = ids.iter().copied().collect();
+        ids.sort_unstable();
+        let mut out = self.samples.clear();
+        for id in ids {
+            let Some(rows) = self.rows.get(&id) else {
+                continue;
+            };
+            let of_point = self.samples.slice(rows.start as i64, rows.len());
+            let ts = ts_micros(&of_point)?;
+            let start = ts.partition_point(|t| *t < lo);
+            let end = ts.partition_point(|t| *t < hi).max(start);
+            out.vstack_mut(&of_point.slice(start as i64, end - start))?;
+        }
+        Ok(out)
     }
 
     fn read_only<T>(&self) -> Result<T> {
@@ -369,6 +390,21 @@ fn infer_resolution(ts: &[i64]) -> std::result::Result<Resolution, String> {
             "the resolution cannot be inferred from a single time stamp; {HINT}"
         ));
     };
+    // Gaps are fine (whole steps missing); a step that is not a multiple of
+    // the smallest means a stray time stamp, not a resolution.
+    if let Some(odd) = sorted
+        .windows(2)
+        .find(|w| step > 0 && (w[1] - w[0]) % step != 0)
+    {
+        return Err(format!(
+            "the time stamps are not evenly spaced: the smallest step is {} s, but {} follows {} \
+             after {} s; fix the stray time stamp, or {HINT}",
+            step as f64 / 1e6,
+            format_us(odd[1]),
+            format_us(odd[0]),
+            (odd[1] - odd[0]) as f64 / 1e6
+        ));
+    }
     const SECOND_US: i64 = 1_000_000;
     // A day in a zone with DST is 23 to 25 hours: daily and longer steps
     // follow the calendar, which only --resolution can say.
@@ -469,6 +505,13 @@ mod tests {
             infer_resolution(&minutes(&[0, 1440]))
                 .unwrap_err()
                 .contains("24 hours")
+        );
+        // A stray time stamp is not a resolution.
+        assert_eq!(
+            infer_resolution(&minutes(&[0, 7, 15, 30])).unwrap_err(),
+            "the time stamps are not evenly spaced: the smallest step is 420 s, but \
+             1970-01-01T00:15:00Z follows 1970-01-01T00:07:00Z after 480 s; fix the stray time \
+             stamp, or pass --resolution (an ISO 8601 duration such as PT15M, PT1H or P1D)"
         );
     }
 }

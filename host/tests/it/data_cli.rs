@@ -199,8 +199,10 @@ fn a_data_point_of_another_kind_in_the_target_stops_the_copy() {
     );
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(
-        stderr(&out)
-            .contains("'site.load' exists in the target as power at PT1H, not power at PT15M"),
+        stderr(&out).contains(
+            "'site.load' exists in the target as power in kW at PT1H (UTC), not power in kW at \
+             PT15M (Europe/Berlin); copying would mix them"
+        ),
         "{}",
         stderr(&out)
     );
@@ -210,6 +212,39 @@ fn a_data_point_of_another_kind_in_the_target_stops_the_copy() {
             .unwrap()
             .len(),
         1
+    );
+
+    // Watts into a point in kW would mix units: refused alike.
+    let watts = dir.path().join("watts.csv");
+    std::fs::write(&watts, "ts,site.load\n2026-05-01T00:30:00Z,1500\n").unwrap();
+    let out = algohost(
+        dir.path(),
+        &[
+            "data",
+            "import",
+            "--from",
+            "watts.csv",
+            "--to",
+            "demo",
+            "--quantity",
+            "power",
+            "--unit",
+            "W",
+            "--resolution",
+            "PT15M",
+            "--time-zone",
+            "Europe/Berlin",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "'site.load' exists in the target as power in kW at PT15M (Europe/Berlin), not power \
+             in W at PT15M (Europe/Berlin)"
+        ),
+        "{}",
+        stderr(&out)
     );
 }
 
@@ -442,7 +477,7 @@ fn a_csv_file_is_imported_into_postgres_and_another_server() {
         ]
     );
 
-    // What a target refuses reaches the user whole, as bad input.
+    // Samples off the grid are refused before any target sees them.
     std::fs::write(
         dir.join("late.csv"),
         "ts,grid.price\n2026-06-01T03:30:00Z,1\n",
@@ -455,8 +490,7 @@ fn a_csv_file_is_imported_into_postgres_and_another_server() {
         let out = import(target, "late.csv");
         assert_eq!(out.status.code(), Some(2), "{target}: {}", stderr(&out));
         assert!(
-            stderr(&out).starts_with("error: cannot write 'grid.price' to the target: ")
-                && stderr(&out).contains(refused),
+            stderr(&out).starts_with("error: late.csv: ") && stderr(&out).contains(refused),
             "{target}: {}",
             stderr(&out)
         );
@@ -584,7 +618,7 @@ fn bad_csv_files_and_flags_are_clear_errors() {
         (
             quarters,
             [&power[..], &["--resolution", "PT1H"]].concat(),
-            "cannot write 'a' to the target: sample of 'a' at 2026-01-01T00:15:00Z does not \
+            "c.csv: sample of 'a' at 2026-01-01T00:15:00Z does not \
              start an interval of its resolution PT1H; a sample's ts is the start of its \
              interval: round the time stamps down to whole PT1H intervals, or resample them \
              first"
@@ -600,11 +634,8 @@ fn bad_csv_files_and_flags_are_clear_errors() {
         assert_eq!(stderr(&out), format!("error: {message}\n"), "{csv:?}");
     }
     assert!(
-        !dir.path().join("new").join("catalog.json").exists()
-            || content(&FilesAdapter::open(dir.path().join("new")).unwrap())
-                .1
-                .is_empty(),
-        "a refused import writes no sample"
+        !dir.path().join("new").join("catalog.json").exists(),
+        "a refused import defines no data point (a retry with other flags would meet it)"
     );
 
     std::fs::write(dir.path().join("c.csv"), quarters).unwrap();
