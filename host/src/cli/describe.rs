@@ -29,7 +29,7 @@ pub(super) fn list(registry: &Registry, as_json: bool) -> anyhow::Result<u8> {
         .collect();
     print_table(&["NAME", "VERSION", "SOURCE", "DESCRIPTION"], &rows)?;
     if !registry.diagnostics().is_empty() {
-        eprintln!(
+        errln!(
             "\n{} plugin problem(s); `algohost plugins` shows them",
             registry.diagnostics().len()
         );

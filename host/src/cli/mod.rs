@@ -150,10 +150,10 @@ fn exit_code_of(err: &anyhow::Error) -> u8 {
         if stdout.is_broken_pipe() {
             return EXIT_BROKEN_PIPE;
         }
-        eprintln!("error: {stdout}");
+        errln!("error: {stdout}");
         return EXIT_FAILED;
     }
-    eprintln!("error: {err:#}");
+    errln!("error: {err:#}");
     if err.chain().any(|e| e.is::<UsageError>()) {
         EXIT_USAGE
     } else {
@@ -219,7 +219,7 @@ fn demo_data(dir: &std::path::Path, force: bool) -> anyhow::Result<u8> {
         }
     }
     let summary = crate::demo::generate(dir)?;
-    eprintln!("demo data written to {}", dir.display());
+    errln!("demo data written to {}", dir.display());
     outln!("{}", serde_json::to_string_pretty(&summary)?)?;
     Ok(0)
 }

@@ -60,14 +60,14 @@ pub(super) fn validate(registry: &Registry, name: &str, params: &Value) -> anyho
 
 fn report_rejected(rejected: &RunRejected) -> u8 {
     match rejected {
-        RunRejected::UnknownAlgorithm(e) => eprintln!("error: {e}"),
+        RunRejected::UnknownAlgorithm(e) => errln!("error: {e}"),
         RunRejected::InvalidParams { algorithm, errors } => {
-            eprintln!(
+            errln!(
                 "error: invalid params for {algorithm} ({} error(s)):",
                 errors.len()
             );
             for e in errors {
-                eprintln!("  {e}");
+                errln!("  {e}");
             }
         }
     }
@@ -87,7 +87,7 @@ impl CliObserver {
     fn say(&self, line: &str) {
         match &self.bar {
             Some(bar) => bar.println(line),
-            None => eprintln!("{line}"),
+            None => errln!("{line}"),
         }
     }
 }
@@ -101,7 +101,7 @@ impl RunObserver for CliObserver {
                 bar.set_message(message.to_owned());
             }
             None if self.verbose => {
-                eprintln!("progress {:>3.0}% {message}", fraction * 100.0);
+                errln!("progress {:>3.0}% {message}", fraction * 100.0);
             }
             None => {}
         }
@@ -202,22 +202,23 @@ pub(super) fn run(registry: &Registry, args: &RunArgs, verbose: u8) -> anyhow::R
         Some(dir) => write_frames(dir, output)?,
         None => Vec::new(),
     };
-    eprintln!(
+    errln!(
         "run {} of {} succeeded in {elapsed:.2}s",
-        run.id, run.algorithm
+        run.id,
+        run.algorithm
     );
     for path in &written {
-        eprintln!("  wrote {}", path.display());
+        errln!("  wrote {}", path.display());
     }
     for path in stale.iter().filter(|p| !written.contains(p)) {
-        eprintln!(
+        errln!(
             "note: {} is not an output of this run (left as it was)",
             path.display()
         );
     }
     if args.output.is_none() && !output.frames.is_empty() {
         let names: Vec<&str> = output.frames.keys().map(String::as_str).collect();
-        eprintln!(
+        errln!(
             "note: output frame(s) not written: {}; pass --output DIR to write them as Parquet",
             names.join(", ")
         );
@@ -247,12 +248,13 @@ fn report_unsuccessful(run: &Run, verbose: u8, asked_for_data: bool) -> u8 {
         Some(_) if verbose == 0 => " (-v shows the traceback)",
         _ => "",
     };
-    eprintln!(
+    errln!(
         "error: run {} of {} {status}{message}{hint}",
-        run.id, run.algorithm
+        run.id,
+        run.algorithm
     );
     if let (Some(traceback), true) = (traceback, verbose > 0) {
-        eprintln!("{}", traceback.trim_end());
+        errln!("{}", traceback.trim_end());
     }
     match run.status {
         RunStatus::TimedOut => EXIT_TIMED_OUT,

@@ -126,7 +126,7 @@ pub(super) fn serve(plugin_dirs: &[PathBuf], args: &ServeArgs) -> anyhow::Result
     // client is gone) does not hold up the exit.
     runtime.shutdown_timeout(SHUTDOWN_LEFTOVERS);
     served?;
-    eprintln!("algohost serve stopped");
+    errln!("algohost serve stopped");
     Ok(0)
 }
 

@@ -443,6 +443,22 @@ fn a_closed_stdout_exits_quietly_and_a_full_disk_is_one_error_line() {
     assert_eq!(out.status.code(), Some(141), "{}", stderr(&out));
     assert_eq!(stderr(&out), "");
 
+    // Messages on a closed stderr (`algohost … 2>&1 | head -0`) are lost,
+    // but the exit code is still the command's own, not a panic's 101.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let status = s
+        .command(&[
+            "validate",
+            "peak_shaving",
+            "--params",
+            r#"{"limit_kw": -5}"#,
+        ])
+        .stderr(writer)
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(2));
+
     #[cfg(target_os = "linux")]
     for args in [&["list"][..], &["list", "--json"], &["plugins"]] {
         let full = std::fs::OpenOptions::new()
