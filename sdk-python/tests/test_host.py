@@ -380,11 +380,21 @@ def test_numpy_scalars_and_pydantic_models_are_params(host: algohost.Host) -> No
 
     run = (
         algohost.Host(algorithms=[any_params])
-        .run("any_params", {"n": np.int32(2), "flag": np.bool_(True), "x": np.float32(0.5)})
+        .run(
+            "any_params",
+            {
+                "n": np.int32(2),
+                "flag": np.bool_(True),
+                "x": np.float32(0.5),
+                "one": np.array([5]),
+                "grid": np.array([[1, 2], [3, 4]]),
+            },
+        )
         .raise_for_status()
     )
-    assert run.params == {"n": 2, "flag": True, "x": 0.5}
-    assert run.summary == {"n": "int", "flag": "bool", "x": "float"}
+    # Arrays stay lists, even of one element.
+    assert run.params == {"n": 2, "flag": True, "x": 0.5, "one": [5], "grid": [[1, 2], [3, 4]]}
+    assert run.summary == {"n": "int", "flag": "bool", "x": "float", "one": "list", "grid": "list"}
 
 
 def test_a_missing_frame_names_the_frames_of_the_run(host: algohost.Host) -> None:

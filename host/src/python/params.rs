@@ -1,6 +1,6 @@
 //! Params from Python values to JSON, with a JSON Pointer on every value that
 //! is not JSON: NaN and infinities, datetimes, sets, bytes, integers beyond 64
-//! bits. numpy scalars become numbers or bools, a pydantic model becomes its
+//! bits. numpy scalars become numbers or bools (arrays lists), a pydantic model becomes its
 //! `model_dump(mode="json")`. Every error is reported at once, as a
 //! `ValidationError` like those of the params schema.
 
@@ -105,10 +105,11 @@ impl Converter {
             return Ok(self.refuse(pointer, message));
         }
         if is_numpy(value)? {
-            // np.int64, np.float64, np.bool_, …: their Python equivalent.
-            let item = value.call_method0("item")?;
-            if !is_numpy(&item)? {
-                return self.value(&item, pointer, depth + 1);
+            // np.int64, np.float64, np.bool_, …: their Python equivalent;
+            // an array: its (nested) list.
+            let plain = value.call_method0("tolist")?;
+            if !is_numpy(&plain)? {
+                return self.value(&plain, pointer, depth + 1);
             }
         }
         if value.hasattr("model_dump")? && value.hasattr("model_fields_set")? {
@@ -243,7 +244,7 @@ pub(crate) fn describe(value: &Bound<'_, PyAny>) -> String {
 
 fn is_numpy(value: &Bound<'_, PyAny>) -> PyResult<bool> {
     let module = value.get_type().module()?;
-    Ok(module.to_str()?.starts_with("numpy") && value.hasattr("item")?)
+    Ok(module.to_str()?.starts_with("numpy") && value.hasattr("tolist")?)
 }
 
 static TEMPORAL: PyOnceLock<Py<PyTuple>> = PyOnceLock::new();
