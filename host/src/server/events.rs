@@ -6,7 +6,10 @@
 //!
 //! Every event's `id` is the number of log records the stream has sent so
 //! far, so that a client that reconnects with `Last-Event-ID: N` (as
-//! browsers' `EventSource` does) gets the records after the N-th.
+//! browsers' `EventSource` does) gets the records after the N-th. The final
+//! status's id is `end`: a client that reconnects with it has had
+//! everything and gets `204 No Content`, which tells `EventSource` to stop
+//! reconnecting (it would otherwise replay the end of the run forever).
 //!
 //! ```text
 //! id: 0
@@ -28,9 +31,9 @@ use std::sync::Arc;
 
 use algohost_sdk::logging::LogRecord;
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
-use futures_util::Stream;
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use utoipa::ToSchema;
@@ -84,14 +87,16 @@ const SUBSCRIBE_ATTEMPTS: usize = 5;
     get, path = "/runs/{id}/events", tag = "runs",
     params(
         ("id" = Uuid, Path, description = "Run id"),
-        ("Last-Event-ID" = Option<u64>, Header, description = "The `id` of the last event received: \
-            the log records up to it are not sent again"),
+        ("Last-Event-ID" = Option<String>, Header, description = "The `id` of the last event received: \
+            the log records up to it are not sent again; `end` (the final status's id) gets 204"),
     ),
     security(("bearer" = ["read"])),
     responses(
         (status = 200, description = "Server-Sent Events `status`, `progress` and `log`, in order; \
           the stream ends after the final status, which carries the error of a run that did not succeed",
          body = String, content_type = "text/event-stream"),
+        (status = 204, description = "`Last-Event-ID: end`: the client has had the final status; \
+          nothing more will come"),
         (status = 404, description = "No such run", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -100,8 +105,17 @@ async fn run_events(
     Path(id): Path<Uuid>,
     _: NoQuery,
     headers: HeaderMap,
-) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let skip = last_event_id(&headers)?;
+) -> Result<Response, ApiError> {
+    let Some(skip) = last_event_id(&headers)? else {
+        // The client had the final status: only the run must exist.
+        let service = state.service.clone();
+        tokio::task::spawn_blocking(move || service.get(id))
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(ApiError::from)?
+            .ok_or_else(|| run_not_found(id))?;
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    };
     let service = state.service.clone();
     let (mut run, events) = subscribe_with_history(&service, id)?;
     let mut history: VecDeque<Item> = std::mem::take(&mut run.logs)
@@ -129,20 +143,32 @@ async fn run_events(
     };
     let stream = futures_util::stream::unfold(stream, |mut s| async move {
         let event = s.next().await?;
-        Some((Ok(event), s))
+        Some((Ok::<Event, Infallible>(event), s))
     });
-    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response())
 }
 
-/// `Last-Event-ID`: how many log records the client has (0 without it).
-fn last_event_id(headers: &HeaderMap) -> Result<usize, ApiError> {
+/// The `id` of the final status event.
+const FINAL_ID: &str = "end";
+
+/// `Last-Event-ID`: how many log records the client has (0 without it, or
+/// empty), `None` when it had the final status (`end`).
+fn last_event_id(headers: &HeaderMap) -> Result<Option<usize>, ApiError> {
     let Some(value) = headers.get("last-event-id") else {
-        return Ok(0);
+        return Ok(Some(0));
     };
+    match value.to_str().map(str::trim) {
+        Ok("") => return Ok(Some(0)),
+        Ok(FINAL_ID) => return Ok(None),
+        _ => {}
+    }
     value
         .to_str()
         .ok()
         .and_then(|v| v.trim().parse().ok())
+        .map(Some)
         .ok_or_else(|| {
             ApiError::BadRequest(format!(
                 "Last-Event-ID must be the id of an event of this stream (a whole number), got \
@@ -234,7 +260,11 @@ impl Events {
                     return Some(self.encode("progress", ProgressEvent { progress, message }));
                 }
                 Item::Final(status, error) => {
-                    return Some(self.status(status.into(), error));
+                    let data = StatusEvent {
+                        status: status.into(),
+                        error,
+                    };
+                    return Some(encode(FINAL_ID, "status", data));
                 }
             }
         }
@@ -284,12 +314,15 @@ impl Events {
     /// An event named `name` with `data` as JSON and the count of records
     /// sent as its id.
     fn encode(&self, name: &str, data: impl Serialize) -> Event {
-        Event::default()
-            .id(self.sent_logs.to_string())
-            .event(name)
-            .json_data(data)
-            .unwrap_or_else(|e| {
-                Event::default().comment(format!("an event could not be encoded: {e}"))
-            })
+        encode(&self.sent_logs.to_string(), name, data)
     }
+}
+
+/// An event named `name` with `data` as JSON and the id `id`.
+fn encode(id: &str, name: &str, data: impl Serialize) -> Event {
+    Event::default()
+        .id(id)
+        .event(name)
+        .json_data(data)
+        .unwrap_or_else(|e| Event::default().comment(format!("an event could not be encoded: {e}")))
 }

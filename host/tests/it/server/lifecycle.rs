@@ -233,7 +233,11 @@ fn events_stream_progress_in_order_logs_and_the_final_status() {
         "progress".to_owned(),
         json!({"progress": 1.0, "message": stored["progress_message"]}),
     ));
-    expected.push((n, "status".to_owned(), json!({"status": "succeeded"})));
+    expected.push((
+        "end".to_owned(),
+        "status".to_owned(),
+        json!({"status": "succeeded"}),
+    ));
     assert_eq!(replayed, expected);
     // Last-Event-ID: the records after it.
     let resumed = server.send(
@@ -243,6 +247,15 @@ fn events_stream_progress_in_order_logs_and_the_final_status() {
     );
     let resumed = read_events_with_ids(resumed.body.as_slice());
     assert_eq!(resumed, expected[logs.len() - 1..]);
+    // A client that had the final status is told there is no more (204
+    // stops a browser's EventSource from reconnecting and replaying it).
+    let done = server.send(
+        server
+            .req(Method::GET, &format!("/runs/{id}/events"))
+            .header("last-event-id", "end"),
+    );
+    assert_eq!(done.status, 204);
+    assert!(done.body.is_empty());
     let bad = server
         .send(
             server
