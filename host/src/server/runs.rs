@@ -205,8 +205,10 @@ pub struct SubmitRun {
     /// Params, validated against the algorithm's schema before the run is queued.
     #[serde(default = "empty_object")]
     pub params: Value,
-    /// Stop the run after this many seconds (reported `timed_out`).
+    /// Stop the run after this many seconds (reported `timed_out`), at most
+    /// the server's maximum run timeout (a longer one is cut to it).
     #[serde(default)]
+    #[schema(minimum = 0.001, maximum = 2592000)]
     pub timeout: Option<f64>,
 }
 

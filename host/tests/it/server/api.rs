@@ -334,6 +334,13 @@ fn the_openapi_document_describes_every_operation_and_error_shape() {
         let target = r.strip_prefix("#").and_then(|p| spec.pointer(p));
         assert!(target.is_some(), "{r} does not resolve in the spec");
     }
+    // The range every front door takes for a run's timeout.
+    let timeout = &spec["components"]["schemas"]["SubmitRun"]["properties"]["timeout"];
+    assert_eq!(
+        (&timeout["minimum"], &timeout["maximum"]),
+        (&json!(0.001), &json!(2592000)),
+        "{timeout}"
+    );
     let problem = &spec["components"]["schemas"]["Problem"];
     for field in ["type", "title", "status", "detail", "errors", "close"] {
         assert!(problem["properties"][field].is_object(), "Problem.{field}");
