@@ -2,8 +2,9 @@
 //! show plugin diagnostics, serve over HTTP, generate the demo dataset and
 //! copy data between data stores.
 //!
-//! Exit codes: 0 success, 1 the run failed, 2 bad usage or invalid params,
-//! 124 the run timed out, 130 the run was cancelled (Ctrl-C), 141 stdout
+//! Exit codes: 0 success, 1 the run failed, 2 bad usage or input (params,
+//! files, data a target refuses), 124 the run timed out, 130 the run was
+//! cancelled (Ctrl-C), 141 stdout
 //! was closed (as a tool killed by SIGPIPE).
 
 // First: its `outln!` is used by the others.
@@ -141,7 +142,7 @@ where
 }
 
 /// Reports `err` on stderr and chooses the exit code: quiet 141 for a closed
-/// stdout, 2 for bad usage, 1 otherwise.
+/// stdout, 2 for bad usage or input, 1 otherwise.
 fn exit_code_of(err: &anyhow::Error) -> u8 {
     if let Some(stdout) = err
         .chain()
@@ -154,7 +155,16 @@ fn exit_code_of(err: &anyhow::Error) -> u8 {
         return EXIT_FAILED;
     }
     errln!("error: {err:#}");
-    if err.chain().any(|e| e.is::<UsageError>()) {
+    // What the user typed or gave (a flag, a file, a directory of other
+    // data) was wrong: the same exit code whichever layer noticed.
+    let is_bad_input = |e: &(dyn std::error::Error + 'static)| {
+        e.is::<UsageError>()
+            || matches!(
+                e.downcast_ref::<algohost_sdk::Error>(),
+                Some(algohost_sdk::Error::InvalidInput(_))
+            )
+    };
+    if err.chain().any(is_bad_input) {
         EXIT_USAGE
     } else {
         EXIT_FAILED

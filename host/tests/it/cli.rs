@@ -594,6 +594,17 @@ fn demo_data_refuses_a_directory_with_other_data_unless_forced() {
     let out = s.algohost(&["demo-data", "demo-data"]);
     assert!(out.status.success(), "{}", stderr(&out));
 
+    // A directory of other files is not data: bad input, exit 2.
+    std::fs::create_dir(s.path().join("notes")).unwrap();
+    std::fs::write(s.path().join("notes/todo.txt"), "mine").unwrap();
+    let out = s.algohost(&["demo-data", "notes"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("is not an algohost data directory"),
+        "{}",
+        stderr(&out)
+    );
+
     let mine = s.path().join("mine");
     crate::files_adapter::with_power_point(&mine, "site.load", Resolution::Seconds(900));
     let catalog = std::fs::read(mine.join("catalog.json")).unwrap();

@@ -197,7 +197,7 @@ fn a_data_point_of_another_kind_in_the_target_stops_the_copy() {
         &["data", "import", "--from", "demo", "--to", "target"],
         &[],
     );
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(
         stderr(&out).contains(
             "'site.load' exists in the target as power in kW at PT1H (UTC), not power in kW at \
