@@ -1,8 +1,10 @@
 //! Request bodies of samples as long frames: JSON records or an Arrow IPC
 //! stream, by `Content-Type`.
 
-use algohost_sdk::data::long_frame;
-use algohost_sdk::polars::prelude::DataFrame;
+use std::io::Cursor;
+
+use algohost_sdk::data::{TS, long_frame};
+use algohost_sdk::polars::prelude::{DataFrame, DataType, IpcStreamReader, SerReader};
 use axum::http::{HeaderMap, header};
 
 use super::views::{LongSampleView, SampleView};
@@ -32,6 +34,7 @@ pub fn decode(headers: &HeaderMap, body: &[u8], id: Option<i64>) -> Result<DataF
                  columns {columns} (pyarrow: pa.ipc.new_stream, polars: write_ipc_stream)"
             )));
         }
+        check_arrow_ts(body)?;
         return wire::decode_arrow(body, id).map_err(|e| {
             // The decoder's hint names the columns of the long form; this
             // message names those of this endpoint.
@@ -44,6 +47,32 @@ pub fn decode(headers: &HeaderMap, body: &[u8], id: Option<i64>) -> Result<DataF
     Err(ApiError::UnsupportedMediaType(format!(
         "send samples as {JSON} or {ARROW_STREAM}, not '{content_type}'"
     )))
+}
+
+/// Refuses a `ts` that is not instants: a timestamp without a time zone
+/// (its zone is known only to the sender; `ctx.write` refuses it alike) or
+/// plain numbers (in which unit?). The shared wire decoder takes them as
+/// UTC microseconds, which is right only for algohost's own streams.
+fn check_arrow_ts(body: &[u8]) -> Result<(), ApiError> {
+    let Ok(schema) = IpcStreamReader::new(Cursor::new(body)).schema() else {
+        // The decoder says what is wrong with the stream.
+        return Ok(());
+    };
+    let refuse = |what: String| {
+        Err(ApiError::BadRequest(format!(
+            "column 'ts' is {what}, so which instants it means is not known: send timestamps \
+             with a time zone (pyarrow: pa.timestamp(\"us\", tz=\"UTC\"); polars: \
+             dt.replace_time_zone(\"UTC\") or the zone the times are in)"
+        )))
+    };
+    match schema.get(TS) {
+        Some(DataType::Datetime(_, None)) => refuse(format!(
+            "{} without a time zone",
+            schema.get(TS).expect("ts")
+        )),
+        Some(dtype) if dtype.is_integer() => refuse(format!("{dtype}, not a timestamp")),
+        _ => Ok(()),
+    }
 }
 
 fn content_type(headers: &HeaderMap) -> &str {

@@ -575,6 +575,33 @@ fn bad_data_writes_say_what_this_endpoint_takes() {
         "the body is not an Arrow IPC stream with columns ts (timestamp) and value (number): \
          it has no column 'ts' (it has: time, v)"
     );
+    // Times without a zone, or numbers, are not instants: refused, as
+    // ctx.write refuses them, instead of being taken as UTC microseconds.
+    for ts in [
+        Column::new("ts".into(), [0i64])
+            .cast(&DataType::Datetime(TimeUnit::Microseconds, None))
+            .unwrap(),
+        Column::new("ts".into(), [0i64]),
+    ] {
+        let shown = match ts.dtype() {
+            DataType::Int64 => "i64, not a timestamp".to_owned(),
+            other => format!("{other} without a time zone"),
+        };
+        let mut frame =
+            DataFrame::new_infer_height(vec![ts, Column::new("value".into(), [1.0])]).unwrap();
+        let mut stream = Vec::new();
+        IpcStreamWriter::new(&mut stream)
+            .finish(&mut frame)
+            .unwrap();
+        let bad = arrow(&format!("/data-points/{id}/samples"), stream).problem(400);
+        assert!(
+            bad["detail"].as_str().unwrap().starts_with(&format!(
+                "column 'ts' is {shown}, so which instants it means is not known: send \
+                 timestamps with a time zone"
+            )),
+            "{bad}"
+        );
+    }
     // An Arrow IPC file instead of a stream.
     let mut file = b"ARROW1\0\0".to_vec();
     file.extend(arrow_samples(&[0], &[1.0]));
