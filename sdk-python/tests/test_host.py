@@ -8,6 +8,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import algohost
@@ -245,12 +246,14 @@ def test_a_plugin_ignoring_cancellation_ends_timed_out_while_others_go_on(
     assert time.monotonic() - started < 2.5
 
 
+@pytest.mark.parametrize("start", [asyncio.ensure_future, asyncio.create_task])
 async def test_cancelling_the_awaiting_task_cancels_the_run(
     host: algohost.Host,
+    start: Callable[[Coroutine[Any, Any, algohost.Run]], asyncio.Future[algohost.Run]],
 ) -> None:
     fixture_plugins.EVENTS["started"].clear()
     fixture_plugins.EVENTS["stopped"].clear()
-    task = asyncio.ensure_future(host.run_async("polls_cancel", {"seconds": 20}))
+    task = start(host.run_async("polls_cancel", {"seconds": 20}))
     assert await asyncio.to_thread(fixture_plugins.EVENTS["started"].wait, 10)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -539,18 +542,6 @@ async def test_run_async_reads_the_params_when_called(host: algohost.Host) -> No
         coroutines.append(host.run_async("echo", params))
     runs = await asyncio.gather(*coroutines)
     assert [r.summary["limit_kw"] for r in runs] == [1.0, 2.0, 3.0]
-
-
-async def test_cancelling_a_task_of_run_async_cancels_the_run(host: algohost.Host) -> None:
-    fixture_plugins.EVENTS["started"].clear()
-    fixture_plugins.EVENTS["stopped"].clear()
-    task = asyncio.create_task(host.run_async("polls_cancel", {"seconds": 20}))
-    assert await asyncio.to_thread(fixture_plugins.EVENTS["started"].wait, 10)
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    assert await asyncio.to_thread(fixture_plugins.EVENTS["stopped"].wait, 10)
-    assert isinstance(fixture_plugins.SEEN["stopped"], algohost.Cancelled)
 
 
 def test_data_and_plugin_dirs_take_paths(

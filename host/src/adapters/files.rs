@@ -14,7 +14,7 @@ mod samples;
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use algohost_sdk::data::{
@@ -44,6 +44,9 @@ pub struct FilesAdapter {
     /// Serialises writers within this process (the lock file does it
     /// across processes).
     write_lock: Mutex<()>,
+    /// Whether a killed writer's leftovers were swept (once, at the first
+    /// write lock).
+    is_swept: AtomicBool,
 }
 
 impl FilesAdapter {
@@ -71,6 +74,7 @@ impl FilesAdapter {
         let adapter = Self {
             dir,
             write_lock: Mutex::new(()),
+            is_swept: AtomicBool::new(false),
         };
         let catalog_path = adapter.dir.join(CATALOG);
         if catalog_path.exists() {
@@ -125,7 +129,9 @@ impl FilesAdapter {
 
     /// Removes the temporary samples files that a writer killed midway
     /// left behind: samples are only staged under the lock, so with the
-    /// lock held none is in flight.
+    /// lock held none is in flight. Once per adapter: a listing of the
+    /// samples folder on every write would cost as many entries as there
+    /// are data points.
     fn remove_stale_samples(&self) {
         let Ok(entries) = fs::read_dir(self.dir.join(SAMPLES)) else {
             return;
@@ -156,7 +162,9 @@ impl FilesAdapter {
             })?;
         file.lock()
             .map_err(|e| Error::Data(format!("cannot lock {}: {e}", path.display())))?;
-        self.remove_stale_samples();
+        if !self.is_swept.swap(true, Ordering::Relaxed) {
+            self.remove_stale_samples();
+        }
         Ok(WriteGuard {
             _file: file,
             _guard: guard,

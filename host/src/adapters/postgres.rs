@@ -332,20 +332,23 @@ impl Adapter for PostgresAdapter {
                 .transaction()
                 .await
                 .map_err(|e| db_error("cannot start a write", e))?;
-            let unknown = points::unknown_ids(&*tx, &ids).await?;
-            if !unknown.is_empty() {
-                let list: Vec<String> = unknown.iter().map(ToString::to_string).collect();
-                return Err(Error::InvalidInput(format!(
-                    "unknown data point id(s) {} in column 'data_point_id'; define the data points \
-                     first (define_data_points) and write with the ids it returns",
-                    list.join(", ")
-                )));
-            }
             let points = points::matching(
                 &*tx,
                 &DataPointFilter::default().with_ids(ids.iter().copied().map(DataPointId)),
             )
             .await?;
+            let unknown: Vec<String> = ids
+                .iter()
+                .filter(|id| !points.iter().any(|p| p.id.0 == **id))
+                .map(ToString::to_string)
+                .collect();
+            if !unknown.is_empty() {
+                return Err(Error::InvalidInput(format!(
+                    "unknown data point id(s) {} in column 'data_point_id'; define the data points \
+                     first (define_data_points) and write with the ids it returns",
+                    unknown.join(", ")
+                )));
+            }
             check_samples(&long, &points)?;
             samples::write(&tx, &long, &spans).await?;
             tx.commit()

@@ -26,8 +26,6 @@ const SELECT_LISTED: &str =
 
 const SELECT_NAMES: &str = "SELECT name FROM data_points";
 
-const SELECT_IDS: &str = "SELECT id FROM data_points WHERE id = ANY ($1::int8[])";
-
 const LOCK_POINTS: &str = "LOCK TABLE data_points IN SHARE ROW EXCLUSIVE MODE";
 
 const INSERT_POINT: &str = "INSERT INTO data_points (name, unit, quantity, resolution, time_zone, tags, flow_from, flow_to, flow_carrier) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id";
@@ -104,23 +102,6 @@ pub(super) async fn flows(
         .await
         .map_err(|e| db_error("cannot list the flows", e))?;
     rows.iter().map(point_from_row).collect()
-}
-
-/// The ids among `ids` that no data point has, sorted.
-pub(super) async fn unknown_ids(client: &impl GenericClient, ids: &[i64]) -> Result<Vec<i64>> {
-    let found: BTreeSet<i64> = client
-        .query(SELECT_IDS, &[&ids])
-        .await
-        .map_err(|e| db_error("cannot look up the data points", e))?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    let unknown: BTreeSet<i64> = ids
-        .iter()
-        .copied()
-        .filter(|id| !found.contains(id))
-        .collect();
-    Ok(unknown.into_iter().collect())
 }
 
 /// Stores the data points of `points` whose names are new and returns all
