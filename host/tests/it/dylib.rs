@@ -4,9 +4,10 @@
 //! deliberately broken library becomes its diagnostic while the good one
 //! keeps working.
 //!
-//! The fixtures are built on first use (`cargo build -p algohost-fixture-…`
-//! with this test's target directory and profile), which is a no-op when
-//! `make test` or an earlier run has built them.
+//! The fixtures are built on first use (`cargo build --workspace
+//! --all-targets`, as `make build`, with this test's target directory and
+//! profile), which is a no-op when `make test` or an earlier run has built
+//! them.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -25,15 +26,6 @@ use algohost_sdk::{Context, Manifest, Output};
 use serde_json::{Value, json};
 
 use crate::common::{request_with, target_debug_dir};
-
-const FIXTURES: [&str; 6] = [
-    "echo",
-    "abi-major",
-    "abi-minor",
-    "no-symbol",
-    "panic-on-load",
-    "duplicate",
-];
 
 /// The fixture library `name` (e.g. `panic-on-load`), built if needed.
 fn fixture(name: &str) -> PathBuf {
@@ -59,13 +51,20 @@ fn fixtures_dir() -> &'static Path {
         };
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
         let mut build = Command::new(cargo);
+        // The whole workspace, as `make build` builds it: building only the
+        // fixtures (`-p …`) unifies the SDK's features differently, so cargo
+        // would relink every plugin library while other tests copy them.
         build
-            .args(["build", "--quiet", "--profile", profile])
+            .args([
+                "build",
+                "--quiet",
+                "--workspace",
+                "--all-targets",
+                "--profile",
+                profile,
+            ])
             .env("CARGO_TARGET_DIR", target)
             .current_dir(env!("CARGO_MANIFEST_DIR"));
-        for name in FIXTURES {
-            build.args(["-p", &format!("algohost-fixture-{name}")]);
-        }
         let status = build
             .status()
             .expect("run cargo to build the fixture plugins");
