@@ -426,12 +426,17 @@ pub fn run_prepared(registry: &Registry, mut run: Run, execution: Execution) -> 
         progress: Mutex::new((0.0, String::new())),
     });
 
-    let result = invoke(
+    let result = match invoke(
         entry.invoker().clone(),
         host.clone(),
         run.params.clone(),
         execution.timeout,
-    );
+    ) {
+        Ended::Returned(Ok(output)) => {
+            Ended::Returned(entry.manifest.check_output(&output).map(|()| output))
+        }
+        other => other,
+    };
     if matches!(result, Ended::TimedOut) {
         // Cooperative plugins see the flag and stop; the run is reported now.
         execution.cancel.cancel();

@@ -282,6 +282,23 @@ def test_functions_given_to_the_host_run_without_being_installed(demo_data: Path
         host.run("notebook_peak", {"series": 3})
 
 
+def test_frames_the_outputs_do_not_declare_fail_the_run() -> None:
+    @algohost.algorithm(outputs=["schedule: ts, battery_kw"])
+    def plan(ctx: algohost.Context, frame: str = "schedule") -> algohost.Output:
+        """Returns one frame under the name it is given."""
+        return algohost.Output(frames={frame: pl.DataFrame({"ts": [1], "battery_kw": [2.0]})})
+
+    host = algohost.Host(algorithms=[plan])
+    assert host.run("plan").raise_for_status().frames["schedule"].columns == ["ts", "battery_kw"]
+    run = host.run("plan", {"frame": "schedul"})
+    assert run.status == "failed"
+    assert run.error is not None
+    assert run.error["message"] == (
+        "the algorithm returned a frame 'schedul', which its outputs do not declare "
+        "(they declare: schedule); declare it or rename the frame"
+    )
+
+
 def test_a_function_that_is_not_decorated_is_refused() -> None:
     def plain(ctx: algohost.Context) -> None:
         """Not an algorithm."""

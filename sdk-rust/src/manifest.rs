@@ -3,6 +3,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::error::{Error, Result};
+use crate::output::Output;
+
 /// Name, version, description, params schema and outputs of an algorithm.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -36,6 +39,66 @@ impl Manifest {
             outputs: Vec::new(),
             idempotent: false,
         }
+    }
+}
+
+impl Manifest {
+    /// Whether `output`'s frames are those this manifest declares (one
+    /// without outputs takes any): each frame's name is declared, and the
+    /// frame has the declared columns (it may have more). The host fails a
+    /// run whose output does not fit, with this error, before anyone reads
+    /// it: clients read outputs by the names and columns `describe` shows.
+    ///
+    /// ```
+    /// use algohost_sdk::{Manifest, Output, OutputSpec};
+    /// use algohost_sdk::polars::prelude::*;
+    ///
+    /// let manifest = Manifest {
+    ///     outputs: vec![OutputSpec { name: "schedule".into(), columns: vec!["ts".into()] }],
+    ///     ..Manifest::new("dispatch", "1.0.0")
+    /// };
+    /// let frame = DataFrame::new_infer_height(vec![Column::new("kw".into(), [1.0])]).unwrap();
+    /// let output = Output::new().with_frame("schedule", frame);
+    /// assert_eq!(
+    ///     manifest.check_output(&output).unwrap_err().to_string(),
+    ///     "the algorithm's frame 'schedule' lacks the declared column(s) ts (it has: kw); \
+    ///      return them or change the declared columns"
+    /// );
+    /// ```
+    pub fn check_output(&self, output: &Output) -> Result<()> {
+        if self.outputs.is_empty() {
+            return Ok(());
+        }
+        for (name, frame) in &output.frames {
+            let Some(spec) = self.outputs.iter().find(|o| &o.name == name) else {
+                let declared: Vec<&str> = self.outputs.iter().map(|o| o.name.as_str()).collect();
+                return Err(Error::msg(format!(
+                    "the algorithm returned a frame '{name}', which its outputs do not declare \
+                     (they declare: {}); declare it or rename the frame",
+                    declared.join(", ")
+                )));
+            };
+            let missing: Vec<&str> = spec
+                .columns
+                .iter()
+                .filter(|c| frame.column(c).is_err())
+                .map(String::as_str)
+                .collect();
+            if !missing.is_empty() {
+                let has: Vec<&str> = frame
+                    .get_column_names()
+                    .into_iter()
+                    .map(|c| c.as_str())
+                    .collect();
+                return Err(Error::msg(format!(
+                    "the algorithm's frame '{name}' lacks the declared column(s) {} (it has: \
+                     {}); return them or change the declared columns",
+                    missing.join(", "),
+                    has.join(", ")
+                )));
+            }
+        }
+        Ok(())
     }
 }
 

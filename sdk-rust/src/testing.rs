@@ -262,7 +262,9 @@ impl MemoryHost {
 
     /// Runs the registered algorithm `name` (from [`crate::registrations`])
     /// with `params`, as the host would but without validating the params
-    /// against the schema (see the type's documentation).
+    /// against the schema (see the type's documentation); an output that
+    /// does not fit the declared outputs is the host's error
+    /// ([`Manifest::check_output`](crate::Manifest::check_output)).
     ///
     /// An unregistered name is an [`Error::InvalidInput`] listing the
     /// registered ones; a plugin's algorithms are registered in a test binary
@@ -271,7 +273,9 @@ impl MemoryHost {
         let registration = crate::registrations()
             .find(|r| r.name == name)
             .ok_or_else(|| unknown_algorithm(name))?;
-        self.run_as(registration.name, |ctx| (registration.run)(ctx, params))
+        let output = self.run_as(registration.name, |ctx| (registration.run)(ctx, params))?;
+        registration.manifest().check_output(&output)?;
+        Ok(output)
     }
 
     fn run_as<R>(&self, algorithm: &str, f: impl FnOnce(&Context) -> R) -> R {
@@ -783,6 +787,36 @@ mod tests {
             run: echo,
             run_json: None,
         }
+    }
+
+    fn stray(_ctx: &Context, _params: Value) -> Result<Output> {
+        let frame = DataFrame::new_infer_height(vec![Column::new("ts".into(), [1i64])])?;
+        Ok(Output::new().with_frame("plan", frame))
+    }
+
+    inventory::submit! {
+        AlgorithmRegistration {
+            name: "testing_stray",
+            version: "1.0.0",
+            description: "Returns a frame it does not declare.",
+            outputs: &[("schedule", &["ts"])],
+            idempotent: false,
+            params_schema: || json!({"type": "object"}),
+            run: stray,
+            run_json: None,
+        }
+    }
+
+    #[test]
+    fn run_fails_like_the_host_on_an_undeclared_frame() {
+        let err = MemoryHost::new()
+            .run("testing_stray", json!({}))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the algorithm returned a frame 'plan', which its outputs do not declare (they \
+             declare: schedule); declare it or rename the frame"
+        );
     }
 
     #[test]

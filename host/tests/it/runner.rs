@@ -74,6 +74,21 @@ fn test_add(ctx: &Context, p: Add) -> Result<Output> {
         .with_frame("sum", frame))
 }
 
+#[derive(Deserialize, JsonSchema)]
+struct Returns {
+    /// The name of the frame to return.
+    frame: String,
+    /// Its one column.
+    column: String,
+}
+
+/// Returns one frame, named and with a column as the params say.
+#[algorithm(name = "test_returns", version = "1.0.0", outputs = ["schedule: ts, battery_kw"])]
+fn test_returns(_ctx: &Context, p: Returns) -> Result<Output> {
+    let frame = DataFrame::new_infer_height(vec![Column::new(p.column.into(), [1.0])])?;
+    Ok(Output::new().with_frame(p.frame, frame))
+}
+
 fn registry() -> Registry {
     let mut r = Registry::new();
     builtin::discover(&mut r);
@@ -100,6 +115,36 @@ fn a_successful_run_keeps_summary_frames_logs_and_progress() {
     let frame = &outcome.output.unwrap().frames["sum"];
     assert_eq!(frame.column("x").unwrap().f64().unwrap().get(0), Some(5.5));
     assert_eq!(run.id.get_version_num(), 7);
+}
+
+#[test]
+fn frames_the_outputs_do_not_declare_fail_the_run_naming_them() {
+    let run = |frame: &str, column: &str| {
+        let params = json!({"frame": frame, "column": column});
+        runner::execute(&registry(), request("test_returns", params))
+            .unwrap()
+            .run
+    };
+    let stray = run("schedul", "battery_kw");
+    assert_eq!(stray.status, RunStatus::Failed);
+    assert_eq!(
+        stray.error.unwrap().message,
+        "the algorithm returned a frame 'schedul', which its outputs do not declare (they \
+         declare: schedule); declare it or rename the frame"
+    );
+    assert!(stray.frames.is_empty());
+    let short = run("schedule", "battery_kw");
+    assert_eq!(short.status, RunStatus::Failed);
+    assert_eq!(
+        short.error.unwrap().message,
+        "the algorithm's frame 'schedule' lacks the declared column(s) ts (it has: \
+         battery_kw); return them or change the declared columns"
+    );
+    // Frames as declared (columns and all) pass.
+    let summed = runner::execute(&registry(), request("test_add", json!({"a": 1})))
+        .unwrap()
+        .run;
+    assert_eq!(summed.frames, ["sum"]);
 }
 
 #[test]
