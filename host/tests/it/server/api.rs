@@ -291,6 +291,32 @@ fn probes_plugins_metrics_and_docs_answer() {
 }
 
 #[test]
+fn made_up_methods_are_counted_as_other_in_metrics() {
+    let scratch = Scratch::new();
+    let server = scratch.start(&[]);
+    for method in ["M00001X", "M00002X", "BREW"] {
+        let response = server.raw(&format!(
+            "{method} /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        ));
+        assert!(response.starts_with("HTTP/1.1 405"), "{response}");
+    }
+    server.raw("PROPFIND /nowhere HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    server.send(server.req(Method::DELETE, "/runs"));
+
+    let text = server.get("/metrics").text();
+    for needle in [
+        "algohost_http_requests_total{method=\"other\",route=\"/health\",status=\"405\"} 3",
+        "algohost_http_requests_total{method=\"other\",route=\"unmatched\",status=\"404\"} 1",
+        "algohost_http_requests_total{method=\"DELETE\",route=\"/runs\",status=\"405\"} 1",
+    ] {
+        assert!(text.contains(needle), "{needle} missing from\n{text}");
+    }
+    for made_up in ["M00001X", "M00002X", "BREW", "PROPFIND"] {
+        assert!(!text.contains(made_up), "{made_up} is a label in\n{text}");
+    }
+}
+
+#[test]
 fn the_openapi_document_describes_every_operation_and_error_shape() {
     let scratch = Scratch::new();
     let server = scratch.start(&[]);

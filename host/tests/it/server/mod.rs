@@ -11,7 +11,7 @@ mod lifecycle;
 mod resilience;
 mod spec;
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read as _, Write as _};
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
@@ -269,6 +269,21 @@ impl Server {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Sends `request` as written (request line and headers, CRLF-ended)
+    /// over a new TCP connection and returns the whole response as text:
+    /// for what an HTTP client would not send.
+    pub fn raw(&self, request: &str) -> String {
+        let address = self.url.trim_start_matches("http://");
+        let mut stream = std::net::TcpStream::connect(address).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).unwrap();
+        String::from_utf8_lossy(&response).into_owned()
     }
 
     pub fn logs(&self) -> String {
