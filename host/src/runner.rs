@@ -305,13 +305,31 @@ impl RunHost for HostRun {
         self.adapter.read_until(filter, &self.cancel)
     }
     fn write(&self, long: &DataFrame) -> algohost_sdk::Result<()> {
+        self.may_change_data()?;
         self.adapter.write_until(long, &self.cancel)
     }
     fn define_data_points(
         &self,
         points: &[DataPointConfig],
     ) -> algohost_sdk::Result<Vec<DataPointConfig>> {
+        self.may_change_data()?;
         self.adapter.define_data_points(points)
+    }
+}
+
+impl HostRun {
+    /// A run that is cancelled or past its deadline changes no data: it
+    /// has been (or is about to be) reported cancelled or timed out, and a
+    /// plugin that ignores both must not write behind that report.
+    fn may_change_data(&self) -> algohost_sdk::Result<()> {
+        // The deadline first: a timed-out run is cancelled too.
+        if self.deadline.is_some_and(|d| SystemTime::now() >= d) {
+            return Err(Error::DeadlineExceeded);
+        }
+        if self.cancel.is_cancelled() {
+            return Err(Error::Cancelled);
+        }
+        Ok(())
     }
 }
 

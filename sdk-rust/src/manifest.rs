@@ -45,7 +45,9 @@ impl Manifest {
 impl Manifest {
     /// Whether `output`'s frames are those this manifest declares (one
     /// without outputs takes any): each frame's name is declared, and the
-    /// frame has the declared columns (it may have more). The host fails a
+    /// frame has the declared columns (it may have more). Any frame's name
+    /// must be plain (letters, digits, `_`, `-`, `.` but not first): it
+    /// becomes a file name and a URL segment. The host fails a
     /// run whose output does not fit, with this error, before anyone reads
     /// it: clients read outputs by the names and columns `describe` shows.
     ///
@@ -66,6 +68,13 @@ impl Manifest {
     /// );
     /// ```
     pub fn check_output(&self, output: &Output) -> Result<()> {
+        if let Some(name) = output.frames.keys().find(|n| !is_plain_name(n)) {
+            return Err(Error::msg(format!(
+                "the algorithm returned a frame named {name:?}, which is not a plain name: frame \
+                 names become file names and URL segments, so they are letters, digits, '_', '-' \
+                 and '.' (not first), up to 128 of them"
+            )));
+        }
         if self.outputs.is_empty() {
             return Ok(());
         }
@@ -100,6 +109,16 @@ impl Manifest {
         }
         Ok(())
     }
+}
+
+/// Whether `name` is safe as a file name and a URL segment.
+fn is_plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
 /// A named output frame and the columns it carries.

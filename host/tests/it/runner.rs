@@ -1,16 +1,20 @@
 //! The runner core: statuses, messages, and that the host survives plugins
 //! that panic, fail, ignore cancellation or run past their deadline.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use algohost::adapters::Adapter as _;
+use algohost::adapters::files::FilesAdapter;
 use algohost::registry::Registry;
 use algohost::runner::{self, RunRejected, RunStatus};
 use algohost::sources::builtin;
+use algohost_sdk::polars::prelude::{Int64Chunked, NewChunkedArray};
+use algohost_sdk::polars::prelude::{IntoColumn, TimeUnit, TimeZone};
 use algohost_sdk::prelude::*;
 use serde_json::json;
 
-use crate::common::request;
+use crate::common::{request, request_with};
 
 #[derive(Deserialize, JsonSchema)]
 struct Empty {}
@@ -89,6 +93,52 @@ fn test_returns(_ctx: &Context, p: Returns) -> Result<Output> {
     Ok(Output::new().with_frame(p.frame, frame))
 }
 
+#[derive(Deserialize, JsonSchema)]
+struct Late {
+    /// How long to sleep, ignoring cancellation, before writing.
+    sleep_ms: u64,
+}
+
+/// What `test_writes_late`'s write returned, once it tried.
+static LATE_WRITE: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+/// Defines `late.x`, sleeps without polling the context, then writes a
+/// sample to it.
+#[algorithm(name = "test_writes_late", version = "1.0.0")]
+fn test_writes_late(ctx: &Context, p: Late) -> Result<Output> {
+    let point = DataPointConfig::new("late.x", Quantity::Power, "kW", Resolution::Seconds(900));
+    ctx.define_data_points(&[point])?;
+    std::thread::sleep(Duration::from_millis(p.sleep_ms));
+    let ts = Int64Chunked::from_slice("ts".into(), &[0])
+        .into_datetime(TimeUnit::Microseconds, Some(TimeZone::UTC))
+        .into_column();
+    let wide = DataFrame::new_infer_height(vec![ts, Column::new("late.x".into(), [1.0])])?;
+    let written = ctx.write(&wide);
+    *LATE_WRITE.lock().unwrap() = Some(match &written {
+        Ok(()) => "written".to_owned(),
+        Err(e) => e.to_string(),
+    });
+    written?;
+    Ok(Output::new())
+}
+
+#[derive(Deserialize, JsonSchema)]
+struct Names {
+    /// The names of the frames to return.
+    frames: Vec<String>,
+}
+
+/// Returns a one-cell frame under each name it is given; declares none.
+#[algorithm(name = "test_names_frames", version = "1.0.0")]
+fn test_names_frames(_ctx: &Context, p: Names) -> Result<Output> {
+    let mut output = Output::new();
+    for name in p.frames {
+        let frame = DataFrame::new_infer_height(vec![Column::new("x".into(), [1.0])])?;
+        output = output.with_frame(name, frame);
+    }
+    Ok(output)
+}
+
 fn registry() -> Registry {
     let mut r = Registry::new();
     builtin::discover(&mut r);
@@ -140,6 +190,28 @@ fn frames_the_outputs_do_not_declare_fail_the_run_naming_them() {
         "the algorithm's frame 'schedule' lacks the declared column(s) ts (it has: \
          battery_kw); return them or change the declared columns"
     );
+    // Names that would leave an output directory are refused whatever the
+    // outputs declare.
+    for name in ["../escaped", "/tmp/abs", "a:b*?", ".hidden", ""] {
+        let params = json!({"frames": [name]});
+        let run = runner::execute(&registry(), request("test_names_frames", params))
+            .unwrap()
+            .run;
+        assert_eq!(run.status, RunStatus::Failed, "{name}");
+        assert_eq!(
+            run.error.unwrap().message,
+            format!(
+                "the algorithm returned a frame named {name:?}, which is not a plain name: frame \
+                 names become file names and URL segments, so they are letters, digits, '_', '-' \
+                 and '.' (not first), up to 128 of them"
+            )
+        );
+    }
+    let params = json!({"frames": ["daily-2026.03", "x"]});
+    let named = runner::execute(&registry(), request("test_names_frames", params))
+        .unwrap()
+        .run;
+    assert_eq!(named.frames, ["daily-2026.03", "x"]);
     // Frames as declared (columns and all) pass.
     let summed = runner::execute(&registry(), request("test_add", json!({"a": 1})))
         .unwrap()
@@ -231,6 +303,51 @@ fn a_cancelled_run_ends_cancelled() {
         .unwrap()
         .run;
     assert_eq!(next.status, RunStatus::Succeeded);
+}
+
+#[test]
+fn a_run_reported_timed_out_or_cancelled_writes_nothing_after() {
+    let samples = |adapter: &FilesAdapter| {
+        let filter = DataPointFilter::default().with_names(["late.x"]);
+        adapter.read(&filter).unwrap().height()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let adapter = Arc::new(FilesAdapter::open(dir.path()).unwrap());
+    // Timed out at 100 ms; the plugin writes at 400 ms.
+    let mut req = request_with(
+        "test_writes_late",
+        json!({"sleep_ms": 400}),
+        adapter.clone(),
+    );
+    req.timeout = Some(Duration::from_millis(100));
+    let run = runner::execute(&registry(), req).unwrap().run;
+    assert_eq!(run.status, RunStatus::TimedOut);
+    let tried = (0..100).find_map(|_| {
+        std::thread::sleep(Duration::from_millis(50));
+        LATE_WRITE.lock().unwrap().take()
+    });
+    assert_eq!(tried.as_deref(), Some("run deadline exceeded"));
+    assert_eq!(samples(&adapter), 0);
+    // Cancelled at 50 ms, a plugin that never polls fails its write and
+    // ends cancelled instead of succeeding.
+    let req = request_with(
+        "test_writes_late",
+        json!({"sleep_ms": 300}),
+        adapter.clone(),
+    );
+    let cancel = req.cancel.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        cancel.cancel();
+    });
+    let run = runner::execute(&registry(), req).unwrap().run;
+    assert_eq!(run.status, RunStatus::Cancelled);
+    assert_eq!(samples(&adapter), 0);
+    // Without either, the same plugin writes.
+    let req = request_with("test_writes_late", json!({"sleep_ms": 0}), adapter.clone());
+    let run = runner::execute(&registry(), req).unwrap().run;
+    assert_eq!(run.status, RunStatus::Succeeded);
+    assert_eq!(samples(&adapter), 1);
 }
 
 #[test]
