@@ -2,8 +2,9 @@
 //! per resource, each handler translating HTTP to one call of the run
 //! [`Service`] (or the registry or adapter it holds) and back.
 //!
-//! Every request gets an `x-request-id` (kept when the client sends one,
-//! echoed on the response) and a `tracing` span carrying it, so every log
+//! Every request gets an `x-request-id` (the client's when it is at most
+//! 128 characters of `A-Za-z0-9._:-`, a new UUID otherwise, so that a
+//! client cannot forge log lines; echoed on the response) and a `tracing` span carrying it, so every log
 //! line of the request names it. Non-streaming requests have a timeout;
 //! bodies have a size limit; tokens guard every route but the probes and
 //! the docs. Errors are problem+json from [`error::ApiError`].
@@ -99,6 +100,7 @@ pub fn app(service: Arc<Service>, config: &ServerConfig, plugin_dirs: Vec<PathBu
         .layer(from_fn_with_state(state.clone(), metrics::track_requests))
         .layer(
             ServiceBuilder::new()
+                .map_request(drop_unsafe_request_id)
                 .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
                 .layer(
                     TraceLayer::new_for_http()
@@ -113,6 +115,28 @@ pub fn app(service: Arc<Service>, config: &ServerConfig, plugin_dirs: Vec<PathBu
         state,
         openapi: api,
     }
+}
+
+/// The longest request id a client may choose.
+const MAX_REQUEST_ID: usize = 128;
+
+/// Removes a client's request id that is too long, holds other characters
+/// than `A-Za-z0-9._:-` (a space or `}` would let it forge log lines) or
+/// comes twice, so that the server makes its own.
+fn drop_unsafe_request_id(mut request: Request) -> Request {
+    let is_safe = |id: &[u8]| {
+        !id.is_empty()
+            && id.len() <= MAX_REQUEST_ID
+            && id
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || b".-_:".contains(b))
+    };
+    let ids = request.headers().get_all(REQUEST_ID);
+    let is_one_safe_id = ids.iter().count() == 1 && ids.iter().all(|id| is_safe(id.as_bytes()));
+    if !is_one_safe_id {
+        request.headers_mut().remove(REQUEST_ID);
+    }
+    request
 }
 
 fn request_span(request: &Request) -> tracing::Span {

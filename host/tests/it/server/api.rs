@@ -291,6 +291,50 @@ fn probes_plugins_metrics_and_docs_answer() {
 }
 
 #[test]
+fn a_client_request_id_is_kept_only_when_short_and_plain() {
+    let scratch = Scratch::new();
+    let server = scratch.start(&[]);
+    let with_id = |id: &str| {
+        server
+            .send(
+                server
+                    .req(Method::GET, "/health")
+                    .header("x-request-id", id),
+            )
+            .header("x-request-id")
+            .unwrap()
+            .to_owned()
+    };
+    let plain = "lb-01:req_7.a-B";
+    assert_eq!(with_id(plain), plain);
+    let long = "a".repeat(128);
+    assert_eq!(with_id(&long), long);
+
+    let forged = "x}: tower_http::trace::on_response: finished processing request status=200 FAKE";
+    for unsafe_id in [
+        forged,
+        &"a".repeat(129),
+        &"b".repeat(6000),
+        "two words",
+        "a{b}",
+    ] {
+        let given = with_id(unsafe_id);
+        assert!(
+            uuid::Uuid::parse_str(&given).is_ok(),
+            "{unsafe_id:?} was answered with {given:?}, not an id of the server's own"
+        );
+    }
+    let logs = server.logs();
+    assert!(!logs.contains("FAKE"), "{logs}");
+    assert!(!logs.contains(&"b".repeat(200)), "{logs}");
+    assert!(
+        logs.lines()
+            .any(|l| l.contains(plain) && l.contains("/health")),
+        "{logs}"
+    );
+}
+
+#[test]
 fn made_up_methods_are_counted_as_other_in_metrics() {
     let scratch = Scratch::new();
     let server = scratch.start(&[]);
