@@ -11,6 +11,23 @@ use jsonschema::error::ValidationErrorKind;
 use serde::Serialize;
 use serde_json::Value;
 
+/// The most errors [`ParamsValidator::errors`] lists.
+pub const MAX_ERRORS: usize = 100;
+
+/// Orders JSON Pointers as their values come in the document: segment by
+/// segment, array indexes by number.
+fn document_order(a: &str, b: &str) -> std::cmp::Ordering {
+    let index = |segment: &str| segment.parse::<u64>().ok();
+    a.split('/')
+        .zip(b.split('/'))
+        .map(|(x, y)| match (index(x), index(y)) {
+            (Some(i), Some(j)) => i.cmp(&j),
+            _ => x.cmp(y),
+        })
+        .find(|o| o.is_ne())
+        .unwrap_or_else(|| a.len().cmp(&b.len()))
+}
+
 /// A compiled params schema.
 pub struct ParamsValidator {
     inner: jsonschema::Validator,
@@ -64,17 +81,29 @@ impl ParamsValidator {
             .map_err(|e| e.to_string())
     }
 
-    /// Every error in `params`, sorted by pointer; empty when valid.
+    /// The errors in `params`, in document order (`/names/2` before
+    /// `/names/10`); empty when valid. At most [`MAX_ERRORS`] are listed,
+    /// then one more at `""` saying that more follow: params of millions of
+    /// wrong values must not make an answer of millions of errors.
     pub fn errors(&self, params: &Value) -> Vec<ParamsError> {
-        let mut errors: Vec<ParamsError> = self
-            .inner
-            .iter_errors(params)
+        let mut found = self.inner.iter_errors(params);
+        let mut errors: Vec<ParamsError> = found
+            .by_ref()
+            .take(MAX_ERRORS)
             .map(|e| ParamsError {
                 pointer: e.instance_path().to_string(),
                 message: self.message(&e),
             })
             .collect();
-        errors.sort_by(|a, b| a.pointer.cmp(&b.pointer));
+        errors.sort_by(|a, b| document_order(&a.pointer, &b.pointer));
+        if found.next().is_some() {
+            errors.push(ParamsError {
+                pointer: String::new(),
+                message: format!(
+                    "more errors follow; only the first {MAX_ERRORS} are listed: fix these first"
+                ),
+            });
+        }
         errors
     }
 
@@ -264,6 +293,31 @@ mod tests {
         );
         assert_eq!(v.errors(&json!({}))[0].pointer, "");
         assert!(v.errors(&json!({"limit_kw": 3})).is_empty());
+    }
+
+    #[test]
+    fn errors_come_in_document_order_and_stop_at_the_cap() {
+        let v = ParamsValidator::compile(&json!({
+            "type": "object",
+            "properties": {"names": {"type": "array", "items": {"type": "string"}}}
+        }))
+        .unwrap();
+        let pointers = |n: usize| -> Vec<String> {
+            v.errors(&json!({"names": vec![1; n]}))
+                .into_iter()
+                .map(|e| e.pointer)
+                .collect()
+        };
+        let some = pointers(12);
+        assert_eq!(some[..3], ["/names/0", "/names/1", "/names/2"]);
+        assert_eq!(some[11], "/names/11");
+        let many = v.errors(&json!({"names": vec![1; 2_000_000]}));
+        assert_eq!(many.len(), MAX_ERRORS + 1);
+        assert_eq!(many[MAX_ERRORS - 1].pointer, "/names/99");
+        assert_eq!(
+            many[MAX_ERRORS].to_string(),
+            "/: more errors follow; only the first 100 are listed: fix these first"
+        );
     }
 
     #[test]
