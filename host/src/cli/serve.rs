@@ -58,8 +58,8 @@ pub(super) struct ServeArgs {
     /// [env: ALGOHOST_MAX_SAMPLES]
     #[arg(long, value_name = "N")]
     max_samples: Option<usize>,
-    /// Listen beyond loopback without tokens (anyone who reaches it may run algorithms)
-    /// [env: ALGOHOST_INSECURE=true]
+    /// Listen beyond loopback without tokens (anyone who reaches it by IP address may run
+    /// algorithms; host names other than localhost get 421) [env: ALGOHOST_INSECURE=true]
     #[arg(long)]
     insecure: bool,
 }

@@ -104,6 +104,16 @@ pub enum ApiError {
         /// What the endpoint offers.
         available: String,
     },
+    /// A server without tokens was addressed by a host name other than
+    /// `localhost` (the DNS-rebinding guard); the `Host`, when short.
+    #[error(
+        "this server has no tokens, so it answers only requests addressed to localhost or an IP \
+         address (a guard against DNS rebinding), not to {}; to serve other host names, configure \
+         tokens (ALGOHOST_TOKENS=TOKEN:SCOPE or [[tokens]] in the config file) and send \
+         Authorization: Bearer TOKEN",
+        .0.as_ref().map_or_else(|| "this Host".to_owned(), |host| format!("'{host}'"))
+    )]
+    MisdirectedHost(Option<String>),
     /// The request conflicts with the resource's state.
     #[error("{0}")]
     Conflict(String),
@@ -167,6 +177,11 @@ impl ApiError {
                 StatusCode::NOT_ACCEPTABLE,
                 "not-acceptable",
                 "Not acceptable",
+            ),
+            MisdirectedHost(_) => (
+                StatusCode::MISDIRECTED_REQUEST,
+                "misdirected-request",
+                "Host not served",
             ),
             Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
             PayloadTooLarge(_) => (

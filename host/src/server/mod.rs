@@ -7,7 +7,8 @@
 //! client cannot forge log lines; echoed on the response) and a `tracing` span carrying it, so every log
 //! line of the request names it. Non-streaming requests have a timeout;
 //! bodies have a size limit; tokens guard every route but the probes and
-//! the docs. Errors are problem+json from [`error::ApiError`].
+//! the docs, and without tokens only requests to `localhost` or an IP
+//! address are answered ([`rebinding`]). Errors are problem+json from [`error::ApiError`].
 
 pub mod algorithms;
 pub mod auth;
@@ -22,6 +23,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod outputs;
 pub mod plugins;
+pub mod rebinding;
 pub mod runs;
 pub mod state;
 
@@ -97,6 +99,10 @@ pub fn app(service: Arc<Service>, config: &ServerConfig, plugin_dirs: Vec<PathBu
         .merge(openapi::router(&api))
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(from_fn_with_state(
+            state.clone(),
+            rebinding::require_local_host,
+        ))
         .layer(from_fn_with_state(state.clone(), metrics::track_requests))
         .layer(
             ServiceBuilder::new()

@@ -1,7 +1,7 @@
 //! The OpenAPI 3.1 document, generated from the handlers' `#[utoipa::path]`
 //! annotations and the wire types, served at `/openapi.json` and rendered
 //! by Scalar at `/docs`. The error responses every operation can give
-//! (400, 401/403, 413/415, 500, 503) are added here in one place, so the
+//! (400, 401/403, 413/415, 421, 500, 503) are added here in one place, so the
 //! annotations only list what is particular to each endpoint.
 
 use axum::Router;
@@ -100,6 +100,11 @@ fn add_shared_responses(op: &mut Operation) {
             "The body's content type is not one this operation reads",
         ));
     }
+    shared.push((
+        "421",
+        "The server has no tokens and the request's Host is a name other than localhost \
+         (a guard against DNS rebinding)",
+    ));
     shared.push((
         "500",
         "The server failed; the detail is in its log under the request id",

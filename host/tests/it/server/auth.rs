@@ -119,6 +119,58 @@ fn a_public_address_needs_tokens_or_insecure() {
 }
 
 #[test]
+fn without_tokens_only_localhost_and_ip_addresses_are_answered() {
+    let scratch = Scratch::new();
+    let server = scratch.start(&[]);
+    let port = server.url.rsplit(':').next().unwrap().to_owned();
+    let with_host =
+        |method: Method, path: &str, host: &str| server.req(method, path).header("host", host);
+
+    let body = json!({"algorithm": "fails"});
+    let rebound =
+        server.send(with_host(Method::POST, "/runs", &format!("evil.example:{port}")).json(&body));
+    let problem = rebound.problem(421);
+    assert_eq!(problem["type"], "urn:algohost:problem:misdirected-request");
+    assert_eq!(
+        problem["detail"],
+        format!(
+            "this server has no tokens, so it answers only requests addressed to localhost or an \
+             IP address (a guard against DNS rebinding), not to 'evil.example:{port}'; to serve \
+             other host names, configure tokens (ALGOHOST_TOKENS=TOKEN:SCOPE or [[tokens]] in the \
+             config file) and send Authorization: Bearer TOKEN"
+        )
+    );
+    for path in ["/data-points", "/health", "/no/such/route"] {
+        server
+            .send(with_host(Method::GET, path, "attacker.example"))
+            .problem(421);
+    }
+    assert_eq!(server.get("/runs?status=failed").json()["runs"], json!([]));
+
+    for host in [
+        format!("localhost:{port}"),
+        format!("[::1]:{port}"),
+        "localhost".into(),
+    ] {
+        let reply = server.send(with_host(Method::GET, "/data-points", &host));
+        assert_eq!(reply.status, 200, "{host}: {}", reply.text());
+    }
+    let started =
+        server.send(with_host(Method::POST, "/runs", &format!("127.0.0.1:{port}")).json(&body));
+    assert_eq!(started.status, 202, "{}", started.text());
+
+    // With tokens, a host name is served: a web page has no token.
+    let server = scratch.start_with_env(&[], &[("ALGOHOST_TOKENS", &format!("{READER}:read"))]);
+    let named = server.send(
+        server
+            .req(Method::GET, "/data-points")
+            .header("host", "algohost.internal")
+            .bearer_auth(READER),
+    );
+    assert_eq!(named.status, 200, "{}", named.text());
+}
+
+#[test]
 fn a_mistyped_data_directory_is_refused_at_start_up() {
     let scratch = Scratch::new();
     let typo = scratch.path().join("dta");
