@@ -143,6 +143,14 @@ impl DataSpec {
         if rest::is_rest_url(spec) {
             return Ok(Self::Rest);
         }
+        if is_conninfo(spec) {
+            return Err(algohost_sdk::Error::InvalidInput(
+                "the data reads like a libpq connection string (host=… dbname=…); give it as a \
+                 URL instead: postgres://USER:PASSWORD@HOST:PORT/DBNAME (the password may also \
+                 come from PGPASSWORD or a .pgpass file)"
+                    .to_owned(),
+            ));
+        }
         match spec.split_once("://") {
             Some((scheme, _)) if !scheme.contains(['/', '\\']) => {
                 Err(algohost_sdk::Error::InvalidInput(format!(
@@ -187,17 +195,51 @@ pub fn open_existing(spec: &str) -> Result<Arc<dyn Adapter>> {
 /// A `--data` value fit to print: the password of a URL is masked
 /// (`postgres://app:***@db/energy`); a directory is shown as it is.
 pub fn display_spec(spec: &str) -> String {
-    let Some((scheme, rest)) = spec.split_once("://") else {
-        return spec.to_owned();
-    };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) if rest[..at].contains(':') => {
-            let user = rest[..at].split(':').next().unwrap_or("");
-            format!("{scheme}://{user}:***{}", &rest[at..])
+    let url = match spec.split_once("://") {
+        None => spec.to_owned(),
+        Some((scheme, rest)) => {
+            let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+            match rest[..authority_end].rfind('@') {
+                Some(at) if rest[..at].contains(':') => {
+                    let user = rest[..at].split(':').next().unwrap_or("");
+                    format!("{scheme}://{user}:***{}", &rest[at..])
+                }
+                _ => spec.to_owned(),
+            }
         }
-        _ => spec.to_owned(),
+    };
+    mask_password_parameters(&url)
+}
+
+/// `text` with the value of every `password=` parameter (of a URL's query,
+/// `?password=…&`, or of a libpq connection string, `password=… `)
+/// replaced by `***`.
+fn mask_password_parameters(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.to_ascii_lowercase().find("password=") {
+        let starts_key = at == 0 || matches!(rest.as_bytes()[at - 1], b'?' | b'&' | b' ' | b'\t');
+        let value_start = at + "password=".len();
+        out.push_str(&rest[..value_start]);
+        rest = &rest[value_start..];
+        if starts_key {
+            let end = rest.find(['&', ' ', '\t']).unwrap_or(rest.len());
+            out.push_str("***");
+            rest = &rest[end..];
+        }
     }
+    out.push_str(rest);
+    out
+}
+
+/// Whether `spec` reads like a libpq connection string (`host=db
+/// dbname=energy …`) rather than a directory.
+fn is_conninfo(spec: &str) -> bool {
+    const KEYS: [&str; 6] = ["host", "hostaddr", "port", "dbname", "user", "password"];
+    spec.split_whitespace()
+        .filter_map(|word| word.split_once('='))
+        .any(|(key, _)| KEYS.contains(&key))
+        && spec.contains(char::is_whitespace)
 }
 
 /// The adapter of a run that was given no data: every data access fails
@@ -251,6 +293,33 @@ mod tests {
             "postgres://app@db:5999/energy"
         );
         assert_eq!(display_spec("./demo-data"), "./demo-data");
+        // Passwords as parameters, in a URL or a libpq connection string.
+        assert_eq!(
+            display_spec("postgres://db:5432/energy?user=app&password=s3cr3t&sslmode=disable"),
+            "postgres://db:5432/energy?user=app&password=***&sslmode=disable"
+        );
+        assert_eq!(
+            display_spec("postgres://app:pw@db/energy?PASSWORD=s3cr3t"),
+            "postgres://app:***@db/energy?PASSWORD=***"
+        );
+        assert_eq!(
+            display_spec("host=db user=app password=s3cr3t dbname=energy"),
+            "host=db user=app password=*** dbname=energy"
+        );
+        assert_eq!(display_spec("data/old_password=x"), "data/old_password=x");
+    }
+
+    #[test]
+    fn a_libpq_connection_string_is_refused_without_echoing_it() {
+        let err = DataSpec::of("host=127.0.0.1 port=5432 user=app password=s3cr3t dbname=x")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("give it as a URL instead: postgres://"),
+            "{err}"
+        );
+        assert!(!err.contains("s3cr3t"), "{err}");
+        assert_eq!(DataSpec::of("my data/x=1").unwrap(), DataSpec::Files);
     }
 
     #[test]

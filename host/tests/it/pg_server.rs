@@ -140,6 +140,20 @@ impl PgServer {
             .collect()
     }
 
+    /// A superuser `role` that must log in with `password` over TCP (the
+    /// others keep logging in without one).
+    pub fn role_with_password(&self, role: &str, password: &str) {
+        self.psql(
+            "postgres",
+            &format!("CREATE ROLE {role} LOGIN SUPERUSER PASSWORD '{password}'"),
+        );
+        let hba = self.dir.join("data").join("pg_hba.conf");
+        let rules = fs::read_to_string(&hba).expect("read pg_hba.conf");
+        let rule = format!("host all {role} 127.0.0.1/32 scram-sha-256\n");
+        fs::write(&hba, rule + &rules).expect("write pg_hba.conf");
+        self.psql("postgres", "SELECT pg_reload_conf()");
+    }
+
     /// Runs SQL in `database` through `psql` as the superuser and returns
     /// the unaligned output (`|` between fields).
     pub fn psql(&self, database: &str, sql: &str) -> String {

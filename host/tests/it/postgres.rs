@@ -131,6 +131,57 @@ fn bad_urls_and_unreachable_servers_are_clear_errors_without_the_password() {
     );
 }
 
+#[test]
+fn a_url_without_a_password_takes_it_from_pgpassword_or_the_password_file() {
+    let db = pg_server::database("pgpass");
+    server().role_with_password("algohost_pw", "pw-from-env");
+    let url = db.url.replace("algohost@", "algohost_pw@");
+    let dir = tempfile::tempdir().unwrap();
+    let demo = dir.path().join("demo");
+    demo::generate(&demo).unwrap();
+    let import = |env: &[(&str, &str)]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_algohost"))
+            .args([
+                "data",
+                "import",
+                "--from",
+                demo.to_str().unwrap(),
+                "--to",
+                &url,
+            ])
+            .env_remove("PGPASSWORD")
+            .env("PGPASSFILE", dir.path().join("none"))
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, stderr) = import(&[]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("password missing"), "{stderr}");
+    let (code, stderr) = import(&[("PGPASSWORD", "pw-from-env")]);
+    assert_eq!(code, Some(0), "{stderr}");
+    // libpq's file: host:port:database:user:password, `*` for any.
+    let pgpass = dir.path().join("pgpass");
+    std::fs::write(
+        &pgpass,
+        "# ours\nother:*:*:*:nope\n127.0.0.1:*:*:algohost_pw:pw-from-env\n",
+    )
+    .unwrap();
+    let (code, stderr) = import(&[("PGPASSFILE", pgpass.to_str().unwrap())]);
+    assert_eq!(code, Some(0), "{stderr}");
+    std::fs::write(&pgpass, "*:*:*:algohost_pw:wrong\n").unwrap();
+    let (code, stderr) = import(&[("PGPASSFILE", pgpass.to_str().unwrap())]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("password authentication failed") && !stderr.contains("wrong"),
+        "{stderr}"
+    );
+}
+
 #[cfg(not(feature = "postgres-tls"))]
 #[test]
 fn sslmode_require_without_tls_in_the_build_says_how_to_get_it() {

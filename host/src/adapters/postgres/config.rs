@@ -92,6 +92,11 @@ impl ConnectionSpec {
                 redact(url)
             ))
         })?;
+        if pg.get_password().is_none()
+            && let Some(password) = password_from_environment(&pg)
+        {
+            pg.password(password);
+        }
         match pg.get_connect_timeout() {
             Some(t) => options.connect_timeout = *t,
             None => {
@@ -204,6 +209,53 @@ fn percent_decode(value: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// The password for a URL that gives none, as libpq finds it: the
+/// `PGPASSWORD` variable, else the first matching line of the password file
+/// (`PGPASSFILE`, else `~/.pgpass`): `host:port:database:user:password`,
+/// `*` matching anything, `\:` and `\\` escaped.
+fn password_from_environment(pg: &tokio_postgres::Config) -> Option<Vec<u8>> {
+    if let Some(password) = std::env::var_os("PGPASSWORD").filter(|p| !p.is_empty()) {
+        return Some(password.into_encoded_bytes());
+    }
+    let file = std::env::var_os("PGPASSFILE")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".pgpass")))?;
+    let text = std::fs::read_to_string(file).ok()?;
+    let host = match pg.get_hosts().first() {
+        Some(Host::Tcp(name)) => name.clone(),
+        Some(Host::Unix(_)) | None => "localhost".to_owned(),
+    };
+    let port = pg.get_ports().first().copied().unwrap_or(5432).to_string();
+    let user = pg.get_user().unwrap_or_default();
+    let database = pg.get_dbname().unwrap_or(user);
+    let wanted = [host.as_str(), &port, database, user];
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .map(pgpass_fields)
+        .find(|fields| {
+            fields.len() == 5
+                && fields[..4]
+                    .iter()
+                    .zip(wanted)
+                    .all(|(field, value)| field == "*" || field == value)
+        })
+        .map(|fields| fields[4].clone().into_bytes())
+}
+
+/// The `:`-separated fields of a password file line, unescaped.
+fn pgpass_fields(line: &str) -> Vec<String> {
+    let mut fields = vec![String::new()];
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => fields.last_mut().unwrap().extend(chars.next()),
+            ':' => fields.push(String::new()),
+            c => fields.last_mut().unwrap().push(c),
+        }
+    }
+    fields
+}
+
 /// `postgres://user@host:port/db`, never with the password.
 fn describe(pg: &tokio_postgres::Config) -> String {
     let hosts: Vec<String> = pg
@@ -252,6 +304,14 @@ fn redact(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn password_file_lines_match_like_libpq() {
+        assert_eq!(
+            pgpass_fields(r"db:5432:*:app:pa\:ss\\"),
+            ["db", "5432", "*", "app", r"pa:ss\"]
+        );
+    }
 
     #[test]
     fn own_parameters_are_taken_out_and_the_rest_is_passed_on() {
