@@ -132,6 +132,29 @@ fn bad_urls_and_unreachable_servers_are_clear_errors_without_the_password() {
 }
 
 #[test]
+fn a_role_that_may_only_read_opens_a_migrated_database() {
+    let db = pg_server::database("readonly");
+    connect(&db.url).define_data_points(&[hourly("a")]).unwrap();
+    server().psql(
+        &db.name,
+        &format!(
+            "CREATE ROLE algohost_ro LOGIN; GRANT CONNECT ON DATABASE {} TO algohost_ro; \
+             GRANT USAGE ON SCHEMA public TO algohost_ro; \
+             GRANT SELECT ON ALL TABLES IN SCHEMA public TO algohost_ro",
+            db.name
+        ),
+    );
+    let reader = connect(&db.url.replace("algohost@", "algohost_ro@"));
+    let points = reader.data_points(&DataPointFilter::default()).unwrap();
+    assert_eq!(points.len(), 1);
+    let err = reader
+        .define_data_points(&[hourly("b")])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("permission denied"), "{err}");
+}
+
+#[test]
 fn a_url_without_a_password_takes_it_from_pgpassword_or_the_password_file() {
     let db = pg_server::database("pgpass");
     server().role_with_password("algohost_pw", "pw-from-env");

@@ -33,6 +33,30 @@ const LOCK_KEY: i64 = 0x616c_676f_686f_7374; // "algohost"
 /// versions it applied.
 pub(super) async fn migrate(client: &mut Client) -> Result<Vec<i32>> {
     let fail = |e| db_error("cannot migrate the schema", e);
+    // A schema that is up to date takes no lock and no DDL, so that a role
+    // without the right to create tables (a read-only one, or one for a
+    // server whose schema an administrator migrates) can open it.
+    let current = client
+        .query_one(
+            "SELECT to_regclass('algohost_schema_migrations') IS NOT NULL",
+            &[],
+        )
+        .await
+        .map_err(fail)?
+        .get::<_, bool>(0);
+    if current {
+        let applied: Vec<i32> = client
+            .query("SELECT version FROM algohost_schema_migrations", &[])
+            .await
+            .map_err(fail)?
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        if MIGRATIONS.iter().all(|m| applied.contains(&m.version)) {
+            check_not_newer(&applied)?;
+            return Ok(Vec::new());
+        }
+    }
     let tx = client.transaction().await.map_err(fail)?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY])
         .await
@@ -50,13 +74,7 @@ pub(super) async fn migrate(client: &mut Client) -> Result<Vec<i32>> {
         .iter()
         .map(|row| row.get(0))
         .collect();
-    let latest = MIGRATIONS.last().map_or(0, |m| m.version);
-    if let Some(newer) = applied.iter().copied().filter(|v| *v > latest).max() {
-        return Err(Error::Data(format!(
-            "the database's schema is at version {newer}, newer than this algohost knows \
-             (up to {latest}); use a newer algohost with it"
-        )));
-    }
+    check_not_newer(&applied)?;
     let mut done = Vec::new();
     for migration in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
         tx.batch_execute(migration.sql).await.map_err(|e| {
@@ -78,6 +96,18 @@ pub(super) async fn migrate(client: &mut Client) -> Result<Vec<i32>> {
     }
     tx.commit().await.map_err(fail)?;
     Ok(done)
+}
+
+/// An error when the database has a migration this algohost does not know.
+fn check_not_newer(applied: &[i32]) -> Result<()> {
+    let latest = MIGRATIONS.last().map_or(0, |m| m.version);
+    match applied.iter().copied().filter(|v| *v > latest).max() {
+        Some(newer) => Err(Error::Data(format!(
+            "the database's schema is at version {newer}, newer than this algohost knows \
+             (up to {latest}); use a newer algohost with it"
+        ))),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]
