@@ -39,8 +39,11 @@ pub use manifest::{Manifest, OutputSpec};
 pub use output::Output;
 pub use registration::{AlgorithmRegistration, registrations};
 
-// Re-exported so that plugin crates and the macro's expansion need no direct
-// dependency on these (and cannot end up with a second, incompatible version).
+// Re-exported for the macro's expansion and for plugin code that names them
+// (`algohost_sdk::polars::prelude::…`), at the SDK's versions. The derives
+// `Deserialize` and `JsonSchema` expand to `::serde` and `::schemars` paths, so
+// a crate that uses them depends on `serde` and `schemars` itself (the same
+// major versions, which cargo unifies with these).
 pub use chrono;
 pub use inventory;
 pub use polars;
