@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import json
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -244,6 +245,77 @@ def test_a_plugin_ignoring_cancellation_ends_timed_out_while_others_go_on(
     # the ignoring run still sleeps on its thread; others go on meanwhile
     assert host.run("echo", {"limit_kw": 2}).status == "succeeded"
     assert time.monotonic() - started < 2.5
+
+
+BUSY_PAST_ITS_TIMEOUT = (
+    "import algohost, asyncio, sys, time\n"
+    "@algohost.algorithm\n"
+    "def busy(ctx, seconds: float = 5.0):\n"
+    "    try:\n"
+    "        end = time.monotonic() + seconds\n"
+    "        while time.monotonic() < end:\n"
+    "            time.sleep(0.05)\n"
+    "            ctx.progress(0.5, 'working')\n"
+    "            ctx.log.info('working')\n"
+    "    except BaseException as e:\n"
+    "        print('the plugin stopped:', repr(e), flush=True)\n"
+    "        raise\n"
+    "algohost.init('debug')\n"
+    "host = algohost.Host(algorithms=[busy])\n"
+    "if sys.argv[1] == 'run':\n"
+    "    run = host.run('busy', timeout=0.3)\n"
+    "else:\n"
+    "    run = asyncio.run(host.run_async('busy', timeout=0.3))\n"
+    "print(run.status, flush=True)\n"
+)
+
+
+@pytest.mark.parametrize("how", ["run", "run_async"])
+def test_the_program_ends_cleanly_while_a_timed_out_plugin_still_runs(how: str) -> None:
+    # The plugin ignores cancellation and goes on calling its context; at
+    # exit it gets algohost.Cancelled, instead of the interpreter crashing
+    # under it (Fatal Python error: PyGILState_Release, exit code 134).
+    result = subprocess.run(
+        [sys.executable, "-c", BUSY_PAST_ITS_TIMEOUT, how],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (result.returncode, result.stdout.splitlines()) == (
+        0,
+        ["timed_out", "the plugin stopped: Cancelled('the run was cancelled')"],
+    ), result.stderr
+    assert "Fatal Python error" not in result.stderr
+
+
+def test_a_plugin_stuck_past_the_exit_grace_ends_the_process_with_code_1() -> None:
+    started = time.monotonic()
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import algohost, time\n"
+            "@algohost.algorithm\n"
+            "def stuck(ctx):\n"
+            "    time.sleep(30)\n"
+            "host = algohost.Host(algorithms=[stuck])\n"
+            "print(host.run('stuck', timeout=0.1).status, flush=True)\n"
+            "algohost._native._shutdown(0.5)  # what atexit calls, with 10 s\n"
+            "print('not reached')\n",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (result.returncode, result.stdout) == (1, "timed_out\n"), result.stderr
+    assert result.stderr == (
+        "algohost: 1 Python plugin(s) of runs given up at their timeout or cancelled "
+        "still run 0.5s after the program ended (they do not check ctx.is_cancelled()); "
+        "exiting now with code 1 without finalizing Python, which would crash under them\n"
+    )
+    assert time.monotonic() - started < 20
 
 
 @pytest.mark.parametrize("start", [asyncio.ensure_future, asyncio.create_task])

@@ -6,9 +6,8 @@
 //! blocking, runs on the caller's thread, where Ctrl-C cancels it too.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use algohost_sdk::Output;
@@ -20,7 +19,7 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyList, PyString};
 
 use super::params::describe;
-use super::{errors, frames, params, to_py};
+use super::{errors, exit, frames, params, to_py};
 use crate::adapters::{self, Adapter};
 use crate::registry::Registry;
 use crate::runner::{self, CancelToken, NoObserver, Run, RunOutcome, RunRejected, RunRequest};
@@ -456,6 +455,10 @@ impl PendingRun {
             let guard = CancelOnDrop(Some(cancel));
             let outcome = rx.await;
             drop(guard.defuse());
+            let Some(_in_python) = exit::InPython::enter() else {
+                // The interpreter exits: never hand the run back.
+                return std::future::pending().await;
+            };
             let outcome = outcome.map_err(|_| {
                 Python::attach(|py| {
                     errors::algohost_error(py, "the run's thread ended without a result")
@@ -467,8 +470,8 @@ impl PendingRun {
 }
 
 /// Executes `request` on a runner thread (not a tokio one: a Python plugin
-/// takes the GIL), kept in [`LIVE`] meanwhile, and hands the outcome to
-/// `send`; returns the run's cancel token.
+/// takes the GIL), waited for at interpreter exit ([`exit::LiveRun`]), and
+/// hands the outcome to `send`; returns the run's cancel token.
 fn start(
     py: Python<'_>,
     registry: &Arc<Registry>,
@@ -477,7 +480,7 @@ fn start(
 ) -> PyResult<CancelToken> {
     let cancel = request.cancel.clone();
     let registry = registry.clone();
-    let live = Live::enter(cancel.clone());
+    let live = exit::LiveRun::enter(cancel.clone());
     runner::spawn_pooled(Box::new(move || {
         let _live = live;
         send(runner::execute(&registry, request));
@@ -517,61 +520,6 @@ impl PyHost {
             observer: Arc::new(NoObserver),
         })
     }
-}
-
-/// Runs started from Python that are still executing on runner threads
-/// (e.g. past their deadline, or awaited by a cancelled task).
-static LIVE: Mutex<Vec<(u64, CancelToken)>> = Mutex::new(Vec::new());
-static LIVE_ENDED: Condvar = Condvar::new();
-static NEXT_LIVE: AtomicU64 = AtomicU64::new(0);
-
-/// Membership of [`LIVE`] for as long as the run's thread runs it.
-struct Live(u64);
-
-impl Live {
-    fn enter(cancel: CancelToken) -> Self {
-        let id = NEXT_LIVE.fetch_add(1, Ordering::Relaxed);
-        LIVE.lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push((id, cancel));
-        Self(id)
-    }
-}
-
-impl Drop for Live {
-    fn drop(&mut self) {
-        LIVE.lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .retain(|(id, _)| *id != self.0);
-        LIVE_ENDED.notify_all();
-    }
-}
-
-/// At interpreter exit: cancels the runs still executing and waits up to
-/// `grace` seconds for them, so that none is torn down mid-flight (a
-/// plugin inside C or C++ code would abort the process). Registered with
-/// `atexit` by the module.
-#[pyfunction(name = "_shutdown")]
-#[pyo3(signature = (grace = 10.0))]
-pub fn shutdown(py: Python<'_>, grace: f64) {
-    let deadline =
-        std::time::Instant::now() + Duration::try_from_secs_f64(grace).unwrap_or_default();
-    py.detach(|| {
-        let mut live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
-        for (_, cancel) in live.iter() {
-            cancel.cancel();
-        }
-        while !live.is_empty() {
-            let now = std::time::Instant::now();
-            if now >= deadline {
-                break;
-            }
-            live = LIVE_ENDED
-                .wait_timeout(live, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
-    });
 }
 
 /// Cancels the run unless defused (the awaiting task was cancelled).

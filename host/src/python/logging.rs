@@ -51,6 +51,9 @@ pub fn install(level: &str) -> Result<(), String> {
 
 fn forward(rx: Receiver<Record>) {
     while let Ok(record) = rx.recv() {
+        let Some(_in_python) = super::exit::InPython::enter() else {
+            return;
+        };
         Python::attach(|py| {
             let emit = || -> PyResult<()> {
                 let logger = py

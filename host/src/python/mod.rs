@@ -11,6 +11,7 @@
 pub mod context;
 pub mod data;
 pub mod errors;
+mod exit;
 pub mod frames;
 pub mod host;
 mod logging;
@@ -45,10 +46,12 @@ pub fn init_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(version, m)?)?;
     m.add_function(wrap_pyfunction!(init_logging, m)?)?;
     m.add_function(wrap_pyfunction!(cli_main, m)?)?;
-    // Not exported: called by `atexit` only.
+    // Private: called by `atexit` (and by the tests, with a short grace).
+    let shutdown = wrap_pyfunction!(exit::shutdown, m)?;
+    m.add_function(shutdown.clone())?;
     m.py()
         .import("atexit")?
-        .call_method1("register", (wrap_pyfunction!(host::shutdown, m.py())?,))?;
+        .call_method1("register", (shutdown,))?;
     Ok(())
 }
 

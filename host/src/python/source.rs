@@ -202,6 +202,10 @@ struct PythonInvoker {
 
 impl Invoker for PythonInvoker {
     fn invoke(&self, ctx: &Context, params: Value) -> algohost_sdk::Result<Output> {
+        // Held until the GIL is released: an exiting interpreter waits for it.
+        let Some(_in_python) = super::exit::InPython::enter() else {
+            return Err(Error::Cancelled);
+        };
         Python::attach(|py| {
             let call = || -> PyResult<Output> {
                 let pyctx = Bound::new(py, PyContext::new(ctx))?;

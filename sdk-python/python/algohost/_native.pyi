@@ -33,6 +33,7 @@ __all__ = [
     "version",
     "init_logging",
     "cli_main",
+    "_shutdown",
 ]
 
 class ArrowStreamExportable(Protocol):
@@ -53,6 +54,11 @@ def init_logging(level: str | None = None) -> None:
 def cli_main(argv: Sequence[str]) -> int:
     """Runs the ``algohost`` command line in this process (argv[0] is the
     program name) and returns its exit code. Releases the GIL meanwhile."""
+
+def _shutdown(grace: float = 10.0) -> None:
+    """At interpreter exit (``atexit``): cancels the runs still going, raises
+    ``Cancelled`` in their plugins and waits up to ``grace`` seconds for them;
+    ends the process with code 1 if one still runs then."""
 
 def resample(
     frame: ArrowStreamExportable,
