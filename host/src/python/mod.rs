@@ -72,17 +72,36 @@ fn init_logging(level: Option<&str>) -> PyResult<()> {
 }
 
 /// Runs the `algohost` command line in this process (`argv[0]` is the program
-/// name) and returns its exit code. Releases the GIL meanwhile.
+/// name) and returns its exit code. Releases the GIL meanwhile. Python's
+/// `sys.stdout` is `sys.stderr` until it returns (see [`prints_to_stderr`]).
 #[pyfunction]
-fn cli_main(py: Python<'_>, argv: Vec<String>) -> u8 {
-    py.detach(|| crate::cli::run_with_args(argv))
+fn cli_main(py: Python<'_>, argv: Vec<String>) -> PyResult<u8> {
+    let stdout = prints_to_stderr(py)?;
+    let code = py.detach(|| crate::cli::run_with_args(argv));
+    let sys = py.import("sys")?;
+    if sys.getattr("stdout")?.is(&sys.getattr("stderr")?) {
+        sys.setattr("stdout", stdout)?;
+    }
+    Ok(code)
+}
+
+/// Points Python's `sys.stdout` at `sys.stderr` and returns what it was: in
+/// the CLI, a plugin's `print()` (in a run, or when its package is imported)
+/// must not mix into what the CLI writes on stdout (JSON, say), which it
+/// writes from Rust, not through `sys.stdout`.
+fn prints_to_stderr(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+    let sys = py.import("sys")?;
+    let stdout = sys.getattr("stdout")?;
+    sys.setattr("stdout", sys.getattr("stderr")?)?;
+    Ok(stdout)
 }
 
 /// Starts CPython for the `algohost` binary (feature `python`): installs
 /// this binary's module as `algohost._native` (so the package's own native
-/// library is never loaded beside it), and adds the site-packages of the
-/// virtualenv in `VIRTUAL_ENV`, if any, so that its plugins are found.
-/// Failing to start Python is logged; the host goes on without it.
+/// library is never loaded beside it), adds the site-packages of the
+/// virtualenv in `VIRTUAL_ENV`, if any, so that its plugins are found, and
+/// sends Python's prints to stderr ([`prints_to_stderr`]). Failing to start
+/// Python is logged; the host goes on without it.
 pub fn embed() {
     if interpreter_running() {
         return;
@@ -103,6 +122,7 @@ pub fn embed() {
                 .join("site-packages");
             py.import("site")?.call_method1("addsitedir", (site,))?;
         }
+        prints_to_stderr(py)?;
         Ok(())
     });
     if let Err(e) = installed {

@@ -232,6 +232,36 @@ fn the_example_plugin_from_the_readme_runs_under_both_front_doors() {
 }
 
 #[test]
+fn a_plugins_prints_go_to_stderr_and_leave_the_json_on_stdout_alone() {
+    let venv = test_venv();
+    for args in [&["run", "py_prints"][..], &["list", "--json"]] {
+        for (door, mut cmd) in front_doors(&venv) {
+            cmd.env("FIXTURE_PY_PRINT_AT_IMPORT", "1");
+            let out = output(&mut cmd, args);
+            let json = stdout_json(&out);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                stderr.contains("algohost_fixture_py prints when imported\n"),
+                "{door} {args:?}: {stderr}"
+            );
+            if args[0] == "run" {
+                assert_eq!(json, json!({"printed": true}), "{door}");
+                assert!(
+                    stderr.contains("py_prints prints while it runs\n"),
+                    "{door}: {stderr}"
+                );
+            } else {
+                assert!(
+                    json.as_array()
+                        .is_some_and(|a| a.iter().any(|m| m["name"] == "py_prints")),
+                    "{door}: {json}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
 fn python_exceptions_exits_and_interrupts_fail_the_run_with_what_happened() {
     let venv = test_venv();
     for (how, expected) in [

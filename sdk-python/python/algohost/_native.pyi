@@ -53,7 +53,9 @@ def init_logging(level: str | None = None) -> None:
 
 def cli_main(argv: Sequence[str]) -> int:
     """Runs the ``algohost`` command line in this process (argv[0] is the
-    program name) and returns its exit code. Releases the GIL meanwhile."""
+    program name) and returns its exit code. Releases the GIL meanwhile;
+    ``sys.stdout`` is ``sys.stderr`` until it returns, so that prints never
+    mix into the command's output."""
 
 def _shutdown(grace: float = 10.0) -> None:
     """At interpreter exit (``atexit``): cancels the runs still going, raises
