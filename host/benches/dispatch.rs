@@ -144,7 +144,7 @@ fn frame(columns: usize, rows: usize) -> DataFrame {
 fn dylib(c: &mut Criterion) {
     let mut registry = Registry::new();
     builtin::discover(&mut registry);
-    algohost::sources::dylib::discover(&mut registry, &[echo_plugin()]);
+    algohost::sources::dylib::discover(&mut registry, &[echo_plugin()], false);
     assert!(
         registry.diagnostics().is_empty(),
         "{:?}",

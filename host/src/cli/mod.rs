@@ -191,7 +191,11 @@ fn init_logging(verbose: u8) {
 }
 
 fn discover(cli: &Cli) -> Registry {
-    sources::discover(&DiscoveryOptions::with_env(cli.plugin_dirs.clone()))
+    // A command that ends soon loads the libraries themselves.
+    sources::discover(&DiscoveryOptions {
+        private_copies: false,
+        ..DiscoveryOptions::with_env(cli.plugin_dirs.clone())
+    })
 }
 
 fn dispatch(cli: Cli) -> anyhow::Result<u8> {

@@ -24,14 +24,45 @@ use crate::registry::{Diagnostic, Invoker, Registry, Source};
 /// Loads every plugin library in `paths`: directories are scanned (not
 /// recursively) for files with the platform's library extension (`.so`,
 /// `.dylib`, `.dll`), in name order; files are loaded as given.
-pub fn discover(registry: &mut Registry, paths: &[PathBuf]) {
+///
+/// With `private_copies`, each library is loaded from a copy in memory
+/// (Linux), so that copying a new build over a library file (`cp new.so
+/// plugins/`) cannot change the code a long-running process (a server, a
+/// notebook) has loaded: the loader maps the file, and a file rewritten in
+/// place under a mapping crashes the process on its next call. Such a
+/// process keeps the code it loaded until it restarts.
+pub fn discover(registry: &mut Registry, paths: &[PathBuf], private_copies: bool) {
     let mut seen = BTreeSet::new();
     for path in library_files(registry, paths) {
         let key = path.canonicalize().unwrap_or_else(|_| path.clone());
         if seen.insert(key) {
-            load_library(registry, &path);
+            load_library(registry, &path, private_copies);
         }
     }
+}
+
+/// A copy of `file` in memory and the path the loader opens it by; the
+/// copy stays open for the rest of the process (its library is never
+/// unloaded, and debuggers and backtraces read its symbols by that path).
+#[cfg(target_os = "linux")]
+fn private_copy(file: &Path) -> std::io::Result<PathBuf> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: memfd_create takes a NUL-terminated name and flags; the
+    // descriptor it returns is owned by the File below.
+    let fd = unsafe { libc::memfd_create(c"algohost-plugin".as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a new descriptor that nothing else owns.
+    let mut copy = unsafe { std::fs::File::from_raw_fd(fd) };
+    std::io::copy(&mut std::fs::File::open(file)?, &mut copy)?;
+    std::mem::forget(copy);
+    Ok(PathBuf::from(format!("/proc/self/fd/{fd}")))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn private_copy(_file: &Path) -> std::io::Result<PathBuf> {
+    Err(std::io::ErrorKind::Unsupported.into())
 }
 
 /// Runs one algorithm of a loaded library.
@@ -130,7 +161,7 @@ fn load_failure(path: &Path, error: &libloading::Error) -> String {
     text
 }
 
-fn load_library(registry: &mut Registry, path: &Path) {
+fn load_library(registry: &mut Registry, path: &Path, private_copies: bool) {
     // A bare file name (`--plugin-dir libx.so`) is a file here, not a name
     // for the loader to search the system's library path for.
     let file = if path.parent() == Some(Path::new("")) {
@@ -138,15 +169,20 @@ fn load_library(registry: &mut Registry, path: &Path) {
     } else {
         path.to_owned()
     };
+    // Where a copy cannot be made, the file itself.
+    let opened = match private_copies {
+        true => private_copy(&file).unwrap_or_else(|_| file.clone()),
+        false => file.clone(),
+    };
     // SAFETY: loading a library runs its initialisers. Every library in the
     // plugin path is trusted code, like a crate linked into the binary.
-    let library = match unsafe { Library::new(&file) } {
+    let library = match unsafe { Library::new(&opened) } {
         Ok(library) => library,
         Err(e) => {
             let hint = "keep only algohost plugin libraries (cdylib crates that call algohost_sdk::export_plugin!()) in the plugin path";
             registry.add_diagnostic(diagnostic(
                 path,
-                format!("cannot load the library: {}", load_failure(&file, &e)),
+                format!("cannot load the library: {}", load_failure(&opened, &e)),
                 hint,
             ));
             return;
@@ -224,6 +260,7 @@ mod tests {
         discover(
             &mut registry,
             &[PathBuf::from("/nonexistent/algohost-plugins")],
+            false,
         );
         let d = &registry.diagnostics()[0];
         assert_eq!(

@@ -151,7 +151,7 @@ impl RunObserver for Observer {
 
 fn registry_with(paths: &[PathBuf]) -> Registry {
     let mut registry = Registry::new();
-    dylib::discover(&mut registry, paths);
+    dylib::discover(&mut registry, paths, false);
     registry
 }
 
@@ -226,7 +226,11 @@ fn each_broken_library_is_a_diagnostic_and_the_good_plugin_keeps_working() {
     };
     registry.add(resample, Source::Builtin, Arc::new(Nop));
     // The good plugin first, then the directory (scanned in name order).
-    dylib::discover(&mut registry, &[fixture("echo"), dir.path().to_path_buf()]);
+    dylib::discover(
+        &mut registry,
+        &[fixture("echo"), dir.path().to_path_buf()],
+        false,
+    );
 
     let in_dir = |name: &str| dir.path().join(fixture(name).file_name().unwrap());
     let d = diagnostic_for(&registry, &in_dir("abi-major"));
@@ -503,4 +507,30 @@ fn a_library_listed_twice_loads_once() {
         registry.diagnostics()
     );
     assert_eq!(registry.algorithms().count(), 6);
+}
+
+/// `cp new.so plugins/` rewrites a library file in place: a server that
+/// had mapped that file would crash on its next call. The server loads
+/// each library from a copy, so it keeps running the code it loaded.
+#[test]
+fn a_library_rewritten_in_place_under_a_running_server_keeps_its_code() {
+    let scratch = crate::server::Scratch::new();
+    let server = scratch.start(&[]);
+    let run_noop = || {
+        let id = server.submit("noop_dylib", json!({"limit_kw": 1, "mode": "fast"}));
+        server.wait_for(&id, |status| status != "queued" && status != "running")["status"].clone()
+    };
+    assert_eq!(run_noop(), "succeeded");
+    // Another library's bytes written into the same file (same inode).
+    let loaded = scratch.path().join("plugins/libalgohost_fixture_echo.so");
+    let other =
+        std::fs::read(target_debug_dir().join("libalgohost_plugin_peak_shaving.so")).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&loaded)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, &other))
+        .unwrap();
+    assert_eq!(run_noop(), "succeeded");
+    assert_eq!(server.get("/health").status, 200);
 }

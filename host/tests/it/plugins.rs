@@ -26,6 +26,7 @@ fn peak_shaving_on_the_demo_data_meets_the_limit_and_every_battery_constraint() 
     let lib = target_debug_dir().join("libalgohost_plugin_peak_shaving.so");
     let registry = sources::discover(&DiscoveryOptions {
         plugin_paths: vec![lib],
+        private_copies: false,
     });
     let (capacity, power, efficiency, limit) = (300.0, 40.0, 0.9_f64, 55.0);
     let params = json!({

@@ -570,6 +570,7 @@ fn peak_shaving_and_resample_give_the_same_outputs_as_on_files() {
     );
     let registry = sources::discover(&DiscoveryOptions {
         plugin_paths: vec![library],
+        private_copies: false,
     });
     let cases = [
         (
