@@ -28,6 +28,7 @@ pub mod ffi;
 pub mod logging;
 pub mod manifest;
 pub mod output;
+pub mod params;
 pub mod registration;
 pub mod suggest;
 pub mod testing;

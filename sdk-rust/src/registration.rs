@@ -37,7 +37,10 @@ impl AlgorithmRegistration {
     pub fn run_with_json(&self, ctx: &Context, params: &str) -> Result<Output> {
         match self.run_json {
             Some(run_json) => run_json(ctx, params),
-            None => (self.run)(ctx, serde_json::from_str(params).map_err(not_json)?),
+            None => (self.run)(
+                ctx,
+                serde_json::from_str(params).map_err(crate::params::not_json)?,
+            ),
         }
     }
 
@@ -75,61 +78,4 @@ inventory::collect!(AlgorithmRegistration);
 /// Every algorithm registered in the crates linked into this binary.
 pub fn registrations() -> impl Iterator<Item = &'static AlgorithmRegistration> {
     inventory::iter::<AlgorithmRegistration>.into_iter()
-}
-
-/// Schema of a params type, as the macro calls it.
-#[doc(hidden)]
-pub fn schema_of<P: schemars::JsonSchema>() -> Value {
-    serde_json::to_value(schemars::schema_for!(P)).unwrap_or(Value::Null)
-}
-
-/// Deserialises validated params, as the macro calls it.
-#[doc(hidden)]
-pub fn params_from<P: serde::de::DeserializeOwned>(params: Value) -> Result<P> {
-    serde_json::from_value(params)
-        .map_err(|e| crate::Error::InvalidInput(format!("params do not fit the algorithm: {e}")))
-}
-
-/// Deserialises validated params from their JSON text, as the macro calls it.
-#[doc(hidden)]
-pub fn params_from_json<P: serde::de::DeserializeOwned>(params: &str) -> Result<P> {
-    serde_json::from_str(params).map_err(|e| {
-        if e.is_data() {
-            crate::Error::InvalidInput(format!("params do not fit the algorithm: {e}"))
-        } else {
-            not_json(e)
-        }
-    })
-}
-
-fn not_json(e: serde_json::Error) -> crate::Error {
-    crate::Error::InvalidInput(format!("the params are not JSON: {e}"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[derive(Debug, serde::Deserialize)]
-    struct Params {
-        limit_kw: f64,
-    }
-
-    #[test]
-    fn params_from_json_tells_bad_json_from_params_that_do_not_fit() {
-        let params = params_from_json::<Params>(r#"{"limit_kw": 5}"#).unwrap();
-        assert_eq!(params.limit_kw, 5.0);
-        let err = params_from_json::<Params>("{limit_kw").unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("the params are not JSON: key must be a string"),
-            "{err}"
-        );
-        let err = params_from_json::<Params>(r#"{"limit_kw": "high"}"#).unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("params do not fit the algorithm: invalid type: string"),
-            "{err}"
-        );
-    }
 }

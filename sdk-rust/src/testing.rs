@@ -84,9 +84,11 @@ pub const ALGORITHM: &str = "test";
 ///
 /// Unlike the host, it does **not** validate params against the algorithm's
 /// JSON Schema (the SDK has no schema validator): [`MemoryHost::run`] hands
-/// the params to the algorithm, whose deserialisation checks only types and
-/// (with `#[serde(deny_unknown_fields)]`) unknown fields. Test schema
-/// constraints such as `minimum` through the `algohost` host crate.
+/// the params to the algorithm, whose deserialisation checks only types;
+/// unknown fields, which the host refuses (the schema is closed, see
+/// [`params`](crate::params)), pass unless the type has
+/// `#[serde(deny_unknown_fields)]`. Test schema constraints such as
+/// `minimum` through the `algohost` host crate.
 ///
 /// Progress reports and log records accumulate over all runs of one host.
 #[derive(Debug)]

@@ -262,7 +262,7 @@ fn expand(
 
         #[doc(hidden)]
         fn #schema_name() -> ::algohost_sdk::serde_json::Value {
-            ::algohost_sdk::registration::schema_of::<#params_ty>()
+            ::algohost_sdk::params::schema_of::<#params_ty>()
         }
 
         #[doc(hidden)]
@@ -279,7 +279,7 @@ fn expand(
             ctx: &::algohost_sdk::Context,
             params: ::algohost_sdk::serde_json::Value,
         ) -> ::algohost_sdk::Result<::algohost_sdk::Output> {
-            #call_name(ctx, ::algohost_sdk::registration::params_from(params)?)
+            #call_name(ctx, ::algohost_sdk::params::params_from(params)?)
         }
 
         #[doc(hidden)]
@@ -287,7 +287,7 @@ fn expand(
             ctx: &::algohost_sdk::Context,
             params: &str,
         ) -> ::algohost_sdk::Result<::algohost_sdk::Output> {
-            #call_name(ctx, ::algohost_sdk::registration::params_from_json(params)?)
+            #call_name(ctx, ::algohost_sdk::params::params_from_json(params)?)
         }
 
         ::algohost_sdk::inventory::submit! {
