@@ -290,20 +290,19 @@ def test_the_program_ends_cleanly_while_a_timed_out_plugin_still_runs(how: str) 
 
 
 def test_a_plugin_stuck_past_the_exit_grace_ends_the_process_with_code_1() -> None:
+    code = (
+        "import algohost, time\n"
+        "@algohost.algorithm\n"
+        "def stuck(ctx):\n"
+        "    time.sleep(30)\n"
+        "host = algohost.Host(algorithms=[stuck])\n"
+        "print(host.run('stuck', timeout=0.1).status, flush=True)\n"
+        "algohost._native._shutdown(0.5)  # what atexit calls, with 10 s\n"
+        "print('not reached')\n"
+    )
     started = time.monotonic()
     result = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import algohost, time\n"
-            "@algohost.algorithm\n"
-            "def stuck(ctx):\n"
-            "    time.sleep(30)\n"
-            "host = algohost.Host(algorithms=[stuck])\n"
-            "print(host.run('stuck', timeout=0.1).status, flush=True)\n"
-            "algohost._native._shutdown(0.5)  # what atexit calls, with 10 s\n"
-            "print('not reached')\n",
-        ],
+        [sys.executable, "-c", code],
         capture_output=True,
         text=True,
         timeout=60,
