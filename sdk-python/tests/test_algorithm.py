@@ -66,13 +66,16 @@ class Params(pydantic.BaseModel):
 # --- schemas ----------------------------------------------------------------
 
 
-def test_schema_from_a_pydantic_model_is_its_json_schema() -> None:
+def test_schema_from_a_pydantic_model_is_its_json_schema_closed_to_other_keys() -> None:
     @algohost.algorithm
     def shave(ctx: algohost.Context, params: Params) -> None:
         """Shaves peaks."""
 
     manifest = spec(shave).manifest
-    assert manifest["params_schema"] == Params.model_json_schema()
+    closed = Params.model_json_schema()
+    closed["additionalProperties"] = False
+    closed["$defs"]["Battery"]["additionalProperties"] = False
+    assert manifest["params_schema"] == closed
     schema = manifest["params_schema"]
     assert schema["required"] == ["limit_kw", "battery"]
     assert schema["properties"]["window"] == {
@@ -85,6 +88,50 @@ def test_schema_from_a_pydantic_model_is_its_json_schema() -> None:
         schema["$defs"]["Battery"]["properties"]["capacity_kwh"]["exclusiveMinimum"]
         == 0
     )
+
+
+class Loose(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="allow")
+    window: int = 4
+
+
+class Ignoring(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="ignore")
+    window: int = 4
+
+
+def test_a_model_refuses_misspelt_keys_unless_its_config_sets_extra() -> None:
+    @algohost.algorithm
+    def closed(ctx: algohost.Context, params: Params) -> None:
+        """Declares no extra keys."""
+
+    @algohost.algorithm
+    def loose(ctx: algohost.Context, params: Loose) -> None:
+        """Allows extra keys."""
+
+    @algohost.algorithm
+    def ignoring(ctx: algohost.Context, params: Ignoring) -> None:
+        """Ignores extra keys."""
+
+    host = algohost.Host(algorithms=[closed, loose, ignoring])
+    with pytest.raises(algohost.ValidationError) as e:
+        host.validate(
+            "closed",
+            {"limit_kw": 1, "windw": "2h", "battery": {"capacity_kwh": 1, "efficency": 0.8}},
+        )
+    assert e.value.errors == [
+        {
+            "pointer": "",
+            "message": "Additional properties are not allowed ('windw' was unexpected)",
+        },
+        {
+            "pointer": "/battery",
+            "message": "Additional properties are not allowed ('efficency' was unexpected)",
+        },
+    ]
+    host.validate("loose", {"windw": 8})
+    host.validate("ignoring", {"windw": 8})
+    assert host.run("ignoring", {"windw": 8}).status == "succeeded"
 
 
 def test_model_params_reach_the_function_as_a_model_instance() -> None:

@@ -10,7 +10,9 @@ Three ways to declare params, chosen by the function's signature:
 
 * **a pydantic model**: ``def f(ctx, params: Params)`` where ``Params`` is a
   ``pydantic.BaseModel``; its ``model_json_schema()`` is the params schema and
-  the function gets a ``Params`` instance.
+  the function gets a ``Params`` instance. Keys the model (or a model nested
+  in it) does not declare are refused, unless its ``model_config`` sets
+  ``extra`` (``"allow"`` or ``"ignore"``).
 * **a JSON Schema dict**: ``@algorithm(params={...})`` on ``def f(ctx,
   params)``; the function gets the validated params ``dict``.
 * **a plain signature**: ``def f(ctx, limit_kw: float, efficiency: float =
@@ -37,6 +39,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, overload
 
 import pydantic
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
+from pydantic_core import core_schema
 
 from algohost import _logging
 
@@ -456,10 +460,25 @@ def _signature_params(
     return "signature", _model_schema(model, where), model, tuple(kwarg_fields)
 
 
+class _ClosedModels(GenerateJsonSchema):
+    """JSON Schemas in which a model refuses keys it does not declare
+    (``additionalProperties: false``, as ``extra="forbid"`` gives) unless its
+    config sets ``extra`` itself: pydantic's default, ignoring them, would
+    run a misspelt param (``{"windw": 8}``) with its default silently."""
+
+    def model_schema(self, schema: core_schema.ModelSchema) -> JsonSchemaValue:
+        json_schema = super().model_schema(schema)
+        if "extra" not in schema["cls"].model_config and json_schema.get("type") == "object":
+            json_schema.setdefault("additionalProperties", False)
+        return json_schema
+
+
 def _model_schema(model: type[pydantic.BaseModel], where: str) -> dict[str, Any]:
-    """``model.model_json_schema()`` with a clear error when it has none."""
+    """The params schema of ``model`` (its ``model_json_schema()``, with
+    unknown keys refused: see :class:`_ClosedModels`), with a clear error when
+    it has none."""
     try:
-        return model.model_json_schema()
+        return model.model_json_schema(schema_generator=_ClosedModels)
     except (pydantic.PydanticUserError, pydantic.PydanticSchemaGenerationError) as e:
         raise TypeError(f"cannot build the params schema of {where}: {e}") from e
 
