@@ -13,7 +13,7 @@
 //! service persists the record in between. [`execute`] does both at once.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -459,6 +459,14 @@ pub fn run_prepared(registry: &Registry, mut run: Run, execution: Execution) -> 
         // Cooperative plugins see the flag and stop; the run is reported now.
         execution.cancel.cancel();
     }
+    if matches!(result, Ended::Returned(Ok(_))) && execution.cancel.is_cancelled() {
+        host.log(LogRecord::now(
+            "warn",
+            "algohost",
+            "the run was asked to cancel but its plugin finished without checking \
+             (ctx.check() or ctx.is_cancelled()); its result is kept",
+        ));
+    }
     let output = finish(&mut run, result, execution.timeout);
     run.finished_at = Some(Utc::now());
     let (progress, message) = host
@@ -495,11 +503,25 @@ fn invoke(
         return Ended::Returned(invoke_here(&*invoker, host, params));
     };
     let (tx, rx) = mpsc::sync_channel(1);
-    let job = Box::new(move || {
-        let result = invoke_here(&*invoker, host, params);
-        // The receiver is gone when the run timed out; nothing to report then.
-        let _ = tx.send(result);
-    });
+    let state = Arc::new(AtomicU8::new(INVOKED));
+    let (run_id, algorithm) = (host.run_id.clone(), host.algorithm.clone());
+    let job = {
+        let state = state.clone();
+        let (run_id, algorithm) = (run_id.clone(), algorithm.clone());
+        Box::new(move || {
+            let result = invoke_here(&*invoker, host, params);
+            if state.swap(RETURNED, Ordering::SeqCst) == ABANDONED {
+                ABANDONED_RUNS.fetch_sub(1, Ordering::SeqCst);
+                tracing::warn!(
+                    run_id,
+                    algorithm,
+                    "the plugin of a run that timed out has returned at last"
+                );
+            }
+            // The receiver is gone when the run timed out; nothing to report then.
+            let _ = tx.send(result);
+        })
+    };
     if let Err(e) = run_threads::start(job) {
         return Ended::Returned(Err(Error::msg(format!(
             "could not start the run's thread: {e}"
@@ -507,11 +529,45 @@ fn invoke(
     }
     match rx.recv_timeout(timeout) {
         Ok(result) => Ended::Returned(result),
-        Err(mpsc::RecvTimeoutError::Timeout) => Ended::TimedOut,
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            let given_up =
+                state.compare_exchange(INVOKED, ABANDONED, Ordering::SeqCst, Ordering::SeqCst);
+            match (given_up, rx.try_recv()) {
+                // It returned just now: its result stands.
+                (Err(_), Ok(result)) => Ended::Returned(result),
+                (Err(_), Err(_)) => Ended::TimedOut,
+                (Ok(_), _) => {
+                    ABANDONED_RUNS.fetch_add(1, Ordering::SeqCst);
+                    tracing::warn!(
+                        run_id = %run_id,
+                        algorithm = %algorithm,
+                        abandoned = ABANDONED_RUNS.load(Ordering::SeqCst),
+                        "a run timed out while its plugin goes on (it does not call ctx.check()); \
+                         its thread runs until the plugin returns, beside the runs that follow"
+                    );
+                    Ended::TimedOut
+                }
+            }
+        }
         Err(mpsc::RecvTimeoutError::Disconnected) => {
             Ended::Returned(Err(Error::msg("the run's thread ended without a result")))
         }
     }
+}
+
+/// States of an invocation with a deadline.
+const INVOKED: u8 = 0;
+const RETURNED: u8 = 1;
+const ABANDONED: u8 = 2;
+
+/// Plugins still running for runs that timed out (they ignore cancellation).
+static ABANDONED_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+/// How many plugins still run for runs that already timed out: their
+/// threads run beside the runs that followed, outside the concurrency
+/// limit, until the plugin returns.
+pub fn abandoned_runs() -> usize {
+    ABANDONED_RUNS.load(Ordering::SeqCst)
 }
 
 /// Runs the plugin on this thread inside the run's logging scope; a panic

@@ -97,18 +97,30 @@ fn test_returns(_ctx: &Context, p: Returns) -> Result<Output> {
 struct Late {
     /// How long to sleep, ignoring cancellation, before writing.
     sleep_ms: u64,
+    /// Whether to write at all.
+    #[serde(default = "yes")]
+    write: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// What `test_writes_late`'s write returned, once it tried.
 static LATE_WRITE: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
 
 /// Defines `late.x`, sleeps without polling the context, then writes a
-/// sample to it.
+/// sample to it (or, told not to write, only sleeps).
 #[algorithm(name = "test_writes_late", version = "1.0.0")]
 fn test_writes_late(ctx: &Context, p: Late) -> Result<Output> {
     let point = DataPointConfig::new("late.x", Quantity::Power, "kW", Resolution::Seconds(900));
-    ctx.define_data_points(&[point])?;
+    if p.write {
+        ctx.define_data_points(&[point])?;
+    }
     std::thread::sleep(Duration::from_millis(p.sleep_ms));
+    if !p.write {
+        return Ok(Output::new());
+    }
     let ts = Int64Chunked::from_slice("ts".into(), &[0])
         .into_datetime(TimeUnit::Microseconds, Some(TimeZone::UTC))
         .into_column();
@@ -369,10 +381,37 @@ fn a_run_past_its_deadline_times_out_cooperative_or_not() {
             "the run did not finish within its timeout of 0.2s"
         );
     }
+    // The one that ignores its deadline runs on, and is counted, until it
+    // returns (3 s of loop).
+    assert_eq!(runner::abandoned_runs(), 1);
     let next = runner::execute(&r, request("test_add", json!({"a": 1})))
         .unwrap()
         .run;
     assert_eq!(next.status, RunStatus::Succeeded);
+    let gone = (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        runner::abandoned_runs() == 0
+    });
+    assert!(gone, "the abandoned plugin is still counted after 10 s");
+}
+
+#[test]
+fn a_cancel_the_plugin_never_checks_keeps_its_result_with_a_warning() {
+    let mut req = request("test_writes_late", json!({"sleep_ms": 300, "write": false}));
+    let cancel = req.cancel.clone();
+    req.timeout = None;
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        cancel.cancel();
+    });
+    let run = runner::execute(&registry(), req).unwrap().run;
+    assert_eq!(run.status, RunStatus::Succeeded);
+    let warning = run.logs.iter().find(|r| r.level == "warn").unwrap();
+    assert_eq!(
+        warning.message,
+        "the run was asked to cancel but its plugin finished without checking (ctx.check() or \
+         ctx.is_cancelled()); its result is kept"
+    );
 }
 
 #[test]
