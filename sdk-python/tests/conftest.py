@@ -1,8 +1,8 @@
 """Shared fixtures.
 
-The host scans the ``algohost.algorithms`` entry points once per process, so
-the test plugins (``fixture_plugins.py``) are declared here, at import time,
-before anything creates a ``Host``: a fake distribution
+The test plugins (``fixture_plugins.py``) are declared here, at import time,
+before anything creates a ``Host`` (which scans the ``algohost.algorithms``
+entry points): a fake distribution
 (``algohost_test_plugins-0.0.0.dist-info`` with an ``entry_points.txt``) in a
 temporary directory put on ``sys.path``.
 """

@@ -3,8 +3,8 @@ points: every broken plugin becomes a diagnostic, never a crash.
 
 ``discover()`` is tested in this process against fake distributions (a
 ``*.dist-info`` folder on ``sys.path``); the host's own diagnostics are tested
-in fresh interpreters against broken packages installed with pip, since the
-host scans the entry points once per process.
+in fresh interpreters against broken packages installed with pip, so that
+they stay out of this process's hosts.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import textwrap
 import uuid
 from pathlib import Path
 
+import algohost
 import pytest
 from algohost._algorithm import AlgorithmSpec
 from algohost._plugins import Discovered, discover
@@ -380,3 +381,50 @@ def test_the_console_command_shows_the_diagnostics(broken_env: Path) -> None:
     )
     assert "broken_import" in out
     assert "not decorated with @algohost.algorithm" in out
+
+
+def test_a_new_host_has_the_plugins_installed_or_reloaded_since_the_last_one() -> None:
+    out = run_python(
+        "import algohost, importlib, pathlib, sys, tempfile\n"
+        "sys.dont_write_bytecode = True\n"
+        "root = pathlib.Path(tempfile.mkdtemp())\n"
+        "sys.path.insert(0, str(root))\n"
+        "before = algohost.Host()\n"
+        "# pip install of a package with one entry point, while Python runs\n"
+        "source = 'import algohost\\n@algohost.algorithm\\ndef late_algo(ctx):\\n'\n"
+        "(root / 'late.py').write_text(source + '    return {\"edited\": False}\\n')\n"
+        "dist = root / 'late-0.1.dist-info'\n"
+        "dist.mkdir()\n"
+        "(dist / 'METADATA').write_text('Metadata-Version: 2.1\\nName: late\\nVersion: 0.1\\n')\n"
+        "(dist / 'entry_points.txt').write_text(\n"
+        "    '[algohost.algorithms]\\nlate_algo = late:late_algo\\n'\n"
+        ")\n"
+        "try:\n"
+        "    before.run('late_algo')\n"
+        "except algohost.PluginError as e:\n"
+        "    print(e)\n"
+        "print(algohost.Host().run('late_algo').summary)\n"
+        "(root / 'late.py').write_text(source + '    return {\"edited\": True}\\n')\n"
+        "import late\n"
+        "print(algohost.Host().run('late_algo').summary)\n"
+        "importlib.reload(late)\n"
+        "print(algohost.Host().run('late_algo').summary)\n"
+    )
+    unknown, first, edited, reloaded = out.splitlines()
+    assert unknown.startswith("unknown algorithm 'late_algo'; the registered ones: ")
+    assert unknown.endswith(
+        "; a plugin installed after this Host was made needs a new algohost.Host() "
+        "(one whose code changed since it was imported: importlib.reload(its module) "
+        "first, or restart Python, the notebook's kernel)"
+    )
+    assert (first, edited, reloaded) == (
+        "{'edited': False}",
+        "{'edited': False}",
+        "{'edited': True}",
+    )
+
+
+def test_a_misspelt_name_gets_close_names_without_the_hint_about_new_plugins() -> None:
+    with pytest.raises(algohost.PluginError) as e:
+        algohost.Host().describe("resampel")
+    assert str(e.value) == "unknown algorithm 'resampel'; did you mean 'resample'?"

@@ -21,7 +21,7 @@ use pyo3::types::{PyDict, PyList, PyString};
 use super::params::describe;
 use super::{errors, exit, frames, params, to_py};
 use crate::adapters::{self, Adapter};
-use crate::registry::Registry;
+use crate::registry::{Registry, UnknownAlgorithm};
 use crate::runner::{self, CancelToken, NoObserver, Run, RunOutcome, RunRejected, RunRequest};
 use crate::sources::{self, DiscoveryOptions};
 
@@ -151,11 +151,25 @@ fn timeout_of(timeout: Option<f64>) -> PyResult<Option<Duration>> {
 
 fn rejected(py: Python<'_>, rejection: RunRejected) -> PyErr {
     match rejection {
-        RunRejected::UnknownAlgorithm(unknown) => errors::plugin_error(py, unknown.to_string()),
+        RunRejected::UnknownAlgorithm(unknown) => unknown_algorithm(py, &unknown),
         RunRejected::InvalidParams { algorithm, errors } => {
             errors::validation_error(py, &algorithm, &errors)
         }
     }
+}
+
+/// `PluginError` for an unknown name; with no close name to suggest, it says
+/// that a `Host` has the plugins installed when it was made.
+fn unknown_algorithm(py: Python<'_>, unknown: &UnknownAlgorithm) -> PyErr {
+    let mut message = unknown.to_string();
+    if unknown.close.is_empty() {
+        message.push_str(
+            "; a plugin installed after this Host was made needs a new algohost.Host() \
+             (one whose code changed since it was imported: importlib.reload(its module) \
+             first, or restart Python, the notebook's kernel)",
+        );
+    }
+    errors::plugin_error(py, message)
 }
 
 /// Every algorithm from every source (builtin, dylib, python), with the data
@@ -164,6 +178,12 @@ fn rejected(py: Python<'_>, rejection: RunRejected) -> PyErr {
 /// `@algohost.algorithm` that are not installed as plugins (a notebook's,
 /// say). `plugin_dirs` adds directories (or library files) of dylib plugins
 /// to `ALGOHOST_PLUGIN_PATH`.
+///
+/// A `Host` has the plugins there are when it is made: it imports the
+/// Python ones (the entry points of group `algohost.algorithms`) then. A
+/// plugin installed later needs a new `Host()`; one whose code changed
+/// since Python imported it needs `importlib.reload(its module)` before the
+/// new `Host()`, or a restart of Python (the notebook's kernel).
 ///
 /// ```python
 /// host = algohost.Host(data="demo-data")
@@ -212,7 +232,7 @@ impl PyHost {
         let algorithm = self
             .registry
             .get(name)
-            .map_err(|e| errors::plugin_error(py, e.to_string()))?;
+            .map_err(|e| unknown_algorithm(py, &e))?;
         to_py(py, &algorithm.view())
     }
 

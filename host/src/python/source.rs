@@ -1,12 +1,14 @@
 //! The `python` source: algorithms from the entry points of group
-//! `algohost.algorithms`, scanned once per process by the package
-//! (`algohost._plugins.discover`), and their invoker.
+//! `algohost.algorithms`, scanned by the package
+//! (`algohost._plugins.discover`) for every registry built (each
+//! `algohost.Host()`, so that a notebook sees plugins installed since), and
+//! their invoker.
 //!
 //! A Python algorithm runs on the runner's thread for the run (never a tokio
 //! thread), which holds the GIL only while Python code runs: every context
 //! call into the host releases it.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use algohost_sdk::polars::prelude::DataFrame;
 use algohost_sdk::{Context, Error, Manifest, Output};
@@ -28,9 +30,6 @@ enum Found {
     Broken(Diagnostic),
 }
 
-/// The scan, done once per process (the first registry built pays).
-static FOUND: OnceLock<Vec<Found>> = OnceLock::new();
-
 /// Adds the Python algorithms (and diagnostics) to `registry`. Does nothing
 /// when no interpreter runs in this process or the `algohost` package is
 /// not importable (a Rust-only deployment).
@@ -38,24 +37,19 @@ pub fn discover(registry: &mut Registry) {
     if !super::interpreter_running() {
         return;
     }
-    let found = FOUND.get_or_init(|| Python::attach(scan));
     Python::attach(|py| {
-        for item in found {
+        for item in scan(py) {
             match item {
                 Found::Algorithm {
                     entry_point,
                     manifest,
                     spec,
                 } => registry.add(
-                    manifest.clone(),
-                    Source::Python {
-                        entry_point: entry_point.clone(),
-                    },
-                    Arc::new(PythonInvoker {
-                        spec: spec.clone_ref(py),
-                    }),
+                    manifest,
+                    Source::Python { entry_point },
+                    Arc::new(PythonInvoker { spec }),
                 ),
-                Found::Broken(diagnostic) => registry.add_diagnostic(diagnostic.clone()),
+                Found::Broken(diagnostic) => registry.add_diagnostic(diagnostic),
             }
         }
     });

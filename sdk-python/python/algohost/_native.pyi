@@ -296,7 +296,12 @@ class Host:
     """Every algorithm from every source (builtin, dylib, python), with the
     data at ``data`` (a directory, ``postgres://…`` or ``http(s)://…``), plus
     ``algorithms``: functions decorated with ``@algohost.algorithm`` that are
-    not installed as plugins (a notebook's, say)."""
+    not installed as plugins (a notebook's, say).
+
+    A ``Host`` has the plugins there are when it is made: a plugin installed
+    later needs a new ``Host()``; one whose code changed since Python
+    imported it needs ``importlib.reload(its module)`` first, or a restart of
+    Python (the notebook's kernel)."""
 
     def __new__(
         cls,

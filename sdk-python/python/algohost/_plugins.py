@@ -1,7 +1,9 @@
 """Discovery of Python algorithms: the ``algohost.algorithms`` entry points.
 
-The host's Python source calls :func:`discover` once per process. Every entry
-point either yields an :class:`~algohost._algorithm.AlgorithmSpec` or a
+The host's Python source calls :func:`discover` for every registry it builds
+(each ``algohost.Host()``), so that a plugin installed since the last one is
+found; modules imported before are not imported again. Every entry point
+either yields an :class:`~algohost._algorithm.AlgorithmSpec` or a
 diagnostic (why it cannot be used and what to do about it); discovery itself
 never raises, so one broken package cannot take the host down.
 
@@ -39,6 +41,8 @@ def discover() -> list[Discovered]:
     ``KeyboardInterrupt`` is let through, so that Ctrl-C still stops the
     process.
     """
+    # Packages installed since the last scan: new folders on sys.path entries.
+    importlib.invalidate_caches()
     try:
         entry_points = list(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP))
     except Exception as e:  # noqa: BLE001  (a malformed entry_points.txt on sys.path)
