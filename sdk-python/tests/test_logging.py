@@ -111,3 +111,29 @@ def test_a_logger_that_does_not_propagate_keeps_its_own_handler() -> None:
         "logging.getLogger('loud').warning('shown')\n"
     )
     assert err.splitlines() == ["from a thread of the plugin", "shown"]
+
+
+def test_a_module_logger_keeps_info_on_the_run_once_its_level_is_set() -> None:
+    # As README and Context.log say: ctx.log keeps DEBUG and up; a module's
+    # own logger passes what its level lets through (WARNING by default).
+    out = run_python(
+        "import algohost, logging\n"
+        "log = logging.getLogger('mypkg.plugin')\n"
+        "@algohost.algorithm\n"
+        "def chatty(ctx):\n"
+        "    ctx.log.debug('ctx debug')\n"
+        "    log.info('module info')\n"
+        "    log.warning('module warning')\n"
+        "host = algohost.Host(algorithms=[chatty])\n"
+        "def kept():\n"
+        "    run = host.run('chatty')\n"
+        "    return [(r['level'], r['message']) for r in run.logs]\n"
+        "print(kept())\n"
+        "logging.getLogger('mypkg').setLevel(logging.INFO)\n"
+        "print(kept())\n"
+    )
+    default, lowered = out.splitlines()
+    assert default == "[('debug', 'ctx debug'), ('warn', 'module warning')]"
+    assert lowered == (
+        "[('debug', 'ctx debug'), ('info', 'module info'), ('warn', 'module warning')]"
+    )

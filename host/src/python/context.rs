@@ -71,8 +71,11 @@ impl PyContext {
     }
 
     /// A logger (`algohost.plugins.<algorithm>`, at DEBUG) whose records are
-    /// kept on the run; records of any `logging` logger emitted by the run's
-    /// thread are kept too.
+    /// kept on the run. Records of any `logging` logger emitted by the run's
+    /// thread are kept too, at that logger's level: WARNING and up for a
+    /// logger left at Python's default, so a plugin module's own
+    /// `logging.getLogger(__name__)` needs `.setLevel(logging.INFO)` for its
+    /// `info` records.
     #[getter]
     fn log<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         py.import("logging")?.call_method1(

@@ -237,7 +237,12 @@ class Context:
         """When the run times out (timezone-aware UTC), or None."""
     @property
     def log(self) -> logging.Logger:
-        """A logger whose records are kept on the run."""
+        """A logger (``algohost.plugins.<algorithm>``, at DEBUG) whose records
+        are kept on the run. Records of any ``logging`` logger emitted by the
+        run's thread are kept too, at that logger's level: WARNING and up for
+        a logger left at Python's default, so a plugin module's own
+        ``logging.getLogger(__name__)`` needs ``.setLevel(logging.INFO)`` for
+        its ``info`` records."""
     def progress(self, fraction: float, message: str = "") -> None:
         """Reports progress in 0..=1; it never goes back."""
     def is_cancelled(self) -> bool: ...
