@@ -19,6 +19,9 @@ use crate::service::{CancelError, SubmitError};
 use crate::store::StoreError;
 use crate::validation::ParamsError;
 
+/// `Retry-After` (seconds) while the run store cannot be written.
+const STORE_RETRY_AFTER: u64 = 10;
+
 /// The media type of every error body.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
@@ -142,6 +145,13 @@ pub enum ApiError {
     /// The server is shutting down.
     #[error("the server is shutting down and accepts no new runs")]
     ShuttingDown,
+    /// The run store cannot take writes (full disk, read-only): the
+    /// [`StoreError::Unwritable`] message.
+    #[error(
+        "{0}; try again later (the server's operator has to free space on the store's disk or \
+         make it writable)"
+    )]
+    StoreUnwritable(String),
     /// The request took longer than the request timeout.
     #[error("the request took longer than {0:?} and was stopped")]
     Timeout(Duration),
@@ -208,6 +218,11 @@ impl ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "shutting-down",
                 "Shutting down",
+            ),
+            StoreUnwritable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store-unwritable",
+                "Run store cannot be written",
             ),
             Timeout(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -276,6 +291,9 @@ impl IntoResponse for ApiError {
                 let secs = retry_after.as_secs_f64().ceil().max(1.0) as u64;
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
             }
+            ApiError::StoreUnwritable(_) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(STORE_RETRY_AFTER));
+            }
             ApiError::Unauthorized(_) => {
                 headers.insert(
                     header::WWW_AUTHENTICATE,
@@ -330,6 +348,7 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             e @ StoreError::IdempotencyConflict(_) => ApiError::Conflict(e.to_string()),
+            e @ StoreError::Unwritable(_) => ApiError::StoreUnwritable(e.to_string()),
             e @ StoreError::Backend(_) => ApiError::internal(e),
         }
     }
@@ -393,6 +412,7 @@ mod tests {
             name: "peak_shavin".into(),
             close: vec!["peak_shaving".into()],
             registered: vec!["peak_shaving".into()],
+            problems: 0,
         })
         .problem();
         assert_eq!(problem.close.unwrap(), ["peak_shaving"]);

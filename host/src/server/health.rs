@@ -1,6 +1,8 @@
 //! `GET /health` (liveness) and `GET /ready` (readiness). Both are public
-//! and touch neither the store nor the workers, so they answer while every
-//! worker is busy.
+//! and touch neither the workers nor, while it takes writes, the store, so
+//! they answer while every worker is busy. Once a store write failed
+//! because the store cannot be written, `/ready` answers 503 until a write
+//! succeeds, trying a small one of its own now and then.
 
 use axum::Json;
 use axum::extract::State;
@@ -41,13 +43,15 @@ async fn health() -> Json<Health> {
     })
 }
 
-/// Readiness: the server accepts runs (503 once shutdown has begun).
+/// Readiness: the server accepts runs (503 once shutdown has begun, and
+/// while its run store cannot be written).
 #[utoipa::path(
     get, path = "/ready", tag = "operations",
     security(()),
     responses(
         (status = 200, description = "The server accepts runs", body = Health),
-        (status = 503, description = "The server is shutting down", body = Problem,
+        (status = 503, description = "The server is shutting down, or its run store cannot be \
+         written (the detail says why)", body = Problem,
          content_type = "application/problem+json"),
     )
 )]
@@ -55,6 +59,8 @@ async fn ready(State(state): State<AppState>) -> Result<Json<Health>, ApiError> 
     if state.is_shutting_down() {
         return Err(ApiError::ShuttingDown);
     }
+    let service = state.service.clone();
+    tokio::task::spawn_blocking(move || service.check_store()).await??;
     Ok(Json(Health {
         status: "ready".into(),
         version: env!("CARGO_PKG_VERSION").into(),

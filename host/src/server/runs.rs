@@ -276,7 +276,8 @@ pub fn router() -> OpenApiRouter<AppState> {
          body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid params: `errors` lists every error with its JSON Pointer",
          body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The run queue is full (see Retry-After) or the server is shutting down",
+        (status = 503, description = "The run queue is full or the run store cannot be written (see \
+         Retry-After), or the server is shutting down",
          body = Problem, content_type = "application/problem+json",
          headers(("Retry-After" = u64, description = "Seconds to wait before trying again"))),
     )

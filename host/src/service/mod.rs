@@ -212,6 +212,16 @@ async fn follow(store: Arc<dyn Store>, mut run: Run, events: mpsc::Sender<RunEve
     }
 }
 
+/// The error of a waited-for run that could not be stored, its cause put
+/// in `context` (which says what became of the run).
+fn unstored(e: StoreError, context: impl Fn(String) -> String) -> SubmitError {
+    SubmitError::Store(match e {
+        StoreError::Unwritable(cause) => StoreError::Unwritable(context(cause)),
+        StoreError::Backend(cause) => StoreError::Backend(context(cause)),
+        other => other,
+    })
+}
+
 /// When a submitted run is first written to the store.
 #[derive(Debug, Clone, Copy)]
 enum Storing {
@@ -397,7 +407,29 @@ impl Service {
             // Its id is about to be handed out: the run must be in the store.
             self.shared.persister.wait_async(ticket).await;
         }
-        Ok(state.snapshot())
+        // Nobody is told the id of a run the store does not have.
+        let Some(e) = state.insert_failure() else {
+            return Ok(state.snapshot());
+        };
+        let run = state.snapshot();
+        if has_finished {
+            return Err(unstored(e, |cause| {
+                format!(
+                    "the run of '{}' ended {} but could not be stored ({cause})",
+                    run.algorithm, run.status
+                )
+            }));
+        }
+        state.cancel.cancel();
+        if self.shared.lanes.remove(state.id) {
+            let _ = state.end_as(RunStatus::Cancelled, Some(RunError::cancelled()), None);
+        }
+        Err(unstored(e, |cause| {
+            format!(
+                "the run of '{}' could not be stored ({cause}) and was cancelled",
+                run.algorithm
+            )
+        }))
     }
 
     /// Validates a submission and queues its run (or finds the run its
@@ -569,6 +601,13 @@ impl Service {
     /// An output frame of a finished run.
     pub fn frame(&self, id: Uuid, name: &str) -> Result<Option<DataFrame>, StoreError> {
         self.shared.store.frame(id, name)
+    }
+
+    /// Whether the store takes writes: the cause while its last write
+    /// failed because it cannot be written (see [`Store::check_writable`]).
+    /// May try a small write: call it where blocking is allowed.
+    pub fn check_store(&self) -> Result<(), StoreError> {
+        self.shared.store.check_writable()
     }
 
     /// Counters for `/metrics`.

@@ -32,6 +32,8 @@ struct Live {
     run: Run,
     /// Whether the run is in the store yet (see [`RunState::new`]).
     is_stored: bool,
+    /// Why the last write of a run not in the store yet failed.
+    insert_failure: Option<StoreError>,
     /// How many of `run.logs` are in the store.
     stored_logs: usize,
     /// Changed since the last store write (status, progress).
@@ -143,6 +145,7 @@ impl RunState {
                 stored_logs: run.logs.len(),
                 run,
                 is_stored,
+                insert_failure: None,
                 is_dirty: false,
                 ending: None,
                 marked_for: None,
@@ -197,6 +200,13 @@ impl RunState {
         let mut live = relock(&self.live);
         live.subscribers.clear();
         live.is_closed = true;
+    }
+
+    /// Why the run is not in the store, once a write that would have put
+    /// it there failed; `None` while it is stored or not written yet.
+    pub fn insert_failure(&self) -> Option<StoreError> {
+        let live = relock(&self.live);
+        live.insert_failure.clone().filter(|_| !live.is_stored)
     }
 
     /// The current status.
@@ -427,16 +437,19 @@ impl Write {
             _ => "progress and logs",
         };
         report(&result, self.state.id, what);
-        self.settle(result.is_ok())
+        self.settle(result)
     }
 
-    /// What follows the commit: the run counts as stored, and an end
-    /// becomes the live record (whether or not the store took it: the run
-    /// is over), to be published.
-    fn settle(self, is_committed: bool) -> Option<Ended> {
+    /// What follows the commit: the run counts as stored (or, when the
+    /// write that would have stored it failed, says why it is not), and an
+    /// end becomes the live record (whether or not the store took it: the
+    /// run is over), to be published.
+    fn settle(self, committed: Result<(), StoreError>) -> Option<Ended> {
         let mut live = relock(&self.state.live);
-        if is_committed && self.record.is_some() {
-            live.is_stored = true;
+        match committed {
+            Ok(()) if self.record.is_some() => live.is_stored = true,
+            Err(e) if self.is_insert => live.insert_failure = Some(e),
+            _ => {}
         }
         let mut run = self.record.filter(|_| self.is_end)?;
         let status = run.status;
@@ -482,7 +495,10 @@ pub(super) fn commit_all(store: &dyn Store, writes: Vec<Write>) -> Vec<Ended> {
             store.apply(&changes)
         };
         if result.is_ok() {
-            return writes.into_iter().filter_map(|w| w.settle(true)).collect();
+            return writes
+                .into_iter()
+                .filter_map(|w| w.settle(Ok(())))
+                .collect();
         }
     }
     writes.into_iter().filter_map(|w| w.commit(store)).collect()

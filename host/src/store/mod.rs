@@ -26,6 +26,11 @@ pub enum StoreError {
     /// The backend failed (I/O, SQL, corrupt data); the message says which.
     #[error("run store: {0}")]
     Backend(String),
+    /// The store cannot take writes now (its disk is full, it is read-only,
+    /// writing failed); reads go on, and writes may succeed again once the
+    /// cause is gone.
+    #[error("the run store cannot be written: {0}")]
+    Unwritable(String),
     /// An idempotency key was reused with a different request body.
     #[error("idempotency key '{0}' was already used with a different request")]
     IdempotencyConflict(String),
@@ -111,6 +116,13 @@ pub trait Store: Send + Sync {
     fn list(&self, query: &RunQuery) -> Result<Vec<Run>, StoreError>;
     /// An output frame of a run.
     fn frame(&self, id: Uuid, name: &str) -> Result<Option<DataFrame>, StoreError>;
+    /// Whether the store takes writes: the [`StoreError::Unwritable`] of its
+    /// last write while that failed, until a write succeeds. A store may try
+    /// a small write of its own here (now and then) to find out whether
+    /// the cause is gone.
+    fn check_writable(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
     /// Takes over the unfinished runs of nodes that are gone: a `running`
     /// one becomes failed ("interrupted"), or `queued` again (progress
     /// reset) when `is_idempotent(algorithm)`, with a log record on each

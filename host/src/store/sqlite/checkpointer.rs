@@ -7,12 +7,16 @@
 //! has grown past [`RESTART_FRAMES`], the checkpointer holds this process's
 //! writer back for the short remainder (`RESTART`), and the next commit
 //! starts the WAL from its beginning again.
+//!
+//! A checkpoint that keeps failing (a full disk) is logged once, then at
+//! most once a minute with how often it failed, and once when it works
+//! again ([`Warnings`]), rather than at every round.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
@@ -31,6 +35,9 @@ const RESTART_FRAMES: i64 = 1000;
 /// before it gives up until the next round.
 const RESTART_PATIENCE: Duration = Duration::from_millis(10);
 
+/// How often a checkpoint that keeps failing is logged again.
+const WARN_EVERY: Duration = Duration::from_secs(60);
+
 /// The checkpointing thread; dropping this stops it.
 pub(super) struct Checkpointer {
     stop: Option<mpsc::Sender<()>>,
@@ -48,9 +55,13 @@ impl Checkpointer {
         let thread = std::thread::Builder::new()
             .name("algohost-checkpoint".to_owned())
             .spawn(move || {
+                let mut warnings = Warnings::default();
                 while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(INTERVAL) {
-                    if let Err(e) = checkpoint(&conn, &writer) {
-                        tracing::warn!("checkpointing the run store failed: {e}");
+                    let result = checkpoint(&conn, &writer);
+                    match warnings.note(result.err(), Instant::now()) {
+                        Some(Notice::Warn(message)) => tracing::warn!("{message}"),
+                        Some(Notice::Info(message)) => tracing::info!("{message}"),
+                        None => {}
                     }
                 }
             })
@@ -61,6 +72,65 @@ impl Checkpointer {
             stop: Some(stop),
             thread: Some(thread),
         })
+    }
+}
+
+/// What to log about a round.
+#[derive(Debug, PartialEq, Eq)]
+enum Notice {
+    Warn(String),
+    Info(String),
+}
+
+/// The failures of checkpoint rounds since the last one that worked.
+#[derive(Debug, Default)]
+struct Warnings {
+    /// When the first failure of this spell was, and when it was last
+    /// logged.
+    failing: Option<(Instant, Instant)>,
+    /// Failures since it was last logged, and in the whole spell.
+    unlogged: u64,
+    total: u64,
+}
+
+impl Warnings {
+    /// Takes the outcome of a round (its error, if it failed) at `now`;
+    /// what to log, if anything: the first failure, then at most one
+    /// warning every [`WARN_EVERY`], and a line when a round works again.
+    fn note(&mut self, error: Option<rusqlite::Error>, now: Instant) -> Option<Notice> {
+        let Some(e) = error else {
+            let (since, _) = self.failing.take()?;
+            let total = std::mem::take(&mut self.total);
+            self.unlogged = 0;
+            return Some(Notice::Info(format!(
+                "checkpointing the run store works again, after {total} failed round(s) in {} s",
+                now.duration_since(since).as_secs()
+            )));
+        };
+        self.total += 1;
+        match &mut self.failing {
+            None => {
+                self.failing = Some((now, now));
+                Some(Notice::Warn(format!(
+                    "checkpointing the run store failed: {e}; retrying every {} ms, warning again \
+                     at most once a minute",
+                    INTERVAL.as_millis()
+                )))
+            }
+            Some((_, logged)) if now.duration_since(*logged) < WARN_EVERY => {
+                self.unlogged += 1;
+                None
+            }
+            Some((since, logged)) => {
+                *logged = now;
+                let unlogged = std::mem::take(&mut self.unlogged) + 1;
+                Some(Notice::Warn(format!(
+                    "checkpointing the run store still fails: {e} ({unlogged} failed round(s) \
+                     since the last warning, failing for {} s)",
+                    now.duration_since(*since).as_secs()
+                )))
+            }
+        }
     }
 }
 
@@ -97,6 +167,54 @@ mod tests {
     fn wal_frames(conn: &Connection) -> i64 {
         conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get(1))
             .unwrap()
+    }
+
+    fn full() -> Option<rusqlite::Error> {
+        Some(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+            Some("database or disk is full".to_owned()),
+        ))
+    }
+
+    #[test]
+    fn a_failing_checkpoint_warns_once_then_once_a_minute_and_says_when_it_works_again() {
+        let start = Instant::now();
+        let at = |ms: u64| start + Duration::from_millis(ms);
+        let mut warnings = Warnings::default();
+        assert_eq!(warnings.note(None, at(0)), None);
+        assert_eq!(
+            warnings.note(full(), at(100)),
+            Some(Notice::Warn(
+                "checkpointing the run store failed: database or disk is full; retrying every \
+                 100 ms, warning again at most once a minute"
+                    .into()
+            ))
+        );
+        // Ten rounds a second for a minute: not one line.
+        for ms in (200..60_100).step_by(100) {
+            assert_eq!(warnings.note(full(), at(ms)), None, "at {ms} ms");
+        }
+        assert_eq!(
+            warnings.note(full(), at(60_100)),
+            Some(Notice::Warn(
+                "checkpointing the run store still fails: database or disk is full (600 failed \
+                 round(s) since the last warning, failing for 60 s)"
+                    .into()
+            ))
+        );
+        assert_eq!(warnings.note(full(), at(60_200)), None);
+        assert_eq!(
+            warnings.note(None, at(75_000)),
+            Some(Notice::Info(
+                "checkpointing the run store works again, after 602 failed round(s) in 74 s".into()
+            ))
+        );
+        assert_eq!(warnings.note(None, at(75_100)), None);
+        // A new spell warns at once.
+        assert!(matches!(
+            warnings.note(full(), at(75_200)),
+            Some(Notice::Warn(m)) if m.starts_with("checkpointing the run store failed")
+        ));
     }
 
     #[test]

@@ -47,7 +47,34 @@ impl std::fmt::Debug for SqliteStore {
 }
 
 fn backend(what: &str) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
-    move |e| StoreError::Backend(format!("{what}: {e}"))
+    move |e| {
+        let message = format!("{what}: {e}");
+        if is_unwritable(&e) {
+            StoreError::Unwritable(message)
+        } else {
+            StoreError::Backend(message)
+        }
+    }
+}
+
+/// Whether SQLite failed because the file cannot be written now (its disk
+/// is full, it is read-only, the system refused a write or sync), rather
+/// than because of what was written.
+fn is_unwritable(e: &rusqlite::Error) -> bool {
+    use rusqlite::ffi;
+    let rusqlite::Error::SqliteFailure(failure, _) = e else {
+        return false;
+    };
+    matches!(
+        failure.code,
+        rusqlite::ErrorCode::DiskFull | rusqlite::ErrorCode::ReadOnly
+    ) || matches!(
+        failure.extended_code,
+        ffi::SQLITE_IOERR_WRITE
+            | ffi::SQLITE_IOERR_FSYNC
+            | ffi::SQLITE_IOERR_DIR_FSYNC
+            | ffi::SQLITE_IOERR_TRUNCATE
+    )
 }
 
 fn corrupt(what: impl std::fmt::Display) -> StoreError {
@@ -78,6 +105,41 @@ impl SqliteStore {
             node: Arc::new(Node::join(path)?),
         })
     }
+}
+
+impl SqliteStore {
+    /// Caps the file at about `bytes`, or at its current size if that is
+    /// larger: a write that would grow it further fails as on a full disk
+    /// ([`StoreError::Unwritable`]), until a larger cap. For tests of a
+    /// full store, and a quota.
+    pub fn limit_size(&self, bytes: u64) -> Result<(), StoreError> {
+        let conn = self.writer.connection();
+        let page_size: i64 = conn
+            .pragma_query_value(None, "page_size", |row| row.get(0))
+            .map_err(backend("reading the page size"))?;
+        let page_size = u64::try_from(page_size).unwrap_or(1).max(1);
+        // 0 would leave the cap as it is; 1 is the current size, as is any
+        // cap below it.
+        let pages = i64::try_from(bytes / page_size).unwrap_or(i64::MAX).max(1);
+        conn.pragma_update(None, "max_page_count", pages)
+            .map_err(backend("limiting the store's size"))
+    }
+}
+
+/// How long after a write failed [`Store::check_writable`] answers with
+/// that failure before it tries a write of its own.
+const PROBE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The write of [`Store::check_writable`]: a run record with 64 KiB of
+/// params, deleted in the same transaction, so that it needs room in the
+/// file as a small run's would and leaves nothing behind.
+fn probe(conn: &Connection) -> Result<(), StoreError> {
+    conn.execute_batch(
+        "INSERT INTO runs (id, algorithm, version, params, status, created_at)
+            VALUES ('algohost-write-probe', '', '', zeroblob(65536), 'succeeded', '');
+         DELETE FROM runs WHERE id = 'algohost-write-probe';",
+    )
+    .map_err(backend("trying a write"))
 }
 
 impl Store for SqliteStore {
@@ -183,6 +245,14 @@ impl Store for SqliteStore {
         stored
             .map(|(format, bytes)| decode_frame(&format, bytes))
             .transpose()
+    }
+
+    fn check_writable(&self) -> Result<(), StoreError> {
+        match self.writer.last_failure() {
+            None => Ok(()),
+            Some((failure, at)) if at.elapsed() < PROBE_INTERVAL => Err(failure),
+            Some(_) => self.writer.write(probe),
+        }
     }
 
     fn reclaim(

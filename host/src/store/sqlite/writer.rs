@@ -29,6 +29,10 @@ const LINGER: Duration = Duration::from_micros(100);
 pub(super) struct Writer {
     conn: Mutex<Connection>,
     queue: Mutex<Queue>,
+    /// Why the last write failed and when, while the store cannot be
+    /// written ([`StoreError::Unwritable`]); cleared by a write that
+    /// succeeds.
+    failure: Mutex<Option<(StoreError, Instant)>>,
 }
 
 struct Queue {
@@ -134,6 +138,24 @@ impl Writer {
                 is_leading: false,
                 idle_since: Instant::now(),
             }),
+            failure: Mutex::new(None),
+        }
+    }
+
+    /// Why the store cannot be written, and when a write last failed for
+    /// it; `None` when the last such write succeeded.
+    pub fn last_failure(&self) -> Option<(StoreError, Instant)> {
+        relock(&self.failure).clone()
+    }
+
+    /// Notes whether a write found the store writable.
+    fn note<T>(&self, result: &Result<T, StoreError>) {
+        match result {
+            Ok(_) => *relock(&self.failure) = None,
+            Err(e @ StoreError::Unwritable(_)) => {
+                *relock(&self.failure) = Some((e.clone(), Instant::now()));
+            }
+            Err(_) => {}
         }
     }
 
@@ -164,6 +186,7 @@ impl Writer {
                 std::thread::park_timeout(LINGER);
             }
             if let Some(result) = slot.take() {
+                self.note(&result);
                 return result;
             }
             queue = relock(&self.queue);

@@ -10,6 +10,7 @@ mod data;
 mod lifecycle;
 mod resilience;
 mod spec;
+mod store_full;
 
 use std::io::{BufRead, BufReader, Read as _, Write as _};
 use std::path::Path;

@@ -1,0 +1,223 @@
+//! A run store that cannot be written, as a client sees it: 503 with
+//! Retry-After and the cause, never the id of a run the store does not
+//! have; `/ready` answers 503 until the store takes writes again.
+//!
+//! The server runs in this process, so that the test can fill its store:
+//! [`SqliteStore::limit_size`] caps the file (SQLite's `max_page_count`),
+//! and a write that needs more room fails with "database or disk is full",
+//! as on a full disk.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use algohost::adapters::NoData;
+use algohost::registry::Registry;
+use algohost::server::{self, ServerConfig, Settings};
+use algohost::service::Service;
+use algohost::sources::builtin;
+use algohost::store::sqlite::SqliteStore;
+use algohost_sdk::prelude::{Context, Deserialize, JsonSchema, Output, algorithm};
+use reqwest::Method;
+use reqwest::blocking::{Client, RequestBuilder};
+use serde_json::{Value, json};
+
+use super::Reply;
+use super::spec::Spec;
+
+#[derive(Deserialize, JsonSchema)]
+struct Padded {
+    /// Text that only makes the run's record larger.
+    padding: String,
+}
+
+/// Ends at once; its params make its record as large as asked.
+#[algorithm(name = "test_padded", version = "1.0.0")]
+fn test_padded(_ctx: &Context, p: Padded) -> algohost_sdk::Result<Output> {
+    Ok(Output::new().with_summary(json!({"bytes": p.padding.len()})))
+}
+
+/// `algohost serve` on a store of this test's, in this process.
+struct InProcess {
+    url: String,
+    store: Arc<SqliteStore>,
+    client: Client,
+    spec: Spec,
+    _runtime: tokio::runtime::Runtime,
+    _dir: tempfile::TempDir,
+}
+
+impl InProcess {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut registry = Registry::new();
+        builtin::discover(&mut registry);
+        let store = Arc::new(SqliteStore::open(dir.path().join("runs.db")).unwrap());
+        let settings = Settings {
+            bind: Some("127.0.0.1:0".parse().unwrap()),
+            concurrency: Some(2),
+            ..Settings::default()
+        };
+        let config = ServerConfig::resolve(settings).unwrap();
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let url = runtime.block_on(async {
+            let service = Service::start(
+                Arc::new(registry),
+                Arc::new(NoData),
+                store.clone(),
+                config.service(),
+            )
+            .unwrap();
+            let app = server::app(service, &config, Vec::new());
+            let listener = tokio::net::TcpListener::bind(config.bind).await.unwrap();
+            let url = format!("http://{}", listener.local_addr().unwrap());
+            tokio::spawn(server::serve(
+                listener,
+                app,
+                Duration::from_secs(1),
+                std::future::pending(),
+            ));
+            url
+        });
+        let client = Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .unwrap();
+        let spec = client
+            .get(format!("{url}/openapi.json"))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        Self {
+            url,
+            store,
+            client,
+            spec: Spec::new(spec),
+            _runtime: runtime,
+            _dir: dir,
+        }
+    }
+
+    fn req(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client.request(method, format!("{}{path}", self.url))
+    }
+
+    /// Sends a request and checks the reply against `/openapi.json`.
+    fn send(&self, request: RequestBuilder) -> Reply {
+        let request = request.build().unwrap();
+        let method = request.method().clone();
+        let response = self.client.execute(request).unwrap();
+        let reply = Reply {
+            method,
+            path: response.url().path().to_owned(),
+            status: response.status().as_u16(),
+            headers: response.headers().clone(),
+            body: response.bytes().unwrap().to_vec(),
+        };
+        if let Err(e) = self.spec.check(&reply) {
+            panic!("{} {} → {}: {e}", reply.method, reply.path, reply.status);
+        }
+        reply
+    }
+
+    fn get(&self, path: &str) -> Reply {
+        self.send(self.req(Method::GET, path))
+    }
+
+    fn post_run(&self, body: &Value, wait: bool) -> Reply {
+        let request = self.req(Method::POST, "/runs").json(body);
+        let request = if wait {
+            request.header("prefer", "wait=20")
+        } else {
+            request
+        };
+        self.send(request)
+    }
+
+    fn run_ids(&self) -> Vec<String> {
+        let runs = self.get("/runs").json();
+        runs["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_owned())
+            .collect()
+    }
+}
+
+/// A run whose params (and so its record) need more room than a full
+/// store has.
+fn large_run() -> Value {
+    json!({"algorithm": "test_padded", "params": {"padding": "x".repeat(200_000)}})
+}
+
+/// Asserts a 503 that says the store cannot be written, and why.
+fn assert_unwritable(reply: &Reply) -> String {
+    let text = reply.text();
+    assert_eq!(reply.status, 503, "{}", &text[..text.len().min(500)]);
+    let problem = reply.problem(503);
+    assert_eq!(problem["type"], "urn:algohost:problem:store-unwritable");
+    assert_eq!(reply.header("retry-after"), Some("10"));
+    let detail = problem["detail"].as_str().unwrap().to_owned();
+    assert!(
+        detail.starts_with("the run store cannot be written: ")
+            && detail.contains("database or disk is full")
+            && detail.ends_with(
+                "; try again later (the server's operator has to free space on the store's disk \
+                 or make it writable)"
+            ),
+        "{detail}"
+    );
+    detail
+}
+
+#[test]
+fn a_full_store_answers_503_hands_out_no_run_id_and_is_not_ready_until_it_takes_writes() {
+    let server = InProcess::start();
+    let stored = server.post_run(
+        &json!({"algorithm": "test_steps", "params": {"steps": 1}}),
+        true,
+    );
+    assert_eq!(stored.status, 200, "{}", stored.text());
+    assert_eq!(server.get("/ready").status, 200);
+    let before = server.run_ids();
+
+    server.store.limit_size(0).unwrap();
+    // Started and answered at once: the run is refused before anyone
+    // could be told its id.
+    let refused = server.post_run(&large_run(), false);
+    let detail = assert_unwritable(&refused);
+    assert!(detail.contains("inserting a run"), "{detail}");
+    // Waited for: the run ran, but the client gets no id the store lacks.
+    let ran = server.post_run(&large_run(), true);
+    let detail = assert_unwritable(&ran);
+    assert!(
+        detail.contains("the run of 'test_padded' ended succeeded but could not be stored"),
+        "{detail}"
+    );
+    assert_eq!(
+        server.run_ids(),
+        before,
+        "a run the client was refused is listed"
+    );
+
+    let ready = server.get("/ready");
+    assert_unwritable(&ready);
+    // Reads go on.
+    assert_eq!(server.get(&format!("/runs/{}", before[0])).status, 200);
+
+    // Room again: /ready finds out by itself, and runs are taken.
+    server.store.limit_size(1 << 30).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while server.get("/ready").status != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "/ready stayed 503 with room in the store"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let taken = server.post_run(&large_run(), false);
+    assert_eq!(taken.status, 202);
+    let id = taken.json()["id"].as_str().unwrap().to_owned();
+    assert_eq!(server.get(&format!("/runs/{id}")).status, 200);
+}
