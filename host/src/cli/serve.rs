@@ -151,7 +151,8 @@ fn print_banner(addr: SocketAddr, config: &ServerConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Completes on Ctrl-C or SIGTERM.
+/// Completes on Ctrl-C, SIGTERM or SIGHUP (the terminal of a server started
+/// by hand closed): each starts the graceful shutdown.
 async fn shutdown_signal() {
     let ctrl_c = async {
         if let Err(e) = tokio::signal::ctrl_c().await {
@@ -160,22 +161,33 @@ async fn shutdown_signal() {
         }
     };
     #[cfg(unix)]
-    let terminate = async {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                term.recv().await;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
+    let (terminate, hangup) = {
+        use tokio::signal::unix::SignalKind;
+        (
+            unix_signal(SignalKind::terminate(), "SIGTERM"),
+            unix_signal(SignalKind::hangup(), "SIGHUP"),
+        )
     };
     #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
+    let (terminate, hangup) = (std::future::pending::<()>(), std::future::pending::<()>());
     tokio::select! {
         () = ctrl_c => {}
         () = terminate => {}
+        () = hangup => {}
+    }
+}
+
+/// Completes when the process receives `kind`; never if it cannot listen.
+#[cfg(unix)]
+async fn unix_signal(kind: tokio::signal::unix::SignalKind, name: &str) {
+    match tokio::signal::unix::signal(kind) {
+        Ok(mut signal) => {
+            signal.recv().await;
+            tracing::info!("{name} received");
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for {name}");
+            std::future::pending::<()>().await;
+        }
     }
 }

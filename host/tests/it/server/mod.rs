@@ -255,9 +255,18 @@ impl Server {
     }
 
     /// Sends SIGTERM and waits (60 s at most) for the process to exit.
-    pub fn terminate(mut self) -> ExitStatus {
+    pub fn terminate(self) -> ExitStatus {
+        self.signal("TERM")
+    }
+
+    /// Sends the signal `name` (`TERM`, `HUP`) and waits (60 s at most) for
+    /// the process to exit.
+    pub fn signal(mut self, name: &str) -> ExitStatus {
         let pid = self.child.id().to_string();
-        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let sent = Command::new("kill")
+            .args([&format!("-{name}"), &pid])
+            .status()
+            .unwrap();
         assert!(sent.success());
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
@@ -266,7 +275,7 @@ impl Server {
             }
             assert!(
                 Instant::now() < deadline,
-                "the server did not exit within 60 s of SIGTERM"
+                "the server did not exit within 60 s of SIG{name}"
             );
             std::thread::sleep(Duration::from_millis(20));
         }

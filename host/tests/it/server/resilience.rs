@@ -240,3 +240,23 @@ fn sigterm_lets_runs_finish_within_the_grace_and_interrupts_the_rest() {
         "{run}"
     );
 }
+
+#[test]
+fn sighup_drains_as_sigterm_does() {
+    let scratch = Scratch::new();
+    let server = scratch.start_with_env(&[], &[("ALGOHOST_SHUTDOWN_GRACE_SECS", "10")]);
+    let finished = server.submit("peak_shaving", peak_params());
+    server.wait_for(&finished, |s| s != "queued");
+    let stderr = server.stderr.clone();
+    let status = server.signal("HUP");
+    assert!(status.success(), "{status:?}");
+    let logs = stderr.lock().unwrap().clone();
+    for line in ["SIGHUP received", "shutting down", "algohost serve stopped"] {
+        assert!(logs.contains(line), "{line} missing from\n{logs}");
+    }
+
+    // The run in flight finished within the grace, as with SIGTERM.
+    let server = scratch.start(&[]);
+    let run = server.get(&format!("/runs/{finished}")).json();
+    assert_eq!(run["status"], "succeeded", "{run}");
+}
