@@ -156,7 +156,7 @@ impl std::fmt::Debug for Registry {
 
 /// Why [`Registry::get`] found nothing.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown algorithm '{name}'{}", suggestion(.close, .registered))]
+#[error("unknown algorithm '{name}'{}{}", suggestion(.close, .registered), problems_note(*.problems))]
 pub struct UnknownAlgorithm {
     /// The name asked for.
     pub name: String,
@@ -164,6 +164,19 @@ pub struct UnknownAlgorithm {
     pub close: Vec<String>,
     /// Every registered name, sorted (listed when none is close).
     pub registered: Vec<String>,
+    /// How many problems discovery had (a library or a package that did not
+    /// load may hold the algorithm).
+    pub problems: usize,
+}
+
+fn problems_note(count: usize) -> String {
+    match count {
+        0 => String::new(),
+        n => format!(
+            "; discovery had {n} problem(s), such as a plugin that did not load (`algohost \
+             plugins`, GET /plugins or Host.diagnostics() show them)"
+        ),
+    }
 }
 
 fn suggestion(close: &[String], registered: &[String]) -> String {
@@ -259,6 +272,7 @@ impl Registry {
             name: name.to_owned(),
             close: self.close_names(name),
             registered: self.algorithms.keys().cloned().collect(),
+            problems: self.diagnostics.len(),
         })
     }
 
@@ -375,6 +389,19 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("no algorithm is registered"),
+        );
+        // A plugin that did not load may hold the algorithm: say so.
+        r.add_diagnostic(Diagnostic {
+            source: "dylib".into(),
+            location: "plugins/libdispatch.so".into(),
+            reason: "built for algohost plugin ABI 1.1".into(),
+            hint: "rebuild it".into(),
+        });
+        assert_eq!(
+            r.get("dispatch").unwrap_err().to_string(),
+            "unknown algorithm 'dispatch'; the registered ones: peak_shaving, resample; discovery \
+             had 1 problem(s), such as a plugin that did not load (`algohost plugins`, GET \
+             /plugins or Host.diagnostics() show them)"
         );
     }
 }

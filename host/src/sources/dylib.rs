@@ -103,15 +103,30 @@ fn library_files(registry: &mut Registry, paths: &[PathBuf]) -> Vec<PathBuf> {
                 continue;
             }
         };
-        let mut found: Vec<PathBuf> = entries
+        let entries: Vec<PathBuf> = entries
             .filter_map(|entry| entry.ok().map(|e| e.path()))
-            .filter(|p| {
-                p.is_file()
-                    && p.extension()
-                        .is_some_and(|ext| ext == std::env::consts::DLL_EXTENSION)
-            })
+            .filter(|p| p.is_file())
             .collect();
-        found.sort();
+        let with = |ext: &str| -> Vec<PathBuf> {
+            let mut found: Vec<PathBuf> = entries
+                .iter()
+                .filter(|p| p.extension().is_some_and(|e| e == ext))
+                .cloned()
+                .collect();
+            found.sort();
+            found
+        };
+        let found = with(std::env::consts::DLL_EXTENSION);
+        if let (true, Some(rlib)) = (found.is_empty(), with("rlib").first()) {
+            // A crate built without crate-type cdylib leaves only this.
+            let name = rlib.file_name().unwrap_or_default().to_string_lossy();
+            let reason = format!(
+                "no plugin library (*.{}) in the plugin directory, only the Rust library {name}",
+                std::env::consts::DLL_EXTENSION
+            );
+            let hint = "build the plugin crate with crate-type = [\"cdylib\", \"rlib\"] in [lib] of its Cargo.toml";
+            registry.add_diagnostic(diagnostic(path, reason, hint));
+        }
         files.extend(found);
     }
     files

@@ -430,6 +430,37 @@ fn plugins_lists_sources_and_diagnostics() {
 }
 
 #[test]
+fn a_crate_built_without_cdylib_is_a_problem_that_unknown_algorithms_point_to() {
+    let s = Scratch::new();
+    let rlib_only = s.path().join("rlib-only");
+    std::fs::create_dir(&rlib_only).unwrap();
+    std::fs::write(rlib_only.join("libpeak_finder.rlib"), "!<arch>").unwrap();
+    let dir = rlib_only.to_str().unwrap();
+    let out = s
+        .command(&["--plugin-dir", dir, "run", "daily_peaks"])
+        .env_remove("ALGOHOST_PLUGIN_PATH")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("discovery had 1 problem(s), such as a plugin that did not load"),
+        "{}",
+        stderr(&out)
+    );
+    let out = s
+        .command(&["--plugin-dir", dir, "plugins"])
+        .env_remove("ALGOHOST_PLUGIN_PATH")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("no plugin library (*.so) in the plugin directory, only the Rust library libpeak_finder.rlib")
+            && text.contains("crate-type = [\"cdylib\", \"rlib\"]"),
+        "{text}"
+    );
+}
+
+#[test]
 fn a_closed_stdout_exits_quietly_and_a_full_disk_is_one_error_line() {
     let s = Scratch::new();
     // The reader is gone before anything is written: `algohost list | head -0`.
