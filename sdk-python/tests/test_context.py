@@ -8,6 +8,7 @@ from pathlib import Path
 
 import algohost
 import polars as pl
+import pytest
 
 
 def test_identity_and_cancellation_state(host: algohost.Host) -> None:
@@ -50,6 +51,30 @@ def test_ctx_log_and_the_logging_module_are_kept_on_the_run(
 def test_progress_never_goes_back(host: algohost.Host) -> None:
     run = host.run("logs").raise_for_status()
     assert run.progress >= 0.5
+
+
+@pytest.mark.parametrize(
+    ("fraction", "message"),
+    [
+        (50, "progress is a fraction from 0 to 1, got 50; did you mean 0.5?"),
+        (100, "progress is a fraction from 0 to 1, got 100; did you mean 1?"),
+        (-1, "progress is a fraction from 0 to 1, got -1"),
+        (250, "progress is a fraction from 0 to 1, got 250"),
+        (float("nan"), "progress is a fraction from 0 to 1, got NaN"),
+    ],
+)
+def test_progress_that_is_not_a_fraction_is_refused(fraction: float, message: str) -> None:
+    @algohost.algorithm
+    def percent(ctx: algohost.Context) -> dict[str, str]:
+        """Reports a percentage."""
+        try:
+            ctx.progress(fraction, "half")
+        except ValueError as e:
+            return {"error": str(e)}
+        return {"error": "none"}
+
+    run = algohost.Host(algorithms=[percent]).run("percent").raise_for_status()
+    assert run.summary == {"error": message}
 
 
 def test_read_data_points_in_wide_and_long_form(host: algohost.Host) -> None:

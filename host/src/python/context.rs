@@ -84,10 +84,22 @@ impl PyContext {
         )
     }
 
-    /// Reports progress in 0..=1 with a message; it never goes back.
+    /// Reports progress as a fraction in 0..=1 with a message; it never goes
+    /// back. `ValueError` for anything else (a percentage such as 50, say).
     #[pyo3(signature = (fraction, message = ""))]
-    fn progress(&self, fraction: f64, message: &str) {
+    fn progress(&self, fraction: f64, message: &str) -> PyResult<()> {
+        if !(0.0..=1.0).contains(&fraction) {
+            let hint = if fraction > 1.0 && fraction <= 100.0 {
+                format!("; did you mean {}?", fraction / 100.0)
+            } else {
+                String::new()
+            };
+            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "progress is a fraction from 0 to 1, got {fraction}{hint}"
+            )));
+        }
         self.ctx.progress(fraction, message);
+        Ok(())
     }
 
     /// Whether the run was cancelled (or passed its deadline): stop soon.

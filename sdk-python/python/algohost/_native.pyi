@@ -244,7 +244,8 @@ class Context:
         ``logging.getLogger(__name__)`` needs ``.setLevel(logging.INFO)`` for
         its ``info`` records."""
     def progress(self, fraction: float, message: str = "") -> None:
-        """Reports progress in 0..=1; it never goes back."""
+        """Reports progress as a fraction in 0..=1; it never goes back.
+        ``ValueError`` for anything else (a percentage such as 50, say)."""
     def is_cancelled(self) -> bool: ...
     def check(self) -> None:
         """Raises ``Cancelled`` or ``TimedOut`` when the run should stop."""
