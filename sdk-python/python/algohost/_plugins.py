@@ -135,13 +135,16 @@ def _exception_text(error: BaseException) -> str:
 
 def _location(error: BaseException) -> str | None:
     """Where an exception was raised: the last traceback line outside the
-    import machinery, or a ``SyntaxError``'s own position."""
+    import machinery and this loader (an entry point naming a module or
+    attribute that is not there has none), or a ``SyntaxError``'s own
+    position."""
     if isinstance(error, SyntaxError) and error.filename:
         return f"{error.filename}:{error.lineno}"
     frames = [
         frame
         for frame in traceback.extract_tb(error.__traceback__)
         if not frame.filename.startswith(("<frozen", _IMPORTLIB_DIR))
+        and frame.filename != __file__
     ]
     if not frames:
         return None
