@@ -131,20 +131,58 @@ fn find_combined_definitions(value: &Value, is_in_all_of: bool, found: &mut BTre
 /// Deserialises validated params, as the macro calls it.
 #[doc(hidden)]
 pub fn params_from<P: serde::de::DeserializeOwned>(params: Value) -> Result<P> {
-    serde_json::from_value(params)
-        .map_err(|e| Error::InvalidInput(format!("params do not fit the algorithm: {e}")))
+    serde_path_to_error::deserialize(params).map_err(|e| not_fitting(e.path(), e.inner()))
 }
 
 /// Deserialises validated params from their JSON text, as the macro calls it.
 #[doc(hidden)]
 pub fn params_from_json<P: serde::de::DeserializeOwned>(params: &str) -> Result<P> {
-    serde_json::from_str(params).map_err(|e| {
-        if e.is_data() {
-            Error::InvalidInput(format!("params do not fit the algorithm: {e}"))
+    let mut deserializer = serde_json::Deserializer::from_str(params);
+    let params = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+        if e.inner().is_data() {
+            not_fitting(e.path(), e.inner())
         } else {
-            not_json(e)
+            not_json(e.into_inner())
         }
-    })
+    })?;
+    deserializer.end().map_err(not_json)?;
+    Ok(params)
+}
+
+/// Params that passed the schema but not the params type's `Deserialize`
+/// (a `deserialize_with`, a number too large for the field's type): the
+/// field's JSON Pointer, as validation errors give it, and serde's message
+/// without its position in the JSON text the host passed, which the caller
+/// never saw.
+fn not_fitting(path: &serde_path_to_error::Path, e: &serde_json::Error) -> Error {
+    let message = e.to_string();
+    let position = format!(" at line {} column {}", e.line(), e.column());
+    let message = message.strip_suffix(&position).unwrap_or(&message);
+    Error::InvalidInput(format!(
+        "params do not fit the algorithm: {}: {message}",
+        pointer(path)
+    ))
+}
+
+/// `path` as a JSON Pointer (`/battery/capacity_kwh`, `/names/2`; `/` for
+/// the params themselves), up to the first segment serde could not name.
+fn pointer(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut pointer = String::new();
+    for segment in path {
+        match segment {
+            Segment::Seq { index } => pointer.push_str(&format!("/{index}")),
+            Segment::Map { key: name } | Segment::Enum { variant: name } => {
+                pointer.push('/');
+                pointer.push_str(&name.replace('~', "~0").replace('/', "~1"));
+            }
+            Segment::Unknown => break,
+        }
+    }
+    if pointer.is_empty() {
+        pointer.push('/');
+    }
+    pointer
 }
 
 /// The error for params that are not JSON at all.
@@ -174,12 +212,61 @@ mod tests {
                 .contains("the params are not JSON: key must be a string"),
             "{err}"
         );
-        let err = params_from_json::<Params>(r#"{"limit_kw": "high"}"#).unwrap_err();
+        let err = params_from_json::<Params>(r#"{"limit_kw": 5} 6"#).unwrap_err();
         assert!(
             err.to_string()
-                .contains("params do not fit the algorithm: invalid type: string"),
+                .contains("the params are not JSON: trailing characters"),
             "{err}"
         );
+    }
+
+    #[allow(dead_code)]
+    #[derive(Debug, Deserialize)]
+    struct Window {
+        #[serde(deserialize_with = "from_text")]
+        limit: f64,
+        battery: Option<Inner>,
+        #[serde(default)]
+        sizes: Vec<u8>,
+    }
+
+    /// A number written as text: what a schema of `type: string` lets through.
+    fn from_text<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+
+    /// What the host shows for params that passed the schema but not serde,
+    /// from JSON text (dylib plugins) and from a `Value` (builtins): the
+    /// field's pointer, and no line and column of JSON the caller never wrote.
+    #[test]
+    fn params_that_do_not_fit_name_the_field_by_its_pointer() {
+        let cases = [
+            (
+                r#"{"limit": "55kw"}"#,
+                "invalid input: params do not fit the algorithm: /limit: invalid float literal",
+            ),
+            (
+                r#"{"limit": "5", "battery": {"capacity_kwh": "x"}}"#,
+                "invalid input: params do not fit the algorithm: /battery/capacity_kwh: invalid type: string \"x\", expected f64",
+            ),
+            (
+                r#"{"limit": "5", "sizes": [1, 300]}"#,
+                "invalid input: params do not fit the algorithm: /sizes/1: invalid value: integer `300`, expected u8",
+            ),
+            (
+                r#"{"sizes": []}"#,
+                "invalid input: params do not fit the algorithm: /: missing field `limit`",
+            ),
+        ];
+        for (json, message) in cases {
+            let err = params_from_json::<Window>(json).unwrap_err();
+            assert_eq!(err.to_string(), message, "{json}");
+            if let Ok(value) = serde_json::from_str::<Value>(json) {
+                let err = params_from::<Window>(value).unwrap_err();
+                assert_eq!(err.to_string(), message, "{json} as a Value");
+            }
+        }
     }
 
     #[allow(dead_code)]
@@ -221,7 +308,7 @@ mod tests {
     }
 
     #[allow(dead_code)]
-    #[derive(Deserialize, JsonSchema)]
+    #[derive(Debug, Deserialize, JsonSchema)]
     struct Inner {
         capacity_kwh: f64,
     }
