@@ -1,10 +1,9 @@
 //! `#[algorithm(name = "...", version = "...")]`: registers a function
-//! `fn(&Context, P) -> Result<Output>` as an algohost algorithm.
+//! `fn(&Context, P) -> Result<Output>` as an algohost algorithm. Plugin
+//! crates use it as `algohost_sdk::algorithm`, whose docs list every key
+//! (name, version, outputs, idempotent) and what each means.
 //!
-//! The function's doc comment becomes the description and `P`'s
-//! `JsonSchema` the params schema. Optional `outputs = ["frame: col, col"]`
-//! lists the output frames. Misuse fails to compile with a message that
-//! says what to write instead.
+//! Misuse fails to compile with a message that says what to write instead.
 
 use proc_macro::TokenStream;
 use proc_macro2::Span;
@@ -14,7 +13,6 @@ use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
 use syn::{Expr, ExprLit, FnArg, ItemFn, Lit, LitStr, Meta, ReturnType, Token, Type};
 
-/// Registers an algorithm. See the crate docs.
 #[proc_macro_attribute]
 pub fn algorithm(attr: TokenStream, item: TokenStream) -> TokenStream {
     match expand(attr.into(), item.into()) {

@@ -26,12 +26,17 @@ use crate::registration::AlgorithmRegistration;
 
 /// Makes a `cdylib` crate an algohost plugin: exports the symbol
 /// `algohost_plugin_v1` (ABI v1), whose table lists every `#[algorithm]` of
-/// the library. Call it once, at the crate root.
+/// the library. Call it once, at the crate root, and build the crate as
 ///
 /// ```toml
 /// [lib]
-/// crate-type = ["cdylib"]
+/// # cdylib: the library algohost loads; rlib: lets tests/*.rs link the crate
+/// # and run its algorithms on a MemoryHost.
+/// crate-type = ["cdylib", "rlib"]
 /// ```
+///
+/// Leave it out of a crate linked into a host binary of your own (a builtin
+/// source): two crates that export the symbol do not link together.
 ///
 /// ```
 /// algohost_sdk::export_plugin!();
