@@ -227,10 +227,21 @@ impl Registry {
         if let Some(existing) = self.algorithms.get(&manifest.name) {
             let d = diagnostic(
                 format!(
-                    "duplicate algorithm name '{}': already registered by {}; this one from {} was not registered",
-                    manifest.name, existing.source, source
+                    "duplicate algorithm name '{}': version {} from {} is registered; version {} \
+                     from {} was not",
+                    manifest.name,
+                    existing.manifest.version,
+                    existing.source,
+                    manifest.version,
+                    source
                 ),
-                "rename one of them, or remove one plugin from the plugin path",
+                match source {
+                    Source::Python { .. } => {
+                        "rename one of them (the entry point's name or name= of @algorithm), or \
+                         uninstall one of the packages"
+                    }
+                    _ => "rename one of them, or remove one plugin from the plugin path",
+                },
             );
             self.diagnostics.push(d);
             return;
