@@ -112,8 +112,17 @@ impl RunObserver for CliObserver {
         if !(self.verbose || is_warning) {
             return;
         }
+        // Fields as tracing's own format shows them: ` unit=kW rows=3`.
+        let fields: String = record
+            .fields
+            .iter()
+            .map(|(key, value)| match value {
+                serde_json::Value::String(text) => format!(" {key}={text}"),
+                other => format!(" {key}={other}"),
+            })
+            .collect();
         self.say(&format!(
-            "{:>5} {}: {}",
+            "{:>5} {}: {}{fields}",
             record.level.to_uppercase(),
             record.target,
             record.message

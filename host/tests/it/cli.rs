@@ -461,6 +461,26 @@ fn a_crate_built_without_cdylib_is_a_problem_that_unknown_algorithms_point_to() 
 }
 
 #[test]
+fn verbose_runs_show_the_fields_of_log_records() {
+    let s = Scratch::new();
+    let out = s.algohost(&[
+        "run",
+        "-v",
+        "echo_frames",
+        "--data",
+        "demo-data",
+        "--params",
+        r#"{"names": ["site.load"]}"#,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("echoing samples selected=1"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
 fn a_closed_stdout_exits_quietly_and_a_full_disk_is_one_error_line() {
     let s = Scratch::new();
     // The reader is gone before anything is written: `algohost list | head -0`.
