@@ -22,6 +22,21 @@ use crate::validation::ParamsError;
 /// `Retry-After` (seconds) while the run store cannot be written.
 const STORE_RETRY_AFTER: u64 = 10;
 
+/// `Retry-After` (seconds) while the data source cannot be reached.
+const DATA_RETRY_AFTER: u64 = 5;
+
+/// How the adapters' messages begin when their source cannot be reached
+/// now (rather than refusing what was asked): PostgreSQL refusing
+/// connections or having none free, another algohost not answering or
+/// answering 503/429 after the retries (`adapters/postgres.rs`
+/// `connection`, `adapters/rest/client.rs`).
+const UNAVAILABLE_SOURCE: [&str; 4] = [
+    "cannot connect to PostgreSQL at ",
+    "no connection to PostgreSQL at ",
+    "cannot connect to the data API at ",
+    "the data API is unavailable ",
+];
+
 /// The media type of every error body.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
@@ -152,6 +167,10 @@ pub enum ApiError {
          make it writable)"
     )]
     StoreUnwritable(String),
+    /// The data source (PostgreSQL, another algohost) cannot be reached
+    /// now: the adapter's message (passwords masked).
+    #[error("the data source is unavailable: {0}; try again later")]
+    DataUnavailable(String),
     /// The request took longer than the request timeout.
     #[error("the request took longer than {0:?} and was stopped")]
     Timeout(Duration),
@@ -224,6 +243,11 @@ impl ApiError {
                 "store-unwritable",
                 "Run store cannot be written",
             ),
+            DataUnavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "data-unavailable",
+                "Data source unavailable",
+            ),
             Timeout(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "timeout",
@@ -275,8 +299,12 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let problem = self.problem();
-        if let ApiError::Internal(cause) = &self {
-            tracing::error!(error = %cause, "internal error");
+        match &self {
+            ApiError::Internal(cause) => tracing::error!(error = %cause, "internal error"),
+            ApiError::StoreUnwritable(_) | ApiError::DataUnavailable(_) => {
+                tracing::warn!("answered 503: {self}");
+            }
+            _ => {}
         }
         let body = serde_json::to_vec(&problem).unwrap_or_default();
         let mut response = (
@@ -293,6 +321,9 @@ impl IntoResponse for ApiError {
             }
             ApiError::StoreUnwritable(_) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(STORE_RETRY_AFTER));
+            }
+            ApiError::DataUnavailable(_) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(DATA_RETRY_AFTER));
             }
             ApiError::Unauthorized(_) => {
                 headers.insert(
@@ -369,6 +400,11 @@ impl From<algohost_sdk::Error> for ApiError {
     fn from(e: algohost_sdk::Error) -> Self {
         match e {
             algohost_sdk::Error::InvalidInput(message) => ApiError::BadRequest(message),
+            algohost_sdk::Error::Data(message)
+                if UNAVAILABLE_SOURCE.iter().any(|p| message.starts_with(p)) =>
+            {
+                ApiError::DataUnavailable(message)
+            }
             other => ApiError::internal(other),
         }
     }
@@ -394,6 +430,27 @@ mod tests {
         let problem = ApiError::internal("disk /var/secret full").problem();
         assert_eq!(problem.status, 500);
         assert!(!problem.detail.contains("secret"), "{}", problem.detail);
+    }
+
+    #[test]
+    fn an_unreachable_data_source_is_a_503_with_the_adapters_message() {
+        let refused = "cannot connect to PostgreSQL at postgres://algohost:***@127.0.0.1:1/algo: \
+                       error connecting to server: Connection refused (os error 111)";
+        let error = ApiError::from(algohost_sdk::Error::Data(refused.into()));
+        let problem = error.problem();
+        assert_eq!(problem.status, 503);
+        assert_eq!(
+            problem.problem_type,
+            "urn:algohost:problem:data-unavailable"
+        );
+        assert_eq!(
+            problem.detail,
+            format!("the data source is unavailable: {refused}; try again later")
+        );
+        assert_eq!(error.into_response().headers()[header::RETRY_AFTER], "5");
+        // What the source refused is not an outage.
+        let refused = algohost_sdk::Error::Data("cannot read samples: relation missing".into());
+        assert_eq!(ApiError::from(refused).problem().status, 500);
     }
 
     #[test]

@@ -112,7 +112,7 @@ fn add_shared_responses(op: &mut Operation) {
     shared.push((
         "503",
         "The request timed out, the server is shutting down, or its run store cannot be \
-         written (with Retry-After)",
+         written or its data source reached (both with Retry-After)",
     ));
     let responses = &mut op.responses.responses;
     for (status, description) in shared {

@@ -623,3 +623,87 @@ fn bad_data_writes_say_what_this_endpoint_takes() {
          define_data_points of the rest adapter) and write with the ids it returns"
     );
 }
+
+/// Asserts the 503 of a data source that cannot be reached; returns its
+/// detail.
+fn assert_data_unavailable(reply: &super::Reply) -> String {
+    let detail = reply.unavailable("data-unavailable", "5");
+    assert!(
+        detail.starts_with("the data source is unavailable: ")
+            && detail.ends_with("; try again later"),
+        "{detail}"
+    );
+    detail
+}
+
+#[test]
+fn an_upstream_algohost_that_is_down_answers_503_with_what_failed() {
+    let upstream_scratch = Scratch::new();
+    let upstream = upstream_scratch.start(&[]);
+    let scratch = Scratch::new();
+    let front = scratch.start_with_data(&format!("{}?retries=0", upstream.url), &[]);
+    assert_eq!(front.get("/data-points").status, 200);
+
+    upstream.kill();
+    for path in ["/data-points", "/samples?names=site.load"] {
+        let detail = assert_data_unavailable(&front.get(path));
+        assert!(
+            detail.contains("cannot connect to the data API at http://127.0.0.1:"),
+            "{path}: {detail}"
+        );
+    }
+    assert!(
+        front
+            .logs()
+            .contains("answered 503: the data source is unavailable"),
+        "{}",
+        front.logs()
+    );
+}
+
+#[test]
+fn postgresql_refusing_connections_answers_503_with_the_password_masked() {
+    use crate::pg_server::{self, server};
+    let db = pg_server::database("outage");
+    server().role_with_password("algohost_outage", "0utage-secret");
+    let url = db
+        .url
+        .replace("algohost@", "algohost_outage:0utage-secret@");
+    let scratch = Scratch::new();
+    let front = scratch.start_with_data(&url, &[]);
+    assert_eq!(front.get("/data-points").status, 200);
+
+    let allow = |allowed: bool| {
+        server().psql(
+            "postgres",
+            &format!("ALTER DATABASE {} ALLOW_CONNECTIONS {allowed}", db.name),
+        );
+    };
+    allow(false);
+    server().psql(
+        "postgres",
+        &format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}'",
+            db.name
+        ),
+    );
+    // The pool notices its connections are gone, and cannot make new ones.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let reply = loop {
+        let reply = front.get("/data-points");
+        if reply.status == 503 || std::time::Instant::now() > deadline {
+            break reply;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let detail = assert_data_unavailable(&reply);
+    assert!(
+        detail.contains("cannot connect to PostgreSQL at postgres://algohost_outage@127.0.0.1:")
+            && detail.contains("is not currently accepting connections"),
+        "{detail}"
+    );
+    assert!(!detail.contains("0utage-secret"), "{detail}");
+
+    allow(true);
+    assert_eq!(front.get("/data-points").status, 200);
+}

@@ -364,6 +364,17 @@ impl Reply {
             .trim()
     }
 
+    /// Asserts a 503 problem of `kind` (`urn:algohost:problem:{kind}`)
+    /// with `Retry-After: {retry_after}`; returns its detail.
+    pub fn unavailable(&self, kind: &str, retry_after: &str) -> String {
+        let text = self.text();
+        assert_eq!(self.status, 503, "{}", &text[..text.len().min(500)]);
+        let problem = self.problem(503);
+        assert_eq!(problem["type"], format!("urn:algohost:problem:{kind}"));
+        assert_eq!(self.header("retry-after"), Some(retry_after));
+        problem["detail"].as_str().unwrap().to_owned()
+    }
+
     /// Asserts an RFC 9457 problem with this status; returns the body.
     pub fn problem(&self, status: u16) -> Value {
         assert_eq!(self.status, status, "{}", self.text());

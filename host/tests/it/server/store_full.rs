@@ -153,12 +153,7 @@ fn large_run() -> Value {
 
 /// Asserts a 503 that says the store cannot be written, and why.
 fn assert_unwritable(reply: &Reply) -> String {
-    let text = reply.text();
-    assert_eq!(reply.status, 503, "{}", &text[..text.len().min(500)]);
-    let problem = reply.problem(503);
-    assert_eq!(problem["type"], "urn:algohost:problem:store-unwritable");
-    assert_eq!(reply.header("retry-after"), Some("10"));
-    let detail = problem["detail"].as_str().unwrap().to_owned();
+    let detail = reply.unavailable("store-unwritable", "10");
     assert!(
         detail.starts_with("the run store cannot be written: ")
             && detail.contains("database or disk is full")
