@@ -66,6 +66,13 @@ impl Manifest {
     ///     "the algorithm's frame 'schedule' lacks the declared column(s) ts (it has: kw); \
     ///      return them or change the declared columns"
     /// );
+    ///
+    /// let empty = Output::new().with_frame("schedule", DataFrame::empty());
+    /// assert_eq!(
+    ///     manifest.check_output(&empty).unwrap_err().to_string(),
+    ///     "the algorithm's frame 'schedule' lacks the declared column(s) ts (it has no \
+    ///      columns); return them or change the declared columns"
+    /// );
     /// ```
     pub fn check_output(&self, output: &Output) -> Result<()> {
         if let Some(name) = output.frames.keys().find(|n| !is_plain_name(n)) {
@@ -99,11 +106,15 @@ impl Manifest {
                     .into_iter()
                     .map(|c| c.as_str())
                     .collect();
+                let has = if has.is_empty() {
+                    "it has no columns".to_owned()
+                } else {
+                    format!("it has: {}", has.join(", "))
+                };
                 return Err(Error::msg(format!(
-                    "the algorithm's frame '{name}' lacks the declared column(s) {} (it has: \
-                     {}); return them or change the declared columns",
+                    "the algorithm's frame '{name}' lacks the declared column(s) {} ({has}); \
+                     return them or change the declared columns",
                     missing.join(", "),
-                    has.join(", ")
                 )));
             }
         }

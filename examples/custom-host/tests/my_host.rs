@@ -1,4 +1,5 @@
-//! The custom host lists and runs its own algorithm beside the builtin ones.
+//! The custom host lists and runs its own algorithm beside the builtin ones,
+//! and writes the frame it declares.
 
 use std::process::Command;
 
@@ -22,9 +23,12 @@ fn my_host_lists_and_runs_its_own_algorithm_on_the_demo_data() {
         .collect();
     assert_eq!(names, ["self_consumption"]);
 
+    let out = tempfile::tempdir().unwrap();
     let run = Command::new(host)
         .args(["run", "self_consumption", "--data"])
         .arg(data.path())
+        .arg("--output")
+        .arg(out.path())
         .output()
         .unwrap();
     assert!(
@@ -36,4 +40,6 @@ fn my_host_lists_and_runs_its_own_algorithm_on_the_demo_data() {
     let ratio = summary["ratio"].as_f64().unwrap();
     assert!(summary["pv_kwh"].as_f64().unwrap() > 1000.0, "{summary}");
     assert!(ratio > 0.0 && ratio <= 1.0, "{summary}");
+    // The frame its outputs declare, as Parquet.
+    assert!(out.path().join("daily.parquet").exists());
 }
