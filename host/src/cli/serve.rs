@@ -12,6 +12,7 @@ use clap::Args;
 
 use super::UsageError;
 use crate::adapters::{self, Adapter, NoData};
+use crate::registry::Registry;
 use crate::server::{self, ServerConfig, Settings};
 use crate::service::Service;
 use crate::sources::{self, DiscoveryOptions};
@@ -30,7 +31,7 @@ const SHUTDOWN_LEFTOVERS: Duration = Duration::from_secs(1);
 )]
 pub(super) struct ServeArgs {
     /// Address to listen on; port 0 picks a free one [default: 127.0.0.1:8000] [env: ALGOHOST_BIND]
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", value_parser = server::config::parse_bind)]
     bind: Option<SocketAddr>,
     /// Data for runs and the data API: a directory (files adapter), postgres://… or
     /// http(s)://HOST:PORT of another `algohost serve` [env: ALGOHOST_DATA]
@@ -117,7 +118,7 @@ pub(super) fn serve(plugin_dirs: &[PathBuf], args: &ServeArgs) -> anyhow::Result
         let service = Service::start(registry, adapter, Arc::new(store), config.service())
             .context("cannot start the run service")?;
         let app = server::app(service, &config, discovery.plugin_paths);
-        print_banner(addr, &config)?;
+        print_banner(addr, &config, app.state.service.registry())?;
         server::serve(listener, app, config.shutdown_grace, shutdown_signal())
             .await
             .context("the server failed")
@@ -130,7 +131,11 @@ pub(super) fn serve(plugin_dirs: &[PathBuf], args: &ServeArgs) -> anyhow::Result
     Ok(0)
 }
 
-fn print_banner(addr: SocketAddr, config: &ServerConfig) -> anyhow::Result<()> {
+fn print_banner(
+    addr: SocketAddr,
+    config: &ServerConfig,
+    registry: &Registry,
+) -> anyhow::Result<()> {
     outln!("listening on http://{addr}")?;
     outln!("  API docs:  http://{addr}/docs")?;
     outln!("  OpenAPI:   http://{addr}/openapi.json")?;
@@ -143,6 +148,20 @@ fn print_banner(addr: SocketAddr, config: &ServerConfig) -> anyhow::Result<()> {
         config.queue,
         config.store.display()
     )?;
+    match &config.data {
+        Some(spec) => outln!("  data:      {}", adapters::display_spec(spec))?,
+        None => outln!("  data:      none (runs that read data fail; give --data DIR|URL)")?,
+    }
+    let counts = server::plugins::source_counts(registry);
+    let counts: Vec<String> = counts
+        .iter()
+        .map(|(kind, n)| format!("{n} {kind}"))
+        .collect();
+    let problems = match registry.diagnostics().len() {
+        0 => String::new(),
+        n => format!("; {n} plugin(s) not registered, see `algohost plugins`"),
+    };
+    outln!("  plugins:   {} algorithm(s){problems}", counts.join(", "))?;
     if config.tokens.is_empty() {
         outln!("  auth:      none (no tokens configured)")?;
     } else {

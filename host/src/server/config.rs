@@ -130,6 +130,7 @@ impl std::fmt::Debug for Token {
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
     /// Address to listen on (port 0 picks a free port).
+    #[serde(deserialize_with = "deserialize_bind")]
     pub bind: Option<SocketAddr>,
     /// The data that runs read and the data API serves: a directory (files
     /// adapter), `postgres://…` or `http(s)://…` (another algohost).
@@ -205,7 +206,9 @@ impl Settings {
     pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
         let get = |key: &str| var(key).filter(|v| !v.trim().is_empty());
         Ok(Settings {
-            bind: parse_env(&get, "ALGOHOST_BIND", "an address such as 127.0.0.1:8000")?,
+            bind: get("ALGOHOST_BIND")
+                .map(|v| parse_bind(&v).map_err(|e| ConfigError(format!("ALGOHOST_BIND: {e}"))))
+                .transpose()?,
             data: get("ALGOHOST_DATA"),
             store: get("ALGOHOST_STORE").map(PathBuf::from),
             plugin_dirs: None,
@@ -237,6 +240,26 @@ fn parse_env<T: std::str::FromStr>(
                 .parse()
                 .map_err(|_| ConfigError(format!("{key}={v:?} is not {expected}")))
         })
+        .transpose()
+}
+
+/// Parses the address to listen on: an IP address and a port. A host name
+/// is refused with what to give instead.
+pub fn parse_bind(text: &str) -> Result<SocketAddr, String> {
+    text.trim().parse().map_err(|_| {
+        format!(
+            "'{text}' is not an IP address and port: give an IP address, not a host name, e.g. \
+             127.0.0.1:8000 (this machine only) or 0.0.0.0:8000 (every interface)"
+        )
+    })
+}
+
+/// `bind` of the config file, read by [`parse_bind`].
+fn deserialize_bind<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<SocketAddr>, D::Error> {
+    let text = Option::<String>::deserialize(deserializer)?;
+    text.map(|t| parse_bind(&t).map_err(serde::de::Error::custom))
         .transpose()
 }
 

@@ -11,7 +11,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::state::AppState;
-use crate::registry::Diagnostic;
+use crate::registry::{Diagnostic, Registry};
 
 /// A plugin or algorithm that could not be registered, and what to do.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -61,6 +61,20 @@ pub fn router() -> OpenApiRouter<AppState> {
 )]
 async fn plugins(State(state): State<AppState>) -> Json<PluginsView> {
     let registry = state.service.registry();
+    Json(PluginsView {
+        sources: source_counts(registry),
+        plugin_dirs: state
+            .plugin_dirs
+            .iter()
+            .map(|d| d.display().to_string())
+            .collect(),
+        diagnostics: registry.diagnostics().iter().map(Into::into).collect(),
+    })
+}
+
+/// How many algorithms each source registered (every source named, with 0
+/// when it found none).
+pub fn source_counts(registry: &Registry) -> BTreeMap<String, usize> {
     let mut sources: BTreeMap<String, usize> = ["builtin", "dylib", "python"]
         .into_iter()
         .map(|k| (k.to_owned(), 0))
@@ -70,13 +84,5 @@ async fn plugins(State(state): State<AppState>) -> Json<PluginsView> {
             .entry(algorithm.source.kind().to_owned())
             .or_default() += 1;
     }
-    Json(PluginsView {
-        sources,
-        plugin_dirs: state
-            .plugin_dirs
-            .iter()
-            .map(|d| d.display().to_string())
-            .collect(),
-        diagnostics: registry.diagnostics().iter().map(Into::into).collect(),
-    })
+    sources
 }

@@ -171,6 +171,32 @@ fn without_tokens_only_localhost_and_ip_addresses_are_answered() {
 }
 
 #[test]
+fn a_host_name_to_bind_is_refused_with_an_ip_address_to_give_instead() {
+    let scratch = Scratch::new();
+    let expected = "'localhost:8000' is not an IP address and port: give an IP address, not a \
+                    host name, e.g. 127.0.0.1:8000 (this machine only) or 0.0.0.0:8000 (every \
+                    interface)";
+    let config = scratch.path().join("bind.toml");
+    std::fs::write(&config, "bind = \"localhost:8000\"\n").unwrap();
+    let commands = [
+        scratch.command(&["--bind", "localhost:8000"]),
+        {
+            let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_algohost"));
+            cmd.arg("serve").env("ALGOHOST_BIND", "localhost:8000");
+            cmd.current_dir(scratch.path());
+            cmd
+        },
+        scratch.command(&["--config", config.to_str().unwrap()]),
+    ];
+    for mut command in commands {
+        let out = command.output().unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(expected), "{stderr}");
+    }
+}
+
+#[test]
 fn a_mistyped_data_directory_is_refused_at_start_up() {
     let scratch = Scratch::new();
     let typo = scratch.path().join("dta");
@@ -208,6 +234,20 @@ fn flags_beat_env_beat_the_config_file_and_bodies_have_a_limit() {
     let banner = server.stdout.lock().unwrap().clone();
     assert!(
         banner.contains("3 worker(s) for Rust, 2 for Python, queue of 4 each"),
+        "{banner}"
+    );
+    let data = scratch.path().join("data");
+    assert!(
+        banner.contains(&format!("  data:      {}\n", data.display())),
+        "{banner}"
+    );
+    let plugins = banner
+        .lines()
+        .find(|l| l.starts_with("  plugins:   "))
+        .unwrap();
+    assert!(
+        plugins.starts_with("  plugins:   1 builtin, ")
+            && plugins.ends_with(" python algorithm(s)"),
         "{banner}"
     );
 

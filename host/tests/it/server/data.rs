@@ -672,6 +672,12 @@ fn postgresql_refusing_connections_answers_503_with_the_password_masked() {
     let scratch = Scratch::new();
     let front = scratch.start_with_data(&url, &[]);
     assert_eq!(front.get("/data-points").status, 200);
+    let banner = front.stdout.lock().unwrap().clone();
+    assert!(
+        banner.contains("  data:      postgres://algohost_outage:***@127.0.0.1:")
+            && !banner.contains("0utage-secret"),
+        "{banner}"
+    );
 
     let allow = |allowed: bool| {
         server().psql(
