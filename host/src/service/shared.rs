@@ -80,6 +80,20 @@ pub(super) fn spawn_reclaimer(shared: &Arc<Shared>) -> std::io::Result<()> {
         .map(drop)
 }
 
+/// The server log's line of an ended run: INFO when it succeeded or was
+/// cancelled, WARN with its error when it failed or timed out.
+fn log_end(run: &Run, seconds: Option<f64>) {
+    let (id, algorithm, status) = (run.id, &run.algorithm, run.status);
+    let seconds = seconds.unwrap_or(0.0);
+    match &run.error {
+        Some(e) if status != RunStatus::Cancelled => tracing::warn!(
+            run_id = %id, %algorithm, %status, seconds, error_kind = %e.kind,
+            error = ?e.message, "run ended"
+        ),
+        _ => tracing::info!(run_id = %id, %algorithm, %status, seconds, "run ended"),
+    }
+}
+
 pub(super) fn relock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -107,8 +121,9 @@ impl Shared {
             .is_ok_and(|a| a.manifest.idempotent)
     }
 
-    /// Forgets an ended run and counts it (once). Called before its end is
-    /// published, so that whoever sees it finished sees it counted.
+    /// Forgets an ended run, counts it and logs how it ended (once).
+    /// Called before its end is published, so that whoever sees it
+    /// finished sees it counted.
     pub fn retire(&self, state: &RunState) {
         if relock(&self.runs).remove(&state.id).is_none() {
             return;
@@ -116,6 +131,7 @@ impl Shared {
         let Some((status, duration)) = state.ended() else {
             return;
         };
+        log_end(&state.record(), duration);
         let mut tally = relock(&self.tally);
         *tally.finished.entry(status.to_string()).or_default() += 1;
         if let Some(seconds) = duration {

@@ -279,6 +279,16 @@ fn probes_plugins_metrics_and_docs_answer() {
     let spec = server.get("/openapi.json").json();
     assert!(spec["openapi"].as_str().unwrap().starts_with("3.1"));
 
+    // How each run ended is a line of the server log.
+    assert!(
+        server.logs().lines().any(|l| l.contains(" WARN ")
+            && l.contains("run ended")
+            && l.contains(&format!("run_id={id}"))
+            && l.contains("algorithm=fails status=failed")
+            && l.contains("error_kind=")),
+        "{}",
+        server.logs()
+    );
     // Every log line of a request names its id.
     assert!(
         server
