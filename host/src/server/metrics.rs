@@ -142,6 +142,14 @@ fn encode(state: &AppState) -> Result<String, std::fmt::Error> {
     let running = Gauge::<i64>::default();
     running.set(i64::try_from(runs.running).unwrap_or(i64::MAX));
     registry.register("runs_running", "Runs executing now", running);
+    let abandoned = Gauge::<i64>::default();
+    abandoned.set(i64::try_from(crate::runner::abandoned_runs()).unwrap_or(i64::MAX));
+    registry.register(
+        "runs_abandoned",
+        "Plugins still running for runs that already timed out (they ignore the deadline); \
+         outside the concurrency limit until they return",
+        abandoned,
+    );
     let finished = Family::<StatusLabels, Counter>::default();
     for (status, count) in &runs.finished {
         finished

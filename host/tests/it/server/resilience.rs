@@ -44,6 +44,7 @@ fn a_full_queue_answers_503_with_retry_after_and_health_stays_live() {
     let metrics = server.get("/metrics").text();
     assert!(metrics.contains("algohost_queue_depth 2"), "{metrics}");
     assert!(metrics.contains("algohost_runs_running 1"), "{metrics}");
+    assert!(metrics.contains("algohost_runs_abandoned 0"), "{metrics}");
     assert!(metrics.contains("status=\"503\"} 1"), "{metrics}");
 
     // A queued run is cancelled at once; its slot takes a new run.
