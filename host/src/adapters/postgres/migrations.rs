@@ -3,7 +3,7 @@
 //! keeps two adapters opening the same database at once from racing.
 
 use algohost_sdk::{Error, Result};
-use tokio_postgres::Client;
+use tokio_postgres::{Client, GenericClient};
 
 use super::db_error;
 
@@ -45,13 +45,7 @@ pub(super) async fn migrate(client: &mut Client) -> Result<Vec<i32>> {
         .map_err(fail)?
         .get::<_, bool>(0);
     if current {
-        let applied: Vec<i32> = client
-            .query("SELECT version FROM algohost_schema_migrations", &[])
-            .await
-            .map_err(fail)?
-            .iter()
-            .map(|row| row.get(0))
-            .collect();
+        let applied = applied(&*client).await?;
         if MIGRATIONS.iter().all(|m| applied.contains(&m.version)) {
             check_not_newer(&applied)?;
             return Ok(Vec::new());
@@ -67,13 +61,7 @@ pub(super) async fn migrate(client: &mut Client) -> Result<Vec<i32>> {
     )
     .await
     .map_err(fail)?;
-    let applied: Vec<i32> = tx
-        .query("SELECT version FROM algohost_schema_migrations", &[])
-        .await
-        .map_err(fail)?
-        .iter()
-        .map(|row| row.get(0))
-        .collect();
+    let applied = applied(&tx).await?;
     check_not_newer(&applied)?;
     let mut done = Vec::new();
     for migration in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
@@ -96,6 +84,15 @@ pub(super) async fn migrate(client: &mut Client) -> Result<Vec<i32>> {
     }
     tx.commit().await.map_err(fail)?;
     Ok(done)
+}
+
+/// The versions of the migrations applied to the database.
+async fn applied(client: &impl GenericClient) -> Result<Vec<i32>> {
+    let rows = client
+        .query("SELECT version FROM algohost_schema_migrations", &[])
+        .await
+        .map_err(|e| db_error("cannot migrate the schema", e))?;
+    Ok(rows.iter().map(|row| row.get(0)).collect())
 }
 
 /// An error when the database has a migration this algohost does not know.
