@@ -192,6 +192,32 @@ pub fn open_existing(spec: &str) -> Result<Arc<dyn Adapter>> {
     open(spec)
 }
 
+/// How the adapters begin the message of a data source that cannot be
+/// reached now, rather than one that refused what was asked: PostgreSQL
+/// refusing connections or having none free, another algohost not
+/// answering, or answering 503/429 after the retries. The adapters write
+/// their messages with these, and [`is_unavailable`] tells them apart by
+/// them (an outage is worth retrying; a refusal is not).
+pub mod unavailable {
+    /// PostgreSQL refused or failed the connection.
+    pub const POSTGRES: &str = "cannot connect to PostgreSQL at ";
+    /// No pooled PostgreSQL connection came free in time.
+    pub const POSTGRES_POOL: &str = "no connection to PostgreSQL at ";
+    /// Another algohost did not take the connection.
+    pub const REST: &str = "cannot connect to the data API at ";
+    /// Another algohost answered 503 or 429 after the retries.
+    pub const REST_BUSY: &str = "the data API is unavailable ";
+}
+
+/// Whether the message of an [`algohost_sdk::Error::Data`] says the data
+/// source cannot be reached now (see [`unavailable`]).
+pub fn is_unavailable(message: &str) -> bool {
+    use unavailable::{POSTGRES, POSTGRES_POOL, REST, REST_BUSY};
+    [POSTGRES, POSTGRES_POOL, REST, REST_BUSY]
+        .iter()
+        .any(|prefix| message.starts_with(prefix))
+}
+
 /// A `--data` value fit to print: the password of a URL is masked
 /// (`postgres://app:***@db/energy`); a directory is shown as it is.
 pub fn display_spec(spec: &str) -> String {

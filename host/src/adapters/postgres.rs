@@ -388,18 +388,19 @@ impl Adapter for PostgresAdapter {
 
 /// A connection from the pool, with an error that says what to check.
 async fn connection(pool: &Pool, target: &str) -> Result<deadpool_postgres::Object> {
+    use super::unavailable::{POSTGRES, POSTGRES_POOL};
     pool.get().await.map_err(|e| match e {
         PoolError::Timeout(_) => Error::Data(format!(
-            "no connection to PostgreSQL at {target} was free in time (pool of {}); raise \
+            "{POSTGRES_POOL}{target} was free in time (pool of {}); raise \
              pool_size or pool_timeout in the URL, or run fewer runs at once",
             pool.status().max_size
         )),
         PoolError::Backend(e) => Error::Data(format!(
-            "cannot connect to PostgreSQL at {target}: {}; check that the server runs and the \
+            "{POSTGRES}{target}: {}; check that the server runs and the \
              URL's host, port, user, password and database",
             describe(&e)
         )),
-        other => Error::Data(format!("cannot connect to PostgreSQL at {target}: {other}")),
+        other => Error::Data(format!("{POSTGRES}{target}: {other}")),
     })
 }
 

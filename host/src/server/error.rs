@@ -25,18 +25,6 @@ const STORE_RETRY_AFTER: u64 = 10;
 /// `Retry-After` (seconds) while the data source cannot be reached.
 const DATA_RETRY_AFTER: u64 = 5;
 
-/// How the adapters' messages begin when their source cannot be reached
-/// now (rather than refusing what was asked): PostgreSQL refusing
-/// connections or having none free, another algohost not answering or
-/// answering 503/429 after the retries (`adapters/postgres.rs`
-/// `connection`, `adapters/rest/client.rs`).
-const UNAVAILABLE_SOURCE: [&str; 4] = [
-    "cannot connect to PostgreSQL at ",
-    "no connection to PostgreSQL at ",
-    "cannot connect to the data API at ",
-    "the data API is unavailable ",
-];
-
 /// The media type of every error body.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
@@ -400,9 +388,7 @@ impl From<algohost_sdk::Error> for ApiError {
     fn from(e: algohost_sdk::Error) -> Self {
         match e {
             algohost_sdk::Error::InvalidInput(message) => ApiError::BadRequest(message),
-            algohost_sdk::Error::Data(message)
-                if UNAVAILABLE_SOURCE.iter().any(|p| message.starts_with(p)) =>
-            {
+            algohost_sdk::Error::Data(message) if crate::adapters::is_unavailable(&message) => {
                 ApiError::DataUnavailable(message)
             }
             other => ApiError::internal(other),

@@ -4,11 +4,12 @@
 //!
 //! Every request gets an `x-request-id` (the client's when it is at most
 //! 128 characters of `A-Za-z0-9._:-`, a new UUID otherwise, so that a
-//! client cannot forge log lines; echoed on the response) and a `tracing` span carrying it, so every log
-//! line of the request names it. Non-streaming requests have a timeout;
-//! bodies have a size limit; tokens guard every route but the probes and
-//! the docs, and without tokens only requests to `localhost` or an IP
-//! address are answered ([`rebinding`]). Errors are problem+json from [`error::ApiError`].
+//! client cannot forge log lines; echoed on the response) and a `tracing`
+//! span carrying it, so every log line of the request names it.
+//! Non-streaming requests have a timeout; bodies have a size limit; tokens
+//! guard every route but the probes and the docs, and without tokens only
+//! requests to `localhost` or an IP address are answered ([`rebinding`]).
+//! Errors are problem+json from [`error::ApiError`].
 
 pub mod algorithms;
 pub mod auth;

@@ -16,6 +16,7 @@ use reqwest::{Method, StatusCode, Url};
 use serde::Deserialize;
 
 use super::config::{RestOptions, RestSpec, TOKEN_ENV};
+use crate::adapters::unavailable::{REST, REST_BUSY};
 
 /// A successful answer.
 #[derive(Debug)]
@@ -188,7 +189,7 @@ impl Client {
                  server"
             )),
             s if is_retried(s) => Error::Data(format!(
-                "the data API is unavailable ({at}, {attempts} attempt(s)): {detail}; try again \
+                "{REST_BUSY}({at}, {attempts} attempt(s)): {detail}; try again \
                  later, or raise ?retries=… in the URL"
             )),
             s if s.is_client_error() => Error::InvalidInput(format!("{detail} ({at})")),
@@ -208,7 +209,7 @@ impl Client {
         }
         if e.is_connect() {
             return Error::Data(format!(
-                "cannot connect to the data API at {target} ({attempts} attempt(s)): {}; check \
+                "{REST}{target} ({attempts} attempt(s)): {}; check \
                  that `algohost serve` runs there and the URL's host and port",
                 chain(e)
             ));

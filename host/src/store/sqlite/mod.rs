@@ -105,9 +105,7 @@ impl SqliteStore {
             node: Arc::new(Node::join(path)?),
         })
     }
-}
 
-impl SqliteStore {
     /// Caps the file at about `bytes`, or at its current size if that is
     /// larger: a write that would grow it further fails as on a full disk
     /// ([`StoreError::Unwritable`]), until a larger cap. For tests of a
