@@ -342,6 +342,7 @@ impl Service {
             config,
             runs: Mutex::new(HashMap::new()),
             tally: Mutex::new(Tally::default()),
+            left_queued: Mutex::default(),
         });
         shared.persister.serve(Arc::downgrade(&shared));
         shared.reclaim()?;

@@ -2,7 +2,7 @@
 //! executor and persister, the queue, the runs this process holds, and the
 //! tally of finished runs.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -19,7 +19,7 @@ use super::state::RunState;
 use crate::adapters::Adapter;
 use crate::registry::Registry;
 use crate::runner::{Run, RunError, RunStatus};
-use crate::store::{Store, StoreError, interrupted_notice};
+use crate::store::{Capability, Store, StoreError, interrupted_notice};
 
 /// Finished runs so far, for metrics and `Retry-After`.
 pub(super) struct Tally {
@@ -54,6 +54,9 @@ pub(super) struct Shared {
     /// Runs queued or running in this process.
     pub runs: Mutex<HashMap<Uuid, Arc<RunState>>>,
     pub tally: Mutex<Tally>,
+    /// Queued runs of gone servers whose algorithm this one lacks, already
+    /// logged (see [`Shared::reclaim`]).
+    pub left_queued: Mutex<HashSet<Uuid>>,
 }
 
 /// Starts the thread that calls [`Shared::reclaim`] every
@@ -121,6 +124,16 @@ impl Shared {
             .is_ok_and(|a| a.manifest.idempotent)
     }
 
+    /// Whether this server runs `algorithm`, and whether it is idempotent.
+    fn capability(&self, algorithm: &str) -> Capability {
+        match self.registry.get(algorithm) {
+            Ok(entry) => Capability::Runs {
+                idempotent: entry.manifest.idempotent,
+            },
+            Err(_) => Capability::Lacks,
+        }
+    }
+
     /// Forgets an ended run, counts it and logs how it ended (once).
     /// Called before its end is published, so that whoever sees it
     /// finished sees it counted.
@@ -175,18 +188,42 @@ impl Shared {
 
     /// Takes over the runs of servers that shared the store and are gone
     /// (a previous process of this one, too), and queues those that are
-    /// queued.
+    /// queued, but for those of algorithms this server lacks: they are
+    /// logged once, and stay queued for a server that has the algorithm.
     pub fn reclaim(&self) -> Result<(), StoreError> {
         if self.lanes.is_closed() {
             return Ok(());
         }
-        let (recovered, queued) = self.store.reclaim(&|name| self.is_idempotent(name))?;
+        let (recovered, queued) = self.store.reclaim(&|name| self.capability(name))?;
         for id in &recovered.interrupted {
             tracing::warn!(run_id = %id, "run left running by a server that stopped marked failed");
         }
         for id in &recovered.requeued {
             tracing::info!(run_id = %id, "run left running by a server that stopped queued again");
         }
+        for id in &recovered.given_up {
+            tracing::warn!(
+                run_id = %id,
+                "run of an idempotent algorithm interrupted {} times by its server stopping marked \
+                 failed rather than queued again",
+                crate::store::MAX_INTERRUPTIONS
+            );
+        }
+        let mut logged = relock(&self.left_queued);
+        let still_left: HashSet<Uuid> = recovered.left_queued.iter().map(|(id, _)| *id).collect();
+        for (id, algorithm) in &recovered.left_queued {
+            if logged.insert(*id) {
+                tracing::warn!(
+                    run_id = %id,
+                    %algorithm,
+                    "run left queued by a server that stopped stays queued: this server has no \
+                     algorithm '{algorithm}'; start a server that has it on this store, or cancel \
+                     the run (POST /runs/{id}/cancel)"
+                );
+            }
+        }
+        logged.retain(|id| still_left.contains(id));
+        drop(logged);
         for run in queued {
             tracing::info!(run_id = %run.id, "run left queued by a server that stopped taken over");
             let timeout = run

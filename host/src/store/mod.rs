@@ -56,6 +56,46 @@ pub struct Recovered {
     pub interrupted: Vec<Uuid>,
     /// Put back in the queue (idempotent algorithms).
     pub requeued: Vec<Uuid>,
+    /// Of idempotent algorithms, but interrupted [`MAX_INTERRUPTIONS`]
+    /// times: marked failed rather than queued again.
+    pub given_up: Vec<Uuid>,
+    /// Queued runs, with their algorithm, that this node cannot run
+    /// ([`Capability::Lacks`]): left queued, to whichever node has the
+    /// algorithm, or to be cancelled.
+    pub left_queued: Vec<(Uuid, String)>,
+}
+
+/// What the node taking over runs ([`Store::reclaim`]) can do with an
+/// algorithm's runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Capability {
+    /// It does not have the algorithm.
+    Lacks,
+    /// It runs the algorithm, which is idempotent or not.
+    Runs {
+        /// Whether a run of it that was interrupted may run again.
+        idempotent: bool,
+    },
+}
+
+/// How many times a run of an idempotent algorithm is interrupted by its
+/// server stopping (killed, crashed) before it is failed rather than
+/// queued again: a run that itself brings the server down (a plugin that
+/// aborts, or exhausts memory) would otherwise do so at every start.
+pub const MAX_INTERRUPTIONS: u32 = 3;
+
+/// The error of a run of an idempotent algorithm interrupted for the
+/// [`MAX_INTERRUPTIONS`]th time.
+pub fn interrupted_too_often() -> RunError {
+    RunError {
+        kind: "interrupted".to_owned(),
+        message: format!(
+            "interrupted: the server stopped while the run was running, {MAX_INTERRUPTIONS} \
+             times; it is not queued again although its algorithm is idempotent, as the run \
+             itself may be what stops the server (its log may say why); submit it again to retry"
+        ),
+        details: serde_json::json!({ "interruptions": MAX_INTERRUPTIONS }),
+    }
 }
 
 /// The log message of a run interrupted by a server stop, requeued or not.
@@ -125,14 +165,18 @@ pub trait Store: Send + Sync {
     }
     /// Takes over the unfinished runs of nodes that are gone: a `running`
     /// one becomes failed ("interrupted"), or `queued` again (progress
-    /// reset) when `is_idempotent(algorithm)`, with a log record on each
-    /// that says which; a `queued` one stays queued. This node holds them
-    /// from now on. Returns what it did and the runs it took over that are
-    /// queued now, oldest first (for the runner to queue). Runs of live
-    /// nodes, and this node's own, are left alone.
+    /// reset) when `capability(algorithm)` says it is idempotent and it was
+    /// not interrupted [`MAX_INTERRUPTIONS`] times yet, with a log record on
+    /// each that says which; a `queued` one stays queued. This node holds
+    /// them from now on, except queued runs of algorithms it lacks, which
+    /// stay with their gone node for another node to take (and are
+    /// reported in [`Recovered::left_queued`] every time). Returns what it
+    /// did and the runs it took over that are queued now, oldest first (for
+    /// the runner to queue). Runs of live nodes, and this node's own, are
+    /// left alone.
     fn reclaim(
         &self,
-        is_idempotent: &dyn Fn(&str) -> bool,
+        capability: &dyn Fn(&str) -> Capability,
     ) -> Result<(Recovered, Vec<Run>), StoreError>;
     /// This node stops holding runs (its server shuts down, having ended
     /// or stored every run it held): other nodes take over the runs it

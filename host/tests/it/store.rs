@@ -3,7 +3,7 @@
 
 use algohost::runner::{Run, RunError, RunStatus};
 use algohost::store::sqlite::SqliteStore;
-use algohost::store::{Recovered, RunQuery, Store, StoreError};
+use algohost::store::{Capability, MAX_INTERRUPTIONS, Recovered, RunQuery, Store, StoreError};
 use algohost_sdk::Manifest;
 use algohost_sdk::logging::LogRecord;
 use algohost_sdk::polars::prelude::*;
@@ -23,6 +23,29 @@ fn queued(algorithm: &str) -> Run {
 
 fn open(dir: &tempfile::TempDir) -> SqliteStore {
     SqliteStore::open(dir.path().join("runs.db")).unwrap()
+}
+
+/// A node that runs every algorithm, none of them idempotent.
+fn runs_all(_: &str) -> Capability {
+    Capability::Runs { idempotent: false }
+}
+
+/// A node that runs `safe_again` (idempotent) and `plain`, and lacks any
+/// other algorithm.
+fn runs_plain_and_safe_again(algorithm: &str) -> Capability {
+    match algorithm {
+        "safe_again" => Capability::Runs { idempotent: true },
+        "plain" => Capability::Runs { idempotent: false },
+        _ => Capability::Lacks,
+    }
+}
+
+/// Stores `run` as running, as a server does when its plugin starts.
+fn start(store: &SqliteStore, run: &Run) {
+    let mut run = run.clone();
+    run.status = RunStatus::Running;
+    run.started_at = Some(Utc::now());
+    store.update(&run).unwrap();
 }
 
 #[test]
@@ -88,7 +111,7 @@ fn the_file_is_in_wal_mode_at_the_current_schema_version() {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!((mode.as_str(), version), ("wal", 3));
+    assert_eq!((mode.as_str(), version), ("wal", 4));
 }
 
 #[test]
@@ -144,7 +167,7 @@ fn a_store_at_schema_version_1_is_upgraded_with_its_runs_and_queries_use_the_new
     };
     assert_eq!(listed(RunStatus::Running), [running.id]);
     // Stored before runs recorded their node: its node is gone.
-    let (recovered, _) = store.reclaim(&|_| false).unwrap();
+    let (recovered, _) = store.reclaim(&runs_all).unwrap();
     assert_eq!(recovered.interrupted, [running.id]);
     assert_eq!(listed(RunStatus::Failed), [running.id, failed.id]);
     assert_eq!(listed(RunStatus::Succeeded), [succeeded.id]);
@@ -154,7 +177,7 @@ fn a_store_at_schema_version_1_is_upgraded_with_its_runs_and_queries_use_the_new
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
     let plan = |sql: &str| -> String {
         conn.query_row(&format!("EXPLAIN QUERY PLAN {sql}"), [], |r| r.get(3))
             .unwrap()
@@ -179,7 +202,7 @@ fn a_store_from_a_newer_algohost_is_refused_with_a_message() {
     let err = SqliteStore::open(&path).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "run store: the store has schema version 99 but this algohost knows only up to 3; use a newer algohost"
+        "run store: the store has schema version 99 but this algohost knows only up to 4; use a newer algohost"
     );
 }
 
@@ -328,12 +351,13 @@ fn a_new_handle_fails_the_runs_a_killed_one_ran_and_requeues_idempotent_ones() {
         // The process is killed here: nothing else is written.
     }
     let store = open(&dir);
-    let (recovered, queued) = store.reclaim(&|name| name == "safe_again").unwrap();
+    let (recovered, queued) = store.reclaim(&runs_plain_and_safe_again).unwrap();
     assert_eq!(
         recovered,
         Recovered {
             interrupted: vec![plain.id],
             requeued: vec![idempotent.id],
+            ..Recovered::default()
         }
     );
     let queued: Vec<_> = queued.iter().map(|r| r.id).collect();
@@ -398,7 +422,7 @@ fn runs_of_a_live_handle_are_left_alone_and_taken_over_once_it_is_gone() {
     // A second server on the same file: the first one's runs are its own.
     let second = open(&dir);
     assert_eq!(node_files(&dir), 2);
-    let (recovered, queued_now) = second.reclaim(&|_| false).unwrap();
+    let (recovered, queued_now) = second.reclaim(&runs_all).unwrap();
     assert_eq!(recovered, Recovered::default());
     assert!(queued_now.is_empty());
     assert_eq!(
@@ -416,18 +440,18 @@ fn runs_of_a_live_handle_are_left_alone_and_taken_over_once_it_is_gone() {
     // The first one is gone: the second takes its runs over, once.
     drop(first);
     assert_eq!(node_files(&dir), 1);
-    let (recovered, queued_now) = second.reclaim(&|_| false).unwrap();
+    let (recovered, queued_now) = second.reclaim(&runs_all).unwrap();
     assert_eq!(recovered.interrupted, [running.id]);
     assert_eq!(
         queued_now.iter().map(|r| r.id).collect::<Vec<_>>(),
         [waiting.id]
     );
-    let (recovered, queued_now) = second.reclaim(&|_| false).unwrap();
+    let (recovered, queued_now) = second.reclaim(&runs_all).unwrap();
     assert_eq!((recovered, queued_now.len()), (Recovered::default(), 0));
 
     // A third handle leaves them to the second, which may end them.
     let third = open(&dir);
-    let (recovered, queued_now) = third.reclaim(&|_| false).unwrap();
+    let (recovered, queued_now) = third.reclaim(&runs_all).unwrap();
     assert_eq!((recovered, queued_now.len()), (Recovered::default(), 0));
     assert!(!third.end_unheld(&cancelled).unwrap());
     assert!(second.end_unheld(&cancelled).unwrap());
@@ -435,4 +459,106 @@ fn runs_of_a_live_handle_are_left_alone_and_taken_over_once_it_is_gone() {
         third.get(waiting.id).unwrap().unwrap().status,
         RunStatus::Cancelled
     );
+}
+
+#[test]
+fn a_run_of_an_idempotent_algorithm_interrupted_again_and_again_is_failed_rather_than_queued_forever()
+ {
+    let dir = tempfile::tempdir().unwrap();
+    let run = queued("safe_again");
+    open(&dir).create(&run, None).unwrap();
+    // Each server takes the run over and starts it, then is killed (the run
+    // brings it down, say): queued again, until the last time.
+    for attempt in 1..=MAX_INTERRUPTIONS {
+        let store = open(&dir);
+        let (recovered, queued_now) = store.reclaim(&runs_plain_and_safe_again).unwrap();
+        if attempt == 1 {
+            // Left queued by the first server: taken over as it is.
+            assert_eq!(recovered, Recovered::default());
+            assert_eq!(queued_now.len(), 1);
+        } else {
+            assert_eq!(recovered.requeued, [run.id], "attempt {attempt}");
+            assert_eq!(queued_now[0].status, RunStatus::Queued);
+        }
+        start(&store, &run);
+    }
+    let store = open(&dir);
+    let (recovered, queued_now) = store.reclaim(&runs_plain_and_safe_again).unwrap();
+    assert_eq!(
+        recovered,
+        Recovered {
+            given_up: vec![run.id],
+            ..Recovered::default()
+        }
+    );
+    assert!(queued_now.is_empty());
+    let failed = store.get(run.id).unwrap().unwrap();
+    assert_eq!(failed.status, RunStatus::Failed);
+    let error = failed.error.unwrap();
+    assert_eq!(error.kind, "interrupted");
+    assert!(
+        error.message.contains("3 times") && error.message.contains("not queued again"),
+        "{}",
+        error.message
+    );
+    assert_eq!(error.details["interruptions"], 3);
+    // Every interruption left a line in the run's log, the last one saying why
+    // it stops.
+    let messages: Vec<_> = failed.logs.iter().map(|l| l.message.as_str()).collect();
+    assert_eq!(messages.len(), 3, "{messages:?}");
+    assert!(messages[0].ends_with("queued again because the algorithm is idempotent"));
+    assert_eq!(messages[2], error.message);
+    assert!(failed.finished_at.is_some());
+}
+
+#[test]
+fn queued_runs_of_an_algorithm_a_server_lacks_stay_queued_for_one_that_has_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (elsewhere, running_elsewhere, plain) = (
+        queued("only_elsewhere"),
+        queued("only_elsewhere"),
+        queued("plain"),
+    );
+    {
+        let first = open(&dir);
+        for run in [&elsewhere, &running_elsewhere, &plain] {
+            first.create(run, None).unwrap();
+        }
+        start(&first, &running_elsewhere);
+        // Killed.
+    }
+    let second = open(&dir);
+    let (recovered, queued_now) = second.reclaim(&runs_plain_and_safe_again).unwrap();
+    // What it can run it takes; a running run is over either way; the
+    // queued one it cannot run stays queued, and is reported.
+    assert_eq!(
+        queued_now.iter().map(|r| r.id).collect::<Vec<_>>(),
+        [plain.id]
+    );
+    assert_eq!(recovered.interrupted, [running_elsewhere.id]);
+    assert_eq!(
+        recovered.left_queued,
+        [(elsewhere.id, "only_elsewhere".to_owned())]
+    );
+    assert_eq!(
+        second.get(elsewhere.id).unwrap().unwrap().status,
+        RunStatus::Queued
+    );
+    // Reported again at every round (the runner logs it once), taken by nobody.
+    let (recovered, queued_now) = second.reclaim(&runs_plain_and_safe_again).unwrap();
+    assert_eq!(
+        (recovered.left_queued.len(), queued_now.len()),
+        (1, 0),
+        "{recovered:?}"
+    );
+    // A server that has the algorithm takes it over while the other runs.
+    let third = open(&dir);
+    let (recovered, queued_now) = third.reclaim(&runs_all).unwrap();
+    assert_eq!(recovered, Recovered::default());
+    assert_eq!(
+        queued_now.iter().map(|r| r.id).collect::<Vec<_>>(),
+        [elsewhere.id]
+    );
+    let (recovered, _) = second.reclaim(&runs_plain_and_safe_again).unwrap();
+    assert!(recovered.left_queued.is_empty(), "{recovered:?}");
 }

@@ -19,7 +19,10 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, params_from_iter};
 use uuid::Uuid;
 
-use super::{Change, Recovered, RunQuery, Store, StoreError, interrupted_notice};
+use super::{
+    Capability, Change, MAX_INTERRUPTIONS, Recovered, RunQuery, Store, StoreError,
+    interrupted_notice, interrupted_too_often,
+};
 use crate::runner::{Run, RunError, RunStatus};
 use checkpointer::Checkpointer;
 use nodes::{Liveness, Node};
@@ -255,16 +258,35 @@ impl Store for SqliteStore {
 
     fn reclaim(
         &self,
-        is_idempotent: &dyn Fn(&str) -> bool,
+        capability: &dyn Fn(&str) -> Capability,
     ) -> Result<(Recovered, Vec<Run>), StoreError> {
-        // Most rounds find no gone node: they ask the reader, and never
-        // take the write lock.
-        let others = held_by_others(&lock(&self.reader), self.node.id())?;
-        if !others
-            .iter()
-            .any(|held| self.node.liveness(held.owner.as_deref()) == Liveness::Gone)
-        {
-            return Ok((Recovered::default(), Vec::new()));
+        let me = self.node.id();
+        // What to do with a run of another node: nothing while that node
+        // lives, nor with a queued run this node cannot run.
+        let take = |held: &Held| {
+            self.node.liveness(held.owner.as_deref()) == Liveness::Gone
+                && (held.status == RunStatus::Running.as_str()
+                    || capability(&held.algorithm) != Capability::Lacks)
+        };
+        let left_queued = |held: &[Held]| -> Result<Vec<(Uuid, String)>, StoreError> {
+            held.iter()
+                .filter(|held| {
+                    held.status == RunStatus::Queued.as_str()
+                        && capability(&held.algorithm) == Capability::Lacks
+                        && self.node.liveness(held.owner.as_deref()) == Liveness::Gone
+                })
+                .map(|held| Ok((parse_id(&held.id)?, held.algorithm.clone())))
+                .collect()
+        };
+        // Most rounds find nothing to take over: they ask the reader, and
+        // never take the write lock.
+        let others = held_by_others(&lock(&self.reader), me)?;
+        if !others.iter().any(take) {
+            let recovered = Recovered {
+                left_queued: left_queued(&others)?,
+                ..Recovered::default()
+            };
+            return Ok((recovered, Vec::new()));
         }
         let mut conn = self.writer.connection();
         let tx = conn
@@ -272,42 +294,51 @@ impl Store for SqliteStore {
             .map_err(backend("taking over runs"))?;
         let mut recovered = Recovered::default();
         let mut queued = Vec::new();
-        let interrupted = json_text(&RunError::interrupted())?;
         let now = timestamp(&Utc::now());
-        let me = self.node.id();
-        for held in held_by_others(&tx, me)? {
-            if self.node.liveness(held.owner.as_deref()) == Liveness::Alive {
-                continue;
-            }
+        let others = held_by_others(&tx, me)?;
+        recovered.left_queued = left_queued(&others)?;
+        for held in others.iter().filter(|held| take(held)) {
             let id = &held.id;
-            let uuid = Uuid::parse_str(id).map_err(|e| corrupt(format!("run id '{id}': {e}")))?;
-            if held.status == RunStatus::Running.as_str() {
-                let requeue = is_idempotent(&held.algorithm);
-                let notice = LogRecord::now("warn", "algohost", interrupted_notice(requeue));
-                append_logs(&tx, id, &[json_text(&notice)?])?;
-                if requeue {
-                    tx.execute(
-                        "UPDATE runs SET status = 'queued', progress = 0, progress_message = '',
-                            started_at = NULL, owner = ?2 WHERE id = ?1",
-                        [id, me],
-                    )
-                    .map_err(backend("requeueing a run"))?;
-                    recovered.requeued.push(uuid);
-                    queued.push(id.clone());
-                } else {
-                    tx.execute(
-                        "UPDATE runs SET status = 'failed', error = ?2, finished_at = ?3,
-                            owner = ?4 WHERE id = ?1",
-                        params![id, interrupted, now, me],
-                    )
-                    .map_err(backend("marking a run interrupted"))?;
-                    recovered.interrupted.push(uuid);
-                }
-            } else {
+            let uuid = parse_id(id)?;
+            if held.status != RunStatus::Running.as_str() {
                 tx.execute("UPDATE runs SET owner = ?2 WHERE id = ?1", [id, me])
                     .map_err(backend("taking over a queued run"))?;
                 queued.push(id.clone());
+                continue;
             }
+            let is_idempotent = matches!(
+                capability(&held.algorithm),
+                Capability::Runs { idempotent: true }
+            );
+            let interruptions = held.interruptions.saturating_add(1);
+            if is_idempotent && interruptions < MAX_INTERRUPTIONS {
+                let notice = LogRecord::now("warn", "algohost", interrupted_notice(true));
+                append_logs(&tx, id, &[json_text(&notice)?])?;
+                tx.execute(
+                    "UPDATE runs SET status = 'queued', progress = 0, progress_message = '',
+                        started_at = NULL, owner = ?2, interruptions = ?3 WHERE id = ?1",
+                    params![id, me, interruptions],
+                )
+                .map_err(backend("requeueing a run"))?;
+                recovered.requeued.push(uuid);
+                queued.push(id.clone());
+                continue;
+            }
+            let error = if is_idempotent {
+                recovered.given_up.push(uuid);
+                interrupted_too_often()
+            } else {
+                recovered.interrupted.push(uuid);
+                RunError::interrupted()
+            };
+            let notice = LogRecord::now("warn", "algohost", error.message.clone());
+            append_logs(&tx, id, &[json_text(&notice)?])?;
+            tx.execute(
+                "UPDATE runs SET status = 'failed', error = ?2, finished_at = ?3,
+                    owner = ?4, interruptions = ?5 WHERE id = ?1",
+                params![id, json_text(&error)?, now, me, interruptions],
+            )
+            .map_err(backend("marking a run interrupted"))?;
         }
         queued.sort();
         let queued = queued
@@ -357,12 +388,18 @@ struct Held {
     algorithm: String,
     status: String,
     owner: Option<String>,
+    /// Times it was interrupted and queued again.
+    interruptions: u32,
+}
+
+fn parse_id(id: &str) -> Result<Uuid, StoreError> {
+    Uuid::parse_str(id).map_err(|e| corrupt(format!("run id '{id}': {e}")))
 }
 
 /// The unfinished runs that nodes other than `me` hold, oldest first.
 fn held_by_others(conn: &Connection, me: &str) -> Result<Vec<Held>, StoreError> {
     let sql = format!(
-        "SELECT id, algorithm, status, owner FROM runs
+        "SELECT id, algorithm, status, owner, interruptions FROM runs
             WHERE {} AND (owner IS NULL OR owner <> ?1) ORDER BY id",
         schema::UNFINISHED
     );
@@ -376,6 +413,7 @@ fn held_by_others(conn: &Connection, me: &str) -> Result<Vec<Held>, StoreError> 
                 algorithm: row.get(1)?,
                 status: row.get(2)?,
                 owner: row.get(3)?,
+                interruptions: row.get(4)?,
             })
         })
         .map_err(backend("reading the runs of other nodes"))?;

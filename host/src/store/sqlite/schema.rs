@@ -62,6 +62,10 @@ const MIGRATIONS: &[&str] = &[
     // (`UNFINISHED`).
     "ALTER TABLE runs ADD COLUMN owner TEXT;
     CREATE INDEX runs_unfinished ON runs (id) WHERE status IN ('queued', 'running');",
+    // 4: how many times each run was interrupted by its server stopping
+    // and queued again (idempotent algorithms), so that a run that brings
+    // its server down is not queued again forever (`MAX_INTERRUPTIONS`).
+    "ALTER TABLE runs ADD COLUMN interruptions INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// The condition of the index `runs_not_succeeded`: a query filtering on

@@ -217,6 +217,43 @@ fn servers_sharing_a_store_keep_to_their_own_runs_and_take_over_those_of_one_kil
 }
 
 #[test]
+fn queued_runs_a_restarted_server_has_no_plugin_for_stay_queued_until_one_that_has_it_runs_them() {
+    let scratch = Scratch::new();
+    let server = scratch.start(&["--concurrency", "1"]);
+    let running = server.submit("waits_for_cancel", json!({}));
+    server.wait_for(&running, |s| s == "running");
+    let queued = server.submit("fails", json!({}));
+    server.kill();
+
+    // Restarted without the plugin of both runs (moved out of the plugin
+    // directory): the run that was running is over either way; the queued
+    // one is not failed as unknown, but left queued, and the log says so.
+    let plugins = scratch.path().join("plugins");
+    let aside = scratch.path().join("libalgohost_fixture_echo.so");
+    std::fs::rename(plugins.join("libalgohost_fixture_echo.so"), &aside).unwrap();
+    let server = scratch.start(&["--concurrency", "1"]);
+    let run = server.wait_for(&running, |s| s != "running");
+    assert_eq!(run["error"]["kind"], "interrupted", "{run}");
+    assert_eq!(
+        server.get(&format!("/runs/{queued}")).json()["status"],
+        "queued"
+    );
+    let logs = server.logs();
+    assert!(
+        logs.contains("stays queued: this server has no algorithm 'fails'"),
+        "{logs}"
+    );
+    server.kill();
+
+    // With the plugin back, the next start runs it.
+    std::fs::rename(&aside, plugins.join("libalgohost_fixture_echo.so")).unwrap();
+    let server = scratch.start(&["--concurrency", "1"]);
+    let run = server.wait_for(&queued, |s| s != "queued" && s != "running");
+    assert_eq!(run["status"], "failed");
+    assert_eq!(run["error"]["kind"], "data", "{run}");
+}
+
+#[test]
 fn sigterm_lets_runs_finish_within_the_grace_and_interrupts_the_rest() {
     let scratch = Scratch::new();
     let server = scratch.start_with_env(&[], &[("ALGOHOST_SHUTDOWN_GRACE_SECS", "1")]);
