@@ -199,7 +199,7 @@ mod tests {
         let forbidden = a.check(&Method::POST, Some("/runs"), &headers("r"));
         assert_eq!(
             forbidden.unwrap_err().to_string(),
-            "POST /runs needs a token with scope 'run' (to start and cancel runs and write \
+            "POST /runs needs a token with scope 'run' (to start, cancel and delete runs and write \
              data); this token has scope 'read' (to list and read)"
         );
         assert!(a.check(&Method::POST, Some("/runs"), &headers("w")).is_ok());

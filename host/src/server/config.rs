@@ -70,7 +70,7 @@ pub struct ConfigError(pub String);
 pub enum Scope {
     /// List and read algorithms, runs, outputs, plugins, data and metrics.
     Read,
-    /// Also start and cancel runs and write data.
+    /// Also start, cancel and delete runs and write data.
     Run,
 }
 
@@ -87,7 +87,7 @@ impl Scope {
     pub fn grants(self) -> &'static str {
         match self {
             Scope::Read => "list and read",
-            Scope::Run => "start and cancel runs and write data",
+            Scope::Run => "start, cancel and delete runs and write data",
         }
     }
 }

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use super::config::Scope;
 use crate::registry::UnknownAlgorithm;
 use crate::runner::RunRejected;
-use crate::service::{CancelError, SubmitError};
+use crate::service::{CancelError, DeleteError, SubmitError};
 use crate::store::StoreError;
 use crate::validation::ParamsError;
 
@@ -359,6 +359,16 @@ impl From<CancelError> for ApiError {
                 ApiError::Conflict(e.to_string())
             }
             CancelError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<DeleteError> for ApiError {
+    fn from(e: DeleteError) -> Self {
+        match e {
+            DeleteError::NotFound(id) => run_not_found(id),
+            e @ DeleteError::Unfinished { .. } => ApiError::Conflict(e.to_string()),
+            DeleteError::Store(e) => e.into(),
         }
     }
 }

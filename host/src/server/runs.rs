@@ -250,7 +250,7 @@ pub struct RunFilter {
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_run, list_runs))
-        .routes(routes!(get_run))
+        .routes(routes!(get_run, delete_run))
         .routes(routes!(cancel_run))
 }
 
@@ -452,6 +452,30 @@ async fn get_run(
 ) -> Result<Json<RunView>, ApiError> {
     let run = state.service.get(id)?.ok_or_else(|| run_not_found(id))?;
     Ok(Json(run.into()))
+}
+
+/// Deletes a run that ended, with its log records and output frames; its
+/// `Idempotency-Key`, if it had one, makes a new run from then on.
+#[utoipa::path(
+    delete, path = "/runs/{id}", tag = "runs",
+    params(("id" = Uuid, Path, description = "Run id")),
+    security(("bearer" = ["run"])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such run", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The run has not ended: cancel it first", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn delete_run(
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+    _: NoQuery,
+) -> Result<StatusCode, ApiError> {
+    let service = state.service.clone();
+    tokio::task::spawn_blocking(move || service.delete(id))
+        .await
+        .map_err(ApiError::internal)??;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Cancels a queued or running run. A queued run is cancelled at once; a

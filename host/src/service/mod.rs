@@ -54,7 +54,7 @@ use uuid::Uuid;
 use crate::adapters::Adapter;
 use crate::registry::{Registry, UnknownAlgorithm};
 use crate::runner::{Run, RunError, RunStatus};
-use crate::store::{RunQuery, Store, StoreError};
+use crate::store::{Deletion, RunQuery, Store, StoreError};
 use crate::validation::ParamsError;
 
 /// Limits of the service.
@@ -141,6 +141,28 @@ pub enum CancelError {
         "run {0} is held by another algohost server that shares this run store; cancel it through that server"
     )]
     HeldElsewhere(Uuid),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why a run was not deleted.
+#[derive(Debug, thiserror::Error)]
+pub enum DeleteError {
+    /// No run with that id.
+    #[error("no run with id {0}")]
+    NotFound(Uuid),
+    /// The run has not ended.
+    #[error(
+        "run {id} is {status}: only a run that ended can be deleted; cancel it first \
+         (POST /runs/{id}/cancel), then delete it once it has ended"
+    )]
+    Unfinished {
+        /// The run.
+        id: Uuid,
+        /// Its status.
+        status: RunStatus,
+    },
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -573,6 +595,22 @@ impl Service {
             shared.persister.wait_async(ticket).await;
         }
         Ok(state.snapshot())
+    }
+
+    /// Deletes a run that ended, with its log records, output frames and
+    /// idempotency key (a request with that key makes a new run). Blocks
+    /// on the store: call it where blocking is allowed.
+    pub fn delete(&self, id: Uuid) -> Result<(), DeleteError> {
+        if let Some(state) = self.shared.live(id) {
+            // Held here until its end is stored and published.
+            let status = state.status();
+            return Err(DeleteError::Unfinished { id, status });
+        }
+        match self.shared.store.delete(id)? {
+            Deletion::Deleted => Ok(()),
+            Deletion::NotFound => Err(DeleteError::NotFound(id)),
+            Deletion::Unfinished(status) => Err(DeleteError::Unfinished { id, status }),
+        }
     }
 
     /// Live events of a run: `None` when the run does not exist. The stream

@@ -65,6 +65,17 @@ pub struct Recovered {
     pub left_queued: Vec<(Uuid, String)>,
 }
 
+/// What [`Store::delete`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deletion {
+    /// The run, its log records, output frames and idempotency key are gone.
+    Deleted,
+    /// There is no run with that id.
+    NotFound,
+    /// The run has not ended (this status): nothing was deleted.
+    Unfinished(RunStatus),
+}
+
 /// What the node taking over runs ([`Store::reclaim`]) can do with an
 /// algorithm's runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -178,6 +189,9 @@ pub trait Store: Send + Sync {
         &self,
         capability: &dyn Fn(&str) -> Capability,
     ) -> Result<(Recovered, Vec<Run>), StoreError>;
+    /// Deletes a run that ended, with its log records, output frames and
+    /// idempotency key; a queued or running run is left alone.
+    fn delete(&self, id: Uuid) -> Result<Deletion, StoreError>;
     /// This node stops holding runs (its server shuts down, having ended
     /// or stored every run it held): other nodes take over the runs it
     /// left queued at once, rather than once it is found gone. Writes to

@@ -20,7 +20,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, param
 use uuid::Uuid;
 
 use super::{
-    Capability, Change, MAX_INTERRUPTIONS, Recovered, RunQuery, Store, StoreError,
+    Capability, Change, Deletion, MAX_INTERRUPTIONS, Recovered, RunQuery, Store, StoreError,
     interrupted_notice, interrupted_too_often,
 };
 use crate::runner::{Run, RunError, RunStatus};
@@ -349,6 +349,31 @@ impl Store for SqliteStore {
         drop(conn);
         self.node.clear_gone();
         Ok((recovered, queued))
+    }
+
+    fn delete(&self, id: Uuid) -> Result<Deletion, StoreError> {
+        let id = id.to_string();
+        self.writer.write(move |conn| {
+            let status: Option<String> = conn
+                .prepare_cached("SELECT status FROM runs WHERE id = ?1")
+                .and_then(|mut stmt| stmt.query_row([&id], |row| row.get(0)).optional())
+                .map_err(backend("reading the run to delete"))?;
+            let Some(status) = status else {
+                return Ok(Deletion::NotFound);
+            };
+            let status: RunStatus = status
+                .parse()
+                .map_err(|e| corrupt(format!("status of run {id}: {e}")))?;
+            if !status.is_finished() {
+                return Ok(Deletion::Unfinished(status));
+            }
+            // Its logs, frames and idempotency key go with it (ON DELETE
+            // CASCADE).
+            conn.prepare_cached("DELETE FROM runs WHERE id = ?1")
+                .and_then(|mut stmt| stmt.execute([&id]))
+                .map_err(backend("deleting a run"))?;
+            Ok(Deletion::Deleted)
+        })
     }
 
     fn leave(&self) {

@@ -79,8 +79,8 @@ fn tokens_guard_every_route_but_the_probes_and_docs() {
         .problem(403);
     assert_eq!(
         write["detail"],
-        "POST /data-points/{id}/samples needs a token with scope 'run' (to start and cancel runs \
-         and write data); this token has scope 'read' (to list and read)"
+        "POST /data-points/{id}/samples needs a token with scope 'run' (to start, cancel and \
+         delete runs and write data); this token has scope 'read' (to list and read)"
     );
     // Reading a validation is a read.
     let valid =

@@ -468,3 +468,68 @@ fn an_idempotency_key_returns_the_same_run_for_the_same_body() {
     let other = post("k-1", json!({"algorithm": "panics", "params": {}})).problem(409);
     assert!(other["detail"].as_str().unwrap().contains("k-1"), "{other}");
 }
+
+#[test]
+fn a_run_that_ended_is_deleted_with_its_outputs_and_an_unfinished_one_is_refused() {
+    let scratch = Scratch::new();
+    let server = scratch.start(&[]);
+    let delete = |id: &str| server.send(server.req(Method::DELETE, &format!("/runs/{id}")));
+
+    // Running: refused, with what to do.
+    let running = server.submit("waits_for_cancel", json!({}));
+    server.wait_for(&running, |s| s == "running");
+    let refused = delete(&running).problem(409);
+    assert_eq!(
+        refused["detail"],
+        format!(
+            "run {running} is running: only a run that ended can be deleted; cancel it first \
+             (POST /runs/{running}/cancel), then delete it once it has ended"
+        )
+    );
+    server.post(&format!("/runs/{running}/cancel"), &json!({}));
+    server.wait_for(&running, |s| s == "cancelled");
+
+    // Finished with outputs and an idempotency key: all of it goes.
+    let body = json!({"algorithm": "echo_frames", "params": {"names": ["site.pv"]}});
+    let keyed = |body: &Value| {
+        server.send(
+            server
+                .req(Method::POST, "/runs")
+                .header("idempotency-key", "delete-me")
+                .header("prefer", "wait=30")
+                .json(body),
+        )
+    };
+    let done = keyed(&body);
+    assert_eq!(done.status, 200, "{}", done.text());
+    let id = done.json()["id"].as_str().unwrap().to_owned();
+    let output = format!("/runs/{id}/outputs/echo");
+    assert_eq!(server.get(&output).status, 200);
+
+    let deleted = delete(&id);
+    assert_eq!(deleted.status, 204, "{}", deleted.text());
+    assert!(deleted.body.is_empty());
+    server.get(&format!("/runs/{id}")).problem(404);
+    server.get(&output).problem(404);
+    let listed = server.get("/runs").json();
+    assert!(
+        listed["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["id"] != id.as_str()),
+        "{listed}"
+    );
+    delete(&id).problem(404);
+    // The key makes a new run now.
+    let again = keyed(&body);
+    assert_eq!(again.status, 200, "{}", again.text());
+    assert_ne!(again.json()["id"], id.as_str());
+
+    // The cancelled one can go too; it survives no restart.
+    assert_eq!(delete(&running).status, 204);
+    drop(server);
+    let server = scratch.start(&[]);
+    server.get(&format!("/runs/{running}")).problem(404);
+    server.get(&format!("/runs/{id}")).problem(404);
+}
