@@ -12,6 +12,7 @@
 //! queued record (id, timestamps), [`run_prepared`] executes it later; the
 //! service persists the record in between. [`execute`] does both at once.
 
+use std::cell::RefCell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -272,6 +273,8 @@ struct HostRun {
     observer: Arc<dyn RunObserver>,
     logs: Mutex<Vec<LogRecord>>,
     progress: Mutex<(f64, String)>,
+    /// What the invoker gave with the error it returned ([`give_error_details`]).
+    error_details: Mutex<Value>,
 }
 
 impl RunHost for HostRun {
@@ -442,6 +445,7 @@ pub fn run_prepared(registry: &Registry, mut run: Run, execution: Execution) -> 
         observer: execution.observer,
         logs: Mutex::new(Vec::new()),
         progress: Mutex::new((0.0, String::new())),
+        error_details: Mutex::new(Value::Null),
     });
 
     let result = match invoke(
@@ -467,7 +471,9 @@ pub fn run_prepared(registry: &Registry, mut run: Run, execution: Execution) -> 
              (ctx.check() or ctx.is_cancelled()); its result is kept",
         ));
     }
-    let output = finish(&mut run, result, execution.timeout);
+    let details =
+        std::mem::take(&mut *host.error_details.lock().unwrap_or_else(|e| e.into_inner()));
+    let output = finish(&mut run, result, execution.timeout, details);
     run.finished_at = Some(Utc::now());
     let (progress, message) = host
         .progress
@@ -570,18 +576,35 @@ pub fn abandoned_runs() -> usize {
     ABANDONED_RUNS.load(Ordering::SeqCst)
 }
 
+thread_local! {
+    /// What the invoker running on this thread gave with its error.
+    static ERROR_DETAILS: RefCell<Value> = const { RefCell::new(Value::Null) };
+}
+
+/// Gives details of the error that the invoker running on this thread is
+/// about to return, such as where in a Python plugin a context call failed:
+/// they become the run's `error.details` when the run fails with an error
+/// that has none of its own (a cancelled or timed-out run keeps none).
+pub fn give_error_details(details: Value) {
+    ERROR_DETAILS.set(details);
+}
+
 /// Runs the plugin on this thread inside the run's logging scope; a panic
-/// becomes an error.
+/// becomes an error. Keeps what the invoker gave with its error on `host`.
 fn invoke_here(
     invoker: &dyn crate::registry::Invoker,
     host: Arc<HostRun>,
     params: Value,
 ) -> algohost_sdk::Result<Output> {
-    let run_host: Arc<dyn RunHost> = host;
+    let run_host: Arc<dyn RunHost> = host.clone();
     let ctx = Context::new(run_host.clone());
     let result = with_run_logging(run_host, || {
         catch_unwind(AssertUnwindSafe(|| invoker.invoke(&ctx, params)))
     });
+    let details = ERROR_DETAILS.take();
+    if matches!(result, Ok(Err(_))) {
+        *host.error_details.lock().unwrap_or_else(|e| e.into_inner()) = details;
+    }
     result.unwrap_or_else(|payload| Err(Error::Panicked(panic_message(payload.as_ref()))))
 }
 
@@ -656,7 +679,14 @@ pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "a panic without a message".to_owned())
 }
 
-fn finish(run: &mut Run, ended: Ended, timeout: Option<Duration>) -> Option<Output> {
+/// Sets the run's status and error from how it ended; `details` are the
+/// invoker's for a failure that has none of its own.
+fn finish(
+    run: &mut Run,
+    ended: Ended,
+    timeout: Option<Duration>,
+    details: Value,
+) -> Option<Output> {
     let error = |kind: &str, message: String| RunError {
         kind: kind.to_owned(),
         message,
@@ -689,17 +719,17 @@ fn finish(run: &mut Run, ended: Ended, timeout: Option<Duration>) -> Option<Outp
         Ended::Returned(Err(e)) => {
             run.status = RunStatus::Failed;
             let mut failure = error(e.kind(), e.to_string());
-            if let Error::Raised {
-                exception,
-                traceback,
-                ..
-            } = e
-            {
-                failure.details = serde_json::json!({
+            failure.details = match e {
+                Error::Raised {
+                    exception,
+                    traceback,
+                    ..
+                } => serde_json::json!({
                     "exception": exception,
                     "traceback": traceback,
-                });
-            }
+                }),
+                _ => details,
+            };
             run.error = Some(failure);
             None
         }

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
+from datetime import datetime, timezone
 from pathlib import Path
 
 import algohost
+import polars as pl
 import pytest
 
 
@@ -105,6 +109,79 @@ def test_errors_of_context_calls_keep_their_kind(demo_data: Path) -> None:
         "known names: market.day_ahead, site.load, site.pv"
     )
     assert rust.error["kind"] == "invalid_input"
+
+
+def _line_in(function: Callable[..., object], code: str) -> int:
+    """The line of this file where ``function`` holds ``code`` (once)."""
+    lines, first = inspect.getsourcelines(function)
+    found = [first + i for i, line in enumerate(lines) if code in line]
+    assert len(found) == 1, f"{code!r} is on lines {found}"
+    return found[0]
+
+
+def test_a_context_call_that_fails_the_run_says_where_in_the_plugin(
+    data_dir: Path,
+) -> None:
+    unknown = pl.DataFrame(
+        {"ts": [datetime(2024, 1, 1, tzinfo=timezone.utc)], "site.nope": [1.0]}
+    )
+    nameless = algohost.DataPointConfig("", "kW", "power", "PT1H")
+
+    @algohost.algorithm
+    def bad_calls(ctx: algohost.Context, call: str) -> None:
+        """Makes one context call that raises."""
+        if call == "read":
+            ctx.read(algohost.DataPointFilter(names=["site.lod"]))
+        elif call == "write":
+            ctx.write(unknown)
+        else:
+            ctx.define_data_points([nameless])
+
+    host = algohost.Host(data=data_dir, algorithms=[bad_calls])
+    for call, code, kind, message in [
+        (
+            "read",
+            'ctx.read(algohost.DataPointFilter(names=["site.lod"]))',
+            "invalid_input",
+            "invalid input: unknown data point name 'site.lod' (did you mean "
+            "'site.load'?); known names: market.day_ahead, site.load, site.pv",
+        ),
+        (
+            "write",
+            "ctx.write(unknown)",
+            "data",
+            "data: unknown data point 'site.nope': define it first with "
+            "ctx.define_data_points(...)",
+        ),
+        (
+            "define",
+            "ctx.define_data_points([nameless])",
+            "invalid_input",
+            "invalid input: a data point needs a non-empty name, such as 'site.load'",
+        ),
+    ]:
+        run = host.run("bad_calls", {"call": call})
+        with pytest.raises(algohost.RunFailed) as failed:
+            run.raise_for_status()
+        # The kind and message of the context call's error, and where the
+        # plugin made the call, as for an exception of the plugin's own.
+        assert (failed.value.kind, str(failed.value)) == (
+            kind,
+            f"run {run.id} of 'bad_calls' failed: {message}",
+        )
+        assert failed.value.details["exception"] == "AlgohostError"
+        traceback = failed.value.details["traceback"]
+        assert traceback.startswith("Traceback (most recent call last):\n"), traceback
+        assert (
+            f'  File "{__file__}", line {_line_in(bad_calls, code)}, in bad_calls\n'
+            f"    {code}\n"
+        ) in traceback, traceback
+        assert traceback.endswith(f"\nalgohost.AlgohostError: {message}\n"), traceback
+        assert run.error == {
+            "kind": kind,
+            "message": message,
+            "details": failed.value.details,
+        }
 
 
 def test_context_errors_caught_by_the_plugin_stay_caught(demo_data: Path) -> None:

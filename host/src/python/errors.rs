@@ -13,6 +13,7 @@ use pyo3::exceptions::{PyBaseException, PyKeyboardInterrupt, PySystemExit};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyList, PyType};
+use serde_json::Value;
 
 use crate::validation::ParamsError;
 
@@ -296,11 +297,7 @@ pub fn to_sdk(py: Python<'_>, err: &PyErr, has_deadline: bool) -> Error {
             return Error::Cancelled;
         }
     }
-    let exception = value
-        .get_type()
-        .qualname()
-        .map(|n| n.to_string())
-        .unwrap_or_else(|_| "Exception".to_owned());
+    let exception = exception_name(value);
     let mut message = value.str().map(|s| s.to_string()).unwrap_or_default();
     if err.is_instance_of::<PySystemExit>(py) {
         message = format!("the plugin called sys.exit({message}); a plugin must return or raise");
@@ -314,6 +311,30 @@ pub fn to_sdk(py: Python<'_>, err: &PyErr, has_deadline: bool) -> Error {
         message,
         traceback: traceback(py, err),
     }
+}
+
+/// A failed run's `error.details` for the exception `err` that ended it, as
+/// an exception of the plugin's own has them (its type and traceback):
+/// for the error of a context call that the plugin let through, whose
+/// [`to_sdk`] error keeps the kind and message but not where it was raised.
+/// Null for an exception that was never raised in Python.
+pub fn details(py: Python<'_>, err: &PyErr) -> Value {
+    if err.traceback(py).is_none() {
+        return Value::Null;
+    }
+    serde_json::json!({
+        "exception": exception_name(err.value(py)),
+        "traceback": traceback(py, err),
+    })
+}
+
+/// The exception's type name, e.g. `AlgohostError`.
+fn exception_name(value: &Bound<'_, PyBaseException>) -> String {
+    value
+        .get_type()
+        .qualname()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "Exception".to_owned())
 }
 
 /// The formatted traceback of `err` (empty when it cannot be formatted).

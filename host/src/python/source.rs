@@ -224,7 +224,13 @@ impl Invoker for PythonInvoker {
                 }
                 Ok(output)
             };
-            call().map_err(|e| errors::to_sdk(py, &e, ctx.deadline().is_some()))
+            call().map_err(|e| {
+                let error = errors::to_sdk(py, &e, ctx.deadline().is_some());
+                if !matches!(error, Error::Raised { .. }) {
+                    crate::runner::give_error_details(errors::details(py, &e));
+                }
+                error
+            })
         })
         .map_err(|e: Error| e)
     }

@@ -279,6 +279,89 @@ fn python_exceptions_exits_and_interrupts_fail_the_run_with_what_happened() {
     }
 }
 
+/// The error of `py_frames` reading a data point name with a typo, as the
+/// context call raised it.
+const TYPO_ERROR: &str = "invalid input: unknown data point name 'site.lod' (did you mean \
+                          'site.load'?); known names: market.day_ahead, site.load, site.pv";
+
+/// The traceback lines of the fixture plugins' call of `code` in `function`:
+/// `  File ".../algohost_fixture_py/__init__.py", line N, in function` and the
+/// code itself.
+fn fixture_frame(function: &str, code: &str) -> String {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/python/algohost_fixture_py/__init__.py");
+    let source = std::fs::read_to_string(&source).unwrap();
+    let lines: Vec<usize> = (1..)
+        .zip(source.lines())
+        .filter(|(_, line)| line.trim() == code)
+        .map(|(number, _)| number)
+        .collect();
+    assert_eq!(lines.len(), 1, "{code} is on lines {lines:?}");
+    format!(
+        "algohost_fixture_py/__init__.py\", line {}, in {function}\n    {code}\n",
+        lines[0]
+    )
+}
+
+#[test]
+fn a_context_call_that_fails_a_python_run_shows_where_the_plugin_made_it() {
+    let venv = test_venv();
+    let (_dir, data) = demo();
+    let frame = fixture_frame(
+        "py_frames",
+        "frame = ctx.read(algohost.DataPointFilter(names=names))",
+    );
+    let params = json!({"names": ["site.lod"]}).to_string();
+    let args = ["--data", data.to_str().unwrap(), "--params", &params];
+    for (door, mut cmd) in front_doors(&venv) {
+        // The error of the context call, and a hint, as for an exception.
+        let out = output(&mut cmd, &[&["run", "py_frames"][..], &args].concat());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{door}: {stderr}");
+        assert!(
+            stderr.ends_with(&format!(
+                " of py_frames failed: {TYPO_ERROR} (-v shows the traceback)\n"
+            )),
+            "{door}: {stderr}"
+        );
+        // With -v, the traceback through the plugin's line.
+        let (_, mut cmd) = front_doors(&venv)
+            .into_iter()
+            .find(|(d, _)| *d == door)
+            .unwrap();
+        let out = output(&mut cmd, &[&["-v", "run", "py_frames"][..], &args].concat());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{door}: {stderr}");
+        let (_, traceback) = stderr
+            .split_once(&format!(" of py_frames failed: {TYPO_ERROR}\n"))
+            .unwrap_or_else(|| panic!("{door}: {stderr}"));
+        assert!(
+            traceback.starts_with("Traceback (most recent call last):\n")
+                && traceback.contains(&frame)
+                && traceback.ends_with(&format!("\nalgohost.AlgohostError: {TYPO_ERROR}\n")),
+            "{door}: {stderr}"
+        );
+    }
+
+    // The run record of the API: the same kind and message, and the
+    // traceback in the details, as for an exception.
+    let scratch = Scratch::new();
+    let server = python_server(&scratch, &[]);
+    let id = server.submit("py_frames", json!({"names": ["site.lod"]}));
+    let run = server.wait_for(&id, |s| s != "running" && s != "queued");
+    assert_eq!(run["status"], "failed", "{run}");
+    assert_eq!(run["error"]["kind"], "invalid_input", "{run}");
+    assert_eq!(run["error"]["message"], TYPO_ERROR, "{run}");
+    assert_eq!(
+        run["error"]["details"]["exception"], "AlgohostError",
+        "{run}"
+    );
+    let traceback = run["error"]["details"]["traceback"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(traceback.contains(&frame), "{run}");
+}
+
 /// A server whose Python algorithms come from the project virtualenv.
 #[test]
 fn a_python_run_past_its_timeout_exits_124_through_both_front_doors() {
