@@ -270,7 +270,8 @@ pub fn from_run(
 /// The plugin error for an exception raised by a Python plugin: our own
 /// `Cancelled` keeps its meaning, and so does `TimedOut` in a run with a
 /// deadline (`has_deadline`); an `AlgohostError` of a context call keeps the
-/// SDK error's kind (`invalid_input`, `data`); a `KeyboardInterrupt` inside
+/// SDK error's kind (`invalid_input`, `data`), its traceback going to the
+/// run's details through [`details`]; a `KeyboardInterrupt` inside
 /// [`catching_interrupts`] cancels the run. Anything else, including
 /// `SystemExit`, fails the run with the traceback.
 pub fn to_sdk(py: Python<'_>, err: &PyErr, has_deadline: bool) -> Error {
