@@ -4,7 +4,8 @@
 //! Params are validated before any plugin code runs. The plugin runs inside
 //! the run's logging scope, on the calling thread when the run has no
 //! deadline and on a pooled thread when it has one; a panic or an error
-//! becomes a failed run, never a crashed host. At the deadline the runner
+//! becomes a failed run, never a crashed host (a panic's error says where
+//! it panicked, as Rust's own report does). At the deadline the runner
 //! stops waiting, flags the run as cancelled (so cooperative plugins stop)
 //! and reports `timed_out`.
 //!
@@ -13,7 +14,7 @@
 //! service persists the record in between. [`execute`] does both at once.
 
 use std::cell::RefCell;
-use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -599,13 +600,13 @@ fn invoke_here(
     let run_host: Arc<dyn RunHost> = host.clone();
     let ctx = Context::new(run_host.clone());
     let result = with_run_logging(run_host, || {
-        catch_unwind(AssertUnwindSafe(|| invoker.invoke(&ctx, params)))
+        algohost_sdk::panic::catch(AssertUnwindSafe(|| invoker.invoke(&ctx, params)))
     });
     let details = ERROR_DETAILS.take();
     if matches!(result, Ok(Err(_))) {
         *host.error_details.lock().unwrap_or_else(|e| e.into_inner()) = details;
     }
-    result.unwrap_or_else(|payload| Err(Error::Panicked(panic_message(payload.as_ref()))))
+    result.unwrap_or_else(|panic| Err(panic.into()))
 }
 
 /// Runs `job` on one of the runner's pooled threads (a new one when none is

@@ -22,9 +22,11 @@ pub enum Error {
     /// A polars operation failed.
     #[error("polars: {0}")]
     Polars(#[from] PolarsError),
-    /// The plugin panicked; the message is the panic's. The host catches
-    /// panics (across the dylib boundary too) and reports them as this.
-    #[error("the plugin panicked: {0}")]
+    /// The plugin panicked: the panic's message, after `panicked at
+    /// src/lib.rs:42:5: ` when where it panicked is known
+    /// ([`Panic::text`](crate::panic::Panic::text)). The host catches panics
+    /// (across the dylib boundary too) and reports them as this.
+    #[error("the plugin {}", crate::panic::describe(.0))]
     Panicked(String),
     /// The plugin raised an exception (a Python plugin): its type, its
     /// message, and the traceback, kept in the run's error details.

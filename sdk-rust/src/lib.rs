@@ -48,6 +48,7 @@ pub mod ffi;
 pub mod logging;
 pub mod manifest;
 pub mod output;
+pub mod panic;
 pub mod params;
 pub mod registration;
 pub mod suggest;

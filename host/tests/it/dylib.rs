@@ -163,6 +163,28 @@ fn execute(registry: &Registry, algorithm: &str, params: Value) -> RunOutcome {
     .unwrap()
 }
 
+/// Where `code` is in `file` (a path from the workspace root, as cargo gives
+/// it to rustc) as a panic there reports it: `file:line:column`.
+fn location_of(file: &str, code: &str) -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let text = std::fs::read_to_string(root.join(file)).unwrap();
+    let (index, line) = text
+        .lines()
+        .enumerate()
+        .find(|(_, line)| line.contains(code))
+        .unwrap_or_else(|| panic!("no `{code}` in {file}"));
+    let column = line.find(code).unwrap() + 1;
+    format!("{file}:{}:{column}", index + 1)
+}
+
+/// Where the echo fixture's `panics` panics.
+fn echo_panic_location() -> String {
+    location_of(
+        "tests/fixtures/plugins/echo/src/lib.rs",
+        r#"panic!("echo fixture: deliberate panic")"#,
+    )
+}
+
 fn diagnostic_for<'a>(registry: &'a Registry, library: &Path) -> &'a Diagnostic {
     let location = library.display().to_string();
     registry
@@ -260,9 +282,13 @@ fn each_broken_library_is_a_diagnostic_and_the_good_plugin_keeps_working() {
     );
     assert!(d.hint.contains("export_plugin!()"), "{}", d.hint);
     let d = diagnostic_for(&registry, &in_dir("panic-on-load"));
+    let location = location_of("tests/fixtures/plugins/panic-on-load/src/lib.rs", "panic!(");
     assert_eq!(
         d.reason,
-        "the plugin failed to load: building the manifest of 'cursed' panicked: panic-on-load fixture: this schema cannot be built"
+        format!(
+            "the plugin failed to load: building the manifest of 'cursed' panicked at {location}: \
+             panic-on-load fixture: this schema cannot be built"
+        )
     );
     let d = diagnostic_for(&registry, &not_a_library);
     assert!(
@@ -447,7 +473,10 @@ fn a_panicking_plugin_and_a_failing_one_fail_their_runs_with_the_messages() {
     assert_eq!(error.kind, "panic");
     assert_eq!(
         error.message,
-        "the plugin panicked: echo fixture: deliberate panic"
+        format!(
+            "the plugin panicked at {}: echo fixture: deliberate panic",
+            echo_panic_location()
+        )
     );
 
     let failed = execute(&registry, "fails", json!({})).run;
@@ -460,6 +489,46 @@ fn a_panicking_plugin_and_a_failing_one_fail_their_runs_with_the_messages() {
 
     let next = execute(&registry, "echo_frames", json!({})).run;
     assert_eq!(next.status, RunStatus::Succeeded);
+}
+
+/// `algohost run` of the panicking fixture, with `RUST_BACKTRACE` set to
+/// `backtrace` or unset.
+fn algohost_run_panics(backtrace: Option<&str>) -> std::process::Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_algohost"));
+    command
+        .args(["run", "panics"])
+        .env("ALGOHOST_PLUGIN_PATH", fixture("echo"))
+        .env_remove("ALGOHOST_DATA")
+        .env_remove("ALGOHOST_LOG")
+        .env_remove("VIRTUAL_ENV")
+        .env_remove("RUST_BACKTRACE");
+    if let Some(backtrace) = backtrace {
+        command.env("RUST_BACKTRACE", backtrace);
+    }
+    command.output().unwrap()
+}
+
+#[test]
+fn algohost_run_says_once_where_a_plugin_panicked() {
+    let out = algohost_run_panics(None);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    // The run's error is the report; the panic hook adds no second one.
+    let expected = format!(
+        " of panics failed: the plugin panicked at {}: echo fixture: deliberate panic",
+        echo_panic_location()
+    );
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert!(
+        matches!(lines[..], [line] if line.starts_with("error: run ") && line.ends_with(&expected)),
+        "{stderr}"
+    );
+
+    // A backtrace asked for is still printed, by Rust's own hook.
+    let out = algohost_run_panics(Some("1"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("stack backtrace:"), "{stderr}");
+    assert!(stderr.trim_end().ends_with(&expected), "{stderr}");
 }
 
 #[test]

@@ -19,6 +19,12 @@ use crate::common::{request, request_with};
 #[derive(Deserialize, JsonSchema)]
 struct Empty {}
 
+/// Where `test_panics` panics, as Rust reports it: `file:line:column`.
+fn test_panics_location() -> String {
+    format!("{}:{}:5", file!(), TEST_PANICS_LINE)
+}
+const TEST_PANICS_LINE: u32 = line!() + 5;
+
 /// Panics with a known message.
 #[algorithm(name = "test_panics", version = "1.0.0")]
 fn test_panics(_ctx: &Context, _p: Empty) -> Result<Output> {
@@ -266,11 +272,49 @@ fn a_panic_fails_the_run_with_its_message_and_the_next_run_works() {
     assert_eq!(run.status, RunStatus::Failed);
     let error = run.error.unwrap();
     assert_eq!(error.kind, "panic");
-    assert_eq!(error.message, "the plugin panicked: the battery exploded");
+    assert_eq!(
+        error.message,
+        format!(
+            "the plugin panicked at {}: the battery exploded",
+            test_panics_location()
+        )
+    );
     let next = runner::execute(&r, request("test_add", json!({"a": 1})))
         .unwrap()
         .run;
     assert_eq!(next.status, RunStatus::Succeeded);
+}
+
+/// Set in the child process of [`a_builtin_panic_is_reported_once_on_stderr`].
+const CHILD: &str = "ALGOHOST_TEST_PANIC_CHILD";
+
+/// A host that links a panicking algorithm (this test binary, run again as a
+/// child) prints the run's error; Rust's panic hook prints nothing more.
+#[test]
+fn a_builtin_panic_is_reported_once_on_stderr() {
+    let name = "runner::a_builtin_panic_is_reported_once_on_stderr";
+    if std::env::var_os(CHILD).is_some() {
+        let run = runner::execute(&registry(), request("test_panics", json!({})))
+            .unwrap()
+            .run;
+        eprintln!("error: {}", run.error.unwrap().message);
+        return;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD, "1")
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(
+        stderr.trim_end(),
+        format!(
+            "error: the plugin panicked at {}: the battery exploded",
+            test_panics_location()
+        )
+    );
 }
 
 #[test]

@@ -13,7 +13,6 @@ use polars_arrow::ffi::ArrowArrayStream;
 use serde_json::Value;
 
 use super::frames::{export_frame, import_frame};
-use super::panic_message;
 use super::v1::{
     ABI_MAJOR, ABI_MINOR, AlgorithmV1, ErrorV1, HostV1, OwnedStr, PLUGIN_SYMBOL, PluginV1,
     RunResultV1, StrRef,
@@ -23,6 +22,7 @@ use crate::data::{DataPointConfig, DataPointFilter};
 use crate::error::{Error, Result};
 use crate::logging::LogRecord;
 use crate::output::Output;
+use crate::panic::message_of;
 
 /// A plugin library's table that passed the version check.
 #[derive(Debug)]
@@ -156,7 +156,8 @@ impl PluginAlgorithm {
 
     /// Runs the algorithm with (validated) `params`: the plugin's context
     /// calls back into `ctx`'s host. A panic in the plugin comes back as
-    /// `Error::Panicked(message)`; other errors keep their variant
+    /// `Error::Panicked`, with where it panicked when the plugin's SDK says
+    /// so; other errors keep their variant
     /// (so `Cancelled` and `DeadlineExceeded` survive the boundary).
     pub fn invoke(&self, ctx: &Context, params: &Value) -> Result<Output> {
         let params =
@@ -233,7 +234,7 @@ fn fallible(error: *mut ErrorV1, body: impl FnOnce() -> Result<()>) -> bool {
     let failure = match catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(())) => return true,
         Ok(Err(e)) => e,
-        Err(payload) => Error::Failed(format!("host panicked: {}", panic_message(&*payload))),
+        Err(payload) => Error::Failed(format!("host panicked: {}", message_of(&*payload))),
     };
     // SAFETY: `error` is the plugin's out-parameter, initialised empty
     // (nothing to drop), valid for the call.
@@ -447,6 +448,7 @@ mod tests {
         Err(Error::InvalidInput("limit_kw must be positive".into()))
     }
 
+    const PANICS_LINE: u32 = line!() + 2;
     fn panics(_: &Context, _: Value) -> Result<Output> {
         panic!("the battery is on fire")
     }
@@ -544,7 +546,10 @@ mod tests {
         let err = run(&plugin, "panics", &host).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "the plugin panicked: the battery is on fire"
+            format!(
+                "the plugin panicked at {}:{PANICS_LINE}:9: the battery is on fire",
+                file!()
+            )
         );
         let err = run(&plugin, "echo", &host).unwrap_err();
         assert!(

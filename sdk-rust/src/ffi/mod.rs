@@ -11,14 +11,3 @@ pub mod frames;
 pub mod host;
 pub mod plugin;
 pub mod v1;
-
-/// The text of a panic's payload (`panic!` with a literal or a format).
-pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "(a panic without a message)".to_owned()
-    }
-}

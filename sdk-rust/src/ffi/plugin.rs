@@ -12,7 +12,6 @@ use polars::prelude::DataFrame;
 use polars_arrow::ffi::ArrowArrayStream;
 
 use super::frames::{export_frame, import_frame};
-use super::panic_message;
 use super::v1::{
     ABI_MAJOR, ABI_MINOR, AlgorithmV1, ErrorV1, FramesV1, HostV1, NamedFrameV1, OwnedStr, PluginV1,
     RunResultV1, StrRef,
@@ -22,6 +21,7 @@ use crate::data::{DataPointConfig, DataPointFilter};
 use crate::error::{Error, Result};
 use crate::logging::{LogRecord, with_run_logging};
 use crate::output::Output;
+use crate::panic::catch;
 use crate::registration::AlgorithmRegistration;
 
 /// Makes a `cdylib` crate an algohost plugin: exports the symbol
@@ -90,12 +90,13 @@ unsafe impl Sync for Table {}
 
 impl Table {
     /// Builds the table. A panic while building a manifest becomes the
-    /// table's load error (naming the algorithm), with no algorithms.
+    /// table's load error (naming the algorithm and where it panicked), with
+    /// no algorithms.
     pub(crate) fn build(registrations: Vec<&'static AlgorithmRegistration>) -> Self {
         let mut manifests = Vec::with_capacity(registrations.len());
         let mut load_error = String::new();
         for registration in &registrations {
-            match catch_unwind(|| registration.manifest()) {
+            match catch(|| registration.manifest()) {
                 Ok(manifest) => match serde_json::to_string(&manifest) {
                     Ok(json) => manifests.push(json),
                     Err(e) => {
@@ -106,12 +107,9 @@ impl Table {
                         break;
                     }
                 },
-                Err(payload) => {
-                    load_error = format!(
-                        "building the manifest of '{}' panicked: {}",
-                        registration.name,
-                        panic_message(&*payload)
-                    );
+                Err(panic) => {
+                    load_error =
+                        format!("building the manifest of '{}' {panic}", registration.name);
                     break;
                 }
             }
@@ -155,14 +153,16 @@ impl Table {
 /// `rustc --version` of the compiler that built this SDK (and so the plugin).
 const RUSTC_VERSION: &str = env!("ALGOHOST_RUSTC_VERSION");
 
-/// [`AlgorithmV1::run`] of every algorithm of this library.
+/// [`AlgorithmV1::run`] of every algorithm of this library. A panic is
+/// returned as a `panic` error whose message says where it happened
+/// ([`Panic::text`](crate::panic::Panic::text)).
 unsafe extern "C" fn run_v1(
     algorithm: *const AlgorithmV1,
     host: *const HostV1,
     params_json: StrRef,
     out: *mut RunResultV1,
 ) {
-    let result = catch_unwind(AssertUnwindSafe(|| {
+    let result = catch(AssertUnwindSafe(|| {
         // SAFETY: the host passes back an entry of this library's table,
         // whose `private_data` is a `&'static AlgorithmRegistration`.
         let registration = unsafe { &*((*algorithm).private_data as *const AlgorithmRegistration) };
@@ -179,8 +179,8 @@ unsafe extern "C" fn run_v1(
     let result = match result {
         Ok(Ok(result)) => result,
         Ok(Err(error)) => failure(&error),
-        Err(payload) => RunResultV1 {
-            error: ErrorV1::panic(&panic_message(&*payload)),
+        Err(panic) => RunResultV1 {
+            error: ErrorV1::panic(&panic.text()),
             ..RunResultV1::empty()
         },
     };
@@ -399,6 +399,7 @@ mod tests {
 
     use super::*;
 
+    const SCHEMA_PANICS_LINE: u32 = line!() + 2;
     fn schema_panics() -> Value {
         panic!("schema exploded")
     }
@@ -438,10 +439,12 @@ mod tests {
         let table = Table::build(vec![&GOOD, &BAD]);
         // SAFETY: the string points into `table`, alive here.
         let error = unsafe { table.plugin.load_error.as_str() };
-        assert_eq!(
-            error,
-            "building the manifest of 'bad_schema' panicked: schema exploded"
-        );
+        let prefix = "building the manifest of 'bad_schema' panicked at ";
+        let location = error
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.strip_suffix(": schema exploded"))
+            .unwrap_or_else(|| panic!("{error}"));
+        assert_eq!(location, format!("{}:{SCHEMA_PANICS_LINE}:9", file!()));
         assert_eq!(table.plugin.algorithm_count, 0);
     }
 

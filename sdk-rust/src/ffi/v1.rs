@@ -206,8 +206,10 @@ impl RunResultV1 {
 #[derive(Debug)]
 pub struct ErrorV1 {
     /// `cancelled`, `timed_out`, `invalid_input`, `data`, `polars`, `failed`
-    /// ([`Error::kind`]), or `panic` (the message is the panic's); unknown
-    /// kinds are read as `failed`.
+    /// ([`Error::kind`]), or `panic` (the message is the panic's, after
+    /// `panicked at src/lib.rs:42:5: ` when the plugin knew where: see
+    /// [`Panic::text`](crate::panic::Panic::text); plugins built before send
+    /// the message alone); unknown kinds are read as `failed`.
     pub kind: OwnedStr,
     /// What went wrong.
     pub message: OwnedStr,
@@ -237,7 +239,8 @@ impl ErrorV1 {
         }
     }
 
-    /// A panic caught on this side, with the panic's message.
+    /// A panic caught on this side, with its
+    /// [`Panic::text`](crate::panic::Panic::text).
     pub fn panic(message: &str) -> Self {
         Self {
             kind: OwnedStr::new("panic"),
@@ -507,6 +510,13 @@ mod tests {
         assert!(
             matches!(&e, Error::Panicked(m) if m == "index out of bounds"),
             "{e:?}"
+        );
+        // What a plugin built before locations were sent says.
+        assert_eq!(e.to_string(), "the plugin panicked: index out of bounds");
+        let e = ErrorV1::panic("panicked at src/lib.rs:42:5: index out of bounds").to_error();
+        assert_eq!(
+            e.to_string(),
+            "the plugin panicked at src/lib.rs:42:5: index out of bounds"
         );
     }
 
