@@ -253,8 +253,14 @@ fn report_unsuccessful(run: &Run, verbose: u8, asked_for_data: bool) -> u8 {
         .and_then(|e| e.details.get("traceback"))
         .and_then(Value::as_str)
         .filter(|t| !t.trim().is_empty());
+    // Rust's own panic report (with its note on RUST_BACKTRACE) is left to
+    // the run's error: say how to get the backtrace instead.
+    let is_panic = error.is_some_and(|e| e.kind == "panic");
     let hint = match traceback {
         Some(_) if verbose == 0 => " (-v shows the traceback)",
+        None if is_panic && std::env::var_os("RUST_BACKTRACE").is_none() => {
+            " (RUST_BACKTRACE=1 shows a backtrace)"
+        }
         _ => "",
     };
     errln!(

@@ -519,8 +519,9 @@ fn algohost_run_says_once_where_a_plugin_panicked() {
         echo_panic_location()
     );
     let lines: Vec<&str> = stderr.lines().collect();
+    let with_hint = format!("{expected} (RUST_BACKTRACE=1 shows a backtrace)");
     assert!(
-        matches!(lines[..], [line] if line.starts_with("error: run ") && line.ends_with(&expected)),
+        matches!(lines[..], [line] if line.starts_with("error: run ") && line.ends_with(&with_hint)),
         "{stderr}"
     );
 
