@@ -46,10 +46,18 @@ pub struct Summary {
     pub peak_after_kw: f64,
     /// The limit the dispatch aimed for.
     pub limit_kw: f64,
-    /// Whether grid import stays at or below the limit in every interval.
-    pub limit_met: bool,
+    /// Whether grid import stays at or below the limit in every interval:
+    /// `false` when an interval is above it, `None` (null) when none is but
+    /// some intervals have no load ([`Summary::gaps`]), so nobody knows.
+    pub limit_met: Option<bool>,
     /// Intervals whose grid import is still above the limit.
     pub intervals_above_limit: usize,
+    /// Runs of intervals without load in the range (between samples, and
+    /// before or after them up to the `start` and `end` params); the
+    /// battery idles through them.
+    pub gaps: usize,
+    /// Intervals without load in the range, all gaps together.
+    pub intervals_missing: usize,
     /// Energy taken in by the battery, at the grid side, in kWh.
     pub energy_charged_kwh: f64,
     /// Energy delivered by the battery, at the grid side, in kWh.
@@ -200,10 +208,25 @@ fn summarise(net: &[f64], battery_kw: &[f64], grid_kw: &[f64], dt_h: f64, limit:
         peak_before_kw: peak(net),
         peak_after_kw: peak(grid_kw),
         limit_kw: limit,
-        limit_met: intervals_above_limit == 0,
+        limit_met: Some(intervals_above_limit == 0),
         intervals_above_limit,
+        gaps: 0,
+        intervals_missing: 0,
         energy_charged_kwh,
         energy_discharged_kwh,
         throughput_kwh: energy_charged_kwh + energy_discharged_kwh,
+    }
+}
+
+impl Summary {
+    /// The summary of a schedule whose input lacks load in `intervals_missing`
+    /// intervals, in `gaps` runs: the limit is not known to be met there.
+    pub fn with_gaps(mut self, gaps: usize, intervals_missing: usize) -> Self {
+        self.gaps = gaps;
+        self.intervals_missing = intervals_missing;
+        if intervals_missing > 0 && self.limit_met == Some(true) {
+            self.limit_met = None;
+        }
+        self
     }
 }

@@ -2,7 +2,7 @@
 //! plain vectors for [`crate::dispatch`], and turns the schedule back into
 //! the `schedule` output frame.
 
-use algohost_sdk::chrono::DateTime;
+use algohost_sdk::chrono::{DateTime, Utc};
 use algohost_sdk::data::TS;
 use algohost_sdk::polars::prelude::{DataType, TimeUnit, TimeZone};
 use algohost_sdk::prelude::*;
@@ -21,6 +21,11 @@ pub struct Input {
     pub pv_kw: Vec<f64>,
     /// Interval length in hours.
     pub dt_h: f64,
+    /// Runs of intervals without load: between samples, and for [`read`]
+    /// also before the first and after the last up to the params' start and end.
+    pub gaps: usize,
+    /// Intervals without load, all gaps together.
+    pub intervals_missing: usize,
 }
 
 /// Reads the load and PV data points named in `params` through `ctx`, at the
@@ -59,6 +64,7 @@ pub fn read(ctx: &Context, params: &Params) -> Result<Input> {
     };
     let wide = ctx.read(&filter)?;
     let mut input = from_wide(&wide, &params.load, params.pv.as_deref(), dt_h)?;
+    input.count_edge_gaps(params.start, params.end)?;
     input.load_kw.iter_mut().for_each(|v| *v *= load_factor);
     input.pv_kw.iter_mut().for_each(|v| *v *= pv_factor);
     Ok(input)
@@ -113,7 +119,7 @@ pub fn from_wide(wide: &DataFrame, load: &str, pv: Option<&str>, dt_h: f64) -> R
             Some(TimeZone::UTC),
         ))?;
     let ts_us: Vec<Option<i64>> = ts.datetime()?.physical().iter().collect();
-    check_times(&ts_us, dt_h)?;
+    let (gaps, intervals_missing) = check_times(&ts_us, dt_h)?;
 
     let load_column = wide.column(load).map_err(|_| no_samples())?;
     let load_kw = values(load_column)?;
@@ -151,6 +157,8 @@ pub fn from_wide(wide: &DataFrame, load: &str, pv: Option<&str>, dt_h: f64) -> R
         load_kw,
         pv_kw,
         dt_h,
+        gaps,
+        intervals_missing,
     })
 }
 
@@ -158,11 +166,12 @@ fn values(column: &Column) -> Result<Vec<Option<f64>>> {
     Ok(column.cast(&DataType::Float64)?.f64()?.iter().collect())
 }
 
-/// Interval starts must be present and strictly increasing; gaps are allowed
-/// (the battery idles through them) but logged.
-fn check_times(ts_us: &[Option<i64>], dt_h: f64) -> Result<()> {
-    let step_us = (dt_h * 3_600_000_000.0).round() as i64;
-    let mut gaps = 0;
+/// Interval starts must be present and strictly increasing; gaps are
+/// allowed (the battery idles through them). Returns how many gaps there are
+/// and how many intervals they miss.
+fn check_times(ts_us: &[Option<i64>], dt_h: f64) -> Result<(usize, usize)> {
+    let step_us = step_us(dt_h);
+    let (mut gaps, mut missing) = (0, 0);
     for (i, pair) in ts_us.windows(2).enumerate() {
         let (Some(a), Some(b)) = (pair[0], pair[1]) else {
             return Err(Error::Data(format!(
@@ -178,6 +187,7 @@ fn check_times(ts_us: &[Option<i64>], dt_h: f64) -> Result<()> {
         }
         if b - a != step_us {
             gaps += 1;
+            missing += intervals_in(b - a - step_us, step_us);
         }
     }
     if ts_us.first().is_some_and(Option::is_none) {
@@ -185,13 +195,16 @@ fn check_times(ts_us: &[Option<i64>], dt_h: f64) -> Result<()> {
             "the input frame has a null 'ts' in row 0".to_owned(),
         ));
     }
-    if gaps > 0 {
-        warn!(
-            gaps,
-            "the input has {gaps} gap(s) between intervals; the battery idles through them"
-        );
-    }
-    Ok(())
+    Ok((gaps, missing))
+}
+
+fn step_us(dt_h: f64) -> i64 {
+    (dt_h * 3_600_000_000.0).round() as i64
+}
+
+/// The intervals of `step_us` that `span_us` holds, a part of one counted whole.
+fn intervals_in(span_us: i64, step_us: i64) -> usize {
+    usize::try_from((span_us + step_us - 1) / step_us).unwrap_or(0)
 }
 
 fn format_ts(ts_us: Option<i64>) -> String {
@@ -201,6 +214,29 @@ fn format_ts(ts_us: Option<i64>) -> String {
 }
 
 impl Input {
+    /// Counts the intervals without load between `start` and the first
+    /// interval and between the last one and `end` as gaps too.
+    fn count_edge_gaps(
+        &mut self,
+        start: Option<DateTime<Utc>>,
+        end: Option<DateTime<Utc>>,
+    ) -> Result<()> {
+        let ts = self.ts.datetime()?.physical();
+        let (Some(first), Some(last)) = (ts.first(), ts.last()) else {
+            return Ok(());
+        };
+        let step_us = step_us(self.dt_h);
+        let before = start.map_or(0, |s| first - s.timestamp_micros());
+        let after = end.map_or(0, |e| e.timestamp_micros() - (last + step_us));
+        for span in [before, after] {
+            if span > 0 {
+                self.gaps += 1;
+                self.intervals_missing += intervals_in(span, step_us);
+            }
+        }
+        Ok(())
+    }
+
     /// The `schedule` output frame: ts, load_kw, pv_kw, battery_kw, soc_kwh, grid_kw.
     pub fn schedule_frame(&self, schedule: &Schedule) -> Result<DataFrame> {
         let ts = self.ts.clone().with_name(TS.into());

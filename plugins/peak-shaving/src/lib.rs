@@ -21,7 +21,11 @@ pub use params::{Battery, Params, Recharge};
 /// exceeds the limit by, and recharges from PV surplus and, below the limit,
 /// from the grid, looking ahead so that enough energy is stored before the
 /// next peaks. Returns the schedule (battery power, positive = discharge; SoC
-/// at the end of each interval; grid import) and peaks before and after.
+/// at the end of each interval; grid import) and a summary: peak_before_kw,
+/// peak_after_kw, limit_kw, limit_met (true, false, or null when no interval
+/// is above the limit but the load has gaps), intervals_above_limit, gaps
+/// and intervals_missing (intervals without load between start and end),
+/// energy_charged_kwh, energy_discharged_kwh and throughput_kwh.
 #[algorithm(
     name = "peak_shaving",
     version = "0.1.0",
@@ -39,28 +43,41 @@ fn peak_shaving(ctx: &Context, params: Params) -> Result<Output> {
         ctx.progress(0.2 + 0.7 * done, "dispatching the battery");
         Ok(())
     })?;
-    let summary = &schedule.summary;
-    if summary.limit_met {
-        info!(
+    let summary = schedule
+        .summary
+        .clone()
+        .with_gaps(input.gaps, input.intervals_missing);
+    let known = input.load_kw.len();
+    match summary.limit_met {
+        Some(true) => info!(
             peak_before_kw = summary.peak_before_kw,
             peak_after_kw = summary.peak_after_kw,
             "grid import stays at or below {} kW",
             params.limit_kw
-        );
-    } else {
-        warn!(
+        ),
+        Some(false) => warn!(
             intervals_above_limit = summary.intervals_above_limit,
-            "the battery cannot keep grid import at or below {} kW in {} of {} intervals; peak after: {:.3} kW",
+            "the battery cannot keep grid import at or below {} kW in {} of {known} intervals; peak after: {:.3} kW",
             params.limit_kw,
             summary.intervals_above_limit,
-            input.load_kw.len(),
             summary.peak_after_kw
+        ),
+        None => {}
+    }
+    if summary.gaps > 0 {
+        warn!(
+            gaps = summary.gaps,
+            intervals_missing = summary.intervals_missing,
+            "the load has no value in {} intervals ({} gap(s)); the battery idles through them, and whether grid import stays at or below {} kW there is not known",
+            summary.intervals_missing,
+            summary.gaps,
+            params.limit_kw
         );
     }
     let frame = input.schedule_frame(&schedule)?;
     ctx.progress(1.0, "done");
     Ok(Output::new()
-        .with_summary(rounded(algohost_sdk::serde_json::to_value(summary)?))
+        .with_summary(rounded(algohost_sdk::serde_json::to_value(&summary)?))
         .with_frame("schedule", frame))
 }
 

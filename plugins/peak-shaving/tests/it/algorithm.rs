@@ -101,6 +101,8 @@ fn a_small_site_gets_the_hand_computed_schedule() {
             "limit_kw": 10.0,
             "limit_met": true,
             "intervals_above_limit": 0,
+            "gaps": 0,
+            "intervals_missing": 0,
             "energy_charged_kwh": 6.0,
             "energy_discharged_kwh": 6.0,
             "throughput_kwh": 12.0
@@ -331,7 +333,7 @@ fn a_cancelled_run_stops() {
 }
 
 #[test]
-fn a_gap_in_the_samples_is_logged_and_idled_through() {
+fn a_gap_in_the_samples_is_in_the_summary_and_the_limit_is_not_claimed_met() {
     // Hours 0–1 and 4–5; nothing at all in hours 2–3.
     let later = start() + algohost_sdk::chrono::Duration::hours(4);
     let host = MemoryHost::new()
@@ -347,10 +349,63 @@ fn a_gap_in_the_samples_is_logged_and_idled_through() {
     assert_eq!(ts_us(frame).len(), 4);
     // The 4 kWh for hours 4–5 are charged in hour 1, the last one before the gap.
     assert_eq!(column(frame, "grid_kw"), [5.0, 9.0, 10.0, 10.0]);
+    // Every known hour is at or below 10 kW, but hours 2–3 are not known.
+    assert_eq!(out.summary["limit_met"], Value::Null);
+    assert_eq!(out.summary["intervals_above_limit"], json!(0));
+    assert_eq!(out.summary["gaps"], json!(1));
+    assert_eq!(out.summary["intervals_missing"], json!(2));
     assert_eq!(
         host.warnings(),
-        ["the input has 1 gap(s) between intervals; the battery idles through them"]
+        [
+            "the load has no value in 2 intervals (1 gap(s)); the battery idles through them, \
+             and whether grid import stays at or below 10 kW there is not known"
+        ]
     );
+}
+
+#[test]
+fn a_known_interval_above_the_limit_is_not_met_whatever_the_gaps() {
+    let later = start() + algohost_sdk::chrono::Duration::hours(3);
+    let host = MemoryHost::new()
+        .with_series(power("site.load", 3600), start(), &[Some(5.0)])
+        .with_series(power("site.load", 3600), later, &[Some(30.0)]);
+    let out = host
+        .run(
+            "peak_shaving",
+            json!({"limit_kw": 10.0, "pv": null, "battery": small_battery()}),
+        )
+        .unwrap();
+    assert_eq!(out.summary["limit_met"], json!(false));
+    assert_eq!(out.summary["gaps"], json!(1));
+    assert_eq!(out.summary["intervals_missing"], json!(2));
+}
+
+#[test]
+fn hours_without_load_between_start_and_end_are_gaps_too() {
+    let host = site(&[Some(5.0); 4], &[Some(0.0); 4]);
+    let out = host
+        .run(
+            "peak_shaving",
+            json!({
+                "limit_kw": 10.0, "battery": small_battery(),
+                "start": "2024-02-29T22:00:00Z", "end": "2024-03-01T07:00:00Z"
+            }),
+        )
+        .unwrap();
+    assert_eq!(out.frames["schedule"].height(), 4);
+    // 22:00–23:00 before the first hour, 04:00–06:00 after the last.
+    assert_eq!(out.summary["gaps"], json!(2));
+    assert_eq!(out.summary["intervals_missing"], json!(5));
+    assert_eq!(out.summary["limit_met"], Value::Null);
+    // Within the data, nothing is missing and the limit is met.
+    let out = host
+        .run(
+            "peak_shaving",
+            json!({"limit_kw": 10.0, "battery": small_battery(), "end": "2024-03-01T04:00:00Z"}),
+        )
+        .unwrap();
+    assert_eq!(out.summary["gaps"], json!(0));
+    assert_eq!(out.summary["limit_met"], json!(true));
 }
 
 #[test]

@@ -101,7 +101,7 @@ fn three_days_are_shaved_exactly_to_the_limit() {
         s.summary.peak_before_kw > 100.0,
         "the profile has peaks to shave"
     );
-    assert!(s.summary.limit_met);
+    assert_eq!(s.summary.limit_met, Some(true));
     assert_eq!(s.summary.intervals_above_limit, 0);
     assert!(
         (s.summary.peak_after_kw - 70.0).abs() <= EPS,
@@ -134,7 +134,7 @@ fn an_empty_battery_recharges_before_the_first_peak() {
     }));
     let s = dispatch(&load, &pv, 1.0, &p).unwrap();
     assert_constraints(&load, &pv, 1.0, &p, &s);
-    assert!(s.summary.limit_met, "grid: {:?}", s.grid_kw);
+    assert_eq!(s.summary.limit_met, Some(true), "grid: {:?}", s.grid_kw);
     assert!(
         s.grid_kw[4..].iter().all(|g| (g - 25.0).abs() <= EPS),
         "grid: {:?}",
@@ -167,7 +167,7 @@ fn a_small_battery_shaves_what_it_can_and_keeps_its_bounds() {
     let p = params(json!({"limit_kw": 70.0, "battery": battery(20.0, 60.0)}));
     let s = dispatch(&load, &pv, DT_H, &p).unwrap();
     assert_constraints(&load, &pv, DT_H, &p, &s);
-    assert!(!s.summary.limit_met);
+    assert_eq!(s.summary.limit_met, Some(false));
     assert!(s.summary.intervals_above_limit > 0);
     assert!(s.summary.peak_after_kw <= s.summary.peak_before_kw);
     assert!(
@@ -182,7 +182,7 @@ fn a_weak_battery_shaves_what_its_power_allows() {
     let p = params(json!({"limit_kw": 70.0, "battery": battery(500.0, 10.0)}));
     let s = dispatch(&load, &pv, DT_H, &p).unwrap();
     assert_constraints(&load, &pv, DT_H, &p, &s);
-    assert!(!s.summary.limit_met);
+    assert_eq!(s.summary.limit_met, Some(false));
     assert!((s.summary.peak_after_kw - (s.summary.peak_before_kw - 10.0)).abs() <= EPS);
 }
 
@@ -193,7 +193,7 @@ fn a_limit_above_the_peak_leaves_the_grid_alone() {
         params(json!({"limit_kw": 500.0, "battery": battery(200.0, 60.0), "recharge": "pv_only"}));
     let s = dispatch(&load, &pv, DT_H, &p).unwrap();
     assert_constraints(&load, &pv, DT_H, &p, &s);
-    assert!(s.summary.limit_met);
+    assert_eq!(s.summary.limit_met, Some(true));
     assert_eq!(s.summary.peak_after_kw, s.summary.peak_before_kw);
     assert_eq!(s.summary.energy_discharged_kwh, 0.0);
 }
@@ -263,11 +263,12 @@ fn the_look_ahead_meets_every_limit_a_full_battery_meets() {
         assert_constraints(&load, &pv, DT_H, &p, &s);
         assert_eq!(
             s.summary.limit_met,
-            eager_meets_limit(&load, DT_H, &p),
+            Some(eager_meets_limit(&load, DT_H, &p)),
             "limit {limit}"
         );
-        met += usize::from(s.summary.limit_met);
-        if s.summary.limit_met && s.summary.peak_before_kw > limit as f64 {
+        let is_met = s.summary.limit_met == Some(true);
+        met += usize::from(is_met);
+        if is_met && s.summary.peak_before_kw > limit as f64 {
             assert!((s.summary.peak_after_kw - limit as f64).abs() <= EPS);
         }
     }
@@ -324,5 +325,5 @@ fn an_empty_profile_gives_an_empty_schedule() {
     let p = params(json!({"limit_kw": 5.0, "battery": battery(10.0, 5.0)}));
     let s = dispatch(&[], &[], 1.0, &p).unwrap();
     assert!(s.battery_kw.is_empty());
-    assert!(s.summary.limit_met);
+    assert_eq!(s.summary.limit_met, Some(true));
 }
