@@ -16,9 +16,12 @@ pub use write_back::{Written, derived_points, write_back};
 /// Converts data points to another resolution, following each one's
 /// quantity: power and price take the time-weighted mean down and repeat up,
 /// energy sums down and splits by duration up, state takes the last value
-/// down and fills forward (or linearly) up. Target intervals that samples
-/// cover less than `min_coverage` are null. With `write_back`, the result is
-/// also stored as new data points named `name + suffix`.
+/// down and fills forward (or linearly) up. The result has one row per
+/// target interval in [start, end) (without them, from the first to the last
+/// interval that a sample of any of `names` touches), whatever the coverage:
+/// an interval that samples cover less than `min_coverage` is null, at the
+/// edges as in between. With `write_back`, the result is also stored as new
+/// data points named `name + suffix`.
 #[algorithm(name = "resample", version = "0.1.0", idempotent = true, outputs = ["resampled"])]
 fn resample(ctx: &Context, params: Params) -> Result<Output> {
     params.validate()?;
@@ -35,7 +38,7 @@ fn resample(ctx: &Context, params: Params) -> Result<Output> {
     )?;
     let wide = data::to_wide(&converted, &points)?;
     ctx.check()?;
-    if wide.height() == 0 {
+    if long.height() == 0 {
         warn!(
             "no samples of {} in the selected range",
             quoted(&params.names)

@@ -15,14 +15,20 @@ pub struct Params {
     pub names: Vec<String>,
     /// Target resolution, an ISO 8601 duration such as PT15M, PT1H or P1D.
     pub resolution: Resolution,
-    /// Convert samples from this instant on (RFC 3339, inclusive); default: the first sample.
+    /// Convert samples from this instant on (RFC 3339, inclusive): the rows
+    /// start with the first target interval that starts at or after it;
+    /// default: the interval of the first sample of any of `names`.
     #[serde(default)]
     pub start: Option<DateTime<Utc>>,
-    /// Convert samples before this instant (RFC 3339, exclusive); default: all after start.
+    /// Convert samples before this instant (RFC 3339, exclusive): the rows
+    /// end with the last target interval that starts before it; default: the
+    /// interval of the last sample of any of `names`.
     #[serde(default)]
     pub end: Option<DateTime<Utc>>,
     /// Share of a target interval that samples must cover (0 to 1); an
-    /// interval covered less is null rather than a made-up value.
+    /// interval covered less is null rather than a made-up value. Power and
+    /// price average the covered part; energy sums it and scales the sum to
+    /// the whole interval (divides by the covered share).
     #[serde(default = "default_min_coverage")]
     #[schemars(range(min = 0.0, max = 1.0))]
     pub min_coverage: f64,
@@ -118,6 +124,8 @@ impl Params {
             min_coverage: self.min_coverage,
             state_upsample: self.state_upsample.into(),
             time_zone: self.time_zone.clone(),
+            start: self.start,
+            end: self.end,
         }
     }
 

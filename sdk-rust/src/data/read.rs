@@ -90,8 +90,13 @@ impl ReadPlan {
 
     /// Converts the fetched long frame of `points` (the samples in
     /// [`ReadPlan::fetch_range`]) to the target resolution when it differs
-    /// from theirs, and keeps `[start, end)`. Without conversion the frame is
-    /// returned as fetched.
+    /// from theirs, and keeps `[start, end)`: each of `points` then has a row
+    /// for every target interval in the range from the first to the last
+    /// that a fetched sample of any of them touches, null where samples do
+    /// not fully cover it, at the edges as in between (see [`resample`]);
+    /// intervals beyond the samples get no rows, so that a range far wider
+    /// than the data costs no more than the data. Without conversion the
+    /// frame is returned as fetched.
     pub fn finish(&self, raw: DataFrame, points: &[DataPointConfig]) -> Result<DataFrame> {
         let Some(target) = self.target_for(points) else {
             return Ok(raw);
@@ -281,5 +286,34 @@ mod tests {
         let ts = ts_micros(&long).unwrap();
         let half = at(1).timestamp_micros() + HOUR_US / 2;
         assert_eq!(ts, [half, half + HOUR_US / 4]);
+    }
+
+    #[test]
+    fn a_converted_read_keeps_partly_covered_edge_intervals_as_null() {
+        // Quarters of 00:15 to 01:45 and 03:00 only; hours 0 to 5 asked for.
+        let quarters = [point(Resolution::Seconds(900))];
+        let filter = DataPointFilter::default()
+            .with_range(at(0), at(5))
+            .with_resolution(Resolution::Seconds(3600));
+        let ts: Vec<i64> = (1..8)
+            .map(|q| at(0).timestamp_micros() + q * HOUR_US / 4)
+            .chain([at(3).timestamp_micros()])
+            .collect();
+        let long = read_samples(&filter, &quarters, |_, _| {
+            long_frame(vec![1; 8], ts.clone(), vec![Some(2.0); 8])
+        })
+        .unwrap();
+        // Hours 0 and 3 are partly covered and hour 2 not at all: all null;
+        // hour 4, after the last sample, has no row.
+        let hours: Vec<i64> = (0..4).map(|h| at(h).timestamp_micros()).collect();
+        assert_eq!(ts_micros(&long).unwrap(), hours);
+        let values: Vec<Option<f64>> = long
+            .column("value")
+            .unwrap()
+            .f64()
+            .unwrap()
+            .iter()
+            .collect();
+        assert_eq!(values, [None, Some(2.0), None, None]);
     }
 }

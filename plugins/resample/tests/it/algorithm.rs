@@ -318,3 +318,87 @@ fn progress_rises_to_one() {
     );
     assert_eq!(progress.last().unwrap(), &(1.0, "done".to_owned()));
 }
+
+/// A meter at 15 minutes with gaps: hour 0 lacks 00:30, hour 1 is full,
+/// hour 2 is empty and hour 3 has only 03:00. `full` covers all four hours.
+fn gappy_meter(quantity: Quantity, unit: &str) -> MemoryHost {
+    let at = |minutes: i64| start() + algohost_sdk::chrono::TimeDelta::minutes(minutes);
+    let samples = [(0, 10.0), (15, 20.0), (45, 40.0), (60, 10.0)]
+        .into_iter()
+        .chain([(75, 10.0), (90, 10.0), (105, 10.0), (180, 5.0)])
+        .map(|(m, v)| (at(m), Some(v)));
+    MemoryHost::new()
+        .with_samples(point("m.p", quantity, unit, QUARTER), samples)
+        .with_series(
+            point("m.full", quantity, unit, QUARTER),
+            start(),
+            &some(&[1.0; 16]),
+        )
+}
+
+#[test]
+fn every_interval_of_start_to_end_has_a_row_however_covered() {
+    let host = gappy_meter(Quantity::Power, "kW");
+    let range = json!({"start": "2024-03-01T00:00:00Z", "end": "2024-03-01T04:00:00Z"});
+    let hours: Vec<i64> = (0..4).map(|h| t0() + h * HOUR_US).collect();
+    for names in [json!(["m.p"]), json!(["m.p", "m.full"])] {
+        let mut params = json!({"names": names, "resolution": "PT1H"});
+        params
+            .as_object_mut()
+            .unwrap()
+            .extend(range.as_object().unwrap().clone());
+        let out = host.run("resample", params).unwrap();
+        let frame = &out.frames["resampled"];
+        // The partly covered first and last hours are null, as the empty
+        // hour between is, alone or beside a complete series.
+        assert_eq!(ts_us(frame), hours, "{names}");
+        assert_eq!(
+            values(frame, "m.p"),
+            [None, Some(10.0), None, None],
+            "{names}"
+        );
+        assert_eq!(out.summary["rows"], json!(4), "{names}");
+    }
+}
+
+#[test]
+fn without_start_and_end_the_rows_run_from_the_first_to_the_last_sample() {
+    let host = gappy_meter(Quantity::Power, "kW");
+    let out = host
+        .run("resample", json!({"names": ["m.p"], "resolution": "PT1H"}))
+        .unwrap();
+    let frame = &out.frames["resampled"];
+    let hours: Vec<i64> = (0..4).map(|h| t0() + h * HOUR_US).collect();
+    assert_eq!(ts_us(frame), hours);
+    assert_eq!(values(frame, "m.p"), [None, Some(10.0), None, None]);
+    // min_coverage 0 makes a value of every hour with a sample, not more rows.
+    let out = host
+        .run(
+            "resample",
+            json!({"names": ["m.p"], "resolution": "PT1H", "min_coverage": 0}),
+        )
+        .unwrap();
+    assert_eq!(
+        values(&out.frames["resampled"], "m.p"),
+        [Some(70.0 / 3.0), Some(10.0), None, Some(5.0)]
+    );
+}
+
+#[test]
+fn energy_over_part_of_an_interval_is_scaled_to_all_of_it_as_power_is_averaged() {
+    let energy = gappy_meter(Quantity::Energy, "kWh");
+    let power = gappy_meter(Quantity::Power, "kW");
+    let params = json!({"names": ["m.p"], "resolution": "PT1H", "min_coverage": 0.5});
+    let kwh = values(
+        &energy.run("resample", params.clone()).unwrap().frames["resampled"],
+        "m.p",
+    );
+    let kw = values(
+        &power.run("resample", params).unwrap().frames["resampled"],
+        "m.p",
+    );
+    // Hour 0 holds 70 kWh in three quarters: 70 / 0.75 kWh in the hour.
+    assert_eq!(kwh, [Some(70.0 / 0.75), Some(40.0), None, None]);
+    // The same numbers as power: the mean of the covered part over the hour.
+    assert_eq!(kw, [Some(70.0 / 3.0), Some(10.0), None, None]);
+}

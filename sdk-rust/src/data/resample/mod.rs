@@ -1,17 +1,19 @@
 //! Quantity-aware resolution conversion of long frames: power and price take
 //! the time-weighted mean down and repeat up, energy sums down and splits by
 //! duration up, state takes the last value down and forward-fills (or
-//! interpolates) up. Intervals with too little coverage give null.
+//! interpolates) up. Every target interval of the range gets a row; those
+//! with too little coverage are null.
 
 mod grid;
 mod sweep;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
+use chrono::{DateTime, Utc};
 use polars::prelude::DataFrame;
 
 use self::grid::Grid;
-use self::sweep::{Plan, Scratch, sweep};
+use self::sweep::{Plan, Rows, Scratch, sweep};
 use super::frame::{LongBuilder, LongColumns, sort_long, unknown_id};
 use super::{DataPointConfig, DataPointId, Quantity, Resolution, parse_time_zone};
 use crate::error::{Error, Result};
@@ -30,12 +32,19 @@ pub enum StateUpsample {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ResampleOptions {
     /// Minimum share of a target interval that samples must cover (0..=1);
-    /// less gives null.
+    /// less gives null. Energy over a partly covered interval is scaled up
+    /// to the whole interval (the covered sum / the covered share).
     pub min_coverage: f64,
     /// Upsampling of state data points.
     pub state_upsample: StateUpsample,
     /// Time zone for calendar resolutions instead of each data point's own.
     pub time_zone: Option<String>,
+    /// Rows start with the first target interval that starts at or after
+    /// this instant; default: the one holding the earliest sample of any point.
+    pub start: Option<DateTime<Utc>>,
+    /// Rows end with the last target interval that starts before this
+    /// instant; default: the one holding the end of the latest sample.
+    pub end: Option<DateTime<Utc>>,
 }
 
 impl Default for ResampleOptions {
@@ -44,6 +53,8 @@ impl Default for ResampleOptions {
             min_coverage: 1.0,
             state_upsample: StateUpsample::Forward,
             time_zone: None,
+            start: None,
+            end: None,
         }
     }
 }
@@ -128,11 +139,14 @@ pub fn check_samples(long: &DataFrame, points: &[DataPointConfig]) -> Result<()>
 /// step of its point's native resolution) to `target`, returning a long frame
 /// sorted by (id, ts).
 ///
-/// Each data point gets a row for every target interval from its first to its
-/// last one with a value; intervals in between whose non-null samples cover
-/// less than `min_coverage` of their length are null. Energy sums only the
-/// covered part (no extrapolation). A point already at `target` (and, for
-/// calendar resolutions, in the same time zone) is returned unchanged.
+/// Every data point of `points` gets the same rows, one per target interval
+/// from `options.start` to `options.end` (default: from the first to the last
+/// target interval that a sample of any of them touches), whatever their
+/// coverage: an interval whose non-null samples cover less than
+/// `min_coverage` of its length is null, at the edges as in between. Energy
+/// over a partly covered interval is the covered sum divided by the covered
+/// share. Values of a point already at `target` (and, for calendar
+/// resolutions, in the same time zone) are kept as they are.
 pub fn resample(
     long: &DataFrame,
     points: &[DataPointConfig],
@@ -152,36 +166,77 @@ pub fn resample(
         .transpose()?;
     let long = sort_long(long)?;
     let columns = LongColumns::new(&long)?;
-    let by_id: HashMap<DataPointId, &DataPointConfig> = points.iter().map(|p| (p.id, p)).collect();
+    let by_id: BTreeMap<DataPointId, &DataPointConfig> = points.iter().map(|p| (p.id, p)).collect();
+    let mut samples_of: HashMap<DataPointId, std::ops::Range<usize>> = HashMap::new();
+    for (id, range) in columns.runs() {
+        if !by_id.contains_key(&id) {
+            return Err(unknown_id(id, points));
+        }
+        samples_of.insert(id, range);
+    }
+    let plans = by_id
+        .values()
+        .map(|point| plan(point, target, time_zone, options))
+        .collect::<Result<Vec<Plan>>>()?;
+    let Some((lo, hi)) = row_range(&plans, &samples_of, columns.ts(), options)? else {
+        return LongBuilder::with_capacity(0).finish();
+    };
     let mut out = LongBuilder::with_capacity(columns.ids().len());
     let mut scratch = Scratch::default();
-    for (id, range) in columns.runs() {
-        let point = by_id.get(&id).ok_or_else(|| unknown_id(id, points))?;
-        let samples = columns.samples(range);
-        match plan(point, target, time_zone, options)? {
-            Some(plan) => sweep(&plan, &samples, &mut scratch, &mut out)?,
-            None => {
-                (0..samples.len()).for_each(|i| out.push(id.0, samples.ts[i], samples.value(i)))
-            }
+    for plan in &plans {
+        let mut first = plan.target.floor(lo)?;
+        if first < lo && options.start.is_some() {
+            first = plan.target.next(first)?;
         }
+        let range = samples_of.get(&DataPointId(plan.id)).cloned();
+        let samples = columns.samples(range.unwrap_or(0..0));
+        let rows = Rows { first, stop: hi };
+        sweep(plan, &samples, rows, &mut scratch, &mut out)?;
     }
     out.finish()
 }
 
-/// How to convert `point`, or `None` when its samples are already at `target`.
+/// The `[lo, hi)` in µs that rows are made for: `options.start` and `end`,
+/// or where open, the earliest sample start and the latest sample end of
+/// any point; `None` when an open side has no sample to go by.
+fn row_range(
+    plans: &[Plan],
+    samples_of: &HashMap<DataPointId, std::ops::Range<usize>>,
+    ts: &[i64],
+    options: &ResampleOptions,
+) -> Result<Option<(i64, i64)>> {
+    let mut extent: Option<(i64, i64)> = None;
+    for plan in plans {
+        let Some(range) = samples_of
+            .get(&DataPointId(plan.id))
+            .filter(|r| !r.is_empty())
+        else {
+            continue;
+        };
+        let first = ts[range.start];
+        let last_end = plan.source.next(ts[range.end - 1])?;
+        extent = Some(extent.map_or((first, last_end), |(lo, hi)| {
+            (lo.min(first), hi.max(last_end))
+        }));
+    }
+    let micros = |t: DateTime<Utc>| t.timestamp_micros();
+    let lo = options.start.map(micros).or(extent.map(|e| e.0));
+    let hi = options.end.map(micros).or(extent.map(|e| e.1));
+    Ok(lo.zip(hi))
+}
+
+/// How to convert `point`. At its own resolution each interval is one
+/// sample, so the conversion keeps the values.
 fn plan(
     point: &DataPointConfig,
     target: Resolution,
     time_zone: Option<chrono_tz::Tz>,
     options: &ResampleOptions,
-) -> Result<Option<Plan>> {
+) -> Result<Plan> {
     let target_tz = || time_zone.map_or_else(|| point.tz(), Ok);
     let source = Grid::new(point.resolution, || point.tz())?;
     let target = Grid::new(target, target_tz)?;
-    if source == target {
-        return Ok(None);
-    }
-    Ok(Some(Plan {
+    Ok(Plan {
         id: point.id.0,
         quantity: point.quantity,
         source,
@@ -189,7 +244,7 @@ fn plan(
         min_coverage: options.min_coverage,
         is_linear: point.quantity == Quantity::State
             && options.state_upsample == StateUpsample::Linear,
-    }))
+    })
 }
 
 #[cfg(test)]

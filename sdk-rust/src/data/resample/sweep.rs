@@ -27,52 +27,42 @@ pub(super) struct Plan {
 #[derive(Default)]
 pub(super) struct Scratch {
     ends: Vec<i64>,
-    pending_nulls: Vec<i64>,
 }
 
-/// Appends the rows of one data point at the target grid to `out`: every
-/// interval from the first to the last with a value, null where coverage is short.
+/// The target intervals one data point gets a row for: those starting at
+/// `first` (an interval start of the target grid) and on, before `stop` (µs).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Rows {
+    pub first: i64,
+    pub stop: i64,
+}
+
+/// Appends the rows of one data point at the target grid to `out`: one per
+/// interval of `rows`, null where its samples cover too little of it.
 pub(super) fn sweep(
     plan: &Plan,
     samples: &Samples<'_>,
+    rows: Rows,
     scratch: &mut Scratch,
     out: &mut LongBuilder,
 ) -> Result<()> {
-    let Scratch {
-        ends,
-        pending_nulls,
-    } = scratch;
+    let ends = &mut scratch.ends;
     ends.clear();
     for &ts in samples.ts {
         ends.push(plan.source.next(ts)?);
     }
     let n = samples.len();
-    let (Some(first), Some(last)) = (
-        (0..n).find(|&i| samples.value(i).is_some()),
-        (0..n).rev().find(|&i| samples.value(i).is_some()),
-    ) else {
-        return Ok(());
-    };
-    pending_nulls.clear();
-    let (mut start, stop) = (plan.target.floor(samples.ts[first])?, ends[last]);
-    let (mut j, mut has_value) = (first, false);
-    while start < stop {
+    let (mut start, mut j) = (rows.first, 0);
+    while start < rows.stop {
         let end = plan.target.next(start)?;
         while j < n && ends[j] <= start {
             j += 1;
         }
-        match interval_value(plan, samples, ends, j, start..end) {
-            Some(value) => {
-                for &ts in pending_nulls.iter() {
-                    out.push(plan.id, ts, None);
-                }
-                pending_nulls.clear();
-                out.push(plan.id, start, Some(value));
-                has_value = true;
-            }
-            None if has_value => pending_nulls.push(start),
-            None => {}
-        }
+        out.push(
+            plan.id,
+            start,
+            interval_value(plan, samples, ends, j, start..end),
+        );
         start = end;
     }
     Ok(())
@@ -109,7 +99,7 @@ fn interval_value(
             span.start,
         ));
     }
-    Some(acc.value(plan.quantity))
+    Some(acc.value(plan.quantity, length))
 }
 
 /// Running totals over the samples of one target interval.
@@ -139,10 +129,15 @@ impl Accumulator {
         self.last_index = index;
     }
 
-    /// Time-weighted mean (power, price), sum (energy) or last value (state).
-    fn value(&self, quantity: Quantity) -> f64 {
+    /// Time-weighted mean (power, price), sum (energy) or last value (state)
+    /// of an interval `length` µs long. Energy over a partly covered interval
+    /// is the covered sum scaled to the whole interval (`1 / coverage`): the
+    /// energy that the mean power over the covered part gives for all of it,
+    /// as power's mean over the covered part is its value.
+    fn value(&self, quantity: Quantity, length: i64) -> f64 {
         match quantity {
-            Quantity::Energy => self.total,
+            Quantity::Energy if self.covered >= length => self.total,
+            Quantity::Energy => self.total * length as f64 / self.covered as f64,
             Quantity::State => self.last,
             Quantity::Power | Quantity::Price if self.count == 1 => self.last,
             Quantity::Power | Quantity::Price => self.total / self.covered as f64,

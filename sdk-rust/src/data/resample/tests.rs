@@ -347,7 +347,8 @@ fn short_coverage_gives_null_and_gaps_keep_their_rows() {
         &[Some(1.0), Some(2.0), None, Some(3.0), Some(4.0)],
     );
 
-    // Energy sums only what is there: no extrapolation of the missing quarter.
+    // Energy scales what is there to the whole hour, as power averages it:
+    // hour 1 has 6 kWh in three quarters, so 8 kWh; hour 3 has 9 kWh, so 12.
     let energy = point(1, Quantity::Energy, "PT15M");
     let out = run(
         &series(1, START, QUARTER, &values, &skip),
@@ -359,27 +360,84 @@ fn short_coverage_gives_null_and_gaps_keep_their_rows() {
         &out,
         START,
         HOUR,
-        &[Some(4.0), Some(6.0), None, Some(9.0), Some(16.0)],
+        &[Some(4.0), Some(8.0), None, Some(12.0), Some(16.0)],
     );
 }
 
 #[test]
-fn partly_covered_edge_intervals_are_left_out() {
+fn partly_covered_edge_intervals_are_null_like_interior_ones() {
     let p = point(1, Quantity::Power, "PT15M");
+    // 00:15 to 01:45: hour 0 misses its first quarter, hour 1 its last.
     let long = series(1, START, QUARTER, &filled(7, 1.0), &[0]);
     assert_rows(
         &run(&long, &p, "PT1H", &Default::default()),
-        "2026-01-05T01:00:00Z",
+        START,
         HOUR,
-        &[],
+        &[None, None],
     );
     let long = series(1, START, QUARTER, &filled(9, 1.0), &[0]);
     assert_rows(
         &run(&long, &p, "PT1H", &Default::default()),
+        START,
+        HOUR,
+        &[None, Some(1.0), None],
+    );
+}
+
+#[test]
+fn start_and_end_give_a_row_per_target_interval_whatever_the_coverage() {
+    let power = point(1, Quantity::Power, "PT15M");
+    let empty = point(2, Quantity::Energy, "PT15M");
+    // 01:00 to 02:00 only, in a range of 00:30 to 04:00.
+    let long = series(1, "2026-01-05T01:00:00Z", QUARTER, &filled(4, 2.0), &[]);
+    let options = ResampleOptions {
+        start: Some(
+            DateTime::parse_from_rfc3339("2026-01-05T00:30:00Z")
+                .unwrap()
+                .into(),
+        ),
+        end: Some(
+            DateTime::parse_from_rfc3339("2026-01-05T04:00:00Z")
+                .unwrap()
+                .into(),
+        ),
+        ..Default::default()
+    };
+    let out = resample(&long, &[empty, power], Resolution::Seconds(3600), &options).unwrap();
+    // Hour 0 starts before start: the rows are 01:00, 02:00 and 03:00, for
+    // the point without samples too (ids in order).
+    assert_rows(
+        &out.slice(0, 3),
         "2026-01-05T01:00:00Z",
         HOUR,
-        &[Some(1.0)],
+        &[Some(2.0), None, None],
     );
+    assert_rows(
+        &out.slice(3, 3),
+        "2026-01-05T01:00:00Z",
+        HOUR,
+        &[None, None, None],
+    );
+    assert_eq!(out.height(), 6);
+}
+
+#[test]
+fn without_a_range_every_point_spans_the_samples_of_all() {
+    let early = point(1, Quantity::Power, "PT15M");
+    let late = point(2, Quantity::Power, "PT1H");
+    let long = series(1, START, QUARTER, &filled(4, 1.0), &[])
+        .vstack(&series(2, "2026-01-05T02:00:00Z", HOUR, &some(&[5.0]), &[]))
+        .unwrap();
+    let out = resample(
+        &long,
+        &[early, late],
+        Resolution::Seconds(3600),
+        &Default::default(),
+    )
+    .unwrap();
+    assert_rows(&out.slice(0, 3), START, HOUR, &[Some(1.0), None, None]);
+    assert_rows(&out.slice(3, 3), START, HOUR, &[None, None, Some(5.0)]);
+    assert_eq!(out.height(), 6);
 }
 
 #[test]
@@ -404,12 +462,13 @@ fn time_zone_option_moves_calendar_boundaries() {
         24 * HOUR,
         &[Some(24.0), Some(24.0)],
     );
-    // In Berlin (UTC+1) the samples fully cover only 2026-01-06 local.
+    // In Berlin (UTC+1) the samples fully cover only 2026-01-06 local, and
+    // touch the days before and after.
     assert_rows(
         &run(&long, &p, "P1D", &Default::default()),
-        "2026-01-05T23:00:00Z",
-        0,
-        &[Some(24.0)],
+        "2026-01-04T23:00:00Z",
+        24 * HOUR,
+        &[None, Some(24.0), None],
     );
 }
 
