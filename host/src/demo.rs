@@ -130,6 +130,33 @@ pub fn generate(dir: &Path) -> anyhow::Result<DemoSummary> {
     })
 }
 
+/// For `--force`: removes the data points of `dir` that have a demo data
+/// point's name but are another series, so that [`generate`] defines them
+/// anew (a data point keeps its definition otherwise).
+pub fn replace_other_series(dir: &Path) -> anyhow::Result<()> {
+    if !dir.join("catalog.json").is_file() {
+        return Ok(());
+    }
+    let adapter = FilesAdapter::open(dir)
+        .with_context(|| format!("cannot open the data directory {}", dir.display()))?;
+    let existing = adapter
+        .data_points(&DataPointFilter::default())
+        .with_context(|| format!("cannot list the data points in {}", dir.display()))?;
+    let demo = definitions();
+    let other: Vec<&str> = existing
+        .iter()
+        .filter(|p| {
+            demo.iter()
+                .any(|d| d.name == p.name && !p.is_same_series(d))
+        })
+        .map(|p| p.name.as_str())
+        .collect();
+    adapter
+        .remove_data_points(&other)
+        .with_context(|| format!("cannot replace data points in {}", dir.display()))?;
+    Ok(())
+}
+
 /// The names of the data points in `dir` that [`generate`] would change or
 /// mix the demo into: every data point that is not one of the demo's, and
 /// every demo one whose definition or samples differ from the demo's. Empty

@@ -372,19 +372,14 @@ impl RunHost for MemoryHost {
     }
 
     /// New names get the next ids (ids in `points` are ignored); existing
-    /// names are returned as stored, unless the quantity differs.
+    /// names are returned as stored, unless defined as another series
+    /// ([`DataPointConfig::check_redefinition`]).
     fn define_data_points(&self, points: &[DataPointConfig]) -> Result<Vec<DataPointConfig>> {
         let mut store = lock(&self.state.store);
         let mut stored = Vec::with_capacity(points.len());
         for point in points {
             if let Some(existing) = store.points.iter().find(|p| p.name == point.name) {
-                if existing.quantity != point.quantity {
-                    return Err(Error::InvalidInput(format!(
-                        "data point '{}' exists with quantity {} (id {}), not {}; \
-                         use another name for a data point of another quantity",
-                        point.name, existing.quantity, existing.id, point.quantity
-                    )));
-                }
+                existing.check_redefinition(point)?;
                 stored.push(existing.clone());
             } else {
                 check_definition(point)?;
@@ -752,8 +747,10 @@ mod tests {
             .unwrap_err();
         assert_eq!(
             err.to_string(),
-            "invalid input: data point 'site.load' exists with quantity power (id 1), not energy; \
-             use another name for a data point of another quantity"
+            "invalid input: data point 'site.load' exists as power in kW at PT15M (UTC) (id 1), not \
+             energy in kW at PT15M (UTC); a data point keeps the quantity, unit, resolution and \
+             time zone it was defined with: use another name, or convert the values to its \
+             definition"
         );
     }
 

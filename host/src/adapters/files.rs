@@ -100,6 +100,36 @@ impl FilesAdapter {
         Catalog::load(&path)
     }
 
+    /// Removes the data points named `names` (those that exist) with their
+    /// samples: for replacing a data point by another series under its
+    /// name (`algohost demo-data --force`).
+    pub fn remove_data_points(&self, names: &[&str]) -> Result<()> {
+        let _guard = self.lock()?;
+        let mut catalog = self.catalog()?;
+        let (gone, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut catalog.data_points)
+            .into_iter()
+            .partition(|p| names.contains(&p.name.as_str()));
+        catalog.data_points = kept;
+        if gone.is_empty() {
+            return Ok(());
+        }
+        catalog.save(&self.dir.join(CATALOG))?;
+        for point in gone {
+            let path = self.samples_path(point.id.0);
+            match fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(Error::Data(format!(
+                        "cannot remove the samples of '{}' ({}): {e}",
+                        point.name,
+                        path.display()
+                    )));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
     fn samples_path(&self, id: i64) -> PathBuf {
         self.dir.join(SAMPLES).join(format!("{id}.parquet"))
     }
@@ -268,7 +298,8 @@ impl Adapter for FilesAdapter {
     }
 
     /// New names get the next free ids (the ids in `points` are ignored);
-    /// existing names are returned as stored, unless the quantity differs.
+    /// existing names are returned as stored, unless defined as another
+    /// series ([`DataPointConfig::check_redefinition`]).
     fn define_data_points(&self, points: &[DataPointConfig]) -> Result<Vec<DataPointConfig>> {
         let _guard = self.lock()?;
         let mut catalog = self.catalog()?;
@@ -276,13 +307,7 @@ impl Adapter for FilesAdapter {
         let mut is_changed = false;
         for point in points {
             if let Some(existing) = catalog.by_name(&point.name) {
-                if existing.quantity != point.quantity {
-                    return Err(Error::InvalidInput(format!(
-                        "data point '{}' exists with quantity {} (id {}), not {}; \
-                         use another name for a data point of another quantity",
-                        point.name, existing.quantity, existing.id, point.quantity
-                    )));
-                }
+                existing.check_redefinition(point)?;
                 stored.push(existing.clone());
             } else {
                 check_definition(point)?;

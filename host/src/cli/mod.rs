@@ -231,6 +231,9 @@ fn demo_data(dir: &std::path::Path, force: bool) -> anyhow::Result<u8> {
             .into());
         }
     }
+    if force {
+        crate::demo::replace_other_series(dir)?;
+    }
     let summary = crate::demo::generate(dir)?;
     errln!("demo data written to {}", dir.display());
     outln!("{}", serde_json::to_string_pretty(&summary)?)?;

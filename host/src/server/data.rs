@@ -89,12 +89,12 @@ async fn define_data_points(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<DataPointDefinitions>,
 ) -> Result<Json<DataPointList>, ApiError> {
-    given_once(&body.data_points)?;
     let definitions = body
         .data_points
         .into_iter()
         .map(DataPointDefinition::into_config)
         .collect::<Result<Vec<_>, _>>()?;
+    given_once(&definitions)?;
     let stored = blocking(&state, move |a, _| Ok(a.define_data_points(&definitions)?)).await?;
     Ok(Json(DataPointList::of(stored)))
 }
@@ -309,22 +309,20 @@ impl Drop for MarkGone {
     }
 }
 
-/// 400 for a name given twice in one request with different quantities
-/// (the adapter would take the first and call the second a conflict with
-/// an existing data point). The same name twice is one data point.
-fn given_once(definitions: &[DataPointDefinition]) -> Result<(), ApiError> {
+/// 400 for a name given twice in one request as different series (the
+/// adapter would take the first and call the second a conflict with an
+/// existing data point). The same name twice is one data point.
+fn given_once(definitions: &[DataPointConfig]) -> Result<(), ApiError> {
     let mut seen: HashMap<&str, usize> = HashMap::new();
     for (i, definition) in definitions.iter().enumerate() {
         let first = *seen.entry(definition.name.as_str()).or_insert(i);
-        let quantity =
-            |d: &DataPointDefinition| serde_json::to_value(d.quantity).unwrap_or_default();
-        if definitions[first].quantity != definition.quantity {
+        if !definitions[first].is_same_series(definition) {
             return Err(ApiError::BadRequest(format!(
-                "data point '{}' is given twice in the request with different quantities \
+                "data point '{}' is given twice in the request as different series \
                  (data_points[{first}]: {}, data_points[{i}]: {}); give each name once",
                 definition.name,
-                quantity(&definitions[first]).as_str().unwrap_or_default(),
-                quantity(definition).as_str().unwrap_or_default(),
+                definitions[first].series(),
+                definition.series(),
             )));
         }
     }

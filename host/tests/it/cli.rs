@@ -671,6 +671,17 @@ fn demo_data_refuses_a_directory_with_other_data_unless_forced() {
 
     let out = s.algohost(&["demo-data", "mine", "--force"]);
     assert!(out.status.success(), "{}", stderr(&out));
+    // Its site.load (UTC) is replaced by the demo's (Europe/Berlin), not
+    // filled with the demo's values under its own definition.
+    use algohost::adapters::Adapter as _;
+    let adapter = algohost::adapters::files::FilesAdapter::open(&mine).unwrap();
+    let filter = algohost_sdk::data::DataPointFilter::default().with_names(["site.load"]);
+    assert_eq!(
+        adapter.data_points(&filter).unwrap()[0].time_zone,
+        "Europe/Berlin"
+    );
+    let changed = algohost::demo::would_change(&mine).unwrap();
+    assert!(changed.is_empty(), "not the demo data: {changed:?}");
 }
 
 #[test]

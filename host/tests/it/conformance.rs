@@ -144,9 +144,12 @@ fn define_assigns_ids_and_keeps_existing_points(adapter: &dyn Adapter) {
         points[0].tags.get("kind").map(String::as_str),
         Some("meter")
     );
-    // An existing name keeps its stored definition; a new name gets a new
-    // id, whatever id the definition carries; a name given twice is one point.
-    let mut again = DataPointConfig::new("x.load", Quantity::Power, "W", Resolution::Seconds(60));
+    // An existing name defined as the same series keeps its stored
+    // definition (tags and flow too); a new name gets a new id, whatever id
+    // the definition carries; a name given twice is one point.
+    let mut again = DataPointConfig::new("x.load", Quantity::Power, "kW", Resolution::Seconds(900))
+        .with_time_zone("Europe/Berlin")
+        .with_tag("kind", "something else");
     again.id = DataPointId(42);
     let mut new = DataPointConfig::new("z.temp", Quantity::State, "°C", Resolution::Seconds(3600));
     new.id = points[1].id;
@@ -179,8 +182,37 @@ fn define_rejects_another_quantity_and_bad_definitions(adapter: &dyn Adapter) {
     assert!(matches!(err, Error::InvalidInput(_)), "{err:?}");
     let message = err.to_string();
     assert!(
-        message.contains("'x.load' exists with quantity power") && message.contains("not energy"),
+        message.contains("'x.load' exists as power in kW at PT15M (Europe/Berlin)")
+            && message.contains("not energy in kWh at PT15M (UTC)"),
         "{message}"
+    );
+    // Nor another unit, resolution or time zone: samples written for one
+    // would be read as the other.
+    let berlin = |unit: &str, resolution| {
+        DataPointConfig::new("x.load", Quantity::Power, unit, resolution)
+            .with_time_zone("Europe/Berlin")
+    };
+    for other in [
+        berlin("MW", quarter),
+        berlin("kW", Resolution::Seconds(3600)),
+        DataPointConfig::new("x.load", Quantity::Power, "kW", quarter),
+    ] {
+        let err = adapter
+            .define_data_points(std::slice::from_ref(&other))
+            .unwrap_err();
+        assert!(matches!(err, Error::InvalidInput(_)), "{err:?}");
+        let message = err.to_string();
+        assert!(
+            message.contains(&format!("not {}", other.series()))
+                && message.contains("keeps the quantity, unit, resolution and time zone"),
+            "{message}"
+        );
+    }
+    // A definition that states no unit takes the stored one.
+    let unitless = berlin("", quarter);
+    assert_eq!(
+        adapter.define_data_points(&[unitless]).unwrap()[0].unit,
+        "kW"
     );
     let err = adapter
         .define_data_points(&[fresh.clone().with_time_zone("Mars/Olympus")])

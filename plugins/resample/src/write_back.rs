@@ -52,21 +52,24 @@ pub fn write_back(
     params: &Params,
 ) -> Result<Written> {
     let derived = derived_points(points, params);
-    let stored = ctx.define_data_points(&derived)?;
-    for want in &derived {
-        let have = stored.iter().find(|s| s.name == want.name).ok_or_else(|| {
-            Error::Data(format!(
-                "the adapter did not define data point '{}'",
-                want.name
-            ))
-        })?;
-        if have.resolution != want.resolution || have.quantity != want.quantity {
+    // Checked before defining them, to say which param to change (the
+    // adapter refuses another series under an existing name too).
+    let names = derived.iter().map(|p| p.name.clone());
+    let existing = ctx.data_points(&DataPointFilter::default().with_names(names))?;
+    for have in &existing {
+        let Some(want) = derived.iter().find(|w| w.name == have.name) else {
+            continue;
+        };
+        if !have.is_same_series(want) {
             return Err(Error::InvalidInput(format!(
-                "data point '{}' already exists with resolution {} and quantity {}, not {} and {}: choose another suffix",
-                have.name, have.resolution, have.quantity, want.resolution, want.quantity
+                "data point '{}' already exists as {}, not {}: choose another suffix",
+                have.name,
+                have.series(),
+                want.series()
             )));
         }
     }
+    ctx.define_data_points(&derived)?;
     let mut columns = vec![wide.column(TS)?.clone()];
     let mut samples = 0;
     for (source, target) in points.iter().zip(&derived) {

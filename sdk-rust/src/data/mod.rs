@@ -144,6 +144,51 @@ impl DataPointConfig {
         self
     }
 
+    /// What its samples are: `power in kW at PT15M (Europe/Berlin)`
+    /// (`power at PT15M (UTC)` without a unit).
+    pub fn series(&self) -> String {
+        let unit = if self.unit.is_empty() {
+            String::new()
+        } else {
+            format!(" in {}", self.unit)
+        };
+        format!(
+            "{}{unit} at {} ({})",
+            self.quantity, self.resolution, self.time_zone
+        )
+    }
+
+    /// Whether `other` defines the same series: the same quantity,
+    /// resolution and time zone, and the same unit unless `other` gives
+    /// none.
+    pub fn is_same_series(&self, other: &DataPointConfig) -> bool {
+        self.quantity == other.quantity
+            && (other.unit.is_empty() || self.unit == other.unit)
+            && self.resolution == other.resolution
+            && self.time_zone == other.time_zone
+    }
+
+    /// Checks `wanted`, a definition of this stored data point's name (as
+    /// given to `define_data_points`), against it: a data point keeps the
+    /// quantity, unit, resolution and time zone it was defined with, so
+    /// that samples written for one definition are never read as another
+    /// (tags and flow may differ: they describe it). An empty unit asks
+    /// for none in particular.
+    pub fn check_redefinition(&self, wanted: &DataPointConfig) -> crate::Result<()> {
+        if self.is_same_series(wanted) {
+            return Ok(());
+        }
+        Err(crate::Error::InvalidInput(format!(
+            "data point '{}' exists as {} (id {}), not {}; a data point keeps the quantity, unit, \
+             resolution and time zone it was defined with: use another name, or convert the \
+             values to its definition",
+            self.name,
+            self.series(),
+            self.id,
+            wanted.series()
+        )))
+    }
+
     /// The time zone, parsed.
     pub fn tz(&self) -> crate::Result<chrono_tz::Tz> {
         parse_time_zone(&self.time_zone)

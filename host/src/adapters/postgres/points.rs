@@ -127,18 +127,15 @@ pub(super) async fn define(
     let mut new: Vec<&DataPointConfig> = Vec::new();
     for point in points {
         if let Some(existing) = stored.get(&point.name) {
-            if existing.quantity != point.quantity {
-                return Err(Error::InvalidInput(format!(
-                    "data point '{}' exists with quantity {} (id {}), not {}; \
-                     use another name for a data point of another quantity",
-                    point.name, existing.quantity, existing.id, point.quantity
-                )));
-            }
+            existing.check_redefinition(point)?;
         } else if let Some(first) = new.iter().find(|p| p.name == point.name) {
-            if first.quantity != point.quantity {
+            if !first.is_same_series(point) {
                 return Err(Error::InvalidInput(format!(
-                    "data point '{}' is defined twice, as {} and as {}; give each name one quantity",
-                    point.name, first.quantity, point.quantity
+                    "data point '{}' is defined twice, as {} and as {}; give each name one \
+                     definition",
+                    point.name,
+                    first.series(),
+                    point.series()
                 )));
             }
         } else {

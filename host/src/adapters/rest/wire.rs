@@ -94,6 +94,12 @@ pub fn decode_arrow(body: &[u8], id: Option<i64>) -> Result<DataFrame, String> {
     let frame = IpcStreamReader::new(Cursor::new(body))
         .finish()
         .map_err(|e| e.to_string())?;
+    long_from_frame(&frame, id)
+}
+
+/// [`decode_arrow`] of a frame already read from its stream.
+pub fn long_from_frame(frame: &DataFrame, id: Option<i64>) -> Result<DataFrame, String> {
+    let frame = frame.clone();
     let height = frame.height();
     let ids = match id {
         Some(id) => Column::new(DATA_POINT_ID.into(), vec![id; height]),

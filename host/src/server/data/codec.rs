@@ -3,11 +3,11 @@
 
 use std::io::Cursor;
 
-use algohost_sdk::data::{TS, long_frame};
-use algohost_sdk::polars::prelude::{DataFrame, DataType, IpcStreamReader, SerReader};
+use algohost_sdk::data::{DATA_POINT_ID, TS, VALUE, long_frame};
+use algohost_sdk::polars::prelude::{DataFrame, DataType, IpcStreamReader, SerReader, TimeUnit};
 use axum::http::{HeaderMap, header};
+use chrono::{DateTime, NaiveDate, NaiveDateTime};
 
-use super::views::{LongSampleView, SampleView};
 use crate::adapters::rest::wire::{self, ARROW_STREAM};
 use crate::server::ApiError;
 use crate::server::frames::JSON;
@@ -34,8 +34,16 @@ pub fn decode(headers: &HeaderMap, body: &[u8], id: Option<i64>) -> Result<DataF
                  columns {columns} (pyarrow: pa.ipc.new_stream, polars: write_ipc_stream)"
             )));
         }
-        check_arrow_ts(body)?;
-        return wire::decode_arrow(body, id).map_err(|e| {
+        let frame = IpcStreamReader::new(Cursor::new(body))
+            .finish()
+            .map_err(|e| {
+                ApiError::BadRequest(format!(
+                    "the body is not an Arrow IPC stream with columns {columns}: {e}"
+                ))
+            })?;
+        check_arrow_columns(&frame, id)?;
+        check_arrow_ts(&frame)?;
+        return wire::long_from_frame(&frame, id).map_err(|e| {
             // The decoder's hint names the columns of the long form; this
             // message names those of this endpoint.
             let e = e.split("; send ").next().unwrap_or(&e);
@@ -49,13 +57,53 @@ pub fn decode(headers: &HeaderMap, body: &[u8], id: Option<i64>) -> Result<DataF
     )))
 }
 
+/// Refuses columns the endpoint does not read (a misnamed `values` would
+/// otherwise be dropped unseen).
+fn check_arrow_columns(frame: &DataFrame, id: Option<i64>) -> Result<(), ApiError> {
+    let known: &[&str] = match id {
+        Some(_) => &[TS, VALUE],
+        None => &[DATA_POINT_ID, TS, VALUE],
+    };
+    let names: Vec<&str> = frame
+        .get_column_names()
+        .into_iter()
+        .map(|n| n.as_str())
+        .collect();
+    let unknown: Vec<&str> = names
+        .iter()
+        .copied()
+        .filter(|n| !known.contains(n))
+        .collect();
+    // A missing column is said by the decoder, with the columns there are.
+    if unknown.is_empty() || !known.iter().all(|k| names.contains(k)) {
+        return Ok(());
+    }
+    let hint = match id {
+        Some(id) if unknown == [DATA_POINT_ID] => format!(
+            "; the samples of this endpoint are all of data point {id}: leave that column out, \
+             or POST them to /samples"
+        ),
+        _ => String::new(),
+    };
+    Err(ApiError::BadRequest(format!(
+        "the body has column(s) {} that a write does not take; send only {}{hint}",
+        quoted(&unknown),
+        quoted(known)
+    )))
+}
+
+fn quoted(names: &[&str]) -> String {
+    let names: Vec<String> = names.iter().map(|n| format!("'{n}'")).collect();
+    names.join(", ")
+}
+
 /// Refuses a `ts` that is not instants: a timestamp without a time zone
 /// (its zone is known only to the sender; `ctx.write` refuses it alike) or
-/// plain numbers (in which unit?). The shared wire decoder takes them as
-/// UTC microseconds, which is right only for algohost's own streams.
-fn check_arrow_ts(body: &[u8]) -> Result<(), ApiError> {
-    let Ok(schema) = IpcStreamReader::new(Cursor::new(body)).schema() else {
-        // The decoder says what is wrong with the stream.
+/// plain numbers (in which unit?), and one finer than the microseconds
+/// algohost keeps (it would be stored rounded).
+fn check_arrow_ts(frame: &DataFrame) -> Result<(), ApiError> {
+    let Ok(ts) = frame.column(TS) else {
+        // The decoder says what is missing.
         return Ok(());
     };
     let refuse = |what: String| {
@@ -65,12 +113,24 @@ fn check_arrow_ts(body: &[u8]) -> Result<(), ApiError> {
              dt.replace_time_zone(\"UTC\") or the zone the times are in)"
         )))
     };
-    match schema.get(TS) {
-        Some(DataType::Datetime(_, None)) => refuse(format!(
-            "{} without a time zone",
-            schema.get(TS).expect("ts")
-        )),
-        Some(dtype) if dtype.is_integer() => refuse(format!("{dtype}, not a timestamp")),
+    match ts.dtype() {
+        DataType::Datetime(_, None) => refuse(format!("{} without a time zone", ts.dtype())),
+        dtype if dtype.is_integer() => refuse(format!("{dtype}, not a timestamp")),
+        DataType::Datetime(TimeUnit::Nanoseconds, Some(_)) => {
+            let nanos = ts
+                .to_physical_repr()
+                .i64()
+                .map_err(|e| ApiError::BadRequest(e.to_string()))?
+                .clone();
+            match nanos.iter().position(|n| n.is_some_and(|n| n % 1000 != 0)) {
+                Some(row) => Err(ApiError::BadRequest(format!(
+                    "row {row}: ts has a fraction of a microsecond, finer than the microseconds \
+                     algohost keeps; round the timestamps to whole microseconds (polars: \
+                     dt.cast_time_unit(\"us\") after checking nothing is lost)"
+                ))),
+                None => Ok(()),
+            }
+        }
         _ => Ok(()),
     }
 }
@@ -89,23 +149,78 @@ fn json_samples(body: &[u8], id: Option<i64>) -> Result<DataFrame, ApiError> {
     };
     let (ids, ts, values): (Vec<i64>, Vec<i64>, Vec<Option<f64>>) = match id {
         Some(id) => {
-            let rows: Vec<SampleView> = serde_json::from_slice(body)
+            let rows: Vec<SampleIn> = serde_json::from_slice(body)
                 .map_err(|e| bad("{\"ts\": RFC 3339, \"value\": number|null}", e))?;
             rows.into_iter()
-                .map(|r| (id, r.ts.timestamp_micros(), r.value))
-                .collect()
+                .enumerate()
+                .map(|(i, r)| Ok((id, micros(i, &r.ts)?, r.value)))
+                .collect::<Result<_, ApiError>>()?
         }
         None => {
-            let rows: Vec<LongSampleView> = serde_json::from_slice(body).map_err(|e| {
+            let rows: Vec<LongSampleIn> = serde_json::from_slice(body).map_err(|e| {
                 bad(
                     "{\"data_point_id\": integer, \"ts\": RFC 3339, \"value\": number|null}",
                     e,
                 )
             })?;
             rows.into_iter()
-                .map(|r| (r.data_point_id, r.ts.timestamp_micros(), r.value))
-                .collect()
+                .enumerate()
+                .map(|(i, r)| Ok((r.data_point_id, micros(i, &r.ts)?, r.value)))
+                .collect::<Result<_, ApiError>>()?
         }
     };
     Ok(long_frame(ids, ts, values)?)
+}
+
+/// A sample of a JSON body ([`super::views::SampleView`] with its `ts` as sent, so that
+/// a bad one gets an error that says what is wrong with it).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SampleIn {
+    ts: String,
+    value: Option<f64>,
+}
+
+/// A sample of a JSON body in long form ([`super::views::LongSampleView`]).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LongSampleIn {
+    data_point_id: i64,
+    ts: String,
+    value: Option<f64>,
+}
+
+/// Microseconds since the epoch of sample `index`'s `ts`: an RFC 3339
+/// instant with its offset, to the microsecond.
+fn micros(index: usize, ts: &str) -> Result<i64, ApiError> {
+    let bad = |what: &str| {
+        ApiError::BadRequest(format!(
+            "sample {index}: ts '{ts}' {what}; give an RFC 3339 instant with its offset, such as \
+             2026-02-01T00:00:00Z or 2026-02-01T01:00:00+01:00"
+        ))
+    };
+    let Ok(instant) = DateTime::parse_from_rfc3339(ts.trim()) else {
+        let is_local = [
+            "%Y-%m-%dT%H:%M:%S%.f",
+            "%Y-%m-%d %H:%M:%S%.f",
+            "%Y-%m-%dT%H:%M",
+        ]
+        .iter()
+        .any(|format| NaiveDateTime::parse_from_str(ts.trim(), format).is_ok());
+        if is_local {
+            return Err(bad(
+                "has no UTC offset, so which instant it means is not known",
+            ));
+        }
+        if NaiveDate::parse_from_str(ts.trim(), "%Y-%m-%d").is_ok() {
+            return Err(bad("is a date, not an instant"));
+        }
+        return Err(bad("is not an instant"));
+    };
+    if instant.timestamp_subsec_nanos() % 1000 != 0 {
+        return Err(bad(
+            "has a fraction of a microsecond, finer than the microseconds algohost keeps",
+        ));
+    }
+    Ok(instant.timestamp_micros())
 }

@@ -186,15 +186,30 @@ fn data_points_are_defined_by_name_and_listed_by_flow_and_any_tag() {
         "tags": {"site": "demo", "k=1": "a&b"},
         "flow": {"from": "battery", "to": "demo", "carrier": "electricity"},
     });
-    let load = json!({"id": 42, "name": "site.load", "quantity": "power", "resolution": "PT1M"});
+    let load = json!({
+        "id": 42, "name": "site.load", "quantity": "power", "unit": "kW", "resolution": "PT15M",
+        "time_zone": "Europe/Berlin", "tags": {"note": "not stored"},
+    });
     let defined = server.post("/data-points", &json!({"data_points": [battery, load]}));
     assert_eq!(defined.status, 200, "{}", defined.text());
     let defined = defined.json();
     assert_eq!(names(&defined), ["site.battery", "site.load"]);
     assert_eq!(defined["data_points"][0]["id"], 4);
     assert_eq!(defined["data_points"][0]["time_zone"], "UTC");
-    // An existing name is returned as stored, whatever the body says.
-    assert_eq!(defined["data_points"][1]["resolution"], "PT15M");
+    // An existing name defined as the same series is returned as stored.
+    assert_eq!(defined["data_points"][1]["id"], 1);
+    assert_eq!(defined["data_points"][1]["tags"], json!({"site": "demo"}));
+    // As another series it is refused: its samples would be misread.
+    let other = json!({"data_points": [
+        {"name": "site.load", "quantity": "power", "unit": "MW", "resolution": "PT1H"},
+    ]});
+    let bad = server.post("/data-points", &other).problem(400);
+    assert_eq!(
+        bad["detail"],
+        "data point 'site.load' exists as power in kW at PT15M (Europe/Berlin) (id 1), not power \
+         in MW at PT1H (UTC); a data point keeps the quantity, unit, resolution and time zone it \
+         was defined with: use another name, or convert the values to its definition"
+    );
 
     let conflict =
         json!({"data_points": [{"name": "site.pv", "quantity": "energy", "resolution": "PT15M"}]});
@@ -203,7 +218,7 @@ fn data_points_are_defined_by_name_and_listed_by_flow_and_any_tag() {
         bad["detail"]
             .as_str()
             .unwrap()
-            .contains("exists with quantity power"),
+            .contains("exists as power in kW"),
         "{bad}"
     );
     let odd = json!({"data_points": [{"name": "x", "quantity": "power", "resolution": "PT7X"}]});
@@ -539,8 +554,8 @@ fn bad_data_writes_say_what_this_endpoint_takes() {
     let bad = server.post("/data-points", &twice).problem(400);
     assert_eq!(
         bad["detail"],
-        "data point 't.z' is given twice in the request with different quantities \
-         (data_points[0]: power, data_points[2]: energy); give each name once"
+        "data point 't.z' is given twice in the request as different series (data_points[0]: \
+         power at PT1H (UTC), data_points[2]: energy at PT1H (UTC)); give each name once"
     );
     assert!(names(&server.get("/data-points?names=t.y").json()).is_empty());
     // The same definition twice is one data point.
@@ -574,6 +589,91 @@ fn bad_data_writes_say_what_this_endpoint_takes() {
         bad["detail"],
         "the body is not an Arrow IPC stream with columns ts (timestamp) and value (number): \
          it has no column 'ts' (it has: time, v)"
+    );
+    // A column a write does not take is refused, not dropped unseen.
+    let mut extra = DataFrame::new_infer_height(vec![
+        Column::new("ts".into(), [0i64])
+            .cast(&DataType::Datetime(
+                TimeUnit::Microseconds,
+                Some(TimeZone::UTC),
+            ))
+            .unwrap(),
+        Column::new("value".into(), [1.0]),
+        Column::new("values".into(), [2.0]),
+    ])
+    .unwrap();
+    let mut stream = Vec::new();
+    IpcStreamWriter::new(&mut stream)
+        .finish(&mut extra)
+        .unwrap();
+    let bad = arrow(&format!("/data-points/{id}/samples"), stream).problem(400);
+    assert_eq!(
+        bad["detail"],
+        "the body has column(s) 'values' that a write does not take; send only 'ts', 'value'"
+    );
+    // Nor is a time finer than a microsecond rounded unseen.
+    let mut fine = DataFrame::new_infer_height(vec![
+        Column::new("ts".into(), [0i64, 900_000_000_100])
+            .cast(&DataType::Datetime(
+                TimeUnit::Nanoseconds,
+                Some(TimeZone::UTC),
+            ))
+            .unwrap(),
+        Column::new("value".into(), [1.0, 2.0]),
+    ])
+    .unwrap();
+    let mut stream = Vec::new();
+    IpcStreamWriter::new(&mut stream).finish(&mut fine).unwrap();
+    let bad = arrow(&format!("/data-points/{id}/samples"), stream).problem(400);
+    assert!(
+        bad["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("row 1: ts has a fraction of a microsecond"),
+        "{bad}"
+    );
+    // JSON: a time without its offset, a date, a fraction of a microsecond
+    // and a misspelt field each say what is wrong.
+    let path = format!("/data-points/{id}/samples");
+    let json_detail = |body: Value| server.post(&path, &body).problem(400)["detail"].clone();
+    assert_eq!(
+        json_detail(json!([
+            {"ts": "2030-01-01T00:00:00Z", "value": 1},
+            {"ts": "2030-01-01T01:00:00", "value": 1},
+        ])),
+        "sample 1: ts '2030-01-01T01:00:00' has no UTC offset, so which instant it means is not \
+         known; give an RFC 3339 instant with its offset, such as 2026-02-01T00:00:00Z or \
+         2026-02-01T01:00:00+01:00"
+    );
+    let detail = json_detail(json!([{"ts": "2030-01-01", "value": 1}]));
+    assert!(
+        detail
+            .as_str()
+            .unwrap()
+            .starts_with("sample 0: ts '2030-01-01' is a date, not an instant"),
+        "{detail}"
+    );
+    let detail = json_detail(json!([{"ts": "2030-01-01T00:00:00.0000001Z", "value": 1}]));
+    assert!(
+        detail
+            .as_str()
+            .unwrap()
+            .contains("has a fraction of a microsecond"),
+        "{detail}"
+    );
+    let detail = json_detail(json!([{"ts": "2030-01-01T00:00:00Z", "values": 1}]));
+    assert!(
+        detail.as_str().unwrap().contains("unknown field `values`"),
+        "{detail}"
+    );
+    assert!(
+        server
+            .get(&format!("{path}?start=2030-01-01T00:00:00Z"))
+            .json()
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "nothing of the refused writes is stored"
     );
     // Times without a zone, or numbers, are not instants: refused, as
     // ctx.write refuses them, instead of being taken as UTC microseconds.

@@ -262,7 +262,8 @@ fn write_back_refuses_an_existing_point_of_another_resolution() {
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "invalid input: data point 'site.energy.PT1H' already exists with resolution PT15M and quantity energy, not PT1H and energy: choose another suffix"
+        "invalid input: data point 'site.energy.PT1H' already exists as energy in kWh at PT15M \
+         (UTC), not energy in kWh at PT1H (UTC): choose another suffix"
     );
     assert!(
         host.samples_of("site.energy.PT1H").is_empty(),
