@@ -162,9 +162,12 @@ impl Context {
     }
 
     /// Samples in wide form: `ts` plus one Float64 column per data point
-    /// name, at the filter's resolution when it sets one.
+    /// name, at the filter's resolution when it sets one. The columns come
+    /// in the order of the filter's `names` (or, without names, of its
+    /// `ids`), then any other matching data point by id.
     pub fn read(&self, filter: &DataPointFilter) -> Result<DataFrame> {
-        let points = self.host.data_points(filter)?;
+        let mut points = self.host.data_points(filter)?;
+        in_asked_order(&mut points, filter);
         let long = self.host.read(filter)?;
         data::to_wide(&long, &points)
     }
@@ -209,4 +212,17 @@ impl Context {
     pub fn host(&self) -> &Arc<dyn RunHost> {
         &self.host
     }
+}
+
+/// Orders `points` as `filter` names them (by `names`, else by `ids`); the
+/// others keep their order after them.
+fn in_asked_order(points: &mut [DataPointConfig], filter: &DataPointFilter) {
+    let position = |point: &DataPointConfig| {
+        if filter.names.is_empty() {
+            filter.ids.iter().position(|id| *id == point.id)
+        } else {
+            filter.names.iter().position(|name| *name == point.name)
+        }
+    };
+    points.sort_by_key(|point| position(point).unwrap_or(usize::MAX));
 }

@@ -597,6 +597,23 @@ mod tests {
     }
 
     #[test]
+    fn ctx_read_gives_the_columns_in_the_order_asked() {
+        let ctx = site().context();
+        let columns = |filter: &DataPointFilter| -> Vec<String> {
+            let frame = ctx.read(filter).unwrap();
+            let names = frame.get_column_names();
+            names.iter().map(|n| n.to_string()).collect()
+        };
+        // site.load has id 1, site.energy id 2.
+        let by_name = DataPointFilter::default().with_names(["site.energy", "site.load"]);
+        assert_eq!(columns(&by_name), ["ts", "site.energy", "site.load"]);
+        let by_id = DataPointFilter::default().with_ids([DataPointId(2), DataPointId(1)]);
+        assert_eq!(columns(&by_id), ["ts", "site.energy", "site.load"]);
+        let all = DataPointFilter::default();
+        assert_eq!(columns(&all), ["ts", "site.load", "site.energy"]);
+    }
+
+    #[test]
     fn data_points_get_ids_in_definition_order_and_honour_the_filter() {
         let host = site().with_data_point(quarter("site.load", Quantity::Power));
         let all = host.data_points(&DataPointFilter::default()).unwrap();
