@@ -102,7 +102,7 @@ pub(super) struct CsvFlags {
     /// The data points' resolution (ISO 8601, e.g. PT15M) [default: the smallest step between time stamps].
     #[arg(long, value_name = "DURATION", value_parser = parse_resolution)]
     resolution: Option<Resolution>,
-    /// The data points' time zone (IANA), and the zone of time stamps without a UTC offset (required for those) [default: UTC].
+    /// The data points' time zone (IANA) [default: UTC], and the zone time stamps without a UTC offset are in: a file with such time stamps needs it.
     #[arg(long, value_name = "ZONE", value_parser = parse_zone)]
     time_zone: Option<String>,
 }
