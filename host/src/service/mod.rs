@@ -582,18 +582,30 @@ impl Service {
             }
             return Ok(run);
         };
-        let status = state.status();
-        if status.is_finished() {
-            return Err(CancelError::Finished { id, status });
-        }
-        state.cancel.cancel();
-        if shared.lanes.remove(id)
-            && let Some(ticket) =
-                state.end_as(RunStatus::Cancelled, Some(RunError::cancelled()), None)
-        {
+        if let Some(ticket) = state.cancel_queued() {
+            // This request ended it; a worker that took it meanwhile skips it.
+            state.cancel.cancel();
+            shared.lanes.remove(id);
             // Answered as it is stored, ended.
             shared.persister.wait_async(ticket).await;
+            return Ok(state.snapshot());
         }
+        if let Some(status) = state.ended_as() {
+            // Another cancellation, or the run itself, ended it first: it is
+            // answered as ended once that is published, as a later request
+            // would see it.
+            if !status.is_finished() {
+                return Ok(state.snapshot()); // queued again at shutdown
+            }
+            let mut published = state.watch_status();
+            let status = match published.wait_for(|s| s.is_finished()).await {
+                Ok(status) => *status,
+                Err(_) => status,
+            };
+            return Err(CancelError::Finished { id, status });
+        }
+        // Running: asked to stop, it ends `cancelled` when it does.
+        state.cancel.cancel();
         Ok(state.snapshot())
     }
 

@@ -45,6 +45,8 @@ struct Live {
     subscribers: Vec<mpsc::Sender<RunEvent>>,
     /// How the run ends is decided; later reports are ignored.
     has_ended: bool,
+    /// The status it ends with, once decided.
+    ended_as: Option<RunStatus>,
     /// The final status went out (or the streams were closed at shutdown):
     /// new subscribers get the current status only.
     is_closed: bool,
@@ -151,6 +153,7 @@ impl RunState {
                 marked_for: None,
                 subscribers: Vec::new(),
                 has_ended: false,
+                ended_as: None,
                 is_closed: false,
             }),
             status,
@@ -265,6 +268,32 @@ impl RunState {
         }
     }
 
+    /// Ends the run cancelled if it has not started (nor ended), to be
+    /// written at once: the status check and the end are one step, so that
+    /// of concurrent cancellations exactly one ends it. `None` when it had
+    /// started or ended; a worker that takes it from the queue afterwards
+    /// leaves it (see [`RunState::begin`]).
+    pub fn cancel_queued(&self) -> Option<Ticket> {
+        let mut live = relock(&self.live);
+        if live.has_ended || live.run.status != RunStatus::Queued {
+            return None;
+        }
+        let mut run = live.record();
+        run.status = RunStatus::Cancelled;
+        run.error = Some(RunError::cancelled());
+        run.finished_at = Some(Utc::now());
+        live.has_ended = true;
+        live.ended_as = Some(run.status);
+        live.ending = Some((run, None));
+        self.mark(&mut live, Urgency::Now)
+    }
+
+    /// The status the run ends with, once that is decided (its end may
+    /// not be stored and published yet).
+    pub fn ended_as(&self) -> Option<RunStatus> {
+        relock(&self.live).ended_as
+    }
+
     /// Records how the run ended, to be written at once: `run` is the final
     /// record, `output` the output of a run that succeeded (its frames are
     /// stored), and `notice` is appended to its log. `None` when the run
@@ -281,6 +310,7 @@ impl RunState {
             return None;
         }
         live.has_ended = true;
+        live.ended_as = Some(run.status);
         live.run.logs.extend(notice);
         let output = output.filter(|_| run.status == RunStatus::Succeeded);
         live.ending = Some((run, output));

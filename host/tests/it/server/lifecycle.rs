@@ -363,6 +363,54 @@ fn cancel_stops_a_running_run_and_refuses_a_finished_one() {
 }
 
 #[test]
+fn of_two_cancels_of_a_queued_run_at_once_one_cancels_it_and_the_other_is_refused() {
+    let scratch = Scratch::new();
+    let server = scratch.start(&["--concurrency", "1", "--queue", "64"]);
+    // The only worker is busy: the runs below stay queued.
+    let blocker = server.submit("waits_for_cancel", json!({}));
+    server.wait_for(&blocker, |s| s == "running");
+    let queued: Vec<String> = (0..30)
+        .map(|_| server.submit("waits_for_cancel", json!({})))
+        .collect();
+    for id in &queued {
+        let path = format!("/runs/{id}/cancel");
+        let barrier = std::sync::Barrier::new(2);
+        let replies: Vec<(u16, Value)> = std::thread::scope(|scope| {
+            let cancel = || {
+                barrier.wait();
+                let reply = server.post(&path, &json!({}));
+                (reply.status, reply.json())
+            };
+            let first = scope.spawn(cancel);
+            let second = scope.spawn(cancel);
+            vec![first.join().unwrap(), second.join().unwrap()]
+        });
+        let ok: Vec<&Value> = replies
+            .iter()
+            .filter(|(status, _)| *status == 200)
+            .map(|(_, body)| body)
+            .collect();
+        assert_eq!(ok.len(), 1, "exactly one cancel succeeds: {replies:?}");
+        assert_eq!(ok[0]["status"], "cancelled", "{replies:?}");
+        assert_eq!(ok[0]["error"]["kind"], "cancelled", "{replies:?}");
+        let (status, refused) = replies.iter().find(|(s, _)| *s != 200).unwrap();
+        assert_eq!(*status, 409, "{replies:?}");
+        assert_eq!(
+            refused["detail"],
+            format!("run {id} already ended as cancelled"),
+            "{replies:?}"
+        );
+        // Whoever asks next sees it cancelled too.
+        assert_eq!(
+            server.get(&format!("/runs/{id}")).json()["status"],
+            "cancelled"
+        );
+    }
+    let stopped = server.post(&format!("/runs/{blocker}/cancel"), &json!({}));
+    assert_eq!(stopped.status, 200, "{}", stopped.text());
+}
+
+#[test]
 fn runs_are_listed_newest_first_with_filters_and_pages() {
     let scratch = Scratch::new();
     let server = scratch.start(&[]);
