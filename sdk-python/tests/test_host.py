@@ -587,11 +587,49 @@ def test_ctrl_c_cancels_the_run_and_raises_keyboard_interrupt() -> None:
         "status = host.run('waits', {'seconds': 0}).status\n"
         "print(len(stopped), status)\n"
     )
-    notes = "[\"waits' ended cancelled\"]" if sys.version_info >= (3, 11) else "[]"
+    notes = "[\"waits' was cancelled\"]" if sys.version_info >= (3, 11) else "[]"
     assert out.splitlines() == [
         f"None KeyboardInterrupt True {notes}",
         f"60 KeyboardInterrupt True {notes}",
         "3 succeeded",
+    ]
+
+
+def test_ctrl_c_during_a_call_into_c_cancels_waits_then_gives_up_and_twice_raises_at_once() -> None:
+    # with timeout= a Python plugin runs on a thread of its own; one stuck in
+    # a call into C (here time.sleep) never sees the cancel
+    out = run_python(
+        "import algohost, os, signal, threading, time\n"
+        "@algohost.algorithm\n"
+        "def blocks(ctx, seconds: float = 1):\n"
+        "    time.sleep(seconds)\n"
+        "    return {'slept': seconds}\n"
+        "host = algohost.Host(algorithms=[blocks])\n"
+        "def run(seconds, *ctrl_c):\n"
+        "    for after in ctrl_c:\n"
+        "        threading.Timer(after, os.kill, (os.getpid(), signal.SIGINT)).start()\n"
+        "    started = time.monotonic()\n"
+        "    try:\n"
+        "        host.run('blocks', {'seconds': seconds}, timeout=600)\n"
+        "    except KeyboardInterrupt as e:\n"
+        "        run = e.run\n"
+        "        print(round(time.monotonic() - started), run.status, run.summary,\n"
+        "              [n.split(\"'\", 1)[1] for n in e.__notes__])\n"
+        "run(2, 0.3)\n"
+        "run(7, 0.3, 0.6)\n"
+        "run(7, 0.3)\n"
+    )
+    assert out.splitlines() == [
+        # it returned while waited for: its result is kept on the interrupt
+        "2 succeeded {'slept': 2.0} [\"blocks' succeeded before its plugin saw the cancel;"
+        " the Run is this KeyboardInterrupt's .run\"]",
+        # a second Ctrl-C: at once
+        "1 cancelled None [\"blocks' was cancelled; interrupted again, so not waiting"
+        " for its plugin to stop (it runs on, on its thread, until it returns)\"]",
+        # no check within the grace period: given up, as at a timeout
+        "5 cancelled None [\"blocks' was cancelled; its plugin did not stop within 5s"
+        " (it does not call ctx.check()) and was given up, as at a timeout (it runs on,"
+        " on its thread, until it returns)\"]",
     ]
 
 

@@ -1,12 +1,13 @@
 //! `algohost.Host` and `algohost.Run`: driving the host from Python. Rust
 //! work runs without the GIL on a runner thread; a blocking `run` wakes
-//! every 100 ms to let Ctrl-C through (it cancels the run), and `run_async`
+//! every 100 ms to let Ctrl-C through (it cancels the run, see
+//! [`super::interrupt`]), and `run_async`
 //! is a coroutine that starts the run when awaited and waits on a channel,
 //! never blocking the event loop. A Python algorithm without a timeout, run
 //! blocking, runs on the caller's thread, where Ctrl-C cancels it too.
 
 use std::path::PathBuf;
-use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,10 +20,13 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyList, PyString};
 
 use super::params::describe;
-use super::{errors, exit, frames, params, to_py};
+use super::{errors, exit, frames, interrupt, params, to_py};
 use crate::adapters::{self, Adapter};
 use crate::registry::{Registry, UnknownAlgorithm};
-use crate::runner::{self, CancelToken, NoObserver, Run, RunOutcome, RunRejected, RunRequest};
+use crate::runner::{
+    self, CancelToken, Execution, NoObserver, Run, RunError, RunOutcome, RunRejected, RunRequest,
+    RunStatus,
+};
 use crate::sources::{self, DiscoveryOptions};
 
 /// The adapter of a host given no data, with a message in Python's words
@@ -268,7 +272,11 @@ impl PyHost {
     /// `run.raise_for_status()` to raise for a run that did not succeed).
     /// `data` (a path or URL) replaces the host's data for this run;
     /// `timeout` (seconds) ends the run `timed_out`. Ctrl-C cancels the run
-    /// and raises `KeyboardInterrupt`.
+    /// and raises `KeyboardInterrupt` once it has stopped, with the `Run` as
+    /// the interrupt's `run` (kept even when it finished meanwhile) and a
+    /// note of how it ended; a plugin that does not stop within 5 s (busy in
+    /// a call into C) is given up as at a timeout, and a second Ctrl-C
+    /// raises at once.
     ///
     /// ```python
     /// run = host.run("resample", {"names": ["site.load"], "resolution": "PT1H"})
@@ -292,46 +300,26 @@ impl PyHost {
             // another thread.
             let (outcome, interrupt) =
                 errors::catching_interrupts(|| runner::execute(&self.registry, request));
-            if let Some(interrupt) = interrupt {
-                return Err(noted(py, interrupt, &outcome));
-            }
-            return PyRun::from_outcome(py, outcome);
+            return match (interrupt, outcome) {
+                (None, outcome) => PyRun::from_outcome(py, outcome),
+                (Some(interrupt), Ok(outcome)) => {
+                    let run = outcome.run.clone();
+                    let end = interrupt::End::Returned(Box::new(outcome));
+                    Err(noted(py, interrupt::Interrupted { interrupt, end }, run))
+                }
+                (Some(interrupt), Err(_)) => Err(interrupt),
+            };
         }
+        let (run, execution) = prepared(&self.registry, request).map_err(|r| rejected(py, r))?;
+        let (record, cancel) = (run.clone(), execution.cancel.clone());
         let (tx, rx) = mpsc::sync_channel(1);
-        let cancel = start(py, &self.registry, request, move |outcome| {
+        start(py, &self.registry, run, execution, move |outcome| {
             let _ = tx.send(outcome);
         })?;
-        let rx = std::sync::Mutex::new(rx);
-        let mut interrupted = None;
-        let outcome = loop {
-            let next = py.detach(|| {
-                rx.lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .recv_timeout(Duration::from_millis(100))
-            });
-            match next {
-                Ok(outcome) => break outcome,
-                Err(RecvTimeoutError::Timeout) => {
-                    if interrupted.is_none()
-                        && let Err(e) = py.check_signals()
-                    {
-                        // Ctrl-C: cancel the run, wait for it to stop, then raise.
-                        cancel.cancel();
-                        interrupted = Some(e);
-                    }
-                }
-                Err(RecvTimeoutError::Disconnected) => {
-                    return Err(errors::algohost_error(
-                        py,
-                        "the run's thread ended without a result",
-                    ));
-                }
-            }
-        };
-        if let Some(e) = interrupted {
-            return Err(noted(py, e, &outcome));
+        match interrupt::wait(py, rx, &cancel)? {
+            Ok(outcome) => PyRun::from_outcome(py, Ok(outcome)),
+            Err(interrupted) => Err(noted(py, interrupted, record)),
         }
-        PyRun::from_outcome(py, outcome)
     }
 
     /// Like `run`, as a coroutine for asyncio: the run starts when it is
@@ -373,22 +361,51 @@ impl PyHost {
     }
 }
 
-/// `interrupt` (Ctrl-C during a run) with a note of how the run ended,
-/// shown under its traceback (Python 3.11 and later).
-fn noted(py: Python<'_>, interrupt: PyErr, outcome: &Result<RunOutcome, RunRejected>) -> PyErr {
-    if let Ok(outcome) = outcome {
-        let note = format!(
-            "run {} of '{}' ended {}",
-            outcome.run.id,
-            outcome.run.algorithm,
-            outcome.run.status.as_str()
-        );
-        let value = interrupt.value(py);
-        if value.hasattr("add_note").unwrap_or(false) {
-            let _ = value.call_method1("add_note", (note,));
+/// The `KeyboardInterrupt` of a Ctrl-C during a run, with the `Run` as its
+/// `run` attribute and a note of how the run ended, shown under its
+/// traceback (Python 3.11 and later). `record` is the run as it started.
+fn noted(py: Python<'_>, interrupted: interrupt::Interrupted, record: Run) -> PyErr {
+    let label = format!("run {} of '{}'", record.id, record.algorithm);
+    let runs_on = "(it runs on, on its thread, until it returns)";
+    let (run, note) = match interrupted.end {
+        interrupt::End::Returned(outcome) => {
+            let note = match outcome.run.status {
+                RunStatus::Cancelled => format!("{label} was cancelled"),
+                RunStatus::Succeeded => format!(
+                    "{label} succeeded before its plugin saw the cancel; the Run is this \
+                     KeyboardInterrupt's .run"
+                ),
+                status => format!(
+                    "{label} ended {}; the Run is this KeyboardInterrupt's .run",
+                    status.as_str()
+                ),
+            };
+            (PyRun::from_outcome(py, Ok(*outcome)), note)
         }
+        interrupt::End::GivenUp => (
+            Ok(PyRun::given_up(record)),
+            format!(
+                "{label} was cancelled; its plugin did not stop within {}s (it does not call \
+                 ctx.check()) and was given up, as at a timeout {runs_on}",
+                interrupt::GRACE.as_secs()
+            ),
+        ),
+        interrupt::End::InterruptedAgain => (
+            Ok(PyRun::given_up(record)),
+            format!(
+                "{label} was cancelled; interrupted again, so not waiting for its plugin to \
+                 stop {runs_on}"
+            ),
+        ),
+    };
+    let value = interrupted.interrupt.value(py);
+    if let Ok(run) = run {
+        let _ = value.setattr("run", run);
     }
-    interrupt
+    if value.hasattr("add_note").unwrap_or(false) {
+        let _ = value.call_method1("add_note", (note,));
+    }
+    interrupted.interrupt
 }
 
 /// Python-side pieces of `Host` and `Run`, defined in Python source: the
@@ -466,8 +483,10 @@ impl PendingRun {
             .unwrap_or_else(|e| e.into_inner())
             .take()
             .ok_or_else(|| errors::algohost_error(py, "this run was started already"))?;
+        let (run, execution) = prepared(&self.registry, request).map_err(|r| rejected(py, r))?;
+        let cancel = execution.cancel.clone();
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let cancel = start(py, &self.registry, request, move |outcome| {
+        start(py, &self.registry, run, execution, move |outcome| {
             let _ = tx.send(outcome);
         })?;
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
@@ -484,29 +503,42 @@ impl PendingRun {
                     errors::algohost_error(py, "the run's thread ended without a result")
                 })
             })?;
-            Python::attach(|py| PyRun::from_outcome(py, outcome))
+            Python::attach(|py| PyRun::from_outcome(py, Ok(outcome)))
         })
     }
 }
 
-/// Executes `request` on a runner thread (not a tokio one: a Python plugin
+/// Executes `run` on a runner thread (not a tokio one: a Python plugin
 /// takes the GIL), waited for at interpreter exit ([`exit::LiveRun`]), and
-/// hands the outcome to `send`; returns the run's cancel token.
+/// hands the outcome to `send`.
 fn start(
     py: Python<'_>,
     registry: &Arc<Registry>,
-    request: RunRequest,
-    send: impl FnOnce(Result<RunOutcome, RunRejected>) + Send + 'static,
-) -> PyResult<CancelToken> {
-    let cancel = request.cancel.clone();
+    run: Run,
+    execution: Execution,
+    send: impl FnOnce(RunOutcome) + Send + 'static,
+) -> PyResult<()> {
     let registry = registry.clone();
-    let live = exit::LiveRun::enter(cancel.clone());
+    let live = exit::LiveRun::enter(execution.cancel.clone());
     runner::spawn_pooled(Box::new(move || {
         let _live = live;
-        send(runner::execute(&registry, request));
+        send(runner::run_prepared(&registry, run, execution));
     }))
-    .map_err(|e| errors::algohost_error(py, format!("could not start the run: {e}")))?;
-    Ok(cancel)
+    .map_err(|e| errors::algohost_error(py, format!("could not start the run: {e}")))
+}
+
+/// The run `request` asks for, validated (not started), and how to execute
+/// it.
+fn prepared(registry: &Registry, request: RunRequest) -> Result<(Run, Execution), RunRejected> {
+    let mut run = runner::prepare(registry, &request.algorithm, request.params)?;
+    run.timeout = request.timeout.map(|t| t.as_secs_f64());
+    let execution = Execution {
+        timeout: request.timeout,
+        adapter: request.adapter,
+        cancel: request.cancel,
+        observer: request.observer,
+    };
+    Ok((run, execution))
 }
 
 impl PyHost {
@@ -580,6 +612,15 @@ impl PyRun {
             run: outcome.run,
             output: outcome.output,
         })
+    }
+
+    /// The run `run` (as it started) ended `cancelled` now, its plugin given
+    /// up while it runs on.
+    fn given_up(mut run: Run) -> Self {
+        run.status = RunStatus::Cancelled;
+        run.error = Some(RunError::cancelled());
+        run.finished_at = Some(chrono::Utc::now());
+        Self { run, output: None }
     }
 
     /// `run <id> of '<algorithm>'`, for messages.

@@ -14,6 +14,7 @@ pub mod errors;
 mod exit;
 pub mod frames;
 pub mod host;
+mod interrupt;
 mod logging;
 pub mod params;
 pub mod source;

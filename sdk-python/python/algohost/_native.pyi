@@ -332,7 +332,10 @@ class Host:
         timeout: float | None = None,
     ) -> Run:
         """Validates and runs, blocking (without the GIL) until it ends. Ctrl-C
-        cancels the run and raises ``KeyboardInterrupt``."""
+        cancels the run and raises ``KeyboardInterrupt`` once it has stopped,
+        with the ``Run`` as the interrupt's ``run`` and a note of how it ended;
+        a plugin that does not stop within 5 s is given up as at a timeout, and
+        a second Ctrl-C raises at once."""
     def run_async(
         self,
         name: str,
