@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import inspect
+import sys
+import traceback
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
 import algohost
+import fixture_plugins
 import polars as pl
 import pytest
 
@@ -50,6 +53,29 @@ def test_run_failed_carries_kind_details_and_run(host: algohost.Host) -> None:
     assert e.value.kind == "exception"
     assert e.value.details["exception"] == "ValueError"
     assert e.value.run is not None and e.value.run.status == "failed"
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="exception notes are 3.11+")
+def test_run_failed_shows_the_plugins_traceback(host: algohost.Host) -> None:
+    with pytest.raises(algohost.RunFailed) as e:
+        host.run("raises").raise_for_status()
+    shown = "".join(traceback.format_exception(e.value))
+    # what a notebook or a script shows: where in the plugin it failed
+    assert (
+        "algohost.RunFailed: run "
+        f"{e.value.run.id if e.value.run else ''} of 'raises' failed: "
+        "ValueError: boom from plugin\n"
+        "the plugin's traceback (also in .details['traceback']):\n"
+        "Traceback (most recent call last):\n"
+    ) in shown, shown
+    assert (
+        f'  File "{fixture_plugins.__file__}", '
+        f"line {_line_in(fixture_plugins.raises, 'raise ValueError')}, in raises\n"
+    ) in shown, shown
+    assert shown.endswith("ValueError: boom from plugin\n"), shown
+    # a failure with no traceback (not a Python plugin's) gets no note
+    bare = algohost.RunFailed("run x of 'y' failed: oops", "failed", {"n": 1})
+    assert not hasattr(bare, "__notes__")
 
 
 def test_cancelled_and_timed_out_carry_the_run_too(host: algohost.Host) -> None:

@@ -38,13 +38,21 @@ class PluginError(AlgohostError):
 
 class RunFailed(AlgohostError):
     """A run that ended ``failed``: ``kind`` is its error kind, ``details``
-    e.g. the Python traceback, ``run`` the run itself."""
+    e.g. the Python traceback, ``run`` the run itself. The plugin's
+    traceback (``details["traceback"]``, from a Python plugin or a failed
+    context call) is added as a note, shown under this exception's own."""
 
     def __init__(self, message, kind="failed", details=None, run=None):
         super().__init__(message)
         self.kind = kind
         self.details = details
         self.run = run
+        trace = details.get("traceback") if isinstance(details, dict) else None
+        if isinstance(trace, str) and hasattr(self, "add_note"):
+            self.add_note(
+                "the plugin's traceback (also in .details['traceback']):\n"
+                + trace.rstrip("\n")
+            )
 
 
 class Cancelled(AlgohostError):

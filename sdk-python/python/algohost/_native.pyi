@@ -89,7 +89,9 @@ class PluginError(AlgohostError):
 
 class RunFailed(AlgohostError):
     """A run that ended ``failed``; ``kind`` is the error kind, ``details``
-    holds e.g. the Python traceback, ``run`` the run itself."""
+    holds e.g. the Python traceback, ``run`` the run itself. The plugin's
+    traceback (``details["traceback"]``, from a Python plugin or a failed
+    context call) is added as a note, shown under this exception's own."""
 
     kind: str
     details: Any
