@@ -79,7 +79,7 @@ impl Auth {
             .tokens
             .iter()
             .find(|t| constant_time_eq(t.token.as_bytes(), presented.as_bytes()))
-            .ok_or_else(|| ApiError::Unauthorized("the bearer token is not valid".into()))?;
+            .ok_or(ApiError::InvalidToken)?;
         if token.scope >= needed {
             Ok(())
         } else {
@@ -193,7 +193,7 @@ mod tests {
         ));
         assert!(matches!(
             a.check(&Method::GET, Some("/runs"), &headers("x")),
-            Err(ApiError::Unauthorized(_))
+            Err(ApiError::InvalidToken)
         ));
         assert!(a.check(&Method::GET, Some("/runs"), &headers("r")).is_ok());
         let forbidden = a.check(&Method::POST, Some("/runs"), &headers("r"));

@@ -25,6 +25,11 @@ const STORE_RETRY_AFTER: u64 = 10;
 /// `Retry-After` (seconds) while the data source cannot be reached.
 const DATA_RETRY_AFTER: u64 = 5;
 
+/// The longest word (a name or value from the request, a path) a problem
+/// document repeats in full; longer ones are cut to this many characters
+/// and `…`, so that a request cannot make its error as large as itself.
+pub const MAX_ECHO: usize = 100;
+
 /// The media type of every error body.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
@@ -58,12 +63,52 @@ pub struct ParamError {
 }
 
 impl From<ParamsError> for ParamError {
+    /// The error with long names and values in it cut short (see
+    /// [`MAX_ECHO`]): each segment of the pointer, each word of the message.
     fn from(e: ParamsError) -> Self {
+        let pointer: Vec<String> = e.pointer.split('/').map(clip).collect();
         Self {
-            pointer: e.pointer,
-            message: e.message,
+            pointer: pointer.join("/"),
+            message: clip_words(&e.message),
         }
     }
+}
+
+/// `text` cut to [`MAX_ECHO`] characters and `…` when longer.
+fn clip(text: &str) -> String {
+    match text.char_indices().nth(MAX_ECHO) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    }
+}
+
+/// `text` with every word longer than [`MAX_ECHO`] characters cut short;
+/// the punctuation a cut word ends with (a closing quote, parenthesis)
+/// stays.
+fn clip_words(text: &str) -> String {
+    if text.len() <= MAX_ECHO {
+        return text.to_owned();
+    }
+    let mut out = String::with_capacity(text.len().min(4 * MAX_ECHO));
+    let mut rest = text;
+    while !rest.is_empty() {
+        let word_end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+        let (word, after) = rest.split_at(word_end);
+        let clipped = clip(word);
+        if clipped.len() < word.len() {
+            out.push_str(&clipped);
+            let closing = word.trim_end_matches(|c: char| c.is_ascii_punctuation());
+            out.push_str(&word[closing.len()..].chars().take(3).collect::<String>());
+        } else {
+            out.push_str(word);
+        }
+        let space_end = after
+            .find(|c: char| !c.is_whitespace())
+            .unwrap_or(after.len());
+        out.push_str(&after[..space_end]);
+        rest = &after[space_end..];
+    }
+    out
 }
 
 /// Everything a request can fail with.
@@ -72,9 +117,12 @@ pub enum ApiError {
     /// The request is malformed (body, query or path).
     #[error("{0}")]
     BadRequest(String),
-    /// No or a wrong bearer token.
+    /// No bearer token (or no `Authorization: Bearer` header).
     #[error("{0}")]
     Unauthorized(String),
+    /// A bearer token that is not one of the configured tokens.
+    #[error("the bearer token is not valid")]
+    InvalidToken,
     /// The token lacks the scope.
     #[error(
         "{operation} needs a token with scope '{}' (to {}); this token has scope '{}' (to {})",
@@ -173,7 +221,7 @@ impl ApiError {
         use ApiError::*;
         match self {
             BadRequest(_) => (StatusCode::BAD_REQUEST, "bad-request", "Bad request"),
-            Unauthorized(_) => (
+            Unauthorized(_) | InvalidToken => (
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
                 "Authentication required",
@@ -263,6 +311,8 @@ impl ApiError {
                  request id in the x-request-id response header"
                     .to_owned()
             }
+            // What a client sent may be in the detail: long names cut short.
+            other if status.is_client_error() => clip_words(&other.to_string()),
             other => other.to_string(),
         };
         Problem {
@@ -317,6 +367,13 @@ impl IntoResponse for ApiError {
                 headers.insert(
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static("Bearer realm=\"algohost\""),
+                );
+            }
+            ApiError::InvalidToken => {
+                // RFC 6750 §3.1: a token was sent, and it is not valid.
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"algohost\", error=\"invalid_token\""),
                 );
             }
             ApiError::Forbidden { needed, .. } => {
@@ -447,6 +504,38 @@ mod tests {
         // What the source refused is not an outage.
         let refused = algohost_sdk::Error::Data("cannot read samples: relation missing".into());
         assert_eq!(ApiError::from(refused).problem().status, 500);
+    }
+
+    #[test]
+    fn long_names_from_the_request_are_cut_short() {
+        let name = "x".repeat(200_000);
+        let problem = ApiError::InvalidParams {
+            algorithm: "a".into(),
+            errors: vec![ParamsError {
+                pointer: format!("/{name}/é"),
+                message: format!("Additional properties are not allowed ('{name}' was unexpected)"),
+            }],
+        }
+        .problem();
+        let error = &problem.errors.unwrap()[0];
+        let short = "x".repeat(MAX_ECHO);
+        assert_eq!(error.pointer, format!("/{short}…/é"));
+        let cut = &short[..MAX_ECHO - 2];
+        assert_eq!(
+            error.message,
+            format!("Additional properties are not allowed ('{cut}…' was unexpected)")
+        );
+        let detail = ApiError::BadRequest(format!("unknown field `{name}`, expected `a`"))
+            .problem()
+            .detail;
+        assert_eq!(
+            detail,
+            format!("unknown field `{}…`, expected `a`", &short[..MAX_ECHO - 1])
+        );
+        assert_eq!(
+            clip_words("short words  stay\tas they are"),
+            "short words  stay\tas they are"
+        );
     }
 
     #[test]

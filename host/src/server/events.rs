@@ -4,15 +4,18 @@
 //! follows it live, and ends after the event with the run's final status,
 //! which carries the error of a run that did not succeed.
 //!
-//! Every event's `id` is the number of log records the stream has sent so
-//! far, so that a client that reconnects with `Last-Event-ID: N` (as
-//! browsers' `EventSource` does) gets the records after the N-th. The final
-//! status's id is `end`: a client that reconnects with it has had
-//! everything and gets `204 No Content`, which tells `EventSource` to stop
-//! reconnecting (it would otherwise replay the end of the run forever).
+//! Ids are resume points, and only events that a reconnection replays have
+//! one: a log record's `id` is its number in the run's log (1, 2, …), so
+//! that a client that reconnects with `Last-Event-ID: N` (as browsers'
+//! `EventSource` does) gets the records after the N-th. `status` and
+//! `progress` events have no id (the SSE spec keeps the last one as the
+//! resume point): they report the run's state, which a new stream starts
+//! with anyway, so no id repeats. The final status's id is `end`: a client
+//! that reconnects with it has had everything and gets `204 No Content`,
+//! which tells `EventSource` to stop reconnecting (it would otherwise replay
+//! the end of the run forever).
 //!
 //! ```text
-//! id: 0
 //! event: status
 //! data: {"status":"running"}
 //!
@@ -20,9 +23,12 @@
 //! event: log
 //! data: {"ts":"…","level":"info","target":"peak_shaving","message":"…"}
 //!
-//! id: 1
 //! event: progress
 //! data: {"progress":0.2,"message":"dispatching the battery"}
+//!
+//! id: end
+//! event: status
+//! data: {"status":"succeeded"}
 //! ```
 
 use std::collections::VecDeque;
@@ -81,14 +87,21 @@ const SUBSCRIBE_ATTEMPTS: usize = 5;
 /// `progress` (data: ProgressEvent) and `log` (data: LogRecordView). The
 /// log records the run already has come first (after its current status);
 /// a run that ended gets its records, its last progress and its final
-/// status. Each event's `id` counts the log records sent so far;
-/// `Last-Event-ID: N` leaves out the first N.
+/// status.
+///
+/// Ids are resume points, not event identifiers: a `log` event's `id` is
+/// the record's number in the run's log (1, 2, …), the final `status`'s is
+/// `end`, and other `status` and `progress` events have none (so no id
+/// repeats; `EventSource` keeps the last id it saw). A reconnection with
+/// `Last-Event-ID: N` gets the current status, the records after the N-th,
+/// and what follows; with `end`, 204.
 #[utoipa::path(
     get, path = "/runs/{id}/events", tag = "runs",
     params(
         ("id" = Uuid, Path, description = "Run id"),
-        ("Last-Event-ID" = Option<String>, Header, description = "The `id` of the last event received: \
-            the log records up to it are not sent again; `end` (the final status's id) gets 204"),
+        ("Last-Event-ID" = Option<String>, Header, description = "The last `id` received (a log \
+            record's number): the records up to it are not sent again; `end` (the final status's \
+            id) gets 204"),
     ),
     security(("bearer" = ["read"])),
     responses(
@@ -153,8 +166,8 @@ async fn run_events(
 /// The `id` of the final status event.
 const FINAL_ID: &str = "end";
 
-/// `Last-Event-ID`: how many log records the client has (0 without it, or
-/// empty), `None` when it had the final status (`end`).
+/// `Last-Event-ID`: how many log records the client has (the number of
+/// the last one it got; 0 without it, or empty), `None` when it had the final status (`end`).
 fn last_event_id(headers: &HeaderMap) -> Result<Option<usize>, ApiError> {
     let Some(value) = headers.get("last-event-id") else {
         return Ok(Some(0));
@@ -257,14 +270,18 @@ impl Events {
                     return Some(self.status(status.into(), None));
                 }
                 Item::Event(RunEvent::Progress { progress, message }) => {
-                    return Some(self.encode("progress", ProgressEvent { progress, message }));
+                    return Some(encode(
+                        None,
+                        "progress",
+                        ProgressEvent { progress, message },
+                    ));
                 }
                 Item::Final(status, error) => {
                     let data = StatusEvent {
                         status: status.into(),
                         error,
                     };
-                    return Some(encode(FINAL_ID, "status", data));
+                    return Some(encode(Some(FINAL_ID), "status", data));
                 }
             }
         }
@@ -304,25 +321,24 @@ impl Events {
     }
 
     fn status(&self, status: RunStatusView, error: Option<RunErrorView>) -> Event {
-        self.encode("status", StatusEvent { status, error })
+        encode(None, "status", StatusEvent { status, error })
     }
 
+    /// A log record's event, its number in the run's log as its id.
     fn log(&self, record: LogRecord) -> Event {
-        self.encode("log", LogRecordView::from(record))
-    }
-
-    /// An event named `name` with `data` as JSON and the count of records
-    /// sent as its id.
-    fn encode(&self, name: &str, data: impl Serialize) -> Event {
-        encode(&self.sent_logs.to_string(), name, data)
+        let id = self.sent_logs.to_string();
+        encode(Some(&id), "log", LogRecordView::from(record))
     }
 }
 
-/// An event named `name` with `data` as JSON and the id `id`.
-fn encode(id: &str, name: &str, data: impl Serialize) -> Event {
-    Event::default()
-        .id(id)
-        .event(name)
+/// An event named `name` with `data` as JSON, and the id `id` if any.
+fn encode(id: Option<&str>, name: &str, data: impl Serialize) -> Event {
+    let event = Event::default().event(name);
+    let event = match id {
+        Some(id) => event.id(id),
+        None => event,
+    };
+    event
         .json_data(data)
         .unwrap_or_else(|e| Event::default().comment(format!("an event could not be encoded: {e}")))
 }

@@ -54,8 +54,12 @@ pub const CSV: &str = "text/csv";
 pub const JSON: &str = "application/json";
 
 /// Media types also accepted for a format in `Accept` (answered with the
-/// format's own media type).
-const ALIASES: [(&str, FrameFormat); 1] = [("application/x-parquet", FrameFormat::Parquet)];
+/// format's own media type): the names Parquet goes by besides the
+/// registered `application/vnd.apache.parquet`.
+const ALIASES: [(&str, FrameFormat); 2] = [
+    ("application/parquet", FrameFormat::Parquet),
+    ("application/x-parquet", FrameFormat::Parquet),
+];
 
 /// Time stamps in CSV, as in JSON: RFC 3339 with the offset, fractional
 /// seconds only when there are some.
@@ -161,8 +165,22 @@ impl FrameFormat {
         }
         best.map(|(f, _)| f).ok_or_else(|| ApiError::NotAcceptable {
             accept: accept.join(", "),
-            available: Self::ALL.map(Self::media_type).join(", "),
+            available: Self::ALL.map(Self::offered).join(", "),
         })
+    }
+
+    /// The media type with the aliases `Accept` also takes for it, for the
+    /// 406 message: `application/vnd.apache.parquet (also application/parquet, …)`.
+    fn offered(self) -> String {
+        let aliases: Vec<&str> = ALIASES
+            .iter()
+            .filter(|(_, f)| *f == self)
+            .map(|(media_type, _)| *media_type)
+            .collect();
+        match aliases.is_empty() {
+            true => self.media_type().to_owned(),
+            false => format!("{} (also {})", self.media_type(), aliases.join(", ")),
+        }
     }
 
     /// The quality `ranges` give this format: its media type's, or an
@@ -292,6 +310,7 @@ mod tests {
             accept("application/x-parquet").unwrap(),
             FrameFormat::Parquet
         );
+        assert_eq!(accept("application/parquet").unwrap(), FrameFormat::Parquet);
         assert_eq!(
             accept("application/x-parquet;q=0.2, application/json;q=0.1").unwrap(),
             FrameFormat::Parquet

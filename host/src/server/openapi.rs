@@ -89,7 +89,9 @@ fn add_shared_responses(op: &mut Operation) {
     if !is_public {
         shared.push((
             "401",
-            "No bearer token, or not a valid one (tokens are configured)",
+            "No bearer token (`WWW-Authenticate: Bearer realm=\"algohost\"`), or not a valid \
+             one (`Bearer realm=\"algohost\", error=\"invalid_token\"`, RFC 6750); only when \
+             tokens are configured",
         ));
         shared.push(("403", "The token lacks the scope this operation needs"));
     }

@@ -44,7 +44,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// Downloads an output frame in the format `?format=` names, else the one
 /// `Accept` asks for (JSON when it asks for none), as a file named
 /// `<run>-<frame>.<json|csv|parquet|arrow>`. `Accept` also takes
-/// `application/x-parquet` for Parquet.
+/// `application/parquet` and `application/x-parquet` for Parquet
+/// (answered as `application/vnd.apache.parquet`).
 #[utoipa::path(
     get, path = "/runs/{id}/outputs/{frame}", tag = "runs",
     params(

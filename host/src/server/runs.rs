@@ -256,18 +256,25 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// Starts a run: validates the params and queues it. Answers 202 at once,
 /// or with `Prefer: wait=N` waits up to N seconds and answers 200 when the
-/// run has finished by then.
+/// run has finished by then. A request with the `Idempotency-Key` of an
+/// earlier one (and the same body) answers with that run instead: 200 once
+/// it has finished, with or without `Prefer`, 202 before.
 #[utoipa::path(
     post, path = "/runs", tag = "runs",
     request_body = SubmitRun,
     params(
         ("Prefer" = Option<String>, Header, description = "`wait=N`: wait up to N seconds for the run to finish \
             (at most a second less than the server's request timeout)"),
-        ("Idempotency-Key" = Option<String>, Header, description = "The same key and body return the same run"),
+        ("Idempotency-Key" = Option<String>, Header, description = "The same key and body return the \
+            same run (200 once it has finished, 202 before); the key with another body is 409. Once \
+            the run is deleted (`DELETE /runs/{id}`) the key is free: the next request with it makes \
+            a new run"),
     ),
     security(("bearer" = ["run"])),
     responses(
-        (status = 200, description = "The run finished within the wait", body = RunView),
+        (status = 200, description = "The run has finished: within the `Prefer: wait`, or before \
+          this request when an `Idempotency-Key` names it", body = RunView,
+         headers(("Location" = String, description = "URL of the run"))),
         (status = 202, description = "The run is queued or running", body = RunView,
          headers(("Location" = String, description = "URL of the run"))),
         (status = 404, description = "No such algorithm; `close` lists similar names",
@@ -478,16 +485,20 @@ async fn delete_run(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Cancels a queued or running run. A queued run is cancelled at once; a
-/// running one stops at its next cancellation check.
+/// Cancels a queued or running run. A queued run is cancelled at once
+/// (answered `cancelled`); a running one stops at its next cancellation
+/// check. Of concurrent cancellations of a queued run, one ends it and the
+/// others get 409.
 #[utoipa::path(
     post, path = "/runs/{id}/cancel", tag = "runs",
     params(("id" = Uuid, Path, description = "Run id")),
     security(("bearer" = ["run"])),
     responses(
-        (status = 200, description = "Cancellation requested; the run as it is now", body = RunView),
+        (status = 200, description = "Cancellation requested; the run as it is now: `cancelled` when \
+          it was queued, `running` until a running one stops", body = RunView),
         (status = 404, description = "No such run", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The run already ended, or another server sharing the run store holds it (cancel it there)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The run already ended (another cancellation may have ended it), \
+          or another server sharing the run store holds it (cancel it there)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 async fn cancel_run(

@@ -114,6 +114,36 @@ fn validation_reports_every_error_with_its_pointer() {
 }
 
 #[test]
+fn a_problem_cuts_long_names_from_the_request_short() {
+    let scratch = Scratch::new();
+    let server = scratch.start(&[]);
+    let name = "x".repeat(200_000);
+    let (kept, cut) = (format!("{}…", "x".repeat(98)), "x".repeat(101));
+
+    let mut params = peak_params();
+    params[&name] = json!(1);
+    let body = json!({"algorithm": "peak_shaving", "params": params});
+    let reply = server.post("/runs", &body);
+    let problem = reply.problem(422);
+    assert!(reply.body.len() < 2_000, "{} bytes", reply.body.len());
+    let message = problem["errors"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains(&kept) && !message.contains(&cut),
+        "{message}"
+    );
+
+    let mut body = body;
+    body[&name] = json!(1);
+    let reply = server.post("/runs", &body);
+    let detail = reply.problem(400)["detail"].as_str().unwrap().to_owned();
+    assert!(reply.body.len() < 2_000, "{} bytes", reply.body.len());
+    assert!(
+        detail.contains(&format!("unknown field `{}…`", "x".repeat(99))),
+        "{detail}"
+    );
+}
+
+#[test]
 fn malformed_requests_get_problems_that_say_what_is_wrong() {
     let scratch = Scratch::new();
     let server = scratch.start(&[]);

@@ -30,22 +30,33 @@ fn tokens_guard_every_route_but_the_probes_and_docs() {
         problem["detail"].as_str().unwrap().contains("Bearer"),
         "{problem}"
     );
-    assert!(
-        missing
-            .header("www-authenticate")
-            .unwrap()
-            .starts_with("Bearer")
+    // No token: a plain challenge (RFC 6750 §3), no error code.
+    assert_eq!(
+        missing.header("www-authenticate"),
+        Some("Bearer realm=\"algohost\"")
     );
-    server
-        .send(with(Method::GET, "/algorithms", "guess"))
-        .problem(401);
-    server
-        .send(
-            server
-                .req(Method::GET, "/runs")
-                .header("authorization", "Basic Zm9vOmJhcg=="),
-        )
-        .problem(401);
+    // A token that is not valid: `invalid_token` (§3.1), so that a client
+    // can tell "authenticate again" from "send credentials".
+    let wrong = server.send(with(Method::GET, "/algorithms", "guess"));
+    assert_eq!(
+        wrong.problem(401)["detail"],
+        "the bearer token is not valid"
+    );
+    assert_eq!(
+        wrong.header("www-authenticate"),
+        Some("Bearer realm=\"algohost\", error=\"invalid_token\"")
+    );
+    let basic = server.send(
+        server
+            .req(Method::GET, "/runs")
+            .header("authorization", "Basic Zm9vOmJhcg=="),
+    );
+    basic.problem(401);
+    assert_eq!(
+        basic.header("www-authenticate"),
+        Some("Bearer realm=\"algohost\""),
+        "no bearer token was sent"
+    );
 
     let listed = server.send(with(Method::GET, "/algorithms", READER));
     assert_eq!(listed.status, 200);

@@ -508,12 +508,15 @@ fn samples_come_as_the_format_asked_for_with_rfc3339_times_in_csv() {
             .header("accept", "text/csv"),
     );
     assert_eq!(arrow.media_type(), "application/vnd.apache.arrow.stream");
-    let parquet = server.send(
-        server
-            .req(Method::GET, &format!("/samples?ids={id}&{hour}"))
-            .header("accept", "application/x-parquet"),
-    );
-    assert_eq!(parquet.media_type(), "application/vnd.apache.parquet");
+    for name in ["application/x-parquet", "application/parquet"] {
+        let parquet = server.send(
+            server
+                .req(Method::GET, &format!("/samples?ids={id}&{hour}"))
+                .header("accept", name),
+        );
+        assert_eq!(parquet.status, 200, "{name}: {}", parquet.text());
+        assert_eq!(parquet.media_type(), "application/vnd.apache.parquet");
+    }
     let bad = server
         .get(&format!("/samples?ids={id}&format=xml"))
         .problem(400);

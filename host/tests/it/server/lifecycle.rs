@@ -97,8 +97,16 @@ fn a_run_waited_for_answers_200_with_its_summary_and_outputs_in_every_format() {
             .contains("unknown field `fromat`"),
         "{bad}"
     );
-    let alias = download(Some("application/x-parquet"));
-    assert_eq!(alias.media_type(), "application/vnd.apache.parquet");
+    // Parquet goes by three names; each gets it, as its registered type.
+    for name in ["application/x-parquet", "application/parquet"] {
+        let alias = download(Some(name));
+        assert_eq!(alias.status, 200, "{name}: {}", alias.text());
+        assert_eq!(alias.media_type(), "application/vnd.apache.parquet");
+        assert_eq!(
+            alias.header("content-disposition"),
+            Some(format!("attachment; filename=\"{id}-schedule.parquet\"").as_str())
+        );
+    }
     let arrow = download(Some("application/vnd.apache.arrow.stream"));
     assert_eq!(arrow.media_type(), "application/vnd.apache.arrow.stream");
     let frame = IpcStreamReader::new(std::io::Cursor::new(arrow.body.clone()))
@@ -116,7 +124,12 @@ fn a_run_waited_for_answers_200_with_its_summary_and_outputs_in_every_format() {
     let refused = server
         .send(server.req(Method::GET, &path).header("accept", "image/png"))
         .problem(406);
-    assert!(refused["detail"].as_str().unwrap().contains("text/csv"));
+    assert_eq!(
+        refused["detail"],
+        "cannot produce any of the accepted media types (image/png); available: \
+         application/json, application/vnd.apache.arrow.stream, application/vnd.apache.parquet \
+         (also application/parquet, application/x-parquet), text/csv"
+    );
     let missing = server.get(&format!("/runs/{id}/outputs/nope")).problem(404);
     assert!(
         missing["detail"].as_str().unwrap().contains("schedule"),
@@ -124,13 +137,16 @@ fn a_run_waited_for_answers_200_with_its_summary_and_outputs_in_every_format() {
     );
 }
 
-/// The events of a stream, as (id, event, data), until it ends.
+/// The events of a stream, as (id, event, data), until it ends; the id is
+/// the event's own `id:` field, `""` for an event without one.
 pub fn read_events_with_ids(body: impl std::io::Read) -> Vec<(String, String, Value)> {
     let mut events = Vec::new();
     let (mut id, mut name) = (String::new(), String::new());
     for line in BufReader::new(body).lines() {
         let line = line.unwrap();
-        if let Some(i) = line.strip_prefix("id:") {
+        if line.is_empty() {
+            id.clear();
+        } else if let Some(i) = line.strip_prefix("id:") {
             id = i.trim().to_owned();
         } else if let Some(n) = line.strip_prefix("event:") {
             name = n.trim().to_owned();
@@ -181,7 +197,20 @@ fn events_stream_progress_in_order_logs_and_the_final_status() {
     let cancelled = server.post(&format!("/runs/{blocker}/cancel"), &json!({}));
     assert_eq!(cancelled.status, 200, "{}", cancelled.text());
     let reply = server.finish(response);
-    let events = read_events(reply.body.as_slice());
+    let with_ids = read_events_with_ids(reply.body.as_slice());
+    // Ids never repeat: each log record's is its number, the final status's
+    // is `end`, and status and progress events have none (a reconnecting
+    // client resumes after the last record it had).
+    let ids: Vec<&str> = with_ids.iter().map(|(i, _, _)| i.as_str()).collect();
+    let logs_seen = with_ids.iter().filter(|(_, n, _)| n == "log").count();
+    let mut expected_ids: Vec<String> = (1..=logs_seen).map(|i| i.to_string()).collect();
+    expected_ids.push("end".to_owned());
+    let given: Vec<&str> = ids.iter().copied().filter(|i| !i.is_empty()).collect();
+    assert_eq!(given, expected_ids, "{with_ids:?}");
+    for (id, name, _) in &with_ids[..with_ids.len() - 1] {
+        assert_eq!(id.is_empty(), name != "log", "{with_ids:?}");
+    }
+    let events: Vec<(String, Value)> = with_ids.into_iter().map(|(_, n, d)| (n, d)).collect();
 
     let spec = server.spec();
     for (name, data) in &events {
@@ -216,7 +245,7 @@ fn events_stream_progress_in_order_logs_and_the_final_status() {
     assert!(statuses.contains(&"running"), "{statuses:?}");
 
     // A finished run's stream replays its log records and last progress
-    // before its final status; ids count the records sent.
+    // before its final status; a record's id is its number.
     let stored = server.get(&format!("/runs/{id}")).json();
     let logs = stored["logs"].as_array().unwrap().clone();
     assert!(!logs.is_empty());
@@ -227,9 +256,8 @@ fn events_stream_progress_in_order_logs_and_the_final_status() {
         .enumerate()
         .map(|(i, l)| ((i + 1).to_string(), "log".to_owned(), l.clone()))
         .collect();
-    let n = logs.len().to_string();
     expected.push((
-        n.clone(),
+        String::new(),
         "progress".to_owned(),
         json!({"progress": 1.0, "message": stored["progress_message"]}),
     ));
@@ -511,10 +539,34 @@ fn an_idempotency_key_returns_the_same_run_for_the_same_body() {
     };
     let body = json!({"algorithm": "fails", "params": {}});
     let first = post("k-1", body.clone());
-    let second = post("k-1", body);
-    assert_eq!(first.json()["id"], second.json()["id"]);
+    assert_eq!(first.status, 202, "{}", first.text());
+    let id = first.json()["id"].as_str().unwrap().to_owned();
+    server.wait_for(&id, |s| s == "failed");
+    // The replay of a run that has finished answers 200 without `Prefer`,
+    // with its Location, as documented.
+    let second = post("k-1", body.clone());
+    assert_eq!(second.status, 200, "{}", second.text());
+    assert_eq!(second.json()["id"], id.as_str());
+    assert_eq!(second.json()["status"], "failed");
+    assert_eq!(
+        second.header("location"),
+        Some(format!("/runs/{id}").as_str())
+    );
+    let create = &server.spec().doc()["paths"]["/runs"]["post"];
+    assert!(
+        create["responses"]["200"]["headers"]["Location"].is_object(),
+        "{create}"
+    );
+    let described = create["responses"]["200"]["description"].as_str().unwrap();
+    assert!(described.contains("Idempotency-Key"), "{described}");
     let other = post("k-1", json!({"algorithm": "panics", "params": {}})).problem(409);
     assert!(other["detail"].as_str().unwrap().contains("k-1"), "{other}");
+    // Once the run is deleted, the key makes a new run.
+    let deleted = server.send(server.req(Method::DELETE, &format!("/runs/{id}")));
+    assert_eq!(deleted.status, 204, "{}", deleted.text());
+    let third = post("k-1", body);
+    assert_eq!(third.status, 202, "{}", third.text());
+    assert_ne!(third.json()["id"], id.as_str());
 }
 
 #[test]
