@@ -92,12 +92,16 @@ fn python_thread_id() -> std::ffi::c_ulong {
     unsafe { PyThread_get_thread_ident() }
 }
 
+/// How long [`shutdown`] waits before it says that it waits.
+const QUIET: Duration = Duration::from_millis(500);
+
 /// At interpreter exit (registered with `atexit`): cancels the runs still
 /// executing, raises `algohost.Cancelled` in the plugins still running on
 /// other threads, and waits up to `grace` seconds for all of them to leave
-/// Python. A plugin that holds on past that (in a long call into C, say)
-/// would crash the finalizing interpreter, so the process then ends at
-/// once, with exit code 1 and a message on stderr.
+/// Python, saying so on stderr when they do not stop within half a second.
+/// A plugin that holds on past that (in a long call into C, say) would
+/// crash the finalizing interpreter, so the process then ends at once, with
+/// exit code 1 and a message on stderr.
 #[pyfunction(name = "_shutdown")]
 #[pyo3(signature = (grace = 10.0))]
 pub fn shutdown(py: Python<'_>, grace: f64) -> PyResult<()> {
@@ -119,24 +123,48 @@ pub fn shutdown(py: Python<'_>, grace: f64) -> PyResult<()> {
     }
     let elsewhere =
         |pending: &Pending| pending.in_python.iter().filter(|(_, t)| *t != here).count();
-    let stuck = py.detach(|| {
-        let mut pending = pending();
-        loop {
-            let now = Instant::now();
-            if (pending.runs.is_empty() && elsewhere(&pending) == 0) || now >= deadline {
-                return elsewhere(&pending);
+    // Waits until every run and thread has left, or `until`; what is left.
+    let wait = |until: Instant| {
+        py.detach(|| {
+            let mut pending = pending();
+            loop {
+                let now = Instant::now();
+                let left = (pending.runs.len(), elsewhere(&pending));
+                if left == (0, 0) || now >= until {
+                    return left;
+                }
+                pending = CHANGED
+                    .wait_timeout(pending, until - now)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
             }
-            pending = CHANGED
-                .wait_timeout(pending, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
-    });
-    if stuck == 0 {
+        })
+    };
+    // A plugin that checks stops at once: say nothing about it.
+    let quiet =
+        Instant::now() + QUIET.min(Duration::try_from_secs_f64(grace / 2.0).unwrap_or_default());
+    let (runs, threads) = wait(quiet.min(deadline));
+    if (runs, threads) == (0, 0) {
         return Ok(());
     }
     let sys = py.import("sys")?;
-    sys.getattr("stderr")?.call_method1(
+    let stderr = sys.getattr("stderr")?;
+    stderr.call_method1(
+        "write",
+        (format!(
+            "algohost: waiting up to {grace}s for {} run(s) still in their plugin (given up \
+             at their timeout or cancelled, and not checking ctx.is_cancelled()) to stop \
+             before Python exits: finalizing under a Python plugin would crash it, so one \
+             still running then ends the process with exit code 1\n",
+            runs.max(threads)
+        ),),
+    )?;
+    let _ = stderr.call_method0("flush");
+    let stuck = wait(deadline).1;
+    if stuck == 0 {
+        return Ok(());
+    }
+    stderr.call_method1(
         "write",
         (format!(
             "algohost: {stuck} Python plugin(s) of runs given up at their timeout or \
