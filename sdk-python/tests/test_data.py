@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import pydoc
 import zoneinfo
 
 import algohost
@@ -83,6 +84,18 @@ def test_filters() -> None:
     flows = algohost.FlowFilter(from_="grid", carrier="electricity")
     assert (flows.from_, flows.to, flows.carrier) == ("grid", None, "electricity")
     assert flows.to_dict()["from"] == "grid"
+
+
+def test_help_on_data_point_filter_says_what_each_field_does() -> None:
+    shown = pydoc.plain(pydoc.render_doc(algohost.DataPointFilter))
+    assert "It does not change `ts`,\n |  which is UTC in every frame." in shown, shown
+    for field, doc in [
+        ("start", "Samples at or after this instant (UTC)."),
+        ("end", "Samples before this instant (UTC)."),
+        ("resolution", "The resolution to resample to when reading"),
+        ("time_zone", "Where calendar intervals (`P1D` and longer) start at midnight"),
+    ]:
+        assert f" |  {field}\n |      {doc}" in shown, shown
 
 
 def samples(values: list[float], minutes: int = 15) -> pl.DataFrame:

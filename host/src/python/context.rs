@@ -113,12 +113,15 @@ impl PyContext {
         self.ctx.check().map_err(|e| errors::from_sdk(py, &e))
     }
 
-    /// Samples in wide form: `ts` (UTC) and one Float64 column per data
-    /// point name, as a polars DataFrame. An unknown name raises
-    /// `AlgohostError` naming the close ones.
+    /// Samples in wide form: `ts` and one Float64 column per data point
+    /// name, as a polars DataFrame. An unknown name raises `AlgohostError`
+    /// naming the close ones. `ts` is always UTC (`datetime[μs, UTC]`), also
+    /// for daily or monthly resolutions: convert it for calendar work in
+    /// local time (`.dt.date()`, `group_by_dynamic("1d")`, local tariffs).
     ///
     /// ```python
     /// frame = ctx.read(algohost.DataPointFilter(names=["site.load"], resolution="PT1H"))
+    /// local = frame.with_columns(pl.col("ts").dt.convert_time_zone("Europe/Berlin"))
     /// ```
     fn read<'py>(
         &self,

@@ -239,7 +239,17 @@ impl PyDataPointConfig {
     }
 }
 
-/// Which data points (and which part of their samples) to use.
+/// Which data points, and for reads which samples, to use: every field is
+/// optional, and those set must all match. `start` and `end` (tz-aware) bound
+/// the samples to `[start, end)`; `resolution` (ISO 8601: `PT1H`, `P1D`,
+/// `P1M`) resamples them when read; `time_zone` (IANA, such as
+/// `"Europe/Berlin"`) is where calendar intervals (`P1D` and longer) start at
+/// midnight, each data point's own zone by default. It does not change `ts`,
+/// which is UTC in every frame.
+///
+/// ```python
+/// daily = algohost.DataPointFilter(names=["site.load"], resolution="P1D", time_zone="Europe/Berlin")
+/// ```
 #[pyclass(
     module = "algohost",
     name = "DataPointFilter",
@@ -292,34 +302,43 @@ impl PyDataPointFilter {
         }
         Ok(Self(filter))
     }
+    /// Only these data point ids.
     #[getter]
     fn ids(&self) -> Vec<PyDataPointId> {
         self.0.ids.iter().copied().map(PyDataPointId).collect()
     }
+    /// Only these data point names.
     #[getter]
     fn names(&self) -> Vec<String> {
         self.0.names.clone()
     }
+    /// Only data points carrying all of these tags.
     #[getter]
     fn tags(&self) -> BTreeMap<String, String> {
         self.0.tags.clone()
     }
+    /// Only data points of this quantity (`power`, `energy`, `price`, `state`).
     #[getter]
     fn quantity(&self) -> Option<String> {
         self.0.quantity.map(|q| q.to_string())
     }
+    /// Samples at or after this instant (UTC).
     #[getter]
     fn start(&self) -> Option<DateTime<Utc>> {
         self.0.start
     }
+    /// Samples before this instant (UTC).
     #[getter]
     fn end(&self) -> Option<DateTime<Utc>> {
         self.0.end
     }
+    /// The resolution to resample to when reading (ISO 8601, such as `PT1H`).
     #[getter]
     fn resolution(&self) -> Option<String> {
         self.0.resolution.map(|r| r.to_string())
     }
+    /// Where calendar intervals (`P1D` and longer) start at midnight; each
+    /// data point's own zone when None. `ts` stays UTC.
     #[getter]
     fn time_zone(&self) -> Option<String> {
         self.0.time_zone.clone()

@@ -677,7 +677,10 @@ impl PyRun {
     }
     /// The output frames by name, as polars DataFrames (shared with the run,
     /// not copied); empty unless the run succeeded. An unknown name raises
-    /// `KeyError` listing the frames there are.
+    /// `KeyError` listing the frames there are. A `ts` the host made (as
+    /// `resample`'s) is UTC (`datetime[μs, UTC]`), also for daily
+    /// resolutions: `pl.col("ts").dt.convert_time_zone("Europe/Berlin")`
+    /// gives local time for calendar work.
     #[getter]
     fn frames<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let dict = helpers(py)?.run_frames.bind(py).call0()?;

@@ -179,6 +179,14 @@ class DataPointConfig:
 
 @final
 class DataPointFilter:
+    """Which data points, and for reads which samples, to use: every field is
+    optional, and those set must all match. ``start`` and ``end`` (tz-aware)
+    bound the samples to ``[start, end)``; ``resolution`` (ISO 8601: ``PT1H``,
+    ``P1D``, ``P1M``) resamples them when read; ``time_zone`` (IANA, such as
+    ``"Europe/Berlin"``) is where calendar intervals (``P1D`` and longer) start
+    at midnight, each data point's own zone by default. It does not change
+    ``ts``, which is UTC in every frame."""
+
     def __new__(
         cls,
         *,
@@ -192,21 +200,30 @@ class DataPointFilter:
         time_zone: str | None = None,
     ) -> Self: ...
     @property
-    def ids(self) -> list[DataPointId]: ...
+    def ids(self) -> list[DataPointId]:
+        """Only these data point ids."""
     @property
-    def names(self) -> list[str]: ...
+    def names(self) -> list[str]:
+        """Only these data point names."""
     @property
-    def tags(self) -> dict[str, str]: ...
+    def tags(self) -> dict[str, str]:
+        """Only data points carrying all of these tags."""
     @property
-    def quantity(self) -> str | None: ...
+    def quantity(self) -> str | None:
+        """Only data points of this quantity (``power``, ``energy``, ``price``, ``state``)."""
     @property
-    def start(self) -> datetime.datetime | None: ...
+    def start(self) -> datetime.datetime | None:
+        """Samples at or after this instant (UTC)."""
     @property
-    def end(self) -> datetime.datetime | None: ...
+    def end(self) -> datetime.datetime | None:
+        """Samples before this instant (UTC)."""
     @property
-    def resolution(self) -> str | None: ...
+    def resolution(self) -> str | None:
+        """The resolution to resample to when reading (ISO 8601, such as ``PT1H``)."""
     @property
-    def time_zone(self) -> str | None: ...
+    def time_zone(self) -> str | None:
+        """Where calendar intervals (``P1D`` and longer) start at midnight; each
+        data point's own zone when None. ``ts`` stays UTC."""
     def to_dict(self) -> dict[str, Any]: ...
     def __eq__(self, other: object, /) -> bool: ...
     __hash__: ClassVar[None]  # type: ignore[assignment]
@@ -252,7 +269,10 @@ class Context:
     def check(self) -> None:
         """Raises ``Cancelled`` or ``TimedOut`` when the run should stop."""
     def read(self, filter: DataPointFilter) -> pl.DataFrame:
-        """Samples in wide form: ``ts`` and one column per data point name."""
+        """Samples in wide form: ``ts`` and one column per data point name.
+        ``ts`` is always UTC (``datetime[μs, UTC]``), also for daily or monthly
+        resolutions; for calendar work in local time convert it:
+        ``pl.col("ts").dt.convert_time_zone("Europe/Berlin")``."""
     def read_long(self, filter: DataPointFilter) -> pl.DataFrame:
         """Samples in long form: ``data_point_id``, ``ts``, ``value``."""
     def write(self, frame: ArrowStreamExportable) -> None:
@@ -288,7 +308,10 @@ class Run:
     @property
     def frames(self) -> dict[str, pl.DataFrame]:
         """Output frames by name; an unknown name raises ``KeyError`` listing
-        the run's frames."""
+        the run's frames. A ``ts`` the host made (as ``resample``'s) is UTC
+        (``datetime[μs, UTC]``), also for daily resolutions:
+        ``pl.col("ts").dt.convert_time_zone("Europe/Berlin")`` gives local
+        time for calendar work."""
     @property
     def error(self) -> dict[str, Any] | None:
         """``{"kind", "message", "details"}`` when the run did not succeed."""
