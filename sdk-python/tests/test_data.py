@@ -136,6 +136,21 @@ def test_resample_accepts_pandas() -> None:
     assert algohost.resample(frame, [point], "PT1H")["value"].to_list() == [2.5]
 
 
+def test_resample_takes_what_ctx_write_takes() -> None:
+    # Int32 ids and ts in a local zone: the same instants, the same result.
+    point = algohost.DataPointConfig("p", "kW", "power", "PT15M", id=1)
+    local = samples([1, 2, 3, 4, 5, 6, 7, 8]).with_columns(
+        pl.col("data_point_id").cast(pl.Int32),
+        pl.col("ts").dt.convert_time_zone("Europe/Berlin"),
+    )
+    out = algohost.resample(local, [point], "PT1H")
+    assert out.equals(algohost.resample(samples([1, 2, 3, 4, 5, 6, 7, 8]), [point], "PT1H"))
+    assert out["value"].to_list() == [2.5, 6.5]
+    naive = samples([1, 2, 3, 4]).with_columns(pl.col("ts").dt.replace_time_zone(None))
+    with pytest.raises(algohost.AlgohostError, match="without a time zone"):
+        algohost.resample(naive, [point], "PT1H")
+
+
 def test_resample_makes_up_no_value_for_too_little_coverage() -> None:
     point = algohost.DataPointConfig("p", "kW", "power", "PT15M", id=1)
     out = algohost.resample(samples([1, 2, 3, 4, 5]), [point], "PT1H")

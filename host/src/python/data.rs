@@ -404,7 +404,9 @@ pub fn resample<'py>(
     min_coverage: f64,
     time_zone: Option<String>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let long = frames::from_python(frame)?;
+    // The same types as ctx.write takes: any integer id, any zone of ts.
+    let long = data::normalize_for_write(&frames::from_python(frame)?)
+        .map_err(|e| errors::from_sdk(py, &e))?;
     let target = to
         .parse()
         .map_err(|e| PyValueError::new_err(format!("to: {e}")))?;
