@@ -405,6 +405,17 @@ pub fn prepare(registry: &Registry, algorithm: &str, params: Value) -> Result<Ru
 
 /// Validates and executes one run, blocking until it ends or times out.
 pub fn execute(registry: &Registry, request: RunRequest) -> Result<RunOutcome, RunRejected> {
+    let (run, execution) = prepare_request(registry, request)?;
+    Ok(run_prepared(registry, run, execution))
+}
+
+/// The run `request` asks for, validated (not started), and how to
+/// execute it with [`run_prepared`]: for callers that need the run's id
+/// before it starts.
+pub fn prepare_request(
+    registry: &Registry,
+    request: RunRequest,
+) -> Result<(Run, Execution), RunRejected> {
     let mut run = prepare(registry, &request.algorithm, request.params)?;
     run.timeout = request.timeout.map(|t| t.as_secs_f64());
     let execution = Execution {
@@ -413,7 +424,7 @@ pub fn execute(registry: &Registry, request: RunRequest) -> Result<RunOutcome, R
         cancel: request.cancel,
         observer: request.observer,
     };
-    Ok(run_prepared(registry, run, execution))
+    Ok((run, execution))
 }
 
 /// Executes a run made by [`prepare`] (its params already validated),

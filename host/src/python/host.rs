@@ -310,7 +310,8 @@ impl PyHost {
                 (Some(interrupt), Err(_)) => Err(interrupt),
             };
         }
-        let (run, execution) = prepared(&self.registry, request).map_err(|r| rejected(py, r))?;
+        let (run, execution) =
+            runner::prepare_request(&self.registry, request).map_err(|r| rejected(py, r))?;
         let (record, cancel) = (run.clone(), execution.cancel.clone());
         let (tx, rx) = mpsc::sync_channel(1);
         start(py, &self.registry, run, execution, move |outcome| {
@@ -483,7 +484,8 @@ impl PendingRun {
             .unwrap_or_else(|e| e.into_inner())
             .take()
             .ok_or_else(|| errors::algohost_error(py, "this run was started already"))?;
-        let (run, execution) = prepared(&self.registry, request).map_err(|r| rejected(py, r))?;
+        let (run, execution) =
+            runner::prepare_request(&self.registry, request).map_err(|r| rejected(py, r))?;
         let cancel = execution.cancel.clone();
         let (tx, rx) = tokio::sync::oneshot::channel();
         start(py, &self.registry, run, execution, move |outcome| {
@@ -525,20 +527,6 @@ fn start(
         send(runner::run_prepared(&registry, run, execution));
     }))
     .map_err(|e| errors::algohost_error(py, format!("could not start the run: {e}")))
-}
-
-/// The run `request` asks for, validated (not started), and how to execute
-/// it.
-fn prepared(registry: &Registry, request: RunRequest) -> Result<(Run, Execution), RunRejected> {
-    let mut run = runner::prepare(registry, &request.algorithm, request.params)?;
-    run.timeout = request.timeout.map(|t| t.as_secs_f64());
-    let execution = Execution {
-        timeout: request.timeout,
-        adapter: request.adapter,
-        cancel: request.cancel,
-        observer: request.observer,
-    };
-    Ok((run, execution))
 }
 
 impl PyHost {

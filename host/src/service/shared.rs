@@ -119,9 +119,7 @@ impl Shared {
     }
 
     pub fn is_idempotent(&self, algorithm: &str) -> bool {
-        self.registry
-            .get(algorithm)
-            .is_ok_and(|a| a.manifest.idempotent)
+        self.capability(algorithm) == Capability::Runs { idempotent: true }
     }
 
     /// Whether this server runs `algorithm`, and whether it is idempotent.
