@@ -63,6 +63,11 @@ pub(super) struct ServeArgs {
     /// algorithms; host names other than localhost get 421) [env: ALGOHOST_INSECURE=true]
     #[arg(long)]
     insecure: bool,
+    /// Let a browser app on ORIGIN (e.g. https://dashboard.example.com) call the API (CORS);
+    /// repeat for more, or give * for any origin (needs tokens, or --insecure)
+    /// [env: ALGOHOST_CORS_ORIGINS=ORIGIN,…]
+    #[arg(long = "cors-origin", value_name = "ORIGIN")]
+    cors_origins: Vec<String>,
 }
 
 /// Merges the four layers of settings.
@@ -87,6 +92,7 @@ fn load_config(plugin_dirs: &[PathBuf], args: &ServeArgs) -> Result<ServerConfig
         queue: args.queue,
         max_samples: args.max_samples,
         insecure: args.insecure.then_some(true),
+        cors_origins: (!args.cors_origins.is_empty()).then(|| args.cors_origins.clone()),
         ..Settings::default()
     };
     ServerConfig::resolve(file.overridden_by(env).overridden_by(flags)).map_err(usage)
@@ -166,6 +172,11 @@ fn print_banner(
         outln!("  auth:      none (no tokens configured)")?;
     } else {
         outln!("  auth:      bearer tokens ({})", config.tokens.len())?;
+    }
+    match &config.cors {
+        server::config::Cors::Off => {}
+        server::config::Cors::Any => outln!("  CORS:      any origin")?,
+        server::config::Cors::Origins(origins) => outln!("  CORS:      {}", origins.join(", "))?,
     }
     Ok(())
 }

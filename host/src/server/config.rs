@@ -26,13 +26,16 @@
 //! max_run_timeout_secs = 3600     # the longest a run may ask for
 //! max_samples = 10000000          # the most samples one read of the data API returns
 //! insecure = false                # bind beyond loopback without tokens
+//! cors_origins = ["https://dashboard.example.com"]  # browser apps on other
+//!                                 # origins that may call the API (default: none)
 //!
 //! [[tokens]]
 //! token = "change-me"
 //! scope = "run"                   # "read" or "run" (run includes read)
 //! ```
 //!
-//! `ALGOHOST_TOKENS` holds tokens as `TOKEN:SCOPE` separated by commas.
+//! `ALGOHOST_TOKENS` holds tokens as `TOKEN:SCOPE` separated by commas,
+//! `ALGOHOST_CORS_ORIGINS` origins separated by commas.
 //! Tokens are never printed or logged. When `data` is another server's
 //! `http(s)://` URL, its bearer token comes from `ALGOHOST_REST_TOKEN`
 //! (never from the URL or this file).
@@ -161,6 +164,8 @@ pub struct Settings {
     pub max_run_timeout_secs: Option<f64>,
     /// The most samples one read of the data API may return.
     pub max_samples: Option<usize>,
+    /// Origins of browser apps allowed to call the API (CORS), or `*`.
+    pub cors_origins: Option<Vec<String>>,
 }
 
 impl Settings {
@@ -190,6 +195,7 @@ impl Settings {
             run_timeout_secs: higher.run_timeout_secs.or(self.run_timeout_secs),
             max_run_timeout_secs: higher.max_run_timeout_secs.or(self.max_run_timeout_secs),
             max_samples: higher.max_samples.or(self.max_samples),
+            cors_origins: higher.cors_origins.or(self.cors_origins),
         }
     }
 
@@ -225,6 +231,13 @@ impl Settings {
             run_timeout_secs: parse_env(&get, "ALGOHOST_RUN_TIMEOUT_SECS", "seconds")?,
             max_run_timeout_secs: parse_env(&get, "ALGOHOST_MAX_RUN_TIMEOUT_SECS", "seconds")?,
             max_samples: parse_env(&get, "ALGOHOST_MAX_SAMPLES", "a whole number")?,
+            cors_origins: get("ALGOHOST_CORS_ORIGINS").map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|o| !o.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            }),
         })
     }
 }
@@ -320,6 +333,91 @@ pub struct ServerConfig {
     pub max_run_timeout: Option<Duration>,
     /// The most samples one read of the data API may return.
     pub max_samples: usize,
+    /// Which browser origins may call the API.
+    pub cors: Cors,
+}
+
+/// Which web origins a browser lets call the API (CORS): the server answers
+/// their preflight requests and marks its responses readable by them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Cors {
+    /// None: only pages served by the API's own origin (the default).
+    #[default]
+    Off,
+    /// Any origin (`*`); needs tokens, or `insecure`.
+    Any,
+    /// These origins (`scheme://host[:port]`, as browsers send `Origin`).
+    Origins(Vec<String>),
+}
+
+impl Cors {
+    /// Reads `cors_origins`: `*` alone, or origins such as
+    /// `https://dashboard.example.com:8443` (a trailing `/` is dropped).
+    fn parse(origins: Vec<String>) -> Result<Cors, ConfigError> {
+        if origins.iter().any(|o| o.trim() == "*") {
+            return if origins.len() == 1 {
+                Ok(Cors::Any)
+            } else {
+                Err(ConfigError(
+                    "cors_origins: '*' (any origin) cannot be listed with other origins; give                      either '*' or the origins"
+                        .into(),
+                ))
+            };
+        }
+        let origins = origins
+            .iter()
+            .map(|o| parse_origin(o))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(if origins.is_empty() {
+            Cors::Off
+        } else {
+            Cors::Origins(origins)
+        })
+    }
+}
+
+/// One origin of `cors_origins`, as browsers send it in `Origin`:
+/// lower-case `http(s)://host[:port]`, without path or trailing `/`.
+fn parse_origin(text: &str) -> Result<String, ConfigError> {
+    let bad = |why: &str| {
+        ConfigError(format!(
+            "cors_origins: '{text}' is not an origin ({why}): give the scheme, host and port \
+             the browser shows for the app, e.g. https://dashboard.example.com or \
+             http://localhost:3000"
+        ))
+    };
+    let (scheme, rest) = text
+        .trim()
+        .split_once("://")
+        .ok_or_else(|| bad("no http:// or https://"))?;
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    let scheme = scheme.to_ascii_lowercase();
+    if scheme != "http" && scheme != "https" {
+        return Err(bad("the scheme is not http or https"));
+    }
+    if rest.is_empty() {
+        return Err(bad("no host"));
+    }
+    if rest.contains(['/', '?', '#', '@', ' ']) {
+        return Err(bad(
+            "an origin has no path, query or user, only a host and port",
+        ));
+    }
+    let authority: axum::http::uri::Authority = rest
+        .parse()
+        .ok()
+        .filter(|a: &axum::http::uri::Authority| {
+            let port = rest
+                .rsplit_once(':')
+                .map(|(_, p)| p)
+                .filter(|p| !p.contains(']'));
+            !a.host().is_empty() && port.is_none_or(|p| p.parse::<u16>().is_ok())
+        })
+        .ok_or_else(|| bad("the host or port is not valid"))?;
+    Ok(format!(
+        "{scheme}://{}",
+        authority.as_str().to_ascii_lowercase()
+    ))
 }
 
 /// A number of workers: at least 1, one per CPU when not set.
@@ -375,6 +473,7 @@ impl ServerConfig {
                 Some(0) => return Err(ConfigError("max_samples must be at least 1".into())),
                 set => set.unwrap_or(DEFAULT_MAX_SAMPLES),
             },
+            cors: Cors::parse(settings.cors_origins.unwrap_or_default())?,
         };
         if config.tokens.iter().any(|t| t.token.trim().is_empty()) {
             return Err(ConfigError("a token is empty".into()));
@@ -386,6 +485,14 @@ impl ServerConfig {
                  config file), bind a loopback address such as 127.0.0.1, or pass --insecure",
                 config.bind
             )));
+        }
+        if config.cors == Cors::Any && config.tokens.is_empty() && !config.insecure {
+            return Err(ConfigError(
+                "refusing cors_origins = '*' without tokens: any web page a user of this machine \
+                 opens could run algorithms and read their data through the browser. Configure \
+                 tokens, list the origins of your apps instead of '*', or pass --insecure"
+                    .into(),
+            ));
         }
         Ok(config)
     }
@@ -535,5 +642,62 @@ mod tests {
             ..public()
         };
         assert!(ServerConfig::resolve(with_tokens).is_ok());
+    }
+
+    #[test]
+    fn cors_origins_are_origins_as_browsers_send_them() {
+        let cors = |origins: &[&str], tokens: Option<&str>| {
+            ServerConfig::resolve(Settings {
+                cors_origins: Some(origins.iter().map(|o| (*o).to_owned()).collect()),
+                tokens: tokens.map(|t| parse_tokens(t).unwrap()),
+                ..Settings::default()
+            })
+            .map(|c| c.cors)
+        };
+        assert_eq!(cors(&[], None).unwrap(), Cors::Off);
+        assert_eq!(
+            cors(
+                &["https://Dash.Example.com/", "http://localhost:3000"],
+                None
+            )
+            .unwrap(),
+            Cors::Origins(vec![
+                "https://dash.example.com".to_owned(),
+                "http://localhost:3000".to_owned()
+            ])
+        );
+        for (bad, why) in [
+            ("dash.example.com", "no http:// or https://"),
+            ("ftp://dash.example.com", "not http or https"),
+            ("https://dash.example.com/app", "no path"),
+            ("https://", "no host"),
+            ("https://dash.example.com:port", "not valid"),
+        ] {
+            let err = cors(&[bad], None).unwrap_err().to_string();
+            assert!(
+                err.contains(bad) && err.contains(why) && err.contains("e.g. https://"),
+                "{bad}: {err}"
+            );
+        }
+        // Any origin: only with tokens (or --insecure), and alone.
+        let err = cors(&["*"], None).unwrap_err().to_string();
+        assert!(
+            err.contains("without tokens") && err.contains("--insecure"),
+            "{err}"
+        );
+        assert_eq!(cors(&["*"], Some("t:read")).unwrap(), Cors::Any);
+        let err = cors(&["*", "https://a.example"], Some("t:read"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("either '*' or the origins"), "{err}");
+        let env = Settings::from_env(env(&[(
+            "ALGOHOST_CORS_ORIGINS",
+            "https://a.example, http://localhost:3000,",
+        )]))
+        .unwrap();
+        assert_eq!(
+            env.cors_origins.unwrap(),
+            ["https://a.example", "http://localhost:3000"]
+        );
     }
 }

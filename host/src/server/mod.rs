@@ -14,6 +14,7 @@
 pub mod algorithms;
 pub mod auth;
 pub mod config;
+pub mod cors;
 pub mod data;
 pub mod error;
 pub mod events;
@@ -105,6 +106,7 @@ pub fn app(service: Arc<Service>, config: &ServerConfig, plugin_dirs: Vec<PathBu
             rebinding::require_local_host,
         ))
         .layer(from_fn_with_state(state.clone(), metrics::track_requests))
+        .layer(tower::util::option_layer(cors::layer(&config.cors)))
         .layer(
             ServiceBuilder::new()
                 .map_request(drop_unsafe_request_id)

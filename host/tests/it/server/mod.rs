@@ -6,6 +6,7 @@
 
 mod api;
 mod auth;
+mod cors;
 mod data;
 mod lifecycle;
 mod resilience;

@@ -1,0 +1,66 @@
+//! Cross-origin requests from browser apps (CORS), for the origins in
+//! `cors_origins` only; off by default. The layer sits outside the token
+//! check and the DNS-rebinding guard: it answers preflight requests
+//! (`OPTIONS` with `Access-Control-Request-Method`, which browsers send
+//! without credentials) itself, and marks every response to an allowed
+//! origin readable by it, errors included, so that the app can show the
+//! problem details of a 401 or a 422.
+//!
+//! The app sends its token as `Authorization: Bearer …`, never as a cookie,
+//! so no credentials mode is needed. A browser's `EventSource` cannot send
+//! that header: with tokens, an app reads `GET /runs/{id}/events` with
+//! `fetch` and the response body's stream instead.
+
+use std::time::Duration;
+
+use axum::http::{HeaderName, HeaderValue, Method, header};
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+use super::REQUEST_ID;
+use super::config::Cors;
+
+/// How long a browser may reuse a preflight answer.
+const MAX_AGE: Duration = Duration::from_secs(3600);
+
+/// Request headers an app may send: those the API reads.
+const ALLOWED_HEADERS: [HeaderName; 7] = [
+    header::AUTHORIZATION,
+    header::CONTENT_TYPE,
+    header::ACCEPT,
+    HeaderName::from_static("idempotency-key"),
+    HeaderName::from_static("prefer"),
+    HeaderName::from_static("last-event-id"),
+    HeaderName::from_static(REQUEST_ID),
+];
+
+/// Response headers an app may read beyond the always-safe ones: those the
+/// API documents.
+const EXPOSED_HEADERS: [HeaderName; 6] = [
+    header::LOCATION,
+    header::RETRY_AFTER,
+    header::WWW_AUTHENTICATE,
+    header::CONTENT_DISPOSITION,
+    HeaderName::from_static("preference-applied"),
+    HeaderName::from_static(REQUEST_ID),
+];
+
+/// The CORS layer of `cors`; `None` (no layer) when it is off.
+pub fn layer(cors: &Cors) -> Option<CorsLayer> {
+    let origins = match cors {
+        Cors::Off => return None,
+        Cors::Any => AllowOrigin::any(),
+        Cors::Origins(origins) => AllowOrigin::list(
+            origins
+                .iter()
+                .filter_map(|origin| HeaderValue::from_str(origin).ok()),
+        ),
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(origins)
+            .allow_methods([Method::GET, Method::HEAD, Method::POST, Method::DELETE])
+            .allow_headers(ALLOWED_HEADERS)
+            .expose_headers(EXPOSED_HEADERS)
+            .max_age(MAX_AGE),
+    )
+}
