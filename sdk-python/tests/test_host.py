@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import time
+import zoneinfo
 from pathlib import Path
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -424,8 +425,8 @@ def test_params_that_are_not_json_are_refused_with_their_pointers(
     params = {
         "limit_kw": float("nan"),
         "efficiency": float("inf"),
-        "start": datetime.datetime(2026, 3, 1, tzinfo=datetime.timezone.utc),
-        "day": datetime.date(2026, 3, 1),
+        "start": datetime.datetime(2026, 3, 1),
+        "every": datetime.timedelta(hours=1),
         "names": {"site.load"},
         "a/b": {1: "x"},
         "big": 10**30,
@@ -437,13 +438,14 @@ def test_params_that_are_not_json_are_refused_with_their_pointers(
         {"pointer": "/efficiency", "message": "inf is not allowed: NaN/inf are not JSON numbers"},
         {
             "pointer": "/start",
-            "message": "a datetime.datetime is not a JSON value; pass an ISO 8601 string "
-            'such as "2026-03-01T00:00:00+00:00" (value.isoformat())',
+            "message": "a datetime.datetime without a time zone (2026-03-01T00:00:00) is "
+            'ambiguous; give it one, e.g. datetime(2026, 3, 1, tzinfo=ZoneInfo("Europe/Berlin")) '
+            "or value.replace(tzinfo=timezone.utc)",
         },
         {
-            "pointer": "/day",
-            "message": "a datetime.date is not a JSON value; pass an ISO 8601 string "
-            'such as "2026-03-01" (value.isoformat())',
+            "pointer": "/every",
+            "message": "a datetime.timedelta is not a JSON value; pass an ISO 8601 duration "
+            'such as "PT1H" or a number of seconds',
         },
         {"pointer": "/names", "message": "a set is not a JSON value; pass a list"},
         {"pointer": "/a~1b", "message": "the key 1 is an int; keys of JSON objects are str"},
@@ -457,6 +459,24 @@ def test_params_that_are_not_json_are_refused_with_their_pointers(
         "invalid params for 'echo' (7 errors):\n"
         "  /limit_kw: NaN is not allowed: NaN/inf are not JSON numbers\n"
     )
+
+
+def test_dates_and_datetimes_with_a_time_zone_are_params_as_iso_text() -> None:
+    @algohost.algorithm
+    def window(
+        ctx: algohost.Context, start: datetime.datetime, day: datetime.date
+    ) -> algohost.Output:
+        """Echoes the window it got."""
+        return algohost.Output(summary={"start": start.isoformat(), "day": day.isoformat()})
+
+    host = algohost.Host(algorithms=[window])
+    berlin = zoneinfo.ZoneInfo("Europe/Berlin")
+    run = host.run(
+        "window",
+        {"start": datetime.datetime(2026, 3, 1, 6, 30, tzinfo=berlin), "day": datetime.date(2026, 3, 1)},
+    ).raise_for_status()
+    assert run.params == {"start": "2026-03-01T06:30:00+01:00", "day": "2026-03-01"}
+    assert run.summary == {"start": "2026-03-01T06:30:00+01:00", "day": "2026-03-01"}
 
 
 def test_numpy_scalars_and_pydantic_models_are_params(host: algohost.Host) -> None:

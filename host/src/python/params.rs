@@ -1,7 +1,9 @@
 //! Params from Python values to JSON, with a JSON Pointer on every value that
-//! is not JSON: NaN and infinities, datetimes, sets, bytes, integers beyond 64
-//! bits. numpy scalars become numbers or bools (arrays lists), a pydantic model becomes its
-//! `model_dump(mode="json")`. Every error is reported at once, as a
+//! is not JSON: NaN and infinities, naive datetimes, times and timedeltas,
+//! sets, bytes, integers beyond 64 bits. numpy scalars become numbers or
+//! bools (arrays lists), a pydantic model becomes its
+//! `model_dump(mode="json")`, and as there, a date or a datetime with a time
+//! zone becomes its ISO 8601 text. Every error is reported at once, as a
 //! `ValidationError` like those of the params schema.
 
 use pyo3::exceptions::PyTypeError;
@@ -89,14 +91,28 @@ impl Converter {
         if value.is_instance_of::<PyList>() || value.is_instance_of::<PyTuple>() {
             return self.array(value, pointer, depth);
         }
-        if is_temporal(value)? {
-            let message = match iso_text(value) {
-                Some(iso) => format!(
+        if let Some(kind) = temporal(value)? {
+            let iso = iso_text(value);
+            let message = match (kind, iso) {
+                // As pydantic's `model_dump(mode="json")` writes them.
+                (Temporal::Date, Some(iso)) => return Ok(Value::String(iso)),
+                (Temporal::DateTime, Some(iso))
+                    if !value.getattr("utcoffset")?.call0()?.is_none() =>
+                {
+                    return Ok(Value::String(iso));
+                }
+                (Temporal::DateTime, Some(iso)) => format!(
+                    "{} without a time zone ({iso}) is ambiguous; give it one, e.g. \
+                     datetime(2026, 3, 1, tzinfo=ZoneInfo(\"Europe/Berlin\")) or \
+                     value.replace(tzinfo=timezone.utc)",
+                    describe(value)
+                ),
+                (Temporal::Time, Some(iso)) => format!(
                     "{} is not a JSON value; pass an ISO 8601 string such as {iso:?} \
                      (value.isoformat())",
                     describe(value)
                 ),
-                None => format!(
+                _ => format!(
                     "{} is not a JSON value; pass an ISO 8601 duration such as \"PT1H\" \
                      or a number of seconds",
                     describe(value)
@@ -249,19 +265,39 @@ fn is_numpy(value: &Bound<'_, PyAny>) -> PyResult<bool> {
 
 static TEMPORAL: PyOnceLock<Py<PyTuple>> = PyOnceLock::new();
 
-/// Whether `value` is a `datetime.date`, `datetime.time` or
-/// `datetime.timedelta` (pandas Timestamps are datetimes).
-fn is_temporal(value: &Bound<'_, PyAny>) -> PyResult<bool> {
+/// The kinds of `datetime` values.
+#[derive(Debug, Clone, Copy)]
+enum Temporal {
+    DateTime,
+    Date,
+    Time,
+    TimeDelta,
+}
+
+/// Which `datetime` kind `value` is, if any (pandas Timestamps are
+/// datetimes; a datetime is also a date, so it is asked first).
+fn temporal(value: &Bound<'_, PyAny>) -> PyResult<Option<Temporal>> {
     let py = value.py();
     let types = TEMPORAL.get_or_try_init(py, || -> PyResult<Py<PyTuple>> {
         let datetime = py.import("datetime")?;
-        let types: Vec<Bound<'_, PyType>> = ["date", "time", "timedelta"]
+        let types: Vec<Bound<'_, PyType>> = ["datetime", "date", "time", "timedelta"]
             .iter()
             .map(|name| Ok(datetime.getattr(*name)?.cast_into::<PyType>()?))
             .collect::<PyResult<_>>()?;
         Ok(PyTuple::new(py, types)?.unbind())
     })?;
-    value.is_instance(types.bind(py))
+    let kinds = [
+        Temporal::DateTime,
+        Temporal::Date,
+        Temporal::Time,
+        Temporal::TimeDelta,
+    ];
+    for (ty, kind) in types.bind(py).iter().zip(kinds) {
+        if value.is_instance(&ty)? {
+            return Ok(Some(kind));
+        }
+    }
+    Ok(None)
 }
 
 /// `value.isoformat()`, for dates, times and datetimes.
