@@ -390,6 +390,16 @@ fn infer_resolution(ts: &[i64]) -> std::result::Result<Resolution, String> {
             "the resolution cannot be inferred from a single time stamp; {HINT}"
         ));
     };
+    const SECOND_US: i64 = 1_000_000;
+    // A day in a zone with DST is 23 to 25 hours: daily and longer steps
+    // follow the calendar, which only --resolution can say.
+    if step >= 23 * 3600 * SECOND_US {
+        return Err(format!(
+            "the smallest step between time stamps is {} hours, so the resolution is a \
+             calendar one (days, months) that cannot be inferred; {HINT}",
+            step / (3600 * SECOND_US)
+        ));
+    }
     // Gaps are fine (whole steps missing); a step that is not a multiple of
     // the smallest means a stray time stamp, not a resolution.
     if let Some(odd) = sorted
@@ -403,16 +413,6 @@ fn infer_resolution(ts: &[i64]) -> std::result::Result<Resolution, String> {
             format_us(odd[1]),
             format_us(odd[0]),
             (odd[1] - odd[0]) as f64 / 1e6
-        ));
-    }
-    const SECOND_US: i64 = 1_000_000;
-    // A day in a zone with DST is 23 to 25 hours: daily and longer steps
-    // follow the calendar, which only --resolution can say.
-    if step >= 23 * 3600 * SECOND_US {
-        return Err(format!(
-            "the smallest step between time stamps is {} hours, so the resolution is a \
-             calendar one (days, months) that cannot be inferred; {HINT}",
-            step / (3600 * SECOND_US)
         ));
     }
     if step % SECOND_US != 0 {
@@ -505,6 +505,13 @@ mod tests {
             infer_resolution(&minutes(&[0, 1440]))
                 .unwrap_err()
                 .contains("24 hours")
+        );
+        // Local midnights across a DST change are 23 or 25 hours apart: a
+        // calendar day, not a stray time stamp.
+        let days = infer_resolution(&minutes(&[0, 1380, 2820])).unwrap_err();
+        assert!(
+            days.contains("23 hours") && days.contains("calendar one"),
+            "{days}"
         );
         // A stray time stamp is not a resolution.
         assert_eq!(

@@ -335,6 +335,15 @@ fn open(flag: &str, spec: &str, is_source: bool) -> anyhow::Result<Arc<dyn Adapt
     }
     if is_source && kind == DataSpec::Files {
         let dir = Path::new(spec);
+        if dir.is_file() {
+            return Err(UsageError(format!(
+                "{flag} {shown}: a file source must be a CSV file (a `ts` column and one column \
+                 per data point: ts,NAME,…; see `algohost data import --help`); a Parquet file \
+                 can be converted with polars: \
+                 pl.read_parquet(\"FILE.parquet\").write_csv(\"FILE.csv\")"
+            ))
+            .into());
+        }
         if !dir.is_dir() {
             return Err(UsageError(format!(
                 "{flag} {shown}: no such directory; give a data directory (for example one made \

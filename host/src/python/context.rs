@@ -184,8 +184,10 @@ impl PyContext {
         Ok(points.into_iter().map(PyDataPointConfig).collect())
     }
 
-    /// Creates data points (or updates those with the same name) and returns
-    /// them with their ids.
+    /// Creates the data points that do not exist yet (matched by name) and
+    /// returns all of them as stored, with their ids. An existing name keeps
+    /// its definition and tags; defining it as another series (quantity,
+    /// unit, resolution or time zone) raises `AlgohostError` naming both.
     fn define_data_points(
         &self,
         py: Python<'_>,

@@ -257,7 +257,8 @@ fn bad_specs_and_selections_are_clear_errors() {
         all.extend_from_slice(args);
         algohost(dir.path(), &all, &[])
     };
-    let cases: [(&[&str], i32, &str); 10] = [
+    std::fs::write(dir.path().join("wide.parquet"), b"PAR1").unwrap();
+    let cases: [(&[&str], i32, &str); 11] = [
         (
             &["--from", "demo", "--to", "x", "--names", "site.lod"],
             2,
@@ -267,6 +268,13 @@ fn bad_specs_and_selections_are_clear_errors() {
             &["--from", "missing", "--to", "x"],
             2,
             "--from missing: no such directory",
+        ),
+        (
+            &["--from", "wide.parquet", "--to", "x"],
+            2,
+            "--from wide.parquet: a file source must be a CSV file (a `ts` column and one \
+             column per data point: ts,NAME,…; see `algohost data import --help`); a Parquet \
+             file can be converted with polars",
         ),
         (
             &["--from", "empty", "--to", "x"],

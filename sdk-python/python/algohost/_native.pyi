@@ -282,7 +282,11 @@ class Context:
         with the close names and the known ones, prefixed ``params.{param}:``
         when ``param`` says which params field named it."""
     def data_points(self, filter: DataPointFilter | None = None) -> list[DataPointConfig]: ...
-    def define_data_points(self, points: Sequence[DataPointConfig]) -> list[DataPointConfig]: ...
+    def define_data_points(self, points: Sequence[DataPointConfig]) -> list[DataPointConfig]:
+        """Creates the data points that do not exist yet (matched by name) and
+        returns all of them as stored, with their ids. An existing name keeps
+        its definition and tags; defining it as another series (quantity,
+        unit, resolution or time zone) raises ``AlgohostError`` naming both."""
     def _log(self, level: str, target: str, message: str) -> None:
         """Keeps one log record on the run (used by the logging handler)."""
 
