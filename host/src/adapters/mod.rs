@@ -218,21 +218,28 @@ pub fn is_unavailable(message: &str) -> bool {
         .any(|prefix| message.starts_with(prefix))
 }
 
-/// A `--data` value fit to print: the password of a URL is masked
-/// (`postgres://app:***@db/energy`); a directory is shown as it is.
+/// A `--data` value fit to print: whatever stands between `://` and the
+/// last `@` is masked when it holds a `:` (a password, percent-encoded or
+/// not), keeping a plain user name before the first `:`
+/// (`postgres://app:***@db/energy`), and so is every `password=` parameter;
+/// a directory is shown as it is.
+///
+/// The last `@`, not the one that ends the authority, since a password whose
+/// `@`, `/` or `?` is not percent-encoded makes the URL unparseable: the
+/// mask must not depend on how it parses.
 pub fn display_spec(spec: &str) -> String {
     let url = match spec.split_once("://") {
-        None => spec.to_owned(),
-        Some((scheme, rest)) => {
-            let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-            match rest[..authority_end].rfind('@') {
-                Some(at) if rest[..at].contains(':') => {
-                    let user = rest[..at].split(':').next().unwrap_or("");
-                    format!("{scheme}://{user}:***{}", &rest[at..])
-                }
-                _ => spec.to_owned(),
+        Some((scheme, rest)) => match rest.rfind('@') {
+            Some(at) if rest[..at].contains(':') => {
+                let user = rest[..at].split(':').next().unwrap_or_default();
+                let is_user_name = !user.contains(['/', '?', '#', '&', '=']);
+                let kept = if is_user_name { user } else { "" };
+                let separator = if is_user_name { ":" } else { "" };
+                format!("{scheme}://{kept}{separator}***{}", &rest[at..])
             }
-        }
+            _ => spec.to_owned(),
+        },
+        None => spec.to_owned(),
     };
     mask_password_parameters(&url)
 }
@@ -333,6 +340,38 @@ mod tests {
             "host=db user=app password=*** dbname=energy"
         );
         assert_eq!(display_spec("data/old_password=x"), "data/old_password=x");
+    }
+
+    #[test]
+    fn passwords_with_unescaped_url_characters_are_masked_whole() {
+        // Everything up to the last `@` goes, however the URL parses.
+        assert_eq!(
+            display_spec("postgres://eng:p@ss:w/rd%x@127.0.0.1:19400/ah"),
+            "postgres://eng:***@127.0.0.1:19400/ah"
+        );
+        assert_eq!(
+            display_spec("postgres://eng:ab?sslmode=disable&x=cd@127.0.0.1:19400/ah"),
+            "postgres://eng:***@127.0.0.1:19400/ah"
+        );
+        assert_eq!(
+            display_spec("postgresql://eng:a/b#c@db/x?sslmode=disable"),
+            "postgresql://eng:***@db/x?sslmode=disable"
+        );
+        // A user name that cannot be one (it holds a path or a query) is
+        // masked too.
+        assert_eq!(
+            display_spec("postgres://db/x?password=a:b@c"),
+            "postgres://***@c"
+        );
+        assert_eq!(
+            display_spec("postgres://me@corp:pw@db/x"),
+            "postgres://me@corp:***@db/x"
+        );
+        // An `@` in the query of a URL without a password hides nothing.
+        assert_eq!(
+            display_spec("postgres://app@db/x?application_name=a@b"),
+            "postgres://app@db/x?application_name=a@b"
+        );
     }
 
     #[test]

@@ -103,10 +103,18 @@ impl PostgresAdapter {
             target: spec.target,
             options: spec.options,
         };
-        adapter.call(|pool, target| async move {
-            let mut client = connection(&pool, &target).await?;
-            migrations::migrate(&mut client).await
-        })?;
+        adapter
+            .call(|pool, target| async move {
+                let mut client = connection(&pool, &target).await?;
+                migrations::migrate(&mut client).await
+            })
+            .map_err(|e| match e {
+                // The password that failed may be a part of the one meant.
+                Error::Data(message) if config::has_unescaped_password(url) => {
+                    Error::Data(format!("{message}; {}", config::UNESCAPED_PASSWORD))
+                }
+                other => other,
+            })?;
         Ok(adapter)
     }
 

@@ -662,3 +662,89 @@ fn a_read_of_several_points_runs_two_streams_in_one_snapshot_and_matches_reading
         "{statements:#?}"
     );
 }
+
+/// `algohost ARGS`, its exit code and stderr (no PostgreSQL password from
+/// the environment).
+fn algohost_cli(args: &[&str]) -> (Option<i32>, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_algohost"))
+        .args(args)
+        .env_remove("PGPASSWORD")
+        .env("PGPASSFILE", "/nonexistent")
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `host:port` of the test server.
+fn server_address() -> String {
+    let url = server().url("postgres");
+    let rest = url.split_once('@').unwrap().1;
+    rest.split('/').next().unwrap().to_owned()
+}
+
+#[test]
+fn a_password_with_unescaped_url_characters_is_never_shown_and_the_error_says_to_encode_it() {
+    let db = pg_server::database("unescaped");
+    let address = server_address();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let out = out.to_str().unwrap();
+
+    // The URL does not parse: the export and the server say why, masking
+    // everything up to the last `@`.
+    server().role_with_password("eng", "p@ss:w/rd%x");
+    let url = format!("postgres://eng:p@ss:w/rd%x@{address}/{}", db.name);
+    let store = dir.path().join("runs.db");
+    for args in [
+        vec!["data", "export", "--from", &url, "--to", out],
+        vec![
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--data",
+            &url,
+            "--store",
+            store.to_str().unwrap(),
+        ],
+    ] {
+        let (code, stderr) = algohost_cli(&args);
+        assert_eq!(code, Some(2), "{stderr}");
+        assert!(
+            stderr.contains(&format!("postgres://eng:***@{address}/{}", db.name)),
+            "{stderr}"
+        );
+        for part in ["p@ss", "ss:w", "w/rd", "rd%x"] {
+            assert!(!stderr.contains(part), "{part} shown: {stderr}");
+        }
+        assert!(
+            stderr.contains("percent-encode them in the URL (@ → %40, : → %3A, / → %2F")
+                && stderr.contains("PGPASSWORD or ~/.pgpass"),
+            "{stderr}"
+        );
+    }
+    // Encoded, the same password works.
+    let encoded = format!("postgres://eng:p%40ss%3Aw%2Frd%25x@{address}/{}", db.name);
+    connect(&format!("{encoded}?sslmode=disable"));
+
+    // This one parses, into another password and parameters of its own:
+    // the server refuses it, and neither part is shown.
+    server().role_with_password("eng2", "ab?sslmode=disable&x=cd");
+    let url = format!(
+        "postgres://eng2:ab?sslmode=disable&x=cd@{address}/{}",
+        db.name
+    );
+    let (code, stderr) = algohost_cli(&["data", "export", "--from", &url, "--to", out]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("--from postgres://eng2:***@{address}/{}", db.name))
+            && stderr.contains("password authentication failed")
+            && stderr.contains("percent-encode"),
+        "{stderr}"
+    );
+    for part in ["ab?", "x=cd", "sslmode=disable&"] {
+        assert!(!stderr.contains(part), "{part} shown: {stderr}");
+    }
+}

@@ -9,6 +9,8 @@ use std::time::Duration;
 use algohost_sdk::{Error, Result};
 use tokio_postgres::config::{Host, SslMode};
 
+use crate::adapters::display_spec;
+
 /// Limits of the adapter's connections; the URL parameters of the same names
 /// override the defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,12 +88,7 @@ impl ConnectionSpec {
         } else {
             format!("{base}?{}", passed.join("&"))
         };
-        let mut pg: tokio_postgres::Config = rest.parse().map_err(|e| {
-            Error::InvalidInput(format!(
-                "invalid PostgreSQL URL {}: {e}; use postgres://user:password@host:port/database",
-                redact(url)
-            ))
-        })?;
+        let mut pg: tokio_postgres::Config = rest.parse().map_err(|e| invalid_url(url, &e))?;
         if pg.get_password().is_none()
             && let Some(password) = password_from_environment(&pg)
         {
@@ -278,27 +275,47 @@ fn describe(pg: &tokio_postgres::Config) -> String {
     format!("postgres://{user}{}/{db}", hosts.join(","))
 }
 
-/// `url` with any password replaced by `***`, for messages about a URL that
-/// did not parse.
-fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return "(not a URL)".to_owned();
+/// The error of a URL that tokio-postgres cannot parse: what it found
+/// wrong and how to write the URL, which is shown with its password masked.
+fn invalid_url(url: &str, e: &tokio_postgres::Error) -> Error {
+    let cause = std::error::Error::source(e).map_or_else(|| e.to_string(), ToString::to_string);
+    let advice = if has_unescaped_password(url) {
+        UNESCAPED_PASSWORD
+    } else if cause.starts_with("unknown option") {
+        "give only libpq's parameters (sslmode, sslrootcert, connect_timeout, options, \
+         application_name, …) and algohost's own (pool_size, pool_timeout, statement_timeout)"
+    } else {
+        "use postgres://user:password@host:port/database"
     };
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((user_info, host)) => {
-            let user = user_info.split(':').next().unwrap_or_default();
-            let masked = if user_info.contains(':') {
-                format!("{user}:***")
-            } else {
-                user.to_owned()
-            };
-            let tail = tail.split('?').next().unwrap_or_default();
-            format!("{scheme}://{masked}@{host}{tail}")
-        }
-        None => format!("{scheme}://{}", rest.split('?').next().unwrap_or_default()),
-    }
+    Error::InvalidInput(format!(
+        "invalid PostgreSQL URL {}: {cause}; {advice}",
+        display_spec(url)
+    ))
+}
+
+/// What to do about a password that [`has_unescaped_password`].
+pub(super) const UNESCAPED_PASSWORD: &str = "if the password holds special characters, \
+     percent-encode them in the URL (@ → %40, : → %3A, / → %2F, ? → %3F, # → %23, % → %25), or \
+     give the password in PGPASSWORD or ~/.pgpass instead";
+
+/// Whether the password of `url` (what stands between the first `:` after
+/// `://` and the last `@`) seems to hold characters that should have been
+/// percent-encoded: `@ : / ? #`, or a `%` that starts no escape.
+pub(super) fn has_unescaped_password(url: &str) -> bool {
+    let Some((_, rest)) = url.split_once("://") else {
+        return false;
+    };
+    let Some((_, password)) = rest[..rest.rfind('@').unwrap_or(0)].split_once(':') else {
+        return false;
+    };
+    let bytes = password.as_bytes();
+    password.contains(['@', ':', '/', '?', '#'])
+        || bytes.iter().enumerate().any(|(i, b)| {
+            *b == b'%'
+                && !bytes
+                    .get(i + 1..i + 3)
+                    .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
+        })
 }
 
 #[cfg(test)]
@@ -347,6 +364,39 @@ mod tests {
             err.contains("postgres://me:***@h/db") && !err.contains("secret"),
             "{err}"
         );
+        // The parameter tokio-postgres does not know is named.
+        assert!(err.contains("unknown option `colour`"), "{err}");
+        assert!(
+            err.contains("pool_size, pool_timeout, statement_timeout"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_password_with_unescaped_url_characters_is_masked_whole_and_explained() {
+        let url = "postgres://eng:p@ss:w/rd%x@127.0.0.1:19400/ah";
+        let err = ConnectionSpec::parse(url, PostgresOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("postgres://eng:***@127.0.0.1:19400/ah"),
+            "{err}"
+        );
+        for part in ["p@ss", "ss:w", "rd%x"] {
+            assert!(!err.contains(part), "{part} in {err}");
+        }
+        assert!(
+            err.contains("percent-encode") && err.contains("@ → %40") && err.contains("PGPASSWORD"),
+            "{err}"
+        );
+        assert!(has_unescaped_password(url));
+        assert!(has_unescaped_password("postgres://eng:ab?x=cd@h/db"));
+        assert!(has_unescaped_password("postgres://eng:50%off@h/db"));
+        assert!(!has_unescaped_password(
+            "postgres://eng:p%40ss%3Aw@h/db?sslmode=disable"
+        ));
+        assert!(!has_unescaped_password("postgres://eng@h/db"));
+        assert!(!has_unescaped_password("postgres://h:5432/db"));
     }
 
     #[test]
