@@ -192,6 +192,16 @@ pub fn open_existing(spec: &str) -> Result<Arc<dyn Adapter>> {
     open(spec)
 }
 
+/// Opens the adapter of data to copy from, as [`open`] does, except that a
+/// PostgreSQL database must hold algohost's tables already: a source is
+/// only read, so it never gets them.
+pub fn open_source(spec: &str) -> Result<Arc<dyn Adapter>> {
+    match DataSpec::of(spec)? {
+        DataSpec::Postgres => Ok(Arc::new(postgres::PostgresAdapter::connect_existing(spec)?)),
+        DataSpec::Rest | DataSpec::Files => open(spec),
+    }
+}
+
 /// How the adapters begin the message of a data source that cannot be
 /// reached now, rather than one that refused what was asked: PostgreSQL
 /// refusing connections or having none free, another algohost not

@@ -81,6 +81,17 @@ impl PostgresAdapter {
     /// Like [`PostgresAdapter::connect`], with other default limits (the
     /// URL's parameters still win).
     pub fn connect_with(url: &str, defaults: PostgresOptions) -> Result<Self> {
+        Self::open(url, defaults, Schema::Migrate)
+    }
+
+    /// Connects to a database that holds algohost's tables already, to read
+    /// it (`algohost data export --from`): a database without them (a
+    /// mistyped name, someone else's) is an error, and gets none.
+    pub fn connect_existing(url: &str) -> Result<Self> {
+        Self::open(url, PostgresOptions::default(), Schema::Expect)
+    }
+
+    fn open(url: &str, defaults: PostgresOptions, schema: Schema) -> Result<Self> {
         let spec = ConnectionSpec::parse(url, defaults)?;
         let runtime = super::client_runtime("postgres", "PostgreSQL adapter")?;
         let manager_config = ManagerConfig {
@@ -106,7 +117,10 @@ impl PostgresAdapter {
         adapter
             .call(|pool, target| async move {
                 let mut client = connection(&pool, &target).await?;
-                migrations::migrate(&mut client).await
+                match schema {
+                    Schema::Migrate => migrations::migrate(&mut client).await.map(drop),
+                    Schema::Expect => expect_schema(&**client, &target).await,
+                }
             })
             .map_err(|e| match e {
                 // The password that failed may be a part of the one meant.
@@ -191,6 +205,34 @@ impl PostgresAdapter {
         self.runtime
             .as_ref()
             .ok_or_else(|| Error::Data("the PostgreSQL adapter is shut down".to_owned()))
+    }
+}
+
+/// What opening an adapter does with the database's schema.
+#[derive(Debug, Clone, Copy)]
+enum Schema {
+    /// Creates or migrates algohost's tables as needed.
+    Migrate,
+    /// Requires them, up to date, and changes nothing.
+    Expect,
+}
+
+/// An error unless the database `target` holds algohost's tables at this
+/// algohost's version.
+async fn expect_schema(client: &impl tokio_postgres::GenericClient, target: &str) -> Result<()> {
+    use migrations::{SchemaState, TABLES};
+    match migrations::state(client).await? {
+        SchemaState::Current => Ok(()),
+        SchemaState::Missing => Err(Error::InvalidInput(format!(
+            "{target} has no algohost tables ({}); import data first (algohost data import \
+             --to URL) or check the database name",
+            TABLES.join(", ")
+        ))),
+        SchemaState::Behind => Err(Error::Data(format!(
+            "the algohost tables of {target} are older than this algohost; open the database once \
+             for writing (algohost data import --to URL, or algohost serve --data URL) so that it \
+             migrates them"
+        ))),
     }
 }
 

@@ -321,8 +321,8 @@ fn open_csv(from: &str, flags: &CsvFlags) -> anyhow::Result<Arc<dyn Adapter>> {
     }
 }
 
-/// Opens one side; a source directory must hold data already (a typo must
-/// not read as an empty store).
+/// Opens one side; a source directory or database must hold data already
+/// (a typo must not read as an empty store, nor make tables).
 fn open(flag: &str, spec: &str, is_source: bool) -> anyhow::Result<Arc<dyn Adapter>> {
     let shown = adapters::display_spec(spec);
     let kind = DataSpec::of(spec).map_err(|e| UsageError(format!("{flag} {shown}: {e}")))?;
@@ -358,7 +358,12 @@ fn open(flag: &str, spec: &str, is_source: bool) -> anyhow::Result<Arc<dyn Adapt
             .into());
         }
     }
-    adapters::open(spec).map_err(|e| UsageError(format!("{flag} {shown}: {e}")).into())
+    let opened = if is_source {
+        adapters::open_source(spec)
+    } else {
+        adapters::open(spec)
+    };
+    opened.map_err(|e| UsageError(format!("{flag} {shown}: {e}")).into())
 }
 
 fn is_same_store(from: &str, to: &str) -> bool {

@@ -748,3 +748,120 @@ fn a_password_with_unescaped_url_characters_is_never_shown_and_the_error_says_to
         assert!(!stderr.contains(part), "{part} shown: {stderr}");
     }
 }
+
+/// The tables of `schema` in `database`, by name.
+fn tables(database: &str, schema: &str) -> String {
+    server().psql(
+        database,
+        &format!(
+            "SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables \
+             WHERE schemaname = '{schema}'"
+        ),
+    )
+}
+
+#[test]
+fn exporting_from_a_database_without_algohost_tables_creates_none_and_says_so() {
+    let db = pg_server::database("wrongdb");
+    server().psql(
+        &db.name,
+        "CREATE TABLE meter_readings (ts timestamptz, kw float8)",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let export = || {
+        algohost_cli(&[
+            "data",
+            "export",
+            "--from",
+            &db.url,
+            "--to",
+            out.to_str().unwrap(),
+        ])
+    };
+    let (code, stderr) = export();
+    assert_eq!(code, Some(2), "{stderr}");
+    let target = db.url.split('?').next().unwrap();
+    assert!(
+        stderr.contains(&format!(
+            "{target} has no algohost tables (data_points, samples); import data first \
+             (algohost data import --to URL) or check the database name"
+        )),
+        "{stderr}"
+    );
+    assert_eq!(tables(&db.name, "public"), "meter_readings");
+    assert!(!out.exists());
+    let err = PostgresAdapter::connect_existing(&db.url)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("has no algohost tables"), "{err}");
+
+    // Once imported into, it is a source.
+    let demo = dir.path().join("demo");
+    demo::generate(&demo).unwrap();
+    let (code, stderr) = algohost_cli(&[
+        "data",
+        "import",
+        "--from",
+        demo.to_str().unwrap(),
+        "--to",
+        &db.url,
+    ]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let (code, stderr) = export();
+    assert_eq!(code, Some(0), "{stderr}");
+}
+
+#[test]
+fn a_database_with_a_samples_table_of_its_own_takes_algohost_in_a_schema_of_its_own() {
+    let db = pg_server::database("ownschema");
+    server().psql(
+        &db.name,
+        "CREATE TABLE samples (ts timestamptz, kw float8); INSERT INTO samples VALUES (now(), 1)",
+    );
+    let err = PostgresAdapter::connect(&db.url).unwrap_err().to_string();
+    assert!(
+        err.contains("relation \"samples\" already exists")
+            && err.contains("the database has a table named data_points or samples of its own")
+            && err.contains("CREATE SCHEMA algohost")
+            && err.contains("?options=-c%20search_path%3Dalgohost"),
+        "{err}"
+    );
+    // The failed migration left nothing behind.
+    assert_eq!(tables(&db.name, "public"), "samples");
+
+    // The schema must exist first: algohost does not create it.
+    let url = format!("{}&options=-c%20search_path%3Dalgohost", db.url);
+    let err = PostgresAdapter::connect(&url).unwrap_err().to_string();
+    assert!(
+        err.contains("no schema has been selected to create in")
+            && err.contains("create it first (CREATE SCHEMA algohost"),
+        "{err}"
+    );
+    server().psql(&db.name, "CREATE SCHEMA algohost");
+    let adapter = connect(&url);
+    let id = adapter.define_data_points(&[hourly("a")]).unwrap()[0].id.0;
+    adapter
+        .write(
+            &long_frame(
+                vec![id],
+                vec![micros("2026-01-01T00:00:00Z")],
+                vec![Some(2.0)],
+            )
+            .unwrap(),
+        )
+        .unwrap();
+    assert_eq!(
+        adapter.read(&DataPointFilter::default()).unwrap().height(),
+        1
+    );
+    assert_eq!(
+        tables(&db.name, "algohost"),
+        "algohost_schema_migrations,data_points,samples"
+    );
+    assert_eq!(tables(&db.name, "public"), "samples");
+    assert_eq!(
+        server().psql(&db.name, "SELECT kw FROM public.samples"),
+        "1"
+    );
+}

@@ -3,6 +3,7 @@
 //! keeps two adapters opening the same database at once from racing.
 
 use algohost_sdk::{Error, Result};
+use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, GenericClient};
 
 use super::db_error;
@@ -29,27 +30,49 @@ const MIGRATIONS: &[Migration] = &[Migration {
 /// algohost versions works).
 const LOCK_KEY: i64 = 0x616c_676f_686f_7374; // "algohost"
 
-/// Brings the schema of the connected database up to date; returns the
-/// versions it applied.
-pub(super) async fn migrate(client: &mut Client) -> Result<Vec<i32>> {
-    let fail = |e| db_error("cannot migrate the schema", e);
-    // A schema that is up to date takes no lock and no DDL, so that a role
-    // without the right to create tables (a read-only one, or one for a
-    // server whose schema an administrator migrates) can open it.
-    let current = client
+/// How far the connected database holds algohost's schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum SchemaState {
+    /// No algohost tables at all.
+    Missing,
+    /// Some migrations of this algohost are not applied yet.
+    Behind,
+    /// Every migration this algohost knows is applied.
+    Current,
+}
+
+/// How far the connected database holds algohost's schema; an error when
+/// it is newer than this algohost knows. Takes no lock and runs no DDL.
+pub(super) async fn state(client: &impl GenericClient) -> Result<SchemaState> {
+    let exists = client
         .query_one(
             "SELECT to_regclass('algohost_schema_migrations') IS NOT NULL",
             &[],
         )
         .await
-        .map_err(fail)?
+        .map_err(|e| failed("cannot migrate the schema", e))?
         .get::<_, bool>(0);
-    if current {
-        let applied = applied(&*client).await?;
-        if MIGRATIONS.iter().all(|m| applied.contains(&m.version)) {
-            check_not_newer(&applied)?;
-            return Ok(Vec::new());
-        }
+    if !exists {
+        return Ok(SchemaState::Missing);
+    }
+    let applied = applied(client).await?;
+    check_not_newer(&applied)?;
+    Ok(if MIGRATIONS.iter().all(|m| applied.contains(&m.version)) {
+        SchemaState::Current
+    } else {
+        SchemaState::Behind
+    })
+}
+
+/// Brings the schema of the connected database up to date; returns the
+/// versions it applied.
+pub(super) async fn migrate(client: &mut Client) -> Result<Vec<i32>> {
+    let fail = |e| failed("cannot migrate the schema", e);
+    // A schema that is up to date takes no lock and no DDL, so that a role
+    // without the right to create tables (a read-only one, or one for a
+    // server whose schema an administrator migrates) can open it.
+    if state(&*client).await? == SchemaState::Current {
+        return Ok(Vec::new());
     }
     let tx = client.transaction().await.map_err(fail)?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY])
@@ -66,7 +89,7 @@ pub(super) async fn migrate(client: &mut Client) -> Result<Vec<i32>> {
     let mut done = Vec::new();
     for migration in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
         tx.batch_execute(migration.sql).await.map_err(|e| {
-            db_error(
+            failed(
                 &format!(
                     "cannot apply schema migration {} ({})",
                     migration.version, migration.name
@@ -86,12 +109,41 @@ pub(super) async fn migrate(client: &mut Client) -> Result<Vec<i32>> {
     Ok(done)
 }
 
+/// How to give algohost a schema of its own, beside the user's tables.
+const OWN_SCHEMA: &str = "give algohost a schema of its own: create it (CREATE SCHEMA algohost; \
+     algohost does not create schemas) and add ?options=-c%20search_path%3Dalgohost to the URL \
+     (&options=… after other parameters)";
+
+/// An error of a migration statement, with what to do about the usual
+/// causes: a table of the user's with one of algohost's names, a
+/// `search_path` schema that does not exist.
+fn failed(context: &str, e: tokio_postgres::Error) -> Error {
+    let advice = match e.code() {
+        Some(&SqlState::DUPLICATE_TABLE) => format!(
+            "the database has a table named {} of its own; {OWN_SCHEMA}",
+            TABLES.join(" or ")
+        ),
+        Some(&SqlState::INVALID_SCHEMA_NAME) => "the schema the URL's search_path names does not \
+             exist: create it first (CREATE SCHEMA algohost, with the name the URL gives; \
+             algohost does not create schemas)"
+            .to_owned(),
+        _ => return db_error(context, e),
+    };
+    match db_error(context, e) {
+        Error::Data(message) => Error::Data(format!("{message}; {advice}")),
+        other => other,
+    }
+}
+
+/// algohost's tables, as messages name them.
+pub(super) const TABLES: [&str; 2] = ["data_points", "samples"];
+
 /// The versions of the migrations applied to the database.
 async fn applied(client: &impl GenericClient) -> Result<Vec<i32>> {
     let rows = client
         .query("SELECT version FROM algohost_schema_migrations", &[])
         .await
-        .map_err(|e| db_error("cannot migrate the schema", e))?;
+        .map_err(|e| failed("cannot migrate the schema", e))?;
     Ok(rows.iter().map(|row| row.get(0)).collect())
 }
 
