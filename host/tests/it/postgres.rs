@@ -209,12 +209,21 @@ fn a_url_without_a_password_takes_it_from_pgpassword_or_the_password_file() {
 #[test]
 fn sslmode_require_without_tls_in_the_build_says_how_to_get_it() {
     let db = pg_server::database("tls");
-    let url = db.url.replace("sslmode=disable", "sslmode=require");
-    let err = PostgresAdapter::connect(&url).unwrap_err().to_string();
-    assert!(
-        err.contains("built without TLS") && err.contains("--features postgres-tls"),
-        "{err}"
-    );
+    for mode in ["require", "verify-ca", "verify-full"] {
+        let url = db
+            .url
+            .replace("sslmode=disable", &format!("sslmode={mode}"));
+        let err = PostgresAdapter::connect(&url).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("sslmode={mode} for postgres://"))
+                && err.contains("built without TLS")
+                && err.contains("`cargo build --features postgres-tls`")
+                && err.contains(
+                    "MATURIN_PEP517_ARGS=\"--features algohost/postgres-tls\" pip install ./sdk-python"
+                ),
+            "{err}"
+        );
+    }
     // `prefer` (libpq's default) connects in plain text.
     let prefer = db.url.replace("?sslmode=disable", "");
     assert!(

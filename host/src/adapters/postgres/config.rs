@@ -58,6 +58,12 @@ pub(super) struct ConnectionSpec {
     pub options: PostgresOptions,
     /// The TLS mode.
     pub tls: Tls,
+    /// The `sslmode` as the URL gives it (`verify-full`, say), for messages.
+    #[cfg_attr(
+        feature = "postgres-tls",
+        expect(dead_code, reason = "only a build without TLS refuses a mode")
+    )]
+    pub ssl_mode: String,
     /// A PEM file of CA certificates to trust (`sslrootcert`).
     pub root_cert: Option<String>,
     /// The URL without its password, for messages.
@@ -70,7 +76,7 @@ impl ConnectionSpec {
     pub fn parse(url: &str, defaults: PostgresOptions) -> Result<Self> {
         let (base, query) = url.split_once('?').unwrap_or((url, ""));
         let mut options = defaults;
-        let (mut tls, mut root_cert) = (Tls::Prefer, None);
+        let (mut tls, mut ssl_mode, mut root_cert) = (Tls::Prefer, "prefer", None);
         let mut passed = Vec::new();
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
@@ -78,7 +84,7 @@ impl ConnectionSpec {
                 "pool_size" => options.pool_size = parse_pool_size(value)?,
                 "pool_timeout" => options.pool_timeout = parse_duration(key, value)?,
                 "statement_timeout" => options.statement_timeout = parse_duration(key, value)?,
-                "sslmode" => tls = parse_ssl_mode(value)?,
+                "sslmode" => (tls, ssl_mode) = (parse_ssl_mode(value)?, value),
                 "sslrootcert" => root_cert = Some(percent_decode(value)),
                 _ => passed.push(pair),
             }
@@ -120,6 +126,7 @@ impl ConnectionSpec {
             pg,
             options,
             tls,
+            ssl_mode: ssl_mode.to_owned(),
             root_cert,
             target,
         })
@@ -341,6 +348,7 @@ mod tests {
         assert_eq!(spec.options.statement_timeout, Duration::from_secs(5));
         assert_eq!(spec.options.connect_timeout, Duration::from_secs(2));
         assert_eq!(spec.tls, Tls::Disable);
+        assert_eq!(spec.ssl_mode, "disable");
         assert_eq!(spec.target, "postgres://me@db.example:6543/data");
         assert_eq!(
             spec.pg.get_options(),

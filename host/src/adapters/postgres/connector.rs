@@ -40,10 +40,11 @@ impl Connector {
     fn tls(spec: &ConnectionSpec) -> Result<Self> {
         if spec.tls == Tls::Require {
             return Err(Error::InvalidInput(format!(
-                "sslmode=require for {}: this algohost was built without TLS for PostgreSQL; \
-                 build it with `--features postgres-tls`, or use sslmode=disable on a trusted \
-                 network",
-                spec.target
+                "sslmode={} for {}: this algohost was built without TLS for PostgreSQL; build \
+                 it with `cargo build --features postgres-tls` (the Python package with \
+                 MATURIN_PEP517_ARGS=\"--features algohost/postgres-tls\" pip install \
+                 ./sdk-python), or use sslmode=disable on a trusted network",
+                spec.ssl_mode, spec.target
             )));
         }
         let _ = &spec.root_cert;
