@@ -7,6 +7,7 @@ pub mod csv;
 pub mod files;
 pub mod postgres;
 pub mod rest;
+pub mod retry;
 
 use std::sync::{Arc, mpsc};
 use std::time::Duration;
@@ -190,6 +191,27 @@ pub fn open_existing(spec: &str) -> Result<Arc<dyn Adapter>> {
         )));
     }
     open(spec)
+}
+
+/// Retries of a server's first connection to PostgreSQL, about 30 s in all
+/// (see [`retry::Backoff`]): in docker-compose and the like, the server
+/// often starts before its database.
+const SERVE_CONNECT_RETRIES: u32 = 10;
+
+/// Opens the data of `algohost serve`, as [`open_existing`] does, except
+/// that a PostgreSQL server that is not up yet is waited for longer, about
+/// 30 s (`?connect_retries=N` in the URL says otherwise).
+pub fn open_for_serving(spec: &str) -> Result<Arc<dyn Adapter>> {
+    if DataSpec::of(spec)? != DataSpec::Postgres {
+        return open_existing(spec);
+    }
+    let options = postgres::PostgresOptions {
+        connect_retries: SERVE_CONNECT_RETRIES,
+        ..postgres::PostgresOptions::default()
+    };
+    Ok(Arc::new(postgres::PostgresAdapter::connect_with(
+        spec, options,
+    )?))
 }
 
 /// Opens the adapter of data to copy from, as [`open`] does, except that a

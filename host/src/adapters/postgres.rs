@@ -35,7 +35,9 @@ use algohost_sdk::data::{
     sort_long, ts_micros, validate_long,
 };
 use algohost_sdk::{Error, Result};
-use deadpool_postgres::{ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Timeouts};
+use deadpool_postgres::{
+    ManagerConfig, Object, Pool, PoolError, RecyclingMethod, TimeoutType, Timeouts,
+};
 use futures_util::future::BoxFuture;
 use polars::prelude::DataFrame;
 use tokio::sync::Notify;
@@ -45,6 +47,7 @@ use self::config::ConnectionSpec;
 pub use self::config::{PostgresOptions, is_postgres_url};
 use self::connector::Connector;
 use self::samples::Span;
+use super::retry::Backoff;
 use super::{Adapter, Interrupt, Uninterrupted, wait_for};
 
 /// Data points and samples in a PostgreSQL database.
@@ -114,9 +117,13 @@ impl PostgresAdapter {
             target: spec.target,
             options: spec.options,
         };
+        let backoff = Backoff {
+            retries: adapter.options.connect_retries,
+            ..Backoff::default()
+        };
         adapter
-            .call(|pool, target| async move {
-                let mut client = connection(&pool, &target).await?;
+            .call(move |pool, target| async move {
+                let mut client = first_connection(&pool, &target, backoff).await?;
                 match schema {
                     Schema::Migrate => migrations::migrate(&mut client).await.map(drop),
                     Schema::Expect => expect_schema(&**client, &target).await,
@@ -438,20 +445,94 @@ impl Adapter for PostgresAdapter {
 
 /// A connection from the pool, with an error that says what to check.
 async fn connection(pool: &Pool, target: &str) -> Result<deadpool_postgres::Object> {
+    pool.get()
+        .await
+        .map_err(|e| connection_error(pool, target, e, 1))
+}
+
+/// The adapter's first connection: a server that is not up yet (refusing
+/// connections, starting up, not answering) is tried again as `backoff`
+/// says, with a warning each time, since a database often starts after
+/// the programs that use it.
+async fn first_connection(
+    pool: &Pool,
+    target: &str,
+    backoff: Backoff,
+) -> Result<deadpool_postgres::Object> {
+    let (outcome, attempts) = backoff
+        .retry(
+            || pool.get(),
+            |outcome| match outcome {
+                Err(e) if is_not_up(e) => Some(None),
+                _ => None,
+            },
+            |outcome, attempt, wait| {
+                if let Err(e) = outcome {
+                    tracing::warn!(
+                        "PostgreSQL at {target} is not up yet ({}); trying again in {:.1} s \
+                         (attempt {attempt} of {})",
+                        pool_error(e),
+                        wait.as_secs_f64(),
+                        backoff.retries + 1
+                    );
+                }
+            },
+        )
+        .await;
+    outcome.map_err(|e| connection_error(pool, target, e, attempts))
+}
+
+/// Whether `e` says the server is not (yet) there, rather than refusing
+/// what was asked (a password, a database name, a certificate).
+fn is_not_up(e: &PoolError) -> bool {
+    const NOT_NOW: [SqlState; 4] = [
+        SqlState::CANNOT_CONNECT_NOW,
+        SqlState::TOO_MANY_CONNECTIONS,
+        SqlState::ADMIN_SHUTDOWN,
+        SqlState::CRASH_SHUTDOWN,
+    ];
+    match e {
+        PoolError::Timeout(TimeoutType::Create) => true,
+        PoolError::Backend(e) => match e.as_db_error() {
+            Some(db) => NOT_NOW.contains(db.code()),
+            None => std::error::Error::source(e)
+                .and_then(|source| source.downcast_ref::<std::io::Error>())
+                .is_some_and(|io| io.kind() != std::io::ErrorKind::InvalidData),
+        },
+        _ => false,
+    }
+}
+
+/// What went wrong getting a connection, for messages.
+fn pool_error(e: &PoolError) -> String {
+    match e {
+        PoolError::Backend(e) => describe(e),
+        PoolError::Timeout(TimeoutType::Create) => "no answer within connect_timeout".to_owned(),
+        other => other.to_string(),
+    }
+}
+
+/// The error of a connection the pool could not give after `attempts`
+/// attempts, saying what to check.
+fn connection_error(pool: &Pool, target: &str, e: PoolError, attempts: u32) -> Error {
     use super::unavailable::{POSTGRES, POSTGRES_POOL};
-    pool.get().await.map_err(|e| match e {
-        PoolError::Timeout(_) => Error::Data(format!(
+    let tried = match attempts {
+        1 => String::new(),
+        n => format!(" ({n} attempts)"),
+    };
+    match e {
+        PoolError::Timeout(TimeoutType::Wait) => Error::Data(format!(
             "{POSTGRES_POOL}{target} was free in time (pool of {}); raise \
              pool_size or pool_timeout in the URL, or run fewer runs at once",
             pool.status().max_size
         )),
-        PoolError::Backend(e) => Error::Data(format!(
-            "{POSTGRES}{target}: {}; check that the server runs and the \
+        e @ (PoolError::Backend(_) | PoolError::Timeout(_)) => Error::Data(format!(
+            "{POSTGRES}{target}{tried}: {}; check that the server runs and the \
              URL's host, port, user, password and database",
-            describe(&e)
+            pool_error(&e)
         )),
-        other => Error::Data(format!("{POSTGRES}{target}: {other}")),
-    })
+        other => Error::Data(format!("{POSTGRES}{target}{tried}: {other}")),
+    }
 }
 
 /// An error of the database, in context; a cancelled statement says how to

@@ -106,8 +106,16 @@ pub(super) fn serve(plugin_dirs: &[PathBuf], args: &ServeArgs) -> anyhow::Result
         tracing::warn!(%diagnostic, "plugin not registered");
     }
     let adapter: Arc<dyn Adapter> = match &config.data {
-        Some(spec) => adapters::open_existing(spec)
-            .map_err(|e| UsageError(format!("--data {}: {e}", adapters::display_spec(spec))))?,
+        Some(spec) => adapters::open_for_serving(spec).map_err(|e| {
+            let message = format!("--data {}: {e}", adapters::display_spec(spec));
+            // A data source that is down is no usage error (exit code 1).
+            match e {
+                algohost_sdk::Error::Data(m) if adapters::is_unavailable(&m) => {
+                    anyhow::anyhow!(message)
+                }
+                _ => UsageError(message).into(),
+            }
+        })?,
         None => Arc::new(NoData),
     };
     let store = SqliteStore::open(&config.store)

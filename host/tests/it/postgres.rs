@@ -25,6 +25,7 @@ use crate::common::{request_with, target_debug_dir};
 use crate::conformance::HOSTILE;
 use crate::files_adapter::{rows, utc};
 use crate::pg_server::{self, server};
+use crate::server::Scratch;
 
 fn connect(url: &str) -> PostgresAdapter {
     PostgresAdapter::connect(url).unwrap_or_else(|e| panic!("connect to {url}: {e}"))
@@ -873,4 +874,84 @@ fn a_database_with_a_samples_table_of_its_own_takes_algohost_in_a_schema_of_its_
         server().psql(&db.name, "SELECT kw FROM public.samples"),
         "1"
     );
+}
+
+/// A port nobody listens on now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// From now on, forwards every connection to 127.0.0.1:`port` to the test
+/// server, as if PostgreSQL had come up there.
+fn forward_to_the_server(port: u16) {
+    use std::net::{Shutdown, TcpListener, TcpStream};
+    let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let upstream = server_address();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { break };
+            let Ok(server) = TcpStream::connect(&upstream) else {
+                continue;
+            };
+            let pairs = [
+                (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                (server, client),
+            ];
+            for (mut from, mut into) in pairs {
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut from, &mut into);
+                    let _ = into.shutdown(Shutdown::Write);
+                });
+            }
+        }
+    });
+}
+
+#[test]
+fn serve_waits_at_start_up_for_postgresql_to_come_up_and_exits_with_code_1_if_it_does_not() {
+    let db = pg_server::database("startup");
+    let port = free_port();
+    let url = format!(
+        "postgres://algohost@127.0.0.1:{port}/{}?sslmode=disable",
+        db.name
+    );
+    let target = format!("postgres://algohost@127.0.0.1:{port}/{}", db.name);
+    let scratch = Scratch::new();
+
+    // It does not come up: a warning per attempt, then exit code 1 (not 2,
+    // a usage error).
+    let out = scratch
+        .command_with_data(&format!("{url}&connect_retries=2"), &[])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    for attempt in ["(attempt 1 of 3)", "(attempt 2 of 3)"] {
+        assert!(
+            stderr.contains(&format!("PostgreSQL at {target} is not up yet ("))
+                && stderr.contains(attempt),
+            "{stderr}"
+        );
+    }
+    assert!(
+        stderr.contains(&format!(
+            "error: --data {url}&connect_retries=2: data: cannot connect to PostgreSQL at {target} (3 attempts): "
+        )) && stderr.contains("check that the server runs"),
+        "{stderr}"
+    );
+
+    // It comes up a moment after the server started: the server waits
+    // for it, then serves.
+    let coming = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(1500));
+        forward_to_the_server(port);
+    });
+    let front = scratch.start_with_data(&url, &[]);
+    coming.join().unwrap();
+    assert_eq!(front.get("/data-points").status, 200);
+    assert!(front.logs().contains("is not up yet"), "{}", front.logs());
 }

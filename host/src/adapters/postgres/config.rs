@@ -1,6 +1,6 @@
 //! The connection URL of the PostgreSQL adapter: libpq's
 //! `postgres://user:password@host:port/db?…` plus algohost's own parameters
-//! (`pool_size`, `pool_timeout`, `statement_timeout`), which are taken out
+//! (`pool_size`, `pool_timeout`, `statement_timeout`, `connect_retries`), which are taken out
 //! before the rest goes to tokio-postgres. `sslmode` is `disable`, `prefer`
 //! (the default) or `require`.
 
@@ -10,6 +10,7 @@ use algohost_sdk::{Error, Result};
 use tokio_postgres::config::{Host, SslMode};
 
 use crate::adapters::display_spec;
+use crate::adapters::retry::Backoff;
 
 /// Limits of the adapter's connections; the URL parameters of the same names
 /// override the defaults.
@@ -25,6 +26,10 @@ pub struct PostgresOptions {
     pub statement_timeout: Duration,
     /// How long connecting may take (libpq's `connect_timeout`, default 10 s).
     pub connect_timeout: Duration,
+    /// How many times opening the adapter tries again to reach a server
+    /// that is not up yet (`connect_retries`, default 4: about 3 s; `algohost
+    /// serve` waits longer), waiting as [`Backoff::default`] says.
+    pub connect_retries: u32,
 }
 
 impl Default for PostgresOptions {
@@ -34,6 +39,7 @@ impl Default for PostgresOptions {
             pool_timeout: Duration::from_secs(30),
             statement_timeout: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(10),
+            connect_retries: Backoff::default().retries,
         }
     }
 }
@@ -84,6 +90,7 @@ impl ConnectionSpec {
                 "pool_size" => options.pool_size = parse_pool_size(value)?,
                 "pool_timeout" => options.pool_timeout = parse_duration(key, value)?,
                 "statement_timeout" => options.statement_timeout = parse_duration(key, value)?,
+                "connect_retries" => options.connect_retries = parse_connect_retries(value)?,
                 "sslmode" => (tls, ssl_mode) = (parse_ssl_mode(value)?, value),
                 "sslrootcert" => root_cert = Some(percent_decode(value)),
                 _ => passed.push(pair),
@@ -144,6 +151,16 @@ fn parse_pool_size(value: &str) -> Result<usize> {
         Ok(n) if (1..=1000).contains(&n) => Ok(n),
         _ => Err(Error::InvalidInput(format!(
             "invalid pool_size '{value}' in the PostgreSQL URL: give a whole number from 1 to 1000"
+        ))),
+    }
+}
+
+fn parse_connect_retries(value: &str) -> Result<u32> {
+    match value.parse::<u32>() {
+        Ok(n) if n <= 100 => Ok(n),
+        _ => Err(Error::InvalidInput(format!(
+            "invalid connect_retries '{value}' in the PostgreSQL URL: give a whole number from 0 \
+             to 100"
         ))),
     }
 }
@@ -290,7 +307,7 @@ fn invalid_url(url: &str, e: &tokio_postgres::Error) -> Error {
         UNESCAPED_PASSWORD
     } else if cause.starts_with("unknown option") {
         "give only libpq's parameters (sslmode, sslrootcert, connect_timeout, options, \
-         application_name, …) and algohost's own (pool_size, pool_timeout, statement_timeout)"
+         application_name, …) and algohost's own (pool_size, pool_timeout, statement_timeout, connect_retries)"
     } else {
         "use postgres://user:password@host:port/database"
     };
@@ -365,6 +382,7 @@ mod tests {
                 .to_string()
         };
         assert!(parse("postgres://h/db?pool_size=0").contains("from 1 to 1000"));
+        assert!(parse("postgres://h/db?connect_retries=-1").contains("from 0 to 100"));
         assert!(parse("postgres://h/db?statement_timeout=soon").contains("30s"));
         assert!(parse("postgres://h/db?sslmode=maybe").contains("disable, prefer or require"));
         let err = parse("postgres://me:secret@h/db?colour=blue");

@@ -83,32 +83,29 @@ impl Client {
                 self.target()
             ))
         })?;
-        let mut attempt = 0;
-        loop {
-            let outcome = self.build(&url, &request).send().await;
-            let retry_after = match &outcome {
-                Ok(r) if is_retried(r.status()) => Some(retry_after(r.headers())),
-                Err(e) if e.is_connect() => Some(None),
-                _ => None,
-            };
-            if let Some(after) = retry_after
-                && attempt < self.options.retries
-            {
-                let wait = self.options.wait(attempt, after);
-                tracing::warn!(
-                    url = %url,
-                    attempt = attempt + 1,
-                    wait_ms = wait.as_millis() as u64,
-                    "the data API is unavailable; retrying"
-                );
-                tokio::time::sleep(wait).await;
-                attempt += 1;
-                continue;
-            }
-            return match outcome {
-                Ok(response) => self.answer(&request, response, attempt + 1).await,
-                Err(e) => Err(self.transport_error(&request, &e, attempt + 1)),
-            };
+        let (outcome, attempts) = self
+            .options
+            .schedule()
+            .retry(
+                || self.build(&url, &request).send(),
+                |outcome| match outcome {
+                    Ok(r) if is_retried(r.status()) => Some(retry_after(r.headers())),
+                    Err(e) if e.is_connect() => Some(None),
+                    _ => None,
+                },
+                |_, attempt, wait| {
+                    tracing::warn!(
+                        url = %url,
+                        attempt,
+                        wait_ms = wait.as_millis() as u64,
+                        "the data API is unavailable; retrying"
+                    );
+                },
+            )
+            .await;
+        match outcome {
+            Ok(response) => self.answer(&request, response, attempts).await,
+            Err(e) => Err(self.transport_error(&request, &e, attempts)),
         }
     }
 

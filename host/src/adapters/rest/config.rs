@@ -12,6 +12,8 @@ use std::time::Duration;
 use algohost_sdk::{Error, Result};
 use reqwest::Url;
 
+use crate::adapters::retry::Backoff;
+
 /// The environment variable holding the bearer token of the remote data API.
 pub const TOKEN_ENV: &str = "ALGOHOST_REST_TOKEN";
 
@@ -42,9 +44,9 @@ impl Default for RestOptions {
             token: None,
             timeout: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(10),
-            retries: 4,
-            backoff: Duration::from_millis(200),
-            max_backoff: Duration::from_secs(5),
+            retries: Backoff::default().retries,
+            backoff: Backoff::default().first,
+            max_backoff: Backoff::default().max,
         }
     }
 }
@@ -75,16 +77,13 @@ impl RestOptions {
         }
     }
 
-    /// The wait before retry number `attempt` (0 for the first): the
-    /// backoff doubled `attempt` times, at least `retry_after`, at most
-    /// `max_backoff`.
-    pub(super) fn wait(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
-        let doubled = self
-            .backoff
-            .saturating_mul(2u32.saturating_pow(attempt.min(16)));
-        doubled
-            .max(retry_after.unwrap_or_default())
-            .min(self.max_backoff)
+    /// How requests are retried.
+    pub(super) fn schedule(&self) -> Backoff {
+        Backoff {
+            retries: self.retries,
+            first: self.backoff,
+            max: self.max_backoff,
+        }
     }
 }
 
@@ -257,22 +256,6 @@ mod tests {
         assert!(err.contains("unknown parameter 'retry'"), "{err}");
         let err = parse("http://").unwrap_err().to_string();
         assert!(err.contains("invalid data API URL"), "{err}");
-    }
-
-    #[test]
-    fn waits_double_and_stay_within_the_cap() {
-        let options = RestOptions::default();
-        assert_eq!(options.wait(0, None), Duration::from_millis(200));
-        assert_eq!(options.wait(2, None), Duration::from_millis(800));
-        assert_eq!(options.wait(10, None), Duration::from_secs(5));
-        assert_eq!(
-            options.wait(0, Some(Duration::from_secs(2))),
-            Duration::from_secs(2)
-        );
-        assert_eq!(
-            options.wait(0, Some(Duration::from_secs(60))),
-            Duration::from_secs(5)
-        );
     }
 
     #[test]
