@@ -526,11 +526,18 @@ fn connection_error(pool: &Pool, target: &str, e: PoolError, attempts: u32) -> E
              pool_size or pool_timeout in the URL, or run fewer runs at once",
             pool.status().max_size
         )),
-        e @ (PoolError::Backend(_) | PoolError::Timeout(_)) => Error::Data(format!(
-            "{POSTGRES}{target}{tried}: {}; check that the server runs and the \
-             URL's host, port, user, password and database",
-            pool_error(&e)
-        )),
+        e @ (PoolError::Backend(_) | PoolError::Timeout(_)) => {
+            let reason = pool_error(&e);
+            let advice = if reason.contains("password missing") {
+                "the server asks for a password and none was given: put it in the URL \
+                 (postgres://user:PASSWORD@host/db, percent-encoded), in PGPASSWORD or in \
+                 ~/.pgpass (or the file PGPASSFILE names)"
+            } else {
+                "check that the server runs and the URL's host, port, user, password and \
+                 database"
+            };
+            Error::Data(format!("{POSTGRES}{target}{tried}: {reason}; {advice}"))
+        }
         other => Error::Data(format!("{POSTGRES}{target}{tried}: {other}")),
     }
 }

@@ -185,7 +185,11 @@ fn a_url_without_a_password_takes_it_from_pgpassword_or_the_password_file() {
     };
     let (code, stderr) = import(&[]);
     assert_eq!(code, Some(2), "{stderr}");
-    assert!(stderr.contains("password missing"), "{stderr}");
+    assert!(
+        stderr.contains("password missing; the server asks for a password and none was given")
+            && stderr.contains("in PGPASSWORD or in ~/.pgpass"),
+        "{stderr}"
+    );
     let (code, stderr) = import(&[("PGPASSWORD", "pw-from-env")]);
     assert_eq!(code, Some(0), "{stderr}");
     // libpq's file: host:port:database:user:password, `*` for any.
@@ -954,4 +958,47 @@ fn serve_waits_at_start_up_for_postgresql_to_come_up_and_exits_with_code_1_if_it
     coming.join().unwrap();
     assert_eq!(front.get("/data-points").status, 200);
     assert!(front.logs().contains("is not up yet"), "{}", front.logs());
+}
+
+#[test]
+fn url_parameters_and_missing_rights_get_errors_that_name_them() {
+    let db = pg_server::database("params");
+    let bad = |url: &str| PostgresAdapter::connect(url).unwrap_err().to_string();
+    // An unknown parameter is named.
+    let err = bad(&format!("{}&bogus=1", db.url));
+    assert!(
+        err.contains("unknown option `bogus`") && err.contains("pool_size, pool_timeout"),
+        "{err}"
+    );
+    // `?port=` is the port of a host given without one.
+    let address = server_address();
+    let (host, port) = address.split_once(':').unwrap();
+    let url = format!(
+        "postgres://algohost@{host}/{}?sslmode=disable&port={port}",
+        db.name
+    );
+    assert_eq!(
+        connect(&url).target(),
+        format!("postgres://algohost@{address}/{}", db.name)
+    );
+
+    // A role that may not create tables, on a database without them.
+    let empty = pg_server::database("noddl");
+    server().psql(
+        &empty.name,
+        &format!(
+            "CREATE ROLE algohost_noddl LOGIN; GRANT CONNECT ON DATABASE {} TO algohost_noddl; \
+             REVOKE CREATE ON SCHEMA public FROM PUBLIC",
+            empty.name
+        ),
+    );
+    let err = bad(&empty.url.replace("algohost@", "algohost_noddl@"));
+    assert!(
+        err.contains("permission denied for schema public")
+            && err.contains(
+                "the database has no algohost tables yet and this role may not create them"
+            )
+            && err.contains("GRANT CREATE ON SCHEMA public"),
+        "{err}"
+    );
 }

@@ -84,6 +84,7 @@ impl ConnectionSpec {
         let mut options = defaults;
         let (mut tls, mut ssl_mode, mut root_cert) = (Tls::Prefer, "prefer", None);
         let mut passed = Vec::new();
+        let mut base = base.to_owned();
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
             match key {
@@ -93,11 +94,12 @@ impl ConnectionSpec {
                 "connect_retries" => options.connect_retries = parse_connect_retries(value)?,
                 "sslmode" => (tls, ssl_mode) = (parse_ssl_mode(value)?, value),
                 "sslrootcert" => root_cert = Some(percent_decode(value)),
+                "port" if has_hosts(&base) => base = with_port(&base, value)?,
                 _ => passed.push(pair),
             }
         }
         let rest = if passed.is_empty() {
-            base.to_owned()
+            base
         } else {
             format!("{base}?{}", passed.join("&"))
         };
@@ -138,6 +140,58 @@ impl ConnectionSpec {
             target,
         })
     }
+}
+
+/// The start and end of the host part of `base` (a URL without its query),
+/// as tokio-postgres finds it: after the first `@`, up to the first `/`.
+fn host_part(base: &str) -> std::ops::Range<usize> {
+    let rest = base.find("://").map_or(0, |i| i + 3);
+    let start = base[rest..].find('@').map_or(rest, |at| rest + at + 1);
+    let end = base[start..].find('/').map_or(base.len(), |i| start + i);
+    start..end
+}
+
+/// Whether `base` names hosts (rather than a Unix socket in `?host=`).
+fn has_hosts(base: &str) -> bool {
+    !host_part(base).is_empty()
+}
+
+/// `base` with the ports of a `port=` parameter written into its host part,
+/// as libpq takes them (tokio-postgres would add them beside the 5432 it
+/// gives each host without one).
+fn with_port(base: &str, ports: &str) -> Result<String> {
+    let part = host_part(base);
+    let hosts: Vec<&str> = base[part.clone()].split(',').collect();
+    let ports: Vec<&str> = ports.split(',').collect();
+    let has_port = |host: &str| match host.strip_prefix('[') {
+        Some(v6) => v6.contains("]:"),
+        None => host.contains(':'),
+    };
+    if hosts.iter().any(|host| has_port(host)) {
+        return Err(Error::InvalidInput(
+            "the PostgreSQL URL gives the port twice, after the host (host:port) and as \
+             ?port=…; give it once"
+                .to_owned(),
+        ));
+    }
+    if ports.len() != 1 && ports.len() != hosts.len() {
+        return Err(Error::InvalidInput(format!(
+            "the PostgreSQL URL's ?port= gives {} ports for {} hosts; give one, or one per host",
+            ports.len(),
+            hosts.len()
+        )));
+    }
+    let hosts: Vec<String> = hosts
+        .iter()
+        .enumerate()
+        .map(|(i, host)| format!("{host}:{}", ports.get(i).unwrap_or(&ports[0])))
+        .collect();
+    Ok(format!(
+        "{}{}{}",
+        &base[..part.start],
+        hosts.join(","),
+        &base[part.end..]
+    ))
 }
 
 /// Whether `spec` names a PostgreSQL database rather than a directory.
@@ -423,6 +477,32 @@ mod tests {
         ));
         assert!(!has_unescaped_password("postgres://eng@h/db"));
         assert!(!has_unescaped_password("postgres://h:5432/db"));
+    }
+
+    #[test]
+    fn a_port_parameter_is_the_port_of_the_hosts() {
+        let target = |url: &str| {
+            ConnectionSpec::parse(url, PostgresOptions::default())
+                .map(|spec| spec.target)
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(
+            target("postgres://me:pw@db/x?port=19400&sslmode=disable").unwrap(),
+            "postgres://me@db:19400/x"
+        );
+        assert_eq!(
+            target("postgres://a,b/x?port=1,2").unwrap(),
+            "postgres://a:1,b:2/x"
+        );
+        // A Unix socket directory takes it as it is.
+        assert_eq!(
+            target("postgres:///x?host=/run/pg&port=5433").unwrap(),
+            "postgres:///run/pg:5433/x"
+        );
+        let err = target("postgres://db:5432/x?port=19400").unwrap_err();
+        assert!(err.contains("gives the port twice"), "{err}");
+        let err = target("postgres://a,b,c/x?port=1,2").unwrap_err();
+        assert!(err.contains("2 ports for 3 hosts"), "{err}");
     }
 
     #[test]

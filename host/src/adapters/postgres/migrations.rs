@@ -67,7 +67,7 @@ pub(super) async fn state(client: &impl GenericClient) -> Result<SchemaState> {
 /// Brings the schema of the connected database up to date; returns the
 /// versions it applied.
 pub(super) async fn migrate(client: &mut Client) -> Result<Vec<i32>> {
-    let fail = |e| failed("cannot migrate the schema", e);
+    let fail = |e| failed_creating("cannot migrate the schema", e);
     // A schema that is up to date takes no lock and no DDL, so that a role
     // without the right to create tables (a read-only one, or one for a
     // server whose schema an administrator migrates) can open it.
@@ -89,7 +89,7 @@ pub(super) async fn migrate(client: &mut Client) -> Result<Vec<i32>> {
     let mut done = Vec::new();
     for migration in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
         tx.batch_execute(migration.sql).await.map_err(|e| {
-            failed(
+            failed_creating(
                 &format!(
                     "cannot apply schema migration {} ({})",
                     migration.version, migration.name
@@ -129,7 +129,26 @@ fn failed(context: &str, e: tokio_postgres::Error) -> Error {
             .to_owned(),
         _ => return db_error(context, e),
     };
-    match db_error(context, e) {
+    with_advice(db_error(context, e), &advice)
+}
+
+/// [`failed`], for the statements that create algohost's tables: a role
+/// that may not is told what to do.
+fn failed_creating(context: &str, e: tokio_postgres::Error) -> Error {
+    if e.code() != Some(&SqlState::INSUFFICIENT_PRIVILEGE) {
+        return failed(context, e);
+    }
+    with_advice(
+        db_error(context, e),
+        "the database has no algohost tables yet and this role may not create them: grant it \
+         CREATE on the schema (GRANT CREATE ON SCHEMA public TO the role), or import the data \
+         first (algohost data import --to URL) with a role that has it",
+    )
+}
+
+/// `error` with `advice` after its message.
+fn with_advice(error: Error, advice: &str) -> Error {
+    match error {
         Error::Data(message) => Error::Data(format!("{message}; {advice}")),
         other => other,
     }
