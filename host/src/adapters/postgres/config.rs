@@ -67,7 +67,7 @@ pub(super) struct ConnectionSpec {
     /// The `sslmode` as the URL gives it (`verify-full`, say), for messages.
     #[cfg_attr(
         feature = "postgres-tls",
-        expect(dead_code, reason = "only a build without TLS refuses a mode")
+        allow(dead_code, reason = "only a build without TLS refuses a mode")
     )]
     pub ssl_mode: String,
     /// A PEM file of CA certificates to trust (`sslrootcert`).
