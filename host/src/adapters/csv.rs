@@ -71,6 +71,11 @@ impl CsvAdapter {
             io::ErrorKind::NotFound => bad("no such file".to_owned()),
             _ => Error::Data(format!("cannot read {file}: {e}")),
         })?;
+        if options.unit.trim().is_empty() {
+            return Err(Error::InvalidInput(
+                "the unit is empty: pass the unit of the values, such as --unit kW".to_owned(),
+            ));
+        }
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Err(bad(format!("the file is empty; {LAYOUT}")));
         }
@@ -114,6 +119,21 @@ impl CsvAdapter {
                 names.len()
             ))
         })?;
+        if let Some((row, cells)) = text
+            .lines()
+            .skip(1)
+            .enumerate()
+            .map(|(row, l)| (row, fields(l)))
+            .find(|(_, cells)| cells.len() < names.len() && cells.iter().any(|c| !c.is_empty()))
+        {
+            return Err(bad(format!(
+                "line {} has {} cell(s) but the header has {} columns: a cut-off line? leave a \
+                 value out with an empty cell (a ',' and nothing after it)",
+                line(row),
+                cells.len(),
+                names.len()
+            )));
+        }
         let frame = without_blank_rows(frame)?;
         if frame.height() == 0 {
             return Err(bad(format!("a header but no rows; {LAYOUT}")));
@@ -326,7 +346,16 @@ fn parse_ts_column(
 
 /// One time stamp as µs since the epoch.
 fn parse_ts(text: &str, zone: Option<Tz>) -> std::result::Result<i64, String> {
+    let finer = || {
+        format!(
+            "ts '{text}' is finer than a microsecond; time stamps are kept to the microsecond, \
+             so round it (it is refused rather than cut)"
+        )
+    };
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        if t.timestamp_subsec_nanos() % 1000 != 0 {
+            return Err(finer());
+        }
         return Ok(t.timestamp_micros());
     }
     let Some(local) = parse_local(text) else {
@@ -336,6 +365,9 @@ fn parse_ts(text: &str, zone: Option<Tz>) -> std::result::Result<i64, String> {
              --time-zone"
         ));
     };
+    if local.and_utc().timestamp_subsec_nanos() % 1000 != 0 {
+        return Err(finer());
+    }
     let Some(zone) = zone else {
         return Err(format!(
             "ts '{text}' has no UTC offset, so --time-zone is needed: pass the zone its times \
@@ -487,6 +519,18 @@ mod tests {
         );
         let no_zone = parse_ts("2026-03-29T01:00:00", None).unwrap_err();
         assert!(no_zone.contains("--time-zone is needed"), "{no_zone}");
+        // Kept to the microsecond: finer is refused, not cut.
+        assert_eq!(
+            at("2026-03-01T00:00:00.000001Z").unwrap(),
+            "2026-03-01T00:00:00.000001Z"
+        );
+        for finer in [
+            "2026-03-01T00:00:00.000000999Z",
+            "2026-03-01 00:00:00.0000001",
+        ] {
+            let e = at(finer).unwrap_err();
+            assert!(e.contains("finer than a microsecond"), "{finer}: {e}");
+        }
     }
 
     #[test]

@@ -250,14 +250,44 @@ pub(super) fn run(command: &DataCommand) -> anyhow::Result<u8> {
         },
     );
     bar.finish_and_clear();
+    let inferred = csv_flags.is_some_and(|flags| flags.resolution.is_none());
     let copied = copied.map_err(|e| match e {
         // What the target refuses of a CSV file (off-grid ts, NaN, a data
         // point it has at another resolution) is bad input.
-        algohost_sdk::Error::InvalidInput(message) if is_csv => UsageError(message).into(),
+        algohost_sdk::Error::InvalidInput(message) if is_csv => {
+            let hint = inferred
+                .then(|| resolution_hint(source.as_ref(), target.as_ref()))
+                .flatten()
+                .unwrap_or_default();
+            UsageError(format!("{message}{hint}")).into()
+        }
         other => anyhow::Error::from(other),
     })?;
     print_summary(&copied, from, to, started.elapsed())?;
     Ok(0)
+}
+
+/// When a CSV file's inferred resolution is all that keeps its data points
+/// from the target's (a sparse file appended to a series): the
+/// `--resolution` to pass.
+fn resolution_hint(source: &dyn Adapter, target: &dyn Adapter) -> Option<String> {
+    let points = source.data_points(&DataPointFilter::default()).ok()?;
+    let names: Vec<&str> = points.iter().map(|p| p.name.as_str()).collect();
+    let stored = target
+        .data_points(&DataPointFilter::default().with_names(names))
+        .ok()?;
+    stored.iter().find_map(|stored| {
+        let point = points.iter().find(|p| p.name == stored.name)?;
+        let mut same = point.clone();
+        same.resolution = stored.resolution;
+        (point.resolution != stored.resolution && same.is_same_series(stored)).then(|| {
+            format!(
+                ". The file's resolution {} was inferred from its time stamps: to add them to \
+                 the stored series, pass --resolution {}",
+                point.resolution, stored.resolution
+            )
+        })
+    })
 }
 
 /// Refuses `--names` that the source does not hold, naming the close ones.

@@ -506,6 +506,44 @@ fn a_csv_file_is_imported_into_postgres_and_another_server() {
 }
 
 #[test]
+fn a_sparse_csv_file_is_appended_to_a_series_with_the_resolution_it_has() {
+    let dir = demo();
+    let power = ["--quantity", "power", "--unit", "kW"];
+    let import = |file: &str, csv: &str, extra: &[&str]| {
+        std::fs::write(dir.path().join(file), csv).unwrap();
+        let mut args = vec!["data", "import", "--from", file, "--to", "meters"];
+        args.extend_from_slice(&power);
+        args.extend_from_slice(extra);
+        algohost(dir.path(), &args, &[])
+    };
+    let out = import(
+        "q.csv",
+        "ts,a\n2026-03-01T00:00:00Z,1\n2026-03-01T00:15:00Z,2\n",
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // Two readings an hour apart: inferred as PT1H, which the series is not.
+    let sparse = "ts,a\n2026-03-02T00:00:00Z,3\n2026-03-02T01:00:00Z,4\n";
+    let out = import("sparse.csv", sparse, &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "The file's resolution PT1H was inferred from its time stamps: to add them to the \
+             stored series, pass --resolution PT15M"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    let out = import("sparse.csv", sparse, &["--resolution", "PT15M"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("copied 1 data point(s), 2 sample(s)"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
 fn bad_csv_files_and_flags_are_clear_errors() {
     let dir = demo();
     let layout = "a CSV source has a header line `ts,NAME,…` (a 'ts' column, then one column per \
@@ -550,6 +588,25 @@ fn bad_csv_files_and_flags_are_clear_errors() {
             "c.csv: line 2 has more cells than the header has columns (2); write numbers with a \
              '.' as the decimal point (a ',' separates cells), or name every column in the header"
                 .into(),
+        ),
+        (
+            "ts,a,b\n2026-01-01T00:00:00Z,1,2\n2026-01-01T00:15:00Z,3\n",
+            power.to_vec(),
+            "c.csv: line 3 has 2 cell(s) but the header has 3 columns: a cut-off line? leave a \
+             value out with an empty cell (a ',' and nothing after it)"
+                .into(),
+        ),
+        (
+            "ts,a\n2026-01-01T00:00:00.000000999Z,1\n2026-01-01T00:15:00Z,2\n",
+            power.to_vec(),
+            "c.csv: line 2: ts '2026-01-01T00:00:00.000000999Z' is finer than a microsecond; \
+             time stamps are kept to the microsecond, so round it (it is refused rather than cut)"
+                .into(),
+        ),
+        (
+            quarters,
+            vec!["--quantity", "power", "--unit", " "],
+            "the unit is empty: pass the unit of the values, such as --unit kW".into(),
         ),
         (
             "ts,a\n2026-01-01T00:00:00Z,1\n2026-01-01T01:00:00+01:00,2\n",
