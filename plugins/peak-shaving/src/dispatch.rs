@@ -198,8 +198,9 @@ fn check_inputs(load: &[f64], pv: &[f64], dt_h: f64) -> Result<()> {
 
 fn summarise(net: &[f64], battery_kw: &[f64], grid_kw: &[f64], dt_h: f64, limit: f64) -> Summary {
     let peak = |xs: &[f64]| xs.iter().copied().reduce(f64::max).unwrap_or(0.0);
-    let energy_charged_kwh: f64 = battery_kw.iter().map(|p| (-p).max(0.0) * dt_h).sum();
-    let energy_discharged_kwh: f64 = battery_kw.iter().map(|p| p.max(0.0) * dt_h).sum();
+    // `+ 0.0`: no energy at all is 0, not the -0.0 a float sum starts from.
+    let energy_charged_kwh = battery_kw.iter().map(|p| (-p).max(0.0) * dt_h).sum::<f64>() + 0.0;
+    let energy_discharged_kwh = battery_kw.iter().map(|p| p.max(0.0) * dt_h).sum::<f64>() + 0.0;
     let intervals_above_limit = grid_kw
         .iter()
         .filter(|g| **g > limit + TOLERANCE_KW)

@@ -44,6 +44,12 @@ pub fn read(ctx: &Context, params: &Params) -> Result<Input> {
             load.name, load.resolution
         ))
     })?;
+    let step_us = seconds * 1_000_000;
+    for (param, at) in [("start", params.start), ("end", params.end)] {
+        if let Some(at) = at {
+            check_on_grid(param, at, step_us, &load)?;
+        }
+    }
     let names: Vec<String> = std::iter::once(params.load.clone())
         .chain(params.pv.clone())
         .collect();
@@ -68,6 +74,32 @@ pub fn read(ctx: &Context, params: &Params) -> Result<Input> {
     input.load_kw.iter_mut().for_each(|v| *v *= load_factor);
     input.pv_kw.iter_mut().for_each(|v| *v *= pv_factor);
     Ok(input)
+}
+
+/// Refuses a `start` or `end` inside an interval of the load: the
+/// schedule is made of whole intervals, and one cut by the window would
+/// count as missing.
+fn check_on_grid(
+    param: &str,
+    at: DateTime<Utc>,
+    step_us: i64,
+    load: &DataPointConfig,
+) -> Result<()> {
+    let us = at.timestamp_micros();
+    let before = us - us.rem_euclid(step_us);
+    if before == us {
+        return Ok(());
+    }
+    let show = |us: i64| format_ts(Some(us));
+    Err(Error::InvalidInput(format!(
+        "{param} ({}) is inside an interval of the load '{}' ({}); give the start of an \
+         interval: {} (to include the one it falls in) or {}",
+        at.to_rfc3339(),
+        load.name,
+        load.resolution,
+        show(before),
+        show(before + step_us)
+    )))
 }
 
 /// What turns a value of `point` into kW, for intervals of `dt_h` hours:
