@@ -143,6 +143,9 @@ impl Algorithm {
 pub struct Registry {
     algorithms: BTreeMap<String, Algorithm>,
     diagnostics: Vec<Diagnostic>,
+    /// Why a source found nothing, for an unknown name (see
+    /// [`Registry::set_empty_source_note`]).
+    empty_source_note: Option<String>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -156,7 +159,7 @@ impl std::fmt::Debug for Registry {
 
 /// Why [`Registry::get`] found nothing.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown algorithm '{name}'{}{}", suggestion(.close, .registered), problems_note(*.problems))]
+#[error("unknown algorithm '{name}'{}{}{}", suggestion(.close, .registered), problems_note(*.problems), note.as_ref().map(|n| format!("; {n}")).unwrap_or_default())]
 pub struct UnknownAlgorithm {
     /// The name asked for.
     pub name: String,
@@ -167,6 +170,8 @@ pub struct UnknownAlgorithm {
     /// How many problems discovery had (a library or a package that did not
     /// load may hold the algorithm).
     pub problems: usize,
+    /// Why a source found nothing (Python plugins without `VIRTUAL_ENV`).
+    pub note: Option<String>,
 }
 
 fn problems_note(count: usize) -> String {
@@ -284,7 +289,14 @@ impl Registry {
             close: self.close_names(name),
             registered: self.algorithms.keys().cloned().collect(),
             problems: self.diagnostics.len(),
+            note: self.empty_source_note.clone(),
         })
+    }
+
+    /// Notes why a source found nothing (the Python environment searched
+    /// had no plugins): an unknown name's error says it.
+    pub fn set_empty_source_note(&mut self, note: String) {
+        self.empty_source_note = Some(note);
     }
 
     /// All algorithms, by name.

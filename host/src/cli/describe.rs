@@ -213,11 +213,13 @@ pub(super) fn plugins(registry: &Registry, dirs: &[PathBuf], as_json: bool) -> a
         *counts.entry(a.source.kind()).or_default() += 1;
     }
     let env_path = std::env::var("ALGOHOST_PLUGIN_PATH").unwrap_or_default();
+    let venv = python_environment();
     if as_json {
         let value = json!({
             "sources": counts,
             "plugin_dirs": dirs,
             "plugin_path_env": env_path,
+            "python_environment": venv,
             "diagnostics": registry.diagnostics(),
         });
         outln!("{}", serde_json::to_string_pretty(&value)?)?;
@@ -247,6 +249,9 @@ pub(super) fn plugins(registry: &Registry, dirs: &[PathBuf], as_json: bool) -> a
             &env_path
         }
     )?;
+    if let Some(venv) = &venv {
+        outln!("Python plugins from: {venv}")?;
+    }
     if registry.diagnostics().is_empty() {
         outln!("No problems.")?;
     } else {
@@ -262,4 +267,26 @@ pub(super) fn plugins(registry: &Registry, dirs: &[PathBuf], as_json: bool) -> a
         }
     }
     Ok(0)
+}
+
+/// Where the embedded Python looked for plugins, for `plugins`.
+#[cfg(feature = "python")]
+fn python_environment() -> Option<String> {
+    use crate::python::Venv;
+    crate::python::venv().map(|venv| match venv {
+        Venv::Unset => "this interpreter's site-packages (VIRTUAL_ENV is not set)".to_owned(),
+        Venv::Found(site) => format!("{} (VIRTUAL_ENV)", site.display()),
+        Venv::Missing { venv, .. } => {
+            format!(
+                "nowhere: VIRTUAL_ENV={} is not a virtualenv",
+                venv.display()
+            )
+        }
+    })
+}
+
+/// Without Python, no plugins come from it.
+#[cfg(not(feature = "python"))]
+fn python_environment() -> Option<String> {
+    None
 }

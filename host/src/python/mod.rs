@@ -97,6 +97,33 @@ fn prints_to_stderr(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
     Ok(stdout)
 }
 
+/// Where the `algohost` binary looks for Python plugins: the virtualenv in
+/// `VIRTUAL_ENV` (set by [`embed`]; unset in a Python process, whose own
+/// environment has them).
+#[derive(Debug, Clone)]
+pub enum Venv {
+    /// `VIRTUAL_ENV` is not set: only the interpreter's own site-packages.
+    Unset,
+    /// Its site-packages, added.
+    Found(std::path::PathBuf),
+    /// `VIRTUAL_ENV` names no virtualenv of this Python version.
+    Missing {
+        /// `VIRTUAL_ENV`.
+        venv: std::path::PathBuf,
+        /// The site-packages looked for.
+        site: std::path::PathBuf,
+        /// This interpreter's `major.minor`.
+        version: String,
+    },
+}
+
+static VENV: std::sync::OnceLock<Venv> = std::sync::OnceLock::new();
+
+/// The virtualenv the binary's embedded Python searched, if it embedded one.
+pub fn venv() -> Option<&'static Venv> {
+    VENV.get()
+}
+
 /// Starts CPython for the `algohost` binary (feature `python`): installs
 /// this binary's module as `algohost._native` (so the package's own native
 /// library is never loaded beside it), adds the site-packages of the
@@ -115,14 +142,27 @@ pub fn embed() {
         sys.getattr("modules")?
             .cast_into::<PyDict>()?
             .set_item("algohost._native", module)?;
-        if let Some(venv) = std::env::var_os("VIRTUAL_ENV") {
-            let (major, minor) = (py.version_info().major, py.version_info().minor);
-            let site = std::path::Path::new(&venv)
-                .join("lib")
-                .join(format!("python{major}.{minor}"))
-                .join("site-packages");
-            py.import("site")?.call_method1("addsitedir", (site,))?;
-        }
+        let venv = match std::env::var_os("VIRTUAL_ENV").filter(|v| !v.is_empty()) {
+            None => Venv::Unset,
+            Some(venv) => {
+                let (major, minor) = (py.version_info().major, py.version_info().minor);
+                let site = std::path::Path::new(&venv)
+                    .join("lib")
+                    .join(format!("python{major}.{minor}"))
+                    .join("site-packages");
+                if site.is_dir() {
+                    py.import("site")?.call_method1("addsitedir", (&site,))?;
+                    Venv::Found(site)
+                } else {
+                    Venv::Missing {
+                        venv: venv.into(),
+                        site,
+                        version: format!("{major}.{minor}"),
+                    }
+                }
+            }
+        };
+        let _ = VENV.set(venv);
         prints_to_stderr(py)?;
         Ok(())
     });

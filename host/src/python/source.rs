@@ -37,6 +37,26 @@ pub fn discover(registry: &mut Registry) {
     if !super::interpreter_running() {
         return;
     }
+    if let Some(super::Venv::Missing {
+        venv,
+        site,
+        version,
+    }) = super::venv()
+    {
+        registry.add_diagnostic(Diagnostic {
+            source: "python".to_owned(),
+            location: format!("VIRTUAL_ENV={}", venv.display()),
+            reason: format!(
+                "it has no {}, so no Python plugin installed there is found",
+                site.display()
+            ),
+            hint: format!(
+                "set VIRTUAL_ENV to the Python {version} virtualenv the plugins were installed \
+                 into with pip (its directory, such as .venv), or unset it"
+            ),
+        });
+    }
+    let before = registry.algorithms().count();
     Python::attach(|py| {
         for item in scan(py) {
             match item {
@@ -53,6 +73,14 @@ pub fn discover(registry: &mut Registry) {
             }
         }
     });
+    let is_python_empty = registry.algorithms().count() == before;
+    if is_python_empty && matches!(super::venv(), Some(super::Venv::Unset)) {
+        registry.set_empty_source_note(
+            "no Python plugin was found, and VIRTUAL_ENV is not set: set it to the virtualenv \
+             the Python plugins are installed in (VIRTUAL_ENV=$PWD/.venv, or activate it)"
+                .to_owned(),
+        );
+    }
 }
 
 fn diagnostic(entry_point: &str, reason: String, hint: String) -> Found {

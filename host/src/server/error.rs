@@ -555,6 +555,7 @@ mod tests {
             close: vec!["peak_shaving".into()],
             registered: vec!["peak_shaving".into()],
             problems: 0,
+            note: None,
         })
         .problem();
         assert_eq!(problem.close.unwrap(), ["peak_shaving"]);

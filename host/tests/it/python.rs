@@ -96,6 +96,48 @@ fn both_front_doors_list_python_algorithms_beside_the_rust_ones() {
 }
 
 #[test]
+fn the_binary_says_where_it_looked_for_python_plugins_when_it_found_none() {
+    let algohost = |venv: Option<&str>, args: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_algohost"));
+        cmd.env_remove("VIRTUAL_ENV")
+            .env_remove("ALGOHOST_PLUGIN_PATH");
+        if let Some(venv) = venv {
+            cmd.env("VIRTUAL_ENV", venv);
+        }
+        output(&mut cmd, args)
+    };
+    // Unset (as under cron): an unknown name says what to set.
+    let out = algohost(None, &["run", "price_arbitrage"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "no Python plugin was found, and VIRTUAL_ENV is not set: set it to the \
+             virtualenv the Python plugins are installed in"
+        ),
+        "{stderr}"
+    );
+    // Set to no virtualenv: a problem `plugins` lists, with the fix.
+    let out = algohost(Some("/nonexistent-venv"), &["plugins"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for expected in [
+        "Python plugins from: nowhere: VIRTUAL_ENV=/nonexistent-venv is not a virtualenv",
+        "[python] VIRTUAL_ENV=/nonexistent-venv",
+        "fix: set VIRTUAL_ENV to the Python 3.",
+    ] {
+        assert!(stdout.contains(expected), "{expected} not in:\n{stdout}");
+    }
+    // Found: where from.
+    let venv = test_venv();
+    let out = algohost(Some(venv.to_str().unwrap()), &["plugins", "--json"]);
+    let found = stdout_json(&out)["python_environment"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(found.ends_with("site-packages (VIRTUAL_ENV)"), "{found}");
+}
+
+#[test]
 fn a_python_algorithm_run_from_the_cli_matches_reading_the_data_natively() {
     let venv = test_venv();
     let (dir, data) = demo();
