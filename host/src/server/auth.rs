@@ -114,6 +114,14 @@ fn operation_scope(op: &Value) -> Option<Scope> {
 }
 
 fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
+    let sent = headers.get_all(header::AUTHORIZATION).iter().count();
+    if sent > 1 {
+        // Which one counts would depend on header order (a proxy adding
+        // its own): none does.
+        return Err(ApiError::Unauthorized(format!(
+            "the request has {sent} authorization headers; send one: Bearer <token>"
+        )));
+    }
     let value = headers
         .get(header::AUTHORIZATION)
         .ok_or_else(|| {

@@ -203,8 +203,13 @@ impl Settings {
     pub fn from_file(path: &Path) -> Result<Settings, ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigError(format!("cannot read config file {}: {e}", path.display())))?;
-        toml::from_str(&text)
-            .map_err(|e| ConfigError(format!("config file {}: {e}", path.display())))
+        toml::from_str(&text).map_err(|e| {
+            ConfigError(format!(
+                "config file {}: {}",
+                path.display(),
+                toml_error(&text, &e)
+            ))
+        })
     }
 
     /// Reads `ALGOHOST_<KEY>` variables through `var` (the process
@@ -276,6 +281,35 @@ fn deserialize_bind<'de, D: serde::Deserializer<'de>>(
         .transpose()
 }
 
+/// A TOML error as `line L, column C: message`, without the snippet of
+/// the file that `toml` shows and with quoted values left out: the file may
+/// hold tokens, and errors go to logs.
+fn toml_error(text: &str, e: &toml::de::Error) -> String {
+    let at = e.span().map(|span| {
+        let before = &text[..span.start.min(text.len())];
+        let line = before.matches('\n').count() + 1;
+        let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+        format!("line {line}, column {column}: ")
+    });
+    let mut message = String::new();
+    let mut is_quoted = false;
+    for c in e.message().chars() {
+        match c {
+            '"' if !is_quoted => {
+                is_quoted = true;
+                message.push_str("\"…");
+            }
+            '"' => {
+                is_quoted = false;
+                message.push('"');
+            }
+            _ if is_quoted => {}
+            c => message.push(c),
+        }
+    }
+    format!("{}{}", at.unwrap_or_default(), message.trim_end())
+}
+
 /// Parses `TOKEN:SCOPE[,TOKEN:SCOPE…]`; the error never repeats a token.
 pub fn parse_tokens(text: &str) -> Result<Vec<Token>, ConfigError> {
     text.split(',')
@@ -298,6 +332,35 @@ pub fn parse_tokens(text: &str) -> Result<Vec<Token>, ConfigError> {
             })
         })
         .collect()
+}
+
+/// Refuses an empty token and one listed twice with different scopes
+/// (which would grant the first silently); tokens are named by their
+/// place, never shown.
+fn check_tokens(tokens: &[Token]) -> Result<(), ConfigError> {
+    if let Some(i) = tokens.iter().position(|t| t.token.trim().is_empty()) {
+        return Err(ConfigError(format!(
+            "token {} of {} is empty; give each token its secret",
+            i + 1,
+            tokens.len()
+        )));
+    }
+    for (i, token) in tokens.iter().enumerate() {
+        if let Some(j) = tokens[..i]
+            .iter()
+            .position(|t| t.token == token.token && t.scope != token.scope)
+        {
+            return Err(ConfigError(format!(
+                "tokens {} and {} are the same secret with scopes '{}' and '{}'; list each \
+                 token once, with the scope it should have",
+                j + 1,
+                i + 1,
+                tokens[j].scope.as_str(),
+                token.scope.as_str()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The settings the server runs with, every default filled in.
@@ -359,7 +422,7 @@ impl Cors {
                 Ok(Cors::Any)
             } else {
                 Err(ConfigError(
-                    "cors_origins: '*' (any origin) cannot be listed with other origins; give                      either '*' or the origins"
+                    "cors_origins: '*' (any origin) cannot be listed with other origins; give either '*' or the origins"
                         .into(),
                 ))
             };
@@ -475,9 +538,7 @@ impl ServerConfig {
             },
             cors: Cors::parse(settings.cors_origins.unwrap_or_default())?,
         };
-        if config.tokens.iter().any(|t| t.token.trim().is_empty()) {
-            return Err(ConfigError("a token is empty".into()));
-        }
+        check_tokens(&config.tokens)?;
         if !config.bind.ip().is_loopback() && config.tokens.is_empty() && !config.insecure {
             return Err(ConfigError(format!(
                 "refusing to listen on {} without tokens: anyone who can reach it could run algorithms \
@@ -689,7 +750,11 @@ mod tests {
         let err = cors(&["*", "https://a.example"], Some("t:read"))
             .unwrap_err()
             .to_string();
-        assert!(err.contains("either '*' or the origins"), "{err}");
+        assert_eq!(
+            err,
+            "cors_origins: '*' (any origin) cannot be listed with other origins; give either \
+             '*' or the origins"
+        );
         let env = Settings::from_env(env(&[(
             "ALGOHOST_CORS_ORIGINS",
             "https://a.example, http://localhost:3000,",
@@ -699,5 +764,48 @@ mod tests {
             env.cors_origins.unwrap(),
             ["https://a.example", "http://localhost:3000"]
         );
+    }
+
+    #[test]
+    fn tokens_listed_twice_or_empty_are_refused_by_place_never_shown() {
+        let resolve = |tokens: &str| {
+            ServerConfig::resolve(Settings {
+                tokens: Some(parse_tokens(tokens).unwrap()),
+                ..Settings::default()
+            })
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+        };
+        assert_eq!(
+            resolve("dupTok:read,other:run,dupTok:run").unwrap_err(),
+            "tokens 1 and 3 are the same secret with scopes 'read' and 'run'; list each token \
+             once, with the scope it should have"
+        );
+        assert!(resolve("same:run,same:run").is_ok());
+        assert_eq!(
+            resolve("a:read, :run").unwrap_err(),
+            "token 2 of 2 is empty; give each token its secret"
+        );
+    }
+
+    #[test]
+    fn config_file_errors_never_show_the_file_s_values() {
+        let dir = tempfile::tempdir().unwrap();
+        for (text, expected) in [
+            (
+                "[[tokens]]\ntoken = \"SuperSecretCfg\nscope = \"run\"\n",
+                "line 2, column",
+            ),
+            (
+                "tokens = \"SuperSecretCfg:run\"\n",
+                "line 1, column 10: invalid type: string \"…\", expected a sequence",
+            ),
+        ] {
+            let path = dir.path().join("c.toml");
+            std::fs::write(&path, text).unwrap();
+            let err = Settings::from_file(&path).unwrap_err().to_string();
+            assert!(!err.contains("SuperSecret"), "{err}");
+            assert!(err.contains(expected), "{expected} not in {err}");
+        }
     }
 }

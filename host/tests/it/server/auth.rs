@@ -46,6 +46,19 @@ fn tokens_guard_every_route_but_the_probes_and_docs() {
         wrong.header("www-authenticate"),
         Some("Bearer realm=\"algohost\", error=\"invalid_token\"")
     );
+    // Two tokens: neither counts, whichever comes first.
+    for pair in [[READER, "wrong"], ["wrong", READER]] {
+        let twice = server.send(
+            server
+                .req(Method::GET, "/runs")
+                .header("authorization", format!("Bearer {}", pair[0]))
+                .header("authorization", format!("Bearer {}", pair[1])),
+        );
+        assert_eq!(
+            twice.problem(401)["detail"],
+            "the request has 2 authorization headers; send one: Bearer <token>"
+        );
+    }
     let basic = server.send(
         server
             .req(Method::GET, "/runs")
