@@ -227,6 +227,23 @@ fn define_rejects_another_quantity_and_bad_definitions(adapter: &dyn Adapter) {
         .unwrap_err()
         .to_string();
     assert!(err.contains("non-empty name"), "{err}");
+    for (name, expected) in [
+        (
+            "ts",
+            "'ts' cannot name a data point: it is the time column of every frame",
+        ),
+        (
+            "=HYPERLINK(\"x\")",
+            "starts with '=', which spreadsheets read as a formula",
+        ),
+        ("@load", "starts with '@'"),
+    ] {
+        let err = adapter
+            .define_data_points(&[DataPointConfig::new(name, Quantity::Power, "kW", quarter)])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(expected), "{name}: {err}");
+    }
     // Nothing of a failed definition is stored, not even its valid points.
     let all = adapter.data_points(&DataPointFilter::default()).unwrap();
     assert_eq!(names(&all), ["x.load", "x.energy", "y.price", "y.soc"]);

@@ -3,7 +3,7 @@
 use std::collections::{BTreeSet, HashSet};
 use std::path::Path;
 
-use algohost_sdk::data::{DataPointConfig, DataPointFilter, DataPointId, parse_time_zone};
+use algohost_sdk::data::{DataPointConfig, DataPointFilter, DataPointId, TS, parse_time_zone};
 use algohost_sdk::{Error, Result};
 use serde::{Deserialize, Serialize};
 
@@ -175,6 +175,20 @@ pub(crate) fn check_definition(point: &DataPointConfig) -> Result<()> {
     if name.chars().any(char::is_control) {
         return Err(Error::InvalidInput(format!(
             "data point name {name:?} contains control characters; use printable characters only"
+        )));
+    }
+    if name == TS {
+        return Err(Error::InvalidInput(format!(
+            "'{TS}' cannot name a data point: it is the time column of every frame; use another \
+             name, such as 'site.ts'"
+        )));
+    }
+    if name.starts_with(['=', '+', '-', '@']) {
+        // A spreadsheet opening a CSV output would take it for a formula.
+        return Err(Error::InvalidInput(format!(
+            "data point name '{name}' starts with '{}', which spreadsheets read as a formula in \
+             the CSV files it heads; start it with a letter or digit",
+            &name[..1]
         )));
     }
     parse_time_zone(&point.time_zone).map_err(|e| {
