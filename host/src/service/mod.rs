@@ -423,9 +423,7 @@ impl Service {
                 return Ok(self.wait(run.id, timeout).await?.unwrap_or(run));
             }
         };
-        let mut status = state.watch_status();
-        let finished = status.wait_for(|s| s.is_finished());
-        let has_finished = matches!(tokio::time::timeout(timeout, finished).await, Ok(Ok(_)));
+        let has_finished = self.wait_for_end(&state, timeout).await;
         if !has_finished && let Some(ticket) = state.persist() {
             // Its id is about to be handed out: the run must be in the store.
             self.shared.persister.wait_async(ticket).await;
@@ -543,11 +541,32 @@ impl Service {
                 .await
                 .map_err(|e| StoreError::Backend(format!("reading the run failed: {e}")))?;
         };
-        let mut status = state.watch_status();
-        let finished = status.wait_for(|s| s.is_finished());
         // Either way the run is read below as it is now.
-        let _ = tokio::time::timeout(timeout, finished).await;
+        self.wait_for_end(&state, timeout).await;
         Ok(Some(state.snapshot()))
+    }
+
+    /// Waits up to `timeout` for a run held here to end; whether it did. A
+    /// run still queued when the service shuts down will not start before
+    /// the next start: its waiter is answered at once with it as it is
+    /// (queued, and stored), rather than held until the connection is
+    /// closed without an answer.
+    async fn wait_for_end(&self, state: &RunState, timeout: Duration) -> bool {
+        let mut status = state.watch_status();
+        let ended = async {
+            tokio::select! {
+                finished = status.wait_for(|s| s.is_finished()) => return finished.is_ok(),
+                () = self.shared.lanes.closed() => {}
+            }
+            if state.status() == RunStatus::Queued {
+                return false;
+            }
+            // Running: it ends within the grace period (or is interrupted
+            // then, which ends it or queues it again).
+            let ended = status.wait_for(|s| s.is_finished() || *s == RunStatus::Queued);
+            ended.await.is_ok_and(|s| s.is_finished())
+        };
+        tokio::time::timeout(timeout, ended).await.unwrap_or(false)
     }
 
     /// One run, with its live progress and every log record so far.

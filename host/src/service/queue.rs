@@ -194,6 +194,8 @@ impl Lane {
 pub(super) struct Lanes {
     native: Queue,
     python: Queue,
+    /// Whether the service has begun shutting down, for waiters.
+    closing: watch::Sender<bool>,
 }
 
 impl Lanes {
@@ -203,6 +205,7 @@ impl Lanes {
         Self {
             native: Queue::new(native, capacity),
             python: Queue::new(python, capacity),
+            closing: watch::channel(false).0,
         }
     }
 
@@ -226,6 +229,12 @@ impl Lanes {
     /// Closes both queues (see [`Queue::close`]).
     pub fn close(&self) {
         self.both().iter().for_each(|queue| queue.close());
+        self.closing.send_replace(true);
+    }
+
+    /// Completes once the queues are closed: no queued run starts any more.
+    pub async fn closed(&self) {
+        let _ = self.closing.subscribe().wait_for(|c| *c).await;
     }
 
     /// Whether the queues are closed.

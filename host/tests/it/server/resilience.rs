@@ -280,6 +280,49 @@ fn sigterm_lets_runs_finish_within_the_grace_and_interrupts_the_rest() {
 }
 
 #[test]
+fn a_request_waiting_for_a_queued_run_at_sigterm_is_answered_with_the_run() {
+    let scratch = Scratch::new();
+    let server = scratch.start_with_env(
+        &["--concurrency", "1"],
+        &[("ALGOHOST_SHUTDOWN_GRACE_SECS", "1")],
+    );
+    let stuck = server.submit("waits_for_cancel", json!({}));
+    server.wait_for(&stuck, |s| s == "running");
+    // Queued behind it, with a client waiting for it to end.
+    let url = format!("{}/runs", server.url);
+    let waiting = std::thread::spawn(move || {
+        reqwest::blocking::Client::new()
+            .post(url)
+            .header("prefer", "wait=25")
+            .json(&json!({"algorithm": "waits_for_cancel"}))
+            .send()
+            .unwrap()
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !server
+        .get("/metrics")
+        .text()
+        .contains("algohost_queue_depth 1")
+    {
+        assert!(Instant::now() < deadline, "the second run was never queued");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(server.terminate().success());
+
+    // Answered as it stands (it will not start before the next start),
+    // not dropped with the connection.
+    let reply = waiting.join().unwrap();
+    assert_eq!(reply.status(), 202);
+    let location = reply.headers()["location"].to_str().unwrap().to_owned();
+    let run: serde_json::Value = reply.json().unwrap();
+    assert_eq!(run["status"], "queued", "{run}");
+    assert_eq!(location, format!("/runs/{}", run["id"].as_str().unwrap()));
+    // Stored: the next start has it.
+    let server = scratch.start(&[]);
+    assert_eq!(server.get(&location).status, 200);
+}
+
+#[test]
 fn sighup_drains_as_sigterm_does() {
     let scratch = Scratch::new();
     let server = scratch.start_with_env(&[], &[("ALGOHOST_SHUTDOWN_GRACE_SECS", "10")]);
