@@ -19,6 +19,7 @@
 //! [`query`].
 
 mod codec;
+mod ipc;
 mod limit;
 mod query;
 mod views;

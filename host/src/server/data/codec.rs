@@ -12,6 +12,8 @@ use crate::adapters::rest::wire::{self, ARROW_STREAM};
 use crate::server::ApiError;
 use crate::server::frames::JSON;
 
+use super::ipc;
+
 /// How an Arrow IPC file (not a stream) starts.
 const ARROW_FILE_MAGIC: &[u8] = b"ARROW1";
 
@@ -34,11 +36,13 @@ pub fn decode(headers: &HeaderMap, body: &[u8], id: Option<i64>) -> Result<DataF
                  columns {columns} (pyarrow: pa.ipc.new_stream, polars: write_ipc_stream)"
             )));
         }
+        ipc::check_stream(body).map_err(|refusal| refusal.into_error(columns))?;
         let frame = IpcStreamReader::new(Cursor::new(body))
             .finish()
             .map_err(|e| {
                 ApiError::BadRequest(format!(
-                    "the body is not an Arrow IPC stream with columns {columns}: {e}"
+                    "the body is not an Arrow IPC stream with columns {columns}: {}",
+                    without_debug(&e.to_string())
                 ))
             })?;
         check_arrow_columns(&frame, id)?;
@@ -55,6 +59,45 @@ pub fn decode(headers: &HeaderMap, body: &[u8], id: Option<i64>) -> Result<DataF
     Err(ApiError::UnsupportedMediaType(format!(
         "send samples as {JSON} or {ARROW_STREAM}, not '{content_type}'"
     )))
+}
+
+/// A decoder's error without the `Debug` dump some of its messages end in
+/// (`Unable to get root as message: Error { source_location: …,
+/// error_kind: InvalidOffset }`): its human part, and the kind of problem
+/// when the dump names one (`…: invalid offset`).
+fn without_debug(message: &str) -> String {
+    let Some(dump) = message.find('{') else {
+        return message.to_owned();
+    };
+    let human = message[..dump].trim_end();
+    let human = human.strip_suffix("Error").unwrap_or(human);
+    let human = human.trim_end_matches([' ', ':', '(']);
+    let kind = message[dump..]
+        .split_once("error_kind: ")
+        .map(|(_, rest)| {
+            let name: String = rest
+                .chars()
+                .take_while(char::is_ascii_alphanumeric)
+                .collect();
+            words(&name)
+        })
+        .filter(|kind| !kind.is_empty());
+    match kind {
+        Some(kind) => format!("{human}: {kind}"),
+        None => human.to_owned(),
+    }
+}
+
+/// `InvalidOffset` as `invalid offset`.
+fn words(camel: &str) -> String {
+    let mut out = String::new();
+    for c in camel.chars() {
+        if c.is_ascii_uppercase() && !out.is_empty() {
+            out.push(' ');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
 }
 
 /// Refuses columns the endpoint does not read (a misnamed `values` would
@@ -223,4 +266,40 @@ fn micros(index: usize, ts: &str) -> Result<i64, ApiError> {
         ));
     }
     Ok(instant.timestamp_micros())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decoder_errors_lose_their_debug_dump_but_keep_the_kind() {
+        assert_eq!(
+            without_debug(
+                "out-of-spec: Unable to get root as message: Error { source_location: \
+                 ErrorLocation { type_: \"[MessageRef]\", method: \"read_as_root\", \
+                 byte_offset: 0 }, error_kind: InvalidOffset }"
+            ),
+            "out-of-spec: Unable to get root as message: invalid offset"
+        );
+        assert_eq!(
+            without_debug(
+                "out-of-spec: InvalidBuffer { length: 5, type_name: \"i64\", \
+                 required_number_of_bytes: 40, buffer_length: 8 }"
+            ),
+            "out-of-spec: InvalidBuffer"
+        );
+        assert_eq!(
+            without_debug(
+                "out-of-spec: InvalidFlatbufferMessage(Error { source_location: ErrorLocation \
+                 { type_: \"Message\", method: \"header\", byte_offset: 8 }, error_kind: \
+                 InvalidLength })"
+            ),
+            "out-of-spec: InvalidFlatbufferMessage: invalid length"
+        );
+        assert_eq!(
+            without_debug("io error: failed to fill whole buffer"),
+            "io error: failed to fill whole buffer"
+        );
+    }
 }

@@ -1,8 +1,8 @@
 //! The data API: data points and their samples as JSON and Arrow IPC.
 
 use algohost::sdk::polars::prelude::{
-    Column, DataFrame, DataType, IntoColumn, IpcStreamReader, IpcStreamWriter, NewChunkedArray,
-    SerReader, SerWriter, TimeUnit, TimeZone,
+    Column, DataFrame, DataType, IntoColumn, IpcCompression, IpcStreamReader, IpcStreamWriter,
+    NewChunkedArray, SerReader, SerWriter, TimeUnit, TimeZone,
 };
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -100,9 +100,27 @@ fn arrow_samples(ts_ms: &[i64], values: &[f64]) -> Vec<u8> {
         frame.column("ts").unwrap().dtype(),
         DataType::Datetime(..)
     ));
+    ipc_stream(&mut frame, None)
+}
+
+/// `frame` as an Arrow IPC stream, its record batches compressed or not.
+fn ipc_stream(frame: &mut DataFrame, compression: Option<IpcCompression>) -> Vec<u8> {
     let mut out = Vec::new();
-    IpcStreamWriter::new(&mut out).finish(&mut frame).unwrap();
+    IpcStreamWriter::new(&mut out)
+        .with_compression(compression)
+        .finish(frame)
+        .unwrap();
     out
+}
+
+/// POSTs `body` to `path` as an Arrow IPC stream.
+fn post_arrow(server: &super::Server, path: &str, body: Vec<u8>) -> super::Reply {
+    server.send(
+        server
+            .req(Method::POST, path)
+            .header("content-type", "application/vnd.apache.arrow.stream")
+            .body(body),
+    )
 }
 
 #[test]
@@ -575,18 +593,8 @@ fn bad_data_writes_say_what_this_endpoint_takes() {
         Column::new("v".into(), [1.0]),
     ])
     .unwrap();
-    let mut stream = Vec::new();
-    IpcStreamWriter::new(&mut stream)
-        .finish(&mut frame)
-        .unwrap();
-    let arrow = |path: &str, body: Vec<u8>| {
-        server.send(
-            server
-                .req(Method::POST, path)
-                .header("content-type", "application/vnd.apache.arrow.stream")
-                .body(body),
-        )
-    };
+    let stream = ipc_stream(&mut frame, None);
+    let arrow = |path: &str, body: Vec<u8>| post_arrow(&server, path, body);
     let bad = arrow(&format!("/data-points/{id}/samples"), stream).problem(400);
     assert_eq!(
         bad["detail"],
@@ -605,10 +613,7 @@ fn bad_data_writes_say_what_this_endpoint_takes() {
         Column::new("values".into(), [2.0]),
     ])
     .unwrap();
-    let mut stream = Vec::new();
-    IpcStreamWriter::new(&mut stream)
-        .finish(&mut extra)
-        .unwrap();
+    let stream = ipc_stream(&mut extra, None);
     let bad = arrow(&format!("/data-points/{id}/samples"), stream).problem(400);
     assert_eq!(
         bad["detail"],
@@ -625,8 +630,7 @@ fn bad_data_writes_say_what_this_endpoint_takes() {
         Column::new("value".into(), [1.0, 2.0]),
     ])
     .unwrap();
-    let mut stream = Vec::new();
-    IpcStreamWriter::new(&mut stream).finish(&mut fine).unwrap();
+    let stream = ipc_stream(&mut fine, None);
     let bad = arrow(&format!("/data-points/{id}/samples"), stream).problem(400);
     assert!(
         bad["detail"]
@@ -692,10 +696,7 @@ fn bad_data_writes_say_what_this_endpoint_takes() {
         };
         let mut frame =
             DataFrame::new_infer_height(vec![ts, Column::new("value".into(), [1.0])]).unwrap();
-        let mut stream = Vec::new();
-        IpcStreamWriter::new(&mut stream)
-            .finish(&mut frame)
-            .unwrap();
+        let stream = ipc_stream(&mut frame, None);
         let bad = arrow(&format!("/data-points/{id}/samples"), stream).problem(400);
         assert!(
             bad["detail"].as_str().unwrap().starts_with(&format!(
@@ -815,4 +816,96 @@ fn postgresql_refusing_connections_answers_503_with_the_password_masked() {
 
     allow(true);
     assert_eq!(front.get("/data-points").status, 200);
+}
+
+#[test]
+fn arrow_streams_that_would_decode_beyond_the_body_limit_are_refused_undecoded() {
+    let scratch = Scratch::new();
+    let server = scratch.start(&[]);
+    let id = load_id(&server);
+    let arrow = |path: &str, body: Vec<u8>| post_arrow(&server, path, body);
+    // Compressed batches: a few kB of zstd decode to any size.
+    let rows = 100_000;
+    let ts = Column::new("ts".into(), vec![0i64; rows])
+        .cast(&DataType::Datetime(
+            TimeUnit::Microseconds,
+            Some(TimeZone::UTC),
+        ))
+        .unwrap();
+    let mut frame = DataFrame::new_infer_height(vec![
+        Column::new("data_point_id".into(), vec![id; rows]),
+        ts,
+        Column::new("value".into(), vec![1.0; rows]),
+    ])
+    .unwrap();
+    for (compression, codec) in [
+        (IpcCompression::ZSTD(Default::default()), "zstd"),
+        (IpcCompression::LZ4, "lz4"),
+    ] {
+        let body = ipc_stream(&mut frame, Some(compression));
+        assert!(body.len() < rows, "{codec}: {} bytes", body.len());
+        let refused = arrow("/samples", body).problem(415);
+        assert_eq!(
+            refused["detail"],
+            format!(
+                "the Arrow IPC stream's record batches are compressed ({codec}); send an \
+                 uncompressed Arrow IPC stream (pyarrow: IpcWriteOptions(compression=None), \
+                 polars: write_ipc_stream(compression=\"uncompressed\"))"
+            )
+        );
+    }
+    let mut point = frame.drop("data_point_id").unwrap();
+    let body = ipc_stream(&mut point, Some(IpcCompression::LZ4));
+    arrow(&format!("/data-points/{id}/samples"), body).problem(415);
+
+    // Columns of no bytes (the null type) declare rows the body cannot hold.
+    let mut nulls = DataFrame::new_infer_height(vec![
+        Column::full_null("ts".into(), 1_000_000, &DataType::Null),
+        Column::full_null("value".into(), 1_000_000, &DataType::Null),
+    ])
+    .unwrap();
+    let body = ipc_stream(&mut nulls, None);
+    let bytes = body.len();
+    let refused = arrow(&format!("/data-points/{id}/samples"), body).problem(400);
+    assert_eq!(
+        refused["detail"],
+        format!(
+            "the Arrow IPC stream declares 1000000 rows, more than its {bytes} bytes can hold \
+             (a ts alone takes 8 bytes); send columns ts (timestamp) and value (number) with a \
+             value for every row"
+        )
+    );
+    assert!(
+        server
+            .get(&format!(
+                "/data-points/{id}/samples?start=1970-01-01T00:00:00Z&end=1970-01-02T00:00:00Z"
+            ))
+            .json()
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "nothing of the refused writes is stored"
+    );
+}
+
+#[test]
+fn bytes_that_are_no_arrow_stream_say_so_without_a_debug_dump() {
+    let scratch = Scratch::new();
+    let server = scratch.start(&[]);
+    let refused = post_arrow(&server, "/samples", b"garbage".to_vec()).problem(400);
+    assert_eq!(
+        refused["detail"],
+        "the body is not an Arrow IPC stream with columns data_point_id (integer), ts \
+         (timestamp) and value (number): the message at byte 0 declares 1651663207 bytes of \
+         metadata, but 3 follow"
+    );
+    // A stream cut off inside a record batch's body.
+    let mut body = arrow_samples(&[0, 1], &[1.0, 2.0]);
+    body.truncate(body.len() - 20);
+    let refused = post_arrow(&server, "/data-points/1/samples", body).problem(400);
+    let detail = refused["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("the stream is cut off: the message at byte ") && !detail.contains('{'),
+        "{detail}"
+    );
 }
