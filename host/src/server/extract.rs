@@ -6,7 +6,7 @@ use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, IgnoredAny};
 
 use super::error::ApiError;
 use super::state::AppState;
@@ -36,7 +36,13 @@ impl<T: DeserializeOwned + BodyShape> FromRequest<AppState> for JsonBody<T> {
             ));
         }
         let RawBody(body) = RawBody::from_request(req, state).await?;
+        if let Err(e) = serde_json::from_slice::<IgnoredAny>(&body) {
+            return Err(ApiError::BadRequest(format!(
+                "the body is not valid JSON: {e}"
+            )));
+        }
         if let Some(fields) = T::FIELDS {
+            // Valid JSON, so its first character says what it is.
             let first = body.iter().find(|b| !b.is_ascii_whitespace());
             if first.is_some_and(|b| *b != b'{') {
                 let what = match first {
@@ -72,7 +78,9 @@ fn is_json(headers: &HeaderMap) -> bool {
         || (media_type.starts_with("application/") && media_type.ends_with("+json"))
 }
 
-/// A raw request body, within the body limit.
+/// A raw request body, within the body limit, as sent: a body with a
+/// `Content-Encoding` (other than `identity`) is refused, not read as if
+/// it were not encoded.
 #[derive(Debug)]
 pub struct RawBody(pub Bytes);
 
@@ -80,14 +88,36 @@ impl FromRequest<AppState> for RawBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        Bytes::from_request(req, state)
+        let encodings = content_encodings(req.headers());
+        let body = Bytes::from_request(req, state)
             .await
-            .map(RawBody)
             .map_err(|rejection: BytesRejection| match rejection.status() {
                 StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(state.body_limit),
                 _ => ApiError::BadRequest(rejection.body_text()),
-            })
+            })?;
+        if !body.is_empty() && !encodings.is_empty() {
+            return Err(ApiError::UnsupportedMediaType(format!(
+                "Content-Encoding {} is not supported; send the body uncompressed",
+                encodings.join(", ")
+            )));
+        }
+        Ok(RawBody(body))
     }
+}
+
+/// The codings of `Content-Encoding` but `identity` (which is none).
+fn content_encodings(headers: &HeaderMap) -> Vec<String> {
+    headers
+        .get_all(header::CONTENT_ENCODING)
+        .iter()
+        .flat_map(|v| {
+            String::from_utf8_lossy(v.as_bytes())
+                .split(',')
+                .map(|c| c.trim().to_owned())
+                .collect::<Vec<_>>()
+        })
+        .filter(|c| !c.is_empty() && !c.eq_ignore_ascii_case("identity"))
+        .collect()
 }
 
 /// Query string parameters.

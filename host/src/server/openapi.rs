@@ -99,7 +99,9 @@ fn add_shared_responses(op: &mut Operation) {
         shared.push(("413", "The body is larger than the server's limit"));
         shared.push((
             "415",
-            "The body's content type is not one this operation reads",
+            "The body's content type is not one this operation reads, or the body is \
+             compressed (a Content-Encoding, or an Arrow IPC stream of compressed record \
+             batches): send it uncompressed",
         ));
     }
     shared.push((

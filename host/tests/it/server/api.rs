@@ -148,18 +148,27 @@ fn malformed_requests_get_problems_that_say_what_is_wrong() {
     let scratch = Scratch::new();
     let server = scratch.start(&[]);
 
-    let syntax = server
-        .send(
-            server
-                .req(Method::POST, "/runs")
-                .header("content-type", "application/json")
-                .body("{\"algorithm\": "),
-        )
-        .problem(400);
-    assert!(
-        syntax["detail"].as_str().unwrap().contains("JSON"),
-        "{syntax}"
-    );
+    // What is not JSON says so (not that it is a number).
+    for (body, expected) in [
+        (
+            "{\"algorithm\": ",
+            "the body is not valid JSON: EOF while parsing a value at line 1 column 14",
+        ),
+        (
+            "hello",
+            "the body is not valid JSON: expected value at line 1 column 1",
+        ),
+    ] {
+        let syntax = server
+            .send(
+                server
+                    .req(Method::POST, "/runs")
+                    .header("content-type", "application/json")
+                    .body(body),
+            )
+            .problem(400);
+        assert_eq!(syntax["detail"], expected);
+    }
     let typo = server
         .post("/runs", &json!({"algorithm": "fails", "param": {}}))
         .problem(400);
@@ -479,4 +488,61 @@ fn collect_refs(value: &Value, refs: &mut Vec<String>) {
         Value::Array(items) => items.iter().for_each(|v| collect_refs(v, refs)),
         _ => {}
     }
+}
+
+#[test]
+fn encoded_bodies_are_refused_not_read_as_plain() {
+    let scratch = Scratch::new();
+    let server = scratch.start(&[]);
+    let run = br#"{"algorithm": "fails"}"#;
+    // gzip of the same JSON: refused before it is parsed.
+    let gzip = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03\xab\x56\x4a\xcc\x49\xcf";
+    for (path, content_type, encoding, body) in [
+        ("/runs", "application/json", "gzip", gzip.to_vec()),
+        // Labelled br but plain: still not read as if it were not encoded.
+        ("/runs", "application/json", "br", run.to_vec()),
+        (
+            "/algorithms/resample/validate",
+            "application/json",
+            "deflate",
+            run.to_vec(),
+        ),
+        (
+            "/samples",
+            "application/vnd.apache.arrow.stream",
+            "gzip",
+            gzip.to_vec(),
+        ),
+        (
+            "/data-points/1/samples",
+            "application/json",
+            "gzip, identity",
+            gzip.to_vec(),
+        ),
+    ] {
+        let refused = server
+            .send(
+                server
+                    .req(Method::POST, path)
+                    .header("content-type", content_type)
+                    .header("content-encoding", encoding)
+                    .body(body),
+            )
+            .problem(415);
+        let shown = encoding.trim_end_matches(", identity");
+        assert_eq!(
+            refused["detail"],
+            format!("Content-Encoding {shown} is not supported; send the body uncompressed"),
+            "{path}"
+        );
+    }
+    // identity is no encoding.
+    let plain = server.send(
+        server
+            .req(Method::POST, "/runs")
+            .header("content-type", "application/json")
+            .header("content-encoding", "identity")
+            .body(run.to_vec()),
+    );
+    assert_eq!(plain.status, 202, "{}", plain.text());
 }
