@@ -263,12 +263,7 @@ impl Adapter for FilesAdapter {
         }
         check_samples(long, &catalog.data_points)?;
         let samples = self.dir.join(SAMPLES);
-        fs::create_dir_all(&samples).map_err(|e| {
-            Error::Data(format!(
-                "cannot create the samples folder {}: {e}",
-                samples.display()
-            ))
-        })?;
+        fs::create_dir_all(&samples).map_err(|e| unwritable(&samples, &e))?;
         let mut staged = Vec::with_capacity(groups.len());
         for (id, newer) in groups {
             let path = self.samples_path(id);
@@ -409,11 +404,18 @@ impl Staged {
     }
 
     fn io_error(&self, e: io::Error) -> Error {
-        Error::Data(format!(
-            "cannot write {}: {e}; check that the data directory is writable and has free space",
-            self.dest.display()
-        ))
+        unwritable(&self.dest, &e)
     }
+}
+
+/// Writing `path` failed: the data directory cannot be written now (a
+/// full disk, a read-only mount), which the server answers with 503.
+fn unwritable(path: &Path, e: &io::Error) -> Error {
+    Error::Data(format!(
+        "{}{}: {e}; check that it is writable and has free space",
+        super::unavailable::FILES,
+        path.display()
+    ))
 }
 
 impl Drop for Staged {

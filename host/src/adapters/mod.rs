@@ -239,13 +239,16 @@ pub mod unavailable {
     pub const REST: &str = "cannot connect to the data API at ";
     /// Another algohost answered 503 or 429 after the retries.
     pub const REST_BUSY: &str = "the data API is unavailable ";
+    /// The data directory cannot be written (a full disk, a read-only
+    /// mount): the server answers 503 until it can.
+    pub const FILES: &str = "the data directory cannot be written: ";
 }
 
 /// Whether the message of an [`algohost_sdk::Error::Data`] says the data
 /// source cannot be reached now (see [`unavailable`]).
 pub fn is_unavailable(message: &str) -> bool {
-    use unavailable::{POSTGRES, POSTGRES_POOL, REST, REST_BUSY};
-    [POSTGRES, POSTGRES_POOL, REST, REST_BUSY]
+    use unavailable::{FILES, POSTGRES, POSTGRES_POOL, REST, REST_BUSY};
+    [POSTGRES, POSTGRES_POOL, REST, REST_BUSY, FILES]
         .iter()
         .any(|prefix| message.starts_with(prefix))
 }

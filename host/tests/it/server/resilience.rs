@@ -323,6 +323,34 @@ fn a_request_waiting_for_a_queued_run_at_sigterm_is_answered_with_the_run() {
 }
 
 #[test]
+fn a_data_directory_that_cannot_be_written_answers_503_with_why() {
+    let scratch = Scratch::new();
+    let server = scratch.start(&[]);
+    let defined = server.post(
+        "/data-points",
+        &json!({"data_points": [{"name": "x.meter", "quantity": "power", "unit": "kW",
+                                 "resolution": "PT15M", "time_zone": "UTC"}]}),
+    );
+    assert_eq!(defined.status, 200, "{}", defined.text());
+    let id = defined.json()["data_points"][0]["id"].as_i64().unwrap();
+    // Where the samples go is no directory: every write there fails, as on
+    // a full disk or a read-only mount.
+    let samples = scratch.path().join("data").join("samples");
+    std::fs::remove_dir_all(&samples).unwrap();
+    std::fs::write(&samples, "not a directory").unwrap();
+    let write = server.post(
+        &format!("/data-points/{id}/samples"),
+        &json!([{"ts": "2026-02-01T00:00:00Z", "value": 1.5}]),
+    );
+    let detail = write.unavailable("data-unavailable", "5");
+    assert!(
+        detail.contains("the data directory cannot be written")
+            && detail.contains("check that it is writable and has free space"),
+        "{detail}"
+    );
+}
+
+#[test]
 fn sighup_drains_as_sigterm_does() {
     let scratch = Scratch::new();
     let server = scratch.start_with_env(&[], &[("ALGOHOST_SHUTDOWN_GRACE_SECS", "10")]);
