@@ -39,6 +39,9 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::HeaderName;
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -198,21 +201,26 @@ async fn method_not_allowed(request: Request) -> ApiError {
 /// Serves `app` on `listener` until `signal` completes, then shuts down:
 /// stops accepting, marks the server not ready, gives running runs `grace`
 /// to finish (the service marks the rest interrupted), and lets open
-/// connections finish (event streams end with their runs).
+/// connections finish (event streams end with their runs). A connection
+/// that takes longer than the request timeout to send a request's head,
+/// or sits idle that long between requests, is closed.
 pub async fn serve(
     listener: TcpListener,
     app: App,
     grace: Duration,
     signal: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let (stop, mut stopped) = tokio::sync::watch::channel(false);
-    let server = axum::serve(listener, app.router).with_graceful_shutdown(async move {
-        let _ = stopped.wait_for(|s| *s).await;
-    });
-    let mut server = tokio::spawn(async move { server.await });
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let head_timeout = app.state.request_timeout;
+    let mut server = tokio::spawn(serve_connections(
+        listener,
+        app.router,
+        head_timeout,
+        stopped,
+    ));
     tokio::select! {
         () = signal => {}
-        finished = &mut server => return finished.map_err(std::io::Error::other)?,
+        finished = &mut server => return finished.map_err(std::io::Error::other),
     }
     tracing::info!(grace_secs = grace.as_secs_f64(), "shutting down");
     app.state.begin_shutdown();
@@ -220,12 +228,46 @@ pub async fn serve(
     app.state.service.shutdown(grace).await;
     // Requests still open (event streams of runs just ended) get a moment.
     match tokio::time::timeout(Duration::from_secs(5), server).await {
-        Ok(joined) => joined.map_err(std::io::Error::other)?,
+        Ok(joined) => joined.map_err(std::io::Error::other),
         Err(_) => {
             tracing::warn!("connections still open after shutdown; closing them");
             Ok(())
         }
     }
+}
+
+/// Accepts HTTP/1 connections until `stop` turns true, then closes the
+/// listener and waits for the open connections to finish their requests
+/// (idle ones close at once). `head_timeout` bounds how long a client may
+/// take to send a request's head (a slowloris client holds a connection
+/// and its file descriptor otherwise).
+async fn serve_connections(
+    mut listener: TcpListener,
+    router: Router,
+    head_timeout: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(head_timeout);
+    let service = TowerToHyperService::new(router);
+    let graceful = GracefulShutdown::new();
+    loop {
+        let (stream, _) = tokio::select! {
+            // Retries (after a pause) when accepting fails, as when out of file descriptors.
+            accepted = axum::serve::Listener::accept(&mut listener) => accepted,
+            _ = stop.wait_for(|s| *s) => break,
+        };
+        let connection =
+            graceful.watch(http.serve_connection(TokioIo::new(stream), service.clone()));
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!("connection closed: {e}");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
 }
 
 #[cfg(test)]

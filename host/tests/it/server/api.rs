@@ -1,6 +1,9 @@
 //! Reading endpoints, validation and errors: algorithms, plugins, probes,
 //! metrics, docs, and the problem documents of bad requests.
 
+use std::io::{ErrorKind, Read as _, Write as _};
+use std::time::{Duration, Instant};
+
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -545,4 +548,62 @@ fn encoded_bodies_are_refused_not_read_as_plain() {
             .body(run.to_vec()),
     );
     assert_eq!(plain.status, 202, "{}", plain.text());
+}
+
+#[test]
+fn a_client_slow_to_send_its_request_head_is_disconnected_at_the_request_timeout() {
+    let scratch = Scratch::new();
+    let server = scratch.start_with_env(&[], &[("ALGOHOST_REQUEST_TIMEOUT_SECS", "1")]);
+    let address = server.url.trim_start_matches("http://").to_owned();
+    let connect = || {
+        let stream = std::net::TcpStream::connect(&address).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        stream
+    };
+    // Reads until the server closes the connection; how long that took.
+    let closed_after = |mut stream: std::net::TcpStream, started: Instant| {
+        let mut rest = Vec::new();
+        // An end, or a reset (the slow client was still writing).
+        if let Err(e) = stream.read_to_end(&mut rest) {
+            assert!(
+                !matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut),
+                "the connection was held for {:?}",
+                started.elapsed()
+            );
+        }
+        started.elapsed()
+    };
+    // A slowloris client: a head that never ends, one header at a time.
+    let started = Instant::now();
+    let mut slow = connect();
+    slow.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        .unwrap();
+    let trickle = {
+        let mut slow = slow.try_clone().unwrap();
+        std::thread::spawn(move || {
+            while started.elapsed() < Duration::from_secs(20)
+                && slow.write_all(b"X-Slow: y\r\n").is_ok()
+            {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        })
+    };
+    // A connection that says nothing, and one idle after its request.
+    let silent = connect();
+    let mut idle = connect();
+    idle.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .unwrap();
+    // Meanwhile the server answers others.
+    assert_eq!(server.get("/health").status, 200);
+    for (what, stream) in [("slow", slow), ("silent", silent), ("idle", idle)] {
+        let after = closed_after(stream, started);
+        assert!(
+            after >= Duration::from_millis(900) && after < Duration::from_secs(15),
+            "the {what} connection was closed after {after:?}"
+        );
+    }
+    trickle.join().unwrap();
+    assert_eq!(server.get("/health").status, 200);
 }
