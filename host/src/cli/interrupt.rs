@@ -1,37 +1,113 @@
-//! Ctrl-C while `algohost run` runs: the first cancels the run through its
-//! [`CancelToken`], so that a plugin stops at its next check and the run
-//! ends `cancelled` (exit code 130); the second exits at once, also 130.
+//! Ctrl-C during a run that is waited for on another thread, for `algohost
+//! run` and Python's `Host.run` alike: the first Ctrl-C cancels the run
+//! through its [`CancelToken`], so that a plugin stops at its next check; a
+//! plugin that does not stop within [`GRACE`] (busy in a long call into C,
+//! never checking) is given up, as at a timeout: it runs on, on its thread,
+//! until it returns or the process ends. A second Ctrl-C stops waiting at
+//! once.
 //!
-//! For the length of the run this handler replaces the process's SIGINT
-//! handler instead of chaining to it: the one an embedded (or hosting)
-//! Python installs would raise `KeyboardInterrupt` inside a Python plugin,
-//! or after the command, rather than cancel. The previous handler is put
-//! back when the run ends. A SIGINT the process ignores (a background job
-//! of a non-interactive shell, `nohup`) stays ignored.
+//! For `algohost run`, [`CancelOnInterrupt`] replaces the process's SIGINT
+//! handler for the length of the run instead of chaining to it: the one an
+//! embedded (or hosting) Python installs would raise `KeyboardInterrupt`
+//! inside a Python plugin, or after the command, rather than cancel. The
+//! previous handler is put back when the run ends. A SIGINT the process
+//! ignores (a background job of a non-interactive shell, `nohup`) stays
+//! ignored.
+
+use std::sync::mpsc::RecvTimeoutError;
+use std::time::{Duration, Instant};
 
 use crate::runner::CancelToken;
 
-/// Cancels a run on Ctrl-C until dropped.
+/// How long a cancelled run's plugin is waited for after the first Ctrl-C.
+pub const GRACE: Duration = Duration::from_secs(5);
+
+/// How often the wait wakes to look for Ctrl-C.
+const TICK: Duration = Duration::from_millis(100);
+
+/// How a run ended after a Ctrl-C.
+pub enum End<T> {
+    /// It returned: cancelled, or done before its plugin saw the cancel.
+    Returned(T),
+    /// Its plugin did not stop within [`GRACE`] and was given up.
+    GivenUp,
+    /// A second Ctrl-C came before it stopped.
+    InterruptedAgain,
+}
+
+/// What [`wait`] waited for.
+pub enum Waited<T, I> {
+    /// The run ended, with no Ctrl-C.
+    Ended(T),
+    /// A Ctrl-C (`I`, the last one) came while the run ran.
+    Interrupted(I, End<T>),
+    /// The run's thread ended without a result.
+    Lost,
+}
+
+/// Waits for a run's outcome, which `receive` brings (waiting up to the
+/// time given), looking every 100 ms for a Ctrl-C with `interrupted` (a new
+/// one since the last look): the first cancels `cancel` and waits up to
+/// [`GRACE`] more; a second ends the wait at once.
+pub fn wait<T, I>(
+    mut receive: impl FnMut(Duration) -> Result<T, RecvTimeoutError>,
+    cancel: &CancelToken,
+    mut interrupted: impl FnMut() -> Option<I>,
+) -> Waited<T, I> {
+    let mut first: Option<(I, Instant)> = None;
+    loop {
+        match receive(TICK) {
+            Ok(outcome) => {
+                return match first {
+                    None => Waited::Ended(outcome),
+                    Some((interrupt, _)) => Waited::Interrupted(interrupt, End::Returned(outcome)),
+                };
+            }
+            Err(RecvTimeoutError::Disconnected) => return Waited::Lost,
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+        match (interrupted(), first.take()) {
+            (Some(interrupt), None) => {
+                cancel.cancel();
+                first = Some((interrupt, Instant::now() + GRACE));
+            }
+            (Some(again), Some(_)) => return Waited::Interrupted(again, End::InterruptedAgain),
+            (None, Some((interrupt, by))) if Instant::now() >= by => {
+                return Waited::Interrupted(interrupt, End::GivenUp);
+            }
+            (None, waiting) => first = waiting,
+        }
+    }
+}
+
+/// Counts Ctrl-Cs (SIGINT) until dropped; the second exits the process at
+/// once with 130.
 pub(super) struct CancelOnInterrupt {
+    /// Ctrl-Cs already taken by [`CancelOnInterrupt::next`].
+    seen: usize,
     #[cfg(unix)]
     installed: Option<unix::Installed>,
 }
 
 impl CancelOnInterrupt {
-    /// Installs the handler: the first Ctrl-C cancels `token` and calls
-    /// `on_cancel` (to say so), the second exits with 130.
-    pub(super) fn install(token: CancelToken, on_cancel: Box<dyn Fn() + Send>) -> Self {
+    /// Installs the handler (unless SIGINT is ignored).
+    pub(super) fn install() -> Self {
+        Self {
+            seen: 0,
+            #[cfg(unix)]
+            installed: unix::install(),
+        }
+    }
+
+    /// Whether a Ctrl-C came since the last call.
+    pub(super) fn next(&mut self) -> bool {
         #[cfg(unix)]
-        {
-            Self {
-                installed: unix::install(token, on_cancel),
-            }
-        }
+        let count = unix::interrupts();
         #[cfg(not(unix))]
-        {
-            let _ = (token, on_cancel);
-            Self {}
-        }
+        let count = 0;
+        let is_new = count > self.seen;
+        self.seen = count;
+        is_new
     }
 }
 
@@ -47,26 +123,12 @@ impl Drop for CancelOnInterrupt {
 #[cfg(unix)]
 #[allow(unsafe_code)]
 mod unix {
-    use std::fs::File;
-    use std::io::{ErrorKind, Read as _};
-    use std::os::fd::{FromRawFd as _, RawFd};
-    use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
-    use std::sync::{Mutex, MutexGuard, OnceLock};
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
-    use super::CancelToken;
     use crate::cli::EXIT_CANCELLED;
 
     /// SIGINTs since the handler was installed.
     static INTERRUPTS: AtomicUsize = AtomicUsize::new(0);
-    /// The write end of the pipe that wakes the watcher thread.
-    static WAKE: AtomicI32 = AtomicI32::new(-1);
-    /// The token to cancel on the first SIGINT, and what to say then.
-    type OnCancel = (CancelToken, Box<dyn Fn() + Send>);
-
-    /// What the watcher thread does on the first SIGINT.
-    static ON_CANCEL: Mutex<Option<OnCancel>> = Mutex::new(None);
-    /// The watcher thread, started once: `Err` if it could not be.
-    static WATCHER: OnceLock<Result<(), String>> = OnceLock::new();
 
     const AGAIN: &[u8] = b"\nerror: interrupted again; exiting without waiting for the run\n";
 
@@ -75,14 +137,13 @@ mod unix {
         previous: libc::sigaction,
     }
 
-    fn on_cancel() -> MutexGuard<'static, Option<OnCancel>> {
-        ON_CANCEL.lock().unwrap_or_else(|e| e.into_inner())
+    pub(super) fn interrupts() -> usize {
+        INTERRUPTS.load(Ordering::SeqCst)
     }
 
     /// The SIGINT handler: only async-signal-safe calls (an atomic
     /// increment, `write`, `_exit`).
     extern "C" fn on_interrupt(_signal: libc::c_int) {
-        let errno = std::io::Error::last_os_error().raw_os_error();
         if INTERRUPTS.fetch_add(1, Ordering::SeqCst) >= 1 {
             // SAFETY: `write` and `_exit` are async-signal-safe; AGAIN is a
             // static buffer of the length given.
@@ -91,88 +152,11 @@ mod unix {
                 libc::_exit(i32::from(EXIT_CANCELLED));
             }
         }
-        let fd = WAKE.load(Ordering::SeqCst);
-        if fd >= 0 {
-            // SAFETY: `write` is async-signal-safe; the pipe is never closed.
-            unsafe {
-                libc::write(fd, [1u8].as_ptr().cast(), 1);
-            }
-        }
-        restore_errno(errno);
     }
 
-    /// Puts back the errno the interrupted code saw.
-    fn restore_errno(errno: Option<i32>) {
-        let Some(errno) = errno else { return };
-        #[cfg(any(target_os = "linux", target_os = "android"))]
-        // SAFETY: `__errno_location` gives this thread's errno.
-        unsafe {
-            *libc::__errno_location() = errno;
-        }
-        #[cfg(any(target_os = "macos", target_os = "ios", target_os = "freebsd"))]
-        // SAFETY: `__error` gives this thread's errno.
-        unsafe {
-            *libc::__error() = errno;
-        }
-        #[cfg(not(any(
-            target_os = "linux",
-            target_os = "android",
-            target_os = "macos",
-            target_os = "ios",
-            target_os = "freebsd"
-        )))]
-        let _ = errno;
-    }
-
-    /// Starts the watcher thread and its pipe, once per process: it reads
-    /// the handler's wake-ups and cancels the run outside the handler.
-    fn start_watcher() -> Result<(), String> {
-        let mut fds: [RawFd; 2] = [-1; 2];
-        // SAFETY: `fds` has room for the two descriptors `pipe` writes.
-        if unsafe { libc::pipe(fds.as_mut_ptr()) } != 0 {
-            return Err(std::io::Error::last_os_error().to_string());
-        }
-        for fd in fds {
-            // SAFETY: `fd` is a descriptor `pipe` just opened.
-            unsafe {
-                libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
-            }
-        }
-        // SAFETY: the read end is ours alone from here on.
-        let mut wake_ups = unsafe { File::from_raw_fd(fds[0]) };
-        std::thread::Builder::new()
-            .name("algohost-ctrl-c".to_owned())
-            .spawn(move || {
-                let mut byte = [0u8; 1];
-                loop {
-                    match wake_ups.read(&mut byte) {
-                        Ok(0) => return,
-                        Ok(_) => {
-                            // A wake-up left over from an earlier run that
-                            // ended before it was read counts for nothing.
-                            if INTERRUPTS.load(Ordering::SeqCst) == 0 {
-                                continue;
-                            }
-                            if let Some((token, say)) = on_cancel().as_ref() {
-                                token.cancel();
-                                say();
-                            }
-                        }
-                        Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                        Err(_) => return,
-                    }
-                }
-            })
-            .map_err(|e| e.to_string())?;
-        // The write end stays open for the life of the process, so that the
-        // handler never writes to a closed (or reused) descriptor.
-        WAKE.store(fds[1], Ordering::SeqCst);
-        Ok(())
-    }
-
-    /// Installs the handler, unless SIGINT is ignored or the watcher cannot
-    /// start (then Ctrl-C does what it did before).
-    pub(super) fn install(token: CancelToken, say: Box<dyn Fn() + Send>) -> Option<Installed> {
+    /// Installs the handler, unless SIGINT is ignored (then Ctrl-C does
+    /// what it did before).
+    pub(super) fn install() -> Option<Installed> {
         // SAFETY: a zeroed `sigaction` is a valid value to be filled in.
         let mut current: libc::sigaction = unsafe { std::mem::zeroed() };
         // SAFETY: a null new action only reads the current one.
@@ -181,11 +165,6 @@ mod unix {
         {
             return None;
         }
-        if let Err(e) = WATCHER.get_or_init(start_watcher) {
-            tracing::warn!("Ctrl-C will not cancel the run: {e}");
-            return None;
-        }
-        *on_cancel() = Some((token, say));
         INTERRUPTS.store(0, Ordering::SeqCst);
         // SAFETY: as above; the handler is an `extern "C" fn(c_int)` that
         // makes async-signal-safe calls only.
@@ -197,7 +176,6 @@ mod unix {
         // SAFETY: installs a handler; `previous` gets the one it replaces.
         let mut previous: libc::sigaction = unsafe { std::mem::zeroed() };
         if unsafe { libc::sigaction(libc::SIGINT, &action, &mut previous) } != 0 {
-            *on_cancel() = None;
             return None;
         }
         Some(Installed { previous })
@@ -209,6 +187,5 @@ mod unix {
         unsafe {
             libc::sigaction(libc::SIGINT, &installed.previous, std::ptr::null_mut());
         }
-        *on_cancel() = None;
     }
 }

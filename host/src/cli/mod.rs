@@ -12,7 +12,7 @@ mod output;
 
 mod data;
 mod describe;
-mod interrupt;
+pub(crate) mod interrupt;
 mod params;
 mod run;
 mod serve;
@@ -207,7 +207,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             let params = params::parse(params)?;
             run::validate(&registry, name, &params)
         }
-        Command::Run(args) => run::run(&discover(&cli), args, cli.verbose),
+        Command::Run(args) => run::run(discover(&cli), args, cli.verbose),
         Command::Plugins { json } => describe::plugins(&discover(&cli), &cli.plugin_dirs, *json),
         Command::Serve(args) => serve::serve(&cli.plugin_dirs, args),
         Command::Data { command } => data::run(command),

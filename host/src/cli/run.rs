@@ -3,9 +3,9 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use algohost_sdk::Output;
 use algohost_sdk::data::{DataPointConfig, DataPointFilter, FlowFilter};
@@ -16,12 +16,14 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::Value;
 
-use super::interrupt::CancelOnInterrupt;
+use super::interrupt::{self, CancelOnInterrupt, End, Waited};
 use super::params::parse as parse_params;
 use super::{EXIT_CANCELLED, EXIT_FAILED, EXIT_TIMED_OUT, EXIT_USAGE, UsageError};
 use crate::adapters::{self, Adapter, NoData};
 use crate::registry::Registry;
-use crate::runner::{self, CancelToken, Execution, Run, RunObserver, RunRejected, RunStatus};
+use crate::runner::{
+    self, CancelToken, Execution, Run, RunObserver, RunOutcome, RunRejected, RunStatus,
+};
 
 #[derive(Debug, Args)]
 pub(super) struct RunArgs {
@@ -144,7 +146,7 @@ fn progress_bar() -> Option<ProgressBar> {
     Some(bar)
 }
 
-pub(super) fn run(registry: &Registry, args: &RunArgs, verbose: u8) -> anyhow::Result<u8> {
+pub(super) fn run(registry: Registry, args: &RunArgs, verbose: u8) -> anyhow::Result<u8> {
     let params = parse_params(&args.params)?;
     let timeout = args
         .timeout
@@ -161,7 +163,7 @@ pub(super) fn run(registry: &Registry, args: &RunArgs, verbose: u8) -> anyhow::R
             .map_err(|e| UsageError(format!("--data {}: {e}", adapters::display_spec(spec))))?,
         None => no_data.clone(),
     };
-    let mut run = match runner::prepare(registry, &args.name, params) {
+    let mut run = match runner::prepare(&registry, &args.name, params) {
         Ok(run) => run,
         Err(rejected) => return Ok(report_rejected(&rejected)),
     };
@@ -170,52 +172,58 @@ pub(super) fn run(registry: &Registry, args: &RunArgs, verbose: u8) -> anyhow::R
         bar: progress_bar(),
         verbose: verbose > 0,
     });
-    let cancel = CancelToken::new();
-    let ctrl_c = {
-        let observer = observer.clone();
-        let (id, algorithm) = (run.id, run.algorithm.clone());
-        CancelOnInterrupt::install(
-            cancel.clone(),
-            Box::new(move || {
-                observer.say(&format!(
-                    "cancelling run {id} of {algorithm} (Ctrl-C again to exit at once)"
-                ));
-            }),
-        )
-    };
+    let mut ctrl_c = CancelOnInterrupt::install();
     if verbose > 0 {
         observer.say(&format!(
             "run {} of {} started; Ctrl-C cancels it",
             run.id, run.algorithm
         ));
     }
+    let (id, algorithm) = (run.id, run.algorithm.clone());
     let started = Instant::now();
     let execution = Execution {
         timeout,
         adapter,
-        cancel,
+        cancel: CancelToken::new(),
         observer: observer.clone(),
     };
-    let outcome = runner::run_prepared(registry, run, execution);
+    let waited = wait_for_run(registry, run, execution, &observer, &mut ctrl_c);
     drop(ctrl_c);
     if let Some(bar) = &observer.bar {
         bar.finish_and_clear();
     }
+    let (outcome, interrupted) = match waited? {
+        Waited::Ended(outcome) => (outcome, false),
+        Waited::Interrupted((), End::Returned(outcome)) => (outcome, true),
+        Waited::Interrupted((), End::GivenUp | End::InterruptedAgain) => {
+            errln!(
+                "error: run {id} of {algorithm} cancelled, but its plugin did not stop within \
+                 {}s (it does not call ctx.check()); given up without waiting for it",
+                interrupt::GRACE.as_secs()
+            );
+            return Ok(EXIT_CANCELLED);
+        }
+        Waited::Lost => anyhow::bail!("the run's thread ended without a result"),
+    };
     let run = &outcome.run;
     let elapsed = started.elapsed().as_secs_f64();
     let (Some(output), RunStatus::Succeeded) = (&outcome.output, run.status) else {
-        return Ok(report_unsuccessful(run, verbose, no_data.was_asked()));
+        let code = report_unsuccessful(run, verbose, no_data.was_asked());
+        return Ok(if interrupted { EXIT_CANCELLED } else { code });
     };
     let printed = outln!("{}", serde_json::to_string_pretty(&run.summary)?);
     let written = match &args.output {
         Some(dir) => write_frames(dir, output)?,
         None => Vec::new(),
     };
-    errln!(
-        "run {} of {} succeeded in {elapsed:.2}s",
-        run.id,
-        run.algorithm
-    );
+    if interrupted {
+        errln!(
+            "run {id} of {algorithm} succeeded in {elapsed:.2}s, before its plugin saw the \
+             cancel (Ctrl-C): its result is kept, and the exit code is 130"
+        );
+    } else {
+        errln!("run {id} of {algorithm} succeeded in {elapsed:.2}s");
+    }
     for path in &written {
         errln!("  wrote {}", path.display());
     }
@@ -233,7 +241,39 @@ pub(super) fn run(registry: &Registry, args: &RunArgs, verbose: u8) -> anyhow::R
         );
     }
     printed?;
-    Ok(0)
+    Ok(if interrupted { EXIT_CANCELLED } else { 0 })
+}
+
+/// Runs `run` on a runner thread and waits for it, Ctrl-C cancelling it
+/// (saying so on stderr) and giving its plugin up when it does not stop in
+/// time ([`interrupt::wait`]).
+fn wait_for_run(
+    registry: Registry,
+    run: Run,
+    execution: Execution,
+    observer: &CliObserver,
+    ctrl_c: &mut CancelOnInterrupt,
+) -> anyhow::Result<Waited<RunOutcome, ()>> {
+    let (id, algorithm) = (run.id, run.algorithm.clone());
+    let cancel = execution.cancel.clone();
+    let (tx, rx) = mpsc::sync_channel(1);
+    runner::spawn_pooled(Box::new(move || {
+        // Nobody receives when the plugin was given up.
+        let _ = tx.send(runner::run_prepared(&registry, run, execution));
+    }))
+    .context("could not start the run's thread")?;
+    let cancelling = || {
+        observer.say(&format!(
+            "cancelling run {id} of {algorithm}; waiting up to {}s for its plugin to stop \
+             (Ctrl-C again to exit at once)",
+            interrupt::GRACE.as_secs()
+        ));
+    };
+    Ok(interrupt::wait(
+        |tick| rx.recv_timeout(tick),
+        &cancel,
+        || ctrl_c.next().then(cancelling),
+    ))
 }
 
 /// Reports a run that failed, was cancelled or timed out; its exit code.

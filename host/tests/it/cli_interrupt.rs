@@ -1,12 +1,13 @@
 //! Ctrl-C during `algohost run`, sent as a real SIGINT to the process: the
-//! first cancels the run, which ends `cancelled` with exit code 130; the
-//! second exits at once. With Python embedded (whose own SIGINT handler
+//! first cancels the run, which ends `cancelled` with exit code 130, or gives
+//! up a plugin that does not stop within 5 s; the second exits at once. With
+//! Python embedded (whose own SIGINT handler
 //! would raise `KeyboardInterrupt` in the plugin) and through the pip
 //! package's console command too, when ALGOHOST_TEST_VENV names the
 //! virtualenv.
 #![cfg(unix)]
 
-use std::io::{BufRead as _, BufReader};
+use std::io::{BufRead as _, BufReader, Read as _};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
@@ -20,12 +21,24 @@ const PATIENCE: Duration = Duration::from_secs(60);
 /// Runs `command` (a `-v run …`), sends SIGINT once it has started, again
 /// after each "cancelling" line until `interrupts` were sent; returns the
 /// exit code and stderr.
-fn interrupt(mut command: Command, interrupts: usize) -> (Option<i32>, String) {
+fn interrupt(command: Command, interrupts: usize) -> (Option<i32>, String) {
+    let (code, _, stderr) = interrupt_capturing(command, interrupts);
+    (code, stderr)
+}
+
+/// [`interrupt`], returning stdout too.
+fn interrupt_capturing(mut command: Command, interrupts: usize) -> (Option<i32>, String, String) {
     let mut child = command
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let stdout = std::thread::spawn(move || {
+        let mut text = String::new();
+        stdout.read_to_string(&mut text).unwrap();
+        text
+    });
     let stderr = child.stderr.take().unwrap();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -57,22 +70,41 @@ fn interrupt(mut command: Command, interrupts: usize) -> (Option<i32>, String) {
             wait_for("Ctrl-C again to exit at once", &mut seen);
         }
     }
-    let status = child.wait().unwrap();
+    // A run that never ends fails the test rather than hang it.
+    let given_up = std::time::Instant::now() + PATIENCE;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > given_up {
+            let _ = child.kill();
+            let _ = child.wait();
+            seen.extend(rx.try_iter().map(|line| line + "\n"));
+            panic!("still running {PATIENCE:?} after the last Ctrl-C; stderr:\n{seen}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
     seen.extend(rx.iter().map(|line| line + "\n"));
-    (status.code(), seen)
+    (status.code(), stdout.join().unwrap(), seen)
+}
+
+/// The id of the run that the "cancelling run" line on `stderr` names.
+fn cancelled_run_id<'a>(door: &str, stderr: &'a str) -> &'a str {
+    stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("cancelling run "))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or_else(|| panic!("{door}: no cancelling line: {stderr}"))
 }
 
 /// Asserts that the run of `algorithm` was cancelled by one Ctrl-C.
 fn assert_cancelled(door: &str, algorithm: &str, (code, stderr): (Option<i32>, String)) {
     assert_eq!(code, Some(130), "{door} {algorithm}: {stderr}");
-    let id = stderr
-        .lines()
-        .find_map(|l| l.strip_prefix("cancelling run "))
-        .and_then(|l| l.split_whitespace().next())
-        .unwrap_or_else(|| panic!("{door} {algorithm}: no cancelling line: {stderr}"));
+    let id = cancelled_run_id(&format!("{door} {algorithm}"), &stderr);
     assert!(
         stderr.contains(&format!(
-            "cancelling run {id} of {algorithm} (Ctrl-C again to exit at once)\n"
+            "cancelling run {id} of {algorithm}; waiting up to 5s for its plugin to stop (Ctrl-C \
+             again to exit at once)\n"
         )),
         "{door} {algorithm}: {stderr}"
     );
@@ -134,5 +166,49 @@ fn a_second_ctrl_c_exits_at_once_when_the_plugin_ignores_the_first() {
             stderr.ends_with("error: interrupted again; exiting without waiting for the run\n"),
             "{door}: {stderr}"
         );
+    }
+}
+
+/// One Ctrl-C on a plugin that never checks for it: a plugin still running
+/// 5 s later is given up, one that finishes first keeps its result; exit
+/// code 130 either way.
+#[test]
+fn one_ctrl_c_ends_a_run_whose_plugin_never_checks_with_130() {
+    let Some(venv) = optional_venv() else { return };
+    let s = Scratch::new();
+    for seconds in [120, 1] {
+        let params = format!(r#"{{"seconds": {seconds}}}"#);
+        let args = ["-v", "run", "py_ignores_cancel", "--params", &params];
+        for (door, command) in front_doors(&s, &venv, &args) {
+            let (code, stdout, stderr) = interrupt_capturing(command, 1);
+            let door = format!("{door} {seconds}s");
+            assert_eq!(code, Some(130), "{door}: {stderr}");
+            let id = cancelled_run_id(&door, &stderr);
+            let last = stderr.lines().last().unwrap_or_default();
+            if seconds == 1 {
+                let summary: serde_json::Value = serde_json::from_str(&stdout)
+                    .unwrap_or_else(|e| panic!("{door}: stdout is not JSON ({e}): {stdout}"));
+                assert_eq!(summary["slept"].as_f64(), Some(1.0), "{door}: {stdout}");
+                let (head, tail) = last.split_once("s, ").unwrap_or_default();
+                assert!(
+                    head.starts_with(&format!("run {id} of py_ignores_cancel succeeded in "))
+                        && tail
+                            == "before its plugin saw the cancel (Ctrl-C): its result is kept, \
+                                and the exit code is 130",
+                    "{door}: {stderr}"
+                );
+            } else {
+                assert_eq!(stdout, "", "{door}");
+                assert_eq!(
+                    last,
+                    format!(
+                        "error: run {id} of py_ignores_cancel cancelled, but its plugin did not \
+                         stop within 5s (it does not call ctx.check()); given up without \
+                         waiting for it"
+                    ),
+                    "{door}: {stderr}"
+                );
+            }
+        }
     }
 }
