@@ -207,7 +207,12 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             let params = params::parse(params)?;
             run::validate(&registry, name, &params)
         }
-        Command::Run(args) => run::run(discover(&cli), args, cli.verbose),
+        Command::Run(args) => {
+            // What a plugin writes to file descriptor 1 itself goes to
+            // stderr, from its import on.
+            let stdout = output::divert_stdout();
+            run::run(discover(&cli), args, cli.verbose, stdout)
+        }
         Command::Plugins { json } => describe::plugins(&discover(&cli), &cli.plugin_dirs, *json),
         Command::Serve(args) => serve::serve(&cli.plugin_dirs, args),
         Command::Data { command } => data::run(command),

@@ -17,6 +17,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::Value;
 
 use super::interrupt::{self, CancelOnInterrupt, End, Waited};
+use super::output::StdoutDiverted;
 use super::params::parse as parse_params;
 use super::{EXIT_CANCELLED, EXIT_FAILED, EXIT_TIMED_OUT, EXIT_USAGE, UsageError};
 use crate::adapters::{self, Adapter, NoData};
@@ -146,7 +147,14 @@ fn progress_bar() -> Option<ProgressBar> {
     Some(bar)
 }
 
-pub(super) fn run(registry: Registry, args: &RunArgs, verbose: u8) -> anyhow::Result<u8> {
+/// Runs an algorithm with file descriptor 1 `diverted` to stderr, if it
+/// could be; what the command prints goes to the real stdout.
+pub(super) fn run(
+    registry: Registry,
+    args: &RunArgs,
+    verbose: u8,
+    diverted: Option<StdoutDiverted>,
+) -> anyhow::Result<u8> {
     let params = parse_params(&args.params)?;
     let timeout = args
         .timeout
@@ -196,6 +204,10 @@ pub(super) fn run(registry: Registry, args: &RunArgs, verbose: u8) -> anyhow::Re
         Waited::Ended(outcome) => (outcome, false),
         Waited::Interrupted((), End::Returned(outcome)) => (outcome, true),
         Waited::Interrupted((), End::GivenUp | End::InterruptedAgain) => {
+            // The plugin runs on: it must not reach stdout either.
+            if let Some(diverted) = diverted {
+                diverted.keep();
+            }
             errln!(
                 "error: run {id} of {algorithm} cancelled, but its plugin did not stop within \
                  {}s (it does not call ctx.check()); given up without waiting for it",
@@ -206,6 +218,12 @@ pub(super) fn run(registry: Registry, args: &RunArgs, verbose: u8) -> anyhow::Re
         Waited::Lost => anyhow::bail!("the run's thread ended without a result"),
     };
     let run = &outcome.run;
+    if run.status == RunStatus::TimedOut {
+        // Its plugin may run on, given up at the deadline.
+        if let Some(diverted) = diverted {
+            diverted.keep();
+        }
+    }
     let elapsed = started.elapsed().as_secs_f64();
     let (Some(output), RunStatus::Succeeded) = (&outcome.output, run.status) else {
         let code = report_unsuccessful(run, verbose, no_data.was_asked());

@@ -834,3 +834,45 @@ fn python_params_and_failures_read_like_rust_ones() {
         stderr(&out)
     );
 }
+
+#[test]
+fn what_a_plugin_writes_to_fd_1_goes_to_stderr_even_after_its_timeout() {
+    let Some(venv) = optional_venv() else { return };
+    let s = Scratch::new();
+    let binary = Path::new(env!("CARGO_BIN_EXE_algohost"));
+    let pip = venv.join("bin").join("algohost");
+    for program in [binary, &pip] {
+        let run = |args: &[&str]| {
+            s.command_of(program, args)
+                .env("VIRTUAL_ENV", &venv)
+                .output()
+                .unwrap()
+        };
+        let out = run(&["run", "py_writes_to_fd1"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert_eq!(stdout_json(&out), serde_json::json!({"wrote": true}));
+        let err = stderr(&out);
+        assert!(
+            err.contains("py_writes_to_fd1 writes to fd 1\n")
+                && err.contains("py_writes_to_fd1's child writes to its stdout\n"),
+            "{program:?}: {err}"
+        );
+
+        // Given up at its timeout, the plugin writes on until the end.
+        let out = run(&[
+            "run",
+            "py_writes_to_fd1",
+            "--timeout",
+            "0.5",
+            "--params",
+            r#"{"seconds": 30}"#,
+        ]);
+        assert_eq!(out.status.code(), Some(124), "{}", stderr(&out));
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "", "{program:?}");
+        assert!(
+            stderr(&out).contains("py_writes_to_fd1 still writes to fd 1\n"),
+            "{program:?}: {}",
+            stderr(&out)
+        );
+    }
+}
