@@ -3,8 +3,9 @@
 //! copy data between data stores.
 //!
 //! Exit codes: 0 success, 1 the run failed, 2 bad usage or input (params,
-//! files, data a target refuses), 124 the run timed out, 130 the run was
-//! cancelled (Ctrl-C), 141 stdout was closed (as a tool killed by SIGPIPE).
+//! files, data a target refuses, a run failing on input its plugin finds
+//! invalid), 124 the run timed out, 130 the run was cancelled (Ctrl-C), 141
+//! stdout was closed (as a tool killed by SIGPIPE).
 
 // First: its `outln!` is used by the others.
 #[macro_use]

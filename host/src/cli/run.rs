@@ -295,7 +295,8 @@ fn wait_for_run(
 }
 
 /// Reports a run that failed, was cancelled or timed out; its exit code.
-/// A failed run that asked for data when none was given is a usage error.
+/// A run that failed on invalid input (the plugin found the params or data
+/// invalid), or asked for data when none was given, is a usage error.
 fn report_unsuccessful(run: &Run, verbose: u8, asked_for_data: bool) -> u8 {
     let status = match run.status {
         RunStatus::TimedOut => "timed out",
@@ -332,7 +333,7 @@ fn report_unsuccessful(run: &Run, verbose: u8, asked_for_data: bool) -> u8 {
     match run.status {
         RunStatus::TimedOut => EXIT_TIMED_OUT,
         RunStatus::Cancelled => EXIT_CANCELLED,
-        _ if asked_for_data => EXIT_USAGE,
+        _ if asked_for_data || error.is_some_and(|e| e.kind == "invalid_input") => EXIT_USAGE,
         _ => EXIT_FAILED,
     }
 }

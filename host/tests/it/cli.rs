@@ -284,20 +284,53 @@ fn run_prints_the_summary_and_writes_frames_as_parquet() {
 }
 
 #[test]
-fn a_failed_run_exits_1_with_the_plugin_message_and_no_data_says_how_to_give_some() {
+fn a_run_on_input_the_plugin_finds_invalid_exits_2_and_other_failures_1() {
     let s = Scratch::new();
-    let params = r#"{"limit_kw": 55, "battery": {"capacity_kwh": 300, "power_kw": 40}, "load": "site.nope"}"#;
-    let out = s.algohost(&[
-        "run",
-        "peak_shaving",
-        "--data",
-        "demo-data",
-        "--params",
-        params,
-    ]);
+    let battery = r#""battery": {"capacity_kwh": 300, "power_kw": 40"#;
+    for (params, message) in [
+        (
+            format!(r#"{{"limit_kw": 55, {battery}}}, "load": "site.nope"}}"#),
+            "failed: invalid input: params.load: unknown data point 'site.nope' (did you mean \
+             'site.load' or 'site.pv'?)",
+        ),
+        (
+            format!(r#"{{"limit_kw": 55, {battery}, "soc_min": 0.95}}}}"#),
+            "failed: invalid input: battery.soc_min (0.95) must not exceed battery.soc_max (0.9)",
+        ),
+        (
+            format!(
+                r#"{{"limit_kw": 55, {battery}}}, "start": "2026-05-01T00:00:00Z", "end": "2026-04-01T00:00:00Z"}}"#
+            ),
+            "failed: invalid input: start (2026-05-01 00:00:00 UTC) must be before end \
+             (2026-04-01 00:00:00 UTC)",
+        ),
+    ] {
+        let out = s.algohost(&[
+            "run",
+            "peak_shaving",
+            "--data",
+            "demo-data",
+            "--params",
+            &params,
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{params}: {}", stderr(&out));
+        assert!(stderr(&out).contains(message), "{params}: {}", stderr(&out));
+        assert!(out.stdout.is_empty());
+    }
+
+    // A failure that is not the input's stays 1.
+    let out = s.algohost(&["run", "fails"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(stderr(&out).contains("site.nope"), "{}", stderr(&out));
-    assert!(out.stdout.is_empty());
+    assert!(
+        stderr(&out).contains("echo fixture: the data source is gone"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_run_given_no_data_or_data_that_is_not_there_says_how_to_give_some() {
+    let s = Scratch::new();
 
     // An algorithm that reads data, run without --data, is bad usage.
     let params = r#"{"names": ["site.load"], "resolution": "PT1H"}"#;
@@ -335,7 +368,7 @@ fn a_failed_run_exits_1_with_the_plugin_message_and_no_data_says_how_to_give_som
     // A mistyped data point name is answered with the close one.
     let params = r#"{"names": ["site.lod"], "resolution": "PT1H"}"#;
     let out = s.algohost(&["run", "resample", "--data", "demo-data", "--params", params]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(
         stderr(&out)
             .contains("unknown data point 'site.lod' (did you mean 'site.load'?); known names: "),
@@ -813,6 +846,26 @@ fn python_params_and_failures_read_like_rust_ones() {
     assert!(
         traceback.ends_with("ZeroDivisionError: division by zero\n"),
         "{err}"
+    );
+
+    // Input the plugin finds invalid is bad input, as in a Rust plugin.
+    let out = python(&[
+        "run",
+        "naive_forecast",
+        "--data",
+        "demo-data",
+        "--params",
+        r#"{"series": "site.lod"}"#,
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).ends_with(
+            " of naive_forecast failed: invalid input: params.series: unknown data point \
+             'site.lod' (did you mean 'site.load'?); known names: market.day_ahead, site.load, \
+             site.pv (-v shows the traceback)\n"
+        ),
+        "{}",
+        stderr(&out)
     );
 
     // Frames the run returned are named when there is no --output.

@@ -359,7 +359,8 @@ fn a_context_call_that_fails_a_python_run_shows_where_the_plugin_made_it() {
         // The error of the context call, and a hint, as for an exception.
         let out = output(&mut cmd, &[&["run", "py_frames"][..], &args].concat());
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{door}: {stderr}");
+        // A name the user gave that is no data point: bad input.
+        assert_eq!(out.status.code(), Some(2), "{door}: {stderr}");
         assert!(
             stderr.ends_with(&format!(
                 " of py_frames failed: {TYPO_ERROR} (-v shows the traceback)\n"
@@ -373,7 +374,7 @@ fn a_context_call_that_fails_a_python_run_shows_where_the_plugin_made_it() {
             .unwrap();
         let out = output(&mut cmd, &[&["-v", "run", "py_frames"][..], &args].concat());
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{door}: {stderr}");
+        assert_eq!(out.status.code(), Some(2), "{door}: {stderr}");
         let (_, traceback) = stderr
             .split_once(&format!(" of py_frames failed: {TYPO_ERROR}\n"))
             .unwrap_or_else(|| panic!("{door}: {stderr}"));
