@@ -161,10 +161,6 @@ pub(super) fn run(
         .map(runner::timeout_from_secs)
         .transpose()
         .map_err(|e| UsageError(format!("--timeout {e}")))?;
-    let stale = match &args.output {
-        Some(dir) => output_files(dir)?,
-        None => Vec::new(),
-    };
     let no_data = Arc::new(NoDataGiven::default());
     let adapter: Arc<dyn Adapter> = match &args.data {
         Some(spec) => adapters::open_existing(spec)
@@ -174,6 +170,11 @@ pub(super) fn run(
     let mut run = match runner::prepare(&registry, &args.name, params) {
         Ok(run) => run,
         Err(rejected) => return Ok(report_rejected(&rejected)),
+    };
+    // Valid params first, so that a mistyped run makes no directory.
+    let stale = match &args.output {
+        Some(dir) => output_files(dir)?,
+        None => Vec::new(),
     };
     run.timeout = timeout.map(|t| t.as_secs_f64());
     let observer = Arc::new(CliObserver {
@@ -338,37 +339,46 @@ fn report_unsuccessful(run: &Run, verbose: u8, asked_for_data: bool) -> u8 {
     }
 }
 
-/// Checks `--output` before the run: an existing directory or one that can
-/// be created. Returns the Parquet files it holds already.
+/// Prepares `--output` before the run, so that a directory that cannot
+/// take the frames is refused before anything runs: creates it if missing
+/// and checks that a file can be written in it. Returns the Parquet files
+/// it holds already.
 fn output_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let refuse = |why: String| UsageError(format!("--output {}: {why}", dir.display()));
-    if dir.is_dir() {
-        let entries = std::fs::read_dir(dir).map_err(|e| refuse(format!("cannot list it: {e}")))?;
-        let mut files: Vec<PathBuf> = entries
-            .filter_map(|entry| entry.ok().map(|e| e.path()))
-            .filter(|p| p.is_file() && p.extension().is_some_and(|ext| ext == "parquet"))
-            .collect();
-        files.sort();
-        return Ok(files);
-    }
-    if dir.exists() {
+    if dir.exists() && !dir.is_dir() {
         return Err(refuse(
             "exists and is not a directory; give a directory for the output frames (it is created if missing)"
                 .to_owned(),
         )
         .into());
     }
-    // The nearest existing ancestor must be a directory to create it in.
-    if let Some(ancestor) = dir.ancestors().skip(1).find(|a| a.exists())
-        && !ancestor.is_dir()
-    {
-        return Err(refuse(format!(
-            "cannot be created: {} is not a directory",
-            ancestor.display()
-        ))
-        .into());
+    if !dir.exists() {
+        // The nearest existing ancestor must be a directory to create it in.
+        if let Some(ancestor) = dir.ancestors().skip(1).find(|a| a.exists())
+            && !ancestor.is_dir()
+        {
+            return Err(refuse(format!(
+                "cannot be created: {} is not a directory",
+                ancestor.display()
+            ))
+            .into());
+        }
+        std::fs::create_dir_all(dir).map_err(|e| refuse(format!("cannot be created: {e}")))?;
     }
-    Ok(Vec::new())
+    let probe = dir.join(format!(".algohost-output-check-{}", std::process::id()));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .map_err(|e| refuse(format!("cannot write in it: {e}")))?;
+    let _ = std::fs::remove_file(&probe);
+    let entries = std::fs::read_dir(dir).map_err(|e| refuse(format!("cannot list it: {e}")))?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && p.extension().is_some_and(|ext| ext == "parquet"))
+        .collect();
+    files.sort();
+    Ok(files)
 }
 
 /// The adapter of a run given no `--data`: every access fails (saying to

@@ -565,7 +565,23 @@ const PEAK_PARAMS: &str = r#"{"limit_kw": 55, "battery": {"capacity_kwh": 300, "
 fn output_is_checked_before_the_run_and_frames_not_written_are_named() {
     let s = Scratch::new();
     std::fs::write(s.path().join("afile"), "").unwrap();
-    for output in ["afile", "afile/sub"] {
+    #[cfg_attr(not(target_os = "linux"), allow(unused_mut))]
+    let mut refused = vec![
+        (
+            "afile",
+            "exists and is not a directory; give a directory for the output frames (it is \
+             created if missing)\n",
+        ),
+        ("afile/sub", "cannot be created: afile is not a directory\n"),
+    ];
+    // A directory that cannot be made, or written in (even by root), is
+    // refused before the run too, not after it printed its summary.
+    #[cfg(target_os = "linux")]
+    refused.extend([
+        ("/sys/algohost-output/ps", "cannot be created: "),
+        ("/sys", "cannot write in it: "),
+    ]);
+    for (output, why) in refused {
         let out = s.algohost(&[
             "run",
             "peak_shaving",
@@ -578,14 +594,25 @@ fn output_is_checked_before_the_run_and_frames_not_written_are_named() {
         ]);
         assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
         assert!(out.stdout.is_empty(), "ran anyway");
-        let expected = if output == "afile" {
-            "error: --output afile: exists and is not a directory; give a directory for the \
-             output frames (it is created if missing)\n"
-        } else {
-            "error: --output afile/sub: cannot be created: afile is not a directory\n"
-        };
-        assert_eq!(stderr(&out), expected);
+        let err = stderr(&out);
+        assert!(
+            err.starts_with(&format!("error: --output {output}: {why}"))
+                && err.lines().count() == 1,
+            "{err}"
+        );
     }
+
+    // Params that are not valid make no output directory.
+    let out = s.algohost(&[
+        "run",
+        "peak_shaving",
+        "--params",
+        r#"{"limit_kw": -5}"#,
+        "--output",
+        "new/out",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(!s.path().join("new").exists());
 
     // A reused output directory: what this run wrote is listed, and a
     // Parquet file from before that it did not write is pointed out.
