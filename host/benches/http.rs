@@ -6,12 +6,17 @@
 //! `ALGOHOST_BENCH_FASTAPI_SERVER` describes it, `ALGOHOST_BENCH_FASTAPI_MISSING`
 //! says why there is none).
 //!
-//! Every target gets the same load: [`Load::clients`] keep-alive clients
-//! sending requests back to back, after a warm-up, until a request count or
-//! a time budget runs out (`ALGOHOST_BENCH_HTTP_CLIENTS`, `_REQUESTS`,
-//! `_SECONDS` and `_WARM_UP_SECONDS` change them). Prints runs/s, median and
-//! p99 latency of each and writes them as JSON (`ALGOHOST_BENCH_HTTP_OUT`,
-//! default `<target dir>/bench-http.json`) for `benches/report.py`. Without
+//! Every target gets the same loads: for each count of [`Load::clients`],
+//! that many keep-alive clients sending requests back to back, after a
+//! warm-up, until a request count or a time budget runs out
+//! (`ALGOHOST_BENCH_HTTP_CLIENTS` takes a comma-separated list, `_REQUESTS`,
+//! `_SECONDS` and `_WARM_UP_SECONDS` change the rest). A server's runs/s is
+//! the most it sustained over the client counts (a server that batches
+//! work, as algohost's store does, needs more requests in flight to reach
+//! it than one that does not); every count's figures are kept. Prints
+//! runs/s, median and p99 latency of each and writes them as JSON
+//! (`ALGOHOST_BENCH_HTTP_OUT`, default `<target dir>/bench-http.json`) for
+//! `benches/report.py`. Without
 //! `--bench` (`cargo test --benches`) it only checks that every target
 //! answers, with a handful of requests, and writes nothing.
 
@@ -82,10 +87,10 @@ async fn bare_run(Json(body): Json<BareSubmit>) -> Result<Json<Value>, StatusCod
 }
 
 /// How much load each target gets.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 struct Load {
-    /// Concurrent keep-alive clients.
-    clients: usize,
+    /// Concurrent keep-alive clients, one measurement per count.
+    clients: Vec<usize>,
     /// Requests measured (at most).
     requests: usize,
     /// Time budget of the measured requests, seconds.
@@ -104,14 +109,24 @@ impl Load {
         };
         if !is_bench {
             return Load {
-                clients: 2,
+                clients: vec![2],
                 requests: 20,
                 max_seconds: 10.0,
                 warm_up_seconds: 0.0,
             };
         }
+        let clients = std::env::var("ALGOHOST_BENCH_HTTP_CLIENTS")
+            .ok()
+            .map(|v| {
+                v.split(',')
+                    .filter_map(|c| c.trim().parse::<usize>().ok())
+                    .map(|c| c.max(1))
+                    .collect::<Vec<_>>()
+            })
+            .filter(|c| !c.is_empty())
+            .unwrap_or_else(|| vec![8, 32, 64]);
         Load {
-            clients: var("ALGOHOST_BENCH_HTTP_CLIENTS", 8.0).max(1.0) as usize,
+            clients,
             requests: var("ALGOHOST_BENCH_HTTP_REQUESTS", 200_000.0).max(1.0) as usize,
             max_seconds: var("ALGOHOST_BENCH_HTTP_SECONDS", 5.0),
             warm_up_seconds: var("ALGOHOST_BENCH_HTTP_WARM_UP_SECONDS", 1.0),
@@ -119,10 +134,11 @@ impl Load {
     }
 }
 
-/// What one target did under the load.
-#[derive(Debug, Serialize)]
+/// What one target did under one load.
+#[derive(Debug, Clone, Serialize)]
 struct Figures {
     url: String,
+    clients: usize,
     requests: usize,
     errors: usize,
     seconds: f64,
@@ -229,22 +245,40 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[rank.clamp(1, sorted.len()) - 1].as_secs_f64() * 1e6
 }
 
-async fn measure(target: Target, load: Load) -> anyhow::Result<Figures> {
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(load.clients)
-        .build()?;
-    check(&client, &target).await?;
+/// Measures `target` at every client count of `load`; the figures of the
+/// count with the most runs/s, with every count's under `by_clients`.
+async fn measure(target: Target, load: &Load) -> anyhow::Result<Value> {
     let target = Arc::new(target);
+    let mut all = Vec::new();
+    for &clients in &load.clients {
+        all.push(measure_at(&target, load, clients).await?);
+    }
+    let peak = all
+        .iter()
+        .max_by(|a, b| a.runs_per_sec.total_cmp(&b.runs_per_sec))
+        .cloned()
+        .ok_or_else(|| anyhow::anyhow!("no client count to measure"))?;
+    let mut value = serde_json::to_value(peak)?;
+    value["by_clients"] = serde_json::to_value(all)?;
+    Ok(value)
+}
+
+async fn measure_at(target: &Arc<Target>, load: &Load, clients: usize) -> anyhow::Result<Figures> {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(clients)
+        .build()?;
+    check(&client, target).await?;
     let warm_up = Duration::from_secs_f64(load.warm_up_seconds);
     if !warm_up.is_zero() {
-        drive(&client, &target, load.clients, usize::MAX, warm_up).await;
+        drive(&client, target, clients, usize::MAX, warm_up).await;
     }
     let budget = Duration::from_secs_f64(load.max_seconds);
     let (mut latencies, errors, elapsed) =
-        drive(&client, &target, load.clients, load.requests, budget).await;
+        drive(&client, target, clients, load.requests, budget).await;
     latencies.sort_unstable();
     let figures = Figures {
         url: target.url.clone(),
+        clients,
         requests: latencies.len(),
         errors,
         seconds: elapsed.as_secs_f64(),
@@ -253,8 +287,9 @@ async fn measure(target: Target, load: Load) -> anyhow::Result<Figures> {
         p99_us: percentile(&latencies, 99.0),
     };
     println!(
-        "{:<9} {:>9.0} runs/s  median {:>8.1} µs  p99 {:>8.1} µs  ({} requests, {} errors, {:.1} s)",
+        "{:<9} {:>3} clients {:>9.0} runs/s  median {:>8.1} µs  p99 {:>8.1} µs  ({} requests, {} errors, {:.1} s)",
         target.name,
+        clients,
         figures.runs_per_sec,
         figures.median_us,
         figures.p99_us,
@@ -359,7 +394,7 @@ fn main() -> anyhow::Result<()> {
     let algohost = servers.block_on(start_algohost(store_dir.path()))?;
     let bare = servers.block_on(start_bare())?;
     println!(
-        "HTTP load: {} clients, up to {} requests or {} s per target after {} s of warm-up",
+        "HTTP load: {:?} clients, up to {} requests or {} s per target and count after {} s of warm-up",
         load.clients, load.requests, load.max_seconds, load.warm_up_seconds
     );
     let targets = [
@@ -377,8 +412,8 @@ fn main() -> anyhow::Result<()> {
     let mut results = serde_json::Map::new();
     for target in targets {
         let name = target.name;
-        let figures = clients.block_on(measure(target, load))?;
-        results.insert(name.to_owned(), serde_json::to_value(figures)?);
+        let figures = clients.block_on(measure(target, &load))?;
+        results.insert(name.to_owned(), figures);
     }
     let fastapi = match std::env::var("ALGOHOST_BENCH_FASTAPI_URL") {
         Ok(base) if !base.is_empty() => {
@@ -387,9 +422,8 @@ fn main() -> anyhow::Result<()> {
                 url: format!("{}/runs", base.trim_end_matches('/')),
                 prefer_wait: false,
             };
-            match clients.block_on(measure(target, load)) {
-                Ok(figures) => {
-                    let mut figures = serde_json::to_value(figures)?;
+            match clients.block_on(measure(target, &load)) {
+                Ok(mut figures) => {
                     if let Ok(server) = std::env::var("ALGOHOST_BENCH_FASTAPI_SERVER") {
                         figures["server"] = server.into();
                     }
