@@ -53,8 +53,9 @@ struct Cli {
     #[arg(long = "plugin-dir", value_name = "DIR", global = true)]
     plugin_dirs: Vec<PathBuf>,
     /// Show more on stderr: -v info logs, progress lines and tracebacks, -vv
-    /// debug. ALGOHOST_LOG, a tracing filter such as `algohost=debug`, beats
-    /// it [env: ALGOHOST_LOG]
+    /// debug (serve logs at info already: -v adds debug). ALGOHOST_LOG, a
+    /// tracing filter such as `algohost=debug`, beats it for the host's own
+    /// logs; a run's log records follow -v [env: ALGOHOST_LOG]
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
     #[command(subcommand)]
@@ -182,13 +183,20 @@ fn init_logging(verbose: u8) {
         1 => "info",
         _ => "debug",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("ALGOHOST_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let from_env = tracing_subscriber::EnvFilter::try_from_env("ALGOHOST_LOG");
+    let is_bad =
+        from_env.is_err() && std::env::var_os("ALGOHOST_LOG").is_some_and(|v| !v.is_empty());
+    let filter = from_env.unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
+    if is_bad {
+        tracing::warn!(
+            "ALGOHOST_LOG is not a tracing filter (such as warn or algohost=debug); it is ignored"
+        );
+    }
 }
 
 fn discover(cli: &Cli) -> Registry {

@@ -88,6 +88,18 @@ fn list_shows_builtin_and_dylib_algorithms_with_version_source_and_schema() {
             .unwrap()
     };
     let resample = find("resample");
+    // A filter that does not parse is said to be ignored, not silently.
+    let out = s
+        .command(&["list"])
+        .env("ALGOHOST_LOG", "[[[")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("ALGOHOST_LOG is not a tracing filter"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(resample["source"]["kind"], "builtin");
     assert_eq!(resample["version"], "0.1.0");
     assert_eq!(
