@@ -318,6 +318,11 @@ fn probes_plugins_metrics_and_docs_answer() {
     let docs = server.get("/docs");
     assert_eq!(docs.status, 200);
     assert!(docs.text().contains("/openapi.json") || docs.text().contains("openapi"));
+    // Never sniffed into another type, never framed by another site.
+    for reply in [&docs, &server.get("/health")] {
+        assert_eq!(reply.header("x-content-type-options"), Some("nosniff"));
+        assert_eq!(reply.header("x-frame-options"), Some("DENY"));
+    }
     let spec = server.get("/openapi.json").json();
     assert!(spec["openapi"].as_str().unwrap().starts_with("3.1"));
 
