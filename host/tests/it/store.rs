@@ -231,6 +231,17 @@ fn a_path_that_cannot_be_a_store_says_what_to_give() {
         )
     );
 
+    // A directory where no file can be created (read-only, or /sys even
+    // for root): said so, not "unable to open database file".
+    if cfg!(target_os = "linux") {
+        let err = message(std::path::Path::new("/sys/algohost-runs.db"));
+        assert!(
+            err.starts_with("run store: cannot create files in /sys (")
+                && err.contains("give a path on a writable file system"),
+            "{err}"
+        );
+    }
+
     let text = dir.path().join("notes.txt");
     std::fs::write(
         &text,

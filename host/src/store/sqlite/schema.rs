@@ -93,7 +93,10 @@ const STATEMENT_CACHE: usize = 32;
 pub(super) fn connect(path: &Path) -> Result<Connection, StoreError> {
     check_path(path)?;
     let what = format!("opening {}", path.display());
-    let conn = Connection::open(path).map_err(backend(&what))?;
+    let conn = Connection::open(path).map_err(|e| match unwritable_directory(path) {
+        Some(why) => StoreError::Backend(why),
+        None => backend(&what)(e),
+    })?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(backend(&what))?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     let mode: String = conn
@@ -116,6 +119,33 @@ pub(super) fn connect(path: &Path) -> Result<Connection, StoreError> {
         .and_then(|()| conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT))
         .map_err(backend(&what))?;
     Ok(conn)
+}
+
+/// Why files cannot be created beside `path` (a read-only file system, no
+/// permission), when they cannot: SQLite then only says "unable to open
+/// database file", and it needs to create its WAL files there.
+fn unwritable_directory(path: &Path) -> Option<String> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let probe = dir.join(format!(".algohost-store-probe-{}", std::process::id()));
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+    {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            None
+        }
+        Err(e) => Some(format!(
+            "cannot create files in {} ({e}), where the run store {} and its WAL files go; \
+             give a path on a writable file system",
+            dir.display(),
+            path.display()
+        )),
+    }
 }
 
 /// Refuses, with what to do, a path SQLite could only answer "unable to
