@@ -123,8 +123,9 @@ impl CsvAdapter {
             .lines()
             .skip(1)
             .enumerate()
+            .filter(|(_, l)| cell_count(l) < names.len())
             .map(|(row, l)| (row, fields(l)))
-            .find(|(_, cells)| cells.len() < names.len() && cells.iter().any(|c| !c.is_empty()))
+            .find(|(_, cells)| cells.iter().any(|c| !c.is_empty()))
         {
             return Err(bad(format!(
                 "line {} has {} cell(s) but the header has {} columns: a cut-off line? leave a \
@@ -258,6 +259,21 @@ fn fields(line: &str) -> Vec<String> {
     }
     cells.push(cell);
     cells.into_iter().map(|c| c.trim().to_owned()).collect()
+}
+
+/// How many cells [`fields`] finds in `line`, without splitting it (every
+/// line of the file is counted).
+fn cell_count(line: &str) -> usize {
+    let mut is_quoted = false;
+    1 + line
+        .chars()
+        .filter(|c| {
+            if *c == '"' {
+                is_quoted = !is_quoted;
+            }
+            *c == ',' && !is_quoted
+        })
+        .count()
 }
 
 /// Checks the header's names: a `ts` column and at least one other, each
