@@ -29,10 +29,12 @@ pub struct Params {
     /// generating); null for a site without PV.
     #[serde(default = "default_pv")]
     pub pv: Option<String>,
-    /// Dispatch from this instant on (RFC 3339, inclusive); default: the first sample.
+    /// Dispatch from this instant on (RFC 3339, inclusive; the start of an interval of the
+    /// load); default: the first sample.
     #[serde(default)]
     pub start: Option<DateTime<Utc>>,
-    /// Dispatch up to this instant (RFC 3339, exclusive); default: after the last sample.
+    /// Dispatch up to this instant (RFC 3339, exclusive; the start of an interval of the
+    /// load); default: after the last sample.
     #[serde(default)]
     pub end: Option<DateTime<Utc>>,
 }
