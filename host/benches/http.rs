@@ -40,6 +40,10 @@ use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
+// The server allocates here as `algohost serve` does.
+#[path = "../src/allocator.rs"]
+mod allocator;
+
 /// Params of the trivial algorithm (`benches/fastapi_app.py` mirrors them).
 #[derive(Deserialize, JsonSchema)]
 struct AddParams {

@@ -2,6 +2,8 @@
 
 use std::process::ExitCode;
 
+mod allocator;
+
 // Linked so that its `#[algorithm]`s register as builtin algorithms.
 extern crate algohost_plugin_resample;
 
