@@ -88,6 +88,17 @@ pub struct CopiedDataPoint {
     pub to_id: DataPointId,
     /// Samples written.
     pub samples: usize,
+    /// What it is in the target, as [`describe`] says.
+    pub definition: String,
+}
+
+/// A data point's quantity, unit, resolution and time zone, as in
+/// `power in kW at PT15M (Europe/Berlin)`.
+pub fn describe(point: &DataPointConfig) -> String {
+    format!(
+        "{} in {} at {} ({})",
+        point.quantity, point.unit, point.resolution, point.time_zone
+    )
 }
 
 /// Copies the data points `options.filter` selects in `from`, and their
@@ -143,6 +154,7 @@ pub fn copy(
             from_id: source.id,
             to_id: target.id,
             samples: long.height(),
+            definition: describe(target),
         });
     }
     Ok(summary)
@@ -200,12 +212,6 @@ fn define_in_target(
     for stored in &existing {
         let Some(wanted) = definitions.iter().find(|d| d.name == stored.name) else {
             continue;
-        };
-        let describe = |p: &DataPointConfig| {
-            format!(
-                "{} in {} at {} ({})",
-                p.quantity, p.unit, p.resolution, p.time_zone
-            )
         };
         if stored.quantity != wanted.quantity
             || stored.resolution != wanted.resolution

@@ -175,7 +175,7 @@ impl CsvAdapter {
         // Inferred only now: a bad cell is the first thing to fix.
         let resolution = match options.resolution {
             Some(resolution) => resolution,
-            None => infer_resolution(&ts.values().copied().collect::<Vec<_>>()).map_err(bad)?,
+            None => infer_resolution(&ts).map_err(bad)?,
         };
         let points: Vec<DataPointConfig> = value_names
             .iter()
@@ -368,7 +368,15 @@ fn parse_ts(text: &str, zone: Option<Tz>) -> std::result::Result<i64, String> {
              so round it (it is refused rather than cut)"
         )
     };
-    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+    // RFC 3339, or ISO 8601 with a `+0100` offset (as polars writes
+    // time-zone-aware datetimes) and a `T` or a space.
+    let with_offset = DateTime::parse_from_rfc3339(text).or_else(|_| {
+        ["%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%.f%z"]
+            .iter()
+            .find_map(|f| DateTime::parse_from_str(text, f).ok())
+            .ok_or(())
+    });
+    if let Ok(t) = with_offset {
         if t.timestamp_subsec_nanos() % 1000 != 0 {
             return Err(finer());
         }
@@ -428,49 +436,76 @@ fn parse_local(text: &str) -> Option<NaiveDateTime> {
         })
 }
 
-/// The smallest step between consecutive time stamps, as a fixed resolution.
-fn infer_resolution(ts: &[i64]) -> std::result::Result<Resolution, String> {
+/// The resolution of time stamps (µs, each with its line): the most common
+/// step between consecutive ones (the smallest of equally common steps),
+/// so that one stray time stamp cannot make 15-minute data 5-minute data.
+/// Gaps (whole steps missing) are fine; a step that is not a multiple of
+/// it is a stray time stamp, refused with its line.
+fn infer_resolution(ts: &HashMap<u32, i64>) -> std::result::Result<Resolution, String> {
     const HINT: &str = "pass --resolution (an ISO 8601 duration such as PT15M, PT1H or P1D)";
-    let mut sorted = ts.to_vec();
+    const SECOND_US: i64 = 1_000_000;
+    let mut sorted: Vec<(i64, usize)> = ts
+        .iter()
+        .map(|(row, us)| (*us, line(*row as usize)))
+        .collect();
     sorted.sort_unstable();
-    let Some(step) = sorted.windows(2).map(|w| w[1] - w[0]).min() else {
+    let mut counts: HashMap<i64, usize> = HashMap::new();
+    for pair in sorted.windows(2) {
+        *counts.entry(pair[1].0 - pair[0].0).or_default() += 1;
+    }
+    let Some((step, count)) = counts
+        .iter()
+        .map(|(step, count)| (*step, *count))
+        .max_by_key(|(step, count)| (*count, std::cmp::Reverse(*step)))
+    else {
         return Err(format!(
             "the resolution cannot be inferred from a single time stamp; {HINT}"
         ));
     };
-    const SECOND_US: i64 = 1_000_000;
+    let steps = sorted.len() - 1;
     // A day in a zone with DST is 23 to 25 hours: daily and longer steps
     // follow the calendar, which only --resolution can say.
     if step >= 23 * 3600 * SECOND_US {
         return Err(format!(
-            "the smallest step between time stamps is {} hours, so the resolution is a \
-             calendar one (days, months) that cannot be inferred; {HINT}",
-            step / (3600 * SECOND_US)
+            "the time stamps are a day or more apart, so the resolution is a calendar one \
+             (days, months) that cannot be inferred; {HINT}"
         ));
     }
-    // Gaps are fine (whole steps missing); a step that is not a multiple of
-    // the smallest means a stray time stamp, not a resolution.
-    if let Some(odd) = sorted
-        .windows(2)
-        .find(|w| step > 0 && (w[1] - w[0]) % step != 0)
-    {
+    if let Some(odd) = sorted.windows(2).find(|w| (w[1].0 - w[0].0) % step != 0) {
+        let most = if count == steps {
+            String::new()
+        } else {
+            format!(" ({count} of {steps} steps)")
+        };
         return Err(format!(
-            "the time stamps are not evenly spaced: the smallest step is {} s, but {} follows {} \
-             after {} s; fix the stray time stamp, or {HINT}",
-            step as f64 / 1e6,
-            format_us(odd[1]),
-            format_us(odd[0]),
-            (odd[1] - odd[0]) as f64 / 1e6
+            "the time stamps are not evenly spaced: they are {} apart{most}, but line {} ({}) \
+             comes {} after line {} ({}); fix or drop the stray line, or {HINT}",
+            format_step(step),
+            odd[1].1,
+            format_us(odd[1].0),
+            format_step(odd[1].0 - odd[0].0),
+            odd[0].1,
+            format_us(odd[0].0),
         ));
     }
     if step % SECOND_US != 0 {
         return Err(format!(
-            "the smallest step between time stamps, {} s, is not a whole number of seconds; \
-             {HINT}",
-            step as f64 / SECOND_US as f64
+            "the time stamps are {} apart, not a whole number of seconds; {HINT}",
+            format_step(step)
         ));
     }
     Ok(Resolution::Seconds(step / SECOND_US))
+}
+
+/// A step between time stamps (µs) as people write it: `15 min`, `1 h`,
+/// `90 s`, `0.5 s`.
+fn format_step(us: i64) -> String {
+    const SECOND_US: i64 = 1_000_000;
+    match us {
+        us if us % (3600 * SECOND_US) == 0 => format!("{} h", us / (3600 * SECOND_US)),
+        us if us % (60 * SECOND_US) == 0 => format!("{} min", us / (60 * SECOND_US)),
+        us => format!("{} s", us as f64 / SECOND_US as f64),
+    }
 }
 
 fn format_us(us: i64) -> String {
@@ -533,6 +568,18 @@ mod tests {
             twice.contains("2026-10-25T02:30:00+02:00 or 2026-10-25T02:30:00+01:00"),
             "{twice}"
         );
+        // Offsets as polars (`+0100`) and pandas (a space, `+01:00`) write
+        // them, zone or none.
+        for text in [
+            "2026-03-28T00:00:00.000000+0100",
+            "2026-03-28 00:00:00+01:00",
+            "2026-03-28 00:00:00+0100",
+            "2026-03-27T23:00:00.000000+0000",
+        ] {
+            assert_eq!(at(text).unwrap(), "2026-03-27T23:00:00Z", "{text}");
+            let utc = parse_ts(text, None).map(format_us);
+            assert_eq!(utc.unwrap(), "2026-03-27T23:00:00Z", "{text}");
+        }
         let no_zone = parse_ts("2026-03-29T01:00:00", None).unwrap_err();
         assert!(no_zone.contains("--time-zone is needed"), "{no_zone}");
         // Kept to the microsecond: finer is refused, not cut.
@@ -550,8 +597,14 @@ mod tests {
     }
 
     #[test]
-    fn the_resolution_is_the_smallest_step() {
-        let minutes = |m: &[i64]| m.iter().map(|m| m * 60_000_000).collect::<Vec<_>>();
+    fn the_resolution_is_the_most_common_step() {
+        // Minutes, in file order (row 0 is line 2).
+        let minutes = |m: &[i64]| {
+            m.iter()
+                .enumerate()
+                .map(|(row, m)| (row as u32, m * 60_000_000))
+                .collect::<HashMap<_, _>>()
+        };
         assert_eq!(
             infer_resolution(&minutes(&[30, 0, 15, 60])),
             Ok(Resolution::Seconds(900))
@@ -564,21 +617,28 @@ mod tests {
         assert!(
             infer_resolution(&minutes(&[0, 1440]))
                 .unwrap_err()
-                .contains("24 hours")
+                .contains("a day or more apart")
         );
         // Local midnights across a DST change are 23 or 25 hours apart: a
         // calendar day, not a stray time stamp.
         let days = infer_resolution(&minutes(&[0, 1380, 2820])).unwrap_err();
         assert!(
-            days.contains("23 hours") && days.contains("calendar one"),
+            days.contains("a day or more apart") && days.contains("calendar one"),
             "{days}"
         );
-        // A stray time stamp is not a resolution.
+        // One stray reading in 15-minute data is not a 5-minute resolution:
+        // it is refused with its line.
         assert_eq!(
-            infer_resolution(&minutes(&[0, 7, 15, 30])).unwrap_err(),
-            "the time stamps are not evenly spaced: the smallest step is 420 s, but \
-             1970-01-01T00:15:00Z follows 1970-01-01T00:07:00Z after 480 s; fix the stray time \
-             stamp, or pass --resolution (an ISO 8601 duration such as PT15M, PT1H or P1D)"
+            infer_resolution(&minutes(&[0, 15, 30, 45, 50, 60, 75])).unwrap_err(),
+            "the time stamps are not evenly spaced: they are 15 min apart (4 of 6 steps), but \
+             line 6 (1970-01-01T00:50:00Z) comes 5 min after line 5 (1970-01-01T00:45:00Z); \
+             fix or drop the stray line, or pass --resolution (an ISO 8601 duration such as \
+             PT15M, PT1H or P1D)"
+        );
+        // Equally common steps: the smaller one.
+        assert_eq!(
+            infer_resolution(&minutes(&[0, 5, 10, 20, 30])),
+            Ok(Resolution::Seconds(300))
         );
     }
 }

@@ -310,6 +310,9 @@ fn is_conninfo(spec: &str) -> bool {
         && spec.contains(char::is_whitespace)
 }
 
+/// How the message of every [`NoData`] access starts.
+pub const NO_DATA: &str = "this run reads or writes data but none was given";
+
 /// The adapter of a run that was given no data: every data access fails
 /// with a message that says how to give it some.
 #[derive(Debug, Default)]
@@ -317,12 +320,10 @@ pub struct NoData;
 
 impl NoData {
     fn error<T>() -> Result<T> {
-        Err(algohost_sdk::Error::Data(
-            "this run reads or writes data but none was given: pass --data DIR (for example the \
-             demo data made by `algohost demo-data DIR`), --data postgres://… or --data \
-             http://HOST:PORT (another `algohost serve`)"
-                .into(),
-        ))
+        Err(algohost_sdk::Error::Data(format!(
+            "{NO_DATA}: pass --data DIR (for example the demo data made by `algohost demo-data \
+             DIR`), --data postgres://… or --data http://HOST:PORT (another `algohost serve`)"
+        )))
     }
 }
 

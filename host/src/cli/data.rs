@@ -99,7 +99,7 @@ pub(super) struct CsvFlags {
     /// The data points' unit, e.g. kW (required for a CSV source).
     #[arg(long, value_name = "UNIT")]
     unit: Option<String>,
-    /// The data points' resolution (ISO 8601, e.g. PT15M) [default: the smallest step between time stamps].
+    /// The data points' resolution (ISO 8601, e.g. PT15M) [default: the most common step between time stamps].
     #[arg(long, value_name = "DURATION", value_parser = parse_resolution)]
     resolution: Option<Resolution>,
     /// The data points' time zone (IANA) [default: UTC], and the zone time stamps without a UTC offset are in: a file with such time stamps needs it.
@@ -250,15 +250,11 @@ pub(super) fn run(command: &DataCommand) -> anyhow::Result<u8> {
         },
     );
     bar.finish_and_clear();
-    let inferred = csv_flags.is_some_and(|flags| flags.resolution.is_none());
     let copied = copied.map_err(|e| match e {
         // What the target refuses of a CSV file (off-grid ts, NaN, a data
         // point it has at another resolution) is bad input.
         algohost_sdk::Error::InvalidInput(message) if is_csv => {
-            let hint = inferred
-                .then(|| resolution_hint(source.as_ref(), target.as_ref()))
-                .flatten()
-                .unwrap_or_default();
+            let hint = flags_hint(source.as_ref(), target.as_ref()).unwrap_or_default();
             UsageError(format!("{message}{hint}")).into()
         }
         other => anyhow::Error::from(other),
@@ -267,10 +263,10 @@ pub(super) fn run(command: &DataCommand) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-/// When a CSV file's inferred resolution is all that keeps its data points
-/// from the target's (a sparse file appended to a series): the
-/// `--resolution` to pass.
-fn resolution_hint(source: &dyn Adapter, target: &dyn Adapter) -> Option<String> {
+/// When the flags that define a CSV file's data points (or the resolution
+/// inferred without `--resolution`) are all that keeps them from the
+/// target's series of the same name: the flags to pass.
+fn flags_hint(source: &dyn Adapter, target: &dyn Adapter) -> Option<String> {
     let points = source.data_points(&DataPointFilter::default()).ok()?;
     let names: Vec<&str> = points.iter().map(|p| p.name.as_str()).collect();
     let stored = target
@@ -278,13 +274,25 @@ fn resolution_hint(source: &dyn Adapter, target: &dyn Adapter) -> Option<String>
         .ok()?;
     stored.iter().find_map(|stored| {
         let point = points.iter().find(|p| p.name == stored.name)?;
-        let mut same = point.clone();
-        same.resolution = stored.resolution;
-        (point.resolution != stored.resolution && same.is_same_series(stored)).then(|| {
+        let mut flags = Vec::new();
+        if point.quantity != stored.quantity {
+            flags.push(format!("--quantity {}", stored.quantity));
+        }
+        if point.unit != stored.unit {
+            flags.push(format!("--unit {}", stored.unit));
+        }
+        if point.resolution != stored.resolution {
+            flags.push(format!("--resolution {}", stored.resolution));
+        }
+        if point.time_zone != stored.time_zone {
+            flags.push(format!("--time-zone {}", stored.time_zone));
+        }
+        (!flags.is_empty()).then(|| {
             format!(
-                ". The file's resolution {} was inferred from its time stamps: to add them to \
-                 the stored series, pass --resolution {}",
-                point.resolution, stored.resolution
+                ". A CSV file's data points are what --quantity, --unit, --resolution and \
+                 --time-zone say (without them: the most common step between its time stamps, \
+                 and UTC): if its values belong to the stored series, pass {}",
+                flags.join(" ")
             )
         })
     })
@@ -435,18 +443,26 @@ fn print_summary(
         adapters::display_spec(to),
         elapsed.as_secs_f64()
     )?;
-    let width = summary
+    // One row per data point, each column as wide as its widest cell.
+    let rows: Vec<[String; 3]> = summary
         .data_points
         .iter()
-        .map(|p| p.name.chars().count())
-        .max()
-        .unwrap_or(0);
-    for point in &summary.data_points {
+        .map(|p| {
+            let ids = format!("id {} -> {}", p.from_id, p.to_id);
+            [p.name.clone(), ids, p.definition.clone()]
+        })
+        .collect();
+    let width = |column: usize| {
+        rows.iter()
+            .map(|row| row[column].chars().count())
+            .max()
+            .unwrap_or(0)
+    };
+    let (name_width, ids_width, definition_width) = (width(0), width(1), width(2));
+    for (point, [name, ids, definition]) in summary.data_points.iter().zip(&rows) {
         outln!(
-            "  {:<width$}  id {} -> {}  {} sample(s)",
-            point.name,
-            point.from_id,
-            point.to_id,
+            "  {name:<name_width$}  {ids:<ids_width$}  {definition:<definition_width$}  {} \
+             sample(s)",
             point.samples
         )?;
     }

@@ -207,6 +207,14 @@ pub enum ApiError {
     /// now: the adapter's message (passwords masked).
     #[error("the data source is unavailable: {0}; try again later")]
     DataUnavailable(String),
+    /// The server was started without data (`--data`), so it has none to
+    /// serve: not a transient state, so without `Retry-After`.
+    #[error(
+        "this server was started without data, so it has none to serve: restart `algohost \
+         serve` with --data DIR (a data directory, such as the demo data made by `algohost \
+         demo-data DIR`), --data postgres://… or --data http://HOST:PORT (another algohost)"
+    )]
+    NoData,
     /// The request took longer than the request timeout.
     #[error("the request took longer than {0:?} and was stopped")]
     Timeout(Duration),
@@ -283,6 +291,11 @@ impl ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "data-unavailable",
                 "Data source unavailable",
+            ),
+            NoData => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "no-data",
+                "No data configured",
             ),
             Timeout(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -457,6 +470,9 @@ impl From<algohost_sdk::Error> for ApiError {
             algohost_sdk::Error::InvalidInput(message) => ApiError::BadRequest(message),
             algohost_sdk::Error::Data(message) if crate::adapters::is_unavailable(&message) => {
                 ApiError::DataUnavailable(message)
+            }
+            algohost_sdk::Error::Data(message) if message.starts_with(crate::adapters::NO_DATA) => {
+                ApiError::NoData
             }
             other => ApiError::internal(other),
         }

@@ -115,8 +115,9 @@ fn add_shared_responses(op: &mut Operation) {
     ));
     shared.push((
         "503",
-        "The request timed out, the server is shutting down, or its run store cannot be \
-         written or its data source reached (both with Retry-After)",
+        "The request timed out, the server is shutting down, its run store cannot be written \
+         or its data source reached (both with Retry-After), or it was started without data \
+         (no-data)",
     ));
     let responses = &mut op.responses.responses;
     for (status, description) in shared {

@@ -365,8 +365,8 @@ fn a_csv_file_of_local_times_is_imported_across_the_dst_change() {
     assert_eq!(
         stdout(&out).lines().skip(1).collect::<Vec<_>>(),
         [
-            "  meter.load  id 1 -> 1  3 sample(s)",
-            "  meter.pv    id 2 -> 2  2 sample(s)"
+            "  meter.load  id 1 -> 1  power in kW at PT15M (Europe/Berlin)  3 sample(s)",
+            "  meter.pv    id 2 -> 2  power in kW at PT15M (Europe/Berlin)  2 sample(s)"
         ]
     );
     assert!(
@@ -528,8 +528,9 @@ fn a_sparse_csv_file_is_appended_to_a_series_with_the_resolution_it_has() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(
         stderr(&out).contains(
-            "The file's resolution PT1H was inferred from its time stamps: to add them to the \
-             stored series, pass --resolution PT15M"
+            "A CSV file's data points are what --quantity, --unit, --resolution and \
+             --time-zone say (without them: the most common step between its time stamps, and \
+             UTC): if its values belong to the stored series, pass --resolution PT15M"
         ),
         "{}",
         stderr(&out)
@@ -541,6 +542,24 @@ fn a_sparse_csv_file_is_appended_to_a_series_with_the_resolution_it_has() {
         "{}",
         stdout(&out)
     );
+    // A series in Berlin time, appended to from a file with UTC offsets
+    // but without --time-zone: the flag is what it lacks.
+    let berlin = "ts,b\n2026-03-01T00:00:00+01:00,1\n2026-03-01T00:15:00+01:00,2\n";
+    let out = import("b.csv", berlin, &["--time-zone", "Europe/Berlin"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let utc = "ts,b\n2026-03-01T23:00:00Z,3\n2026-03-01T23:15:00Z,4\n";
+    let out = import("b2.csv", utc, &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "exists in the target as power in kW at PT15M (Europe/Berlin), not power in kW at \
+             PT15M (UTC)"
+        ) && stderr(&out).ends_with("pass --time-zone Europe/Berlin\n"),
+        "{}",
+        stderr(&out)
+    );
+    let out = import("b2.csv", utc, &["--time-zone", "Europe/Berlin"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
 #[test]
@@ -661,9 +680,20 @@ fn bad_csv_files_and_flags_are_clear_errors() {
         (
             "ts,a\n2026-01-01T00:00:00Z,1\n2026-01-02T00:00:00Z,2\n",
             power.to_vec(),
-            "c.csv: the smallest step between time stamps is 24 hours, so the resolution is a \
-             calendar one (days, months) that cannot be inferred; pass --resolution (an ISO 8601 \
-             duration such as PT15M, PT1H or P1D)"
+            "c.csv: the time stamps are a day or more apart, so the resolution is a calendar one \
+             (days, months) that cannot be inferred; pass --resolution (an ISO 8601 duration such \
+             as PT15M, PT1H or P1D)"
+                .into(),
+        ),
+        (
+            // One meter reading off the quarter hours among quarter hours.
+            "ts,a\n2026-01-01T00:00:00Z,1\n2026-01-01T00:15:00Z,2\n2026-01-01T00:30:00Z,3\n\
+             2026-01-01T00:35:00Z,4\n2026-01-01T00:45:00Z,5\n",
+            power.to_vec(),
+            "c.csv: the time stamps are not evenly spaced: they are 15 min apart (2 of 4 steps), \
+             but line 5 (2026-01-01T00:35:00Z) comes 5 min after line 4 (2026-01-01T00:30:00Z); \
+             fix or drop the stray line, or pass --resolution (an ISO 8601 duration such as \
+             PT15M, PT1H or P1D)"
                 .into(),
         ),
         (

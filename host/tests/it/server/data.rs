@@ -16,6 +16,36 @@ fn load_id(server: &super::Server) -> i64 {
 }
 
 #[test]
+fn a_server_started_without_data_says_so_on_every_data_endpoint() {
+    let scratch = Scratch::new();
+    let server = super::Server::spawn(scratch.command_without_data(&[]));
+    let answers = [
+        server.get("/data-points"),
+        server.get("/data-points/1"),
+        server.get("/data-points/1/samples"),
+        server.get("/samples?names=site.load"),
+        server.get("/flows"),
+        server.post(
+            "/data-points",
+            &json!({"data_points": [{"name": "meter.x", "quantity": "power", "unit": "kW", "resolution": "PT15M"}]}),
+        ),
+    ];
+    for reply in answers {
+        let problem = reply.problem(503);
+        assert_eq!(problem["type"], "urn:algohost:problem:no-data", "{problem}");
+        assert!(
+            problem["detail"]
+                .as_str()
+                .unwrap()
+                .contains("started without data, so it has none to serve: restart `algohost serve` with --data DIR"),
+            "{problem}"
+        );
+        // Not a state that passes: nothing to retry after.
+        assert_eq!(reply.header("retry-after"), None);
+    }
+}
+
+#[test]
 fn data_points_are_listed_filtered_and_read() {
     let scratch = Scratch::new();
     let server = scratch.start(&[]);

@@ -68,11 +68,18 @@ impl Scratch {
 
     /// [`Scratch::command`] serving other data: a directory or a URL.
     pub fn command_with_data(&self, data: &str, args: &[&str]) -> Command {
+        let mut cmd = self.command_without_data(args);
+        cmd.args(["--data", data]);
+        cmd
+    }
+
+    /// [`Scratch::command`] without `--data`.
+    pub fn command_without_data(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_algohost"));
         let store = self.path().join("runs.db");
         let plugins = self.path().join("plugins");
         cmd.arg("serve")
-            .args(["--store", path_str(&store), "--data", data])
+            .args(["--store", path_str(&store)])
             .args(["--plugin-dir", path_str(&plugins)]);
         if !args.contains(&"--bind") {
             cmd.args(["--bind", "127.0.0.1:0"]);
@@ -123,7 +130,7 @@ pub struct Server {
 }
 
 impl Server {
-    fn spawn(mut cmd: Command) -> Server {
+    pub fn spawn(mut cmd: Command) -> Server {
         let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
