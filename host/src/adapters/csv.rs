@@ -279,6 +279,26 @@ fn cell_count(line: &str) -> usize {
 /// Checks the header's names: a `ts` column and at least one other, each
 /// named once.
 fn check_header(names: &[String]) -> std::result::Result<(), String> {
+    if let [only] = names
+        && let Some(separator) = [';', '\t', '|'].into_iter().find(|s| only.contains(*s))
+    {
+        let shown = if separator == '\t' {
+            "tabs".to_owned()
+        } else {
+            format!("'{separator}'")
+        };
+        return Err(format!(
+            "the header '{only}' is separated by {shown}, not commas (as spreadsheets write CSV \
+             in locales with a decimal comma); write it with ',' between cells and '.' as the \
+             decimal point, for example with polars: pl.read_csv(\"FILE\", separator=\"{}\", \
+             decimal_comma=True).write_csv(\"FILE.csv\")",
+            if separator == '\t' {
+                "\\t".to_owned()
+            } else {
+                separator.to_string()
+            }
+        ));
+    }
     if !names.iter().any(|n| n == TS) {
         return Err(format!(
             "no 'ts' column (the header has: {}); {LAYOUT}",

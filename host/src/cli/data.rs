@@ -208,7 +208,8 @@ pub(super) fn run(command: &DataCommand) -> anyhow::Result<u8> {
             ))
             .into());
         }
-        Some(flags) if !flags.given().is_empty() => {
+        // A file that is not CSV gets what `open` says of it.
+        Some(flags) if !flags.given().is_empty() && !Path::new(from).is_file() => {
             let given = flags.given();
             return Err(UsageError(format!(
                 "{} only {} to a CSV source (--from FILE.csv); the data points of {} are \

@@ -578,6 +578,16 @@ fn bad_csv_files_and_flags_are_clear_errors() {
             format!("c.csv: no 'ts' column (the header has: time, a); {layout}"),
         ),
         (
+            // As a spreadsheet writes CSV in a locale with a decimal comma.
+            "\u{feff}ts;site.load\r\n2026-01-01 00:00;40,5\r\n",
+            power.to_vec(),
+            "c.csv: the header 'ts;site.load' is separated by ';', not commas (as spreadsheets \
+             write CSV in locales with a decimal comma); write it with ',' between cells and '.' \
+             as the decimal point, for example with polars: pl.read_csv(\"FILE\", \
+             separator=\";\", decimal_comma=True).write_csv(\"FILE.csv\")"
+                .into(),
+        ),
+        (
             "ts,a\n\n",
             power.to_vec(),
             format!("c.csv: a header but no rows; {layout}"),
@@ -620,6 +630,14 @@ fn bad_csv_files_and_flags_are_clear_errors() {
             power.to_vec(),
             "c.csv: line 2: ts '2026-01-01T00:00:00.000000999Z' is finer than a microsecond; \
              time stamps are kept to the microsecond, so round it (it is refused rather than cut)"
+                .into(),
+        ),
+        (
+            quarters,
+            vec!["--quantity", "power", "--unit", "kWh"],
+            "cannot define the data points in the target: data point 'a' is power in kWh, which \
+             is a unit of energy: power is in W, kW, MW, GW, energy in Wh, kWh, MWh, GWh; give it \
+             a unit of power (such as kW), or make it energy if its values are"
                 .into(),
         ),
         (

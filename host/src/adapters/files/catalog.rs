@@ -3,7 +3,9 @@
 use std::collections::{BTreeSet, HashSet};
 use std::path::Path;
 
-use algohost_sdk::data::{DataPointConfig, DataPointFilter, DataPointId, TS, parse_time_zone};
+use algohost_sdk::data::{
+    DataPointConfig, DataPointFilter, DataPointId, Quantity, TS, parse_time_zone,
+};
 use algohost_sdk::{Error, Result};
 use serde::{Deserialize, Serialize};
 
@@ -194,7 +196,31 @@ pub(crate) fn check_definition(point: &DataPointConfig) -> Result<()> {
     parse_time_zone(&point.time_zone).map_err(|e| {
         Error::InvalidInput(format!("data point '{name}': {e}", e = strip_kind(&e)))
     })?;
-    Ok(())
+    check_unit(point)
+}
+
+/// Power in an energy unit or energy in a power unit (the kW/kWh mix-up)
+/// is refused: algorithms would read the values as the other quantity.
+fn check_unit(point: &DataPointConfig) -> Result<()> {
+    const POWER: [&str; 4] = ["W", "kW", "MW", "GW"];
+    const ENERGY: [&str; 4] = ["Wh", "kWh", "MWh", "GWh"];
+    let unit = point.unit.as_str();
+    let (units, other, other_units) = match point.quantity {
+        Quantity::Power if ENERGY.contains(&unit) => (POWER, Quantity::Energy, ENERGY),
+        Quantity::Energy if POWER.contains(&unit) => (ENERGY, Quantity::Power, POWER),
+        _ => return Ok(()),
+    };
+    Err(Error::InvalidInput(format!(
+        "data point '{}' is {} in {unit}, which is a unit of {other}: {} is in {}, {other} in {}; \
+         give it a unit of {} (such as {}), or make it {other} if its values are",
+        point.name,
+        point.quantity,
+        point.quantity,
+        units.join(", "),
+        other_units.join(", "),
+        point.quantity,
+        units[1],
+    )))
 }
 
 /// The message of an SDK error without its "invalid input: " prefix.
