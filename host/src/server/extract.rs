@@ -57,10 +57,28 @@ impl<T: DeserializeOwned + BodyShape> FromRequest<AppState> for JsonBody<T> {
                 )));
             }
         }
-        match axum::Json::<T>::from_bytes(&body) {
-            Ok(axum::Json(value)) => Ok(JsonBody(value)),
-            Err(rejection) => Err(ApiError::BadRequest(rejection.body_text())),
-        }
+        let mut json = serde_json::Deserializer::from_slice(&body);
+        serde_path_to_error::deserialize(&mut json)
+            .map(JsonBody)
+            .map_err(|e| {
+                let message = without_position(e.inner());
+                let mut path = e.path().to_string();
+                // An unknown field's path ends with it: say where it is.
+                if message.starts_with("unknown field")
+                    && let Some(serde_path_to_error::Segment::Map { key }) = e.path().iter().last()
+                {
+                    path = path
+                        .strip_suffix(key.as_str())
+                        .unwrap_or(&path)
+                        .trim_end_matches('.')
+                        .to_owned();
+                }
+                let place = match path.as_str() {
+                    "" | "." => "the body".to_owned(),
+                    path => format!("the body's field {path}"),
+                };
+                ApiError::BadRequest(format!("{place}: {message}"))
+            })
     }
 }
 
@@ -131,7 +149,13 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Query(v)| Query(v))
-            .map_err(|r: QueryRejection| ApiError::BadRequest(r.body_text()))
+            .map_err(|r: QueryRejection| {
+                let text = r.body_text();
+                let cause = text
+                    .strip_prefix("Failed to deserialize query string: ")
+                    .unwrap_or(&text);
+                ApiError::BadRequest(format!("query parameter {cause}"))
+            })
     }
 }
 
@@ -143,10 +167,68 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T>
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        axum::extract::Path::<T>::from_request_parts(parts, state)
-            .await
-            .map(|axum::extract::Path(v)| Path(v))
-            .map_err(|r: PathRejection| ApiError::BadRequest(r.body_text()))
+        let rejection = match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => return Ok(Path(value)),
+            Err(rejection) => rejection,
+        };
+        // The name of a lone parameter, which the rejection does not say.
+        let raw = axum::extract::RawPathParams::from_request_parts(parts, state).await;
+        let name = raw
+            .ok()
+            .and_then(|raw| raw.iter().next().map(|(key, _)| key.to_owned()));
+        Err(ApiError::BadRequest(path_message(
+            &rejection,
+            name.as_deref().unwrap_or("parameter"),
+        )))
+    }
+}
+
+/// What a path parameter that does not parse should have been.
+fn path_message(rejection: &PathRejection, lone: &str) -> String {
+    use axum::extract::path::ErrorKind;
+    let PathRejection::FailedToDeserializePathParams(e) = rejection else {
+        return rejection.body_text();
+    };
+    let (key, value, expected) = match e.kind() {
+        ErrorKind::ParseErrorAtKey {
+            key,
+            value,
+            expected_type,
+        } => (key.as_str(), value, *expected_type),
+        ErrorKind::ParseError {
+            value,
+            expected_type,
+        } => (lone, value, *expected_type),
+        // A type's own parser failed (a UUID's).
+        ErrorKind::DeserializeError {
+            key,
+            value,
+            message,
+        } => (
+            key.as_str(),
+            value,
+            if message.contains("UUID") { "Uuid" } else { "" },
+        ),
+        _ => return rejection.body_text(),
+    };
+    let wanted = if expected.is_empty() {
+        return rejection.body_text();
+    } else if expected.ends_with("Uuid") {
+        "a UUID, such as 0193b5e2-6c1d-7e4a-9f10-2b3c4d5e6f70 (as POST /runs answers it)"
+    } else if expected.starts_with(['i', 'u']) {
+        "a whole number"
+    } else {
+        expected
+    };
+    format!("the {key} '{value}' in the path is not {wanted}")
+}
+
+/// A serde_json error's message without its `at line 1 column 7`.
+fn without_position(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    match text.rfind(" at line ") {
+        Some(at) if e.line() > 0 => text[..at].to_owned(),
+        _ => text,
     }
 }
 

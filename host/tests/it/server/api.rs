@@ -233,14 +233,27 @@ fn malformed_requests_get_problems_that_say_what_is_wrong() {
             )
         );
     }
-    server.get("/runs/not-a-uuid").problem(400);
+    // Said in the API's words, not the framework's.
+    assert_eq!(
+        server.get("/runs/not-a-uuid").problem(400)["detail"],
+        "the id 'not-a-uuid' in the path is not a UUID, such as \
+         0193b5e2-6c1d-7e4a-9f10-2b3c4d5e6f70 (as POST /runs answers it)"
+    );
+    assert_eq!(
+        server.get("/data-points/one").problem(400)["detail"],
+        "the id 'one' in the path is not a whole number"
+    );
+    let misnamed = server.post("/runs", &json!({"name": "resample", "params": {}}));
+    assert_eq!(
+        misnamed.problem(400)["detail"],
+        "the body: unknown field `name`, expected one of `algorithm`, `params`, `timeout`"
+    );
     // An unknown query parameter is a mistake to show, not to ignore.
     let cursor = server.get("/runs?cursor=abc").problem(400);
-    assert!(
-        cursor["detail"].as_str().unwrap().contains(
-            "unknown field `cursor`, expected one of `status`, `algorithm`, `limit`, `before`"
-        ),
-        "{cursor}"
+    assert_eq!(
+        cursor["detail"],
+        "query parameter cursor: unknown field `cursor`, expected one of `status`, \
+         `algorithm`, `limit`, `before`"
     );
     server.get("/algorithms?name=resample").problem(400);
     for path in ["/algorithms/resample?version=1", "/data-points/1?verbose"] {
