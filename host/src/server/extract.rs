@@ -65,7 +65,8 @@ impl<T: DeserializeOwned + BodyShape> FromRequest<AppState> for JsonBody<T> {
                 let mut path = e.path().to_string();
                 // An unknown field's path ends with it: say where it is.
                 if message.starts_with("unknown field")
-                    && let Some(serde_path_to_error::Segment::Map { key }) = e.path().iter().last()
+                    && let Some(serde_path_to_error::Segment::Map { key }) =
+                        e.path().iter().next_back()
                 {
                     path = path
                         .strip_suffix(key.as_str())
