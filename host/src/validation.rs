@@ -113,7 +113,58 @@ impl ParamsValidator {
         let schema_path = e.schema_path().as_str();
         self.choices_message(e.instance(), schema_path)
             .or_else(|| self.branches_message(e))
+            .or_else(|| self.unexpected_message(e))
             .unwrap_or_else(|| self.with_expectation(e.to_string(), schema_path))
+    }
+
+    /// The schema at a validator's schema path, following the `$ref`s it
+    /// passes through (`/properties/battery/$ref/additionalProperties`).
+    fn resolve(&self, schema_path: &str) -> Option<&Value> {
+        let mut node = &self.schema;
+        for segment in schema_path.split('/').skip(1) {
+            let segment = segment.replace("~1", "/").replace("~0", "~");
+            node = if segment == "$ref" {
+                let target = node.get("$ref")?.as_str()?.strip_prefix('#')?;
+                self.schema.pointer(target)?
+            } else {
+                match node {
+                    Value::Array(items) => items.get(segment.parse::<usize>().ok()?)?,
+                    other => other.get(&segment)?,
+                }
+            };
+        }
+        Some(node)
+    }
+
+    /// For properties the schema does not allow, the validator's message
+    /// with the allowed ones they are close to, or else every allowed one:
+    /// `… ('limit' was unexpected); did you mean 'limit_kw'?`.
+    fn unexpected_message(&self, e: &ValidationError<'_>) -> Option<String> {
+        let ValidationErrorKind::AdditionalProperties { unexpected } = e.kind() else {
+            return None;
+        };
+        let parent = e
+            .schema_path()
+            .as_str()
+            .strip_suffix("/additionalProperties")?;
+        let allowed: Vec<&str> = self
+            .resolve(parent)?
+            .get("properties")?
+            .as_object()?
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let close: Vec<String> = unexpected
+            .iter()
+            .flat_map(|name| algohost_sdk::suggest::close_names(name, allowed.iter().copied()))
+            .map(|name| format!("'{name}'"))
+            .collect();
+        let hint = if close.is_empty() {
+            format!("the properties here are {}", allowed.join(", "))
+        } else {
+            format!("did you mean {}?", close.join(" or "))
+        };
+        Some(format!("{e}; {hint}"))
     }
 }
 
@@ -198,7 +249,7 @@ impl ParamsValidator {
         if !(schema_path.ends_with("/oneOf") || schema_path.ends_with("/anyOf")) {
             return None;
         }
-        let branches = self.schema.pointer(schema_path)?.as_array()?;
+        let branches = self.resolve(schema_path)?.as_array()?;
         let constants: Option<Vec<String>> = branches
             .iter()
             .map(|b| b.get("const").map(Value::to_string))
@@ -219,7 +270,7 @@ impl ParamsValidator {
     fn with_expectation(&self, message: String, schema_path: &str) -> String {
         if let Some(format) = schema_path
             .strip_suffix("/format")
-            .and_then(|parent| self.schema.pointer(parent)?.get("format")?.as_str())
+            .and_then(|parent| self.resolve(parent)?.get("format")?.as_str())
         {
             return match format_example(format) {
                 Some(example) => format!("{message}; for example {example}"),
@@ -228,7 +279,7 @@ impl ParamsValidator {
         }
         let Some(schema) = schema_path
             .strip_suffix("/pattern")
-            .and_then(|parent| self.schema.pointer(parent))
+            .and_then(|parent| self.resolve(parent))
         else {
             return message;
         };
@@ -271,6 +322,50 @@ fn format_example(format: &str) -> Option<&'static str> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn unexpected_properties_get_the_close_allowed_ones() {
+        let v = ParamsValidator::compile(&json!({
+            "type": "object",
+            "properties": {
+                "limit_kw": {"type": "number"},
+                "battery": {"$ref": "#/$defs/Battery"}
+            },
+            "additionalProperties": false,
+            "$defs": {"Battery": {
+                "type": "object",
+                "properties": {"efficiency": {"type": "number"}, "power_kw": {"type": "number"}},
+                "additionalProperties": false
+            }}
+        }))
+        .unwrap();
+        let errors = v.errors(&json!({"limit": 50, "battery": {"eficiency": 0.9, "colour": 1}}));
+        let messages: Vec<(&str, &str)> = errors
+            .iter()
+            .map(|e| (e.pointer.as_str(), e.message.as_str()))
+            .collect();
+        assert_eq!(
+            messages,
+            [
+                (
+                    "",
+                    "Additional properties are not allowed ('limit' was unexpected); did you mean \
+                     'limit_kw'?"
+                ),
+                (
+                    "/battery",
+                    "Additional properties are not allowed ('colour', 'eficiency' were \
+                     unexpected); did you mean 'efficiency'?"
+                ),
+            ]
+        );
+        let far = v.errors(&json!({"colour": 1}));
+        assert_eq!(
+            far[0].message,
+            "Additional properties are not allowed ('colour' was unexpected); the properties \
+             here are battery, limit_kw"
+        );
+    }
 
     #[test]
     fn reports_every_error_with_its_pointer() {

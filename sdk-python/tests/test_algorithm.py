@@ -122,11 +122,13 @@ def test_a_model_refuses_misspelt_keys_unless_its_config_sets_extra() -> None:
     assert e.value.errors == [
         {
             "pointer": "",
-            "message": "Additional properties are not allowed ('windw' was unexpected)",
+            "message": "Additional properties are not allowed ('windw' was unexpected); "
+            "did you mean 'window'?",
         },
         {
             "pointer": "/battery",
-            "message": "Additional properties are not allowed ('efficency' was unexpected)",
+            "message": "Additional properties are not allowed ('efficency' was unexpected); "
+            "did you mean 'efficiency'?",
         },
     ]
     host.validate("loose", {"windw": 8})

@@ -70,7 +70,8 @@ def test_validate_reports_every_error_with_its_pointer(host: algohost.Host) -> N
     assert sorted(e.value.errors, key=lambda err: err["pointer"]) == [
         {
             "pointer": "",
-            "message": "Additional properties are not allowed ('nope' was unexpected)",
+            "message": "Additional properties are not allowed ('nope' was unexpected); "
+            "the properties here are efficiency, limit_kw",
         },
         {"pointer": "/limit_kw", "message": '"x" is not of type "number"'},
     ]
