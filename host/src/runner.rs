@@ -523,6 +523,7 @@ fn invoke(
     let (tx, rx) = mpsc::sync_channel(1);
     let state = Arc::new(AtomicU8::new(INVOKED));
     let (run_id, algorithm) = (host.run_id.clone(), host.algorithm.clone());
+    let cancel = host.cancel.clone();
     let job = {
         let state = state.clone();
         let (run_id, algorithm) = (run_id.clone(), algorithm.clone());
@@ -548,20 +549,28 @@ fn invoke(
     match rx.recv_timeout(timeout) {
         Ok(result) => Ended::Returned(result),
         Err(mpsc::RecvTimeoutError::Timeout) => {
+            // Past its deadline a plugin that checks (ctx.check()) stops at
+            // its next check: it gets a moment to, so that only one that
+            // goes on is given up and counted as abandoned.
+            cancel.cancel();
+            if rx.recv_timeout(TIMEOUT_GRACE).is_ok() {
+                return Ended::TimedOut;
+            }
             let given_up =
                 state.compare_exchange(INVOKED, ABANDONED, Ordering::SeqCst, Ordering::SeqCst);
             match (given_up, rx.try_recv()) {
-                // It returned just now: its result stands.
-                (Err(_), Ok(result)) => Ended::Returned(result),
-                (Err(_), Err(_)) => Ended::TimedOut,
+                // It returned just now.
+                (Err(_), _) => Ended::TimedOut,
                 (Ok(_), _) => {
                     ABANDONED_RUNS.fetch_add(1, Ordering::SeqCst);
                     tracing::warn!(
                         run_id = %run_id,
                         algorithm = %algorithm,
                         abandoned = ABANDONED_RUNS.load(Ordering::SeqCst),
-                        "a run timed out while its plugin goes on (it does not call ctx.check()); \
-                         its thread runs until the plugin returns, beside the runs that follow"
+                        "a run timed out and its plugin did not stop within {} s of it (it does \
+                         not call ctx.check(), or is inside a long call); its thread runs until \
+                         the plugin returns, beside the runs that follow",
+                        TIMEOUT_GRACE.as_secs_f64()
                     );
                     Ended::TimedOut
                 }
@@ -572,6 +581,10 @@ fn invoke(
         }
     }
 }
+
+/// How long a plugin has, once its run timed out, to notice and return
+/// before it is given up (left running on its thread).
+pub const TIMEOUT_GRACE: Duration = Duration::from_secs(1);
 
 /// States of an invocation with a deadline.
 const INVOKED: u8 = 0;

@@ -276,7 +276,10 @@ impl PyHost {
     /// the interrupt's `run` (kept even when it finished meanwhile) and a
     /// note of how it ended; a plugin that does not stop within 5 s (busy in
     /// a call into C) is given up as at a timeout, and a second Ctrl-C
-    /// raises at once.
+    /// raises at once. Without `timeout` a Python algorithm runs on the
+    /// calling thread, where Ctrl-C raises in the plugin once it is back in
+    /// Python (not during a long call into C); pass `timeout` for the 5 s
+    /// give-up.
     ///
     /// ```python
     /// run = host.run("resample", {"names": ["site.load"], "resolution": "PT1H"})

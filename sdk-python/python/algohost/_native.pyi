@@ -364,7 +364,10 @@ class Host:
         cancels the run and raises ``KeyboardInterrupt`` once it has stopped,
         with the ``Run`` as the interrupt's ``run`` and a note of how it ended;
         a plugin that does not stop within 5 s is given up as at a timeout, and
-        a second Ctrl-C raises at once."""
+        a second Ctrl-C raises at once. Without ``timeout`` a Python algorithm
+        runs on the calling thread, where Ctrl-C raises in the plugin once it
+        is back in Python (not during a long call into C); pass ``timeout``
+        for the 5 s give-up."""
     def run_async(
         self,
         name: str,
