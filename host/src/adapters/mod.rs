@@ -276,18 +276,34 @@ pub fn display_spec(spec: &str) -> String {
         },
         None => spec.to_owned(),
     };
-    mask_password_parameters(&url)
+    SECRET_PARAMETERS
+        .iter()
+        .fold(url, |text, key| mask_parameter(&text, key))
 }
 
-/// `text` with the value of every `password=` parameter (of a URL's query,
+/// Parameters whose values are secrets: masked wherever a data spec is
+/// shown, even where they are refused (a token belongs in
+/// `ALGOHOST_REST_TOKEN`, and saying so must not print it).
+const SECRET_PARAMETERS: [&str; 7] = [
+    "password",
+    "token",
+    "access_token",
+    "bearer",
+    "api_key",
+    "apikey",
+    "secret",
+];
+
+/// `text` with the value of every `key=` parameter (of a URL's query,
 /// `?password=…&`, or of a libpq connection string, `password=… `)
 /// replaced by `***`.
-fn mask_password_parameters(text: &str) -> String {
+fn mask_parameter(text: &str, key: &str) -> String {
+    let pattern = format!("{key}=");
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
-    while let Some(at) = rest.to_ascii_lowercase().find("password=") {
+    while let Some(at) = rest.to_ascii_lowercase().find(&pattern) {
         let starts_key = at == 0 || matches!(rest.as_bytes()[at - 1], b'?' | b'&' | b' ' | b'\t');
-        let value_start = at + "password=".len();
+        let value_start = at + pattern.len();
         out.push_str(&rest[..value_start]);
         rest = &rest[value_start..];
         if starts_key {
@@ -376,6 +392,15 @@ mod tests {
             "host=db user=app password=*** dbname=energy"
         );
         assert_eq!(display_spec("data/old_password=x"), "data/old_password=x");
+        // Tokens in a data API URL are refused, and masked when shown.
+        assert_eq!(
+            display_spec("http://a:8000?timeout=3&token=s3cret&access_token=s3cret"),
+            "http://a:8000?timeout=3&token=***&access_token=***"
+        );
+        assert_eq!(
+            display_spec("http://a:8000/?Bearer=s3cret&x=1"),
+            "http://a:8000/?Bearer=***&x=1"
+        );
     }
 
     #[test]

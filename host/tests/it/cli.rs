@@ -377,6 +377,17 @@ fn a_run_given_no_data_or_data_that_is_not_there_says_how_to_give_some() {
     );
     assert!(!s.path().join("demo-dta").exists());
 
+    // A token in a data API URL is refused without being printed.
+    let url = "http://127.0.0.1:9?timeout=3&token=s3cretTOK";
+    let out = s.algohost(&["run", "resample", "--data", url, "--params", params]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).starts_with("error: --data http://127.0.0.1:9?timeout=3&token=***: ")
+            && !stderr(&out).contains("s3cretTOK"),
+        "{}",
+        stderr(&out)
+    );
+
     // A mistyped data point name is answered with the close one.
     let params = r#"{"names": ["site.lod"], "resolution": "PT1H"}"#;
     let out = s.algohost(&["run", "resample", "--data", "demo-data", "--params", params]);
@@ -967,4 +978,70 @@ fn what_a_plugin_writes_to_fd_1_goes_to_stderr_even_after_its_timeout() {
             stderr(&out)
         );
     }
+}
+
+/// A Python plugin `soc_range` whose pydantic model refuses `soc_min` at or
+/// above `soc_max`, importable from `dir` on PYTHONPATH.
+fn write_soc_range_plugin(dir: &Path) {
+    std::fs::write(
+        dir.join("soc_range.py"),
+        r#"import algohost, pydantic
+
+class Battery(pydantic.BaseModel):
+    soc_min: float = 0.1
+    soc_max: float = 0.9
+
+    @pydantic.model_validator(mode="after")
+    def ordered(self):
+        if self.soc_min >= self.soc_max:
+            raise ValueError("soc_min must be below soc_max")
+        return self
+
+class Params(pydantic.BaseModel):
+    batteries: list[Battery]
+
+@algohost.algorithm
+def soc_range(ctx: algohost.Context, params: Params) -> dict:
+    """Counts the batteries."""
+    return {"batteries": len(params.batteries)}
+"#,
+    )
+    .unwrap();
+    let dist_info = dir.join("soc_range-0.1.0.dist-info");
+    std::fs::create_dir(&dist_info).unwrap();
+    std::fs::write(
+        dist_info.join("METADATA"),
+        "Metadata-Version: 2.1\nName: soc-range\nVersion: 0.1.0\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dist_info.join("entry_points.txt"),
+        "[algohost.algorithms]\nsoc_range = soc_range:soc_range\n",
+    )
+    .unwrap();
+}
+
+#[test]
+fn params_a_python_plugins_pydantic_validator_refuses_exit_2_with_their_pointers() {
+    let Some(venv) = optional_venv() else { return };
+    let s = Scratch::new();
+    let site = s.path().join("site");
+    std::fs::create_dir(&site).unwrap();
+    write_soc_range_plugin(&site);
+    let params = r#"{"batteries": [{}, {"soc_min": 0.9, "soc_max": 0.1}]}"#;
+    let out = s
+        .command(&["run", "soc_range", "--params", params])
+        .env("VIRTUAL_ENV", &venv)
+        .env("PYTHONPATH", &site)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.ends_with(
+            " of soc_range failed: invalid input: invalid params for 'soc_range' (1 error):\n  \
+             /batteries/1: soc_min must be below soc_max\n"
+        ),
+        "{err}"
+    );
 }
