@@ -378,6 +378,57 @@ def test_frames_the_outputs_do_not_declare_fail_the_run() -> None:
     )
 
 
+class Battery(pydantic.BaseModel):
+    soc_min: float = 0.1
+    soc_max: float = 0.9
+
+    @pydantic.model_validator(mode="after")
+    def ordered(self) -> Battery:
+        if self.soc_min >= self.soc_max:
+            raise ValueError("soc_min must be below soc_max")
+        return self
+
+
+class DispatchParams(pydantic.BaseModel):
+    batteries: list[Battery]
+    limit_kw: float
+
+    @pydantic.field_validator("limit_kw")
+    @classmethod
+    def not_zero(cls, limit_kw: float) -> float:
+        if limit_kw == 0:
+            raise ValueError("limit_kw must not be 0")
+        return limit_kw
+
+
+def test_params_a_pydantic_validator_refuses_fail_the_run_as_invalid_input() -> None:
+    @algohost.algorithm
+    def dispatch(ctx: algohost.Context, params: DispatchParams) -> dict[str, int]:
+        """Counts the batteries."""
+        return {"batteries": len(params.batteries)}
+
+    host = algohost.Host(algorithms=[dispatch])
+    params = {"batteries": [{}, {"soc_min": 0.9, "soc_max": 0.1}], "limit_kw": 0}
+    run = host.run("dispatch", params)
+    assert run.status == "failed"
+    assert run.error == {
+        "kind": "invalid_input",
+        "message": "invalid input: invalid params for 'dispatch' (2 errors):\n"
+        "  /batteries/1: soc_min must be below soc_max\n"
+        "  /limit_kw: limit_kw must not be 0",
+        "details": {
+            "errors": [
+                {"pointer": "/batteries/1", "message": "soc_min must be below soc_max"},
+                {"pointer": "/limit_kw", "message": "limit_kw must not be 0"},
+            ]
+        },
+    }
+    with pytest.raises(algohost.RunFailed) as e:
+        run.raise_for_status()
+    assert e.value.kind == "invalid_input"
+    assert host.run("dispatch", {"batteries": [{}], "limit_kw": 5}).summary == {"batteries": 1}
+
+
 def test_a_function_that_is_not_decorated_is_refused() -> None:
     def plain(ctx: algohost.Context) -> None:
         """Not an algorithm."""

@@ -294,6 +294,11 @@ pub fn to_sdk(py: Python<'_>, err: &PyErr, has_deadline: bool) -> Error {
     if let Some(error) = sdk_error_of(value) {
         return error;
     }
+    if value.is_instance(e.validation.bind(py)).unwrap_or(false) {
+        // Params the plugin's model refused (`AlgorithmSpec.invoke`).
+        let message = value.str().map(|s| s.to_string()).unwrap_or_default();
+        return Error::InvalidInput(message);
+    }
     if err.is_instance_of::<PyKeyboardInterrupt>(py) {
         let caught = INTERRUPT.with(|slot| match &mut *slot.borrow_mut() {
             Some(interrupt) => {
@@ -326,8 +331,20 @@ pub fn to_sdk(py: Python<'_>, err: &PyErr, has_deadline: bool) -> Error {
 /// an exception of the plugin's own has them (its type and traceback):
 /// for the error of a context call that the plugin let through, whose
 /// [`to_sdk`] error keeps the kind and message but not where it was raised.
+/// For a `ValidationError`, its `errors` (each with its pointer) instead.
 /// Null for an exception that was never raised in Python.
 pub fn details(py: Python<'_>, err: &PyErr) -> Value {
+    let value = err.value(py);
+    if value
+        .is_instance(exceptions(py).validation.bind(py))
+        .unwrap_or(false)
+    {
+        let errors = value
+            .getattr("errors")
+            .ok()
+            .and_then(|errors| pythonize::depythonize::<Vec<ParamsError>>(&errors).ok());
+        return serde_json::json!({ "errors": errors.unwrap_or_default() });
+    }
     if err.traceback(py).is_none() {
         return Value::Null;
     }

@@ -40,9 +40,11 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, overload
 
 import pydantic
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
+import pydantic_core
 from pydantic_core import core_schema
 
 from algohost import _logging
+from algohost._native import ValidationError
 
 if TYPE_CHECKING:
     from algohost._native import Context
@@ -123,16 +125,25 @@ class AlgorithmSpec:
             if self.params_mode == "schema":
                 result = self.function(ctx, dict(params))
             elif self.params_mode == "model":
-                assert self.params_model is not None
-                result = self.function(ctx, self.params_model.model_validate(params))
+                result = self.function(ctx, self._validated(params))
             else:
-                assert self.params_model is not None
-                values = self.params_model.model_validate(params)
+                values = self._validated(params)
                 kwargs = {arg: getattr(values, attr) for arg, attr in self.kwarg_fields}
                 result = self.function(ctx, **kwargs)
         finally:
             _logging.leave(token)
         return self._normalise(result)
+
+    def _validated(self, params: Mapping[str, Any]) -> pydantic.BaseModel:
+        """``params`` as the params model; what its validators refuse (checks
+        the JSON Schema cannot express, such as ``soc_min < soc_max``) raises
+        :class:`~algohost.ValidationError` with every error at its JSON
+        Pointer, so that the run fails as invalid input."""
+        assert self.params_model is not None
+        try:
+            return self.params_model.model_validate(params)
+        except pydantic.ValidationError as e:
+            raise params_error(self.name, e) from None
 
     def _normalise(
         self, result: object
@@ -203,6 +214,54 @@ class AlgorithmSpec:
                 )
             checked[name] = typing.cast(ArrowStreamExportable, frame)
         return checked
+
+
+def params_error(algorithm_name: str, error: pydantic.ValidationError) -> ValidationError:
+    """pydantic's errors as a :class:`~algohost.ValidationError` like the
+    host's own params errors: each at its JSON Pointer (``loc`` ``("batteries",
+    0)`` is ``/batteries/0``), with the validator's own message (without
+    pydantic's "Value error, ").
+
+    >>> class P(pydantic.BaseModel):
+    ...     low: float
+    ...     @pydantic.field_validator("low")
+    ...     @classmethod
+    ...     def positive(cls, v: float) -> float:
+    ...         if v <= 0:
+    ...             raise ValueError("low must be positive")
+    ...         return v
+    >>> try:
+    ...     P.model_validate({"low": -1})
+    ... except pydantic.ValidationError as e:
+    ...     print(params_error("f", e))
+    invalid params for 'f' (1 error):
+      /low: low must be positive
+    """
+    errors = [
+        {
+            "pointer": "".join(
+                "/" + str(part).replace("~", "~0").replace("/", "~1")
+                for part in item["loc"]
+            ),
+            "message": _pydantic_message(item),
+        }
+        for item in error.errors(include_url=False)
+    ]
+    lines = "".join(f"\n  {e['pointer'] or '(root)'}: {e['message']}" for e in errors)
+    plural = "" if len(errors) == 1 else "s"
+    return ValidationError(
+        f"invalid params for '{algorithm_name}' ({len(errors)} error{plural}):{lines}",
+        errors,
+    )
+
+
+def _pydantic_message(item: pydantic_core.ErrorDetails) -> str:
+    """The message of one pydantic error: a validator's own text for the
+    ``ValueError`` or ``AssertionError`` it raised, pydantic's otherwise."""
+    cause = (item.get("ctx") or {}).get("error")
+    if item["type"] in ("value_error", "assertion_error") and str(cause or ""):
+        return str(cause)
+    return item["msg"]
 
 
 F = TypeVar("F", bound=Callable[..., Any])
