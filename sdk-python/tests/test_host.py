@@ -16,6 +16,7 @@ from typing import Any
 import algohost
 import fixture_plugins
 import numpy as np
+import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 import polars as pl
 import pydantic
 import pytest
@@ -378,19 +379,19 @@ def test_frames_the_outputs_do_not_declare_fail_the_run() -> None:
     )
 
 
-class Battery(pydantic.BaseModel):
+class DispatchBattery(pydantic.BaseModel):
     soc_min: float = 0.1
     soc_max: float = 0.9
 
     @pydantic.model_validator(mode="after")
-    def ordered(self) -> Battery:
+    def ordered(self) -> DispatchBattery:
         if self.soc_min >= self.soc_max:
             raise ValueError("soc_min must be below soc_max")
         return self
 
 
 class DispatchParams(pydantic.BaseModel):
-    batteries: list[Battery]
+    batteries: list[DispatchBattery]
     limit_kw: float
 
     @pydantic.field_validator("limit_kw")
@@ -511,6 +512,31 @@ def test_params_that_are_not_json_are_refused_with_their_pointers(
         "invalid params for 'echo' (7 errors):\n"
         "  /limit_kw: NaN is not allowed: NaN/inf are not JSON numbers\n"
     )
+
+
+def test_nat_and_numpy_datetimes_are_refused_with_their_pointers(host: algohost.Host) -> None:
+    params = {
+        "start": pd.NaT,
+        "end": np.datetime64("NaT"),
+        "at": np.datetime64("2026-03-01T00:00"),
+        "at_ns": np.datetime64("2026-03-01T00:00:00.000000000"),
+    }
+    with pytest.raises(algohost.ValidationError) as e:
+        host.validate("echo", params)
+    naive = (
+        "has no time zone, so its instant is ambiguous; pass a datetime with one, e.g. "
+        'pd.Timestamp(value, tz="UTC") or an ISO 8601 string with an offset such as '
+        '"2026-03-01T00:00:00Z"'
+    )
+    assert e.value.errors == [
+        {"pointer": "/start", "message": "NaT is not a time; pass None"},
+        {"pointer": "/end", "message": "NaT is not a time; pass None"},
+        {"pointer": "/at", "message": f"a numpy.datetime64 (2026-03-01T00:00) {naive}"},
+        {
+            "pointer": "/at_ns",
+            "message": f"a numpy.datetime64 (2026-03-01T00:00:00.000000000) {naive}",
+        },
+    ]
 
 
 def test_dates_and_datetimes_with_a_time_zone_are_params_as_iso_text() -> None:

@@ -91,6 +91,9 @@ impl Converter {
         if value.is_instance_of::<PyList>() || value.is_instance_of::<PyTuple>() {
             return self.array(value, pointer, depth);
         }
+        if is_nat(value)? {
+            return Ok(self.refuse(pointer, "NaT is not a time; pass None".to_owned()));
+        }
         if let Some(kind) = temporal(value)? {
             let iso = iso_text(value);
             let message = match (kind, iso) {
@@ -118,6 +121,16 @@ impl Converter {
                     describe(value)
                 ),
             };
+            return Ok(self.refuse(pointer, message));
+        }
+        if is_numpy(value)? && value.get_type().qualname()? == "datetime64" {
+            // No time zone, and `tolist()` of one in ns is an int.
+            let message = format!(
+                "a numpy.datetime64 ({}) has no time zone, so its instant is ambiguous; \
+                 pass a datetime with one, e.g. pd.Timestamp(value, tz=\"UTC\") or an \
+                 ISO 8601 string with an offset such as \"2026-03-01T00:00:00Z\"",
+                value.str()?
+            );
             return Ok(self.refuse(pointer, message));
         }
         if is_numpy(value)? {
@@ -261,6 +274,20 @@ pub(crate) fn describe(value: &Bound<'_, PyAny>) -> String {
 fn is_numpy(value: &Bound<'_, PyAny>) -> PyResult<bool> {
     let module = value.get_type().module()?;
     Ok(module.to_str()?.starts_with("numpy") && value.hasattr("tolist")?)
+}
+
+/// Whether `value` is pandas' `NaT` (a datetime that fails `utcoffset()`)
+/// or numpy's (`np.datetime64("NaT")`, whose `tolist()` is None).
+fn is_nat(value: &Bound<'_, PyAny>) -> PyResult<bool> {
+    let ty = value.get_type();
+    let module = ty.module()?;
+    Ok(
+        match (module.to_str()?.split('.').next(), ty.qualname()?.to_str()?) {
+            (Some("pandas"), "NaTType") => true,
+            (Some("numpy"), "datetime64") => value.str()?.to_str()? == "NaT",
+            _ => false,
+        },
+    )
 }
 
 static TEMPORAL: PyOnceLock<Py<PyTuple>> = PyOnceLock::new();
