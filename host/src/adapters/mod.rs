@@ -193,17 +193,25 @@ pub fn open_existing(spec: &str) -> Result<Arc<dyn Adapter>> {
     open(spec)
 }
 
-/// Retries of a server's first connection to PostgreSQL, about 30 s in all
-/// (see [`retry::Backoff`]): in docker-compose and the like, the server
-/// often starts before its database.
+/// Retries of a server's first connection to PostgreSQL or another
+/// algohost, about 30 s in all (see [`retry::Backoff`]): in docker-compose
+/// and the like, the server often starts before its data source.
 const SERVE_CONNECT_RETRIES: u32 = 10;
 
 /// Opens the data of `algohost serve`, as [`open_existing`] does, except
-/// that a PostgreSQL server that is not up yet is waited for longer, about
-/// 30 s (`?connect_retries=N` in the URL says otherwise).
+/// that a PostgreSQL server or another algohost that is not up yet is
+/// waited for longer, about 30 s (`?connect_retries=N`, or `?retries=N` for
+/// an algohost, in the URL says otherwise).
 pub fn open_for_serving(spec: &str) -> Result<Arc<dyn Adapter>> {
-    if DataSpec::of(spec)? != DataSpec::Postgres {
-        return open_existing(spec);
+    match DataSpec::of(spec)? {
+        DataSpec::Files => return open_existing(spec),
+        DataSpec::Rest => {
+            return Ok(Arc::new(rest::RestAdapter::connect_waiting(
+                spec,
+                SERVE_CONNECT_RETRIES,
+            )?));
+        }
+        DataSpec::Postgres => {}
     }
     let options = postgres::PostgresOptions {
         connect_retries: SERVE_CONNECT_RETRIES,

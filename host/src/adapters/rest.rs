@@ -92,6 +92,25 @@ impl RestAdapter {
         Ok(adapter)
     }
 
+    /// Like [`RestAdapter::connect`], but the first request retries a
+    /// server that does not answer yet `retries` times (unless the URL's
+    /// `retries` says otherwise), for a server started beside the one it
+    /// reads from; later requests retry as the URL (or the default) says.
+    pub fn connect_waiting(url: &str, retries: u32) -> Result<Self> {
+        let waiting = RestOptions {
+            retries,
+            ..RestOptions::from_env()
+        };
+        let mut adapter = Self::connect_with(url, waiting)?;
+        let spec = RestSpec::parse(url, RestOptions::from_env())?;
+        let client = {
+            let _entered = adapter.runtime.as_ref().map(|r| r.enter());
+            Client::new(spec)?
+        };
+        adapter.client = Arc::new(client);
+        Ok(adapter)
+    }
+
     /// The base URL of the data API.
     pub fn target(&self) -> &str {
         self.client.target()

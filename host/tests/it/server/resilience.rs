@@ -369,3 +369,35 @@ fn sighup_drains_as_sigterm_does() {
     let run = server.get(&format!("/runs/{finished}")).json();
     assert_eq!(run["status"], "succeeded", "{run}");
 }
+
+#[test]
+fn serve_waits_at_start_up_for_the_algohost_it_reads_from() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let source = Scratch::new();
+    // The other server comes up 4 s after this one started (longer than
+    // the retries of a request, about 3 s).
+    let coming = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(4));
+        let server = source.start(&["--bind", &format!("127.0.0.1:{port}")]);
+        (source, server)
+    });
+    let scratch = Scratch::new();
+    let front = scratch.start_with_data(&format!("http://127.0.0.1:{port}"), &[]);
+    let (_source, _server) = coming.join().unwrap();
+    let points = front.get("/data-points").json();
+    assert_eq!(
+        points["data_points"].as_array().map(Vec::len),
+        Some(3),
+        "{points}"
+    );
+    assert!(
+        front
+            .logs()
+            .contains("the data API is unavailable; retrying"),
+        "{}",
+        front.logs()
+    );
+}
