@@ -7,6 +7,8 @@ import datetime
 from pathlib import Path
 
 import algohost
+import numpy as np
+import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 import polars as pl
 import pytest
 
@@ -118,4 +120,61 @@ def test_writing_a_series_says_to_write_a_frame(data_dir: Path) -> None:
     assert run.error["message"] == (
         "AlgohostError: expected a frame, got a Series (a single column); pass a "
         "DataFrame (series.to_frame())"
+    )
+
+
+HOURS = pd.date_range("2024-01-01", periods=3, freq="h", tz="UTC")
+FRAMES: dict[str, object] = {
+    "lazy": pl.DataFrame({"ts": HOURS, "test.power": [1.0, 2.0, 3.0]}).lazy(),
+    "pandas_unnamed_index": pd.DataFrame({"test.power": [4.0, 5.0, 6.0]}, index=HOURS),
+    "pandas_ts_and_index": pd.DataFrame({"ts": HOURS, "test.power": [1.0] * 3}, index=HOURS),
+    "polars_nan": pl.DataFrame({"ts": HOURS, "test.power": [1.0, float("nan"), 3.0]}),
+    "pandas_nan": pd.DataFrame({"ts": HOURS, "test.power": [1.0, np.nan, 3.0]}),
+}
+
+
+@algohost.algorithm
+def writes_frame(ctx: algohost.Context, case: str) -> dict[str, list[float]]:
+    """Writes FRAMES[case] to test.power and reads it back."""
+    ctx.define_data_points([algohost.DataPointConfig("test.power", "kW", "power", "PT1H")])
+    ctx.write(FRAMES[case])  # type: ignore[arg-type]
+    back = ctx.read(algohost.DataPointFilter(names=["test.power"]))
+    return {"values": back["test.power"].to_list()}
+
+
+@pytest.mark.parametrize(
+    ("case", "values"),
+    [("lazy", [1.0, 2.0, 3.0]), ("pandas_unnamed_index", [4.0, 5.0, 6.0])],
+)
+def test_a_lazy_frame_is_collected_and_an_unnamed_pandas_time_index_is_ts(
+    data_dir: Path, case: str, values: list[float]
+) -> None:
+    host = algohost.Host(data=data_dir, algorithms=[writes_frame])
+    assert host.run("writes_frame", {"case": case}).raise_for_status().summary == {
+        "values": values
+    }
+
+
+def test_pandas_nan_is_refused_as_polars_nan_is(data_dir: Path) -> None:
+    host = algohost.Host(data=data_dir, algorithms=[writes_frame])
+    for case in ("polars_nan", "pandas_nan"):
+        run = host.run("writes_frame", {"case": case})
+        assert run.error is not None
+        assert (run.error["kind"], run.error["message"]) == (
+            "invalid_input",
+            "invalid input: sample of 'test.power' at 2024-01-01T01:00:00Z is NaN, which is "
+            "not a value; write null for a missing value (fill_nan(None) in polars)",
+        ), case
+
+
+def test_a_pandas_frame_with_ts_and_an_unnamed_time_index_says_which_to_drop(
+    data_dir: Path,
+) -> None:
+    host = algohost.Host(data=data_dir, algorithms=[writes_frame])
+    run = host.run("writes_frame", {"case": "pandas_ts_and_index"})
+    assert run.error is not None
+    assert run.error["message"] == (
+        "AlgohostError: the pandas DataFrame has both a column 'ts' and an unnamed "
+        "DatetimeIndex; drop the index (df.reset_index(drop=True)) or make it the ts "
+        '(df.drop(columns="ts").rename_axis("ts"))'
     )

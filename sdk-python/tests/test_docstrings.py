@@ -7,11 +7,11 @@ import types
 
 import algohost
 import pytest
-from algohost import _algorithm, _logging, _plugins
+from algohost import _algorithm, _frames, _logging, _plugins
 
 
 @pytest.mark.parametrize(
-    "module", [algohost, _algorithm, _logging, _plugins], ids=lambda m: m.__name__
+    "module", [algohost, _algorithm, _frames, _logging, _plugins], ids=lambda m: m.__name__
 )
 def test_docstring_examples(module: types.ModuleType) -> None:
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)

@@ -103,3 +103,28 @@ def test_an_output_frame_that_cannot_cross_is_named(
         "data: output frame 'result': column 'h' is of type Float16, which algohost "
         "frames cannot hold; cast it to one they can"
     )
+
+
+def test_a_lazy_frame_returned_is_collected(
+    host: algohost.Host, handoff: dict[str, object]
+) -> None:
+    handoff["frame"] = pl.DataFrame({"x": [1, 2]}).lazy().with_columns(y=pl.col("x") * 2)
+    back = host.run("handoff").raise_for_status().frames["result"]
+    assert back.to_dict(as_series=False) == {"x": [1, 2], "y": [2, 4]}
+
+
+def test_a_pandas_time_index_is_the_ts_column_and_nan_stays_nan(
+    host: algohost.Host, handoff: dict[str, object]
+) -> None:
+    hours = pd.date_range("2026-03-01", periods=2, freq="h", tz="UTC")
+    handoff["frame"] = pd.DataFrame({"kw": [1.0, np.nan]}, index=hours)
+    back = host.run("handoff").raise_for_status().frames["result"]
+    assert back.columns == ["ts", "kw"]
+    assert back["ts"].dt.timestamp("ms").to_list() == [t.value // 10**6 for t in hours]
+    assert back["kw"].is_nan().to_list() == [False, True]
+    handoff["frame"] = pd.DataFrame({"kw": [1.0, 2.0]}, index=pd.Index([7, 9], name="row"))
+    back = host.run("handoff").raise_for_status().frames["result"]
+    assert back.to_dict(as_series=False) == {"row": [7, 9], "kw": [1.0, 2.0]}
+    handoff["frame"] = pd.DataFrame({"kw": [1.0, 2.0]}, index=pd.Index([7, 9]))
+    back = host.run("handoff").raise_for_status().frames["result"]
+    assert back.to_dict(as_series=False) == {"kw": [1.0, 2.0]}

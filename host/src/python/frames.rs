@@ -62,8 +62,9 @@ pub fn to_polars<'py>(py: Python<'py>, frame: DataFrame) -> PyResult<Bound<'py, 
     class.bind(py).call1((stream,))
 }
 
-/// A frame from anything with `__arrow_c_stream__` (or a pandas frame,
-/// through `pyarrow.Table.from_pandas`).
+/// A frame from anything with `__arrow_c_stream__`, a polars LazyFrame
+/// (collected) or a pandas frame (through `algohost._frames.from_pandas`,
+/// which keeps NaN and makes an unnamed time index `ts`).
 pub fn from_python(value: &Bound<'_, PyAny>) -> PyResult<DataFrame> {
     let py = value.py();
     if let Some(hint) = single_column(value)? {
@@ -73,27 +74,22 @@ pub fn from_python(value: &Bound<'_, PyAny>) -> PyResult<DataFrame> {
             format!("expected a frame, got a {type_name} (a single column); pass {hint}"),
         ));
     }
-    let exportable = if value.hasattr("__arrow_c_stream__")? {
-        value.clone()
-    } else if is_pandas(value)? {
-        py.import("pyarrow")
-            .map_err(|_| {
-                errors::algohost_error(
-                    py,
-                    "a pandas DataFrame needs pyarrow to cross into algohost: pip install pyarrow",
-                )
-            })?
-            .getattr("Table")?
-            .call_method1("from_pandas", (value,))?
-    } else {
-        let type_name = value.get_type().qualname()?;
-        return Err(errors::algohost_error(
-            py,
-            format!(
-                "expected a frame (a polars or pandas DataFrame, a pyarrow Table, or anything \
-                 with __arrow_c_stream__), got {type_name}"
-            ),
-        ));
+    let exportable = match library(value)?.as_str() {
+        "pandas" => py
+            .import("algohost._frames")?
+            .call_method1("from_pandas", (value,))?,
+        "polars" if value.get_type().qualname()? == "LazyFrame" => value.call_method0("collect")?,
+        _ if value.hasattr("__arrow_c_stream__")? => value.clone(),
+        _ => {
+            let type_name = value.get_type().qualname()?;
+            return Err(errors::algohost_error(
+                py,
+                format!(
+                    "expected a frame (a polars DataFrame or LazyFrame, a pandas DataFrame, a \
+                     pyarrow Table, or anything with __arrow_c_stream__), got {type_name}"
+                ),
+            ));
+        }
     };
     let capsule = exportable
         .call_method0("__arrow_c_stream__")?
@@ -110,11 +106,8 @@ pub fn from_python(value: &Bound<'_, PyAny>) -> PyResult<DataFrame> {
 /// For a single column (a polars or pandas Series, a pyarrow array), how to
 /// make it a frame.
 fn single_column(value: &Bound<'_, PyAny>) -> PyResult<Option<&'static str>> {
-    let ty = value.get_type();
-    let module: String = ty.getattr("__module__")?.extract()?;
-    let name = ty.qualname()?;
-    let name = name.to_str()?;
-    Ok(match (module.split('.').next().unwrap_or_default(), name) {
+    let name = value.get_type().qualname()?;
+    Ok(match (library(value)?.as_str(), name.to_str()?) {
         ("polars" | "pandas", "Series") => Some("a DataFrame (series.to_frame())"),
         ("pyarrow", "Array" | "ChunkedArray") => Some("a Table (pa.table({\"name\": array}))"),
         ("pyarrow", n) if n.ends_with("Array") => Some("a Table (pa.table({\"name\": array}))"),
@@ -122,7 +115,8 @@ fn single_column(value: &Bound<'_, PyAny>) -> PyResult<Option<&'static str>> {
     })
 }
 
-fn is_pandas(value: &Bound<'_, PyAny>) -> PyResult<bool> {
+/// The top-level package of `value`'s type: `polars`, `pandas`, …
+fn library(value: &Bound<'_, PyAny>) -> PyResult<String> {
     let module: String = value.get_type().getattr("__module__")?.extract()?;
-    Ok(module.starts_with("pandas"))
+    Ok(module.split('.').next().unwrap_or_default().to_owned())
 }

@@ -38,6 +38,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, overload
 
+import polars as pl
 import pydantic
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 import pydantic_core
@@ -66,6 +67,10 @@ class ArrowStreamExportable(Protocol):
     def __arrow_c_stream__(self, requested_schema: object | None = None) -> object: ...
 
 
+FrameLike = ArrowStreamExportable | pl.LazyFrame
+"""What a frame may be: a LazyFrame is collected by the host."""
+
+
 @dataclass(frozen=True)
 class Output:
     """What an algorithm returns: a JSON summary and named frames.
@@ -78,7 +83,7 @@ class Output:
 
     summary: dict[str, Any] | None = None
     """A small JSON object describing the result (shown by ``algohost run``)."""
-    frames: Mapping[str, ArrowStreamExportable] = field(default_factory=dict)
+    frames: Mapping[str, FrameLike] = field(default_factory=dict)
     """Output frames by name, as listed in the algorithm's ``outputs``."""
 
 
@@ -111,7 +116,7 @@ class AlgorithmSpec:
 
     def invoke(
         self, ctx: Context, params: Mapping[str, Any]
-    ) -> tuple[Any, dict[str, ArrowStreamExportable]]:
+    ) -> tuple[Any, dict[str, FrameLike]]:
         """Runs the function for one run and returns ``(summary, frames)``.
 
         ``params`` have passed the JSON Schema already; they are converted to
@@ -147,7 +152,7 @@ class AlgorithmSpec:
 
     def _normalise(
         self, result: object
-    ) -> tuple[Any, dict[str, ArrowStreamExportable]]:
+    ) -> tuple[Any, dict[str, FrameLike]]:
         """Turns what the function returned into ``(summary, frames)``."""
         if type(result) is dict:
             return self._summary(result), {}
@@ -161,7 +166,7 @@ class AlgorithmSpec:
         if _is_frame(result):
             outputs = self.manifest["outputs"]
             name = outputs[0]["name"] if outputs else DEFAULT_FRAME
-            return None, {name: typing.cast(ArrowStreamExportable, result)}
+            return None, {name: typing.cast(FrameLike, result)}
         if isinstance(result, Mapping):
             return self._summary(result), {}
         if result is None:
@@ -187,14 +192,14 @@ class AlgorithmSpec:
                 "(convert numpy values with .item() or float())"
             ) from e
 
-    def _frames(self, frames: object) -> dict[str, ArrowStreamExportable]:
+    def _frames(self, frames: object) -> dict[str, FrameLike]:
         """Checks the names and types of ``Output.frames``."""
         if not isinstance(frames, Mapping):
             raise TypeError(
                 f"algorithm `{self.name}` returned Output.frames as {_describe(frames)}; "
                 "use a dict of frame name to DataFrame"
             )
-        checked: dict[str, ArrowStreamExportable] = {}
+        checked: dict[str, FrameLike] = {}
         for name, frame in frames.items():
             if not isinstance(name, str) or not name:
                 raise TypeError(
@@ -209,10 +214,10 @@ class AlgorithmSpec:
             if not _is_frame(frame):
                 raise TypeError(
                     f"output frame `{name}` of algorithm `{self.name}` is {_describe(frame)}; "
-                    "use a polars or pandas DataFrame, a pyarrow Table or anything "
-                    "with __arrow_c_stream__"
+                    "use a polars DataFrame or LazyFrame, a pandas DataFrame, a pyarrow "
+                    "Table or anything with __arrow_c_stream__"
                 )
-            checked[name] = typing.cast(ArrowStreamExportable, frame)
+            checked[name] = typing.cast(FrameLike, frame)
         return checked
 
 
@@ -615,8 +620,11 @@ def _is_plain_mapping(annotation: object) -> bool:
 
 
 def _is_frame(value: object) -> bool:
-    """Whether a value exports an Arrow C stream (and is not a class)."""
-    return not isinstance(value, type) and hasattr(value, "__arrow_c_stream__")
+    """Whether a value exports an Arrow C stream or is a polars LazyFrame
+    (collected by the host), and is not a class."""
+    if isinstance(value, type):
+        return False
+    return hasattr(value, "__arrow_c_stream__") or isinstance(value, pl.LazyFrame)
 
 
 def _is_series(value: object) -> bool:

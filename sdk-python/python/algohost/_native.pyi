@@ -63,7 +63,7 @@ def _shutdown(grace: float = 10.0) -> None:
     ends the process with code 1 if one still runs then."""
 
 def resample(
-    frame: ArrowStreamExportable,
+    frame: ArrowStreamExportable | pl.LazyFrame,
     points: Sequence[DataPointConfig],
     to: str,
     *,
@@ -275,8 +275,9 @@ class Context:
         ``pl.col("ts").dt.convert_time_zone("Europe/Berlin")``."""
     def read_long(self, filter: DataPointFilter) -> pl.DataFrame:
         """Samples in long form: ``data_point_id``, ``ts``, ``value``."""
-    def write(self, frame: ArrowStreamExportable) -> None:
-        """Adds or replaces samples (wide, by data point name; or long)."""
+    def write(self, frame: ArrowStreamExportable | pl.LazyFrame) -> None:
+        """Adds or replaces samples (wide, by data point name; or long); a
+        LazyFrame is collected, a pandas frame's NaN refused like polars'."""
     def data_point(self, name: str, *, param: str | None = None) -> DataPointConfig:
         """The data point named ``name``; an unknown name raises ``AlgohostError``
         with the close names and the known ones, prefixed ``params.{param}:``
