@@ -42,6 +42,16 @@ pub use self::config::{RestOptions, TOKEN_ENV, is_rest_url};
 use self::wire::ARROW_STREAM;
 use super::{Adapter, Interrupt, Uninterrupted, wait_for};
 
+/// Whether the message of an [`Error::Data`] is this adapter's account of
+/// the other algohost failing or refusing a request (rather than being
+/// unreachable: see [`super::is_unavailable`]), which a server answers
+/// with 502.
+pub fn is_upstream(message: &str) -> bool {
+    message.starts_with("the bearer token ")
+        || message.starts_with("the data API ")
+        || message.starts_with(client::UPSTREAM_LIMIT)
+}
+
 const JSON: &str = "application/json";
 
 /// Data points and samples of a remote algohost, over its data API.

@@ -207,6 +207,10 @@ pub enum ApiError {
     /// now: the adapter's message (passwords masked).
     #[error("the data source is unavailable: {0}; try again later")]
     DataUnavailable(String),
+    /// The data source, another algohost, failed or refused the request:
+    /// the adapter's message.
+    #[error("the data source failed: {0}")]
+    BadGateway(String),
     /// The server was started without data (`--data`), so it has none to
     /// serve: not a transient state, so without `Retry-After`.
     #[error(
@@ -292,6 +296,7 @@ impl ApiError {
                 "data-unavailable",
                 "Data source unavailable",
             ),
+            BadGateway(_) => (StatusCode::BAD_GATEWAY, "bad-gateway", "Data source failed"),
             NoData => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "no-data",
@@ -355,6 +360,7 @@ impl IntoResponse for ApiError {
             ApiError::StoreUnwritable(_) | ApiError::DataUnavailable(_) => {
                 tracing::warn!("answered 503: {self}");
             }
+            ApiError::BadGateway(_) => tracing::warn!("answered 502: {self}"),
             _ => {}
         }
         let body = serde_json::to_vec(&problem).unwrap_or_default();
@@ -473,6 +479,9 @@ impl From<algohost_sdk::Error> for ApiError {
             }
             algohost_sdk::Error::Data(message) if message.starts_with(crate::adapters::NO_DATA) => {
                 ApiError::NoData
+            }
+            algohost_sdk::Error::Data(message) if crate::adapters::rest::is_upstream(&message) => {
+                ApiError::BadGateway(message)
             }
             other => ApiError::internal(other),
         }

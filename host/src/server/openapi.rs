@@ -113,6 +113,17 @@ fn add_shared_responses(op: &mut Operation) {
         "500",
         "The server failed; the detail is in its log under the request id",
     ));
+    if op
+        .tags
+        .as_ref()
+        .is_some_and(|tags| tags.iter().any(|t| t == "data"))
+    {
+        shared.push((
+            "502",
+            "The data source, another algohost, failed this request or refused this server's \
+             token (the detail says why)",
+        ));
+    }
     shared.push((
         "503",
         "The request timed out, the server is shutting down, its run store cannot be written \

@@ -248,6 +248,31 @@ fn tokens_come_from_the_options_and_refusals_say_what_to_do() {
         .define_data_points(std::slice::from_ref(&point))
         .unwrap_err();
     assert!(err.to_string().contains("scope 'run'"), "{err}");
+    // A server reading through the reader token answers 502 with why,
+    // not a bare 500.
+    let relay = serve(Arc::new(reader), Settings::default());
+    let answer = reqwest::blocking::Client::new()
+        .post(format!("{}data-points", relay.url))
+        .json(&serde_json::json!({"data_points": [
+            {"name": "q", "quantity": "power", "unit": "kW", "resolution": "PT15M"}
+        ]}))
+        .send()
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 502);
+    let problem: serde_json::Value = answer.json().unwrap();
+    assert_eq!(
+        problem["type"], "urn:algohost:problem:bad-gateway",
+        "{problem}"
+    );
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(
+        detail
+            .starts_with("the data source failed: the bearer token may not do this (403 Forbidden")
+            && detail.contains("scope 'run'")
+            && !detail.contains("reader-secret"),
+        "{detail}"
+    );
+    let reader = RestAdapter::connect_with(&served.url, with_token("reader-secret")).unwrap();
     let runner = RestAdapter::connect_with(&served.url, with_token("runner-secret")).unwrap();
     let stored = runner.define_data_points(&[point]).unwrap();
     assert_eq!(
@@ -276,7 +301,10 @@ fn a_write_over_the_body_limit_says_how_to_fit_it() {
     let big = long_frame(vec![id; 1000], ts, vec![Some(1.0); 1000]).unwrap();
     let message = rest.write(&big).unwrap_err().to_string();
     assert!(
-        message.contains("413") && message.contains("body_limit_bytes"),
+        message.starts_with("data: the write is larger than the body limit of the algohost at ")
+            && message.contains("413")
+            && message.contains("ALGOHOST_BODY_LIMIT_BYTES, or body_limit_bytes")
+            && message.contains("--chunk-size"),
         "{message}"
     );
 }
@@ -356,6 +384,68 @@ fn a_503_is_retried_with_backoff_until_the_server_answers() {
         message.contains("unavailable")
             && message.contains("4 attempt(s)")
             && message.contains("busy, come back"),
+        "{message}"
+    );
+}
+
+/// A stand-in server that reads each request and closes the connection
+/// without answering the first `failures` times (as a server killed or
+/// restarted mid-request does), then answers an empty data point list.
+/// Counts requests.
+fn hanging_up(failures: usize) -> (String, Arc<AtomicUsize>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let count = Arc::new(AtomicUsize::new(0));
+    let seen = count.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+                head.push(byte[0]);
+            }
+            if seen.fetch_add(1, Ordering::SeqCst) < failures {
+                continue; // dropped: closed before an answer
+            }
+            let body = r#"{"data_points": []}"#;
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+                 connection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    (url, count)
+}
+
+#[test]
+fn a_connection_closed_before_the_answer_is_retried_then_says_so() {
+    let (url, count) = hanging_up(2);
+    let rest = RestAdapter::connect_with(&url, options()).unwrap();
+    assert_eq!(
+        count.load(Ordering::SeqCst),
+        3,
+        "two hang-ups, then the answer"
+    );
+    assert!(
+        rest.data_points(&DataPointFilter::default())
+            .unwrap()
+            .is_empty()
+    );
+
+    let (url, count) = hanging_up(usize::MAX);
+    let message = RestAdapter::connect_with(&format!("{url}?retries=1"), options())
+        .unwrap_err()
+        .to_string();
+    assert_eq!(count.load(Ordering::SeqCst), 2, "one try and one retry");
+    assert!(
+        message.contains(&format!(
+            "the data API at {url}/ closed the connection before answering GET data-points (2 \
+             attempt(s); did it restart?)"
+        )),
         "{message}"
     );
 }

@@ -90,7 +90,10 @@ impl Client {
                 || self.build(&url, &request).send(),
                 |outcome| match outcome {
                     Ok(r) if is_retried(r.status()) => Some(retry_after(r.headers())),
-                    Err(e) if e.is_connect() => Some(None),
+                    // Not connected, or the connection closed before an
+                    // answer (the server restarted): every request is safe
+                    // to send again.
+                    Err(e) if e.is_connect() || (e.is_request() && !e.is_timeout()) => Some(None),
                     _ => None,
                 },
                 |_, attempt, wait| {
@@ -181,9 +184,11 @@ impl Client {
                 "the bearer token may not do this ({at}): {detail}; writing data needs a token \
                  with scope 'run'"
             )),
-            StatusCode::PAYLOAD_TOO_LARGE => Error::InvalidInput(format!(
-                "{detail} ({at}); write fewer samples at once, or raise body_limit_bytes of that \
-                 server"
+            StatusCode::PAYLOAD_TOO_LARGE => Error::Data(format!(
+                "{UPSTREAM_LIMIT}{} ({at}): {detail}; its operator can raise it \
+                 (ALGOHOST_BODY_LIMIT_BYTES, or body_limit_bytes in its config file), and \
+                 `algohost data import` or `export` can send less at once (--chunk-size)",
+                self.target()
             )),
             s if is_retried(s) => Error::Data(format!(
                 "{REST_BUSY}({at}, {attempts} attempt(s)): {detail}; try again \
@@ -211,14 +216,27 @@ impl Client {
                 chain(e)
             ));
         }
+        if e.is_request() {
+            return Error::Data(format!(
+                "the data API at {target} closed the connection before answering {} {} \
+                 ({attempts} attempt(s); did it restart?): {}",
+                request.method,
+                request.path,
+                chain(e)
+            ));
+        }
         Error::Data(format!(
-            "{} {} to the data API at {target} failed: {}",
+            "the data API at {target} failed {} {}: {}",
             request.method,
             request.path,
             chain(e)
         ))
     }
 }
+
+/// How the message of a write larger than the other server's body limit
+/// begins.
+pub const UPSTREAM_LIMIT: &str = "the write is larger than the body limit of the algohost at ";
 
 /// Statuses worth another attempt: the server is busy or starting.
 fn is_retried(status: StatusCode) -> bool {
