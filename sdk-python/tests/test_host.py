@@ -803,6 +803,24 @@ def test_paths_of_the_wrong_type_say_what_to_pass() -> None:
     )
 
 
+def test_a_missing_data_directory_is_refused_saying_an_empty_one_is_a_start(
+    tmp_path: Path,
+) -> None:
+    missing = tmp_path / "new-data"
+    with pytest.raises(algohost.AlgohostError) as e:
+        algohost.Host(data=missing)
+    assert str(e.value) == (
+        f"cannot open the data at {missing}: invalid input: no such data directory "
+        f"'{missing}'; give a directory of algohost data (for example one made by "
+        f"`algohost demo-data {missing}` or `algohost data import --to {missing}`), a "
+        f'postgres:// or an http:// URL; or, to start without data, create it empty '
+        f'(os.makedirs("{missing}")): runs then add the data points they define'
+    )
+    assert not missing.exists()
+    missing.mkdir()
+    assert algohost.Host(data=missing).run("echo", {"limit_kw": 1}).status == "succeeded"
+
+
 def test_a_host_without_data_says_how_to_give_it_some() -> None:
     run = algohost.Host().run("resample", {"names": ["site.load"], "resolution": "PT1H"})
     assert run.error == {

@@ -135,10 +135,23 @@ fn open_data(py: Python<'_>, spec: Option<&str>) -> PyResult<Arc<dyn Adapter>> {
     match spec {
         None => Ok(Arc::new(NoData)),
         Some(spec) => py.detach(|| adapters::open_existing(spec)).map_err(|e| {
+            // As the CLI's --data, a missing directory is refused (a
+            // mistyped path), but an empty one is a fine start.
+            let is_missing_dir = adapters::DataSpec::of(spec)
+                .is_ok_and(|kind| kind == adapters::DataSpec::Files)
+                && !std::path::Path::new(spec).exists();
+            let start_empty = if is_missing_dir {
+                format!(
+                    "; or, to start without data, create it empty (os.makedirs({spec:?})): \
+                     runs then add the data points they define"
+                )
+            } else {
+                String::new()
+            };
             errors::algohost_error(
                 py,
                 format!(
-                    "cannot open the data at {}: {e}",
+                    "cannot open the data at {}: {e}{start_empty}",
                     adapters::display_spec(spec)
                 ),
             )
