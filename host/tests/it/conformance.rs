@@ -237,12 +237,32 @@ fn define_rejects_another_quantity_and_bad_definitions(adapter: &dyn Adapter) {
             "starts with '=', which spreadsheets read as a formula",
         ),
         ("@load", "starts with '@'"),
+        ("x,y", "contains a ',', which separates names in lists"),
     ] {
         let err = adapter
             .define_data_points(&[DataPointConfig::new(name, Quantity::Power, "kW", quarter)])
             .unwrap_err()
             .to_string();
         assert!(err.contains(expected), "{name}: {err}");
+    }
+    // The kW/kWh mix-up.
+    for (quantity, unit, expected) in [
+        (
+            Quantity::Power,
+            "kWh",
+            "is power in kWh, which is a unit of energy",
+        ),
+        (
+            Quantity::Energy,
+            "MW",
+            "is energy in MW, which is a unit of power",
+        ),
+    ] {
+        let err = adapter
+            .define_data_points(&[DataPointConfig::new("mixed", quantity, unit, quarter)])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(expected), "{unit}: {err}");
     }
     // Nothing of a failed definition is stored, not even its valid points.
     let all = adapter.data_points(&DataPointFilter::default()).unwrap();

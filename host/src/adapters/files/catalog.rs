@@ -185,6 +185,13 @@ pub(crate) fn check_definition(point: &DataPointConfig) -> Result<()> {
              name, such as 'site.ts'"
         )));
     }
+    if name.contains(',') {
+        // Lists of names are comma-separated (`--names a,b`, CSV headers).
+        return Err(Error::InvalidInput(format!(
+            "data point name '{name}' contains a ',', which separates names in lists (--names \
+             a,b) and cells in CSV files; use another character, such as '_'"
+        )));
+    }
     if name.starts_with(['=', '+', '-', '@']) {
         // A spreadsheet opening a CSV output would take it for a formula.
         return Err(Error::InvalidInput(format!(
