@@ -303,7 +303,7 @@ impl RunHost for HostRun {
             .push(record);
     }
     fn data_points(&self, filter: &DataPointFilter) -> algohost_sdk::Result<Vec<DataPointConfig>> {
-        self.adapter.data_points(filter)
+        self.adapter.data_points_until(filter, &self.cancel)
     }
     fn read(&self, filter: &DataPointFilter) -> algohost_sdk::Result<DataFrame> {
         self.adapter.read_until(filter, &self.cancel)
@@ -317,7 +317,7 @@ impl RunHost for HostRun {
         points: &[DataPointConfig],
     ) -> algohost_sdk::Result<Vec<DataPointConfig>> {
         self.may_change_data()?;
-        self.adapter.define_data_points(points)
+        self.adapter.define_data_points_until(points, &self.cancel)
     }
 }
 

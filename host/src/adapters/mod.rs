@@ -47,6 +47,28 @@ pub trait Adapter: Send + Sync {
         self.read(filter)
     }
 
+    /// Like [`Adapter::data_points`], giving up as [`Adapter::read_until`]
+    /// does. The default just lists.
+    fn data_points_until(
+        &self,
+        filter: &DataPointFilter,
+        interrupt: &dyn Interrupt,
+    ) -> Result<Vec<DataPointConfig>> {
+        let _ = interrupt;
+        self.data_points(filter)
+    }
+
+    /// Like [`Adapter::define_data_points`], giving up as
+    /// [`Adapter::read_until`] does. The default just defines.
+    fn define_data_points_until(
+        &self,
+        points: &[DataPointConfig],
+        interrupt: &dyn Interrupt,
+    ) -> Result<Vec<DataPointConfig>> {
+        let _ = interrupt;
+        self.define_data_points(points)
+    }
+
     /// Like [`Adapter::write`], but gives up with [`Error::Cancelled`] soon
     /// after `interrupt` says so, still all or nothing: a write given up
     /// midway leaves the samples as they were. The default just writes.

@@ -165,11 +165,6 @@ impl RestAdapter {
         }
     }
 
-    /// Sends `request` and returns the answer.
-    fn send(&self, request: Request) -> Result<Reply> {
-        self.send_until(request, &Uninterrupted)
-    }
-
     /// Sends `request` and returns the answer, unless `interrupt` fires first.
     fn send_until(&self, request: Request, interrupt: &dyn Interrupt) -> Result<Reply> {
         self.call_until(
@@ -178,10 +173,11 @@ impl RestAdapter {
         )
     }
 
-    /// Sends `request` and parses its JSON answer.
-    fn json<T: DeserializeOwned>(&self, request: Request) -> Result<T> {
+    /// Sends `request` and parses its JSON answer, unless `interrupt`
+    /// fires first.
+    fn json<T: DeserializeOwned>(&self, request: Request, interrupt: &dyn Interrupt) -> Result<T> {
         let path = request.path;
-        let reply = self.send(request)?;
+        let reply = self.send_until(request, interrupt)?;
         serde_json::from_slice(&reply.body).map_err(|e| {
             Error::Data(format!(
                 "the answer to {path} from {} is not the data API's JSON ({e}; content type \
@@ -225,7 +221,16 @@ fn post(path: &'static str, media_type: &'static str, body: Vec<u8>) -> Request 
 
 impl Adapter for RestAdapter {
     fn data_points(&self, filter: &DataPointFilter) -> Result<Vec<DataPointConfig>> {
-        let list: DataPoints = self.json(get("data-points", wire::point_query(filter), JSON))?;
+        self.data_points_until(filter, &Uninterrupted)
+    }
+
+    fn data_points_until(
+        &self,
+        filter: &DataPointFilter,
+        interrupt: &dyn Interrupt,
+    ) -> Result<Vec<DataPointConfig>> {
+        let request = get("data-points", wire::point_query(filter), JSON);
+        let list: DataPoints = self.json(request, interrupt)?;
         Ok(list.data_points)
     }
 
@@ -271,18 +276,27 @@ impl Adapter for RestAdapter {
     }
 
     fn flows(&self, filter: &FlowFilter) -> Result<Vec<DataPointConfig>> {
-        let list: DataPoints = self.json(get("flows", wire::flow_query(filter), JSON))?;
+        let list: DataPoints =
+            self.json(get("flows", wire::flow_query(filter), JSON), &Uninterrupted)?;
         Ok(list.data_points)
     }
 
     fn define_data_points(&self, points: &[DataPointConfig]) -> Result<Vec<DataPointConfig>> {
+        self.define_data_points_until(points, &Uninterrupted)
+    }
+
+    fn define_data_points_until(
+        &self,
+        points: &[DataPointConfig],
+        interrupt: &dyn Interrupt,
+    ) -> Result<Vec<DataPointConfig>> {
         if points.is_empty() {
             return Ok(Vec::new());
         }
         let body = serde_json::to_vec(&DataPoints {
             data_points: points.to_vec(),
         })?;
-        let list: DataPoints = self.json(post("data-points", JSON, body))?;
+        let list: DataPoints = self.json(post("data-points", JSON, body), interrupt)?;
         Ok(list.data_points)
     }
 }

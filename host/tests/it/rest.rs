@@ -500,3 +500,37 @@ fn open_picks_rest_for_http_urls_and_explains_https() {
         assert!(err.contains("--features rest-tls"), "{err}");
     }
 }
+
+#[test]
+fn a_run_waiting_on_a_slow_data_point_list_stops_at_its_timeout() {
+    // Answers the adapter's check at once, then takes 10 s for every list.
+    let count = Arc::new(AtomicUsize::new(0));
+    let seen = count.clone();
+    let handler = move || {
+        let n = seen.fetch_add(1, Ordering::SeqCst);
+        async move {
+            if n > 0 {
+                tokio::time::sleep(Duration::from_secs(10)).await;
+            }
+            (
+                [("content-type", "application/json")],
+                r#"{"data_points": []}"#,
+            )
+                .into_response()
+        }
+    };
+    let router = axum::Router::new().route("/data-points", axum::routing::get(handler));
+    let stub = InProcessStub::start(router);
+    let rest = RestAdapter::connect_with(&stub.url, options()).unwrap();
+    let mut registry = Registry::new();
+    algohost::sources::builtin::discover(&mut registry);
+    let params = serde_json::json!({"names": ["site.load"], "resolution": "PT1H"});
+    let mut request = crate::common::request_with("resample", params, Arc::new(rest));
+    request.timeout = Some(Duration::from_millis(300));
+    let run = algohost::runner::execute(&registry, request).unwrap().run;
+    assert_eq!(run.status, algohost::runner::RunStatus::TimedOut);
+    // The list was given up with the run: the plugin returned within the
+    // grace, so it is not left running.
+    assert_eq!(algohost::runner::abandoned_runs(), 0);
+    assert_eq!(count.load(Ordering::SeqCst), 2);
+}
