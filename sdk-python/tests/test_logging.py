@@ -137,3 +137,32 @@ def test_a_module_logger_keeps_info_on_the_run_once_its_level_is_set() -> None:
     assert lowered == (
         "[('debug', 'ctx debug'), ('info', 'module info'), ('warn', 'module warning')]"
     )
+
+
+def test_ctx_log_keeps_records_on_its_run_from_any_thread() -> None:
+    out, err = run_python_with_stderr(
+        "import algohost, logging, threading, concurrent.futures as cf\n"
+        "@algohost.algorithm\n"
+        "def fits(ctx):\n"
+        "    ctx.log.info('run thread')\n"
+        "    thread = threading.Thread(target=lambda: ctx.log.warning('plain thread'))\n"
+        "    thread.start()\n"
+        "    thread.join()\n"
+        "    with cf.ThreadPoolExecutor(2) as pool:\n"
+        "        pool.submit(ctx.log.error, 'executor %d', 7).result()\n"
+        "    ctx.log.debug('debug')\n"
+        "host = algohost.Host(algorithms=[fits])\n"
+        "runs = [host.run('fits') for _ in range(2)]\n"
+        "logging.getLogger('algohost.plugins').setLevel(logging.INFO)\n"
+        "runs.append(host.run('fits'))\n"
+        "for run in runs:\n"
+        "    print([(r['level'], r['target'], r['message']) for r in run.logs])\n"
+    )
+    kept = [
+        ("info", "algohost.plugins.fits", "run thread"),
+        ("warn", "algohost.plugins.fits", "plain thread"),
+        ("error", "algohost.plugins.fits", "executor 7"),
+    ]
+    with_debug = str([*kept, ("debug", "algohost.plugins.fits", "debug")])
+    assert out.splitlines() == [with_debug, with_debug, str(kept)]
+    assert err == ""

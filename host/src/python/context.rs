@@ -70,18 +70,19 @@ impl PyContext {
         self.ctx.deadline().map(DateTime::<Utc>::from)
     }
 
-    /// A logger (`algohost.plugins.<algorithm>`, at DEBUG) whose records are
-    /// kept on the run. Records of any `logging` logger emitted by the run's
-    /// thread are kept too, at that logger's level: WARNING and up for a
-    /// logger left at Python's default, so a plugin module's own
-    /// `logging.getLogger(__name__)` needs `.setLevel(logging.INFO)` for its
-    /// `info` records.
+    /// A logger (`algohost.plugins.<algorithm>`, at DEBUG) bound to this
+    /// run: its records are kept on the run from any thread (a
+    /// `threading.Thread`, a `ThreadPoolExecutor`). Records of any `logging`
+    /// logger emitted by the run's thread are kept too, at that logger's
+    /// level: WARNING and up for a logger left at Python's default, so a
+    /// plugin module's own `logging.getLogger(__name__)` needs
+    /// `.setLevel(logging.INFO)` for its `info` records.
     #[getter]
-    fn log<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        py.import("logging")?.call_method1(
-            "getLogger",
-            (format!("algohost.plugins.{}", self.ctx.algorithm()),),
-        )
+    fn log<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        let name = format!("algohost.plugins.{}", slf.get().ctx.algorithm());
+        slf.py()
+            .import("algohost._logging")?
+            .call_method1("RunLogger", (slf, name))
     }
 
     /// Reports progress as a fraction in 0..=1 with a message; it never goes

@@ -9,10 +9,12 @@ have sent it without this handler: to the application's own handlers, or,
 when there are none, to :data:`logging.lastResort` (stderr, ``WARNING`` and
 up). Installing the handler thus changes nothing outside runs.
 
-``ctx.log`` is ``logging.getLogger("algohost.plugins.<algorithm>")``; the
-``algohost.plugins`` logger is set to ``DEBUG`` so that ``ctx.log.debug`` and
-``ctx.log.info`` are kept on the run even when the root logger stays at its
-default ``WARNING``. Other loggers keep their configured levels.
+``ctx.log`` is a :class:`RunLogger`: the logger
+``algohost.plugins.<algorithm>`` bound to its run, whose records are kept on
+that run from whatever thread logs them. The ``algohost.plugins`` logger is
+set to ``DEBUG`` so that ``ctx.log.debug`` and ``ctx.log.info`` are kept on
+the run even when the root logger stays at its default ``WARNING``. Other
+loggers keep their configured levels.
 
 Records marked ``algohost_rust`` are Rust ``tracing`` events forwarded by
 :func:`algohost.init`; the host keeps those on the run itself, so the handler
@@ -100,6 +102,52 @@ class RunLogHandler(logging.Handler):
                     f'No handlers could be found for logger "{record.name}"\n'
                 )
                 manager.emittedNoHandlerWarning = True
+
+
+class RunLogger(logging.Logger):
+    """``Context.log``: the logger ``name`` (``algohost.plugins.<algorithm>``,
+    its parent, whose level and handlers it follows) bound to the run of
+    ``ctx``, so that its records are kept on that run from any thread, not
+    only the run's own.
+
+    It is not registered with ``logging.getLogger``: each run has its own,
+    and its level and handlers are those of ``name``, which ``setLevel``,
+    ``addHandler`` and ``removeHandler`` change.
+    """
+
+    def __init__(self, ctx: Context, name: str) -> None:
+        super().__init__(name)
+        self.parent = logging.getLogger(name)
+        self._ctx = ctx
+
+    def isEnabledFor(self, level: int) -> bool:  # noqa: N802  (logging's name)
+        # Not cached, as Logger does: only registered loggers' caches are
+        # cleared when a level changes.
+        return self.manager.disable < level and level >= self.getEffectiveLevel()
+
+    def setLevel(self, level: int | str) -> None:  # noqa: N802
+        """Sets the level of ``algohost.plugins.<algorithm>`` for every run."""
+        self._shared().setLevel(level)
+
+    def addHandler(self, hdlr: logging.Handler) -> None:  # noqa: N802
+        """Adds a handler to ``algohost.plugins.<algorithm>`` for every run."""
+        self._shared().addHandler(hdlr)
+
+    def removeHandler(self, hdlr: logging.Handler) -> None:  # noqa: N802
+        """Removes a handler from ``algohost.plugins.<algorithm>``."""
+        self._shared().removeHandler(hdlr)
+
+    def _shared(self) -> logging.Logger:
+        """The registered logger of this name (the parent)."""
+        return logging.getLogger(self.name)
+
+    def handle(self, record: logging.LogRecord) -> None:
+        """Handles ``record`` with this logger's run as the current one."""
+        token = enter(self._ctx)
+        try:
+            super().handle(record)
+        finally:
+            leave(token)
 
 
 def install() -> RunLogHandler:

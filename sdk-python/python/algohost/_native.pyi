@@ -256,12 +256,13 @@ class Context:
         """When the run times out (timezone-aware UTC), or None."""
     @property
     def log(self) -> logging.Logger:
-        """A logger (``algohost.plugins.<algorithm>``, at DEBUG) whose records
-        are kept on the run. Records of any ``logging`` logger emitted by the
-        run's thread are kept too, at that logger's level: WARNING and up for
-        a logger left at Python's default, so a plugin module's own
-        ``logging.getLogger(__name__)`` needs ``.setLevel(logging.INFO)`` for
-        its ``info`` records."""
+        """A logger (``algohost.plugins.<algorithm>``, at DEBUG) bound to this
+        run: its records are kept on the run from any thread (a
+        ``threading.Thread``, a ``ThreadPoolExecutor``). Records of any
+        ``logging`` logger emitted by the run's thread are kept too, at that
+        logger's level: WARNING and up for a logger left at Python's default,
+        so a plugin module's own ``logging.getLogger(__name__)`` needs
+        ``.setLevel(logging.INFO)`` for its ``info`` records."""
     def progress(self, fraction: float, message: str = "") -> None:
         """Reports progress as a fraction in 0..=1; it never goes back.
         ``ValueError`` for anything else (a percentage such as 50, say)."""
