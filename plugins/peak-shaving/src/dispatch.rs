@@ -172,6 +172,61 @@ pub fn dispatch_with(
     })
 }
 
+/// The lowest limit the battery of `params` can keep grid import at or
+/// below over these intervals, to a millionth of a kW, when `params.limit_kw` is too
+/// low for it (`None` when that limit is met). `on_step` is called between
+/// dispatches, as in [`dispatch_with`].
+///
+/// ```
+/// use algohost_plugin_peak_shaving::{Params, lowest_feasible_limit};
+/// let params: Params = algohost_sdk::serde_json::from_value(algohost_sdk::serde_json::json!({
+///     "limit_kw": 5.0,
+///     "battery": {"capacity_kwh": 4.0, "power_kw": 10.0, "efficiency": 1.0,
+///                 "soc_min": 0.0, "soc_max": 1.0, "soc_initial": 1.0}
+/// })).unwrap();
+/// // 4 kWh shave the 14 kW hour to 10 kW; no lower limit can hold.
+/// let lowest = lowest_feasible_limit(&[8.0, 14.0], &[0.0; 2], 1.0, &params, |_| Ok(())).unwrap();
+/// assert!((lowest.unwrap() - 10.0).abs() < 1e-6);
+/// ```
+pub fn lowest_feasible_limit(
+    load: &[f64],
+    pv: &[f64],
+    dt_h: f64,
+    params: &Params,
+    mut on_step: impl FnMut(f64) -> Result<()>,
+) -> Result<Option<f64>> {
+    let holds = |limit: f64| -> Result<bool> {
+        let mut trial = params.clone();
+        trial.limit_kw = limit;
+        let schedule = dispatch(load, pv, dt_h, &trial)?;
+        Ok(schedule.summary.intervals_above_limit == 0)
+    };
+    if holds(params.limit_kw)? {
+        return Ok(None);
+    }
+    // Without the battery the peak itself holds; the given limit does not.
+    let peak = load
+        .iter()
+        .zip(pv)
+        .map(|(l, p)| l - p)
+        .fold(f64::NEG_INFINITY, f64::max);
+    let (mut low, mut high) = (params.limit_kw, peak);
+    const PRECISION_KW: f64 = 1e-6;
+    let rounds = ((high - low) / PRECISION_KW).log2().ceil().max(1.0);
+    let mut round = 0.0;
+    while high - low > PRECISION_KW {
+        let middle = 0.5 * (low + high);
+        if holds(middle)? {
+            high = middle;
+        } else {
+            low = middle;
+        }
+        round += 1.0;
+        on_step((round / rounds).min(1.0))?;
+    }
+    Ok(Some(high))
+}
+
 fn check_inputs(load: &[f64], pv: &[f64], dt_h: f64) -> Result<()> {
     if load.len() != pv.len() {
         return Err(Error::InvalidInput(format!(

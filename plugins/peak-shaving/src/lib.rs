@@ -12,7 +12,7 @@ mod params;
 
 use algohost_sdk::prelude::*;
 
-pub use dispatch::{Schedule, Summary, dispatch, dispatch_with};
+pub use dispatch::{Schedule, Summary, dispatch, dispatch_with, lowest_feasible_limit};
 pub use input::{Input, from_wide};
 pub use params::{Battery, Params, Recharge};
 
@@ -55,13 +55,24 @@ fn peak_shaving(ctx: &Context, params: Params) -> Result<Output> {
             "grid import stays at or below {} kW",
             params.limit_kw
         ),
-        Some(false) => warn!(
-            intervals_above_limit = summary.intervals_above_limit,
-            "the battery cannot keep grid import at or below {} kW in {} of {known} intervals; peak after: {:.3} kW",
-            params.limit_kw,
-            summary.intervals_above_limit,
-            summary.peak_after_kw
-        ),
+        Some(false) => {
+            // What the analyst can ask for instead.
+            ctx.progress(0.9, "finding the lowest limit the battery can keep");
+            let lowest =
+                lowest_feasible_limit(&input.load_kw, &input.pv_kw, input.dt_h, &params, |_| {
+                    ctx.check()
+                })?;
+            let hint = lowest
+                .map(|l| format!("; the lowest limit it can keep here is {l:.3} kW"))
+                .unwrap_or_default();
+            warn!(
+                intervals_above_limit = summary.intervals_above_limit,
+                "the battery cannot keep grid import at or below {} kW in {} of {known} intervals; peak after: {:.3} kW{hint}",
+                params.limit_kw,
+                summary.intervals_above_limit,
+                summary.peak_after_kw
+            )
+        }
         None => {}
     }
     if summary.gaps > 0 {

@@ -311,11 +311,11 @@ fn an_infeasible_limit_is_reported_in_the_summary_and_the_log() {
     assert_eq!(out.summary["peak_after_kw"], json!(27.0));
     let warnings = host.warnings();
     assert_eq!(warnings.len(), 1);
-    assert!(
-        warnings[0].starts_with(
-            "the battery cannot keep grid import at or below 10 kW in 2 of 2 intervals"
-        ),
-        "{warnings:?}"
+    // 8 kWh over two hours of 30 kW: 26 kW is as low as it goes.
+    assert_eq!(
+        warnings[0],
+        "the battery cannot keep grid import at or below 10 kW in 2 of 2 intervals; peak after: \
+         27.000 kW; the lowest limit it can keep here is 26.000 kW"
     );
 }
 
