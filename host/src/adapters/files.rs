@@ -27,7 +27,7 @@ use polars::prelude::*;
 use self::catalog::Catalog;
 pub(crate) use self::catalog::{check_definition, unknown_names_error};
 use self::samples::{Samples, split_long};
-use super::Adapter;
+use super::{Adapter, Interrupt, Uninterrupted};
 
 /// The catalog's file name inside the data directory.
 const CATALOG: &str = "catalog.json";
@@ -202,9 +202,20 @@ impl FilesAdapter {
     }
 
     /// The long frame of the samples of `points` with `lo <= ts < hi` (µs).
-    fn read_raw(&self, points: &[DataPointConfig], lo: i64, hi: i64) -> Result<DataFrame> {
+    fn read_raw(
+        &self,
+        points: &[DataPointConfig],
+        lo: i64,
+        hi: i64,
+        interrupt: &dyn Interrupt,
+    ) -> Result<DataFrame> {
         let (mut ids, mut ts, mut values) = (Vec::new(), Vec::new(), Vec::new());
         for point in points {
+            // Each file takes a while when they are long: a run that is
+            // cancelled or timed out stops between them.
+            if interrupt.is_interrupted() {
+                return Err(Error::Cancelled);
+            }
             let samples = Samples::load(&self.samples_path(point.id.0))?;
             let range = samples.range(lo, hi);
             ids.extend(std::iter::repeat_n(point.id.0, range.len()));
@@ -229,10 +240,16 @@ impl Adapter for FilesAdapter {
     /// Names and ids that the filter lists but that do not exist are an
     /// error (listing the close and known names), not an empty frame.
     fn read(&self, filter: &DataPointFilter) -> Result<DataFrame> {
+        self.read_until(filter, &Uninterrupted)
+    }
+
+    fn read_until(&self, filter: &DataPointFilter, interrupt: &dyn Interrupt) -> Result<DataFrame> {
         // The range and time zone are checked before the catalog is read.
         read_range(filter)?;
         let points = self.catalog()?.select(filter)?;
-        read_samples(filter, &points, |lo, hi| self.read_raw(&points, lo, hi))
+        read_samples(filter, &points, |lo, hi| {
+            self.read_raw(&points, lo, hi, interrupt)
+        })
     }
 
     /// All or nothing: every changed file is written to a temporary file

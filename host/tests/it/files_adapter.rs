@@ -350,3 +350,23 @@ fn samples_files_from_other_tools_need_numeric_values() {
         "{err}"
     );
 }
+
+#[test]
+fn a_read_for_a_run_that_was_cancelled_stops_between_data_points() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (adapter, id) = with_power_point(tmp.path(), "a", Resolution::Seconds(900));
+    let t = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+        .unwrap()
+        .timestamp_micros();
+    let long = algohost::sdk::data::long_frame(vec![id.0], vec![t], vec![Some(1.5)]).unwrap();
+    adapter.write(&long).unwrap();
+    let cancel = algohost::runner::CancelToken::new();
+    let all = DataPointFilter::default();
+    assert_eq!(
+        adapter.read_until(&all, &cancel).unwrap(),
+        adapter.read(&all).unwrap()
+    );
+    cancel.cancel();
+    let err = adapter.read_until(&all, &cancel).unwrap_err();
+    assert!(matches!(err, algohost::sdk::Error::Cancelled), "{err:?}");
+}
