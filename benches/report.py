@@ -105,8 +105,10 @@ def http_rows(path: Path | None) -> tuple[list[Row], str]:
         counts = load["clients"] if isinstance(load["clients"], list) else [load["clients"]]
         note = (
             f"HTTP: {', '.join(map(str, counts))} keep-alive clients on loopback, in turn, up to "
-            f"{load['requests']} requests or {load['max_seconds']:g} s per target and count after "
-            f"{load['warm_up_seconds']:g} s of warm-up; a target's runs/s is the most it sustained over "
+            f"{load['requests']} requests or {load['max_seconds']:g} s per target, count and round "
+            f"after {load['warm_up_seconds']:g} s of warm-up, in {load.get('rounds', 1)} round(s) "
+            "in which the targets take turns (each count's figures are a target's median round); "
+            "a target's runs/s is the most it sustained over "
             "the counts (algohost batches its store writes, so it needs more requests in flight than "
             "a handler that stores nothing); the servers and clients share this machine."
         )

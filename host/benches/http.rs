@@ -10,10 +10,14 @@
 //! that many keep-alive clients sending requests back to back, after a
 //! warm-up, until a request count or a time budget runs out
 //! (`ALGOHOST_BENCH_HTTP_CLIENTS` takes a comma-separated list, `_REQUESTS`,
-//! `_SECONDS` and `_WARM_UP_SECONDS` change the rest). A server's runs/s is
-//! the most it sustained over the client counts (a server that batches
-//! work, as algohost's store does, needs more requests in flight to reach
-//! it than one that does not); every count's figures are kept. Prints
+//! `_SECONDS`, `_WARM_UP_SECONDS` and `_ROUNDS` change the rest). The
+//! targets take turns, in [`Load::rounds`] rounds per client count, and
+//! each count's figures are those of a target's median round: on a shared
+//! machine whose speed drifts, the drift falls on every target alike
+//! rather than on whichever was measured in a slow moment. A server's
+//! runs/s is the most it sustained over the client counts (a server that
+//! batches work, as algohost's store does, needs more requests in flight to
+//! reach it than one that does not); every count's figures are kept. Prints
 //! runs/s, median and p99 latency of each and writes them as JSON
 //! (`ALGOHOST_BENCH_HTTP_OUT`, default `<target dir>/bench-http.json`) for
 //! `benches/report.py`. Without
@@ -101,6 +105,9 @@ struct Load {
     max_seconds: f64,
     /// Warm-up before measuring, seconds (not recorded).
     warm_up_seconds: f64,
+    /// Measurements of each target at each client count, taking turns with
+    /// the other targets; the median one counts.
+    rounds: usize,
 }
 
 impl Load {
@@ -117,6 +124,7 @@ impl Load {
                 requests: 20,
                 max_seconds: 10.0,
                 warm_up_seconds: 0.0,
+                rounds: 1,
             };
         }
         let clients = std::env::var("ALGOHOST_BENCH_HTTP_CLIENTS")
@@ -132,8 +140,9 @@ impl Load {
         Load {
             clients,
             requests: var("ALGOHOST_BENCH_HTTP_REQUESTS", 200_000.0).max(1.0) as usize,
-            max_seconds: var("ALGOHOST_BENCH_HTTP_SECONDS", 5.0),
-            warm_up_seconds: var("ALGOHOST_BENCH_HTTP_WARM_UP_SECONDS", 1.0),
+            max_seconds: var("ALGOHOST_BENCH_HTTP_SECONDS", 2.0),
+            warm_up_seconds: var("ALGOHOST_BENCH_HTTP_WARM_UP_SECONDS", 0.5),
+            rounds: var("ALGOHOST_BENCH_HTTP_ROUNDS", 3.0).max(1.0) as usize,
         }
     }
 }
@@ -249,14 +258,54 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[rank.clamp(1, sorted.len()) - 1].as_secs_f64() * 1e6
 }
 
-/// Measures `target` at every client count of `load`; the figures of the
-/// count with the most runs/s, with every count's under `by_clients`.
-async fn measure(target: Target, load: &Load) -> anyhow::Result<Value> {
-    let target = Arc::new(target);
-    let mut all = Vec::new();
+/// The figures of the round with the median runs/s.
+fn median_round(mut rounds: Vec<Figures>) -> Option<Figures> {
+    rounds.sort_by(|a, b| a.runs_per_sec.total_cmp(&b.runs_per_sec));
+    let middle = rounds.len().checked_sub(1)? / 2;
+    rounds.into_iter().nth(middle)
+}
+
+/// Measures every target at every client count of `load`, the targets
+/// taking turns in each round. For each target, the figures of the count
+/// with the most runs/s (each count's being those of its median round),
+/// with every count's under `by_clients`; a target that failed, the error.
+async fn measure_all(
+    targets: &[Arc<Target>],
+    load: &Load,
+) -> Vec<(&'static str, anyhow::Result<Value>)> {
+    let mut failed: Vec<Option<anyhow::Error>> = targets.iter().map(|_| None).collect();
+    let mut by_count: Vec<Vec<Figures>> = targets.iter().map(|_| Vec::new()).collect();
     for &clients in &load.clients {
-        all.push(measure_at(&target, load, clients).await?);
+        let mut rounds: Vec<Vec<Figures>> = targets.iter().map(|_| Vec::new()).collect();
+        for _ in 0..load.rounds {
+            for (index, target) in targets.iter().enumerate() {
+                if failed[index].is_some() {
+                    continue;
+                }
+                match measure_at(target, load, clients).await {
+                    Ok(figures) => rounds[index].push(figures),
+                    Err(e) => failed[index] = Some(e),
+                }
+            }
+        }
+        for (index, rounds) in rounds.into_iter().enumerate() {
+            by_count[index].extend(median_round(rounds));
+        }
     }
+    let mut results = Vec::new();
+    for ((target, failed), all) in targets.iter().zip(failed).zip(by_count) {
+        let result = match failed {
+            Some(e) => Err(e),
+            None => peak_of(all),
+        };
+        results.push((target.name, result));
+    }
+    results
+}
+
+/// The figures of the count with the most runs/s, with every count's under
+/// `by_clients`.
+fn peak_of(all: Vec<Figures>) -> anyhow::Result<Value> {
     let peak = all
         .iter()
         .max_by(|a, b| a.runs_per_sec.total_cmp(&b.runs_per_sec))
@@ -398,51 +447,54 @@ fn main() -> anyhow::Result<()> {
     let algohost = servers.block_on(start_algohost(store_dir.path()))?;
     let bare = servers.block_on(start_bare())?;
     println!(
-        "HTTP load: {:?} clients, up to {} requests or {} s per target and count after {} s of warm-up",
-        load.clients, load.requests, load.max_seconds, load.warm_up_seconds
+        "HTTP load: {:?} clients, up to {} requests or {} s per target, count and round after {} s \
+         of warm-up; {} round(s), the targets taking turns",
+        load.clients, load.requests, load.max_seconds, load.warm_up_seconds, load.rounds
     );
-    let targets = [
-        Target {
+    let mut targets = vec![
+        Arc::new(Target {
             name: "algohost",
             url: format!("http://{}/runs", algohost.addr),
             prefer_wait: true,
-        },
-        Target {
+        }),
+        Arc::new(Target {
             name: "axum",
             url: format!("http://{}/runs", bare.addr),
             prefer_wait: false,
-        },
+        }),
     ];
-    let mut results = serde_json::Map::new();
-    for target in targets {
-        let name = target.name;
-        let figures = clients.block_on(measure(target, &load))?;
-        results.insert(name.to_owned(), figures);
-    }
-    let fastapi = match std::env::var("ALGOHOST_BENCH_FASTAPI_URL") {
+    let fastapi_missing = match std::env::var("ALGOHOST_BENCH_FASTAPI_URL") {
         Ok(base) if !base.is_empty() => {
-            let target = Target {
+            targets.push(Arc::new(Target {
                 name: "fastapi",
                 url: format!("{}/runs", base.trim_end_matches('/')),
                 prefer_wait: false,
-            };
-            match clients.block_on(measure(target, &load)) {
-                Ok(mut figures) => {
-                    if let Ok(server) = std::env::var("ALGOHOST_BENCH_FASTAPI_SERVER") {
-                        figures["server"] = server.into();
-                    }
-                    figures
-                }
-                Err(e) => missing(format!("{e:#}")),
-            }
+            }));
+            None
         }
-        _ => missing(
+        _ => Some(
             std::env::var("ALGOHOST_BENCH_FASTAPI_MISSING").unwrap_or_else(|_| {
                 "ALGOHOST_BENCH_FASTAPI_URL is not set (benches/run.sh starts uvicorn)".to_owned()
             }),
         ),
     };
-    results.insert("fastapi".to_owned(), fastapi);
+    let mut results = serde_json::Map::new();
+    for (name, measured) in clients.block_on(measure_all(&targets, &load)) {
+        let figures = match (name, measured) {
+            ("fastapi", Ok(mut figures)) => {
+                if let Ok(server) = std::env::var("ALGOHOST_BENCH_FASTAPI_SERVER") {
+                    figures["server"] = server.into();
+                }
+                figures
+            }
+            ("fastapi", Err(e)) => missing(format!("{e:#}")),
+            (_, measured) => measured?,
+        };
+        results.insert(name.to_owned(), figures);
+    }
+    if let Some(reason) = fastapi_missing {
+        results.insert("fastapi".to_owned(), missing(reason));
+    }
     servers.block_on(async {
         algohost.stop().await?;
         bare.stop().await
