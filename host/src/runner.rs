@@ -276,6 +276,9 @@ struct HostRun {
     progress: Mutex<(f64, String)>,
     /// What the invoker gave with the error it returned ([`give_error_details`]).
     error_details: Mutex<Value>,
+    /// Set once the run is over: a context kept past it (by a thread the
+    /// plugin left behind) changes no data.
+    has_ended: AtomicBool,
 }
 
 impl RunHost for HostRun {
@@ -326,6 +329,13 @@ impl HostRun {
     /// has been (or is about to be) reported cancelled or timed out, and a
     /// plugin that ignores both must not write behind that report.
     fn may_change_data(&self) -> algohost_sdk::Result<()> {
+        if self.has_ended.load(Ordering::SeqCst) {
+            return Err(Error::Failed(format!(
+                "run {} of '{}' has ended: a context kept after its run (by a thread the plugin \
+                 left running) writes no data; write before the algorithm returns",
+                self.run_id, self.algorithm
+            )));
+        }
         // The deadline first: a timed-out run is cancelled too.
         if self.deadline.is_some_and(|d| SystemTime::now() >= d) {
             return Err(Error::DeadlineExceeded);
@@ -458,6 +468,7 @@ pub fn run_prepared(registry: &Registry, mut run: Run, execution: Execution) -> 
         logs: Mutex::new(Vec::new()),
         progress: Mutex::new((0.0, String::new())),
         error_details: Mutex::new(Value::Null),
+        has_ended: AtomicBool::new(false),
     });
 
     let result = match invoke(
@@ -475,6 +486,7 @@ pub fn run_prepared(registry: &Registry, mut run: Run, execution: Execution) -> 
         // Cooperative plugins see the flag and stop; the run is reported now.
         execution.cancel.cancel();
     }
+    host.has_ended.store(true, Ordering::SeqCst);
     if matches!(result, Ended::Returned(Ok(_))) && execution.cancel.is_cancelled() {
         host.log(LogRecord::now(
             "warn",

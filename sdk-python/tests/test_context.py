@@ -178,3 +178,31 @@ def test_a_pandas_frame_with_ts_and_an_unnamed_time_index_says_which_to_drop(
         "DatetimeIndex; drop the index (df.reset_index(drop=True)) or make it the ts "
         '(df.drop(columns="ts").rename_axis("ts"))'
     )
+
+
+def test_a_context_kept_after_its_run_writes_no_data(data_dir: Path) -> None:
+    kept: list[algohost.Context] = []
+
+    @algohost.algorithm
+    def keeps_its_context(ctx: algohost.Context) -> None:
+        """Returns at once, leaving its context to whoever holds it."""
+        kept.append(ctx)
+
+    host = algohost.Host(data=data_dir, algorithms=[keeps_its_context])
+    run = host.run("keeps_its_context").raise_for_status()
+    frame = pl.DataFrame(
+        {
+            "ts": [datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)],
+            "site.load": [1.0],
+        }
+    )
+    with pytest.raises(algohost.AlgohostError) as e:
+        kept[0].write(frame)
+    assert str(e.value) == (
+        f"run {run.id} of 'keeps_its_context' has ended: a context kept after its run (by a "
+        "thread the plugin left running) writes no data; write before the algorithm returns"
+    )
+    back = host.run("reads", {"names": ["site.load"]}).raise_for_status()
+    assert datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc) not in (
+        back.frames["wide"]["ts"].to_list()
+    )
