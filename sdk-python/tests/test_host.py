@@ -860,3 +860,46 @@ def test_the_api_is_documented_at_run_time(documented: object) -> None:
     # help() and Jupyter's Shift-Tab show __doc__, not the .pyi
     doc = documented.__doc__
     assert doc is not None and len(doc.strip()) > 20, doc
+
+
+@pytest.mark.parametrize("timeout", [None, 60.0])
+def test_progress_reaches_a_callback_while_the_run_goes_on(
+    host: algohost.Host, timeout: float | None
+) -> None:
+    # Without a timeout the plugin runs on this thread, with one on another:
+    # the callback hears the same either way.
+    heard: list[tuple[float, str]] = []
+    run = host.run(
+        "logs", timeout=timeout, progress=lambda f, m: heard.append((f, m))
+    ).raise_for_status()
+    # (A fraction never goes back; the message is the latest.)
+    assert heard == [(0.25, "a quarter"), (0.5, "half"), (0.5, "going back is ignored")]
+    assert run.progress == 1.0
+
+
+async def test_run_async_reports_progress_too(host: algohost.Host) -> None:
+    heard: list[tuple[float, str]] = []
+    run = await host.run_async("logs", progress=lambda f, m: heard.append((f, m)))
+    assert run.status == "succeeded"
+    assert heard == [(0.25, "a quarter"), (0.5, "half"), (0.5, "going back is ignored")]
+
+
+def test_a_progress_callback_that_fails_does_not_fail_the_run(
+    host: algohost.Host, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    unraisable: list[str] = []
+    monkeypatch.setattr(
+        sys, "unraisablehook", lambda u: unraisable.append(repr(u.exc_value))
+    )
+
+    def broken(fraction: float, message: str) -> None:
+        raise RuntimeError(f"no display for {message}")
+
+    assert host.run("logs", progress=broken).status == "succeeded"
+    assert unraisable == [
+        "RuntimeError('no display for a quarter')",
+        "RuntimeError('no display for half')",
+        "RuntimeError('no display for going back is ignored')",
+    ]
+    with pytest.raises(TypeError, match="progress must be a callable taking"):
+        host.run("logs", progress="tqdm")  # type: ignore[arg-type]

@@ -284,7 +284,10 @@ impl PyHost {
     /// GIL) until it ends; returns the `Run`, whatever its status (call
     /// `run.raise_for_status()` to raise for a run that did not succeed).
     /// `data` (a path or URL) replaces the host's data for this run;
-    /// `timeout` (seconds) ends the run `timed_out`. Ctrl-C cancels the run
+    /// `timeout` (seconds) ends the run `timed_out`; `progress` is called with
+    /// `(fraction, message)` as the plugin reports progress (at most every
+    /// 0.1 s for the same message), on the run's thread, an exception it
+    /// raises going to `sys.unraisablehook`. Ctrl-C cancels the run
     /// and raises `KeyboardInterrupt` once it has stopped, with the `Run` as
     /// the interrupt's `run` (kept even when it finished meanwhile) and a
     /// note of how it ended; a plugin that does not stop within 5 s (busy in
@@ -298,7 +301,7 @@ impl PyHost {
     /// run = host.run("resample", {"names": ["site.load"], "resolution": "PT1H"})
     /// hourly = run.raise_for_status().frames["resampled"]
     /// ```
-    #[pyo3(signature = (name, params = None, *, data = None, timeout = None))]
+    #[pyo3(signature = (name, params = None, *, data = None, timeout = None, progress = None))]
     fn run(
         &self,
         py: Python<'_>,
@@ -306,8 +309,9 @@ impl PyHost {
         params: Option<Bound<'_, PyAny>>,
         data: Option<Bound<'_, PyAny>>,
         timeout: Option<f64>,
+        progress: Option<Bound<'_, PyAny>>,
     ) -> PyResult<PyRun> {
-        let request = self.request(py, name, params, data.as_ref(), timeout)?;
+        let request = self.request(py, name, params, data.as_ref(), timeout, progress)?;
         if request.timeout.is_none() && self.is_python(name) {
             // A Python algorithm without a deadline runs right here, on the
             // thread that holds the GIL: no thread hop, no GIL hand-over.
@@ -349,7 +353,7 @@ impl PyHost {
     /// run = await host.run_async("resample", params)
     /// task = asyncio.create_task(host.run_async("resample", params))
     /// ```
-    #[pyo3(signature = (name, params = None, *, data = None, timeout = None))]
+    #[pyo3(signature = (name, params = None, *, data = None, timeout = None, progress = None))]
     fn run_async<'py>(
         &self,
         py: Python<'py>,
@@ -357,8 +361,9 @@ impl PyHost {
         params: Option<Bound<'py, PyAny>>,
         data: Option<Bound<'py, PyAny>>,
         timeout: Option<f64>,
+        progress: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let request = self.request(py, name, params, data.as_ref(), timeout)?;
+        let request = self.request(py, name, params, data.as_ref(), timeout, progress)?;
         let pending = Bound::new(
             py,
             PendingRun {
@@ -561,7 +566,14 @@ impl PyHost {
         params: Option<Bound<'_, PyAny>>,
         data: Option<&Bound<'_, PyAny>>,
         timeout: Option<f64>,
+        progress: Option<Bound<'_, PyAny>>,
     ) -> PyResult<RunRequest> {
+        let observer: Arc<dyn runner::RunObserver> = match progress {
+            Some(callback) if !callback.is_none() => {
+                Arc::new(super::progress::ProgressCallback::new(callback)?)
+            }
+            _ => Arc::new(NoObserver),
+        };
         let params = params::to_json(py, name, params.as_ref())?;
         let adapter = match data_of(data)? {
             Some(spec) => open_data(py, Some(&spec))?,
@@ -573,7 +585,7 @@ impl PyHost {
             timeout: timeout_of(timeout)?,
             adapter,
             cancel: CancelToken::new(),
-            observer: Arc::new(NoObserver),
+            observer,
         })
     }
 }

@@ -17,6 +17,7 @@ pub mod host;
 mod interrupt;
 mod logging;
 pub mod params;
+mod progress;
 pub mod source;
 
 use pyo3::prelude::*;

@@ -361,8 +361,13 @@ class Host:
         *,
         data: str | os.PathLike[str] | None = None,
         timeout: float | None = None,
+        progress: Callable[[float, str], object] | None = None,
     ) -> Run:
-        """Validates and runs, blocking (without the GIL) until it ends. Ctrl-C
+        """Validates and runs, blocking (without the GIL) until it ends.
+        ``progress`` is called with ``(fraction, message)`` as the plugin
+        reports progress (at most every 0.1 s for the same message), on the
+        run's thread; an exception it raises goes to ``sys.unraisablehook``
+        and the run goes on. Ctrl-C
         cancels the run and raises ``KeyboardInterrupt`` once it has stopped,
         with the ``Run`` as the interrupt's ``run`` and a note of how it ended;
         a plugin that does not stop within 5 s is given up as at a timeout, and
@@ -377,6 +382,7 @@ class Host:
         *,
         data: str | os.PathLike[str] | None = None,
         timeout: float | None = None,
+        progress: Callable[[float, str], object] | None = None,
     ) -> Coroutine[Any, Any, Run]:
         """Like ``run``, as a coroutine for asyncio (``await`` it or wrap it in
         a task); the run starts when it is awaited and never blocks the loop.
