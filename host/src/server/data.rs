@@ -155,10 +155,10 @@ async fn read_point_samples(
     let body = blocking(&state, move |a, gone| {
         let point = existing_point(a, id)?;
         let long = limit.read(a, &filter, &[point], gone)?;
-        encode(&long, &[TS, VALUE], format)
+        select(long, &[TS, VALUE])
     })
     .await?;
-    Ok(format.response(body))
+    Ok(format.streamed(body))
 }
 
 /// Writes samples of a data point, replacing those at the same ts. The body
@@ -245,10 +245,10 @@ async fn read_samples(
     let body = blocking(&state, move |a, gone| {
         let points = a.data_points(&filter)?;
         let long = limit.read(a, &filter, &points, gone)?;
-        encode(&long, &[], format)
+        select(long, &[])
     })
     .await?;
-    Ok(format.response(body))
+    Ok(format.streamed(body))
 }
 
 /// Writes samples of any data points, replacing those at the same data
@@ -365,10 +365,10 @@ fn existing_point(adapter: &dyn Adapter, id: i64) -> Result<DataPointConfig, Api
         .ok_or_else(|| ApiError::NotFound(format!("no data point with id {id}")))
 }
 
-/// The `columns` of a long frame (all when empty) in `format`.
-fn encode(long: &DataFrame, columns: &[&str], format: FrameFormat) -> Result<Vec<u8>, ApiError> {
-    let mut frame = if columns.is_empty() {
-        long.clone()
+/// The `columns` of a long frame (all when empty).
+fn select(long: DataFrame, columns: &[&str]) -> Result<DataFrame, ApiError> {
+    let frame = if columns.is_empty() {
+        long
     } else {
         long.select(columns.iter().copied()).map_err(|e| {
             ApiError::internal(format!(
@@ -376,5 +376,5 @@ fn encode(long: &DataFrame, columns: &[&str], format: FrameFormat) -> Result<Vec
             ))
         })?
     };
-    format.encode(&mut frame).map_err(ApiError::internal)
+    Ok(frame)
 }

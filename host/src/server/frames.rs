@@ -1,15 +1,17 @@
 //! Frames on the wire: the media type chosen from `Accept` and the frame
 //! encoded in it (Arrow IPC stream, Parquet, CSV or JSON records).
 
-use std::io::Cursor;
+use std::io::{self, Write};
 
 use algohost_sdk::polars::prelude::{
     Column, CompatLevel, CsvWriter, DataFrame, DataType, IntoColumn, IpcStreamWriter, JsonFormat,
     JsonWriter, ParquetWriter, PolarsResult, SerWriter,
 };
+use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use tokio::sync::mpsc;
 use utoipa::ToSchema;
 
 use super::error::ApiError;
@@ -196,36 +198,110 @@ impl FrameFormat {
         }
     }
 
-    /// Encodes a frame.
-    pub fn encode(self, frame: &mut DataFrame) -> PolarsResult<Vec<u8>> {
-        let mut out = Vec::new();
+    /// Encodes a frame into `out`, as it goes: CSV a slice of rows at a
+    /// time, so that its text time stamps are never all in memory at once.
+    fn encode_into(self, frame: &mut DataFrame, out: &mut impl Write) -> PolarsResult<()> {
         match self {
-            FrameFormat::Json => JsonWriter::new(&mut out)
+            FrameFormat::Json => JsonWriter::new(out)
                 .with_json_format(JsonFormat::Json)
                 .finish(frame)?,
-            FrameFormat::ArrowStream => IpcStreamWriter::new(&mut out)
+            FrameFormat::ArrowStream => IpcStreamWriter::new(out)
                 .with_compat_level(CompatLevel::oldest())
                 .finish(frame)?,
             FrameFormat::Parquet => {
-                ParquetWriter::new(Cursor::new(&mut out)).finish(frame)?;
+                ParquetWriter::new(out).finish(frame)?;
             }
-            FrameFormat::Csv => CsvWriter::new(&mut out)
-                .include_header(true)
-                .finish(&mut with_text_timestamps(frame)?)?,
+            FrameFormat::Csv => {
+                let mut offset = 0;
+                loop {
+                    let slice = frame.slice(offset as i64, CSV_ROWS);
+                    CsvWriter::new(&mut *out)
+                        .include_header(offset == 0)
+                        .finish(&mut with_text_timestamps(&slice)?)?;
+                    offset += slice.height();
+                    if slice.height() < CSV_ROWS {
+                        break;
+                    }
+                }
+            }
         }
-        Ok(out)
+        Ok(())
     }
 
-    /// A 200 response with the encoded frame; it varies with `Accept`.
-    pub fn response(self, body: Vec<u8>) -> Response {
+    /// A 200 response with `frame` encoded as its body, streamed while it
+    /// is encoded (on the blocking pool): the first bytes go out at once,
+    /// and the encoded frame is never held whole. It varies with `Accept`.
+    pub fn streamed(self, mut frame: DataFrame) -> Response {
+        let (sender, receiver) = mpsc::channel::<io::Result<Bytes>>(STREAM_CHUNKS);
+        tokio::task::spawn_blocking(move || {
+            let mut out = ChannelWriter {
+                buffer: Vec::with_capacity(STREAM_CHUNK),
+                sender: sender.clone(),
+            };
+            let encoded = self
+                .encode_into(&mut frame, &mut out)
+                .map_err(io::Error::other)
+                .and_then(|()| out.send());
+            if let Err(e) = encoded
+                && e.kind() != io::ErrorKind::BrokenPipe
+            {
+                // The status is sent: the client sees the body cut short.
+                tracing::error!("encoding a frame as {} failed: {e}", self.media_type());
+                let _ = sender.blocking_send(Err(e));
+            }
+        });
+        let chunks = tokio_stream::wrappers::ReceiverStream::new(receiver);
         (
             [
                 (header::CONTENT_TYPE, self.media_type()),
                 (header::VARY, "accept"),
             ],
-            body,
+            Body::from_stream(chunks),
         )
             .into_response()
+    }
+}
+
+/// Rows of a CSV body encoded at once.
+const CSV_ROWS: usize = 64 * 1024;
+
+/// The size of the chunks a streamed body is sent in.
+const STREAM_CHUNK: usize = 256 * 1024;
+
+/// Chunks encoded ahead of the client.
+const STREAM_CHUNKS: usize = 4;
+
+/// Writes into a streamed body, a chunk at a time; once the client is gone,
+/// every write fails (`BrokenPipe`), which stops the encoder.
+struct ChannelWriter {
+    buffer: Vec<u8>,
+    sender: mpsc::Sender<io::Result<Bytes>>,
+}
+
+impl ChannelWriter {
+    /// Sends what is buffered.
+    fn send(&mut self) -> io::Result<()> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::replace(&mut self.buffer, Vec::with_capacity(STREAM_CHUNK));
+        self.sender
+            .blocking_send(Ok(Bytes::from(chunk)))
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the client went away"))
+    }
+}
+
+impl Write for ChannelWriter {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.buffer.extend_from_slice(data);
+        if self.buffer.len() >= STREAM_CHUNK {
+            self.send()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 
@@ -324,11 +400,16 @@ mod tests {
     fn timestamps_are_readable_in_json_and_csv() {
         let mut frame =
             long_frame(vec![1, 1], vec![0, 900_000_000], vec![Some(1.5), None]).unwrap();
-        let json = FrameFormat::Json.encode(&mut frame).unwrap();
+        let encode = |format: FrameFormat, frame: &mut DataFrame| {
+            let mut out = Vec::new();
+            format.encode_into(frame, &mut out).unwrap();
+            out
+        };
+        let json = encode(FrameFormat::Json, &mut frame);
         let rows: serde_json::Value = serde_json::from_slice(&json).unwrap();
         assert_eq!(rows[0]["value"], 1.5);
         assert!(rows[1]["value"].is_null());
-        let csv = String::from_utf8(FrameFormat::Csv.encode(&mut frame).unwrap()).unwrap();
+        let csv = String::from_utf8(encode(FrameFormat::Csv, &mut frame)).unwrap();
         assert_eq!(
             csv,
             "data_point_id,ts,value\n1,1970-01-01T00:00:00+00:00,1.5\n1,1970-01-01T00:15:00+00:00,\n"
@@ -337,5 +418,24 @@ mod tests {
             rows[1]["ts"], "1970-01-01T00:15:00+00:00",
             "JSON and CSV agree"
         );
+        // A CSV longer than a slice has one header and every row, in order.
+        let n = CSV_ROWS + 3;
+        let ts = (0..n as i64).map(|i| i * 900_000_000).collect();
+        let mut long = long_frame(vec![1; n], ts, vec![Some(2.0); n]).unwrap();
+        let csv = String::from_utf8(encode(FrameFormat::Csv, &mut long)).unwrap();
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines.len(), n + 1);
+        assert_eq!(
+            lines
+                .iter()
+                .filter(|l| l.starts_with("data_point_id"))
+                .count(),
+            1
+        );
+        let last =
+            algohost_sdk::chrono::DateTime::from_timestamp_micros((n as i64 - 1) * 900_000_000)
+                .unwrap()
+                .to_rfc3339_opts(algohost_sdk::chrono::SecondsFormat::Secs, false);
+        assert_eq!(lines[n], format!("1,{last},2.0"));
     }
 }

@@ -19,6 +19,7 @@ use super::extract::{Path, Query};
 use super::frames::{Binary, FormatName, FrameFormat};
 use super::state::AppState;
 use crate::service::Service;
+use algohost_sdk::polars::prelude::DataFrame;
 
 /// A frame as JSON: one object per row, column name → value (timestamps
 /// as text).
@@ -79,9 +80,8 @@ async fn get_output(
     let format = FrameFormat::choose(query.format, &headers)?;
     let service = state.service.clone();
     let file = attachment(id, &name, format);
-    let body =
-        tokio::task::spawn_blocking(move || encoded_frame(&service, id, &name, format)).await??;
-    let mut response = format.response(body);
+    let frame = tokio::task::spawn_blocking(move || output_frame(&service, id, &name)).await??;
+    let mut response = format.streamed(frame);
     if let Ok(value) = HeaderValue::from_str(&file) {
         response
             .headers_mut()
@@ -106,13 +106,8 @@ fn attachment(id: Uuid, frame: &str, format: FrameFormat) -> String {
     )
 }
 
-fn encoded_frame(
-    service: &Service,
-    id: Uuid,
-    name: &str,
-    format: FrameFormat,
-) -> Result<Vec<u8>, ApiError> {
-    let Some(mut frame) = service.frame(id, name)? else {
+fn output_frame(service: &Service, id: Uuid, name: &str) -> Result<DataFrame, ApiError> {
+    let Some(frame) = service.frame(id, name)? else {
         let run = service.get(id)?.ok_or_else(|| run_not_found(id))?;
         return Err(ApiError::NotFound(format!(
             "run {id} ({}) has no output frame '{name}'; its frames: [{}]",
@@ -120,5 +115,5 @@ fn encoded_frame(
             run.frames.join(", ")
         )));
     };
-    format.encode(&mut frame).map_err(ApiError::internal)
+    Ok(frame)
 }
