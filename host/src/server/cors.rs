@@ -7,31 +7,20 @@
 //! problem details of a 401 or a 422.
 //!
 //! The app sends its token as `Authorization: Bearer …`, never as a cookie,
-//! so no credentials mode is needed. A browser's `EventSource` cannot send
-//! that header: with tokens, an app reads `GET /runs/{id}/events` with
-//! `fetch` and the response body's stream instead.
+//! so no credentials mode is needed. A browser's `EventSource` and a plain
+//! download link cannot send that header: with tokens, an app reads
+//! `GET /runs/{id}/events` and downloads outputs with `fetch` instead.
 
 use std::time::Duration;
 
 use axum::http::{HeaderName, HeaderValue, Method, header};
-use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 
 use super::REQUEST_ID;
 use super::config::Cors;
 
 /// How long a browser may reuse a preflight answer.
 const MAX_AGE: Duration = Duration::from_secs(3600);
-
-/// Request headers an app may send: those the API reads.
-const ALLOWED_HEADERS: [HeaderName; 7] = [
-    header::AUTHORIZATION,
-    header::CONTENT_TYPE,
-    header::ACCEPT,
-    HeaderName::from_static("idempotency-key"),
-    HeaderName::from_static("prefer"),
-    HeaderName::from_static("last-event-id"),
-    HeaderName::from_static(REQUEST_ID),
-];
 
 /// Response headers an app may read beyond the always-safe ones: those the
 /// API documents.
@@ -59,8 +48,15 @@ pub fn layer(cors: &Cors) -> Option<CorsLayer> {
         CorsLayer::new()
             .allow_origin(origins)
             .allow_methods([Method::GET, Method::HEAD, Method::POST, Method::DELETE])
-            .allow_headers(ALLOWED_HEADERS)
+            // Whatever headers the app asks to send: the API reads its own
+            // and ignores the rest, and browser instrumentation adds some
+            // (traceparent, sentry-trace, baggage) that a fixed list would
+            // refuse, failing every request.
+            .allow_headers(AllowHeaders::mirror_request())
             .expose_headers(EXPOSED_HEADERS)
+            // A page of an allowed origin on the internet may reach a
+            // server on this machine or network (Private Network Access).
+            .allow_private_network(true)
             .max_age(MAX_AGE),
     )
 }

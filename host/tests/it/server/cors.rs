@@ -35,8 +35,9 @@ fn a_listed_origin_may_call_the_api_from_a_browser_and_others_may_not() {
             .header("access-control-request-method", "POST")
             .header(
                 "access-control-request-headers",
-                "authorization,content-type,idempotency-key,prefer",
+                "authorization,content-type,idempotency-key,prefer,traceparent,sentry-trace",
             )
+            .header("access-control-request-private-network", "true")
             .send()
             .unwrap()
     };
@@ -57,9 +58,22 @@ fn a_listed_origin_may_call_the_api_from_a_browser_and_others_may_not() {
         "{methods}"
     );
     let headers = header(&allowed, "access-control-allow-headers").unwrap();
-    for name in ["authorization", "content-type", "idempotency-key", "prefer"] {
+    // Browser instrumentation's headers too (OpenTelemetry, Sentry).
+    for name in [
+        "authorization",
+        "content-type",
+        "idempotency-key",
+        "prefer",
+        "traceparent",
+        "sentry-trace",
+    ] {
         assert!(headers.contains(name), "{name} not in {headers}");
     }
+    // A public page may reach this server on a private network.
+    assert_eq!(
+        header(&allowed, "access-control-allow-private-network").as_deref(),
+        Some("true")
+    );
     assert_eq!(
         header(&allowed, "access-control-max-age").as_deref(),
         Some("3600")
