@@ -329,6 +329,15 @@ impl ApiError {
                  request id in the x-request-id response header"
                     .to_owned()
             }
+            // The note on the server's Python environment is the operator's
+            // business (the CLI and the log say it), not an API client's.
+            ApiError::UnknownAlgorithm(e) => clip_words(
+                &crate::registry::UnknownAlgorithm {
+                    note: None,
+                    ..e.clone()
+                }
+                .to_string(),
+            ),
             // What a client sent may be in the detail: long names cut short.
             other if status.is_client_error() => clip_words(&other.to_string()),
             other => other.to_string(),

@@ -117,6 +117,21 @@ fn the_binary_says_where_it_looked_for_python_plugins_when_it_found_none() {
         ),
         "{stderr}"
     );
+    // Over HTTP the server's environment is not the client's business.
+    let scratch = crate::server::Scratch::new();
+    let mut serve = scratch.command(&[]);
+    serve
+        .env_remove("VIRTUAL_ENV")
+        .env_remove("ALGOHOST_PLUGIN_PATH");
+    let server = crate::server::Server::spawn(serve);
+    let problem = server.get("/algorithms/price_arbitrage").problem(404);
+    assert_eq!(
+        problem["detail"]
+            .as_str()
+            .map(|d| d.contains("VIRTUAL_ENV")),
+        Some(false),
+        "{problem}"
+    );
     // Set to no virtualenv: a problem `plugins` lists, with the fix.
     let out = algohost(Some("/nonexistent-venv"), &["plugins"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
