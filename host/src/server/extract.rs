@@ -155,6 +155,17 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
                 let cause = text
                     .strip_prefix("Failed to deserialize query string: ")
                     .unwrap_or(&text);
+                // serde's `duplicate field `status``, as a user would say it.
+                if let Some(name) = cause
+                    .split_once("duplicate field `")
+                    .and_then(|(_, rest)| rest.split_once('`'))
+                    .map(|(name, _)| name)
+                {
+                    return ApiError::BadRequest(format!(
+                        "query parameter {name} is given twice; give several values once, \
+                         separated by commas ({name}=a,b)"
+                    ));
+                }
                 ApiError::BadRequest(format!("query parameter {cause}"))
             })
     }

@@ -235,8 +235,10 @@ pub struct RunPage {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct RunFilter {
-    /// Only runs in this status.
-    pub status: Option<RunStatusView>,
+    /// Only runs in these statuses, separated by commas: `queued,running`
+    /// lists the runs not ended yet.
+    #[param(value_type = Option<String>, example = "queued,running")]
+    pub status: Option<String>,
     /// Only runs of this algorithm.
     pub algorithm: Option<String>,
     /// Page size, 1 to 1000 (default 50).
@@ -395,6 +397,25 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     }
 }
 
+/// The statuses of `status=queued,running`; none when absent.
+fn statuses(text: Option<&str>) -> Result<Vec<RunStatus>, ApiError> {
+    let Some(text) = text else {
+        return Ok(Vec::new());
+    };
+    text.split(',')
+        .map(|name| {
+            serde_json::from_value::<RunStatusView>(Value::String(name.trim().to_owned()))
+                .map(Into::into)
+                .map_err(|_| {
+                    ApiError::BadRequest(format!(
+                        "status '{name}' is not a run status; give one or more of queued, \
+                         running, succeeded, failed, cancelled, timed_out, separated by commas"
+                    ))
+                })
+        })
+        .collect()
+}
+
 /// Lists runs, newest first, filtered by status and algorithm.
 #[utoipa::path(
     get, path = "/runs", tag = "runs",
@@ -411,7 +432,7 @@ async fn list_runs(
     let limit = page_size(filter.limit.as_deref())?;
     // One run more than the page tells whether there is a next page.
     let query = RunQuery {
-        status: filter.status.map(Into::into),
+        status: statuses(filter.status.as_deref())?,
         algorithm: filter.algorithm,
         limit: limit + 1,
         before: filter.before,

@@ -39,8 +39,8 @@ pub enum StoreError {
 /// Filter and page of [`Store::list`].
 #[derive(Debug, Clone, Default)]
 pub struct RunQuery {
-    /// Only runs in this status.
-    pub status: Option<RunStatus>,
+    /// Only runs in one of these statuses (any status when empty).
+    pub status: Vec<RunStatus>,
     /// Only runs of this algorithm.
     pub algorithm: Option<String>,
     /// At most this many (newest first); 0 means no limit.

@@ -155,7 +155,7 @@ fn a_store_at_schema_version_1_is_upgraded_with_its_runs_and_queries_use_the_new
     let store = SqliteStore::open(&path).unwrap();
     let listed = |status| {
         let query = RunQuery {
-            status: Some(status),
+            status: vec![status],
             ..RunQuery::default()
         };
         store
@@ -298,10 +298,23 @@ fn runs_list_newest_first_with_filters_and_pages() {
     };
     assert_eq!(ids(&next_page), [runs[0].id]);
     let failed = RunQuery {
-        status: Some(RunStatus::Failed),
+        status: vec![RunStatus::Failed],
         ..RunQuery::default()
     };
     assert_eq!(ids(&failed), [runs[0].id]);
+    let ended = RunQuery {
+        status: vec![RunStatus::Failed, RunStatus::Succeeded],
+        ..RunQuery::default()
+    };
+    assert_eq!(ids(&ended), [runs[0].id]);
+    let either = RunQuery {
+        status: vec![RunStatus::Queued, RunStatus::Failed],
+        ..RunQuery::default()
+    };
+    assert_eq!(
+        ids(&either),
+        [runs[3].id, runs[2].id, runs[1].id, runs[0].id]
+    );
 }
 
 #[test]
@@ -402,7 +415,7 @@ fn a_new_handle_fails_the_runs_a_killed_one_ran_and_requeues_idempotent_ones() {
         RunStatus::Succeeded
     );
     let nothing_running = RunQuery {
-        status: Some(RunStatus::Running),
+        status: vec![RunStatus::Running],
         ..RunQuery::default()
     };
     assert!(store.list(&nothing_running).unwrap().is_empty());

@@ -194,10 +194,15 @@ impl Store for SqliteStore {
     fn list(&self, query: &RunQuery) -> Result<Vec<Run>, StoreError> {
         let mut clauses = Vec::new();
         let mut values: Vec<SqlValue> = Vec::new();
-        if let Some(status) = query.status {
-            values.push(SqlValue::Text(status.as_str().to_owned()));
-            clauses.push(format!("status = ?{}", values.len()));
-            if status != RunStatus::Succeeded {
+        if !query.status.is_empty() {
+            let mut placeholders = Vec::new();
+            for status in &query.status {
+                values.push(SqlValue::Text(status.as_str().to_owned()));
+                placeholders.push(format!("?{}", values.len()));
+            }
+            clauses.push(format!("status IN ({})", placeholders.join(", ")));
+            // Lets SQLite use the index of the (few) runs not succeeded.
+            if !query.status.contains(&RunStatus::Succeeded) {
                 clauses.push(schema::NOT_SUCCEEDED.to_owned());
             }
         }

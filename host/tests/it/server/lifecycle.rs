@@ -505,7 +505,22 @@ fn runs_are_listed_newest_first_with_filters_and_pages() {
     assert_eq!(ids(&failures).len(), 2);
     let echoes = server.get("/runs?algorithm=echo_frames").json();
     assert_eq!(ids(&echoes), [echoed["id"].as_str().unwrap()]);
-    server.get("/runs?status=exploded").problem(400);
+    // Several statuses, comma-separated: 2 failed and 1 succeeded.
+    let ended = server.get("/runs?status=failed,succeeded").json();
+    assert_eq!(ids(&ended).len(), 3);
+    assert_eq!(
+        server.get("/runs?status=failed,exploded").problem(400)["detail"],
+        "status 'exploded' is not a run status; give one or more of queued, running, succeeded, \
+         failed, cancelled, timed_out, separated by commas"
+    );
+    // Given twice: the way to give several is said.
+    assert_eq!(
+        server
+            .get("/runs?status=queued&status=running")
+            .problem(400)["detail"],
+        "query parameter status is given twice; give several values once, separated by commas \
+         (status=a,b)"
+    );
     for limit in ["0", "-1", "1.5", "1001", "ten"] {
         let bad = server.get(&format!("/runs?limit={limit}")).problem(400);
         assert_eq!(
