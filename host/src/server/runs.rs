@@ -140,6 +140,7 @@ pub struct RunView {
     /// Seconds the run may take once started before it is stopped and
     /// reported `timed_out`: the timeout asked for, else the server's
     /// default, at most the server's maximum; null when it has none.
+    #[schema(required = true)]
     pub timeout: Option<f64>,
     /// Status.
     pub status: RunStatusView,
@@ -150,10 +151,13 @@ pub struct RunView {
     /// When the run was created.
     pub created_at: DateTime<Utc>,
     /// When the algorithm started.
+    #[schema(required = true)]
     pub started_at: Option<DateTime<Utc>>,
     /// When it ended.
+    #[schema(required = true)]
     pub finished_at: Option<DateTime<Utc>>,
     /// Why it did not succeed.
+    #[schema(required = true)]
     pub error: Option<RunErrorView>,
     /// The output summary (null until it succeeds).
     pub summary: Value,
@@ -276,9 +280,17 @@ pub fn router() -> OpenApiRouter<AppState> {
     responses(
         (status = 200, description = "The run has finished: within the `Prefer: wait`, or before \
           this request when an `Idempotency-Key` names it", body = RunView,
-         headers(("Location" = String, description = "URL of the run"))),
+         headers(
+             ("Location" = String, description = "URL of the run"),
+             ("Preference-Applied" = String, description = "`wait=N`: the wait applied, when \
+              `Prefer: wait` was given (capped by the request timeout)"),
+         )),
         (status = 202, description = "The run is queued or running", body = RunView,
-         headers(("Location" = String, description = "URL of the run"))),
+         headers(
+             ("Location" = String, description = "URL of the run"),
+             ("Preference-Applied" = String, description = "`wait=N`: the wait applied, when \
+              `Prefer: wait` was given"),
+         )),
         (status = 404, description = "No such algorithm; `close` lists similar names",
          body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The idempotency key was used with another body",
@@ -286,7 +298,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         (status = 422, description = "Invalid params: `errors` lists every error with its JSON Pointer",
          body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The run queue is full or the run store cannot be written (see \
-         Retry-After), or the server is shutting down",
+         Retry-After), the server is shutting down, or the request timed out",
          body = Problem, content_type = "application/problem+json",
          headers(("Retry-After" = u64, description = "Seconds to wait before trying again"))),
     )

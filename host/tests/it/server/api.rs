@@ -489,8 +489,24 @@ fn the_openapi_document_describes_every_operation_and_error_shape() {
         spec["components"]["securitySchemes"]["bearer"]["scheme"],
         "bearer"
     );
+    // Fields every run answer has (null when empty) are required, so that
+    // a generated client types them as `T | null`, not also undefined.
+    let required = &spec["components"]["schemas"]["RunView"]["required"];
+    for field in ["timeout", "started_at", "finished_at", "error", "summary"] {
+        assert!(
+            required.as_array().unwrap().contains(&json!(field)),
+            "{field} not in {required}"
+        );
+    }
     let runs = &spec["paths"]["/runs"]["post"]["responses"];
     assert!(runs["503"]["headers"]["Retry-After"].is_object());
+    for status in ["200", "202"] {
+        assert!(
+            runs[status]["headers"]["Preference-Applied"].is_object(),
+            "{status}: {}",
+            runs[status]
+        );
+    }
     assert!(
         runs["422"]["content"]["application/problem+json"].is_object(),
         "{runs}"
