@@ -39,6 +39,16 @@ pub struct CsvOptions {
     pub time_zone: Option<String>,
 }
 
+/// Whether a `--from` value names a Parquet file (by its `.parquet`
+/// extension), read like a CSV file: a `ts` column and one column per
+/// data point.
+pub fn is_parquet_path(spec: &str) -> bool {
+    Path::new(spec)
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("parquet"))
+        && !Path::new(spec).is_dir()
+}
+
 /// Whether a `--from` value names a CSV file (by its `.csv` extension).
 pub fn is_csv_path(spec: &str) -> bool {
     Path::new(spec)
@@ -65,87 +75,42 @@ impl CsvAdapter {
     /// a bad cell, its line and column.
     pub fn open(path: impl AsRef<Path>, options: &CsvOptions) -> Result<Self> {
         let path = path.as_ref().to_owned();
-        let file = path.display().to_string();
-        let bad = |message: String| Error::InvalidInput(format!("{file}: {message}"));
-        let bytes = std::fs::read(&path).map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound => bad("no such file".to_owned()),
-            _ => Error::Data(format!("cannot read {file}: {e}")),
-        })?;
         if options.unit.trim().is_empty() {
             return Err(Error::InvalidInput(
                 "the unit is empty: pass the unit of the values, such as --unit kW".to_owned(),
             ));
         }
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Err(bad(format!("the file is empty; {LAYOUT}")));
+        if is_parquet_path(&path.display().to_string()) {
+            let (frame, options) = read_parquet(&path, options)?;
+            return Self::from_text(path, frame, &options, Place::Row);
         }
-        let text = String::from_utf8_lossy(&bytes);
-        let mut lines = text.lines();
-        let names = fields(
-            lines
-                .next()
-                .unwrap_or_default()
-                .trim_start_matches('\u{feff}'),
-        );
-        check_header(&names).map_err(bad)?;
-        // Every column as text: numbers and time stamps are parsed here, so
-        // that an error can name its line.
-        let frame = CsvReadOptions::default()
-            .with_has_header(true)
-            .with_infer_schema_length(Some(0))
-            .into_reader_with_file_handle(Cursor::new(bytes.clone()))
-            .finish()
-            .map_err(|e| {
-                let long = lines
-                    .position(|l| fields(l).len() > names.len())
-                    .map(|row| {
-                        format!(
-                            "line {} has more cells than the header has columns ({}); write \
-                             numbers with a '.' as the decimal point (a ',' separates cells), or \
-                             name every column in the header",
-                            line(row),
-                            names.len()
-                        )
-                    });
-                let polars = e.to_string();
-                let first = polars.lines().next().unwrap_or_default();
-                bad(long.unwrap_or_else(|| format!("cannot be read as CSV ({first}); {LAYOUT}")))
-            })?;
-        // The header's names as read above (trimmed, unquoted).
-        let mut frame = frame;
-        frame.set_column_names(&names).map_err(|_| {
-            bad(format!(
-                "the header has {} column(s) but the lines do not; {LAYOUT}",
-                names.len()
-            ))
-        })?;
-        if let Some((row, cells)) = text
-            .lines()
-            .skip(1)
-            .enumerate()
-            .filter(|(_, l)| cell_count(l) < names.len())
-            .map(|(row, l)| (row, fields(l)))
-            .find(|(_, cells)| cells.iter().any(|c| !c.is_empty()))
-        {
-            return Err(bad(format!(
-                "line {} has {} cell(s) but the header has {} columns: a cut-off line? leave a \
-                 value out with an empty cell (a ',' and nothing after it)",
-                line(row),
-                cells.len(),
-                names.len()
-            )));
-        }
-        let frame = without_blank_rows(frame)?;
-        if frame.height() == 0 {
-            return Err(bad(format!("a header but no rows; {LAYOUT}")));
-        }
+        let frame = read_csv(&path)?;
+        Self::from_text(path, frame, options, Place::Line)
+    }
+
+    /// The adapter of a file read as text columns (one per column of the
+    /// file, and [`LINE`]), blank rows left out.
+    fn from_text(
+        path: PathBuf,
+        frame: DataFrame,
+        options: &CsvOptions,
+        place: Place,
+    ) -> Result<Self> {
+        let file = path.display().to_string();
+        let bad = |message: String| Error::InvalidInput(format!("{file}: {message}"));
+        let names: Vec<String> = frame
+            .get_column_names()
+            .into_iter()
+            .map(|n| n.to_string())
+            .filter(|n| n != LINE)
+            .collect();
         let value_names: Vec<&String> = names.iter().filter(|n| *n != TS).collect();
         let zone = options
             .time_zone
             .as_deref()
             .map(parse_time_zone)
             .transpose()?;
-        let ts = parse_ts_column(&frame, zone).map_err(bad)?;
+        let ts = parse_ts_column(&frame, zone, place).map_err(bad)?;
         let (mut ids, mut sample_ts, mut values) = (Vec::new(), Vec::new(), Vec::new());
         for (index, name) in value_names.iter().enumerate() {
             let id = index as i64 + 1;
@@ -161,10 +126,11 @@ impl CsvAdapter {
                     .filter(|v| v.is_finite())
                     .ok_or_else(|| {
                         bad(format!(
-                            "line {}, column '{name}': '{cell}' is not a number; write numbers \
+                            "{} {}, column '{name}': '{cell}' is not a number; write numbers \
                              with a '.' as the decimal point and no unit, or leave the cell empty \
                              for a missing sample",
-                            line(row as usize)
+                            place.word(),
+                            place.number(row as usize)
                         ))
                     })?;
                 ids.push(id);
@@ -175,7 +141,7 @@ impl CsvAdapter {
         // Inferred only now: a bad cell is the first thing to fix.
         let resolution = match options.resolution {
             Some(resolution) => resolution,
-            None => infer_resolution(&ts).map_err(bad)?,
+            None => infer_resolution(&ts, place).map_err(bad)?,
         };
         let points: Vec<DataPointConfig> = value_names
             .iter()
@@ -234,6 +200,147 @@ impl CsvAdapter {
     }
 }
 
+/// A CSV file's cells as text columns named by its header, with [`LINE`];
+/// blank lines left out.
+fn read_csv(path: &Path) -> Result<DataFrame> {
+    let file = path.display().to_string();
+    let bad = |message: String| Error::InvalidInput(format!("{file}: {message}"));
+    let bytes = std::fs::read(path).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => bad("no such file".to_owned()),
+        _ => Error::Data(format!("cannot read {file}: {e}")),
+    })?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(bad(format!("the file is empty; {LAYOUT}")));
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    let mut lines = text.lines();
+    let names = fields(
+        lines
+            .next()
+            .unwrap_or_default()
+            .trim_start_matches('\u{feff}'),
+    );
+    check_header(&names).map_err(bad)?;
+    // Every column as text: numbers and time stamps are parsed here, so
+    // that an error can name its line.
+    let frame = CsvReadOptions::default()
+        .with_has_header(true)
+        .with_infer_schema_length(Some(0))
+        .into_reader_with_file_handle(Cursor::new(bytes.clone()))
+        .finish()
+        .map_err(|e| {
+            let long = lines
+                .position(|l| fields(l).len() > names.len())
+                .map(|row| {
+                    format!(
+                        "line {} has more cells than the header has columns ({}); write \
+                             numbers with a '.' as the decimal point (a ',' separates cells), or \
+                             name every column in the header",
+                        line(row),
+                        names.len()
+                    )
+                });
+            let polars = e.to_string();
+            let first = polars.lines().next().unwrap_or_default();
+            bad(long.unwrap_or_else(|| format!("cannot be read as CSV ({first}); {LAYOUT}")))
+        })?;
+    // The header's names as read above (trimmed, unquoted).
+    let mut frame = frame;
+    frame.set_column_names(&names).map_err(|_| {
+        bad(format!(
+            "the header has {} column(s) but the lines do not; {LAYOUT}",
+            names.len()
+        ))
+    })?;
+    if let Some((row, cells)) = text
+        .lines()
+        .skip(1)
+        .enumerate()
+        .filter(|(_, l)| cell_count(l) < names.len())
+        .map(|(row, l)| (row, fields(l)))
+        .find(|(_, cells)| cells.iter().any(|c| !c.is_empty()))
+    {
+        return Err(bad(format!(
+            "line {} has {} cell(s) but the header has {} columns: a cut-off line? leave a \
+                 value out with an empty cell (a ',' and nothing after it)",
+            line(row),
+            cells.len(),
+            names.len()
+        )));
+    }
+    let frame = without_blank_rows(frame)?;
+    if frame.height() == 0 {
+        return Err(bad(format!("a header but no rows; {LAYOUT}")));
+    }
+    Ok(frame)
+}
+
+/// A Parquet file's columns as text columns, with [`LINE`], as [`read_csv`]
+/// makes them: `ts` (a datetime, with a time zone or local times in
+/// `--time-zone`; a date; or text) as RFC 3339 or local text, values as
+/// numbers' text. A time-zone-aware `ts` gives the data points its zone
+/// unless `--time-zone` says otherwise.
+fn read_parquet(path: &Path, options: &CsvOptions) -> Result<(DataFrame, CsvOptions)> {
+    let file = path.display().to_string();
+    let bad = |message: String| Error::InvalidInput(format!("{file}: {message}"));
+    let opened = std::fs::File::open(path).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => bad("no such file".to_owned()),
+        _ => Error::Data(format!("cannot read {file}: {e}")),
+    })?;
+    let frame = ParquetReader::new(opened)
+        .finish()
+        .map_err(|e| bad(format!("cannot be read as Parquet ({e})")))?;
+    let names: Vec<String> = frame
+        .get_column_names()
+        .into_iter()
+        .map(|n| n.to_string())
+        .collect();
+    check_header(&names).map_err(bad)?;
+    let mut options = options.clone();
+    let mut columns = Vec::with_capacity(frame.width() + 1);
+    for column in frame.columns() {
+        let name = column.name().to_string();
+        let series = column.as_materialized_series();
+        let text = match (name == TS, series.dtype()) {
+            (true, DataType::Datetime(_, zone)) => {
+                if let Some(zone) = zone {
+                    options.time_zone.get_or_insert_with(|| zone.to_string());
+                }
+                let format = if zone.is_some() {
+                    "%Y-%m-%dT%H:%M:%S%.f%:z"
+                } else {
+                    "%Y-%m-%dT%H:%M:%S%.f"
+                };
+                series.datetime()?.to_string(format)?.into_series()
+            }
+            (true, DataType::Date | DataType::String) => series.cast(&DataType::String)?,
+            (true, other) => {
+                return Err(bad(format!(
+                    "column 'ts' is {other}; it must hold datetimes (with a time zone, or local \
+                     times with --time-zone), dates or RFC 3339 text"
+                )));
+            }
+            (false, dtype) if dtype.is_primitive_numeric() || dtype.is_null() => {
+                series.cast(&DataType::String)?
+            }
+            (false, other) => {
+                return Err(bad(format!(
+                    "column '{name}' is {other}, not numbers; every column but 'ts' is a data \
+                     point's values"
+                )));
+            }
+        };
+        columns.push(text.with_name(name.as_str().into()).into_column());
+    }
+    let rows = UInt32Chunked::from_iter_values(LINE.into(), 0..frame.height() as u32);
+    columns.push(rows.into_column());
+    let frame = DataFrame::new(frame.height(), columns)?;
+    if frame.height() == 0 {
+        return Err(bad(format!("no rows; {LAYOUT}")));
+    }
+    Ok((frame, options))
+}
+
 /// How the file must look, for the end of every error about its shape.
 const LAYOUT: &str = "a CSV source has a header line `ts,NAME,…` (a 'ts' column, then one column \
     per data point, named by the data point's name) and one line per time stamp";
@@ -241,6 +348,39 @@ const LAYOUT: &str = "a CSV source has a header line `ts,NAME,…` (a 'ts' colum
 /// The line in the file of data row `row` (0-based, after the header line).
 fn line(row: usize) -> usize {
     row + 2
+}
+
+/// How a file's errors name a row: by its line in a CSV file (the header
+/// is line 1), by its row in a Parquet file (from 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    Line,
+    Row,
+}
+
+impl Place {
+    fn word(self) -> &'static str {
+        match self {
+            Place::Line => "line",
+            Place::Row => "row",
+        }
+    }
+
+    /// The number shown for data row `row` (0-based).
+    fn number(self, row: usize) -> usize {
+        match self {
+            Place::Line => line(row),
+            Place::Row => row + 1,
+        }
+    }
+
+    /// The data row of a shown number.
+    fn row(self, number: usize) -> usize {
+        match self {
+            Place::Line => number - 2,
+            Place::Row => number - 1,
+        }
+    }
 }
 
 /// The column of each row's data row number, added to the frame read.
@@ -347,28 +487,30 @@ fn without_blank_rows(frame: DataFrame) -> Result<DataFrame> {
 fn parse_ts_column(
     frame: &DataFrame,
     zone: Option<Tz>,
+    place: Place,
 ) -> std::result::Result<HashMap<u32, i64>, String> {
     let text = |e: PolarsError| e.to_string();
     let cells = frame.column(TS).map_err(text)?.str().map_err(text)?;
     let rows = frame.column(LINE).map_err(text)?.u32().map_err(text)?;
+    let word = place.word();
     let mut ts = Vec::with_capacity(cells.len());
     for (cell, row) in cells.iter().zip(rows.into_no_null_iter()) {
-        let at = line(row as usize);
+        let at = place.number(row as usize);
         let cell = cell.map(str::trim).unwrap_or("");
         if cell.is_empty() {
             return Err(format!(
-                "line {at}: the ts is empty; every line needs a time stamp"
+                "{word} {at}: the ts is empty; every {word} needs a time stamp"
             ));
         }
         ts.push((
-            parse_ts(cell, zone).map_err(|e| format!("line {at}: {e}"))?,
+            parse_ts(cell, zone).map_err(|e| format!("{word} {at}: {e}"))?,
             at,
         ));
     }
     ts.sort_unstable();
     if let Some(pair) = ts.windows(2).find(|p| p[0].0 == p[1].0) {
         return Err(format!(
-            "lines {} and {} have the same ts {}; keep one line per time stamp",
+            "{word}s {} and {} have the same ts {}; keep one {word} per time stamp",
             pair[0].1,
             pair[1].1,
             format_us(pair[0].0)
@@ -376,7 +518,7 @@ fn parse_ts_column(
     }
     Ok(ts
         .into_iter()
-        .map(|(us, at)| ((at - 2) as u32, us))
+        .map(|(us, at)| (place.row(at) as u32, us))
         .collect())
 }
 
@@ -461,12 +603,15 @@ fn parse_local(text: &str) -> Option<NaiveDateTime> {
 /// so that one stray time stamp cannot make 15-minute data 5-minute data.
 /// Gaps (whole steps missing) are fine; a step that is not a multiple of
 /// it is a stray time stamp, refused with its line.
-fn infer_resolution(ts: &HashMap<u32, i64>) -> std::result::Result<Resolution, String> {
+fn infer_resolution(
+    ts: &HashMap<u32, i64>,
+    place: Place,
+) -> std::result::Result<Resolution, String> {
     const HINT: &str = "pass --resolution (an ISO 8601 duration such as PT15M, PT1H or P1D)";
     const SECOND_US: i64 = 1_000_000;
     let mut sorted: Vec<(i64, usize)> = ts
         .iter()
-        .map(|(row, us)| (*us, line(*row as usize)))
+        .map(|(row, us)| (*us, place.number(*row as usize)))
         .collect();
     sorted.sort_unstable();
     let mut counts: HashMap<i64, usize> = HashMap::new();
@@ -492,14 +637,15 @@ fn infer_resolution(ts: &HashMap<u32, i64>) -> std::result::Result<Resolution, S
         ));
     }
     if let Some(odd) = sorted.windows(2).find(|w| (w[1].0 - w[0].0) % step != 0) {
+        let word = place.word();
         let most = if count == steps {
             String::new()
         } else {
             format!(" ({count} of {steps} steps)")
         };
         return Err(format!(
-            "the time stamps are not evenly spaced: they are {} apart{most}, but line {} ({}) \
-             comes {} after line {} ({}); fix or drop the stray line, or {HINT}",
+            "the time stamps are not evenly spaced: they are {} apart{most}, but {word} {} ({}) \
+             comes {} after {word} {} ({}); fix or drop the stray {word}, or {HINT}",
             format_step(step),
             odd[1].1,
             format_us(odd[1].0),
@@ -616,6 +762,10 @@ mod tests {
         }
     }
 
+    fn infer_resolution_lines(ts: &HashMap<u32, i64>) -> std::result::Result<Resolution, String> {
+        infer_resolution(ts, Place::Line)
+    }
+
     #[test]
     fn the_resolution_is_the_most_common_step() {
         // Minutes, in file order (row 0 is line 2).
@@ -626,22 +776,22 @@ mod tests {
                 .collect::<HashMap<_, _>>()
         };
         assert_eq!(
-            infer_resolution(&minutes(&[30, 0, 15, 60])),
+            infer_resolution_lines(&minutes(&[30, 0, 15, 60])),
             Ok(Resolution::Seconds(900))
         );
         assert!(
-            infer_resolution(&minutes(&[0]))
+            infer_resolution_lines(&minutes(&[0]))
                 .unwrap_err()
                 .contains("--resolution")
         );
         assert!(
-            infer_resolution(&minutes(&[0, 1440]))
+            infer_resolution_lines(&minutes(&[0, 1440]))
                 .unwrap_err()
                 .contains("a day or more apart")
         );
         // Local midnights across a DST change are 23 or 25 hours apart: a
         // calendar day, not a stray time stamp.
-        let days = infer_resolution(&minutes(&[0, 1380, 2820])).unwrap_err();
+        let days = infer_resolution_lines(&minutes(&[0, 1380, 2820])).unwrap_err();
         assert!(
             days.contains("a day or more apart") && days.contains("calendar one"),
             "{days}"
@@ -649,7 +799,7 @@ mod tests {
         // One stray reading in 15-minute data is not a 5-minute resolution:
         // it is refused with its line.
         assert_eq!(
-            infer_resolution(&minutes(&[0, 15, 30, 45, 50, 60, 75])).unwrap_err(),
+            infer_resolution_lines(&minutes(&[0, 15, 30, 45, 50, 60, 75])).unwrap_err(),
             "the time stamps are not evenly spaced: they are 15 min apart (4 of 6 steps), but \
              line 6 (1970-01-01T00:50:00Z) comes 5 min after line 5 (1970-01-01T00:45:00Z); \
              fix or drop the stray line, or pass --resolution (an ISO 8601 duration such as \
@@ -657,7 +807,7 @@ mod tests {
         );
         // Equally common steps: the smaller one.
         assert_eq!(
-            infer_resolution(&minutes(&[0, 5, 10, 20, 30])),
+            infer_resolution_lines(&minutes(&[0, 5, 10, 20, 30])),
             Ok(Resolution::Seconds(300))
         );
     }

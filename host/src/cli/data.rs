@@ -28,7 +28,9 @@ const SPEC_HELP: &str = "A data store is a directory (files adapter), a postgres
     A CSV file (--from FILE.csv) has a `ts` column (RFC 3339, or local times with --time-zone) and \
     one numeric column per data point, headed by its name; empty cells are missing samples. For \
     example: algohost data import --from load.csv --to mydata --quantity power --unit kW \
-    --time-zone Europe/Berlin";
+    --time-zone Europe/Berlin. A Parquet file (--from FILE.parquet) is read the same way: a `ts` \
+    column (datetimes with a time zone, which the data points then take, or local times with \
+    --time-zone) and one numeric column per data point.";
 
 /// `algohost data …`.
 #[derive(Debug, Subcommand)]
@@ -91,18 +93,18 @@ pub(super) struct Selection {
 /// What a CSV source does not say about its data points (one set for all
 /// of its columns).
 #[derive(Debug, Args)]
-#[command(next_help_heading = "CSV source (--from FILE.csv)")]
+#[command(next_help_heading = "CSV or Parquet source (--from FILE.csv or FILE.parquet)")]
 pub(super) struct CsvFlags {
-    /// The data points' quantity (required for a CSV source).
+    /// The data points' quantity (required for a CSV or Parquet source).
     #[arg(long, value_name = "power|energy|price|state", value_parser = parse_quantity)]
     quantity: Option<Quantity>,
-    /// The data points' unit, e.g. kW (required for a CSV source).
+    /// The data points' unit, e.g. kW (required for a CSV or Parquet source).
     #[arg(long, value_name = "UNIT")]
     unit: Option<String>,
     /// The data points' resolution (ISO 8601, e.g. PT15M) [default: the most common step between time stamps].
     #[arg(long, value_name = "DURATION", value_parser = parse_resolution)]
     resolution: Option<Resolution>,
-    /// The data points' time zone (IANA) [default: UTC], and the zone time stamps without a UTC offset are in: a file with such time stamps needs it.
+    /// The data points' time zone (IANA) [default: UTC, or a Parquet ts column's zone], and the zone time stamps without a UTC offset are in: a file with such time stamps needs it.
     #[arg(long, value_name = "ZONE", value_parser = parse_zone)]
     time_zone: Option<String>,
 }
@@ -198,12 +200,12 @@ pub(super) fn run(command: &DataCommand) -> anyhow::Result<u8> {
         ))
         .into());
     }
-    let is_csv = csv::is_csv_path(from);
+    let is_csv = csv::is_csv_path(from) || csv::is_parquet_path(from);
     let source = match csv_flags {
         Some(flags) if is_csv => open_csv(from, flags)?,
         _ if is_csv => {
             return Err(UsageError(format!(
-                "--from {from}: a CSV file is read by `algohost data import --from {from} \
+                "--from {from}: a CSV or Parquet file is read by `algohost data import --from {from} \
                  --quantity … --unit …`, not by export"
             ))
             .into());
@@ -212,8 +214,8 @@ pub(super) fn run(command: &DataCommand) -> anyhow::Result<u8> {
         Some(flags) if !flags.given().is_empty() && !Path::new(from).is_file() => {
             let given = flags.given();
             return Err(UsageError(format!(
-                "{} only {} to a CSV source (--from FILE.csv); the data points of {} are \
-                 copied as they are defined there",
+                "{} only {} to a CSV or Parquet source (--from FILE.csv or FILE.parquet); \
+                 the data points of {} are copied as they are defined there",
                 given.join(", "),
                 if given.len() == 1 { "applies" } else { "apply" },
                 adapters::display_spec(from)
@@ -342,7 +344,12 @@ fn open_csv(from: &str, flags: &CsvFlags) -> anyhow::Result<Arc<dyn Adapter>> {
     .collect();
     let (Some(quantity), Some(unit)) = (flags.quantity, flags.unit.clone()) else {
         return Err(UsageError(format!(
-            "--from {from}: a CSV file says nothing of its data points but their names; pass {}",
+            "--from {from}: a {} file says nothing of its data points but their names; pass {}",
+            if csv::is_parquet_path(from) {
+                "Parquet"
+            } else {
+                "CSV"
+            },
             missing.join(" and ")
         ))
         .into());
@@ -365,10 +372,11 @@ fn open_csv(from: &str, flags: &CsvFlags) -> anyhow::Result<Arc<dyn Adapter>> {
 fn open(flag: &str, spec: &str, is_source: bool) -> anyhow::Result<Arc<dyn Adapter>> {
     let shown = adapters::display_spec(spec);
     let kind = DataSpec::of(spec).map_err(|e| UsageError(format!("{flag} {shown}: {e}")))?;
-    if !is_source && csv::is_csv_path(spec) {
+    if !is_source && (csv::is_csv_path(spec) || csv::is_parquet_path(spec)) {
         return Err(UsageError(format!(
-            "{flag} {shown}: algohost reads CSV files (`data import --from FILE.csv`) but does not \
-             write them; give a directory, a postgres:// or an http:// URL"
+            "{flag} {shown}: algohost reads CSV and Parquet files (`data import --from \
+             FILE.csv`) but does not write them; give a directory, a postgres:// or an http:// \
+             URL"
         ))
         .into());
     }
@@ -376,10 +384,9 @@ fn open(flag: &str, spec: &str, is_source: bool) -> anyhow::Result<Arc<dyn Adapt
         let dir = Path::new(spec);
         if dir.is_file() {
             return Err(UsageError(format!(
-                "{flag} {shown}: a file source must be a CSV file (a `ts` column and one column \
-                 per data point: ts,NAME,…; see `algohost data import --help`); a Parquet file \
-                 can be converted with polars: \
-                 pl.read_parquet(\"FILE.parquet\").write_csv(\"FILE.csv\")"
+                "{flag} {shown}: a file source must be a CSV file (FILE.csv) or a Parquet file \
+                 (FILE.parquet) of a `ts` column and one column per data point (see `algohost \
+                 data import --help`)"
             ))
             .into());
         }

@@ -272,9 +272,8 @@ fn bad_specs_and_selections_are_clear_errors() {
         (
             &["--from", "wide.parquet", "--to", "x"],
             2,
-            "--from wide.parquet: a file source must be a CSV file (a `ts` column and one \
-             column per data point: ts,NAME,…; see `algohost data import --help`); a Parquet \
-             file can be converted with polars",
+            "--from wide.parquet: a Parquet file says nothing of its data points but their \
+             names; pass --quantity (power, energy, price or state) and --unit (such as kW)",
         ),
         (
             &["--from", "empty", "--to", "x"],
@@ -779,18 +778,19 @@ fn bad_csv_files_and_flags_are_clear_errors() {
                 "--time-zone",
                 "UTC",
             ],
-            "error: --unit, --time-zone only apply to a CSV source (--from FILE.csv); the data \
-             points of demo are copied as they are defined there\n",
+            "error: --unit, --time-zone only apply to a CSV or Parquet source (--from FILE.csv or \
+             FILE.parquet); the data points of demo are copied as they are defined there\n",
         ),
         (
             &["import", "--from", "demo", "--to", "out.csv"],
-            "error: --to out.csv: algohost reads CSV files (`data import --from FILE.csv`) but \
-             does not write them; give a directory, a postgres:// or an http:// URL\n",
+            "error: --to out.csv: algohost reads CSV and Parquet files (`data import --from \
+             FILE.csv`) but does not write them; give a directory, a postgres:// or an http:// \
+             URL\n",
         ),
         (
             &["export", "--from", "c.csv", "--to", "x"],
-            "error: --from c.csv: a CSV file is read by `algohost data import --from c.csv \
-             --quantity … --unit …`, not by export\n",
+            "error: --from c.csv: a CSV or Parquet file is read by `algohost data import --from \
+             c.csv --quantity … --unit …`, not by export\n",
         ),
         (
             &[
@@ -814,4 +814,71 @@ fn bad_csv_files_and_flags_are_clear_errors() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
         assert_eq!(stderr(&out), message, "{args:?}");
     }
+}
+
+#[test]
+fn a_parquet_file_of_a_ts_column_and_value_columns_is_imported() {
+    use algohost::sdk::polars::prelude::*;
+    let dir = tempfile::tempdir().unwrap();
+    let import = |name: &str, mut frame: DataFrame| {
+        let file = std::fs::File::create(dir.path().join(name)).unwrap();
+        ParquetWriter::new(file).finish(&mut frame).unwrap();
+        let args = [
+            "data",
+            "import",
+            "--from",
+            name,
+            "--to",
+            "mydata",
+            "--quantity",
+            "power",
+            "--unit",
+            "kW",
+        ];
+        algohost(dir.path(), &args, &[])
+    };
+    // As polars or pandas write a time series: ts in Berlin time, µs.
+    let ts = Int64Chunked::from_vec(
+        "ts".into(),
+        vec![1_774_738_800_000_000, 1_774_739_700_000_000],
+    )
+    .into_datetime(
+        TimeUnit::Microseconds,
+        TimeZone::opt_try_new(Some("Europe/Berlin")).unwrap(),
+    );
+    let frame = DataFrame::new(
+        2,
+        vec![
+            ts.into_column(),
+            Column::new("meter.load".into(), [40.5, 41.0]),
+            Column::new("meter.pv".into(), [Some(0.0), None]),
+        ],
+    )
+    .unwrap();
+    let out = import("load.parquet", frame);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // The zone is the ts column's, the resolution the step between rows.
+    assert_eq!(
+        stdout(&out).lines().skip(1).collect::<Vec<_>>(),
+        [
+            "  meter.load  id 1 -> 1  power in kW at PT15M (Europe/Berlin)  2 sample(s)",
+            "  meter.pv    id 2 -> 2  power in kW at PT15M (Europe/Berlin)  1 sample(s)"
+        ]
+    );
+    // A column that is not numbers is named.
+    let text = DataFrame::new(
+        1,
+        vec![
+            Column::new("ts".into(), ["2026-03-29T00:00:00Z"]),
+            Column::new("meter.load".into(), ["40,5"]),
+        ],
+    )
+    .unwrap();
+    let out = import("text.parquet", text);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        "error: text.parquet: column 'meter.load' is str, not numbers; every column but 'ts' is \
+         a data point's values\n"
+    );
 }
