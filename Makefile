@@ -62,6 +62,9 @@ run: python plugins $(DEMO_DATA)/catalog.json ## Build, install the Python packa
 tour: python plugins $(DEMO_DATA)/catalog.json ## The command-line tour: list, describe, validate, run
 	@VIRTUAL_ENV=$(CURDIR)/$(VENV) ALGOHOST=$(ALGOHOST) ALGOHOST_PLUGIN_PATH=$(PLUGIN_DIR) DEMO_DATA=$(DEMO_DATA) ./scripts/tour.sh
 
+# A test build is a fresh clone's build, not an edit loop: no incremental
+# state (gigabytes per clone path in the shared target directory).
+test: export CARGO_INCREMENTAL := 0
 test: ## Run every test (what CI runs); installs PostgreSQL, curl and python3-venv when missing
 	./scripts/ensure-test-deps.sh
 	$(MAKE) python $(TEST_VENV)/.installed
