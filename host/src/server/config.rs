@@ -34,6 +34,9 @@
 //! scope = "run"                   # "read" or "run" (run includes read)
 //! ```
 //!
+//! Relative paths in the file (`store`, `plugin_dirs`, a `data` directory)
+//! are relative to the file's directory.
+//!
 //! `ALGOHOST_TOKENS` holds tokens as `TOKEN:SCOPE` separated by commas,
 //! `ALGOHOST_CORS_ORIGINS` origins separated by commas.
 //! Tokens are never printed or logged. When `data` is another server's
@@ -203,13 +206,33 @@ impl Settings {
     pub fn from_file(path: &Path) -> Result<Settings, ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigError(format!("cannot read config file {}: {e}", path.display())))?;
-        toml::from_str(&text).map_err(|e| {
+        let mut settings: Settings = toml::from_str(&text).map_err(|e| {
             ConfigError(format!(
                 "config file {}: {}",
                 path.display(),
                 toml_error(&text, &e)
             ))
-        })
+        })?;
+        // Paths in the file are relative to it, not to wherever the server
+        // happens to start (`/` under systemd without WorkingDirectory=).
+        let dir = path.parent().unwrap_or(Path::new(""));
+        let beside = |p: &Path| {
+            if p.is_relative() {
+                dir.join(p)
+            } else {
+                p.to_owned()
+            }
+        };
+        settings.store = settings.store.as_deref().map(beside);
+        settings.plugin_dirs = settings
+            .plugin_dirs
+            .map(|dirs| dirs.iter().map(|d| beside(d)).collect());
+        if let Some(data) = &settings.data
+            && crate::adapters::DataSpec::of(data).ok() == Some(crate::adapters::DataSpec::Files)
+        {
+            settings.data = Some(beside(Path::new(data)).display().to_string());
+        }
+        Ok(settings)
     }
 
     /// Reads `ALGOHOST_<KEY>` variables through `var` (the process
@@ -226,7 +249,7 @@ impl Settings {
             concurrency: parse_env(&get, "ALGOHOST_CONCURRENCY", "a whole number")?,
             python_concurrency: parse_env(&get, "ALGOHOST_PYTHON_CONCURRENCY", "a whole number")?,
             queue: parse_env(&get, "ALGOHOST_QUEUE", "a whole number")?,
-            insecure: parse_env(&get, "ALGOHOST_INSECURE", "true or false")?,
+            insecure: parse_flag_env(&get, "ALGOHOST_INSECURE")?,
             tokens: get("ALGOHOST_TOKENS")
                 .map(|v| parse_tokens(&v))
                 .transpose()?,
@@ -257,6 +280,24 @@ fn parse_env<T: std::str::FromStr>(
             v.trim()
                 .parse()
                 .map_err(|_| ConfigError(format!("{key}={v:?} is not {expected}")))
+        })
+        .transpose()
+}
+
+/// A yes/no variable as systemd units and container files write them:
+/// `true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off` (any case).
+fn parse_flag_env(
+    get: &impl Fn(&str) -> Option<String>,
+    key: &str,
+) -> Result<Option<bool>, ConfigError> {
+    get(key)
+        .map(|v| match v.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => Ok(true),
+            "false" | "0" | "no" | "off" => Ok(false),
+            _ => Err(ConfigError(format!(
+                "{key}={v:?} is not a yes or no: give true or false (1 or 0, yes or no, on or \
+                 off)"
+            ))),
         })
         .transpose()
 }
@@ -656,6 +697,44 @@ mod tests {
         assert!(
             err.contains("'admin'") && !err.contains("supersecret"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn paths_in_the_config_file_are_relative_to_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("algohost.toml");
+        std::fs::write(
+            &file,
+            "store = \"runs.db\"\ndata = \"data\"\nplugin_dirs = [\"plugins\", \"/opt/p\"]\n",
+        )
+        .unwrap();
+        let settings = Settings::from_file(&file).unwrap();
+        assert_eq!(settings.store, Some(dir.path().join("runs.db")));
+        assert_eq!(
+            settings.data,
+            Some(dir.path().join("data").display().to_string())
+        );
+        assert_eq!(
+            settings.plugin_dirs,
+            Some(vec![dir.path().join("plugins"), PathBuf::from("/opt/p")])
+        );
+        std::fs::write(&file, "data = \"postgres://db/energy\"\n").unwrap();
+        let settings = Settings::from_file(&file).unwrap();
+        assert_eq!(settings.data.as_deref(), Some("postgres://db/energy"));
+    }
+
+    #[test]
+    fn yes_or_no_variables_take_what_unit_files_write() {
+        for (text, insecure) in [("1", true), ("yes", true), ("On", true), ("0", false)] {
+            let settings = Settings::from_env(env(&[("ALGOHOST_INSECURE", text)])).unwrap();
+            assert_eq!(settings.insecure, Some(insecure), "{text}");
+        }
+        let err = Settings::from_env(env(&[("ALGOHOST_INSECURE", "sure")])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "ALGOHOST_INSECURE=\"sure\" is not a yes or no: give true or false (1 or 0, yes or no, \
+             on or off)"
         );
     }
 

@@ -118,7 +118,12 @@ pub fn app(service: Arc<Service>, config: &ServerConfig, plugin_dirs: Vec<PathBu
                 .layer(
                     TraceLayer::new_for_http()
                         .make_span_with(request_span)
-                        .on_response(DefaultOnResponse::new().level(Level::INFO)),
+                        .on_response(DefaultOnResponse::new().level(Level::INFO))
+                        // A 5xx is logged where it is made: an internal
+                        // error at ERROR with its cause, a 503 the server
+                        // chose (queue full, store unwritable) at WARN or not
+                        // at all; never again as a generic ERROR.
+                        .on_failure(()),
                 )
                 .layer(PropagateRequestIdLayer::new(request_id))
                 // Browsers take a response as the type it says (never

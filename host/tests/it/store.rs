@@ -586,3 +586,32 @@ fn queued_runs_of_an_algorithm_a_server_lacks_stay_queued_for_one_that_has_it() 
     let (recovered, _) = second.reclaim(&runs_plain_and_safe_again).unwrap();
     assert!(recovered.left_queued.is_empty(), "{recovered:?}");
 }
+
+#[test]
+fn a_damaged_store_says_how_to_restore_or_recover_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("runs.db");
+    drop(SqliteStore::open(&path).unwrap());
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        for _ in 0..50 {
+            conn.execute(
+                "INSERT INTO runs (id, algorithm, version, params, status, created_at) \
+                 VALUES (hex(randomblob(16)), 'a', '1', zeroblob(8192), 'succeeded', '')",
+                [],
+            )
+            .unwrap();
+        }
+        conn.pragma_update(None, "wal_checkpoint", "TRUNCATE")
+            .unwrap();
+    }
+    // Cut in half, as a copy interrupted midway leaves it.
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    let err = SqliteStore::open(&path).err().unwrap().to_string();
+    assert!(
+        err.contains("disk image is malformed: the file is damaged; restore it from a backup")
+            && err.contains(".recover"),
+        "{err}"
+    );
+}

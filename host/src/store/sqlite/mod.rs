@@ -93,7 +93,34 @@ impl SqliteStore {
     /// date.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref();
+        Self::open_at(path).map_err(|e| match e {
+            StoreError::Backend(message) if message.contains("disk image is malformed") => {
+                StoreError::Backend(format!(
+                    "{message}: the file is damaged; restore it from a backup (`sqlite3 {file} \
+                     \".backup copy.db\"` makes one of a live store), or save what it still \
+                     holds with `sqlite3 {file} .recover | sqlite3 recovered.db` and give that",
+                    file = path.display()
+                ))
+            }
+            other => other,
+        })
+    }
+
+    fn open_at(path: &Path) -> Result<Self, StoreError> {
         let mut writer = schema::connect(path)?;
+        // SQLite opens a file it may not write read-only, silently: a server
+        // would start, say it is ready, and fail its first run.
+        if writer
+            .is_readonly(rusqlite::MAIN_DB)
+            .map_err(backend("opening the run store"))?
+        {
+            return Err(StoreError::Backend(format!(
+                "the run store {} can be read but not written by this user (its file, or the \
+                 directory of its WAL files, is read-only): give the server's user write access \
+                 to it, or give another store path",
+                path.display()
+            )));
+        }
         schema::migrate(&mut writer)?;
         // The checkpointer's job (see `checkpointer`).
         writer
