@@ -10,11 +10,12 @@
 //! that many keep-alive clients sending requests back to back, after a
 //! warm-up, until a request count or a time budget runs out
 //! (`ALGOHOST_BENCH_HTTP_CLIENTS` takes a comma-separated list, `_REQUESTS`,
-//! `_SECONDS`, `_WARM_UP_SECONDS` and `_ROUNDS` change the rest). The
-//! targets take turns, in [`Load::rounds`] rounds per client count, and
-//! each count's figures are those of a target's median round: on a shared
-//! machine whose speed drifts, the drift falls on every target alike
-//! rather than on whichever was measured in a slow moment. A server's
+//! `_SECONDS`, `_WARM_UP_SECONDS` and `_ROUNDS` change the rest). Each of
+//! [`Load::rounds`] rounds goes through every client count, the targets
+//! taking turns at each, and a count's figures are those of a target's
+//! median round: on a shared machine whose speed drifts, the drift falls
+//! on every target and count alike rather than on whichever was measured
+//! in a slow moment. A server's
 //! runs/s is the most it sustained over the client counts (a server that
 //! batches work, as algohost's store does, needs more requests in flight to
 //! reach it than one that does not); every count's figures are kept. Prints
@@ -274,24 +275,29 @@ async fn measure_all(
     load: &Load,
 ) -> Vec<(&'static str, anyhow::Result<Value>)> {
     let mut failed: Vec<Option<anyhow::Error>> = targets.iter().map(|_| None).collect();
-    let mut by_count: Vec<Vec<Figures>> = targets.iter().map(|_| Vec::new()).collect();
-    for &clients in &load.clients {
-        let mut rounds: Vec<Vec<Figures>> = targets.iter().map(|_| Vec::new()).collect();
-        for _ in 0..load.rounds {
+    // rounds[target][count]: every round goes through every count, so that
+    // a drift of the machine's speed falls on every count alike too.
+    let mut rounds: Vec<Vec<Vec<Figures>>> = targets
+        .iter()
+        .map(|_| load.clients.iter().map(|_| Vec::new()).collect())
+        .collect();
+    for _ in 0..load.rounds {
+        for (count, &clients) in load.clients.iter().enumerate() {
             for (index, target) in targets.iter().enumerate() {
                 if failed[index].is_some() {
                     continue;
                 }
                 match measure_at(target, load, clients).await {
-                    Ok(figures) => rounds[index].push(figures),
+                    Ok(figures) => rounds[index][count].push(figures),
                     Err(e) => failed[index] = Some(e),
                 }
             }
         }
-        for (index, rounds) in rounds.into_iter().enumerate() {
-            by_count[index].extend(median_round(rounds));
-        }
     }
+    let by_count: Vec<Vec<Figures>> = rounds
+        .into_iter()
+        .map(|counts| counts.into_iter().filter_map(median_round).collect())
+        .collect();
     let mut results = Vec::new();
     for ((target, failed), all) in targets.iter().zip(failed).zip(by_count) {
         let result = match failed {
@@ -448,7 +454,7 @@ fn main() -> anyhow::Result<()> {
     let bare = servers.block_on(start_bare())?;
     println!(
         "HTTP load: {:?} clients, up to {} requests or {} s per target, count and round after {} s \
-         of warm-up; {} round(s), the targets taking turns",
+         of warm-up; {} round(s) through every count, the targets taking turns",
         load.clients, load.requests, load.max_seconds, load.warm_up_seconds, load.rounds
     );
     let mut targets = vec![
