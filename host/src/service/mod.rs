@@ -479,6 +479,9 @@ impl Service {
                 shared.get(existing.id)?.unwrap_or(existing),
             ));
         }
+        // A store known not to take writes (a full disk) would throw the
+        // run away once it ran: refused now, with the store's reason.
+        shared.store.check_writable()?;
         let lane = Lane::of(&entry.source);
         let queue = shared.lanes.get(lane);
         queue.reserve().map_err(|refused| match refused {

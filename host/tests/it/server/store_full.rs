@@ -178,11 +178,6 @@ fn a_full_store_answers_503_hands_out_no_run_id_and_is_not_ready_until_it_takes_
     let before = server.run_ids();
 
     server.store.limit_size(0).unwrap();
-    // Started and answered at once: the run is refused before anyone
-    // could be told its id.
-    let refused = server.post_run(&large_run(), false);
-    let detail = assert_unwritable(&refused);
-    assert!(detail.contains("inserting a run"), "{detail}");
     // Waited for: the run ran, but the client gets no id the store lacks.
     let ran = server.post_run(&large_run(), true);
     let detail = assert_unwritable(&ran);
@@ -190,6 +185,23 @@ fn a_full_store_answers_503_hands_out_no_run_id_and_is_not_ready_until_it_takes_
         detail.contains("the run of 'test_padded' ended succeeded but could not be stored"),
         "{detail}"
     );
+    // The store is known to be full now: a new run is refused before it
+    // runs (it would be thrown away), waited for or not.
+    let finished = |server: &InProcess| {
+        let metrics = server.get("/metrics").text();
+        metrics
+            .lines()
+            .filter(|l| l.starts_with("algohost_runs_finished_total"))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let finished_before = finished(&server);
+    for wait in [false, true] {
+        let refused = server.post_run(&large_run(), wait);
+        let detail = assert_unwritable(&refused);
+        assert!(detail.contains("inserting a run"), "{detail}");
+    }
+    assert_eq!(finished(&server), finished_before, "a refused run ran");
     assert_eq!(
         server.run_ids(),
         before,
