@@ -59,6 +59,10 @@ pub(super) struct ServeArgs {
     /// [env: ALGOHOST_MAX_SAMPLES]
     #[arg(long, value_name = "N")]
     max_samples: Option<usize>,
+    /// Delete runs that ended more than this many days ago (their logs and outputs with them)
+    /// [default: keep every run] [env: ALGOHOST_KEEP_DAYS]
+    #[arg(long, value_name = "DAYS")]
+    keep_days: Option<f64>,
     /// Listen beyond loopback without tokens (anyone who reaches it by IP address may run
     /// algorithms; host names other than localhost get 421) [env: ALGOHOST_INSECURE=true]
     #[arg(long)]
@@ -91,6 +95,7 @@ fn load_config(plugin_dirs: &[PathBuf], args: &ServeArgs) -> Result<ServerConfig
         python_concurrency: args.python_concurrency,
         queue: args.queue,
         max_samples: args.max_samples,
+        keep_days: args.keep_days,
         insecure: args.insecure.then_some(true),
         cors_origins: (!args.cors_origins.is_empty()).then(|| args.cors_origins.clone()),
         ..Settings::default()

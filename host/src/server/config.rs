@@ -25,6 +25,7 @@
 //! run_timeout_secs = 600          # runs that ask for no timeout
 //! max_run_timeout_secs = 3600     # the longest a run may ask for
 //! max_samples = 10000000          # the most samples one read of the data API returns
+//! keep_days = 30                  # delete ended runs older than this (default: keep all)
 //! insecure = false                # bind beyond loopback without tokens
 //! cors_origins = ["https://dashboard.example.com"]  # browser apps on other
 //!                                 # origins that may call the API (default: none)
@@ -167,6 +168,8 @@ pub struct Settings {
     pub max_run_timeout_secs: Option<f64>,
     /// The most samples one read of the data API may return.
     pub max_samples: Option<usize>,
+    /// Ended runs older than this many days are deleted.
+    pub keep_days: Option<f64>,
     /// Origins of browser apps allowed to call the API (CORS), or `*`.
     pub cors_origins: Option<Vec<String>>,
 }
@@ -198,6 +201,7 @@ impl Settings {
             run_timeout_secs: higher.run_timeout_secs.or(self.run_timeout_secs),
             max_run_timeout_secs: higher.max_run_timeout_secs.or(self.max_run_timeout_secs),
             max_samples: higher.max_samples.or(self.max_samples),
+            keep_days: higher.keep_days.or(self.keep_days),
             cors_origins: higher.cors_origins.or(self.cors_origins),
         }
     }
@@ -259,6 +263,7 @@ impl Settings {
             run_timeout_secs: parse_env(&get, "ALGOHOST_RUN_TIMEOUT_SECS", "seconds")?,
             max_run_timeout_secs: parse_env(&get, "ALGOHOST_MAX_RUN_TIMEOUT_SECS", "seconds")?,
             max_samples: parse_env(&get, "ALGOHOST_MAX_SAMPLES", "a whole number")?,
+            keep_days: parse_env(&get, "ALGOHOST_KEEP_DAYS", "a number of days")?,
             cors_origins: get("ALGOHOST_CORS_ORIGINS").map(|v| {
                 v.split(',')
                     .map(str::trim)
@@ -437,6 +442,8 @@ pub struct ServerConfig {
     pub max_run_timeout: Option<Duration>,
     /// The most samples one read of the data API may return.
     pub max_samples: usize,
+    /// How long ended runs are kept (all of them when `None`).
+    pub keep_runs: Option<Duration>,
     /// Which browser origins may call the API.
     pub cors: Cors,
 }
@@ -542,6 +549,7 @@ impl ServerConfig {
             queue_capacity: self.queue,
             default_timeout: self.run_timeout,
             max_timeout: self.max_run_timeout,
+            keep_runs: self.keep_runs,
             ..Default::default()
         }
     }
@@ -577,6 +585,14 @@ impl ServerConfig {
                 Some(0) => return Err(ConfigError("max_samples must be at least 1".into())),
                 set => set.unwrap_or(DEFAULT_MAX_SAMPLES),
             },
+            keep_runs: seconds("keep_days", settings.keep_days.map(|d| d * 86_400.0)).map_err(
+                |_| {
+                    ConfigError(format!(
+                        "keep_days must be a positive number of days, got {}",
+                        settings.keep_days.unwrap_or_default()
+                    ))
+                },
+            )?,
             cors: Cors::parse(settings.cors_origins.unwrap_or_default())?,
         };
         check_tokens(&config.tokens)?;
@@ -722,6 +738,25 @@ mod tests {
         std::fs::write(&file, "data = \"postgres://db/energy\"\n").unwrap();
         let settings = Settings::from_file(&file).unwrap();
         assert_eq!(settings.data.as_deref(), Some("postgres://db/energy"));
+    }
+
+    #[test]
+    fn keep_days_is_how_long_ended_runs_are_kept() {
+        let config = |keep_days| {
+            ServerConfig::resolve(Settings {
+                keep_days,
+                ..Settings::default()
+            })
+        };
+        assert_eq!(config(None).unwrap().keep_runs, None);
+        assert_eq!(
+            config(Some(0.5)).unwrap().service().keep_runs,
+            Some(Duration::from_secs(43_200))
+        );
+        assert_eq!(
+            config(Some(-1.0)).unwrap_err().to_string(),
+            "keep_days must be a positive number of days, got -1"
+        );
     }
 
     #[test]

@@ -75,6 +75,10 @@ pub struct ServiceConfig {
     /// the store and are gone (see [`Store::reclaim`]); it also does at
     /// start-up.
     pub reclaim_interval: Duration,
+    /// Ended runs created longer ago than this are deleted, a few at a
+    /// time, as often as runs are reclaimed (see [`Store::prune`]); all
+    /// are kept when `None`.
+    pub keep_runs: Option<Duration>,
 }
 
 /// A request to start a run.
@@ -295,6 +299,7 @@ impl Default for ServiceConfig {
             default_timeout: None,
             max_timeout: None,
             reclaim_interval: RECLAIM_INTERVAL,
+            keep_runs: None,
         }
     }
 }
@@ -368,6 +373,7 @@ impl Service {
         });
         shared.persister.serve(Arc::downgrade(&shared));
         shared.reclaim()?;
+        shared.prune();
         let spawned = worker::spawn(&shared, Lane::Native, shared.config.concurrency)
             .and_then(|()| worker::spawn(&shared, Lane::Python, shared.config.python_concurrency))
             .and_then(|()| shared::spawn_reclaimer(&shared));

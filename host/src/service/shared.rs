@@ -78,6 +78,7 @@ pub(super) fn spawn_reclaimer(shared: &Arc<Shared>) -> std::io::Result<()> {
                 if let Err(e) = shared.reclaim() {
                     tracing::warn!("taking over the runs of stopped servers failed: {e}");
                 }
+                shared.prune();
             }
         })
         .map(drop)
@@ -101,7 +102,33 @@ pub(super) fn relock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The most ended runs one round of [`Shared::prune`] deletes: a store
+/// that has kept years of runs is thinned out over a few minutes, in short
+/// transactions, rather than in one that holds up every other write.
+const PRUNE_BATCH: usize = 500;
+
 impl Shared {
+    /// Deletes a batch of the ended runs older than `keep_runs`, if set.
+    pub(super) fn prune(&self) {
+        let Some(keep) = self.config.keep_runs else {
+            return;
+        };
+        let Some(cutoff) = chrono::Duration::from_std(keep)
+            .ok()
+            .and_then(|keep| chrono::Utc::now().checked_sub_signed(keep))
+        else {
+            return;
+        };
+        match self.store.prune(cutoff, PRUNE_BATCH) {
+            Ok(0) => {}
+            Ok(deleted) => tracing::info!(
+                deleted,
+                "deleted runs that ended and were created before {cutoff} (keep_days)"
+            ),
+            Err(e) => tracing::warn!("deleting old runs failed: {e}"),
+        }
+    }
+
     pub fn live(&self, id: Uuid) -> Option<Arc<RunState>> {
         relock(&self.runs).get(&id).cloned()
     }

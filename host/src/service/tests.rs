@@ -98,6 +98,7 @@ fn start(registry: Registry, store: Arc<dyn Store>) -> Arc<Service> {
         default_timeout: None,
         max_timeout: None,
         reclaim_interval: Duration::from_millis(100),
+        keep_runs: None,
     };
     Service::start(Arc::new(registry), Arc::new(NoData), store, config).unwrap()
 }

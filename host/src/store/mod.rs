@@ -16,6 +16,7 @@ pub mod sqlite;
 
 use algohost_sdk::logging::LogRecord;
 use algohost_sdk::polars::prelude::DataFrame;
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::runner::{Run, RunError, RunStatus};
@@ -167,6 +168,13 @@ pub trait Store: Send + Sync {
     fn list(&self, query: &RunQuery) -> Result<Vec<Run>, StoreError>;
     /// An output frame of a run.
     fn frame(&self, id: Uuid, name: &str) -> Result<Option<DataFrame>, StoreError>;
+    /// Deletes up to `limit` runs that have ended and were created before
+    /// `created_before`, with their log records, output frames and
+    /// idempotency keys; how many it deleted.
+    fn prune(&self, created_before: DateTime<Utc>, limit: usize) -> Result<usize, StoreError> {
+        let _ = (created_before, limit);
+        Ok(0)
+    }
     /// Whether the store takes writes: the [`StoreError::Unwritable`] of its
     /// last write while that failed, until a write succeeds. A store may try
     /// a small write of its own here (now and then) to find out whether

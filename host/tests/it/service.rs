@@ -72,6 +72,7 @@ fn config(concurrency: usize, queue_capacity: usize) -> ServiceConfig {
         default_timeout: None,
         max_timeout: None,
         reclaim_interval: Duration::from_millis(100),
+        keep_runs: None,
     }
 }
 
@@ -461,4 +462,36 @@ async fn shutdown_waits_its_grace_then_marks_running_runs_interrupted() {
             .message
             .ends_with("queued again because the algorithm is idempotent")
     );
+}
+
+#[test]
+fn a_service_keeping_runs_for_a_week_deletes_older_ended_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let ended_days_ago = |store: &SqliteStore, days: i64| {
+        let t = chrono::Utc::now() - chrono::Duration::days(days);
+        let mut run = Run::queued(&algohost_sdk::Manifest::new("resample", "0.1.0"), json!({}));
+        run.id = Uuid::new_v7(uuid::Timestamp::from_unix(
+            uuid::NoContext,
+            t.timestamp() as u64,
+            0,
+        ));
+        store.create(&run, None).unwrap();
+        run.status = RunStatus::Succeeded;
+        run.finished_at = Some(t);
+        store.update(&run).unwrap();
+        run.id
+    };
+    let (old, recent) = {
+        let store = SqliteStore::open(dir.path().join("runs.db")).unwrap();
+        (ended_days_ago(&store, 8), ended_days_ago(&store, 6))
+    };
+    let service = start(
+        dir.path(),
+        ServiceConfig {
+            keep_runs: Some(Duration::from_secs(7 * 86_400)),
+            ..config(1, 4)
+        },
+    );
+    assert!(service.get(old).unwrap().is_none(), "kept past a week");
+    assert!(service.get(recent).unwrap().is_some());
 }

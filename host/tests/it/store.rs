@@ -615,3 +615,46 @@ fn a_damaged_store_says_how_to_restore_or_recover_it() {
         "{err}"
     );
 }
+
+#[test]
+fn prune_deletes_ended_runs_created_before_the_cutoff_and_keeps_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let days_ago = |days: i64| {
+        let t = Utc::now() - chrono::Duration::days(days);
+        uuid::Uuid::new_v7(uuid::Timestamp::from_unix(
+            uuid::NoContext,
+            t.timestamp() as u64,
+            0,
+        ))
+    };
+    let make = |days: i64, status: RunStatus| {
+        let mut run = queued("a_alg");
+        run.id = days_ago(days);
+        let run = store.create(&run, None).unwrap();
+        if status.is_finished() {
+            let mut ended = run.clone();
+            ended.status = status;
+            ended.finished_at = Some(Utc::now());
+            store.update(&ended).unwrap();
+        }
+        run.id
+    };
+    let old_ended = [
+        make(30, RunStatus::Succeeded),
+        make(20, RunStatus::Failed),
+        make(10, RunStatus::Cancelled),
+    ];
+    let old_queued = make(30, RunStatus::Queued);
+    let recent = make(1, RunStatus::Succeeded);
+    let week_ago = Utc::now() - chrono::Duration::days(7);
+    // A batch at a time, oldest first.
+    assert_eq!(store.prune(week_ago, 2).unwrap(), 2);
+    assert!(store.get(old_ended[0]).unwrap().is_none());
+    assert!(store.get(old_ended[2]).unwrap().is_some());
+    assert_eq!(store.prune(week_ago, 500).unwrap(), 1);
+    assert_eq!(store.prune(week_ago, 500).unwrap(), 0);
+    // What has not ended, or is recent, stays.
+    assert!(store.get(old_queued).unwrap().is_some());
+    assert!(store.get(recent).unwrap().is_some());
+}

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use algohost_sdk::logging::LogRecord;
 use algohost_sdk::polars::prelude::DataFrame;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, params_from_iter};
 use uuid::Uuid;
@@ -405,6 +405,30 @@ impl Store for SqliteStore {
                 .and_then(|mut stmt| stmt.execute([&id]))
                 .map_err(backend("deleting a run"))?;
             Ok(Deletion::Deleted)
+        })
+    }
+
+    fn prune(&self, created_before: DateTime<Utc>, limit: usize) -> Result<usize, StoreError> {
+        // Run ids are UUIDv7, ordered by creation time: the primary key
+        // finds the old runs without a scan.
+        let millis = u64::try_from(created_before.timestamp_millis()).unwrap_or(0);
+        let cutoff = Uuid::new_v7(uuid::Timestamp::from_unix(
+            uuid::NoContext,
+            millis / 1000,
+            (millis % 1000) as u32 * 1_000_000,
+        ))
+        .to_string();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.writer.write(move |conn| {
+            // Logs, frames and idempotency keys go with them (ON DELETE
+            // CASCADE).
+            conn.prepare_cached(&format!(
+                "DELETE FROM runs WHERE id IN (SELECT id FROM runs WHERE id < ?1 AND NOT ({}) \
+                 ORDER BY id LIMIT ?2)",
+                schema::UNFINISHED
+            ))
+            .and_then(|mut stmt| stmt.execute(params![cutoff, limit]))
+            .map_err(backend("deleting old runs"))
         })
     }
 
