@@ -187,11 +187,21 @@ fn init_logging(verbose: u8) {
     let is_bad =
         from_env.is_err() && std::env::var_os("ALGOHOST_LOG").is_some_and(|v| !v.is_empty());
     let filter = from_env.unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let _ = tracing_subscriber::fmt()
+    // One JSON object per line for log collectors (Loki, ELK), or text.
+    let format = std::env::var("ALGOHOST_LOG_FORMAT").unwrap_or_default();
+    let format = format.trim().to_ascii_lowercase();
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = if format == "json" {
+        logs.json().flatten_event(true).try_init()
+    } else {
+        logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init()
+    };
+    if !format.is_empty() && format != "json" && format != "text" {
+        tracing::warn!("ALGOHOST_LOG_FORMAT={format:?} is not json or text; logging text");
+    }
     if is_bad {
         tracing::warn!(
             "ALGOHOST_LOG is not a tracing filter (such as warn or algohost=debug); it is ignored"

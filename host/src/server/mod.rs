@@ -178,6 +178,8 @@ fn request_span(request: &Request) -> tracing::Span {
         id = %id,
         method = %request.method(),
         uri = %request.uri().path(),
+        // The run a request made or found (POST /runs), for its response line.
+        run_id = tracing::field::Empty,
     )
 }
 

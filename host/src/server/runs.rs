@@ -321,7 +321,11 @@ async fn create_run(
         None => state.service.submit(submit),
     };
     match submitted {
-        Ok(run) => Ok(run_response(run, wait)),
+        Ok(run) => {
+            // The request's log lines name the run it made.
+            tracing::Span::current().record("run_id", tracing::field::display(run.id));
+            Ok(run_response(run, wait))
+        }
         Err(SubmitError::QueueFull {
             capacity,
             retry_after,

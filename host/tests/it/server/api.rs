@@ -349,6 +349,17 @@ fn probes_plugins_metrics_and_docs_answer() {
         "{}",
         server.logs()
     );
+    // The request that made a run names it.
+    assert!(
+        server
+            .logs()
+            .lines()
+            .any(|l| l.contains("method=POST uri=/runs")
+                && l.contains(&format!("run_id={id}"))
+                && l.contains("finished processing request")),
+        "{}",
+        server.logs()
+    );
     // Every log line of a request names its id.
     assert!(
         server
@@ -640,4 +651,30 @@ fn a_client_slow_to_send_its_request_head_is_disconnected_at_the_request_timeout
     }
     trickle.join().unwrap();
     assert_eq!(server.get("/health").status, 200);
+}
+
+#[test]
+fn logs_are_one_json_object_per_line_when_asked() {
+    let scratch = Scratch::new();
+    let server = scratch.start_with_env(&[], &[("ALGOHOST_LOG_FORMAT", "json")]);
+    let run = server.post("/runs", &json!({"algorithm": "fails", "params": {}}));
+    let id = run.json()["id"].as_str().unwrap().to_owned();
+    server.wait_for(&id, |s| s == "failed");
+    let logs = server.logs();
+    let lines: Vec<Value> = logs
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(
+        lines.iter().any(|l| l["level"] == "WARN"
+            && l["message"] == "run ended"
+            && l["run_id"] == id.as_str()),
+        "{logs}"
+    );
+    assert!(
+        lines.iter().any(|l| l["span"]["uri"] == "/runs"
+            && l["span"]["run_id"] == id.as_str()),
+        "{logs}"
+    );
 }
