@@ -673,8 +673,9 @@ fn logs_are_one_json_object_per_line_when_asked() {
         "{logs}"
     );
     assert!(
-        lines.iter().any(|l| l["span"]["uri"] == "/runs"
-            && l["span"]["run_id"] == id.as_str()),
+        lines
+            .iter()
+            .any(|l| l["span"]["uri"] == "/runs" && l["span"]["run_id"] == id.as_str()),
         "{logs}"
     );
 }
