@@ -595,6 +595,16 @@ impl ServerConfig {
             )?,
             cors: Cors::parse(settings.cors_origins.unwrap_or_default())?,
         };
+        if let (Some(default), Some(max)) = (config.run_timeout, config.max_run_timeout)
+            && default > max
+        {
+            return Err(ConfigError(format!(
+                "run_timeout_secs ({}) is above max_run_timeout_secs ({}): every run would get \
+                 the maximum; lower the one or raise the other",
+                default.as_secs_f64(),
+                max.as_secs_f64()
+            )));
+        }
         check_tokens(&config.tokens)?;
         if !config.bind.ip().is_loopback() && config.tokens.is_empty() && !config.insecure {
             return Err(ConfigError(format!(
@@ -738,6 +748,21 @@ mod tests {
         std::fs::write(&file, "data = \"postgres://db/energy\"\n").unwrap();
         let settings = Settings::from_file(&file).unwrap();
         assert_eq!(settings.data.as_deref(), Some("postgres://db/energy"));
+    }
+
+    #[test]
+    fn a_default_run_timeout_above_the_maximum_is_refused() {
+        let err = ServerConfig::resolve(Settings {
+            run_timeout_secs: Some(100.0),
+            max_run_timeout_secs: Some(10.0),
+            ..Settings::default()
+        })
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "run_timeout_secs (100) is above max_run_timeout_secs (10): every run would get the \
+             maximum; lower the one or raise the other"
+        );
     }
 
     #[test]
