@@ -482,10 +482,7 @@ pub fn run_prepared(registry: &Registry, mut run: Run, execution: Execution) -> 
         }
         other => other,
     };
-    if matches!(result, Ended::TimedOut) {
-        // Cooperative plugins see the flag and stop; the run is reported now.
-        execution.cancel.cancel();
-    }
+    // (A run that timed out was cancelled at its deadline, by `invoke`.)
     host.has_ended.store(true, Ordering::SeqCst);
     if matches!(result, Ended::Returned(Ok(_))) && execution.cancel.is_cancelled() {
         host.log(LogRecord::now(
@@ -570,23 +567,20 @@ fn invoke(
             }
             let given_up =
                 state.compare_exchange(INVOKED, ABANDONED, Ordering::SeqCst, Ordering::SeqCst);
-            match (given_up, rx.try_recv()) {
-                // It returned just now.
-                (Err(_), _) => Ended::TimedOut,
-                (Ok(_), _) => {
-                    ABANDONED_RUNS.fetch_add(1, Ordering::SeqCst);
-                    tracing::warn!(
-                        run_id = %run_id,
-                        algorithm = %algorithm,
-                        abandoned = ABANDONED_RUNS.load(Ordering::SeqCst),
-                        "a run timed out and its plugin did not stop within {} s of it (it does \
-                         not call ctx.check(), or is inside a long call); its thread runs until \
-                         the plugin returns, beside the runs that follow",
-                        TIMEOUT_GRACE.as_secs_f64()
-                    );
-                    Ended::TimedOut
-                }
+            // Not given up when it returned just now.
+            if given_up.is_ok() {
+                ABANDONED_RUNS.fetch_add(1, Ordering::SeqCst);
+                tracing::warn!(
+                    run_id = %run_id,
+                    algorithm = %algorithm,
+                    abandoned = ABANDONED_RUNS.load(Ordering::SeqCst),
+                    "a run timed out and its plugin did not stop within {} s of it (it does not \
+                     call ctx.check(), or is inside a long call); its thread runs until the \
+                     plugin returns, beside the runs that follow",
+                    TIMEOUT_GRACE.as_secs_f64()
+                );
             }
+            Ended::TimedOut
         }
         Err(mpsc::RecvTimeoutError::Disconnected) => {
             Ended::Returned(Err(Error::msg("the run's thread ended without a result")))

@@ -200,15 +200,20 @@ impl CsvAdapter {
     }
 }
 
+/// The bytes of a source file; a missing one is bad input.
+fn read_file(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => Error::InvalidInput(format!("{}: no such file", path.display())),
+        _ => Error::Data(format!("cannot read {}: {e}", path.display())),
+    })
+}
+
 /// A CSV file's cells as text columns named by its header, with [`LINE`];
 /// blank lines left out.
 fn read_csv(path: &Path) -> Result<DataFrame> {
     let file = path.display().to_string();
     let bad = |message: String| Error::InvalidInput(format!("{file}: {message}"));
-    let bytes = std::fs::read(path).map_err(|e| match e.kind() {
-        io::ErrorKind::NotFound => bad("no such file".to_owned()),
-        _ => Error::Data(format!("cannot read {file}: {e}")),
-    })?;
+    let bytes = read_file(path)?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(bad(format!("the file is empty; {LAYOUT}")));
     }
@@ -283,11 +288,7 @@ fn read_csv(path: &Path) -> Result<DataFrame> {
 fn read_parquet(path: &Path, options: &CsvOptions) -> Result<(DataFrame, CsvOptions)> {
     let file = path.display().to_string();
     let bad = |message: String| Error::InvalidInput(format!("{file}: {message}"));
-    let opened = std::fs::File::open(path).map_err(|e| match e.kind() {
-        io::ErrorKind::NotFound => bad("no such file".to_owned()),
-        _ => Error::Data(format!("cannot read {file}: {e}")),
-    })?;
-    let frame = ParquetReader::new(opened)
+    let frame = ParquetReader::new(Cursor::new(read_file(path)?))
         .finish()
         .map_err(|e| bad(format!("cannot be read as Parquet ({e})")))?;
     let names: Vec<String> = frame

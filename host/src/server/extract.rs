@@ -211,21 +211,15 @@ fn path_message(rejection: &PathRejection, lone: &str) -> String {
             value,
             expected_type,
         } => (lone, value, *expected_type),
-        // A type's own parser failed (a UUID's).
+        // A UUID's own parser failed.
         ErrorKind::DeserializeError {
             key,
             value,
             message,
-        } => (
-            key.as_str(),
-            value,
-            if message.contains("UUID") { "Uuid" } else { "" },
-        ),
+        } if message.contains("UUID") => (key.as_str(), value, "Uuid"),
         _ => return rejection.body_text(),
     };
-    let wanted = if expected.is_empty() {
-        return rejection.body_text();
-    } else if expected.ends_with("Uuid") {
+    let wanted = if expected.ends_with("Uuid") {
         "a UUID, such as 0193b5e2-6c1d-7e4a-9f10-2b3c4d5e6f70 (as POST /runs answers it)"
     } else if expected.starts_with(['i', 'u']) {
         "a whole number"
