@@ -51,6 +51,7 @@ impl Scratch {
             .env("ALGOHOST_PLUGIN_PATH", self.path().join("plugins"))
             .env_remove("ALGOHOST_DATA")
             .env_remove("ALGOHOST_LOG")
+            .env_remove("ALGOHOST_LOG_FORMAT")
             .env_remove("VIRTUAL_ENV");
         command
     }
@@ -97,6 +98,18 @@ fn list_shows_builtin_and_dylib_algorithms_with_version_source_and_schema() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("ALGOHOST_LOG is not a tracing filter"),
+        "{}",
+        stderr(&out)
+    );
+    // So is a log format it does not know.
+    let out = s
+        .command(&["list"])
+        .env("ALGOHOST_LOG_FORMAT", "xml")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("ALGOHOST_LOG_FORMAT=\"xml\" is not json or text; logging text"),
         "{}",
         stderr(&out)
     );

@@ -881,4 +881,51 @@ fn a_parquet_file_of_a_ts_column_and_value_columns_is_imported() {
         "error: text.parquet: column 'meter.load' is str, not numbers; every column but 'ts' is \
          a data point's values\n"
     );
+    // A ts of numbers is no time.
+    let numbers = DataFrame::new(
+        1,
+        vec![
+            Column::new("ts".into(), [1_774_738_800i64]),
+            Column::new("meter.load".into(), [40.5]),
+        ],
+    )
+    .unwrap();
+    let out = import("numbers.parquet", numbers);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        "error: numbers.parquet: column 'ts' is i64; it must hold datetimes (with a time zone, \
+         or local times with --time-zone), dates or RFC 3339 text\n"
+    );
+    // A file that is no Parquet, and one that is neither CSV nor Parquet.
+    std::fs::write(dir.path().join("bad.parquet"), b"PAR1 not really").unwrap();
+    std::fs::write(dir.path().join("load.txt"), b"ts,a\n").unwrap();
+    for (file, expected) in [
+        (
+            "bad.parquet",
+            "error: bad.parquet: cannot be read as Parquet (",
+        ),
+        (
+            "load.txt",
+            "error: --from load.txt: a file source must be a CSV file (FILE.csv) or a Parquet \
+             file (FILE.parquet) of a `ts` column and one column per data point (see `algohost \
+             data import --help`)\n",
+        ),
+    ] {
+        let args = [
+            "data",
+            "import",
+            "--from",
+            file,
+            "--to",
+            "mydata",
+            "--quantity",
+            "power",
+            "--unit",
+            "kW",
+        ];
+        let out = algohost(dir.path(), &args, &[]);
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(stderr(&out).starts_with(expected), "{}", stderr(&out));
+    }
 }
