@@ -64,9 +64,20 @@ impl PgServer {
         let bin = bin_dir();
         let run_as = is_root().then(|| "postgres".to_owned());
         let template = template(&bin, run_as.as_deref());
-        let dir =
-            std::env::temp_dir().join(format!("algohost-pg-{}-{}", std::process::id(), unique()));
-        fs::create_dir(&dir).expect("create the server directory");
+        // A directory of an earlier process with this pid may be left (one
+        // whose watchdog could not remove it): the next name then.
+        let dir = loop {
+            let dir = std::env::temp_dir().join(format!(
+                "algohost-pg-{}-{}",
+                std::process::id(),
+                unique()
+            ));
+            match fs::create_dir(&dir) {
+                Ok(()) => break dir,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => panic!("create the server directory {}: {e}", dir.display()),
+            }
+        };
         let data = dir.join("data");
         run(Command::new("cp").arg("-a").arg(&template).arg(&data));
         if let Some(user) = &run_as {
