@@ -523,16 +523,36 @@ async fn delete_run(
 }
 
 /// Cancels a queued or running run. A queued run is cancelled at once
-/// (answered `cancelled`); a running one stops at its next cancellation
-/// check. Of concurrent cancellations of a queued run, one ends it and the
-/// others get 409.
+/// (200, `cancelled`); a running one is asked to stop and stops at its next
+/// cancellation check: 202 with the run still `running`, or, with
+/// `Prefer: wait=N`, 200 once it has stopped within N seconds. Of
+/// concurrent cancellations of a queued run, one ends it and the others get
+/// 409.
 #[utoipa::path(
     post, path = "/runs/{id}/cancel", tag = "runs",
-    params(("id" = Uuid, Path, description = "Run id")),
+    params(
+        ("id" = Uuid, Path, description = "Run id"),
+        ("Prefer" = Option<String>, Header, description = "`wait=N`: wait up to N seconds for a \
+            running run to stop (at most a second less than the server's request timeout)"),
+    ),
     security(("bearer" = ["run"])),
     responses(
-        (status = 200, description = "Cancellation requested; the run as it is now: `cancelled` when \
-          it was queued, `running` until a running one stops", body = RunView),
+        (status = 200, description = "The run has ended: `cancelled` when it was queued, or when a \
+          running one stopped within the `Prefer: wait` (a run that finished before it checked for \
+          cancellation keeps the status it ended with)", body = RunView,
+         headers(
+             ("Location" = String, description = "URL of the run"),
+             ("Preference-Applied" = String, description = "`wait=N`: the wait applied, when \
+              `Prefer: wait` was given"),
+         )),
+        (status = 202, description = "Cancellation requested: the run is still `running` until it \
+          stops at its next cancellation check; follow it at `Location` or its event stream",
+         body = RunView,
+         headers(
+             ("Location" = String, description = "URL of the run"),
+             ("Preference-Applied" = String, description = "`wait=N`: the wait applied, when \
+              `Prefer: wait` was given"),
+         )),
         (status = 404, description = "No such run", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The run already ended (another cancellation may have ended it), \
           or another server sharing the run store holds it (cancel it there)", body = Problem, content_type = "application/problem+json"),
@@ -541,10 +561,17 @@ async fn delete_run(
 async fn cancel_run(
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
+    headers: HeaderMap,
     _: NoQuery,
-) -> Result<Json<RunView>, ApiError> {
-    let run = state.service.cancel(id).await?;
-    Ok(Json(run.into()))
+) -> Result<Response, ApiError> {
+    let wait = preferred_wait(&headers).map(|w| w.min(state.max_wait()));
+    let mut run = state.service.cancel(id).await?;
+    if let Some(wait) = wait
+        && !run.status.is_finished()
+    {
+        run = state.service.wait(id, wait).await?.unwrap_or(run);
+    }
+    Ok(run_response(run, wait))
 }
 
 #[cfg(test)]

@@ -195,7 +195,7 @@ fn events_stream_progress_in_order_logs_and_the_final_status() {
             .starts_with("text/event-stream")
     );
     let cancelled = server.post(&format!("/runs/{blocker}/cancel"), &json!({}));
-    assert_eq!(cancelled.status, 200, "{}", cancelled.text());
+    assert_eq!(cancelled.status, 202, "{}", cancelled.text());
     let reply = server.finish(response);
     let with_ids = read_events_with_ids(reply.body.as_slice());
     // Ids never repeat: each log record's is its number, the final status's
@@ -352,8 +352,11 @@ fn cancel_stops_a_running_run_and_refuses_a_finished_one() {
     let id = reply.json()["id"].as_str().unwrap().to_owned();
     assert_eq!(reply.json()["status"], "running");
 
+    // Asked to stop, it is still running: 202, as for a run not finished.
     let cancel = server.post(&format!("/runs/{id}/cancel"), &json!({}));
-    assert_eq!(cancel.status, 200, "{}", cancel.text());
+    assert_eq!(cancel.status, 202, "{}", cancel.text());
+    assert_eq!(cancel.json()["status"], "running");
+    assert_eq!(cancel.header("location"), Some(format!("/runs/{id}").as_str()));
     // Every answer about one run has the same keys: logs too.
     let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
     assert_eq!(keys(&cancel.json()), keys(&reply.json()));
@@ -378,6 +381,20 @@ fn cancel_stops_a_running_run_and_refuses_a_finished_one() {
             &json!({}),
         )
         .problem(404);
+
+    // With Prefer: wait, the answer comes once the run has stopped.
+    let id = server.submit("waits_for_cancel", json!({}));
+    server.wait_for(&id, |s| s == "running");
+    let stopped = server.send(
+        server
+            .req(Method::POST, &format!("/runs/{id}/cancel"))
+            .header("prefer", "wait=10")
+            .json(&json!({})),
+    );
+    assert_eq!(stopped.status, 200, "{}", stopped.text());
+    assert_eq!(stopped.json()["status"], "cancelled");
+    assert_eq!(stopped.json()["error"]["kind"], "cancelled");
+    assert_eq!(stopped.header("preference-applied"), Some("wait=10"));
 
     // A run past its own timeout is timed out.
     let reply = server.post(
@@ -435,7 +452,7 @@ fn of_two_cancels_of_a_queued_run_at_once_one_cancels_it_and_the_other_is_refuse
         );
     }
     let stopped = server.post(&format!("/runs/{blocker}/cancel"), &json!({}));
-    assert_eq!(stopped.status, 200, "{}", stopped.text());
+    assert_eq!(stopped.status, 202, "{}", stopped.text());
 }
 
 #[test]

@@ -52,6 +52,7 @@ fn a_full_queue_answers_503_with_retry_after_and_health_stays_live() {
 
     // A queued run is cancelled at once; its slot takes a new run.
     let cancelled = server.post(&format!("/runs/{}/cancel", queued[0]), &json!({}));
+    assert_eq!(cancelled.status, 200, "{}", cancelled.text());
     assert_eq!(
         cancelled.json()["status"],
         "cancelled",
