@@ -10,7 +10,8 @@
 //! that many keep-alive clients sending requests back to back, after a
 //! warm-up, until a request count or a time budget runs out
 //! (`ALGOHOST_BENCH_HTTP_CLIENTS` takes a comma-separated list, `_REQUESTS`,
-//! `_SECONDS`, `_WARM_UP_SECONDS` and `_ROUNDS` change the rest). Each of
+//! `_SECONDS`, `_WARM_UP_SECONDS` and `_ROUNDS` change the rest; `_TARGETS`
+//! names the only targets to measure). Each of
 //! [`Load::rounds`] rounds goes through every client count, the targets
 //! taking turns at each, and a count's figures are those of a target's
 //! median round: on a shared machine whose speed drifts, the drift falls
@@ -484,6 +485,12 @@ fn main() -> anyhow::Result<()> {
             }),
         ),
     };
+    // `ALGOHOST_BENCH_HTTP_TARGETS=algohost` measures only the targets
+    // named (to profile one server).
+    if let Ok(only) = std::env::var("ALGOHOST_BENCH_HTTP_TARGETS") {
+        let only: Vec<&str> = only.split(',').map(str::trim).collect();
+        targets.retain(|t| only.contains(&t.name));
+    }
     let mut results = serde_json::Map::new();
     for (name, measured) in clients.block_on(measure_all(&targets, &load)) {
         let figures = match (name, measured) {
