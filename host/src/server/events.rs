@@ -94,22 +94,23 @@ const SUBSCRIBE_ATTEMPTS: usize = 5;
 /// `end`, and other `status` and `progress` events have none (so no id
 /// repeats; `EventSource` keeps the last id it saw). A reconnection with
 /// `Last-Event-ID: N` gets the current status, the records after the N-th,
-/// and what follows; with `end`, 204.
+/// and what follows; with `end`, 204 once the run has ended (before, the
+/// whole stream: the client cannot have had the final status).
 #[utoipa::path(
     get, path = "/runs/{id}/events", tag = "runs",
     params(
         ("id" = Uuid, Path, description = "Run id"),
         ("Last-Event-ID" = Option<String>, Header, description = "The last `id` received (a log \
             record's number): the records up to it are not sent again; `end` (the final status's \
-            id) gets 204"),
+            id) gets 204 once the run has ended"),
     ),
     security(("bearer" = ["read"])),
     responses(
         (status = 200, description = "Server-Sent Events `status`, `progress` and `log`, in order; \
           the stream ends after the final status, which carries the error of a run that did not succeed",
          body = String, content_type = "text/event-stream"),
-        (status = 204, description = "`Last-Event-ID: end`: the client has had the final status; \
-          nothing more will come"),
+        (status = 204, description = "`Last-Event-ID: end` and the run has ended: the client has \
+          had the final status; nothing more will come"),
         (status = 404, description = "No such run", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -119,15 +120,23 @@ async fn run_events(
     _: NoQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let Some(skip) = last_event_id(&headers)? else {
-        // The client had the final status: only the run must exist.
-        let service = state.service.clone();
-        tokio::task::spawn_blocking(move || service.get(id))
-            .await
-            .map_err(ApiError::internal)?
-            .map_err(ApiError::from)?
-            .ok_or_else(|| run_not_found(id))?;
-        return Ok(StatusCode::NO_CONTENT.into_response());
+    let skip = match last_event_id(&headers)? {
+        Some(skip) => skip,
+        None => {
+            // The client had the final status, if the run has ended; one
+            // that has not cannot have sent it, and gets the whole stream
+            // (a 204 would stop its `EventSource` before the end).
+            let service = state.service.clone();
+            let run = tokio::task::spawn_blocking(move || service.get(id))
+                .await
+                .map_err(ApiError::internal)?
+                .map_err(ApiError::from)?
+                .ok_or_else(|| run_not_found(id))?;
+            if run.status.is_finished() {
+                return Ok(StatusCode::NO_CONTENT.into_response());
+            }
+            0
+        }
     };
     let service = state.service.clone();
     let (mut run, events) = subscribe_with_history(&service, id)?;
@@ -184,8 +193,8 @@ fn last_event_id(headers: &HeaderMap) -> Result<Option<usize>, ApiError> {
         .map(Some)
         .ok_or_else(|| {
             ApiError::BadRequest(format!(
-                "Last-Event-ID must be the id of an event of this stream (a whole number), got \
-                 {value:?}"
+                "Last-Event-ID must be the id of an event of this stream (a log record's number, \
+                 or `end`), got {value:?}"
             ))
         })
 }

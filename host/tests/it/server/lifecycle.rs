@@ -295,6 +295,27 @@ fn events_stream_progress_in_order_logs_and_the_final_status() {
     server
         .get("/runs/01890a5d-ac96-774b-bcce-b302099a8057/events")
         .problem(404);
+    // A run that has not ended cannot have sent its final status: `end`
+    // gets the whole stream, down to the status it ends with.
+    let running = server.submit("waits_for_cancel", json!({}));
+    server.wait_for(&running, |s| s == "running");
+    let stream = server
+        .req(Method::GET, &format!("/runs/{running}/events"))
+        .header("last-event-id", "end")
+        .send()
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    server.post(&format!("/runs/{running}/cancel"), &json!({}));
+    let events = read_events_with_ids(server.finish(stream).body.as_slice());
+    assert_eq!(
+        events.last(),
+        Some(&(
+            "end".to_owned(),
+            "status".to_owned(),
+            json!({"status": "cancelled", "error": {"kind": "cancelled", "message": "the run was cancelled"}})
+        )),
+        "{events:?}"
+    );
 
     // The final status of a run that failed carries its error.
     let failed = server.send(
@@ -356,7 +377,10 @@ fn cancel_stops_a_running_run_and_refuses_a_finished_one() {
     let cancel = server.post(&format!("/runs/{id}/cancel"), &json!({}));
     assert_eq!(cancel.status, 202, "{}", cancel.text());
     assert_eq!(cancel.json()["status"], "running");
-    assert_eq!(cancel.header("location"), Some(format!("/runs/{id}").as_str()));
+    assert_eq!(
+        cancel.header("location"),
+        Some(format!("/runs/{id}").as_str())
+    );
     // Every answer about one run has the same keys: logs too.
     let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
     assert_eq!(keys(&cancel.json()), keys(&reply.json()));
