@@ -47,10 +47,15 @@ pub fn point_query(filter: &DataPointFilter) -> Vec<(String, String)> {
     query
 }
 
-/// The whole of `filter` as query parameters, for reading samples.
+/// The whole of `filter` as query parameters, for reading samples. Start
+/// and end go to the microsecond, which is where the other adapters cut a
+/// finer instant (the server refuses a finer one).
 pub fn sample_query(filter: &DataPointFilter) -> Vec<(String, String)> {
     let mut query = point_query(filter);
-    let instant = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::AutoSi, true);
+    let instant = |t: DateTime<Utc>| {
+        let micros = DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t);
+        micros.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+    };
     if let Some(start) = filter.start {
         query.push(("start".to_owned(), instant(start)));
     }
@@ -175,6 +180,15 @@ mod tests {
                 ("ids", "3"),
                 ("tags[k=1]", "v&w"),
                 ("quantity", "energy"),
+            ]
+        );
+        let at = |nanos| DateTime::from_timestamp(1_800_000_000, nanos).unwrap();
+        let range = sample_query(&DataPointFilter::default().with_range(at(1_999), at(999_999)));
+        assert_eq!(
+            range,
+            [
+                ("start".to_owned(), "2027-01-15T08:00:00.000001Z".to_owned()),
+                ("end".to_owned(), "2027-01-15T08:00:00.000999Z".to_owned()),
             ]
         );
     }

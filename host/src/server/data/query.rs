@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use algohost_sdk::data::{DataPointFilter, DataPointId, FlowFilter, Resolution};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -40,9 +40,10 @@ pub struct DataPointQuery {
 #[derive(Debug, Default, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct RangeQuery {
-    /// Samples at or after this instant (RFC 3339, e.g. 2026-02-01T00:00:00Z).
+    /// Samples at or after this instant (RFC 3339, e.g. 2026-02-01T00:00:00Z,
+    /// to the microsecond at most).
     pub start: Option<DateTime<Utc>>,
-    /// Samples before this instant.
+    /// Samples before this instant (to the microsecond at most).
     pub end: Option<DateTime<Utc>>,
     /// Convert to this resolution (ISO 8601 duration such as PT1H or P1D).
     #[param(value_type = Option<String>)]
@@ -210,8 +211,11 @@ fn set_once<T>(slot: &mut Option<T>, value: T, name: &str) -> Result<(), ApiErro
     Ok(())
 }
 
+/// The instant of `start` or `end`: RFC 3339, to the microsecond at most
+/// (a finer one would be cut to the microsecond, moving the range's edge,
+/// so it is refused like a finer sample `ts`).
 fn instant(name: &str, value: &str) -> Result<DateTime<Utc>, ApiError> {
-    DateTime::parse_from_rfc3339(value.trim())
+    let instant = DateTime::parse_from_rfc3339(value.trim())
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| {
             // A `+` left unencoded in a query string arrives as a space.
@@ -227,7 +231,16 @@ fn instant(name: &str, value: &str) -> Result<DateTime<Utc>, ApiError> {
                 "{name}: '{value}' is not an RFC 3339 instant such as 2026-02-01T00:00:00Z \
                  ({e}){hint}"
             ))
-        })
+        })?;
+    if instant.timestamp_subsec_nanos() % 1000 != 0 {
+        return Err(ApiError::BadRequest(format!(
+            "{name}: '{value}' has a fraction of a microsecond, finer than the microseconds \
+             algohost keeps; give it to the microsecond at most (six digits after the seconds' \
+             point), such as {}",
+            instant.to_rfc3339_opts(SecondsFormat::Micros, true)
+        )));
+    }
+    Ok(instant)
 }
 
 /// `01:00`, `0100` or `01`: what is left of `+01:00` when its `+` is lost.

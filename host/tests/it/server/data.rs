@@ -120,6 +120,45 @@ fn data_points_are_listed_filtered_and_read() {
         .problem(406);
 }
 
+#[test]
+fn reads_refuse_start_and_end_finer_than_a_microsecond() {
+    let scratch = Scratch::new();
+    let server = scratch.start(&[]);
+    let id = load_id(&server);
+    // Cut to the microsecond, such a start would take in the sample before
+    // it and such an end leave out the one before it: refused with the
+    // parameter, as writes refuse such a ts.
+    for path in [
+        format!("/data-points/{id}/samples?"),
+        "/samples?names=site.load&".to_owned(),
+    ] {
+        for (query, expected) in [
+            (
+                "start=2026-02-01T00:00:00.0000001Z&end=2026-02-01T01:00:00Z",
+                "start: '2026-02-01T00:00:00.0000001Z' has a fraction of a microsecond, finer \
+                 than the microseconds algohost keeps; give it to the microsecond at most (six \
+                 digits after the seconds' point), such as 2026-02-01T00:00:00.000000Z",
+            ),
+            (
+                "start=2026-02-01T00:00:00Z&end=2026-02-01T01:15:00.000000999%2B01:00",
+                "end: '2026-02-01T01:15:00.000000999+01:00' has a fraction of a microsecond, \
+                 finer than the microseconds algohost keeps; give it to the microsecond at most \
+                 (six digits after the seconds' point), such as 2026-02-01T00:15:00.000000Z",
+            ),
+        ] {
+            let bad = server.get(&format!("{path}{query}")).problem(400);
+            assert_eq!(bad["detail"], expected, "{path}{query}");
+        }
+        // To the microsecond is taken as it is.
+        let samples = server
+            .get(&format!(
+                "{path}start=2026-02-01T00:00:00.000001Z&end=2026-02-01T00:15:00.000001Z"
+            ))
+            .json();
+        assert_eq!(samples.as_array().unwrap().len(), 1, "{path}: {samples}");
+    }
+}
+
 fn arrow_samples(ts_ms: &[i64], values: &[f64]) -> Vec<u8> {
     let ts = algohost::sdk::polars::prelude::Int64Chunked::from_slice("ts".into(), ts_ms)
         .into_datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC))
