@@ -8,6 +8,7 @@
 pub mod adapters;
 pub mod cli;
 pub mod demo;
+mod outputs;
 pub mod registry;
 pub mod runner;
 pub mod server;

@@ -478,7 +478,8 @@ pub fn run_prepared(registry: &Registry, mut run: Run, execution: Execution) -> 
         execution.timeout,
     ) {
         Ended::Returned(Ok(output)) => {
-            Ended::Returned(entry.manifest.check_output(&output).map(|()| output))
+            let checked = entry.manifest.check_output(&output).map(|()| output);
+            Ended::Returned(checked.and_then(crate::outputs::conform))
         }
         other => other,
     };
