@@ -217,11 +217,14 @@ async fn method_not_allowed(request: Request) -> ApiError {
 }
 
 /// Serves `app` on `listener` until `signal` completes, then shuts down:
-/// stops accepting, marks the server not ready, gives running runs `grace`
-/// to finish (the service marks the rest interrupted), and lets open
-/// connections finish (event streams end with their runs). A connection
-/// that takes longer than the request timeout to send a request's head,
-/// or sits idle that long between requests, is closed.
+/// marks the server not ready and refuses new runs (503), gives running
+/// runs `grace` to finish (the service marks the rest interrupted), and
+/// only then stops accepting connections and lets open ones finish (event
+/// streams end with their runs). Meanwhile the server still answers: a
+/// load balancer probing `/ready` sees the 503 and drains it, and clients
+/// still read runs and follow their events rather than meeting a closed
+/// port. A connection that takes longer than the request timeout to send
+/// a request's head, or sits idle that long between requests, is closed.
 pub async fn serve(
     listener: TcpListener,
     app: App,
@@ -242,8 +245,8 @@ pub async fn serve(
     }
     tracing::info!(grace_secs = grace.as_secs_f64(), "shutting down");
     app.state.begin_shutdown();
-    let _ = stop.send(true);
     app.state.service.shutdown(grace).await;
+    let _ = stop.send(true);
     // Requests still open (event streams of runs just ended) get a moment.
     match tokio::time::timeout(Duration::from_secs(5), server).await {
         Ok(joined) => joined.map_err(std::io::Error::other),

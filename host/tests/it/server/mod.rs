@@ -269,13 +269,23 @@ impl Server {
 
     /// Sends the signal `name` (`TERM`, `HUP`) and waits (60 s at most) for
     /// the process to exit.
-    pub fn signal(mut self, name: &str) -> ExitStatus {
+    pub fn signal(self, name: &str) -> ExitStatus {
+        self.send_signal(name);
+        self.wait_exit(name)
+    }
+
+    /// Sends the signal `name` and returns at once.
+    pub fn send_signal(&self, name: &str) {
         let pid = self.child.id().to_string();
         let sent = Command::new("kill")
             .args([&format!("-{name}"), &pid])
             .status()
             .unwrap();
         assert!(sent.success());
+    }
+
+    /// Waits (60 s at most) for the process to exit after SIG`name`.
+    pub fn wait_exit(mut self, name: &str) -> ExitStatus {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {

@@ -284,6 +284,31 @@ fn sigterm_lets_runs_finish_within_the_grace_and_interrupts_the_rest() {
 }
 
 #[test]
+fn during_the_grace_after_sigterm_the_server_answers_not_ready_refuses_runs_and_serves_reads() {
+    let scratch = Scratch::new();
+    let server = scratch.start_with_env(&[], &[("ALGOHOST_SHUTDOWN_GRACE_SECS", "3")]);
+    let stuck = server.submit("waits_for_cancel", json!({}));
+    server.wait_for(&stuck, |s| s == "running");
+    server.send_signal("TERM");
+    // A load balancer probing /ready sees it drain (the port stays open).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while server.get("/ready").status != 503 {
+        assert!(Instant::now() < deadline, "/ready never answered 503");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let refused = server
+        .post("/runs", &json!({"algorithm": "waits_for_cancel"}))
+        .problem(503);
+    assert_eq!(refused["type"], "urn:algohost:problem:shutting-down");
+    // Reads go on: the run is still running until the grace ends.
+    let run = server.get(&format!("/runs/{stuck}"));
+    assert_eq!(run.status, 200);
+    assert_eq!(run.json()["status"], "running");
+    assert_eq!(server.get("/health").status, 200);
+    assert!(server.wait_exit("TERM").success());
+}
+
+#[test]
 fn a_request_waiting_for_a_queued_run_at_sigterm_is_answered_with_the_run() {
     let scratch = Scratch::new();
     let server = scratch.start_with_env(
