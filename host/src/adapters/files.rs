@@ -25,7 +25,7 @@ use algohost_sdk::{Error, Result};
 use polars::prelude::*;
 
 use self::catalog::Catalog;
-pub(crate) use self::catalog::{check_definition, unknown_names_error};
+pub(crate) use self::catalog::{check_definition, unknown_names_error, with_time_zone};
 use self::samples::{Samples, split_long};
 use super::{Adapter, Interrupt, Uninterrupted};
 
@@ -311,22 +311,23 @@ impl Adapter for FilesAdapter {
 
     /// New names get the next free ids (the ids in `points` are ignored);
     /// existing names are returned as stored, unless defined as another
-    /// series ([`DataPointConfig::check_redefinition`]).
+    /// series ([`DataPointConfig::check_redefinition`]; an empty time zone
+    /// matches the stored one, see [`with_time_zone`]).
     fn define_data_points(&self, points: &[DataPointConfig]) -> Result<Vec<DataPointConfig>> {
         let _guard = self.lock()?;
         let mut catalog = self.catalog()?;
         let mut stored = Vec::with_capacity(points.len());
         let mut is_changed = false;
         for point in points {
+            let mut point = with_time_zone(point, catalog.by_name(&point.name));
             if let Some(existing) = catalog.by_name(&point.name) {
-                existing.check_redefinition(point)?;
+                existing.check_redefinition(&point)?;
                 stored.push(existing.clone());
             } else {
-                check_definition(point)?;
-                let mut new = point.clone();
-                new.id = catalog.next_id();
-                catalog.data_points.push(new.clone());
-                stored.push(new);
+                check_definition(&point)?;
+                point.id = catalog.next_id();
+                catalog.data_points.push(point.clone());
+                stored.push(point);
                 is_changed = true;
             }
         }

@@ -33,7 +33,10 @@ pub trait Adapter: Send + Sync {
     /// Data points whose flow matches.
     fn flows(&self, filter: &FlowFilter) -> Result<Vec<DataPointConfig>>;
     /// Creates the data points whose names do not exist yet and returns all
-    /// of `points` as stored, with ids.
+    /// of `points` as stored, with ids. A definition of an existing name
+    /// must be the same series (quantity, resolution, and the unit and time
+    /// zone unless it leaves them empty); an empty time zone of a new data
+    /// point is UTC.
     fn define_data_points(&self, points: &[DataPointConfig]) -> Result<Vec<DataPointConfig>>;
 
     /// Like [`Adapter::read`], but gives up with [`Error::Cancelled`] soon

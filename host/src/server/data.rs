@@ -77,9 +77,15 @@ async fn list_data_points(
     Ok(Json(DataPointList::of(points)))
 }
 
-/// Defines data points by name: new names get ids, existing ones are
-/// returned as stored (unless the quantity differs: 400). All or nothing;
-/// a name given twice is one data point (400 if its quantities differ).
+/// Defines data points by name and returns them as stored.
+///
+/// New names get ids. An existing name is returned as stored when the
+/// definition matches it: the same quantity and resolution, the same unit
+/// when it gives one and the same time zone when it gives one (left out,
+/// the stored unit and zone are kept; a new data point without a time zone
+/// is in UTC). Any other difference is a 400 naming both definitions; tags
+/// and flow may differ (the stored ones stay). All or nothing; a name
+/// given twice is one data point (400 if the two differ).
 #[utoipa::path(
     post, path = "/data-points", tag = "data",
     request_body = DataPointDefinitions,
@@ -90,12 +96,12 @@ async fn define_data_points(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<DataPointDefinitions>,
 ) -> Result<Json<DataPointList>, ApiError> {
-    let definitions = body
+    let mut definitions = body
         .data_points
         .into_iter()
         .map(DataPointDefinition::into_config)
         .collect::<Result<Vec<_>, _>>()?;
-    given_once(&definitions)?;
+    given_once(&mut definitions)?;
     let stored = blocking(&state, move |a, _| Ok(a.define_data_points(&definitions)?)).await?;
     Ok(Json(DataPointList::of(stored)))
 }
@@ -312,8 +318,22 @@ impl Drop for MarkGone {
 
 /// 400 for a name given twice in one request as different series (the
 /// adapter would take the first and call the second a conflict with an
-/// existing data point). The same name twice is one data point.
-fn given_once(definitions: &[DataPointConfig]) -> Result<(), ApiError> {
+/// existing data point). The same name twice is one data point: one that
+/// leaves out the time zone takes the zone another of its name gives.
+fn given_once(definitions: &mut [DataPointConfig]) -> Result<(), ApiError> {
+    let mut zones: HashMap<String, String> = HashMap::new();
+    for definition in definitions.iter().filter(|d| !d.time_zone.is_empty()) {
+        zones
+            .entry(definition.name.clone())
+            .or_insert_with(|| definition.time_zone.clone());
+    }
+    for definition in definitions.iter_mut() {
+        if let Some(zone) = zones.get(&definition.name)
+            && definition.time_zone.is_empty()
+        {
+            definition.time_zone = zone.clone();
+        }
+    }
     let mut seen: HashMap<&str, usize> = HashMap::new();
     for (i, definition) in definitions.iter().enumerate() {
         let first = *seen.entry(definition.name.as_str()).or_insert(i);
@@ -322,12 +342,23 @@ fn given_once(definitions: &[DataPointConfig]) -> Result<(), ApiError> {
                 "data point '{}' is given twice in the request as different series \
                  (data_points[{first}]: {}, data_points[{i}]: {}); give each name once",
                 definition.name,
-                definitions[first].series(),
-                definition.series(),
+                given_series(&definitions[first]),
+                given_series(definition),
             )));
         }
     }
     Ok(())
+}
+
+/// [`DataPointConfig::series`] of a definition, which may leave out its
+/// time zone.
+fn given_series(definition: &DataPointConfig) -> String {
+    if definition.time_zone.is_empty() {
+        let mut shown = definition.clone();
+        shown.time_zone = "time zone not given".to_owned();
+        return shown.series();
+    }
+    definition.series()
 }
 
 /// 400 naming the data point ids of `long` that do not exist.

@@ -68,6 +68,7 @@ macro_rules! conformance_suite {
             conformance_suite!(@tests $open;
                 define_assigns_ids_and_keeps_existing_points,
                 define_rejects_another_quantity_and_bad_definitions,
+                define_without_a_time_zone_matches_the_stored_one,
                 lists_with_every_filter_field,
                 lists_flows_with_every_flow_filter_field,
                 reads_the_half_open_range_with_the_point_filters,
@@ -267,6 +268,58 @@ fn define_rejects_another_quantity_and_bad_definitions(adapter: &dyn Adapter) {
     // Nothing of a failed definition is stored, not even its valid points.
     let all = adapter.data_points(&DataPointFilter::default()).unwrap();
     assert_eq!(names(&all), ["x.load", "x.energy", "y.price", "y.soc"]);
+}
+
+fn define_without_a_time_zone_matches_the_stored_one(adapter: &dyn Adapter) {
+    let points = define_four(adapter);
+    let quarter = Resolution::Seconds(900);
+    let no_zone = |name: &str, resolution| {
+        DataPointConfig::new(name, Quantity::Power, "kW", resolution).with_time_zone("")
+    };
+    // x.load is in Europe/Berlin: a definition that leaves the time zone
+    // out (empty) is the same series, and comes back as stored.
+    let stored = adapter
+        .define_data_points(&[no_zone("x.load", quarter)])
+        .unwrap();
+    assert_eq!(stored, [points[0].clone()]);
+    // Given, the zone must match; when something else differs, the error
+    // shows the stored zone, not a UTC nobody asked for.
+    let err = adapter
+        .define_data_points(&[no_zone("x.load", quarter).with_time_zone("UTC")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("exists as power in kW at PT15M (Europe/Berlin)")
+            && err.contains("not power in kW at PT15M (UTC)"),
+        "{err}"
+    );
+    let err = adapter
+        .define_data_points(&[no_zone("x.load", Resolution::Seconds(3600))])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("not power in kW at PT1H (Europe/Berlin)"),
+        "{err}"
+    );
+    // A new data point without a time zone is in UTC; given twice in one
+    // call, once with a zone and once without, it is one data point.
+    let stored = adapter
+        .define_data_points(&[
+            no_zone("z.load", quarter),
+            no_zone("z.load", quarter),
+            no_zone("x.load", quarter),
+            no_zone("w.load", quarter).with_time_zone("Europe/Berlin"),
+            no_zone("w.load", quarter),
+        ])
+        .unwrap();
+    assert_eq!(stored[0].time_zone, "UTC");
+    assert_eq!(stored[1], stored[0]);
+    assert_eq!(stored[2], points[0]);
+    assert_eq!(stored[3].time_zone, "Europe/Berlin");
+    assert_eq!(stored[4], stored[3]);
+    let all = adapter.data_points(&DataPointFilter::default()).unwrap();
+    assert_eq!(all[..4], points[..]);
+    assert_eq!(all[4..], [stored[0].clone(), stored[3].clone()]);
 }
 
 fn lists_with_every_filter_field(adapter: &dyn Adapter) {

@@ -165,6 +165,22 @@ pub(crate) fn unknown_names_error(unknown: &[&str], known: &[&str]) -> Error {
     ))
 }
 
+/// `point`, a definition given to `define_data_points`, with the time zone
+/// it leaves out (empty) filled in: that of `stored`, the data point of its
+/// name if there is one, so that a definition that says no zone matches
+/// whatever zone the point was stored with; UTC for a new data point.
+/// (Shared by the adapters.)
+pub(crate) fn with_time_zone(
+    point: &DataPointConfig,
+    stored: Option<&DataPointConfig>,
+) -> DataPointConfig {
+    let mut point = point.clone();
+    if point.time_zone.is_empty() {
+        point.time_zone = stored.map_or_else(|| "UTC".to_owned(), |p| p.time_zone.clone());
+    }
+    point
+}
+
 /// Checks a new data point's definition before it is stored (shared by the
 /// adapters).
 pub(crate) fn check_definition(point: &DataPointConfig) -> Result<()> {

@@ -12,7 +12,7 @@ use serde_json::Value;
 use tokio_postgres::{GenericClient, Row};
 
 use super::db_error;
-use crate::adapters::files::{check_definition, unknown_names_error};
+use crate::adapters::files::{check_definition, unknown_names_error, with_time_zone};
 
 /// The columns of a data point, in the order [`point_from_row`] reads them.
 const SELECT_MATCHING: &str = "SELECT id, name, unit, quantity, resolution, time_zone, tags, flow_from, flow_to, flow_carrier FROM data_points WHERE (cardinality($1::int8[]) = 0 OR id = ANY ($1)) AND (cardinality($2::text[]) = 0 OR name = ANY ($2)) AND tags @> $3::jsonb AND ($4::text IS NULL OR quantity = $4) ORDER BY id";
@@ -105,9 +105,10 @@ pub(super) async fn flows(
 }
 
 /// Stores the data points of `points` whose names are new and returns all
-/// of them as stored. Runs inside the caller's transaction, which it locks
-/// against other definitions; nothing is inserted unless every definition
-/// is valid.
+/// of them as stored (a definition without a time zone matches the stored
+/// one: see [`with_time_zone`]). Runs inside the caller's transaction,
+/// which it locks against other definitions; nothing is inserted unless
+/// every definition is valid.
 pub(super) async fn define(
     client: &impl GenericClient,
     points: &[DataPointConfig],
@@ -124,11 +125,13 @@ pub(super) async fn define(
         let point = point_from_row(&row)?;
         stored.insert(point.name.clone(), point);
     }
-    let mut new: Vec<&DataPointConfig> = Vec::new();
+    let mut new: Vec<DataPointConfig> = Vec::new();
     for point in points {
+        let first = new.iter().find(|p| p.name == point.name);
+        let point = &with_time_zone(point, stored.get(&point.name).or(first));
         if let Some(existing) = stored.get(&point.name) {
             existing.check_redefinition(point)?;
-        } else if let Some(first) = new.iter().find(|p| p.name == point.name) {
+        } else if let Some(first) = first {
             if !first.is_same_series(point) {
                 return Err(Error::InvalidInput(format!(
                     "data point '{}' is defined twice, as {} and as {}; give each name one \
@@ -140,10 +143,10 @@ pub(super) async fn define(
             }
         } else {
             check_definition(point)?;
-            new.push(point);
+            new.push(point.clone());
         }
     }
-    for point in new {
+    for point in &new {
         let tags = tags_json(&point.tags);
         let flow = point.flow.as_ref();
         let row = client

@@ -135,16 +135,19 @@ pub struct DataPointDefinition {
     pub id: Option<i64>,
     /// Unique name, e.g. "site.load".
     pub name: String,
-    /// Unit of the values.
+    /// Unit of the values. Left out (or empty), an existing data point
+    /// keeps its unit and a new one has none.
     #[serde(default)]
     pub unit: String,
     /// What the values measure.
     pub quantity: QuantityView,
     /// Native resolution, an ISO 8601 duration such as PT15M.
     pub resolution: String,
-    /// IANA time zone for calendar resolutions.
-    #[serde(default = "utc")]
-    pub time_zone: String,
+    /// IANA time zone for calendar resolutions. Left out (or empty), an
+    /// existing data point keeps the zone it was defined with and a new one
+    /// is in UTC.
+    #[serde(default)]
+    pub time_zone: Option<String>,
     /// Free key/value tags.
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
@@ -153,12 +156,9 @@ pub struct DataPointDefinition {
     pub flow: Option<FlowView>,
 }
 
-fn utc() -> String {
-    "UTC".to_owned()
-}
-
 impl DataPointDefinition {
-    /// The definition for the adapter (id 0: not assigned yet).
+    /// The definition for the adapter (id 0: not assigned yet; an empty
+    /// time zone when none is given, which the adapter fills in).
     pub fn into_config(self) -> Result<DataPointConfig, ApiError> {
         let resolution: Resolution = self.resolution.parse().map_err(|e| {
             ApiError::BadRequest(format!("data point '{}': resolution: {e}", self.name))
@@ -169,7 +169,7 @@ impl DataPointDefinition {
             unit: self.unit,
             quantity: self.quantity.into(),
             resolution,
-            time_zone: self.time_zone,
+            time_zone: self.time_zone.unwrap_or_default(),
             tags: self.tags,
             flow: self.flow.map(Into::into),
         })

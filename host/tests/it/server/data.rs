@@ -294,7 +294,7 @@ fn data_points_are_defined_by_name_and_listed_by_flow_and_any_tag() {
     assert_eq!(
         bad["detail"],
         "data point 'site.load' exists as power in kW at PT15M (Europe/Berlin) (id 1), not power \
-         in MW at PT1H (UTC); a data point keeps the quantity, unit, resolution and time zone it \
+         in MW at PT1H (Europe/Berlin); a data point keeps the quantity, unit, resolution and time zone it \
          was defined with: use another name, or convert the values to its definition"
     );
 
@@ -347,6 +347,66 @@ fn data_points_are_defined_by_name_and_listed_by_flow_and_any_tag() {
         Vec::<&str>::new()
     );
     server.get("/flows?source=pv").problem(400);
+}
+
+#[test]
+fn a_definition_without_a_time_zone_matches_the_zone_the_point_was_stored_with() {
+    let scratch = Scratch::new();
+    let server = scratch.start(&[]);
+    let load = |time_zone: Option<&str>| {
+        let mut point = json!({
+            "name": "site.load", "quantity": "power", "resolution": "PT15M", "unit": "kW",
+        });
+        if let Some(zone) = time_zone {
+            point["time_zone"] = json!(zone);
+        }
+        json!({"data_points": [point]})
+    };
+    // site.load is in Europe/Berlin: a definition that says no zone (or an
+    // empty one) matches it, and it comes back as stored.
+    for body in [load(None), load(Some(""))] {
+        let defined = server.post("/data-points", &body);
+        assert_eq!(defined.status, 200, "{}", defined.text());
+        let defined = defined.json();
+        assert_eq!(defined["data_points"][0]["id"], 1, "{defined}");
+        assert_eq!(defined["data_points"][0]["time_zone"], "Europe/Berlin");
+    }
+    // A zone that is given must match.
+    let bad = server.post("/data-points", &load(Some("UTC"))).problem(400);
+    assert_eq!(
+        bad["detail"],
+        "data point 'site.load' exists as power in kW at PT15M (Europe/Berlin) (id 1), not power \
+         in kW at PT15M (UTC); a data point keeps the quantity, unit, resolution and time zone it \
+         was defined with: use another name, or convert the values to its definition"
+    );
+    // A name given twice, once with its zone and once without, is one data
+    // point; a new one without a zone is in UTC.
+    let defined = server.post(
+        "/data-points",
+        &json!({"data_points": [
+            {"name": "site.load", "quantity": "power", "resolution": "PT15M"},
+            {"name": "site.load", "quantity": "power", "resolution": "PT15M", "time_zone": "Europe/Berlin"},
+            {"name": "site.heat", "quantity": "power", "resolution": "PT15M"},
+        ]}),
+    );
+    assert_eq!(defined.status, 200, "{}", defined.text());
+    let defined = defined.json();
+    assert_eq!(defined["data_points"][0], defined["data_points"][1]);
+    assert_eq!(defined["data_points"][2]["time_zone"], "UTC");
+    // The API description lists what must match.
+    let description = server.spec().doc()["paths"]["/data-points"]["post"]["description"]
+        .as_str()
+        .unwrap()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        description.contains(
+            "the same quantity and resolution, the same unit when it gives one and the same time \
+             zone when it gives one"
+        ),
+        "{description}"
+    );
 }
 
 #[test]
@@ -645,7 +705,8 @@ fn bad_data_writes_say_what_this_endpoint_takes() {
     assert_eq!(
         bad["detail"],
         "data point 't.z' is given twice in the request as different series (data_points[0]: \
-         power at PT1H (UTC), data_points[2]: energy at PT1H (UTC)); give each name once"
+         power at PT1H (time zone not given), data_points[2]: energy at PT1H (time zone not \
+         given)); give each name once"
     );
     assert!(names(&server.get("/data-points?names=t.y").json()).is_empty());
     // The same definition twice is one data point.
