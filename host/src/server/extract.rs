@@ -36,11 +36,7 @@ impl<T: DeserializeOwned + BodyShape> FromRequest<AppState> for JsonBody<T> {
             ));
         }
         let RawBody(body) = RawBody::from_request(req, state).await?;
-        if let Err(e) = serde_json::from_slice::<IgnoredAny>(&body) {
-            return Err(ApiError::BadRequest(format!(
-                "the body is not valid JSON: {e}"
-            )));
-        }
+        check_json(&body)?;
         if let Some(fields) = T::FIELDS {
             // Valid JSON, so its first character says what it is.
             let first = body.iter().find(|b| !b.is_ascii_whitespace());
@@ -80,6 +76,118 @@ impl<T: DeserializeOwned + BodyShape> FromRequest<AppState> for JsonBody<T> {
                 };
                 ApiError::BadRequest(format!("{place}: {message}"))
             })
+    }
+}
+
+/// Refuses a body that is not JSON, or that gives a key twice in an
+/// object: JSON parsers disagree on which of the two counts (serde keeps
+/// the last, others the first), so a proxy or a client could check one
+/// value while the run gets the other.
+fn check_json(body: &[u8]) -> Result<(), ApiError> {
+    let mut json = serde_json::Deserializer::from_slice(body);
+    match serde_path_to_error::deserialize::<_, UniqueKeys>(&mut json) {
+        Ok(UniqueKeys) => Ok(()),
+        Err(e) => {
+            // The path is the object's (the error comes before the value).
+            let mut object = String::new();
+            for segment in e.path().iter() {
+                match segment {
+                    serde_path_to_error::Segment::Seq { index } => {
+                        object.push_str(&format!("[{index}]"));
+                    }
+                    serde_path_to_error::Segment::Map { key } => {
+                        if !object.is_empty() {
+                            object.push('.');
+                        }
+                        object.push_str(key);
+                    }
+                    _ => {}
+                }
+            }
+            let e = e.into_inner();
+            if !e.is_data() {
+                return Err(ApiError::BadRequest(format!(
+                    "the body is not valid JSON: {e}"
+                )));
+            }
+            let place = match object.as_str() {
+                "" => String::new(),
+                object => format!(" in the object at {object}"),
+            };
+            Err(ApiError::BadRequest(format!(
+                "the body gives the key {}{place}; give each key of an object once",
+                without_position(&e).trim_start_matches("duplicate key ")
+            )))
+        }
+    }
+}
+
+/// Any JSON value whose objects give each key once.
+struct UniqueKeys;
+
+impl<'de> serde::Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(UniqueKeysVisitor)
+    }
+}
+
+struct UniqueKeysVisitor;
+
+impl<'de> serde::de::Visitor<'de> for UniqueKeysVisitor {
+    type Value = UniqueKeys;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_unit<E>(self) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<UniqueKeys, A::Error> {
+        while seq.next_element::<UniqueKeys>()?.is_some() {}
+        Ok(UniqueKeys)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<UniqueKeys, A::Error> {
+        // Objects are small as a rule: a list until they are not.
+        let mut few: Vec<String> = Vec::new();
+        let mut many: std::collections::HashSet<String> = std::collections::HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let is_new = if many.is_empty() && few.len() < 16 {
+                !few.contains(&key)
+            } else {
+                many.extend(few.drain(..));
+                !many.contains(&key)
+            };
+            if !is_new {
+                return Err(serde::de::Error::custom(format!(
+                    "duplicate key '{key}' twice"
+                )));
+            }
+            map.next_value::<UniqueKeys>()?;
+            if many.is_empty() && few.len() < 16 {
+                few.push(key);
+            } else {
+                many.insert(key);
+            }
+        }
+        Ok(UniqueKeys)
     }
 }
 
@@ -257,5 +365,39 @@ impl<S: Send + Sync> FromRequestParts<S> for NoQuery {
             ))),
             None => Ok(NoQuery),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refusal(body: &str) -> String {
+        match check_json(body.as_bytes()) {
+            Err(ApiError::BadRequest(message)) => message,
+            other => panic!("{body}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_key_given_twice_is_refused_at_any_depth_naming_it_and_its_object() {
+        assert!(check_json(br#"{"a": {"b": 1, "c": [{"b": 2}]}, "b": 3}"#).is_ok());
+        assert_eq!(
+            refusal(r#"{"algorithm": "x", "algorithm": "y"}"#),
+            "the body gives the key 'algorithm' twice; give each key of an object once"
+        );
+        assert_eq!(
+            refusal(r#"{"params": {"limit_kw": "a", "limit_kw": 5}}"#),
+            "the body gives the key 'limit_kw' twice in the object at params; give each key of \
+             an object once"
+        );
+        let many: Vec<String> = (0..40).map(|i| format!("\"k{i}\": {i}")).collect();
+        let body = format!("{{\"p\": [{{{}, \"k3\": 0}}]}}", many.join(", "));
+        assert_eq!(
+            refusal(&body),
+            "the body gives the key 'k3' twice in the object at p[0]; give each key of an \
+             object once"
+        );
+        assert!(refusal("{\"a\": }").starts_with("the body is not valid JSON: "));
     }
 }

@@ -21,6 +21,7 @@ pub mod events;
 pub mod extract;
 pub mod frames;
 pub mod health;
+mod linger;
 pub mod metrics;
 pub mod openapi;
 pub mod outputs;
@@ -279,8 +280,10 @@ async fn serve_connections(
             accepted = axum::serve::Listener::accept(&mut listener) => accepted,
             _ = stop.wait_for(|s| *s) => break,
         };
-        let connection =
-            graceful.watch(http.serve_connection(TokioIo::new(stream), service.clone()));
+        let connection = graceful.watch(http.serve_connection(
+            TokioIo::new(linger::Lingering::new(stream)),
+            service.clone(),
+        ));
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!("connection closed: {e}");

@@ -18,6 +18,7 @@ use super::error::{ApiError, Problem, run_not_found};
 use super::extract::{Path, Query};
 use super::frames::{Binary, FormatName, FrameFormat};
 use super::state::AppState;
+use crate::runner::RunStatus;
 use crate::service::Service;
 use algohost_sdk::polars::prelude::DataFrame;
 
@@ -65,8 +66,10 @@ pub fn router() -> OpenApiRouter<AppState> {
             (Binary = "application/vnd.apache.parquet"),
             (String = "text/csv"),
         )),
-        (status = 404, description = "No such run, or it has no such frame (yet)",
-         body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such run, or it has no such frame (a run that did not \
+          succeed has none)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The run is queued or running: its frames are there once it \
+          has succeeded", body = Problem, content_type = "application/problem+json"),
         (status = 406, description = "None of the accepted media types is available",
          body = Problem, content_type = "application/problem+json"),
     )
@@ -109,9 +112,22 @@ fn attachment(id: Uuid, frame: &str, format: FrameFormat) -> String {
 fn output_frame(service: &Service, id: Uuid, name: &str) -> Result<DataFrame, ApiError> {
     let Some(frame) = service.frame(id, name)? else {
         let run = service.get(id)?.ok_or_else(|| run_not_found(id))?;
+        if !run.status.is_finished() {
+            return Err(ApiError::Conflict(format!(
+                "run {id} is {}: its output frames are there once it has succeeded; follow it at \
+                 /runs/{id} or /runs/{id}/events",
+                run.status
+            )));
+        }
+        if run.status != RunStatus::Succeeded {
+            return Err(ApiError::NotFound(format!(
+                "run {id} ended {}, so it has no output frames (only a run that succeeded has \
+                 them); GET /runs/{id} says why",
+                run.status
+            )));
+        }
         return Err(ApiError::NotFound(format!(
-            "run {id} ({}) has no output frame '{name}'; its frames: [{}]",
-            run.status,
+            "run {id} has no output frame '{name}'; its frames: [{}]",
             run.frames.join(", ")
         )));
     };

@@ -6,9 +6,11 @@
 
 mod api;
 mod auth;
+mod connections;
 mod cors;
 mod data;
 mod lifecycle;
+mod outputs;
 mod resilience;
 mod spec;
 mod store_full;
