@@ -269,12 +269,16 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
                     .and_then(|(_, rest)| rest.split_once('`'))
                     .map(|(name, _)| name)
                 {
+                    let how = if COMMA_LISTS.contains(&name) {
+                        format!("give several values once, separated by commas ({name}=a,b)")
+                    } else {
+                        "give it once".to_owned()
+                    };
                     return ApiError::BadRequest(format!(
-                        "query parameter {name} is given twice; give several values once, \
-                         separated by commas ({name}=a,b)"
+                        "query parameter {name} is given twice; {how}"
                     ));
                 }
-                ApiError::BadRequest(format!("query parameter {cause}"))
+                ApiError::BadRequest(format!("query parameter {}", humane(cause)))
             })
     }
 }
@@ -340,10 +344,51 @@ fn path_message(rejection: &PathRejection, lone: &str) -> String {
 /// A serde_json error's message without its `at line 1 column 7`.
 fn without_position(e: &serde_json::Error) -> String {
     let text = e.to_string();
-    match text.rfind(" at line ") {
+    let text = match text.rfind(" at line ") {
         Some(at) if e.line() > 0 => text[..at].to_owned(),
         _ => text,
+    };
+    humane(&text)
+}
+
+/// Query parameters that take several values as one comma-separated list.
+const COMMA_LISTS: &[&str] = &["status"];
+
+/// serde's wording of a value of the wrong kind, in the API's: no Rust
+/// type names (`f64`, `i64`), quotes rather than backticks, and the
+/// choices of an enum as a plain list.
+fn humane(message: &str) -> String {
+    // `unknown variant `x`, expected one of `a`, `b``, or `expected `a` or `b``.
+    if let Some(rest) = message.strip_prefix("unknown variant `")
+        && let Some((value, choices)) = rest.split_once("`, expected ")
+    {
+        let choices = choices
+            .trim_start_matches("one of ")
+            .replace(" or ", ", ")
+            .replace('`', "");
+        return format!("'{value}' is not one of {choices}");
     }
+    let mut text = message.to_owned();
+    for (rust, plain) in [
+        ("expected f64", "expected a number"),
+        ("expected f32", "expected a number"),
+        ("expected i64", "expected a whole number"),
+        ("expected u64", "expected a whole number (0 or more)"),
+        ("expected i32", "expected a whole number"),
+        ("expected u32", "expected a whole number (0 or more)"),
+        ("expected usize", "expected a whole number (0 or more)"),
+        ("invalid type: floating point", "invalid type: number"),
+        ("invalid type: integer", "invalid type: number"),
+    ] {
+        text = text.replace(rust, plain);
+    }
+    if let Some(at) = text.find("UUID parsing failed") {
+        text.replace_range(
+            at..,
+            "not a UUID, such as 0193b5e2-7d4c-7a10-8f3e-2b6a1c9d0e4f",
+        );
+    }
+    text.replace('`', "'")
 }
 
 /// The query string of a route that takes no parameters: any parameter is
@@ -399,5 +444,29 @@ mod tests {
              object once"
         );
         assert!(refusal("{\"a\": }").starts_with("the body is not valid JSON: "));
+    }
+
+    #[test]
+    fn serde_wording_becomes_the_apis() {
+        assert_eq!(
+            humane("unknown variant `bogus`, expected one of `builtin`, `dylib`, `python`"),
+            "'bogus' is not one of builtin, dylib, python"
+        );
+        assert_eq!(
+            humane("unknown variant `x`, expected `json` or `csv`"),
+            "'x' is not one of json, csv"
+        );
+        assert_eq!(
+            humane("invalid type: string \"5\", expected f64"),
+            "invalid type: string \"5\", expected a number"
+        );
+        assert_eq!(
+            humane("invalid type: floating point `1e+20`, expected i64"),
+            "invalid type: number '1e+20', expected a whole number"
+        );
+        assert_eq!(
+            humane("before: UUID parsing failed: invalid character: found `x` at 0"),
+            "before: not a UUID, such as 0193b5e2-7d4c-7a10-8f3e-2b6a1c9d0e4f"
+        );
     }
 }
