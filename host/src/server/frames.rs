@@ -150,14 +150,20 @@ impl FrameFormat {
             .iter()
             .filter_map(|v| v.to_str().ok())
             .collect();
-        if accept.is_empty() {
-            return Ok(FrameFormat::Json);
-        }
         let ranges: Vec<(String, f32)> = accept
             .iter()
             .flat_map(|v| v.split(','))
             .filter_map(media_range)
             .collect();
+        // No header, or one of empty list elements only (RFC 9110 §5.6.1
+        // says to ignore those): no preference.
+        if ranges.is_empty()
+            && accept
+                .iter()
+                .all(|v| v.split(',').all(|r| r.trim().is_empty()))
+        {
+            return Ok(FrameFormat::Json);
+        }
         let mut best: Option<(FrameFormat, f32)> = None;
         for format in Self::ALL {
             let q = format.quality(&ranges);
@@ -391,6 +397,9 @@ mod tests {
             accept("application/x-parquet;q=0.2, application/json;q=0.1").unwrap(),
             FrameFormat::Parquet
         );
+        // Empty list elements only: no preference (RFC 9110 §5.6.1).
+        assert_eq!(accept(",,,").unwrap(), FrameFormat::Json);
+        assert_eq!(accept(" ").unwrap(), FrameFormat::Json);
         let err = accept("image/png").unwrap_err();
         assert!(matches!(err, ApiError::NotAcceptable { .. }));
         assert!(err.to_string().contains("text/csv"), "{err}");

@@ -155,6 +155,8 @@ pub fn router(api: &utoipa::openapi::OpenApi) -> Router<AppState> {
     Router::new()
         .route("/openapi.json", get(openapi_json))
         .route("/docs", get(move || async move { Html(docs) }))
+        // A browser opening the server's address lands on the docs.
+        .route("/", get(|| async { axum::response::Redirect::to("docs") }))
 }
 
 async fn openapi_json(State(state): State<AppState>) -> impl IntoResponse {

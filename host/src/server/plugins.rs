@@ -10,6 +10,8 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::error::Problem;
+use super::extract::NoQuery;
 use super::state::AppState;
 use crate::registry::{Diagnostic, Registry};
 
@@ -57,9 +59,13 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[utoipa::path(
     get, path = "/plugins", tag = "plugins",
     security(("bearer" = ["read"])),
-    responses((status = 200, description = "Sources and diagnostics", body = PluginsView))
+    responses(
+        (status = 200, description = "Sources and diagnostics", body = PluginsView),
+        (status = 400, description = "A query parameter was given (it takes none)", body = Problem,
+         content_type = "application/problem+json"),
+    )
 )]
-async fn plugins(State(state): State<AppState>) -> Json<PluginsView> {
+async fn plugins(State(state): State<AppState>, _: NoQuery) -> Json<PluginsView> {
     let registry = state.service.registry();
     Json(PluginsView {
         sources: source_counts(registry),

@@ -11,6 +11,7 @@ mod cors;
 mod data;
 mod lifecycle;
 mod outputs;
+mod queries;
 mod resilience;
 mod spec;
 mod store_full;
