@@ -69,6 +69,8 @@ macro_rules! conformance_suite {
                 define_assigns_ids_and_keeps_existing_points,
                 define_rejects_another_quantity_and_bad_definitions,
                 define_without_a_time_zone_matches_the_stored_one,
+                define_refuses_long_names_and_invisible_characters,
+                unknown_name_errors_list_few_names_cut_short,
                 lists_with_every_filter_field,
                 lists_flows_with_every_flow_filter_field,
                 reads_the_half_open_range_with_the_point_filters,
@@ -320,6 +322,80 @@ fn define_without_a_time_zone_matches_the_stored_one(adapter: &dyn Adapter) {
     let all = adapter.data_points(&DataPointFilter::default()).unwrap();
     assert_eq!(all[..4], points[..]);
     assert_eq!(all[4..], [stored[0].clone(), stored[3].clone()]);
+}
+
+fn power(name: &str) -> DataPointConfig {
+    DataPointConfig::new(name, Quantity::Power, "kW", Resolution::Seconds(900))
+}
+
+fn define_refuses_long_names_and_invisible_characters(adapter: &dyn Adapter) {
+    let refused = |name: &str| {
+        let err = adapter.define_data_points(&[power(name)]).unwrap_err();
+        assert!(matches!(err, Error::InvalidInput(_)), "{err:?}");
+        err.to_string()
+    };
+    let err = refused(&"a".repeat(257));
+    assert!(
+        err.contains(&format!(
+            "data point name '{}…' is 257 characters long, longer than the 256 a name may have; \
+             use a shorter name",
+            "a".repeat(64)
+        )),
+        "{err}"
+    );
+    // Format characters (Unicode category Cf) are invisible, so the name
+    // would look like another, or show reordered.
+    for c in [
+        '\u{00AD}', '\u{061C}', '\u{180E}', '\u{200B}', '\u{200C}', '\u{200D}', '\u{200E}',
+        '\u{200F}', '\u{202A}', '\u{202E}', '\u{2060}', '\u{2064}', '\u{2066}', '\u{2069}',
+        '\u{FEFF}',
+    ] {
+        let err = refused(&format!("site.{c}load"));
+        let code = format!("U+{:04X}", u32::from(c));
+        assert!(
+            err.contains(&format!(
+                "data point name 'site.<{code}>load' contains {code}, an invisible formatting \
+                 character that makes a name look like another (or show reordered) in logs, CSV \
+                 headers and UIs; use visible characters only"
+            )),
+            "{err}"
+        );
+    }
+    assert!(
+        adapter
+            .data_points(&DataPointFilter::default())
+            .unwrap()
+            .is_empty()
+    );
+    // 256 characters, any visible ones, are a name.
+    let longest = "é".repeat(255) + "ö";
+    let stored = adapter
+        .define_data_points(&[power(&longest), power("Zählpunkt 1 · Süd")])
+        .unwrap();
+    assert_eq!(names(&stored), [longest.as_str(), "Zählpunkt 1 · Süd"]);
+}
+
+fn unknown_name_errors_list_few_names_cut_short(adapter: &dyn Adapter) {
+    let long = format!("a{}", "é".repeat(255));
+    let mut points: Vec<DataPointConfig> = (0..24).map(|i| power(&format!("p{i:02}"))).collect();
+    points.push(power(&long));
+    adapter.define_data_points(&points).unwrap();
+    let unknown = "x".repeat(1000);
+    let err = adapter
+        .read(&DataPointFilter::default().with_names([unknown.as_str(), "p1"]))
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidInput(_)), "{err:?}");
+    let message = err.to_string();
+    assert!(
+        message.contains(&format!(
+            "unknown data point name '{}…'; unknown data point name 'p1' (did you mean 'p01' or \
+             'p10' or 'p11'?); known names include: a{}…, p00, p01, ",
+            "x".repeat(64),
+            "é".repeat(63)
+        )) && message.contains("p17, p18, … (25 in all); list the data points to see them all"),
+        "{message}"
+    );
+    assert!(message.len() < 1000, "{} bytes: {message}", message.len());
 }
 
 fn lists_with_every_filter_field(adapter: &dyn Adapter) {

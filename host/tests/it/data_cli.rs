@@ -640,6 +640,16 @@ fn bad_csv_files_and_flags_are_clear_errors() {
                 .into(),
         ),
         (
+            // A zero width space in a header: a name that looks like 'site.load'.
+            "ts,site.\u{200b}load\n2026-01-01T00:00:00Z,1\n2026-01-01T00:15:00Z,2\n",
+            power.to_vec(),
+            "cannot define the data points in the target: data point name 'site.<U+200B>load' \
+             contains U+200B, an invisible formatting character that makes a name look like \
+             another (or show reordered) in logs, CSV headers and UIs; use visible characters \
+             only"
+                .into(),
+        ),
+        (
             quarters,
             vec!["--quantity", "power", "--unit", " "],
             "the unit is empty: pass the unit of the values, such as --unit kW".into(),

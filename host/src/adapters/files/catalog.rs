@@ -154,15 +154,74 @@ impl Catalog {
     }
 }
 
+/// The longest data point name a definition may give, in characters: a
+/// name heads CSV columns and fills log lines and error messages.
+pub(crate) const MAX_NAME_CHARS: usize = 256;
+
+/// The longest name an error repeats in full; a longer one is cut to this
+/// many characters and `…`, so that an error stays short whatever the
+/// names.
+const MAX_NAME_SHOWN: usize = 64;
+
+/// At most this many known names are listed in an error (as many as
+/// [`algohost_sdk::suggest::listed`] shows).
+const MAX_NAMES_LISTED: usize = 20;
+
 /// An error naming each unknown data point name, its close names among
-/// `known`, and the known names (shared by the adapters).
+/// `known`, and the known names (the first twenty; every name cut to
+/// [`MAX_NAME_SHOWN`] characters). Shared by the adapters.
 pub(crate) fn unknown_names_error(unknown: &[&str], known: &[&str]) -> Error {
-    Error::InvalidInput(algohost_sdk::suggest::unknown_names(
+    let unknown: Vec<String> = unknown.iter().map(|n| shown(n)).collect();
+    let known_shown: Vec<String> = known.iter().map(|n| shown(n)).collect();
+    let mut message = algohost_sdk::suggest::unknown_names(
         "data point name",
-        unknown,
-        known,
+        &unknown.iter().map(String::as_str).collect::<Vec<_>>(),
+        &known_shown.iter().map(String::as_str).collect::<Vec<_>>(),
         "there are no data points yet; define them first",
-    ))
+    );
+    if known.len() > MAX_NAMES_LISTED {
+        message.push_str("; list the data points to see them all");
+    }
+    Error::InvalidInput(message)
+}
+
+/// `name` cut to [`MAX_NAME_SHOWN`] characters and `…` when longer.
+fn shown(name: &str) -> String {
+    match name.char_indices().nth(MAX_NAME_SHOWN) {
+        Some((end, _)) => format!("{}…", &name[..end]),
+        None => name.to_owned(),
+    }
+}
+
+/// Whether `c` is a Unicode format character (general category Cf):
+/// invisible, yet part of the name, so that two names that look the same
+/// differ (U+200B zero width space), or a name shows reordered (U+202E
+/// right-to-left override).
+fn is_format_char(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{0600}'..='\u{0605}'
+            | '\u{061C}'
+            | '\u{06DD}'
+            | '\u{070F}'
+            | '\u{0890}'..='\u{0891}'
+            | '\u{08E2}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{110BD}'
+            | '\u{110CD}'
+            | '\u{13430}'..='\u{1343F}'
+            | '\u{1BCA0}'..='\u{1BCA3}'
+            | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0001}'
+            | '\u{E0020}'..='\u{E007F}'
+    )
 }
 
 /// `point`, a definition given to `define_data_points`, with the time zone
@@ -190,9 +249,35 @@ pub(crate) fn check_definition(point: &DataPointConfig) -> Result<()> {
             "a data point needs a non-empty name, such as 'site.load'".to_owned(),
         ));
     }
+    let length = name.chars().count();
+    if length > MAX_NAME_CHARS {
+        return Err(Error::InvalidInput(format!(
+            "data point name '{}' is {length} characters long, longer than the \
+             {MAX_NAME_CHARS} a name may have; use a shorter name",
+            shown(name)
+        )));
+    }
     if name.chars().any(char::is_control) {
         return Err(Error::InvalidInput(format!(
             "data point name {name:?} contains control characters; use printable characters only"
+        )));
+    }
+    if let Some(c) = name.chars().find(|c| is_format_char(*c)) {
+        let visible: String = name
+            .chars()
+            .map(|c| {
+                if is_format_char(c) {
+                    format!("<U+{:04X}>", u32::from(c))
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect();
+        return Err(Error::InvalidInput(format!(
+            "data point name '{visible}' contains U+{:04X}, an invisible formatting character \
+             that makes a name look like another (or show reordered) in logs, CSV headers and \
+             UIs; use visible characters only",
+            u32::from(c)
         )));
     }
     if name == TS {
