@@ -534,3 +534,92 @@ fn a_run_waiting_on_a_slow_data_point_list_stops_at_its_timeout() {
     assert_eq!(algohost::runner::abandoned_runs(), 0);
     assert_eq!(count.load(Ordering::SeqCst), 2);
 }
+
+/// A TLS-terminating proxy on 127.0.0.1:0 in front of `upstream`
+/// (`host:port`), with the certificate `pg_server::certificates` wrote
+/// into `dir`; returns its port. It lives as long as the test process.
+fn tls_proxy(dir: &std::path::Path, upstream: String) -> u16 {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_file_iter(dir.join("server.crt"))
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_file(dir.join("server.key")).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let (port, bound) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            port.send(listener.local_addr().unwrap().port()).unwrap();
+            loop {
+                let (client, _) = listener.accept().await.unwrap();
+                let (acceptor, upstream) = (acceptor.clone(), upstream.clone());
+                tokio::spawn(async move {
+                    let Ok(mut client) = acceptor.accept(client).await else {
+                        return;
+                    };
+                    let mut server = tokio::net::TcpStream::connect(upstream).await.unwrap();
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                });
+            }
+        });
+    });
+    bound.recv_timeout(Duration::from_secs(30)).unwrap()
+}
+
+#[test]
+fn an_algohost_behind_an_https_proxy_is_read_over_tls_and_its_certificate_verified() {
+    let scratch = Scratch::new();
+    let server = scratch.start(&[]);
+    let tls = scratch.path().join("tls");
+    std::fs::create_dir_all(&tls).unwrap();
+    pg_server::certificates(&tls);
+    let port = tls_proxy(&tls, server.url.trim_start_matches("http://").to_owned());
+    let export = |ca: Option<&std::path::Path>, to: &str| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_algohost"));
+        command.args([
+            "data",
+            "export",
+            "--from",
+            &format!("https://127.0.0.1:{port}"),
+            "--to",
+            scratch.path().join(to).to_str().unwrap(),
+            "--names",
+            "site.load",
+        ]);
+        // The system's CAs, plus the test CA when given (as an operator
+        // would add a private CA: rustls-native-certs reads SSL_CERT_FILE).
+        if let Some(ca) = ca {
+            command.env("SSL_CERT_FILE", ca);
+        }
+        command.output().unwrap()
+    };
+    let out = export(Some(&tls.join("ca.crt")), "copy");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let files = FilesAdapter::open(scratch.path().join("data")).unwrap();
+    let copy = FilesAdapter::open(scratch.path().join("copy")).unwrap();
+    let load = DataPointFilter::default().with_names(["site.load"]);
+    assert_eq!(
+        rows(&copy.read(&load).unwrap()),
+        rows(&files.read(&load).unwrap())
+    );
+    // A certificate no CA it trusts signed is refused, saying so.
+    let out = export(None, "refused");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr).to_lowercase();
+    assert!(stderr.contains("certificate"), "{stderr}");
+}
