@@ -6,17 +6,21 @@
 //! until it returns or the process ends. A second Ctrl-C stops waiting at
 //! once.
 //!
-//! For `algohost run`, [`CancelOnInterrupt`] replaces the process's SIGINT
-//! handler for the length of the run instead of chaining to it: the one an
-//! embedded (or hosting) Python installs would raise `KeyboardInterrupt`
-//! inside a Python plugin, or after the command, rather than cancel. The
-//! previous handler is put back when the run ends. A SIGINT the process
-//! ignores (a background job of a non-interactive shell, `nohup`) stays
-//! ignored.
+//! For `algohost run`, SIGTERM (a scheduler, systemd, `kill`) and SIGHUP
+//! (the terminal closed) do what the first Ctrl-C does, and the exit code
+//! says which came first: 128 + the signal, as a shell shows for a process
+//! the signal ended (130, 143, 129). [`CancelOnInterrupt`] replaces the
+//! process's handlers of the three for the length of the run instead of
+//! chaining to them: the SIGINT one an embedded (or hosting) Python
+//! installs would raise `KeyboardInterrupt` inside a Python plugin, or after
+//! the command, rather than cancel. The previous handlers are put back when
+//! the run ends. A signal the process ignores (SIGINT in a background job of
+//! a non-interactive shell, SIGHUP under `nohup`) stays ignored.
 
 use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
+use super::EXIT_CANCELLED;
 use crate::runner::CancelToken;
 
 /// How long a cancelled run's plugin is waited for after the first Ctrl-C.
@@ -80,17 +84,48 @@ pub fn wait<T, I>(
     }
 }
 
-/// Counts Ctrl-Cs (SIGINT) until dropped; the second exits the process at
-/// once with 130.
+/// A signal that stops `algohost run`: the first cancels the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Stop {
+    /// Ctrl-C (SIGINT).
+    Interrupt,
+    /// SIGTERM.
+    Terminate,
+    /// SIGHUP.
+    HangUp,
+}
+
+impl Stop {
+    /// How messages name it: `Ctrl-C`, `SIGTERM`, `SIGHUP`.
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            Stop::Interrupt => "Ctrl-C",
+            Stop::Terminate => "SIGTERM",
+            Stop::HangUp => "SIGHUP",
+        }
+    }
+
+    /// The exit code of a run it cancelled: 128 + the signal.
+    pub(super) fn exit_code(self) -> u8 {
+        match self {
+            Stop::Interrupt => EXIT_CANCELLED,
+            Stop::Terminate => 143,
+            Stop::HangUp => 129,
+        }
+    }
+}
+
+/// Counts the signals that stop a run (SIGINT, SIGTERM, SIGHUP) until
+/// dropped; the second exits the process at once with 128 + its signal.
 pub(super) struct CancelOnInterrupt {
-    /// Ctrl-Cs already taken by [`CancelOnInterrupt::next`].
+    /// Signals already taken by [`CancelOnInterrupt::next`].
     seen: usize,
     #[cfg(unix)]
-    installed: Option<unix::Installed>,
+    installed: Vec<unix::Installed>,
 }
 
 impl CancelOnInterrupt {
-    /// Installs the handler (unless SIGINT is ignored).
+    /// Installs the handlers (of the signals not ignored).
     pub(super) fn install() -> Self {
         Self {
             seen: 0,
@@ -99,22 +134,22 @@ impl CancelOnInterrupt {
         }
     }
 
-    /// Whether a Ctrl-C came since the last call.
-    pub(super) fn next(&mut self) -> bool {
+    /// The first signal, when a signal came since the last call.
+    pub(super) fn next(&mut self) -> Option<Stop> {
         #[cfg(unix)]
-        let count = unix::interrupts();
+        let (count, first) = (unix::signals(), unix::first());
         #[cfg(not(unix))]
-        let count = 0;
+        let (count, first) = (0, Stop::Interrupt);
         let is_new = count > self.seen;
         self.seen = count;
-        is_new
+        is_new.then_some(first)
     }
 }
 
 impl Drop for CancelOnInterrupt {
     fn drop(&mut self) {
         #[cfg(unix)]
-        if let Some(installed) = self.installed.take() {
+        for installed in self.installed.drain(..) {
             unix::uninstall(installed);
         }
     }
@@ -123,69 +158,102 @@ impl Drop for CancelOnInterrupt {
 #[cfg(unix)]
 #[allow(unsafe_code)]
 mod unix {
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 
-    use crate::cli::EXIT_CANCELLED;
+    use super::Stop;
 
-    /// SIGINTs since the handler was installed.
-    static INTERRUPTS: AtomicUsize = AtomicUsize::new(0);
+    /// The signals handled, with what each stands for.
+    const HANDLED: [(libc::c_int, Stop); 3] = [
+        (libc::SIGINT, Stop::Interrupt),
+        (libc::SIGTERM, Stop::Terminate),
+        (libc::SIGHUP, Stop::HangUp),
+    ];
+
+    /// Signals since the handlers were installed.
+    static SIGNALS: AtomicUsize = AtomicUsize::new(0);
+
+    /// The first of them; 0 before it.
+    static FIRST: AtomicI32 = AtomicI32::new(0);
 
     const AGAIN: &[u8] = b"\nerror: interrupted again; exiting without waiting for the run\n";
 
     /// What [`install`] replaced.
     pub(super) struct Installed {
+        signal: libc::c_int,
         previous: libc::sigaction,
     }
 
-    pub(super) fn interrupts() -> usize {
-        INTERRUPTS.load(Ordering::SeqCst)
+    pub(super) fn signals() -> usize {
+        SIGNALS.load(Ordering::SeqCst)
     }
 
-    /// The SIGINT handler: only async-signal-safe calls (an atomic
-    /// increment, `write`, `_exit`).
-    extern "C" fn on_interrupt(_signal: libc::c_int) {
-        if INTERRUPTS.fetch_add(1, Ordering::SeqCst) >= 1 {
+    pub(super) fn first() -> Stop {
+        let first = FIRST.load(Ordering::SeqCst);
+        HANDLED
+            .iter()
+            .find(|(signal, _)| *signal == first)
+            .map_or(Stop::Interrupt, |(_, stop)| *stop)
+    }
+
+    /// The handler: only async-signal-safe calls (atomics, `write`,
+    /// `_exit`). The first signal is kept; the second exits with 128 + it.
+    extern "C" fn on_signal(signal: libc::c_int) {
+        // Kept before it is counted, so that whoever sees the count sees it.
+        if FIRST
+            .compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+        {
+            SIGNALS.fetch_add(1, Ordering::SeqCst);
+        } else {
             // SAFETY: `write` and `_exit` are async-signal-safe; AGAIN is a
             // static buffer of the length given.
             unsafe {
                 libc::write(libc::STDERR_FILENO, AGAIN.as_ptr().cast(), AGAIN.len());
-                libc::_exit(i32::from(EXIT_CANCELLED));
+                libc::_exit(128 + signal);
             }
         }
     }
 
-    /// Installs the handler, unless SIGINT is ignored (then Ctrl-C does
-    /// what it did before).
-    pub(super) fn install() -> Option<Installed> {
+    /// Installs the handler for each handled signal the process does not
+    /// ignore (an ignored one does what it did before).
+    pub(super) fn install() -> Vec<Installed> {
+        SIGNALS.store(0, Ordering::SeqCst);
+        FIRST.store(0, Ordering::SeqCst);
+        HANDLED
+            .iter()
+            .filter_map(|(signal, _)| install_one(*signal))
+            .collect()
+    }
+
+    fn install_one(signal: libc::c_int) -> Option<Installed> {
         // SAFETY: a zeroed `sigaction` is a valid value to be filled in.
         let mut current: libc::sigaction = unsafe { std::mem::zeroed() };
         // SAFETY: a null new action only reads the current one.
-        if unsafe { libc::sigaction(libc::SIGINT, std::ptr::null(), &mut current) } != 0
+        if unsafe { libc::sigaction(signal, std::ptr::null(), &mut current) } != 0
             || current.sa_sigaction == libc::SIG_IGN
         {
             return None;
         }
-        INTERRUPTS.store(0, Ordering::SeqCst);
         // SAFETY: as above; the handler is an `extern "C" fn(c_int)` that
         // makes async-signal-safe calls only.
         let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
-        action.sa_sigaction = on_interrupt as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        action.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
         action.sa_flags = libc::SA_RESTART;
         // SAFETY: `sa_mask` is a field of `action`.
         unsafe { libc::sigemptyset(&mut action.sa_mask) };
         // SAFETY: installs a handler; `previous` gets the one it replaces.
         let mut previous: libc::sigaction = unsafe { std::mem::zeroed() };
-        if unsafe { libc::sigaction(libc::SIGINT, &action, &mut previous) } != 0 {
+        if unsafe { libc::sigaction(signal, &action, &mut previous) } != 0 {
             return None;
         }
-        Some(Installed { previous })
+        Some(Installed { signal, previous })
     }
 
     /// Puts the previous handler back.
     pub(super) fn uninstall(installed: Installed) {
         // SAFETY: `previous` is the action `install` read from the kernel.
         unsafe {
-            libc::sigaction(libc::SIGINT, &installed.previous, std::ptr::null_mut());
+            libc::sigaction(installed.signal, &installed.previous, std::ptr::null_mut());
         }
     }
 }

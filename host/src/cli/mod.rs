@@ -4,8 +4,9 @@
 //!
 //! Exit codes: 0 success, 1 the run failed, 2 bad usage or input (params,
 //! files, data a target refuses, a run failing on input its plugin finds
-//! invalid), 124 the run timed out, 130 the run was cancelled (Ctrl-C), 141
-//! stdout was closed (as a tool killed by SIGPIPE).
+//! invalid), 124 the run timed out, 130 the run was cancelled by Ctrl-C (143
+//! by SIGTERM, 129 by SIGHUP: 128 + the signal), 141 stdout was closed (as a
+//! tool killed by SIGPIPE).
 
 // First: its `outln!` is used by the others.
 #[macro_use]
@@ -24,6 +25,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::registry::Registry;
+use crate::server::config::LogFormat;
 use crate::sources::{self, DiscoveryOptions};
 
 /// Exit code for bad usage and invalid params.
@@ -32,7 +34,8 @@ pub const EXIT_USAGE: u8 = 2;
 pub const EXIT_FAILED: u8 = 1;
 /// Exit code of a timed-out run (as `timeout(1)`).
 pub const EXIT_TIMED_OUT: u8 = 124;
-/// Exit code of a cancelled run (as Ctrl-C).
+/// Exit code of a cancelled run (as Ctrl-C; SIGTERM and SIGHUP give 128 +
+/// their signal, see [`interrupt`]).
 pub const EXIT_CANCELLED: u8 = 130;
 /// Exit code when stdout was closed before everything was written (`algohost
 /// list | head -1`): 128 + SIGPIPE, what a shell shows for `cat` or `ls` in
@@ -54,8 +57,9 @@ struct Cli {
     plugin_dirs: Vec<PathBuf>,
     /// Show more on stderr: -v info logs, progress lines and tracebacks, -vv
     /// debug (serve logs at info already: -v adds debug). ALGOHOST_LOG, a
-    /// tracing filter such as `algohost=debug`, beats it for the host's own
-    /// logs; a run's log records follow -v [env: ALGOHOST_LOG]
+    /// tracing filter such as `algohost=debug` (for serve, also `log` in its
+    /// config file), beats it for the host's own logs; a run's log records
+    /// follow -v [env: ALGOHOST_LOG]
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
     #[command(subcommand)]
@@ -133,29 +137,50 @@ where
             return if e.use_stderr() { EXIT_USAGE } else { 0 };
         }
     };
-    // A server logs its requests (info) by default.
-    let is_server = matches!(cli.command, Command::Serve(_));
-    init_logging(cli.verbose + u8::from(is_server));
+    // A server sets up its logs once its settings are read (they may be
+    // in its config file).
+    if !matches!(cli.command, Command::Serve(_)) {
+        let (settings, warnings) = LogSettings::from_env();
+        init_logging(cli.verbose, &settings);
+        for warning in warnings {
+            tracing::warn!("{warning}");
+        }
+    }
     match dispatch(cli).and_then(|code| output::flush().map(|()| code)) {
         Ok(code) => code,
-        Err(err) => exit_code_of(&err),
+        Err(err) => {
+            report(&err);
+            exit_code_of(&err)
+        }
     }
 }
 
-/// Reports `err` on stderr and chooses the exit code: quiet 141 for a closed
-/// stdout, 2 for bad usage or input, 1 otherwise.
+/// Says on stderr what went wrong; nothing for a closed stdout, which the
+/// exit code tells.
+fn report(err: &anyhow::Error) {
+    match err
+        .chain()
+        .find_map(|e| e.downcast_ref::<output::StdoutError>())
+    {
+        Some(stdout) if stdout.is_broken_pipe() => {}
+        Some(stdout) => errln!("error: {stdout}"),
+        None => errln!("error: {err:#}"),
+    }
+}
+
+/// The exit code of `err`: 141 for a closed stdout, 2 for bad usage or
+/// input, 1 otherwise.
 fn exit_code_of(err: &anyhow::Error) -> u8 {
     if let Some(stdout) = err
         .chain()
         .find_map(|e| e.downcast_ref::<output::StdoutError>())
     {
-        if stdout.is_broken_pipe() {
-            return EXIT_BROKEN_PIPE;
-        }
-        errln!("error: {stdout}");
-        return EXIT_FAILED;
+        return if stdout.is_broken_pipe() {
+            EXIT_BROKEN_PIPE
+        } else {
+            EXIT_FAILED
+        };
     }
-    errln!("error: {err:#}");
     // What the user typed or gave (a flag, a file, a directory of other
     // data) was wrong: the same exit code whichever layer noticed.
     let is_bad_input = |e: &(dyn std::error::Error + 'static)| {
@@ -177,36 +202,79 @@ fn exit_code_of(err: &anyhow::Error) -> u8 {
 #[error("{0}")]
 pub(crate) struct UsageError(pub String);
 
-fn init_logging(verbose: u8) {
+/// Where the logs' filter and format come from: the environment for every
+/// command, `serve`'s settings (with its config file) for the server.
+struct LogSettings {
+    /// `ALGOHOST_LOG`: a tracing filter that beats `-v`.
+    filter: Option<String>,
+    /// `ALGOHOST_LOG_FORMAT`.
+    format: LogFormat,
+}
+
+impl LogSettings {
+    /// From `ALGOHOST_LOG` and `ALGOHOST_LOG_FORMAT`; a value that does not
+    /// parse is ignored with a warning once logging is set up.
+    fn from_env() -> (Self, Vec<String>) {
+        let mut warnings = Vec::new();
+        let filter = std::env::var("ALGOHOST_LOG")
+            .ok()
+            .filter(|f| !f.trim().is_empty());
+        let filter = filter.filter(|f| {
+            let is_filter = crate::server::config::check_log_filter(f).is_ok();
+            if !is_filter {
+                warnings.push(
+                    "ALGOHOST_LOG is not a tracing filter (such as warn or algohost=debug); it is \
+                     ignored"
+                        .to_owned(),
+                );
+            }
+            is_filter
+        });
+        let format = std::env::var("ALGOHOST_LOG_FORMAT").unwrap_or_default();
+        let format = format.trim().to_ascii_lowercase();
+        let parsed = if format.is_empty() {
+            LogFormat::Text
+        } else {
+            format.parse().unwrap_or_else(|()| {
+                warnings.push(format!(
+                    "ALGOHOST_LOG_FORMAT={format:?} is not json or text; logging text"
+                ));
+                LogFormat::Text
+            })
+        };
+        (
+            Self {
+                filter,
+                format: parsed,
+            },
+            warnings,
+        )
+    }
+}
+
+/// Sends logs to stderr: `settings.filter`, else the level of `verbose`
+/// (0 warn, 1 info, 2 debug), as text or one JSON object per line.
+fn init_logging(verbose: u8, settings: &LogSettings) {
     let level = match verbose {
         0 => "warn",
         1 => "info",
         _ => "debug",
     };
-    let from_env = tracing_subscriber::EnvFilter::try_from_env("ALGOHOST_LOG");
-    let is_bad =
-        from_env.is_err() && std::env::var_os("ALGOHOST_LOG").is_some_and(|v| !v.is_empty());
-    let filter = from_env.unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    // One JSON object per line for log collectors (Loki, ELK), or text.
-    let format = std::env::var("ALGOHOST_LOG_FORMAT").unwrap_or_default();
-    let format = format.trim().to_ascii_lowercase();
+    let filter = settings
+        .filter
+        .as_deref()
+        .and_then(|f| tracing_subscriber::EnvFilter::try_new(f).ok())
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new(level));
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    let _ = if format == "json" {
-        logs.json().flatten_event(true).try_init()
-    } else {
-        logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .try_init()
+    // One JSON object per line for log collectors (Loki, ELK), or text.
+    let _ = match settings.format {
+        LogFormat::Json => logs.json().flatten_event(true).try_init(),
+        LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init(),
     };
-    if !format.is_empty() && format != "json" && format != "text" {
-        tracing::warn!("ALGOHOST_LOG_FORMAT={format:?} is not json or text; logging text");
-    }
-    if is_bad {
-        tracing::warn!(
-            "ALGOHOST_LOG is not a tracing filter (such as warn or algohost=debug); it is ignored"
-        );
-    }
 }
 
 fn discover(cli: &Cli) -> Registry {
@@ -233,7 +301,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             run::run(discover(&cli), args, cli.verbose, stdout)
         }
         Command::Plugins { json } => describe::plugins(&discover(&cli), &cli.plugin_dirs, *json),
-        Command::Serve(args) => serve::serve(&cli.plugin_dirs, args),
+        Command::Serve(args) => serve::serve(&cli.plugin_dirs, args, cli.verbose),
         Command::Data { command } => data::run(command),
         Command::DemoData { dir, force } => demo_data(dir, *force),
     }

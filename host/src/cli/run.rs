@@ -16,7 +16,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::Value;
 
-use super::interrupt::{self, CancelOnInterrupt, End, Waited};
+use super::interrupt::{self, CancelOnInterrupt, End, Stop, Waited};
 use super::output::StdoutDiverted;
 use super::params::parse as parse_params;
 use super::{EXIT_CANCELLED, EXIT_FAILED, EXIT_TIMED_OUT, EXIT_USAGE, UsageError};
@@ -201,10 +201,10 @@ pub(super) fn run(
     if let Some(bar) = &observer.bar {
         bar.finish_and_clear();
     }
-    let (outcome, interrupted) = match waited? {
-        Waited::Ended(outcome) => (outcome, false),
-        Waited::Interrupted((), End::Returned(outcome)) => (outcome, true),
-        Waited::Interrupted((), End::GivenUp | End::InterruptedAgain) => {
+    let (outcome, stopped) = match waited? {
+        Waited::Ended(outcome) => (outcome, None),
+        Waited::Interrupted(stop, End::Returned(outcome)) => (outcome, Some(stop)),
+        Waited::Interrupted(stop, End::GivenUp | End::InterruptedAgain) => {
             // The plugin runs on: it must not reach stdout either.
             if let Some(diverted) = diverted {
                 diverted.keep();
@@ -214,7 +214,7 @@ pub(super) fn run(
                  {}s (it does not call ctx.check()); given up without waiting for it",
                 interrupt::GRACE.as_secs()
             );
-            return Ok(EXIT_CANCELLED);
+            return Ok(stop.exit_code());
         }
         Waited::Lost => anyhow::bail!("the run's thread ended without a result"),
     };
@@ -228,17 +228,19 @@ pub(super) fn run(
     let elapsed = started.elapsed().as_secs_f64();
     let (Some(output), RunStatus::Succeeded) = (&outcome.output, run.status) else {
         let code = report_unsuccessful(run, verbose, no_data.was_asked());
-        return Ok(if interrupted { EXIT_CANCELLED } else { code });
+        return Ok(stopped.map_or(code, Stop::exit_code));
     };
     let printed = outln!("{}", serde_json::to_string_pretty(&run.summary)?);
     let written = match &args.output {
         Some(dir) => write_frames(dir, output)?,
         None => Vec::new(),
     };
-    if interrupted {
+    if let Some(stop) = stopped {
         errln!(
             "run {id} of {algorithm} succeeded in {elapsed:.2}s, before its plugin saw the \
-             cancel (Ctrl-C): its result is kept, and the exit code is 130"
+             cancel ({}): its result is kept, and the exit code is {}",
+            stop.name(),
+            stop.exit_code()
         );
     } else {
         errln!("run {id} of {algorithm} succeeded in {elapsed:.2}s");
@@ -260,19 +262,19 @@ pub(super) fn run(
         );
     }
     printed?;
-    Ok(if interrupted { EXIT_CANCELLED } else { 0 })
+    Ok(stopped.map_or(0, Stop::exit_code))
 }
 
-/// Runs `run` on a runner thread and waits for it, Ctrl-C cancelling it
-/// (saying so on stderr) and giving its plugin up when it does not stop in
-/// time ([`interrupt::wait`]).
+/// Runs `run` on a runner thread and waits for it, Ctrl-C (or SIGTERM,
+/// SIGHUP) cancelling it (saying so on stderr) and giving its plugin up
+/// when it does not stop in time ([`interrupt::wait`]).
 fn wait_for_run(
     registry: Registry,
     run: Run,
     execution: Execution,
     observer: &CliObserver,
     ctrl_c: &mut CancelOnInterrupt,
-) -> anyhow::Result<Waited<RunOutcome, ()>> {
+) -> anyhow::Result<Waited<RunOutcome, Stop>> {
     let (id, algorithm) = (run.id, run.algorithm.clone());
     let cancel = execution.cancel.clone();
     let (tx, rx) = mpsc::sync_channel(1);
@@ -281,17 +283,23 @@ fn wait_for_run(
         let _ = tx.send(runner::run_prepared(&registry, run, execution));
     }))
     .context("could not start the run's thread")?;
-    let cancelling = || {
+    let cancelling = |stop: Stop| {
+        let by = match stop {
+            Stop::Interrupt => String::new(),
+            other => format!(" ({})", other.name()),
+        };
         observer.say(&format!(
-            "cancelling run {id} of {algorithm}; waiting up to {}s for its plugin to stop \
-             (Ctrl-C again to exit at once)",
-            interrupt::GRACE.as_secs()
+            "cancelling run {id} of {algorithm}{by}; waiting up to {}s for its plugin to stop \
+             ({} again to exit at once)",
+            interrupt::GRACE.as_secs(),
+            stop.name()
         ));
+        stop
     };
     Ok(interrupt::wait(
         |tick| rx.recv_timeout(tick),
         &cancel,
-        || ctrl_c.next().then(cancelling),
+        || ctrl_c.next().map(cancelling),
     ))
 }
 

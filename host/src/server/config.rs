@@ -29,6 +29,10 @@
 //! insecure = false                # bind beyond loopback without tokens
 //! cors_origins = ["https://dashboard.example.com"]  # browser apps on other
 //!                                 # origins that may call the API (default: none)
+//! allowed_hosts = ["algohost.example.com"]  # host names answered without
+//!                                 # tokens, like localhost (behind a proxy)
+//! log = "info,algohost=debug"     # tracing filter of the server's logs
+//! log_format = "json"             # or "text" (the default)
 //!
 //! [[tokens]]
 //! token = "change-me"
@@ -36,10 +40,12 @@
 //! ```
 //!
 //! Relative paths in the file (`store`, `plugin_dirs`, a `data` directory)
-//! are relative to the file's directory.
+//! are relative to the file's directory. The lists also take the singular
+//! of their flag's name (`plugin_dir`, `cors_origin`, `allowed_host`).
 //!
 //! `ALGOHOST_TOKENS` holds tokens as `TOKEN:SCOPE` separated by commas,
-//! `ALGOHOST_CORS_ORIGINS` origins separated by commas.
+//! `ALGOHOST_CORS_ORIGINS` origins and `ALGOHOST_ALLOWED_HOSTS` names
+//! separated by commas.
 //! Tokens are never printed or logged. When `data` is another server's
 //! `http(s)://` URL, its bearer token comes from `ALGOHOST_REST_TOKEN`
 //! (never from the URL or this file).
@@ -132,6 +138,30 @@ impl std::fmt::Debug for Token {
     }
 }
 
+/// How the server writes its log lines on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Text for people (the default).
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors (Loki, ELK).
+    Json,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = ();
+
+    /// `json` or `text`, in any case.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "json" => Ok(LogFormat::Json),
+            "text" => Ok(LogFormat::Text),
+            _ => Err(()),
+        }
+    }
+}
+
 /// One layer of settings; unset fields fall through to the layer below.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -145,6 +175,7 @@ pub struct Settings {
     /// SQLite file of the run store.
     pub store: Option<PathBuf>,
     /// Directories of dylib plugins.
+    #[serde(alias = "plugin_dir")]
     pub plugin_dirs: Option<Vec<PathBuf>>,
     /// Rust runs executing at once.
     pub concurrency: Option<usize>,
@@ -171,7 +202,15 @@ pub struct Settings {
     /// Ended runs older than this many days are deleted.
     pub keep_days: Option<f64>,
     /// Origins of browser apps allowed to call the API (CORS), or `*`.
+    #[serde(alias = "cors_origin")]
     pub cors_origins: Option<Vec<String>>,
+    /// Host names answered without tokens, as `localhost` is.
+    #[serde(alias = "allowed_host")]
+    pub allowed_hosts: Option<Vec<String>>,
+    /// Tracing filter of the server's own logs (`ALGOHOST_LOG`).
+    pub log: Option<String>,
+    /// How log lines are written.
+    pub log_format: Option<LogFormat>,
 }
 
 impl Settings {
@@ -203,6 +242,9 @@ impl Settings {
             max_samples: higher.max_samples.or(self.max_samples),
             keep_days: higher.keep_days.or(self.keep_days),
             cors_origins: higher.cors_origins.or(self.cors_origins),
+            allowed_hosts: higher.allowed_hosts.or(self.allowed_hosts),
+            log: higher.log.or(self.log),
+            log_format: higher.log_format.or(self.log_format),
         }
     }
 
@@ -264,15 +306,27 @@ impl Settings {
             max_run_timeout_secs: parse_env(&get, "ALGOHOST_MAX_RUN_TIMEOUT_SECS", "seconds")?,
             max_samples: parse_env(&get, "ALGOHOST_MAX_SAMPLES", "a whole number")?,
             keep_days: parse_env(&get, "ALGOHOST_KEEP_DAYS", "a number of days")?,
-            cors_origins: get("ALGOHOST_CORS_ORIGINS").map(|v| {
-                v.split(',')
-                    .map(str::trim)
-                    .filter(|o| !o.is_empty())
-                    .map(str::to_owned)
-                    .collect()
-            }),
+            cors_origins: get("ALGOHOST_CORS_ORIGINS").map(|v| comma_list(&v)),
+            allowed_hosts: get("ALGOHOST_ALLOWED_HOSTS").map(|v| comma_list(&v)),
+            log: get("ALGOHOST_LOG"),
+            log_format: get("ALGOHOST_LOG_FORMAT")
+                .map(|v| {
+                    v.parse().map_err(|()| {
+                        ConfigError(format!("ALGOHOST_LOG_FORMAT={v:?} is not json or text"))
+                    })
+                })
+                .transpose()?,
         })
     }
+}
+
+/// The items of a comma-separated list, trimmed, empty ones left out.
+fn comma_list(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 fn parse_env<T: std::str::FromStr>(
@@ -446,6 +500,13 @@ pub struct ServerConfig {
     pub keep_runs: Option<Duration>,
     /// Which browser origins may call the API.
     pub cors: Cors,
+    /// Host names answered without tokens besides `localhost` and IP
+    /// addresses, in lower case.
+    pub allowed_hosts: Vec<String>,
+    /// Tracing filter of the server's own logs, if set.
+    pub log_filter: Option<String>,
+    /// How log lines are written.
+    pub log_format: LogFormat,
 }
 
 /// Which web origins a browser lets call the API (CORS): the server answers
@@ -531,6 +592,44 @@ fn parse_origin(text: &str) -> Result<String, ConfigError> {
     ))
 }
 
+/// One name of `allowed_hosts`: a host name as a client puts it in `Host`,
+/// without scheme or port (every port is answered), in lower case.
+fn parse_allowed_host(text: &str) -> Result<String, ConfigError> {
+    let name = text.trim();
+    let bad = |why: &str| {
+        ConfigError(format!(
+            "allowed_hosts: '{name}' is not a host name ({why}): give the name clients and \
+             proxies send in Host, e.g. algohost.example.com"
+        ))
+    };
+    if name == "*" {
+        return Err(ConfigError(
+            "allowed_hosts: '*' would answer every host name without tokens, which is what the \
+             guard against DNS rebinding prevents; list the names, or configure tokens (then \
+             every host name is answered)"
+                .into(),
+        ));
+    }
+    if name.contains("://") {
+        return Err(bad("no scheme: leave out http://"));
+    }
+    if name.contains(':') {
+        return Err(bad("no port: every port is answered"));
+    }
+    let is_name_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_');
+    if name.is_empty() || !name.chars().all(is_name_char) {
+        return Err(bad("letters, digits, '.', '-' and '_' only"));
+    }
+    Ok(name.to_ascii_lowercase())
+}
+
+/// Checks a tracing filter (`ALGOHOST_LOG`, `log`); the error quotes it.
+pub fn check_log_filter(filter: &str) -> Result<(), String> {
+    tracing_subscriber::EnvFilter::try_new(filter)
+        .map(drop)
+        .map_err(|_| format!("{filter:?} is not a tracing filter such as warn or algohost=debug"))
+}
+
 /// A number of workers: at least 1, one per CPU when not set.
 fn workers(key: &str, setting: Option<usize>) -> Result<usize, ConfigError> {
     match setting {
@@ -594,6 +693,23 @@ impl ServerConfig {
                 },
             )?,
             cors: Cors::parse(settings.cors_origins.unwrap_or_default())?,
+            allowed_hosts: settings
+                .allowed_hosts
+                .unwrap_or_default()
+                .iter()
+                .map(|name| parse_allowed_host(name))
+                .collect::<Result<_, _>>()?,
+            log_filter: settings
+                .log
+                .map(|filter| {
+                    check_log_filter(&filter).map(|()| filter).map_err(|e| {
+                        ConfigError(format!(
+                            "the log filter {e} (ALGOHOST_LOG, or log in the config file)"
+                        ))
+                    })
+                })
+                .transpose()?,
+            log_format: settings.log_format.unwrap_or_default(),
         };
         if let (Some(default), Some(max)) = (config.run_timeout, config.max_run_timeout)
             && default > max
@@ -924,6 +1040,106 @@ mod tests {
         assert_eq!(
             resolve("a:read, :run").unwrap_err(),
             "token 2 of 2 is empty; give each token its secret"
+        );
+    }
+
+    #[test]
+    fn allowed_hosts_come_from_flags_env_or_file_as_lower_case_names() {
+        let file: Settings =
+            toml::from_str("allowed_hosts = [\"Algohost.Example.com\"]\n").unwrap();
+        let config = ServerConfig::resolve(file.clone()).unwrap();
+        assert_eq!(config.allowed_hosts, ["algohost.example.com"]);
+        // The flag's name is a key too.
+        let singular: Settings = toml::from_str("allowed_host = [\"algo\"]\n").unwrap();
+        assert_eq!(singular.allowed_hosts.unwrap(), ["algo"]);
+        let env = Settings::from_env(env(&[("ALGOHOST_ALLOWED_HOSTS", "algo, proxy.internal,")]))
+            .unwrap();
+        let config = ServerConfig::resolve(file.overridden_by(env)).unwrap();
+        assert_eq!(config.allowed_hosts, ["algo", "proxy.internal"]);
+        assert!(
+            ServerConfig::resolve(Settings::default())
+                .unwrap()
+                .allowed_hosts
+                .is_empty()
+        );
+        let refused = |name: &str| {
+            ServerConfig::resolve(Settings {
+                allowed_hosts: Some(vec![name.to_owned()]),
+                ..Settings::default()
+            })
+            .unwrap_err()
+            .to_string()
+        };
+        assert_eq!(
+            refused("algo:8000"),
+            "allowed_hosts: 'algo:8000' is not a host name (no port: every port is answered): \
+             give the name clients and proxies send in Host, e.g. algohost.example.com"
+        );
+        assert!(
+            refused("https://algo").contains("(no scheme: leave out http://)"),
+            "{}",
+            refused("https://algo")
+        );
+        assert!(refused("a b").contains("letters, digits"));
+        assert_eq!(
+            refused("*"),
+            "allowed_hosts: '*' would answer every host name without tokens, which is what the \
+             guard against DNS rebinding prevents; list the names, or configure tokens (then \
+             every host name is answered)"
+        );
+    }
+
+    #[test]
+    fn the_config_file_takes_the_log_settings_and_the_flags_names_for_lists() {
+        let file: Settings = toml::from_str(
+            "log = \"info,algohost=debug\"\nlog_format = \"json\"\nplugin_dir = [\"p\"]\n\
+             cors_origin = [\"http://localhost:3000\"]\n",
+        )
+        .unwrap();
+        assert_eq!(file.plugin_dirs, Some(vec![PathBuf::from("p")]));
+        let config = ServerConfig::resolve(file.clone()).unwrap();
+        assert_eq!(config.log_format, LogFormat::Json);
+        assert_eq!(config.log_filter.as_deref(), Some("info,algohost=debug"));
+        assert_eq!(
+            config.cors,
+            Cors::Origins(vec!["http://localhost:3000".to_owned()])
+        );
+        // The variables beat the file.
+        let variables = Settings::from_env(env(&[
+            ("ALGOHOST_LOG_FORMAT", "Text"),
+            ("ALGOHOST_LOG", "warn"),
+        ]))
+        .unwrap();
+        let config = ServerConfig::resolve(file.overridden_by(variables)).unwrap();
+        assert_eq!(config.log_format, LogFormat::Text);
+        assert_eq!(config.log_filter.as_deref(), Some("warn"));
+        let default = ServerConfig::resolve(Settings::default()).unwrap();
+        assert_eq!(
+            (default.log_format, default.log_filter),
+            (LogFormat::Text, None)
+        );
+
+        let err = toml::from_str::<Settings>("log_format = \"xml\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("unknown variant") && err.contains("json"),
+            "{err}"
+        );
+        let err = Settings::from_env(env(&[("ALGOHOST_LOG_FORMAT", "xml")])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "ALGOHOST_LOG_FORMAT=\"xml\" is not json or text"
+        );
+        let err = ServerConfig::resolve(Settings {
+            log: Some("[[[".into()),
+            ..Settings::default()
+        })
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the log filter \"[[[\" is not a tracing filter such as warn or algohost=debug \
+             (ALGOHOST_LOG, or log in the config file)"
         );
     }
 

@@ -1,54 +1,112 @@
 //! The DNS-rebinding guard of a server without tokens: it answers only
-//! requests addressed to `localhost` or to an IP address (any port). A web
-//! page can point a name of its own at 127.0.0.1 and then drive the API
-//! from the browser; such requests carry that name in `Host` and get 421.
-//! With tokens configured the guard is off: the page has no token.
+//! requests addressed to `localhost`, to an IP address or to a name of
+//! `allowed_hosts` (any port). A web page can point a name of its own at
+//! 127.0.0.1 and then drive the API from the browser; such requests carry
+//! that name in `Host` and get 421. With tokens configured the guard is off:
+//! the page has no token. The probes (`/health`, `/ready`) reveal nothing
+//! and are answered whatever the host, so that a proxy's health checks work
+//! before its `Host` is sorted out.
+//!
+//! Whatever the tokens, an HTTP/1.1 request must name its host in exactly
+//! one `Host` header (RFC 9112 §3.2): none, or two, get 400.
 
 use std::net::IpAddr;
 
 use axum::extract::{Request, State};
-use axum::http::header;
 use axum::http::uri::Authority;
+use axum::http::{HeaderValue, StatusCode, Version, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::error::ApiError;
+use super::error::{ApiError, PROBLEM_JSON};
 use super::state::AppState;
 
 /// The longest `Host` repeated in the refusal.
 const MAX_SHOWN: usize = 100;
 
+/// The routes answered whatever the host: probes that reveal nothing.
+const PROBES: [&str; 2] = ["/health", "/ready"];
+
 /// Whether `host` (a `Host` header or URI authority, with or without a
-/// port) names this machine without DNS: `localhost` or an IP address.
-fn is_served(host: &str) -> bool {
+/// port) names this machine without DNS (`localhost` or an IP address) or
+/// is one of `allowed` (lower-case names).
+fn is_served(host: &str, allowed: &[String]) -> bool {
     let Ok(authority) = host.parse::<Authority>() else {
         return false;
     };
     let name = authority.host();
     let literal = name.trim_start_matches('[').trim_end_matches(']');
-    name.eq_ignore_ascii_case("localhost") || literal.parse::<IpAddr>().is_ok()
+    name.eq_ignore_ascii_case("localhost")
+        || literal.parse::<IpAddr>().is_ok()
+        || allowed.iter().any(|a| a.eq_ignore_ascii_case(name))
 }
 
-/// Middleware: without tokens, answers 421 to a request whose `Host` (or
-/// HTTP/2 authority) is a name other than `localhost`. A request without
-/// either names nothing to rebind and passes.
+/// The 400 for an HTTP/1.1 request without exactly one `Host` header.
+fn host_count_error(count: usize) -> ApiError {
+    let has = match count {
+        0 => "no Host header".to_owned(),
+        n => format!("{n} Host headers"),
+    };
+    ApiError::BadRequest(format!(
+        "the request has {has}; an HTTP/1.1 request names its host in exactly one: Host: \
+         NAME[:PORT] (RFC 9112 §3.2)"
+    ))
+}
+
+/// The 421 refusal, naming both ways out: allow the name, or configure
+/// tokens.
+fn misdirected(host: &str) -> Response {
+    let shown = (host.len() <= MAX_SHOWN && !host.is_empty()).then_some(host);
+    let name = shown
+        .and_then(|h| h.parse::<Authority>().ok())
+        .map_or_else(|| "NAME".to_owned(), |a| a.host().to_owned());
+    let mut problem = ApiError::MisdirectedHost(shown.map(str::to_owned)).problem();
+    problem.detail = format!(
+        "this server has no tokens, so it answers only requests addressed to localhost, an IP \
+         address or an allowed host name (a guard against DNS rebinding), not to {}; to serve \
+         this name, allow it (--allowed-host {name}, ALGOHOST_ALLOWED_HOSTS or allowed_hosts in \
+         the config file; behind a reverse proxy, it may send Host: localhost instead), or \
+         configure tokens (ALGOHOST_TOKENS=TOKEN:SCOPE or [[tokens]] in the config file) and \
+         send Authorization: Bearer TOKEN",
+        shown.map_or_else(|| "this Host".to_owned(), |h| format!("'{h}'"))
+    );
+    let body = serde_json::to_vec(&problem).unwrap_or_default();
+    (
+        StatusCode::MISDIRECTED_REQUEST,
+        [(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON))],
+        body,
+    )
+        .into_response()
+}
+
+/// Middleware: answers 400 to an HTTP/1.1 request without exactly one
+/// `Host`, and, without tokens, 421 to a request addressed to a name that
+/// is not served. The address is the request target's authority when it
+/// has one (absolute form, HTTP/2), else `Host` (RFC 9112 §3.2.2); an
+/// HTTP/1.0 request with neither names nothing to rebind and passes.
 pub async fn require_local_host(
     State(state): State<AppState>,
     request: Request,
     next: Next,
 ) -> Response {
+    if PROBES.contains(&request.uri().path()) {
+        return next.run(request).await;
+    }
+    let mut hosts = request.headers().get_all(header::HOST).iter();
+    let host = hosts.next();
+    if request.version() == Version::HTTP_11 && (host.is_none() || hosts.next().is_some()) {
+        let count = request.headers().get_all(header::HOST).iter().count();
+        return host_count_error(count).into_response();
+    }
     if state.auth.is_enabled() {
         return next.run(request).await;
     }
-    let host = match request.headers().get(header::HOST) {
-        Some(value) => Some(value.to_str().unwrap_or("").to_owned()),
-        None => request.uri().authority().map(|a| a.as_str().to_owned()),
+    let target = match request.uri().authority() {
+        Some(authority) => Some(authority.as_str()),
+        None => host.map(|value| value.to_str().unwrap_or("")),
     };
-    match host {
-        Some(host) if !is_served(&host) => {
-            let shown = (host.len() <= MAX_SHOWN && !host.is_empty()).then_some(host);
-            ApiError::MisdirectedHost(shown).into_response()
-        }
+    match target {
+        Some(target) if !is_served(target, &state.allowed_hosts) => misdirected(target),
         _ => next.run(request).await,
     }
 }
@@ -58,7 +116,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn localhost_and_ip_addresses_are_served_names_are_not() {
+    fn localhost_ip_addresses_and_allowed_names_are_served_other_names_are_not() {
+        let allowed = ["algohost.example.com".to_owned(), "algo".to_owned()];
         for host in [
             "localhost",
             "LocalHost:8000",
@@ -67,8 +126,10 @@ mod tests {
             "[::1]:8000",
             "[::1]",
             "10.1.2.3:8000",
+            "algo",
+            "Algohost.Example.com:443",
         ] {
-            assert!(is_served(host), "{host}");
+            assert!(is_served(host, &allowed), "{host}");
         }
         for host in [
             "evil.example",
@@ -76,10 +137,12 @@ mod tests {
             "localhost.evil.example",
             "localhost.",
             "127.0.0.1.nip.io",
+            "algohost.example.com.evil.example",
             "",
             "a b",
         ] {
-            assert!(!is_served(host), "{host}");
+            assert!(!is_served(host, &allowed), "{host}");
         }
+        assert!(!is_served("algo", &[]));
     }
 }

@@ -35,6 +35,9 @@ pub struct Shared {
     pub plugin_dirs: Vec<PathBuf>,
     /// The OpenAPI document, serialised once.
     pub openapi_json: String,
+    /// Host names answered without tokens besides `localhost` and IP
+    /// addresses (the DNS-rebinding guard), in lower case.
+    pub allowed_hosts: Vec<String>,
     shutting_down: AtomicBool,
 }
 
@@ -64,6 +67,7 @@ impl AppState {
             max_samples: config.max_samples,
             plugin_dirs,
             openapi_json,
+            allowed_hosts: config.allowed_hosts.clone(),
             shutting_down: AtomicBool::new(false),
         }))
     }

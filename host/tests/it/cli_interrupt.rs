@@ -4,7 +4,7 @@
 //! Python embedded (whose own SIGINT handler
 //! would raise `KeyboardInterrupt` in the plugin) and through the pip
 //! package's console command too, when ALGOHOST_TEST_VENV names the
-//! virtualenv.
+//! virtualenv. SIGTERM and SIGHUP do the same, with exit codes 143 and 129.
 #![cfg(unix)]
 
 use std::io::{BufRead as _, BufReader, Read as _};
@@ -22,12 +22,21 @@ const PATIENCE: Duration = Duration::from_secs(60);
 /// after each "cancelling" line until `interrupts` were sent; returns the
 /// exit code and stderr.
 fn interrupt(command: Command, interrupts: usize) -> (Option<i32>, String) {
-    let (code, _, stderr) = interrupt_capturing(command, interrupts);
+    let (code, _, stderr) = signal_capturing(command, libc::SIGINT, interrupts);
     (code, stderr)
 }
 
 /// [`interrupt`], returning stdout too.
-fn interrupt_capturing(mut command: Command, interrupts: usize) -> (Option<i32>, String, String) {
+fn interrupt_capturing(command: Command, interrupts: usize) -> (Option<i32>, String, String) {
+    signal_capturing(command, libc::SIGINT, interrupts)
+}
+
+/// [`interrupt`] with `signal` instead of SIGINT, returning stdout too.
+fn signal_capturing(
+    mut command: Command,
+    signal: libc::c_int,
+    interrupts: usize,
+) -> (Option<i32>, String, String) {
     let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -64,10 +73,10 @@ fn interrupt_capturing(mut command: Command, interrupts: usize) -> (Option<i32>,
     for sent in 1..=interrupts {
         // SAFETY: sends a signal to the child we started (and still hold).
         #[allow(unsafe_code)]
-        let sent_ok = unsafe { libc::kill(pid, libc::SIGINT) } == 0;
+        let sent_ok = unsafe { libc::kill(pid, signal) } == 0;
         assert!(sent_ok, "{}", std::io::Error::last_os_error());
         if sent < interrupts {
-            wait_for("Ctrl-C again to exit at once", &mut seen);
+            wait_for("again to exit at once", &mut seen);
         }
     }
     // A run that never ends fails the test rather than hang it.
@@ -210,5 +219,60 @@ fn one_ctrl_c_ends_a_run_whose_plugin_never_checks_with_130() {
                 );
             }
         }
+    }
+}
+
+/// SIGTERM (a scheduler, systemd, a CI timeout) and SIGHUP (the terminal
+/// closed) cancel a run as Ctrl-C does, saying so, with exit code 128 + the
+/// signal; a second signal exits at once.
+#[test]
+fn sigterm_and_sighup_cancel_a_run_like_ctrl_c_with_exit_codes_143_and_129() {
+    let s = Scratch::new();
+    let mut doors = vec![("binary", None)];
+    if let Some(venv) = optional_venv() {
+        doors.push(("embedded", Some(venv)));
+    }
+    for (signal, name, code) in [
+        (libc::SIGTERM, "SIGTERM", 143),
+        (libc::SIGHUP, "SIGHUP", 129),
+    ] {
+        for (door, venv) in &doors {
+            let mut command = s.command(&["-v", "run", "waits_for_cancel"]);
+            if let Some(venv) = venv {
+                command.env("VIRTUAL_ENV", venv);
+            }
+            let (status, stdout, stderr) = signal_capturing(command, signal, 1);
+            let door = format!("{door} {name}");
+            assert_eq!(status, Some(code), "{door}: {stderr}");
+            assert_eq!(stdout, "", "{door}");
+            let id = cancelled_run_id(&door, &stderr);
+            assert!(
+                stderr.contains(&format!(
+                    "cancelling run {id} of waits_for_cancel ({name}); waiting up to 5s for its \
+                     plugin to stop ({name} again to exit at once)\n"
+                )),
+                "{door}: {stderr}"
+            );
+            assert!(
+                stderr.ends_with(&format!("error: run {id} of waits_for_cancel cancelled\n")),
+                "{door}: {stderr}"
+            );
+        }
+    }
+    let Some(venv) = optional_venv() else { return };
+    let args = [
+        "-v",
+        "run",
+        "py_ignores_cancel",
+        "--params",
+        r#"{"seconds": 600}"#,
+    ];
+    for (door, command) in front_doors(&s, &venv, &args) {
+        let (code, _, stderr) = signal_capturing(command, libc::SIGTERM, 2);
+        assert_eq!(code, Some(143), "{door}: {stderr}");
+        assert!(
+            stderr.ends_with("error: interrupted again; exiting without waiting for the run\n"),
+            "{door}: {stderr}"
+        );
     }
 }

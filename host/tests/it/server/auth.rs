@@ -135,11 +135,100 @@ fn a_public_address_needs_tokens_or_insecure() {
         "{stderr}"
     );
 
+    // The banner gives URLs a browser can open, and says where it listens.
     let server = scratch.start(&["--bind", "0.0.0.0:0", "--insecure"]);
-    assert!(server.url.starts_with("http://0.0.0.0:"), "{}", server.url);
-    let local = server.url.replace("0.0.0.0", "127.0.0.1");
-    let health = reqwest::blocking::get(format!("{local}/health")).unwrap();
-    assert_eq!(health.status(), 200);
+    assert!(
+        server.url.starts_with("http://127.0.0.1:"),
+        "{}",
+        server.url
+    );
+    let port = server.url.rsplit(':').next().unwrap().to_owned();
+    let banner = server.stdout.lock().unwrap().clone();
+    assert!(
+        banner.contains(&format!(
+            "\n  interfaces: all (0.0.0.0:{port}); other machines reach it at this machine's IP \
+             address, port {port}\n  API docs:  http://127.0.0.1:{port}/docs\n"
+        )),
+        "{banner}"
+    );
+    assert_eq!(server.get("/health").status, 200);
+}
+
+#[test]
+fn a_config_file_sets_json_logs_and_the_banner_shows_clean_paths_and_the_run_policy() {
+    let scratch = Scratch::new();
+    let etc = scratch.path().join("etc");
+    std::fs::create_dir_all(&etc).unwrap();
+    std::fs::create_dir_all(scratch.path().join("var")).unwrap();
+    let config = etc.join("algohost.toml");
+    std::fs::write(
+        &config,
+        "store = \"../var/runs.db\"\ndata = \"../data\"\nplugin_dir = [\"../plugins\"]\n\
+         log_format = \"json\"\nlog = \"info\"\nrun_timeout_secs = 600\n\
+         max_run_timeout_secs = 3600\nshutdown_grace_secs = 5\nkeep_days = 30\n",
+    )
+    .unwrap();
+    // As a service manager starts it: elsewhere, with only the config file.
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_algohost"));
+    command
+        .args(["serve", "--bind", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .current_dir("/");
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("ALGOHOST_") {
+            command.env_remove(key);
+        }
+    }
+    let server = super::Server::spawn(command);
+    let real = std::fs::canonicalize(scratch.path()).unwrap();
+    let banner = server.stdout.lock().unwrap().clone();
+    for line in [
+        format!(", store {}\n", real.join("var").join("runs.db").display()),
+        format!("\n  data:      {}\n", real.join("data").display()),
+        "\n  policy:    run timeout 600s by default, 3600s at most; shutdown grace 5s; runs \
+         deleted 30 day(s) after they end\n"
+            .to_owned(),
+    ] {
+        assert!(banner.contains(&line), "{line:?} not in\n{banner}");
+    }
+    // `plugin_dir`, the flag's name, is a key as `plugin_dirs` is.
+    assert_eq!(server.get("/algorithms/peak_shaving").status, 200);
+
+    let stderr = server.stderr.clone();
+    let status = server.terminate();
+    assert!(status.success(), "{status:?}");
+    let logs = stderr.lock().unwrap().clone();
+    let records: Vec<serde_json::Value> = logs
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}\n{logs}")))
+        .collect();
+    assert!(
+        records
+            .iter()
+            .any(|r| r["message"] == "algohost serve stopped" && r["level"] == "INFO"),
+        "{logs}"
+    );
+
+    // A policy without timeouts or retention says so.
+    let server = scratch.start(&[]);
+    let banner = server.stdout.lock().unwrap().clone();
+    assert!(
+        banner
+            .contains("\n  policy:    no run timeout by default, no maximum; shutdown grace 30s\n"),
+        "{banner}"
+    );
+}
+
+/// The 421 detail for a request addressed to `host` (the name `name`).
+fn misdirected(host: &str, name: &str) -> String {
+    format!(
+        "this server has no tokens, so it answers only requests addressed to localhost, an IP \
+         address or an allowed host name (a guard against DNS rebinding), not to '{host}'; to \
+         serve this name, allow it (--allowed-host {name}, ALGOHOST_ALLOWED_HOSTS or \
+         allowed_hosts in the config file; behind a reverse proxy, it may send Host: localhost \
+         instead), or configure tokens (ALGOHOST_TOKENS=TOKEN:SCOPE or [[tokens]] in the config \
+         file) and send Authorization: Bearer TOKEN"
+    )
 }
 
 #[test]
@@ -157,17 +246,18 @@ fn without_tokens_only_localhost_and_ip_addresses_are_answered() {
     assert_eq!(problem["type"], "urn:algohost:problem:misdirected-request");
     assert_eq!(
         problem["detail"],
-        format!(
-            "this server has no tokens, so it answers only requests addressed to localhost or an \
-             IP address (a guard against DNS rebinding), not to 'evil.example:{port}'; to serve \
-             other host names, configure tokens (ALGOHOST_TOKENS=TOKEN:SCOPE or [[tokens]] in the \
-             config file) and send Authorization: Bearer TOKEN"
-        )
+        misdirected(&format!("evil.example:{port}"), "evil.example")
     );
-    for path in ["/data-points", "/health", "/no/such/route"] {
+    for path in ["/data-points", "/metrics", "/no/such/route"] {
         server
             .send(with_host(Method::GET, path, "attacker.example"))
             .problem(421);
+    }
+    // The probes reveal nothing: a proxy's health checks pass whatever Host
+    // it sends.
+    for path in ["/health", "/ready"] {
+        let probe = server.send(with_host(Method::GET, path, "attacker.example"));
+        assert_eq!(probe.status, 200, "{path}: {}", probe.text());
     }
     assert_eq!(server.get("/runs?status=failed").json()["runs"], json!([]));
 
@@ -182,6 +272,13 @@ fn without_tokens_only_localhost_and_ip_addresses_are_answered() {
     let started =
         server.send(with_host(Method::POST, "/runs", &format!("127.0.0.1:{port}")).json(&body));
     assert_eq!(started.status, 202, "{}", started.text());
+    assert!(
+        server.stdout.lock().unwrap().contains(
+            "  hosts:     localhost, IP addresses only (--allowed-host NAME adds a name)\n"
+        ),
+        "{}",
+        server.stdout.lock().unwrap()
+    );
 
     // With tokens, a host name is served: a web page has no token.
     let server = scratch.start_with_env(&[], &[("ALGOHOST_TOKENS", &format!("{READER}:read"))]);
@@ -192,6 +289,162 @@ fn without_tokens_only_localhost_and_ip_addresses_are_answered() {
             .bearer_auth(READER),
     );
     assert_eq!(named.status, 200, "{}", named.text());
+}
+
+#[test]
+fn host_names_a_proxy_sends_are_answered_once_allowed() {
+    let scratch = Scratch::new();
+    let config = scratch.path().join("hosts.toml");
+    std::fs::write(&config, "allowed_hosts = [\"from-file.example\"]\n").unwrap();
+    let config = config.to_str().unwrap();
+    // The variable beats the file, as for every setting.
+    let server = scratch.start_with_env(
+        &["--config", config],
+        &[("ALGOHOST_ALLOWED_HOSTS", "algo,Algohost.Example.com")],
+    );
+    let port = server.url.rsplit(':').next().unwrap().to_owned();
+    let with_host = |server: &super::Server, path: &str, host: &str| {
+        server.send(server.req(Method::GET, path).header("host", host))
+    };
+    for host in [
+        "algo".to_owned(),
+        format!("algo:{port}"),
+        "algohost.example.com:443".to_owned(),
+        "ALGOHOST.example.com".to_owned(),
+    ] {
+        let reply = with_host(&server, "/algorithms", &host);
+        assert_eq!(reply.status, 200, "{host}: {}", reply.text());
+    }
+    for (host, name) in [
+        ("from-file.example", "from-file.example"),
+        ("algo.evil.example:80", "algo.evil.example"),
+    ] {
+        let problem = with_host(&server, "/algorithms", host).problem(421);
+        assert_eq!(problem["detail"], misdirected(host, name));
+    }
+    let banner = server.stdout.lock().unwrap().clone();
+    assert!(
+        banner.contains("  hosts:     localhost, IP addresses and algo, algohost.example.com\n"),
+        "{banner}"
+    );
+
+    // The flag (repeatable) beats both; the config file alone counts too.
+    let server = scratch.start_with_env(
+        &[
+            "--config",
+            config,
+            "--allowed-host",
+            "a.example",
+            "--allowed-host",
+            "b.example",
+        ],
+        &[("ALGOHOST_ALLOWED_HOSTS", "algo")],
+    );
+    for (host, status) in [("a.example", 200), ("b.example", 200), ("algo", 421)] {
+        assert_eq!(with_host(&server, "/runs", host).status, status, "{host}");
+    }
+    let server = scratch.start(&["--config", config]);
+    let reply = with_host(&server, "/runs", "from-file.example");
+    assert_eq!(reply.status, 200, "{}", reply.text());
+
+    let out = scratch
+        .command(&["--allowed-host", "https://algo.example"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "allowed_hosts: 'https://algo.example' is not a host name (no scheme: leave out \
+             http://)"
+        ),
+        "{stderr}"
+    );
+}
+
+/// Sends `request` as written and checks the reply against the OpenAPI
+/// document as [`super::Server::send`] does.
+fn send_raw(server: &super::Server, path: &str, request: &str) -> super::Reply {
+    let text = server.raw(request);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line: {text}"));
+    let mut headers = reqwest::header::HeaderMap::new();
+    for line in lines {
+        let (name, value) = line.split_once(':').unwrap();
+        headers.append(
+            reqwest::header::HeaderName::from_bytes(name.trim().as_bytes()).unwrap(),
+            value.trim().parse().unwrap(),
+        );
+    }
+    let reply = super::Reply {
+        method: Method::GET,
+        path: path.to_owned(),
+        status,
+        headers,
+        body: body.as_bytes().to_vec(),
+    };
+    if let Err(e) = server.spec().check(&reply) {
+        panic!("GET {path} → {status} does not match /openapi.json: {e}\n{text}");
+    }
+    reply
+}
+
+#[test]
+fn an_http_1_1_request_names_one_host_and_an_absolute_target_s_host_is_the_one_checked() {
+    let scratch = Scratch::new();
+    let server = scratch.start(&[]);
+    let get = |target: &str, headers: &str| {
+        let path = target.trim_start_matches("http://evil.example");
+        let path = path.trim_start_matches("http://localhost");
+        send_raw(
+            &server,
+            path,
+            &format!("GET {target} HTTP/1.1\r\n{headers}Connection: close\r\n\r\n"),
+        )
+    };
+    let twice = get("/algorithms", "Host: 127.0.0.1\r\nHost: evil.example\r\n");
+    assert_eq!(
+        twice.problem(400)["detail"],
+        "the request has 2 Host headers; an HTTP/1.1 request names its host in exactly one: \
+         Host: NAME[:PORT] (RFC 9112 §3.2)"
+    );
+    let none = get("/algorithms", "");
+    assert_eq!(
+        none.problem(400)["detail"],
+        "the request has no Host header; an HTTP/1.1 request names its host in exactly one: \
+         Host: NAME[:PORT] (RFC 9112 §3.2)"
+    );
+    // An absolute target's authority is the host asked for, not Host.
+    let absolute = get("http://evil.example/algorithms", "Host: 127.0.0.1\r\n");
+    assert_eq!(
+        absolute.problem(421)["detail"],
+        misdirected("evil.example", "evil.example")
+    );
+    assert_eq!(
+        get("http://localhost/algorithms", "Host: evil.example\r\n").status,
+        200
+    );
+    assert_eq!(get("/algorithms", "Host: 127.0.0.1\r\n").status, 200);
+    // HTTP/1.0 has no Host to require.
+    let old = server.raw("GET /algorithms HTTP/1.0\r\n\r\n");
+    assert!(old.starts_with("HTTP/1.0 200 "), "{old}");
+
+    // With tokens too: the rule is HTTP's, not the guard's.
+    let server = scratch.start_with_env(&[], &[("ALGOHOST_TOKENS", &format!("{READER}:read"))]);
+    let twice = send_raw(
+        &server,
+        "/runs",
+        &format!(
+            "GET /runs HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\nAuthorization: Bearer \
+             {READER}\r\nConnection: close\r\n\r\n"
+        ),
+    );
+    twice.problem(400);
 }
 
 #[test]
