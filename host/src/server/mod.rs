@@ -31,12 +31,13 @@ pub mod runs;
 pub mod state;
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
@@ -47,8 +48,7 @@ use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
-use tracing::Level;
+use tower_http::trace::TraceLayer;
 use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
 
@@ -119,7 +119,7 @@ pub fn app(service: Arc<Service>, config: &ServerConfig, plugin_dirs: Vec<PathBu
                 .layer(
                     TraceLayer::new_for_http()
                         .make_span_with(request_span)
-                        .on_response(DefaultOnResponse::new().level(Level::INFO))
+                        .on_response(log_response)
                         // A 5xx is logged where it is made: an internal
                         // error at ERROR with its cause, a 503 the server
                         // chose (queue full, store unwritable) at WARN or not
@@ -174,14 +174,50 @@ fn request_span(request: &Request) -> tracing::Span {
         .get(REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("-");
-    tracing::info_span!(
+    let client = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    let span = tracing::info_span!(
         "request",
         id = %id,
         method = %request.method(),
-        uri = %request.uri().path(),
+        // Path and query (a URI holds no spaces: it cannot forge a line).
+        uri = %request.uri().path_and_query().map_or("/", |p| p.as_str()),
+        client = tracing::field::Empty,
+        forwarded_for = tracing::field::Empty,
         // The run a request made or found (POST /runs), for its response line.
         run_id = tracing::field::Empty,
-    )
+    );
+    if let Some(client) = client {
+        span.record("client", tracing::field::display(client));
+    }
+    if let Some(forwarded) = forwarded_for(request) {
+        span.record("forwarded_for", forwarded);
+    }
+    span
+}
+
+/// `X-Forwarded-For` as a proxy sets it (addresses, commas, spaces), for
+/// the log; anything else (too long, other characters) is left out, so
+/// that a client cannot forge log lines with it.
+fn forwarded_for(request: &Request) -> Option<&str> {
+    let value = request.headers().get("x-forwarded-for")?.to_str().ok()?;
+    let is_addresses = value.len() <= 256
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() || b".:, []".contains(&b));
+    is_addresses.then_some(value)
+}
+
+/// The line each response gets: its status and how long it took, in
+/// milliseconds as a number (a JSON log's field to sum and compare).
+fn log_response(response: &Response, latency: Duration, _span: &tracing::Span) {
+    tracing::info!(
+        status = response.status().as_u16(),
+        latency_ms = (latency.as_secs_f64() * 1e6).round() / 1e3,
+        "finished processing request"
+    );
 }
 
 /// Middleware: cuts off non-streaming requests at the request timeout
@@ -272,18 +308,20 @@ async fn serve_connections(
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(head_timeout);
-    let service = TowerToHyperService::new(router);
     let graceful = GracefulShutdown::new();
     loop {
-        let (stream, _) = tokio::select! {
+        let (stream, client) = tokio::select! {
             // Retries (after a pause) when accepting fails, as when out of file descriptors.
             accepted = axum::serve::Listener::accept(&mut listener) => accepted,
             _ = stop.wait_for(|s| *s) => break,
         };
-        let connection = graceful.watch(http.serve_connection(
-            TokioIo::new(linger::Lingering::new(stream)),
-            service.clone(),
+        // Each request knows the address it came from (for the log).
+        let service = TowerToHyperService::new(tower::Layer::layer(
+            &axum::Extension(ConnectInfo(client)),
+            router.clone(),
         ));
+        let connection = graceful
+            .watch(http.serve_connection(TokioIo::new(linger::Lingering::new(stream)), service));
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!("connection closed: {e}");

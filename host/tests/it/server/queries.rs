@@ -19,3 +19,36 @@ fn the_root_leads_to_the_docs_and_plugins_refuses_unknown_query_parameters() {
         "{refused}"
     );
 }
+
+#[test]
+fn a_request_line_names_the_client_the_proxys_client_the_query_and_a_latency_number() {
+    let scratch = Scratch::new();
+    let server = scratch.start(&[]);
+    let reply = server.send(
+        server
+            .req(reqwest::Method::GET, "/runs?limit=1")
+            .header("x-forwarded-for", "203.0.113.7, 10.0.0.2")
+            .header("x-request-id", "proxied-1"),
+    );
+    assert_eq!(reply.status, 200);
+    server.send(
+        server
+            .req(reqwest::Method::GET, "/health")
+            .header("x-forwarded-for", "x}: FAKE line")
+            .header("x-request-id", "forged-1"),
+    );
+    let logs = server.logs();
+    let line = logs
+        .lines()
+        .find(|l| l.contains("proxied-1") && l.contains("finished processing request"))
+        .unwrap_or_else(|| panic!("{logs}"));
+    assert!(line.contains("uri=/runs?limit=1"), "{line}");
+    assert!(line.contains("client=127.0.0.1:"), "{line}");
+    assert!(
+        line.contains("forwarded_for=\"203.0.113.7, 10.0.0.2\""),
+        "{line}"
+    );
+    assert!(line.contains("status=200"), "{line}");
+    assert!(line.contains("latency_ms="), "{line}");
+    assert!(!logs.contains("FAKE"), "{logs}");
+}
