@@ -36,7 +36,10 @@ impl<T: DeserializeOwned + BodyShape> FromRequest<AppState> for JsonBody<T> {
             ));
         }
         let RawBody(body) = RawBody::from_request(req, state).await?;
-        check_json(&body)?;
+        // A UTF-8 byte order mark, which some editors write, is no content
+        // (RFC 8259 §8.1 lets a parser ignore it).
+        let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&body);
+        check_json(body)?;
         if let Some(fields) = T::FIELDS {
             // Valid JSON, so its first character says what it is.
             let first = body.iter().find(|b| !b.is_ascii_whitespace());
@@ -53,7 +56,7 @@ impl<T: DeserializeOwned + BodyShape> FromRequest<AppState> for JsonBody<T> {
                 )));
             }
         }
-        let mut json = serde_json::Deserializer::from_slice(&body);
+        let mut json = serde_json::Deserializer::from_slice(body);
         serde_path_to_error::deserialize(&mut json)
             .map(JsonBody)
             .map_err(|e| {
@@ -106,8 +109,16 @@ fn check_json(body: &[u8]) -> Result<(), ApiError> {
             }
             let e = e.into_inner();
             if !e.is_data() {
+                let is_nan = [&b"NaN"[..], b"Infinity"]
+                    .iter()
+                    .any(|word| body.windows(word.len()).any(|w| w == *word));
+                let hint = if is_nan {
+                    " (NaN and Infinity are not JSON numbers: send null for a missing value)"
+                } else {
+                    ""
+                };
                 return Err(ApiError::BadRequest(format!(
-                    "the body is not valid JSON: {e}"
+                    "the body is not valid JSON: {e}{hint}"
                 )));
             }
             let place = match object.as_str() {
@@ -444,6 +455,13 @@ mod tests {
              object once"
         );
         assert!(refusal("{\"a\": }").starts_with("the body is not valid JSON: "));
+        assert!(
+            refusal("{\"a\": NaN}").ends_with(
+                " (NaN and Infinity are not JSON numbers: send null for a missing value)"
+            ),
+            "{}",
+            refusal("{\"a\": NaN}")
+        );
     }
 
     #[test]
