@@ -84,7 +84,16 @@ fn add_shared_responses(op: &mut Operation) {
     });
     let mut shared: Vec<(&str, &str)> = Vec::new();
     if has_input {
-        shared.push(("400", "Malformed request: body, query or path"));
+        shared.push((
+            "400",
+            "Malformed request: body, query or path, or an HTTP/1.1 request without exactly \
+             one Host header",
+        ));
+    } else {
+        shared.push((
+            "400",
+            "An HTTP/1.1 request without exactly one Host header (RFC 9112 §3.2)",
+        ));
     }
     if !is_public {
         shared.push((
@@ -104,11 +113,13 @@ fn add_shared_responses(op: &mut Operation) {
              batches): send it uncompressed",
         ));
     }
-    shared.push((
-        "421",
-        "The server has no tokens and the request's Host is a name other than localhost \
-         (a guard against DNS rebinding)",
-    ));
+    if !is_probe(op) {
+        shared.push((
+            "421",
+            "The server has no tokens and the request's Host is a name other than localhost, \
+             an IP address or an allowed host (a guard against DNS rebinding)",
+        ));
+    }
     shared.push((
         "500",
         "The server failed; the detail is in its log under the request id",
@@ -136,6 +147,18 @@ fn add_shared_responses(op: &mut Operation) {
             .entry(status.to_owned())
             .or_insert_with(|| problem_response(description));
     }
+}
+
+/// Whether `op` is a probe (`/health`, `/ready`), which answers whatever
+/// the Host (see `rebinding`).
+fn is_probe(op: &Operation) -> bool {
+    op.tags
+        .as_ref()
+        .is_some_and(|tags| tags.iter().any(|t| t == "operations"))
+        && op
+            .operation_id
+            .as_deref()
+            .is_some_and(|id| id == "health" || id == "ready")
 }
 
 fn problem_response(description: &str) -> RefOr<Response> {
