@@ -289,6 +289,39 @@ fn the_example_plugin_from_the_readme_runs_under_both_front_doors() {
 }
 
 #[test]
+fn a_python_plugins_warning_is_printed_once_and_its_invalid_input_exits_2() {
+    let venv = test_venv();
+    let (_dir, data) = demo();
+    let data = data.to_str().unwrap();
+    for (door, mut cmd) in front_doors(&venv) {
+        // The day after spring forward repeats its neighbour for the hour
+        // the day before skipped, and says so.
+        let args = ["--data", data, "--params", r#"{"day": "2026-03-30"}"#];
+        let out = output(&mut cmd, &[&["run", "naive_forecast"][..], &args].concat());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{door}: {stderr}");
+        let warning = "4 of 96 intervals of 2026-03-30 had no value on the 1 day(s) before";
+        assert_eq!(stderr.matches(warning).count(), 1, "{door}: {stderr}");
+    }
+    for (door, mut cmd) in front_doors(&venv) {
+        let params = r#"{"day": "2026-02-01", "days": 7}"#;
+        let out = output(
+            &mut cmd,
+            &["run", "naive_forecast", "--data", data, "--params", params],
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{door}: {stderr}");
+        assert!(
+            stderr.contains(
+                "invalid input: data point 'site.load' has no values in the 7 day(s) before \
+                 2026-02-01 (Europe/Berlin)"
+            ),
+            "{door}: {stderr}"
+        );
+    }
+}
+
+#[test]
 fn a_plugins_prints_go_to_stderr_and_leave_the_json_on_stdout_alone() {
     let venv = test_venv();
     for args in [&["run", "py_prints"][..], &["list", "--json"]] {

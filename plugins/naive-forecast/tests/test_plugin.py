@@ -82,7 +82,6 @@ def test_other_series(host: Any) -> None:
             "params.series: unknown data point 'site.laod' (did you mean 'site.load'?); known names: ",
         ),
         ({"time_zone": "Mars/Olympus"}, "unknown time zone 'Mars/Olympus'"),
-        ({"day": "2030-01-01"}, "no values in the 1 day(s) before 2030-01-01"),
     ],
 )
 def test_bad_input_fails_with_a_clear_message(
@@ -91,6 +90,18 @@ def test_bad_input_fails_with_a_clear_message(
     result = host.run("naive_forecast", params)
     assert result.status == "failed"
     assert message in str(result.error)
+
+
+def test_a_day_without_history_is_invalid_input(host: Any) -> None:
+    # The caller's mistake, not the plugin's: `algohost run` exits 2 for it.
+    result = host.run("naive_forecast", {"day": "2026-02-01", "days": 7})
+    message = (
+        "data point 'site.load' has no values in the 7 day(s) before 2026-02-01 "
+        "(Europe/Berlin); choose a day that follows the history, or more days"
+    )
+    assert (result.status, result.error["kind"]) == ("failed", "invalid_input")
+    assert result.error["message"] == f"invalid input: {message}"
+    assert result.error["details"] == {"errors": [{"pointer": "/day", "message": message}]}
 
 
 def test_days_must_be_positive(host: Any) -> None:

@@ -9,13 +9,27 @@ context and returns the ``forecast`` frame and a summary.
 
 from typing import TYPE_CHECKING, Any
 
-from algohost_naive_forecast.core import Forecast, forecast_day, next_day, polars_interval
+from algohost_naive_forecast.core import (
+    Forecast,
+    NoHistory,
+    forecast_day,
+    next_day,
+    polars_interval,
+)
 from algohost_naive_forecast.params import Params
 
 if TYPE_CHECKING:
     from algohost_naive_forecast.plugin import naive_forecast
 
-__all__ = ["Forecast", "Params", "forecast_day", "naive_forecast", "next_day", "polars_interval"]
+__all__ = [
+    "Forecast",
+    "NoHistory",
+    "Params",
+    "forecast_day",
+    "naive_forecast",
+    "next_day",
+    "polars_interval",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -32,6 +32,11 @@ _DURATION = re.compile(r"P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?")
 COLUMNS = ("ts", "value")
 
 
+class NoHistory(ValueError):
+    """The history has no value on the days the forecast averages: the
+    caller asked for a day the data does not cover."""
+
+
 @dataclass(frozen=True)
 class Forecast:
     """One day's forecast.
@@ -187,7 +192,7 @@ def forecast_day(
     )
     filled = frame.get_column("value").null_count()
     if filled == frame.height:
-        raise ValueError(
+        raise NoHistory(
             f"no values in the {days} day(s) before {day.isoformat()} ({zone}); "
             "choose a day that follows the history, or more days"
         )

@@ -1,6 +1,8 @@
 """The ``naive_forecast`` algorithm: reads the series through the run's
 context, calls :func:`~algohost_naive_forecast.core.forecast_day` and returns
-the ``forecast`` frame and a summary."""
+the ``forecast`` frame and a summary. A series without data to forecast from
+is the caller's mistake: it raises :class:`algohost.ValidationError`, so that
+the run ends as invalid input (exit code 2 of ``algohost run``)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,13 @@ import datetime
 import algohost
 import polars as pl
 
-from algohost_naive_forecast.core import day_start, forecast_day, next_day, polars_interval
+from algohost_naive_forecast.core import (
+    NoHistory,
+    day_start,
+    forecast_day,
+    next_day,
+    polars_interval,
+)
 from algohost_naive_forecast.params import Params
 
 
@@ -28,7 +36,7 @@ def naive_forecast(ctx: algohost.Context, params: Params) -> algohost.Output:
     if day is None:
         history = _read(ctx, point.name)
         if history.height == 0:
-            raise ValueError(f"data point '{point.name}' has no samples to forecast from")
+            raise _invalid("/series", f"data point '{point.name}' has no samples to forecast from")
         last = history.get_column("ts").max()
         assert isinstance(last, datetime.datetime)
         day = next_day(last, every=every, time_zone=time_zone)
@@ -37,7 +45,11 @@ def naive_forecast(ctx: algohost.Context, params: Params) -> algohost.Output:
         history = _read(ctx, point.name, start=start, end=day_start(day, time_zone))
     ctx.check()
     ctx.progress(0.5, f"forecasting {day.isoformat()}")
-    forecast = forecast_day(history, day, every=every, time_zone=time_zone, days=params.days)
+    try:
+        forecast = forecast_day(history, day, every=every, time_zone=time_zone, days=params.days)
+    except NoHistory as e:
+        pointer = "/day" if params.day is not None else "/series"
+        raise _invalid(pointer, f"data point '{point.name}' has {e}") from None
     if forecast.intervals_filled:
         ctx.log.warning(
             "%d of %d intervals of %s had no value on the %d day(s) before; "
@@ -64,3 +76,8 @@ def _read(
     if name not in wide.columns:
         return pl.DataFrame(schema={"ts": pl.Datetime("us", "UTC"), "value": pl.Float64})
     return wide.select(pl.col("ts"), pl.col(name).cast(pl.Float64).alias("value"))
+
+
+def _invalid(pointer: str, message: str) -> algohost.ValidationError:
+    """Input the data cannot serve, as invalid input at ``pointer``."""
+    return algohost.ValidationError(message, [{"pointer": pointer, "message": message}])
