@@ -159,15 +159,23 @@ pub enum ApiError {
         available: String,
     },
     /// A server without tokens was addressed by a host name other than
-    /// `localhost` (the DNS-rebinding guard); the `Host`, when short.
+    /// `localhost`, an IP address or an allowed name (the DNS-rebinding
+    /// guard): the `Host` when short, and the name to allow.
     #[error(
-        "this server has no tokens, so it answers only requests addressed to localhost or an IP \
-         address (a guard against DNS rebinding), not to {}; to serve other host names, configure \
-         tokens (ALGOHOST_TOKENS=TOKEN:SCOPE or [[tokens]] in the config file) and send \
-         Authorization: Bearer TOKEN",
-        .0.as_ref().map_or_else(|| "this Host".to_owned(), |host| format!("'{host}'"))
+        "this server has no tokens, so it answers only requests addressed to localhost, an IP \
+         address or an allowed host name (a guard against DNS rebinding), not to {}; to serve \
+         this name, allow it (--allowed-host {name}, ALGOHOST_ALLOWED_HOSTS or allowed_hosts in \
+         the config file; behind a reverse proxy, it may send Host: localhost instead), or \
+         configure tokens (ALGOHOST_TOKENS=TOKEN:SCOPE or [[tokens]] in the config file) and \
+         send Authorization: Bearer TOKEN",
+        host.as_ref().map_or_else(|| "this Host".to_owned(), |host| format!("'{host}'"))
     )]
-    MisdirectedHost(Option<String>),
+    MisdirectedHost {
+        /// The `Host`, when short enough to show.
+        host: Option<String>,
+        /// The name in it (`NAME` when it has none to show).
+        name: String,
+    },
     /// The request conflicts with the resource's state.
     #[error("{0}")]
     Conflict(String),
@@ -255,7 +263,7 @@ impl ApiError {
                 "not-acceptable",
                 "Not acceptable",
             ),
-            MisdirectedHost(_) => (
+            MisdirectedHost { .. } => (
                 StatusCode::MISDIRECTED_REQUEST,
                 "misdirected-request",
                 "Host not served",

@@ -14,11 +14,11 @@ use std::net::IpAddr;
 
 use axum::extract::{Request, State};
 use axum::http::uri::Authority;
-use axum::http::{HeaderValue, StatusCode, Version, header};
+use axum::http::{Version, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::error::{ApiError, PROBLEM_JSON};
+use super::error::ApiError;
 use super::state::AppState;
 
 /// The longest `Host` repeated in the refusal.
@@ -60,23 +60,11 @@ fn misdirected(host: &str) -> Response {
     let name = shown
         .and_then(|h| h.parse::<Authority>().ok())
         .map_or_else(|| "NAME".to_owned(), |a| a.host().to_owned());
-    let mut problem = ApiError::MisdirectedHost(shown.map(str::to_owned)).problem();
-    problem.detail = format!(
-        "this server has no tokens, so it answers only requests addressed to localhost, an IP \
-         address or an allowed host name (a guard against DNS rebinding), not to {}; to serve \
-         this name, allow it (--allowed-host {name}, ALGOHOST_ALLOWED_HOSTS or allowed_hosts in \
-         the config file; behind a reverse proxy, it may send Host: localhost instead), or \
-         configure tokens (ALGOHOST_TOKENS=TOKEN:SCOPE or [[tokens]] in the config file) and \
-         send Authorization: Bearer TOKEN",
-        shown.map_or_else(|| "this Host".to_owned(), |h| format!("'{h}'"))
-    );
-    let body = serde_json::to_vec(&problem).unwrap_or_default();
-    (
-        StatusCode::MISDIRECTED_REQUEST,
-        [(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON))],
-        body,
-    )
-        .into_response()
+    ApiError::MisdirectedHost {
+        host: shown.map(str::to_owned),
+        name,
+    }
+    .into_response()
 }
 
 /// Middleware: answers 400 to an HTTP/1.1 request without exactly one
