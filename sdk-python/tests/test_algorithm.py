@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 
 import algohost
+import algohost._logging
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 import polars as pl
 import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
@@ -28,7 +29,9 @@ class FakeContext:
     def __init__(self) -> None:
         self.records: list[tuple[str, str, str]] = []
 
-    def _log(self, level: str, target: str, message: str) -> None:
+    def _log(
+        self, level: str, target: str, message: str, handled: bool | None = None
+    ) -> None:
         self.records.append((level, target, message))
 
     @property
@@ -693,9 +696,58 @@ def test_logging_outside_a_run_is_not_forwarded() -> None:
     assert ctx.records == []
 
 
+def test_a_runs_own_records_emitted_by_the_host_are_not_forwarded_again() -> None:
+    # Host.run emits the run's records to logging, marked algohost_run: they
+    # are on the run already.
+    @algohost.algorithm
+    def f(ctx: algohost.Context) -> None:
+        logging.getLogger("algohost.run.fake").warning(
+            "a record of the run", extra={"algohost_run": True}
+        )
+        ctx.log.warning("kept")
+
+    ctx = FakeContext()
+    spec(f).invoke(ctx, {})  # type: ignore[arg-type]
+    assert ctx.records == [("warning", "algohost.plugins.fake", "kept")]
+
+
+def test_the_context_hears_whether_the_applications_handlers_had_a_record() -> None:
+    # So that Host.run shows the record (on stderr, by default) only if none did.
+    class HearingContext(FakeContext):
+        def __init__(self) -> None:
+            super().__init__()
+            self.handled: list[bool | None] = []
+
+        def _log(
+            self, level: str, target: str, message: str, handled: bool | None = None
+        ) -> None:
+            self.handled.append(handled)
+
+    @algohost.algorithm
+    def f(ctx: algohost.Context) -> None:
+        logging.getLogger("test_algorithm.alone").warning("no handler")
+        logging.getLogger("test_algorithm.heard").warning("a handler")
+
+    # Only the run-log handler on the root logger (not pytest's).
+    root = logging.getLogger()
+    kept = root.handlers[:]
+    root.handlers = [algohost._logging.install()]
+    heard = logging.NullHandler()
+    logging.getLogger("test_algorithm.heard").addHandler(heard)
+    ctx = HearingContext()
+    try:
+        spec(f).invoke(ctx, {})  # type: ignore[arg-type]
+    finally:
+        root.handlers = kept
+        logging.getLogger("test_algorithm.heard").removeHandler(heard)
+    assert ctx.handled == [False, True]
+
+
 def test_records_emitted_while_forwarding_are_not_forwarded_again() -> None:
     class LoggingContext(FakeContext):
-        def _log(self, level: str, target: str, message: str) -> None:
+        def _log(
+            self, level: str, target: str, message: str, handled: bool | None = None
+        ) -> None:
             super()._log(level, target, message)
             logging.getLogger("inside.forwarding").warning("would recurse")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 from conftest import run_python
 
@@ -69,9 +70,9 @@ NOOP_RUN = (
 )
 
 
-def test_logging_outside_runs_goes_where_python_sends_it() -> None:
+def test_logging_goes_where_python_sends_it_in_a_run_as_outside() -> None:
     # No handler configured: Python's last resort prints warnings on stderr,
-    # after a run as before it.
+    # before, during and after a run; the run keeps its own once.
     out, err = run_python_with_stderr(
         "import logging\n"
         "logging.getLogger('mylib').warning('before')\n"
@@ -80,7 +81,12 @@ def test_logging_outside_runs_goes_where_python_sends_it() -> None:
         "logging.getLogger('mylib').info('not shown: below WARNING')\n"
     )
     assert out.strip() == "['inside the run']"
-    assert err.splitlines() == ["before", "from a thread of the plugin", "after"]
+    assert err.splitlines() == [
+        "before",
+        "inside the run",
+        "from a thread of the plugin",
+        "after",
+    ]
 
 
 def test_logging_outside_runs_reaches_the_applications_handlers_once() -> None:
@@ -110,7 +116,7 @@ def test_a_logger_that_does_not_propagate_keeps_its_own_handler() -> None:
         "logging.getLogger('quiet.child').warning('swallowed too')\n"
         "logging.getLogger('loud').warning('shown')\n"
     )
-    assert err.splitlines() == ["from a thread of the plugin", "shown"]
+    assert err.splitlines() == ["inside the run", "from a thread of the plugin", "shown"]
 
 
 def test_a_module_logger_keeps_info_on_the_run_once_its_level_is_set() -> None:
@@ -165,4 +171,97 @@ def test_ctx_log_keeps_records_on_its_run_from_any_thread() -> None:
     ]
     with_debug = str([*kept, ("debug", "algohost.plugins.fits", "debug")])
     assert out.splitlines() == [with_debug, with_debug, str(kept)]
+    # WARNING and up reach stderr as any logger's do without a handler
+    # configured, once for each run
+    assert err.splitlines() == ["plain thread", "executor 7"] * 3
+
+
+PEAK_SHAVING_RUN = (
+    "import algohost\n"
+    "host = algohost.Host(data={data!r}, plugin_dirs=[{lib!r}])\n"
+    "run = host.run('peak_shaving', {{'limit_kw': 15, 'start': '2026-05-30T22:00:00Z',\n"
+    "    'end': '2026-05-31T22:00:00Z', 'battery': {{'capacity_kwh': 20, 'power_kw': 5}}}})\n"
+    "print([(r['level'], r['target']) for r in run.logs])\n"
+)
+CANNOT_KEEP = (
+    "the battery cannot keep grid import at or below 15 kW in 40 of 96 intervals; peak "
+    "after: 25.410 kW; the lowest limit it can keep here is 21.871 kW intervals_above_limit=40"
+)
+
+
+def test_a_rust_plugins_warning_reaches_stderr_with_no_logging_configured(
+    demo_data: Path, peak_shaving_lib: Path
+) -> None:
+    # As a notebook shows it: what `algohost run` prints, through
+    # logging.lastResort; kept on the run once.
+    out, err = run_python_with_stderr(
+        PEAK_SHAVING_RUN.format(data=str(demo_data), lib=str(peak_shaving_lib))
+    )
+    assert out.strip() == "[('warn', 'algohost_plugin_peak_shaving')]"
+    assert err.splitlines() == [CANNOT_KEEP]
+
+
+def test_a_rust_plugins_records_follow_the_logging_configuration(
+    demo_data: Path, peak_shaving_lib: Path
+) -> None:
+    run = PEAK_SHAVING_RUN.format(data=str(demo_data), lib=str(peak_shaving_lib))
+    _, err = run_python_with_stderr(
+        "import logging, sys\n"
+        "logging.basicConfig(stream=sys.stderr, level=logging.INFO,\n"
+        "    format='%(levelname)s %(name)s [%(algohost_target)s]: %(message)s')\n" + run
+    )
+    assert err.splitlines() == [
+        f"WARNING algohost.run.peak_shaving [algohost_plugin_peak_shaving]: {CANNOT_KEEP}"
+    ]
+    out, err = run_python_with_stderr(
+        "import logging\nlogging.getLogger('algohost.run').setLevel(logging.ERROR)\n" + run
+    )
+    assert (out.strip(), err) == ("[('warn', 'algohost_plugin_peak_shaving')]", "")
+
+
+def test_a_hosts_record_in_a_python_run_is_shown_live_and_kept_once() -> None:
+    # A record that did not come through Python logging (as the host's own,
+    # kept on the run's thread) is emitted on algohost.run.<algorithm> while
+    # the run goes on, and not kept on the run a second time.
+    out, err = run_python_with_stderr(
+        "import algohost, asyncio, logging\n"
+        "seen = []\n"
+        "class Seen(logging.Handler):\n"
+        "    def emit(self, record):\n"
+        "        seen.append((record.name, record.levelname, record.getMessage()))\n"
+        "logging.getLogger('algohost.run').addHandler(Seen())\n"
+        "@algohost.algorithm\n"
+        "def notes(ctx):\n"
+        "    ctx._log('warning', 'algohost.somewhere', 'a notice')\n"
+        "    return {'seen_during_the_run': len(seen)}\n"
+        "host = algohost.Host(algorithms=[notes])\n"
+        "for run in (asyncio.run(host.run_async('notes')), host.run('notes'),\n"
+        "            host.run('notes', timeout=60)):\n"
+        "    print(run.summary, [r['message'] for r in run.logs])\n"
+        "print(seen[0])\n"
+    )
+    assert out.splitlines() == [
+        "{'seen_during_the_run': 1} ['a notice']",
+        "{'seen_during_the_run': 2} ['a notice']",
+        "{'seen_during_the_run': 3} ['a notice']",
+        "('algohost.run.notes', 'WARNING', 'a notice')",
+    ]
+    # the application's handler is on algohost.run, not the root: the last
+    # resort does not print it
     assert err == ""
+
+
+def test_run_async_and_a_timeout_show_a_plugins_warning_once() -> None:
+    # The plugin runs on a thread of the runner's, not the caller's.
+    out, err = run_python_with_stderr(
+        "import algohost, asyncio, logging\n"
+        "@algohost.algorithm\n"
+        "def warns(ctx, n: int):\n"
+        "    logging.getLogger('mylib').warning('careful %d', n)\n"
+        "host = algohost.Host(algorithms=[warns])\n"
+        "for run in (asyncio.run(host.run_async('warns', {'n': 1})),\n"
+        "            host.run('warns', {'n': 2}, timeout=60)):\n"
+        "    print([r['message'] for r in run.logs])\n"
+    )
+    assert out.splitlines() == ["['careful 1']", "['careful 2']"]
+    assert err.splitlines() == ["careful 1", "careful 2"]

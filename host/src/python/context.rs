@@ -9,7 +9,7 @@ use algohost_sdk::polars::prelude::DataFrame;
 use pyo3::prelude::*;
 
 use super::data::{PyDataPointConfig, PyDataPointFilter};
-use super::{errors, frames};
+use super::{errors, frames, run_logs};
 
 /// What a running algorithm gets, as its first argument: the run's
 /// identity, logging, progress, cancellation, deadline and data.
@@ -201,8 +201,11 @@ impl PyContext {
         Ok(stored.into_iter().map(PyDataPointConfig).collect())
     }
 
-    /// Keeps one log record on the run (used by the logging handler).
-    fn _log(&self, level: &str, target: &str, message: &str) {
+    /// Keeps one log record on the run. The logging handler passes
+    /// `handled`: whether one of the application's handlers had the record,
+    /// so that `Host.run` shows it only if none did.
+    #[pyo3(signature = (level, target, message, handled = None))]
+    fn _log(&self, level: &str, target: &str, message: &str, handled: Option<bool>) {
         let level = match level.to_ascii_lowercase().as_str() {
             "critical" | "fatal" | "error" => "error",
             "warning" | "warn" => "warn",
@@ -210,7 +213,13 @@ impl PyContext {
             "debug" => "debug",
             _ => "trace",
         };
-        self.ctx.host().log(LogRecord::now(level, target, message));
+        let record = LogRecord::now(level, target, message);
+        match handled {
+            Some(handled) => {
+                run_logs::from_python_logging(handled, || self.ctx.host().log(record));
+            }
+            None => self.ctx.host().log(record),
+        }
     }
 
     fn __repr__(&self) -> String {

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use algohost_sdk::Output;
 use algohost_sdk::data::{DataPointConfig, DataPointFilter, FlowFilter};
+use algohost_sdk::logging::LogRecord;
 use algohost_sdk::polars::prelude::DataFrame;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -20,11 +21,13 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyList, PyString};
 
 use super::params::describe;
+use super::progress::ProgressCallback;
+use super::run_logs::PythonLogging;
 use super::{errors, exit, frames, interrupt, params, to_py};
 use crate::adapters::{self, Adapter};
 use crate::registry::{Registry, UnknownAlgorithm};
 use crate::runner::{
-    self, CancelToken, Execution, NoObserver, Run, RunError, RunOutcome, RunRejected, RunRequest,
+    self, CancelToken, Execution, Run, RunError, RunObserver, RunOutcome, RunRejected, RunRequest,
     RunStatus,
 };
 use crate::sources::{self, DiscoveryOptions};
@@ -287,10 +290,13 @@ impl PyHost {
     /// `timeout` (seconds) ends the run `timed_out`; `progress` is called with
     /// `(fraction, message)` as the plugin reports progress (at most every
     /// 0.1 s for the same message), on the run's thread, an exception it
-    /// raises going to `sys.unraisablehook`. Ctrl-C cancels the run
-    /// and raises `KeyboardInterrupt` once it has stopped, with the `Run` as
-    /// the interrupt's `run` (kept even when it finished meanwhile) and a
-    /// note of how it ended; a plugin that does not stop within 5 s (busy in
+    /// raises going to `sys.unraisablehook`. The run's log records go to
+    /// Python `logging` as it goes on (a Rust plugin's and the host's on
+    /// `algohost.run.<algorithm>`, a Python plugin's on its own loggers), so
+    /// that its warnings reach stderr when logging is not configured. Ctrl-C
+    /// cancels the run and raises `KeyboardInterrupt` once it has stopped,
+    /// with the `Run` as the interrupt's `run` (kept even when it finished
+    /// meanwhile) and a note of how it ended; a plugin that does not stop within 5 s (busy in
     /// a call into C) is given up as at a timeout, and a second Ctrl-C
     /// raises at once. Without `timeout` a Python algorithm runs on the
     /// calling thread, where Ctrl-C raises in the plugin once it is back in
@@ -568,12 +574,14 @@ impl PyHost {
         timeout: Option<f64>,
         progress: Option<Bound<'_, PyAny>>,
     ) -> PyResult<RunRequest> {
-        let observer: Arc<dyn runner::RunObserver> = match progress {
-            Some(callback) if !callback.is_none() => {
-                Arc::new(super::progress::ProgressCallback::new(callback)?)
-            }
-            _ => Arc::new(NoObserver),
+        let progress = match progress {
+            Some(callback) if !callback.is_none() => Some(ProgressCallback::new(callback)?),
+            _ => None,
         };
+        let observer = Arc::new(Observer {
+            progress,
+            logs: PythonLogging::new(name),
+        });
         let params = params::to_json(py, name, params.as_ref())?;
         let adapter = match data_of(data)? {
             Some(spec) => open_data(py, Some(&spec))?,
@@ -587,6 +595,24 @@ impl PyHost {
             cancel: CancelToken::new(),
             observer,
         })
+    }
+}
+
+/// What a run started from Python reports while it goes on: its progress to
+/// `progress=`, its log records to Python `logging`.
+struct Observer {
+    progress: Option<ProgressCallback>,
+    logs: PythonLogging,
+}
+
+impl RunObserver for Observer {
+    fn progress(&self, fraction: f64, message: &str) {
+        if let Some(progress) = &self.progress {
+            progress.progress(fraction, message);
+        }
+    }
+    fn log(&self, record: &LogRecord) {
+        self.logs.emit(record);
     }
 }
 
@@ -724,7 +750,7 @@ impl PyRun {
         to_py(py, &self.run.error)
     }
     /// The log records kept on the run: `{"ts", "level", "target",
-    /// "message"}`.
+    /// "message"}` (`Host.run` also emitted them to `logging`).
     #[getter]
     fn logs<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         to_py(py, &self.run.logs)

@@ -18,7 +18,13 @@ loggers keep their configured levels.
 
 Records marked ``algohost_rust`` are Rust ``tracing`` events forwarded by
 :func:`algohost.init`; the host keeps those on the run itself, so the handler
-skips them instead of storing them twice.
+skips them instead of storing them twice. Records marked ``algohost_run`` are
+a run's own records, which ``Host.run`` emits to ``logging`` as the run goes
+on (on ``algohost.run.<algorithm>``, or, for a record of the plugin's own
+``logging`` that no handler of the application's had, on its own logger):
+they are kept on the run already, so the handler passes them on as it passes
+records outside a run. ``ctx._log`` is told whether a handler of the
+application's had a record, so that ``Host.run`` does not show it twice.
 """
 
 from __future__ import annotations
@@ -71,27 +77,43 @@ class RunLogHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         ctx = _current_context.get()
-        if ctx is None or getattr(record, "algohost_rust", False):
+        if (
+            ctx is None
+            or getattr(record, "algohost_rust", False)
+            or getattr(record, "algohost_run", False)
+        ):
             self._fall_through(record)
             return
         if getattr(self._forwarding, "active", False):
             return
         self._forwarding.active = True
         try:
-            ctx._log(record.levelname.lower(), record.name, self.format(record))
+            ctx._log(
+                record.levelname.lower(),
+                record.name,
+                self.format(record),
+                handled=self._is_handled_elsewhere(record),
+            )
         except Exception:  # noqa: BLE001  (logging must not break the run)
             self.handleError(record)
         finally:
             self._forwarding.active = False
 
-    def _fall_through(self, record: logging.LogRecord) -> None:
-        """What :meth:`logging.Logger.callHandlers` does for ``record`` when
-        no handler is found: this handler does not count as one."""
+    def _is_handled_elsewhere(self, record: logging.LogRecord) -> bool:
+        """Whether :meth:`logging.Logger.callHandlers` finds a handler for
+        ``record`` besides this one."""
         logger: logging.Logger | None = logging.getLogger(record.name)
         while logger is not None:
             if any(h is not self for h in logger.handlers):
-                return
+                return True
             logger = logger.parent if logger.propagate else None
+        return False
+
+    def _fall_through(self, record: logging.LogRecord) -> None:
+        """What :meth:`logging.Logger.callHandlers` does for ``record`` when
+        no handler is found: this handler does not count as one."""
+        if self._is_handled_elsewhere(record):
+            return
         if logging.lastResort is not None:
             if record.levelno >= logging.lastResort.level:
                 logging.lastResort.handle(record)

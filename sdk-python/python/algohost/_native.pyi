@@ -289,8 +289,12 @@ class Context:
         returns all of them as stored, with their ids. An existing name keeps
         its definition and tags; defining it as another series (quantity,
         unit, resolution or time zone) raises ``AlgohostError`` naming both."""
-    def _log(self, level: str, target: str, message: str) -> None:
-        """Keeps one log record on the run (used by the logging handler)."""
+    def _log(
+        self, level: str, target: str, message: str, handled: bool | None = None
+    ) -> None:
+        """Keeps one log record on the run. The logging handler passes
+        ``handled``: whether one of the application's handlers had the
+        record, so that ``Host.run`` shows it only if none did."""
 
 @final
 class Run:
@@ -322,7 +326,9 @@ class Run:
     def error(self) -> dict[str, Any] | None:
         """``{"kind", "message", "details"}`` when the run did not succeed."""
     @property
-    def logs(self) -> list[dict[str, Any]]: ...
+    def logs(self) -> list[dict[str, Any]]:
+        """The log records kept on the run: ``{"ts", "level", "target",
+        "message"}`` (``Host.run`` also emitted them to ``logging``)."""
     def raise_for_status(self) -> Run:
         """Returns the run when it succeeded, else raises ``RunFailed``,
         ``Cancelled`` or ``TimedOut``."""
@@ -367,7 +373,9 @@ class Host:
         ``progress`` is called with ``(fraction, message)`` as the plugin
         reports progress (at most every 0.1 s for the same message), on the
         run's thread; an exception it raises goes to ``sys.unraisablehook``
-        and the run goes on. Ctrl-C
+        and the run goes on. The run's log records go to ``logging`` as it
+        goes on (a Rust plugin's on ``algohost.run.<algorithm>``), so that
+        its warnings reach stderr when logging is not configured. Ctrl-C
         cancels the run and raises ``KeyboardInterrupt`` once it has stopped,
         with the ``Run`` as the interrupt's ``run`` and a note of how it ended;
         a plugin that does not stop within 5 s is given up as at a timeout, and
