@@ -23,7 +23,7 @@ use super::state::AppState;
 use crate::registry::Source;
 use crate::runner::{Run, RunError, RunStatus};
 use crate::service::{Submit, SubmitError};
-use crate::store::RunQuery;
+use crate::store::{Logs, RunQuery};
 
 /// Default page size of `GET /runs`.
 pub const DEFAULT_PAGE: usize = 50;
@@ -163,8 +163,9 @@ pub struct RunView {
     pub summary: Value,
     /// Names of the output frames, for `/runs/{id}/outputs/{frame}`.
     pub frames: Vec<String>,
-    /// Log records, in order (every answer about one run has them;
-    /// listings leave them out).
+    /// Log records, in order: every answer about one run has them (from the
+    /// (N+1)-th for `GET /runs/{id}?logs_after=N`), but for
+    /// `GET /runs/{id}?logs=none` and listings, which leave them out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logs: Option<Vec<LogRecordView>>,
 }
@@ -252,6 +253,70 @@ pub struct RunFilter {
     pub before: Option<Uuid>,
 }
 
+/// Which log records `GET /runs/{id}` has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RunLogs {
+    /// Every record (the default).
+    All,
+    /// None: the answer has no `logs`, and costs the same however much the
+    /// run logged.
+    None,
+}
+
+/// The query of `GET /runs/{id}`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct RunRead {
+    /// `none` leaves the log records out (a status poll); `all` (the
+    /// default) has them all.
+    #[param(value_type = Option<RunLogs>, inline)]
+    pub logs: Option<String>,
+    /// Only the log records after the first N: a client that has read N
+    /// records (or received events up to `id: N` from
+    /// `/runs/{id}/events`) reads only the new ones. Not with `logs=none`.
+    #[param(value_type = Option<u64>, minimum = 0)]
+    pub logs_after: Option<String>,
+}
+
+impl RunRead {
+    /// The log records asked for.
+    fn logs(&self) -> Result<Logs, ApiError> {
+        let after = self
+            .logs_after
+            .as_deref()
+            .map(|text| {
+                text.trim().parse::<usize>().map_err(|_| {
+                    ApiError::BadRequest(format!(
+                        "logs_after must be a whole number of log records (those already \
+                         read), got '{text}'"
+                    ))
+                })
+            })
+            .transpose()?;
+        let logs = self
+            .logs
+            .as_deref()
+            .map(|text| {
+                serde_json::from_value(Value::String(text.trim().to_owned())).map_err(|_| {
+                    ApiError::BadRequest(format!("logs: '{text}' is not one of all, none"))
+                })
+            })
+            .transpose()?;
+        match (logs, after) {
+            (Some(RunLogs::None), Some(_)) => Err(ApiError::BadRequest(
+                "logs=none and logs_after cannot go together: give logs=none for no log \
+                 records, or logs_after=N for those after the N-th"
+                    .to_owned(),
+            )),
+            (Some(RunLogs::None), None) => Ok(Logs::None),
+            (_, Some(n)) => Ok(Logs::After(n)),
+            (_, None) => Ok(Logs::All),
+        }
+    }
+}
+
 /// The router of `/runs`.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -269,8 +334,9 @@ pub fn router() -> OpenApiRouter<AppState> {
     post, path = "/runs", tag = "runs",
     request_body = SubmitRun,
     params(
-        ("Prefer" = Option<String>, Header, description = "`wait=N`: wait up to N seconds for the run to finish \
-            (at most a second less than the server's request timeout)"),
+        ("Prefer" = Option<String>, Header, description = "`wait=N`: wait up to N whole seconds for \
+            the run to finish (a longer wait is cut to a second less than the server's request \
+            timeout; `wait=0` waits not at all, as without `Prefer`)"),
         ("Idempotency-Key" = Option<String>, Header, description = "The same key and body return the \
             same run (200 once it has finished, 202 before); the key with another body is 409. Once \
             the run is deleted (`DELETE /runs/{id}`) the key is free: the next request with it makes \
@@ -375,21 +441,27 @@ fn run_response(run: Run, wait: Option<Duration>) -> Response {
     (status, headers, Json(RunView::from(run))).into_response()
 }
 
-/// `wait=N` from the `Prefer` header (RFC 7240); anything else is ignored,
-/// as preferences are hints.
+/// `wait=N` from the `Prefer` header (RFC 7240): N whole seconds, however
+/// many digits (the caller caps it); `wait=0` is no wait, as is anything
+/// else, since preferences are hints.
 fn preferred_wait(headers: &HeaderMap) -> Option<Duration> {
     headers
         .get_all("prefer")
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .filter_map(|pref| {
+        .find_map(|pref| {
             let (key, value) = pref.split(';').next()?.split_once('=')?;
-            (key.trim().eq_ignore_ascii_case("wait"))
-                .then(|| value.trim().trim_matches('"').parse::<u64>().ok())?
+            key.trim().eq_ignore_ascii_case("wait").then_some(())?;
+            let digits = value.trim().trim_matches('"');
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            // Too many digits for u64 is as long a wait as any.
+            Some(digits.parse::<u64>().unwrap_or(u64::MAX))
         })
+        .filter(|&seconds| seconds > 0)
         .map(Duration::from_secs)
-        .next()
 }
 
 fn run_timeout(seconds: Option<f64>) -> Result<Option<Duration>, ApiError> {
@@ -479,23 +551,36 @@ fn page_size(limit: Option<&str>) -> Result<usize, ApiError> {
     }
 }
 
-/// One run: status, progress, error, output summary and log records.
+/// One run: status, progress, error, output summary and log records (all
+/// of them, those after the N-th with `logs_after=N`, or none with
+/// `logs=none`, so that polling a run that logs much stays cheap).
 #[utoipa::path(
     get, path = "/runs/{id}", tag = "runs",
-    params(("id" = Uuid, Path, description = "Run id")),
+    params(("id" = Uuid, Path, description = "Run id"), RunRead),
     security(("bearer" = ["read"])),
     responses(
-        (status = 200, description = "The run", body = RunView),
+        (status = 200, description = "The run, with the log records asked for (without `logs` \
+          for `logs=none`)", body = RunView),
+        (status = 400, description = "A bad `logs` or `logs_after`", body = Problem,
+         content_type = "application/problem+json"),
         (status = 404, description = "No such run", body = Problem, content_type = "application/problem+json"),
     )
 )]
 async fn get_run(
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
-    _: NoQuery,
+    Query(read): Query<RunRead>,
 ) -> Result<Json<RunView>, ApiError> {
-    let run = state.service.get(id)?.ok_or_else(|| run_not_found(id))?;
-    Ok(Json(run.into()))
+    let logs = read.logs()?;
+    let run = state
+        .service
+        .read(id, logs)?
+        .ok_or_else(|| run_not_found(id))?;
+    let mut view = RunView::from(run);
+    if logs == Logs::None {
+        view.logs = None;
+    }
+    Ok(Json(view))
 }
 
 /// Deletes a run that ended, with its log records and output frames; its
@@ -523,23 +608,26 @@ async fn delete_run(
 }
 
 /// Cancels a queued or running run. A queued run is cancelled at once
-/// (200, `cancelled`); a running one is asked to stop and stops at its next
-/// cancellation check: 202 with the run still `running`, or, with
-/// `Prefer: wait=N`, 200 once it has stopped within N seconds. Of
-/// concurrent cancellations of a queued run, one ends it and the others get
-/// 409.
+/// (200, `cancelled`); a running one is asked to stop, which its log notes
+/// at once, and stops at its next cancellation check: 202 with the run
+/// still `running`, or, with `Prefer: wait=N`, 200 once it has stopped
+/// within N seconds. Cancelling a run that ended `cancelled` answers 200
+/// with it, so a retried or concurrent cancellation succeeds too (one of
+/// them ended it).
 #[utoipa::path(
     post, path = "/runs/{id}/cancel", tag = "runs",
     params(
         ("id" = Uuid, Path, description = "Run id"),
-        ("Prefer" = Option<String>, Header, description = "`wait=N`: wait up to N seconds for a \
-            running run to stop (at most a second less than the server's request timeout)"),
+        ("Prefer" = Option<String>, Header, description = "`wait=N`: wait up to N whole seconds for \
+            a running run to stop (a longer wait is cut to a second less than the server's request \
+            timeout; `wait=0` waits not at all)"),
     ),
     security(("bearer" = ["run"])),
     responses(
-        (status = 200, description = "The run has ended: `cancelled` when it was queued, or when a \
+        (status = 200, description = "The run has ended: `cancelled` when it was queued, when a \
           running one stopped within the `Prefer: wait` (a run that finished before it checked for \
-          cancellation keeps the status it ended with)", body = RunView,
+          cancellation keeps the status it ended with), or when it had already been cancelled",
+         body = RunView,
          headers(
              ("Location" = String, description = "URL of the run"),
              ("Preference-Applied" = String, description = "`wait=N`: the wait applied, when \
@@ -554,8 +642,9 @@ async fn delete_run(
               `Prefer: wait` was given"),
          )),
         (status = 404, description = "No such run", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The run already ended (another cancellation may have ended it), \
-          or another server sharing the run store holds it (cancel it there)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The run already ended otherwise than cancelled (succeeded, \
+          failed, timed out), or another server sharing the run store holds it (cancel it there)",
+         body = Problem, content_type = "application/problem+json"),
     )
 )]
 async fn cancel_run(
@@ -596,6 +685,24 @@ mod tests {
         );
         assert_eq!(preferred_wait(&prefer("wait=soon")), None);
         assert_eq!(preferred_wait(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn prefer_wait_too_long_for_u64_is_the_longest_and_wait_0_is_none() {
+        let longest = Some(Duration::from_secs(u64::MAX));
+        assert_eq!(
+            preferred_wait(&prefer("wait=18446744073709551616")),
+            longest
+        );
+        assert_eq!(
+            preferred_wait(&prefer("wait=\"99999999999999999999999\"")),
+            longest
+        );
+        assert_eq!(preferred_wait(&prefer("wait=0")), None);
+        assert_eq!(preferred_wait(&prefer("wait=000")), None);
+        assert_eq!(preferred_wait(&prefer("wait=-1")), None);
+        assert_eq!(preferred_wait(&prefer("wait=")), None);
+        assert_eq!(preferred_wait(&prefer("wait=+5")), None);
     }
 
     #[test]

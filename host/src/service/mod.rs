@@ -54,7 +54,7 @@ use uuid::Uuid;
 use crate::adapters::Adapter;
 use crate::registry::{Registry, UnknownAlgorithm};
 use crate::runner::{Run, RunError, RunStatus};
-use crate::store::{Deletion, RunQuery, Store, StoreError};
+use crate::store::{Deletion, Logs, RunQuery, Store, StoreError, Unheld};
 use crate::validation::ParamsError;
 
 /// Limits of the service.
@@ -75,9 +75,9 @@ pub struct ServiceConfig {
     /// the store and are gone (see [`Store::reclaim`]); it also does at
     /// start-up.
     pub reclaim_interval: Duration,
-    /// Ended runs created longer ago than this are deleted, a few at a
-    /// time, as often as runs are reclaimed (see [`Store::prune`]); all
-    /// are kept when `None`.
+    /// Runs that ended longer ago than this are deleted, a few at a time,
+    /// as often as runs are reclaimed (see [`Store::prune`]); all are kept
+    /// when `None`.
     pub keep_runs: Option<Duration>,
 }
 
@@ -132,7 +132,7 @@ pub enum CancelError {
     /// No run with that id.
     #[error("no run with id {0}")]
     NotFound(Uuid),
-    /// The run already ended.
+    /// The run already ended, other than cancelled.
     #[error("run {id} already ended as {status}")]
     Finished {
         /// The run.
@@ -235,6 +235,15 @@ async fn follow(store: Arc<dyn Store>, mut run: Run, events: mpsc::Sender<RunEve
             return;
         }
         run = now;
+    }
+}
+
+/// A run that ended, asked to cancel: fine when it ended cancelled (a
+/// cancellation ended it), refused when it ended otherwise.
+fn cancelled(run: Run) -> Result<Run, CancelError> {
+    match run.status {
+        RunStatus::Cancelled => Ok(run),
+        status => Err(CancelError::Finished { id: run.id, status }),
     }
 }
 
@@ -502,12 +511,12 @@ impl Service {
         run.timeout = timeout.map(|t| t.as_secs_f64());
         // A run with an idempotency key is stored at once, with its key.
         if matches!(storing, Storing::Lazily) && idempotency.is_none() {
-            let state = RunState::new(run, timeout, false, &shared.persister);
+            let state = RunState::new(run, lane, timeout, false, &shared.persister);
             relock(&shared.runs).insert(state.id, state.clone());
             queue.push(state.clone(), true);
             return Ok(Admitted::Queued(state));
         }
-        let state = RunState::new(run.clone(), timeout, true, &shared.persister);
+        let state = RunState::new(run.clone(), lane, timeout, true, &shared.persister);
         // Held before it is stored, so that whoever sees the run sees it live.
         relock(&shared.runs).insert(run.id, state.clone());
         let idempotency = idempotency.as_ref().map(|(k, f)| (*k, f.as_str()));
@@ -583,13 +592,26 @@ impl Service {
         self.shared.get(id)
     }
 
+    /// One run, with its live progress and the log records `logs` selects:
+    /// a reader polling a run that logs much reads only what is new, or no
+    /// record at all.
+    pub fn read(&self, id: Uuid, logs: Logs) -> Result<Option<Run>, StoreError> {
+        match self.shared.live(id) {
+            Some(state) => Ok(Some(state.read(logs))),
+            None => self.shared.store.read(id, logs),
+        }
+    }
+
     /// Runs, newest first, without their logs (progress as last persisted).
     pub fn list(&self, query: &RunQuery) -> Result<Vec<Run>, StoreError> {
         self.shared.store.list(query)
     }
 
     /// Cancels a queued run (it never starts) or a running one (it is asked
-    /// to stop and ends `cancelled` when it does); returns the run as it is.
+    /// to stop, which its log notes at once, and ends `cancelled` when it
+    /// does); returns the run as it is. A run that already ended cancelled
+    /// is answered as it is (a retried cancellation succeeds), one that
+    /// ended otherwise is refused.
     pub async fn cancel(&self, id: Uuid) -> Result<Run, CancelError> {
         let shared = &self.shared;
         let Some(state) = shared.live(id) else {
@@ -597,18 +619,19 @@ impl Service {
             // one another server sharing the store holds (or held).
             let mut run = shared.store.get(id)?.ok_or(CancelError::NotFound(id))?;
             if run.status.is_finished() {
-                return Err(CancelError::Finished {
-                    id,
-                    status: run.status,
-                });
+                return cancelled(run);
             }
             run.status = RunStatus::Cancelled;
             run.error = Some(RunError::cancelled());
             run.finished_at = Some(chrono::Utc::now());
-            if !shared.store.end_unheld(&run)? {
-                return Err(CancelError::HeldElsewhere(id));
-            }
-            return Ok(run);
+            return match shared.store.end_unheld(&run)? {
+                Unheld::Ended => Ok(run),
+                Unheld::HeldElsewhere => Err(CancelError::HeldElsewhere(id)),
+                // Ended meanwhile (another cancellation?): as it is now.
+                Unheld::AlreadyEnded(_) => {
+                    cancelled(shared.store.get(id)?.ok_or(CancelError::NotFound(id))?)
+                }
+            };
         };
         if let Some(ticket) = state.cancel_queued() {
             // This request ended it; a worker that took it meanwhile skips it.
@@ -626,14 +649,11 @@ impl Service {
                 return Ok(state.snapshot()); // queued again at shutdown
             }
             let mut published = state.watch_status();
-            let status = match published.wait_for(|s| s.is_finished()).await {
-                Ok(status) => *status,
-                Err(_) => status,
-            };
-            return Err(CancelError::Finished { id, status });
+            let _ = published.wait_for(|s| s.is_finished()).await;
+            return cancelled(state.snapshot());
         }
         // Running: asked to stop, it ends `cancelled` when it does.
-        state.cancel.cancel();
+        state.request_cancel();
         Ok(state.snapshot())
     }
 

@@ -26,8 +26,20 @@ pub(super) struct Tally {
     pub finished: BTreeMap<String, u64>,
     /// Fixed buckets, so that memory stays flat however many runs end.
     pub durations: Histogram,
-    /// Moving average of run durations, seconds.
-    pub mean_duration: Option<f64>,
+    /// Moving average of the durations of Rust runs, seconds.
+    mean_native: Option<f64>,
+    /// Moving average of the durations of Python runs, seconds.
+    mean_python: Option<f64>,
+}
+
+impl Tally {
+    /// The moving average of the durations of `lane`'s runs, seconds.
+    fn mean_duration(&mut self, lane: Lane) -> &mut Option<f64> {
+        match lane {
+            Lane::Native => &mut self.mean_native,
+            Lane::Python => &mut self.mean_python,
+        }
+    }
 }
 
 impl Default for Tally {
@@ -36,7 +48,8 @@ impl Default for Tally {
         Self {
             finished: BTreeMap::new(),
             durations: Histogram::new(exponential_buckets(0.01, 2.0, 18)),
-            mean_duration: None,
+            mean_native: None,
+            mean_python: None,
         }
     }
 }
@@ -108,7 +121,8 @@ pub(super) fn relock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 const PRUNE_BATCH: usize = 500;
 
 impl Shared {
-    /// Deletes a batch of the ended runs older than `keep_runs`, if set.
+    /// Deletes a batch of the runs that ended longer than `keep_runs` ago,
+    /// if set.
     pub(super) fn prune(&self) {
         let Some(keep) = self.config.keep_runs else {
             return;
@@ -123,7 +137,7 @@ impl Shared {
             Ok(0) => {}
             Ok(deleted) => tracing::info!(
                 deleted,
-                "deleted runs that ended and were created before {cutoff} (keep_days)"
+                "deleted runs that ended before {cutoff} (keep_days)"
             ),
             Err(e) => tracing::warn!("deleting old runs failed: {e}"),
         }
@@ -174,10 +188,8 @@ impl Shared {
         *tally.finished.entry(status.to_string()).or_default() += 1;
         if let Some(seconds) = duration {
             tally.durations.observe(seconds);
-            let mean = tally
-                .mean_duration
-                .map_or(seconds, |m| 0.8 * m + 0.2 * seconds);
-            tally.mean_duration = Some(mean);
+            let mean = tally.mean_duration(state.lane);
+            *mean = Some(mean.map_or(seconds, |m| 0.8 * m + 0.2 * seconds));
         }
     }
 
@@ -191,9 +203,22 @@ impl Shared {
     }
 
     /// A suggested wait before submitting again: the expected time for the
-    /// queue of `lane` to move, between 1 and 60 seconds.
+    /// queue of `lane` to move, between 1 and 60 seconds. A run of the lane
+    /// is expected to take as long as its runs that ended took (1 s before
+    /// any did), and at least as long as those running now have run, so
+    /// that a lane busy with long runs (an hour-long backtest) says so
+    /// before the first of them ends, whatever runs the other lane ends.
     pub fn retry_after(&self, lane: Lane, waiting: usize) -> Duration {
-        let mean = relock(&self.tally).mean_duration.unwrap_or(1.0);
+        let ended = relock(&self.tally).mean_duration(lane).unwrap_or(1.0);
+        let now = chrono::Utc::now();
+        let running: Vec<f64> = self
+            .live_runs()
+            .iter()
+            .filter(|state| state.lane == lane)
+            .filter_map(|state| state.running_for(now))
+            .collect();
+        let running = running.iter().sum::<f64>() / running.len().max(1) as f64;
+        let mean = ended.max(running);
         let workers = match lane {
             Lane::Native => self.config.concurrency,
             Lane::Python => self.config.python_concurrency,
@@ -254,9 +279,9 @@ impl Shared {
             let timeout = run
                 .timeout
                 .and_then(|s| Duration::try_from_secs_f64(s).ok());
-            let state = RunState::new(run, timeout, true, &self.persister);
+            let lane = self.lane(&run.algorithm);
+            let state = RunState::new(run, lane, timeout, true, &self.persister);
             relock(&self.runs).insert(state.id, state.clone());
-            let lane = self.lane(&state.algorithm());
             self.lanes.get(lane).push(state, false);
         }
         Ok(())

@@ -20,8 +20,13 @@ use uuid::Uuid;
 
 use super::RunEvent;
 use super::persister::{Persister, Ticket, Urgency};
+use super::queue::Lane;
 use crate::runner::{CancelToken, Run, RunError, RunObserver, RunStatus};
-use crate::store::{Change, Store, StoreError};
+use crate::store::{Change, Logs, Store, StoreError};
+
+/// The log record of a run asked to cancel while it runs.
+const CANCEL_REQUESTED: &str = "cancellation requested; the plugin stops at its next \
+    cancellation check (ctx.check() or ctx.is_cancelled())";
 
 /// Events buffered per subscriber. A subscriber that falls this far behind
 /// misses progress and log events, never the final status.
@@ -45,6 +50,8 @@ struct Live {
     subscribers: Vec<mpsc::Sender<RunEvent>>,
     /// How the run ends is decided; later reports are ignored.
     has_ended: bool,
+    /// Cancellation was asked for while it ran (and noted in its log).
+    is_cancel_requested: bool,
     /// The status it ends with, once decided.
     ended_as: Option<RunStatus>,
     /// The final status went out (or the streams were closed at shutdown):
@@ -59,6 +66,8 @@ pub(super) struct RunState {
     pub id: Uuid,
     /// Its effective timeout.
     pub timeout: Option<Duration>,
+    /// The workers it runs on.
+    pub lane: Lane,
     /// Cancels it.
     pub cancel: CancelToken,
     live: Mutex<Live>,
@@ -121,6 +130,12 @@ impl Live {
         record
     }
 
+    /// Appends a log record and sends it to the subscribers.
+    fn push_log(&mut self, record: LogRecord) {
+        self.run.logs.push(record.clone());
+        self.publish(RunEvent::Log(record), false);
+    }
+
     /// The log records not yet in the store, counted as stored from now.
     fn take_unstored_logs(&mut self) -> Vec<LogRecord> {
         let logs = self.run.logs[self.stored_logs..].to_vec();
@@ -130,10 +145,11 @@ impl Live {
 }
 
 impl RunState {
-    /// The state of a queued run. `is_stored` says whether its record is in
-    /// the store already; if not, its first write inserts it.
+    /// The state of a queued run of `lane`. `is_stored` says whether its
+    /// record is in the store already; if not, its first write inserts it.
     pub fn new(
         run: Run,
+        lane: Lane,
         timeout: Option<Duration>,
         is_stored: bool,
         persister: &Arc<Persister>,
@@ -142,6 +158,7 @@ impl RunState {
         Arc::new_cyclic(|me| Self {
             id: run.id,
             timeout,
+            lane,
             cancel: CancelToken::new(),
             live: Mutex::new(Live {
                 stored_logs: run.logs.len(),
@@ -153,6 +170,7 @@ impl RunState {
                 marked_for: None,
                 subscribers: Vec::new(),
                 has_ended: false,
+                is_cancel_requested: false,
                 ended_as: None,
                 is_closed: false,
             }),
@@ -176,6 +194,19 @@ impl RunState {
     /// The record as it is now, without its log records.
     pub fn record(&self) -> Run {
         relock(&self.live).record()
+    }
+
+    /// The record as it is now, with the log records `logs` selects.
+    pub fn read(&self, logs: Logs) -> Run {
+        let mut live = relock(&self.live);
+        let mut run = live.record();
+        let first = match logs {
+            Logs::None => return run,
+            Logs::All => 0,
+            Logs::After(n) => n,
+        };
+        run.logs = live.run.logs.get(first..).unwrap_or_default().to_vec();
+        run
     }
 
     /// The algorithm the run runs.
@@ -215,6 +246,14 @@ impl RunState {
     /// The current status.
     pub fn status(&self) -> RunStatus {
         relock(&self.live).run.status
+    }
+
+    /// Seconds the run has been running at `now`; `None` unless running.
+    pub fn running_for(&self, now: chrono::DateTime<Utc>) -> Option<f64> {
+        let live = relock(&self.live);
+        let started = live.run.started_at.filter(|_| !live.has_ended)?;
+        let micros = (now - started).num_microseconds().unwrap_or(i64::MAX);
+        Some(micros.max(0) as f64 / 1e6)
     }
 
     /// Follows the published status: it changes once, when the run's end
@@ -286,6 +325,24 @@ impl RunState {
         live.ended_as = Some(run.status);
         live.ending = Some((run, None));
         self.mark(&mut live, Urgency::Now)
+    }
+
+    /// Asks a started run to stop at its plugin's next cancellation check.
+    /// The first request also notes it in the run's log, so that readers
+    /// and event streams see at once that the run is stopping (a plugin
+    /// that never checks runs on until it returns).
+    pub fn request_cancel(&self) {
+        let mut live = relock(&self.live);
+        if !live.has_ended && !live.is_cancel_requested {
+            live.is_cancel_requested = true;
+            live.push_log(LogRecord::now("info", "algohost", CANCEL_REQUESTED));
+            if live.marked_for.is_none() {
+                self.mark(&mut live, Urgency::Later);
+            }
+        }
+        // Under the lock: the note comes before anything the run logs as
+        // it stops.
+        self.cancel.cancel();
     }
 
     /// The status the run ends with, once that is decided (its end may
@@ -401,8 +458,7 @@ impl RunObserver for RunState {
         if live.has_ended {
             return;
         }
-        live.run.logs.push(record.clone());
-        live.publish(RunEvent::Log(record.clone()), false);
+        live.push_log(record.clone());
         if live.marked_for.is_none() {
             self.mark(&mut live, Urgency::Later);
         }

@@ -181,3 +181,93 @@ async fn a_waited_run_still_queued_when_the_wait_ends_is_stored_before_it_return
     let stored = store.get(waited.id).unwrap().unwrap();
     assert_eq!(stored.status, RunStatus::Succeeded);
 }
+
+/// Sleeps `millis` (its params' field), then ends.
+struct Sleeps;
+
+impl Invoker for Sleeps {
+    fn invoke(&self, _: &Context, params: Value) -> algohost_sdk::Result<Output> {
+        std::thread::sleep(Duration::from_millis(
+            params["millis"].as_u64().unwrap_or(0),
+        ));
+        Ok(Output::new())
+    }
+}
+
+/// Runs until cancelled.
+struct UntilCancelled;
+
+impl Invoker for UntilCancelled {
+    fn invoke(&self, ctx: &Context, _: Value) -> algohost_sdk::Result<Output> {
+        loop {
+            ctx.check()?;
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
+/// The `Retry-After` of a submission to a full queue.
+fn refused_for(service: &Service, algorithm: &str) -> Duration {
+    match service.submit(submit(algorithm)) {
+        Err(SubmitError::QueueFull { retry_after, .. }) => retry_after,
+        other => panic!("{algorithm}: not refused: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_full_lane_says_to_retry_after_its_own_runs_durations_not_the_other_lanes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path().join("runs.db")).unwrap());
+    let python = || Source::Python {
+        entry_point: "test = test:test".to_owned(),
+    };
+    let mut registry = Registry::new();
+    registry.add(manifest("echo"), Source::Builtin, Arc::new(Echo));
+    registry.add(
+        manifest("rust_held"),
+        Source::Builtin,
+        Arc::new(UntilCancelled),
+    );
+    registry.add(manifest("py_sleeps"), python(), Arc::new(Sleeps));
+    registry.add(manifest("py_held"), python(), Arc::new(UntilCancelled));
+    // One worker and one place in the queue per lane.
+    let config = ServiceConfig {
+        concurrency: 1,
+        python_concurrency: 1,
+        queue_capacity: 1,
+        ..ServiceConfig::default()
+    };
+    let service = Service::start(Arc::new(registry), Arc::new(NoData), store, config).unwrap();
+    let long = Duration::from_secs(30);
+
+    // Quick Rust runs end by the dozen.
+    for _ in 0..20 {
+        let run = service.submit_and_wait(submit("echo"), long).await.unwrap();
+        assert_eq!(run.status, RunStatus::Succeeded);
+    }
+    // A Rust run holds its lane's worker while a Python run takes 1.5 s.
+    let rust_held = service.submit(submit("rust_held")).unwrap();
+    let slow = Submit {
+        params: json!({"millis": 1500}),
+        ..submit("py_sleeps")
+    };
+    let slow = service.submit_and_wait(slow, long).await.unwrap();
+    assert_eq!(slow.status, RunStatus::Succeeded);
+
+    // Python runs take 1.5 s: with one waiting for the one worker, the
+    // queue moves in 2 × 1.5 s.
+    let py_held = service.submit(submit("py_held")).unwrap();
+    let py_waiting = service.submit(submit("py_held")).unwrap();
+    let python_wait = refused_for(&service, "py_held");
+    assert!(python_wait >= Duration::from_secs(3), "{python_wait:?}");
+    // Rust runs ended at once, but the one running has run for 1.5 s.
+    let rust_waiting = service.submit(submit("echo")).unwrap();
+    let rust_wait = refused_for(&service, "echo");
+    assert!(rust_wait >= Duration::from_secs(3), "{rust_wait:?}");
+
+    for id in [rust_held.id, py_held.id, py_waiting.id] {
+        service.cancel(id).await.unwrap();
+    }
+    let run = service.wait(rust_waiting.id, long).await.unwrap().unwrap();
+    assert_eq!(run.status, RunStatus::Succeeded);
+}

@@ -50,6 +50,18 @@ pub struct RunQuery {
     pub before: Option<Uuid>,
 }
 
+/// Which log records a read of one run has ([`Store::read`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Logs {
+    /// Every record.
+    All,
+    /// None: the run's record alone, which costs the same however much
+    /// it logged.
+    None,
+    /// The records after the first `n` (a reader that has those).
+    After(usize),
+}
+
 /// What the store did with runs left unfinished by a previous process.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Recovered {
@@ -75,6 +87,17 @@ pub enum Deletion {
     NotFound,
     /// The run has not ended (this status): nothing was deleted.
     Unfinished(RunStatus),
+}
+
+/// What [`Store::end_unheld`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unheld {
+    /// The run's end is written; this node holds it.
+    Ended,
+    /// Another live node holds the run: nothing was written.
+    HeldElsewhere,
+    /// The run had already ended (this status): nothing was written.
+    AlreadyEnded(RunStatus),
 }
 
 /// What the node taking over runs ([`Store::reclaim`]) can do with an
@@ -163,16 +186,21 @@ pub trait Store: Send + Sync {
         self.apply(&[Change::PutFrame(id, name, frame)])
     }
     /// One run with its logs.
-    fn get(&self, id: Uuid) -> Result<Option<Run>, StoreError>;
+    fn get(&self, id: Uuid) -> Result<Option<Run>, StoreError> {
+        self.read(id, Logs::All)
+    }
+    /// One run with the log records `logs` selects.
+    fn read(&self, id: Uuid, logs: Logs) -> Result<Option<Run>, StoreError>;
     /// Runs, newest first, without their logs.
     fn list(&self, query: &RunQuery) -> Result<Vec<Run>, StoreError>;
     /// An output frame of a run.
     fn frame(&self, id: Uuid, name: &str) -> Result<Option<DataFrame>, StoreError>;
-    /// Deletes up to `limit` runs that have ended and were created before
-    /// `created_before`, with their log records, output frames and
-    /// idempotency keys; how many it deleted.
-    fn prune(&self, created_before: DateTime<Utc>, limit: usize) -> Result<usize, StoreError> {
-        let _ = (created_before, limit);
+    /// Deletes up to `limit` runs that ended before `ended_before`, oldest
+    /// first, with their log records, output frames and idempotency keys;
+    /// how many it deleted. A run that ended recently is kept however long
+    /// ago it was created (it ran, or waited, for long).
+    fn prune(&self, ended_before: DateTime<Utc>, limit: usize) -> Result<usize, StoreError> {
+        let _ = (ended_before, limit);
         Ok(0)
     }
     /// Whether the store takes writes: the [`StoreError::Unwritable`] of its
@@ -207,7 +235,8 @@ pub trait Store: Send + Sync {
     fn leave(&self);
     /// Writes the end of an unfinished run that no live node runs: one
     /// this node left queued (at shutdown), or one of a gone node (this
-    /// node holds it from now on). `false`, writing nothing, when another
-    /// live node holds the run: ask that node.
-    fn end_unheld(&self, run: &Run) -> Result<bool, StoreError>;
+    /// node holds it from now on). Writes nothing when another live node
+    /// holds the run (ask that node), or when it has ended meanwhile (of
+    /// concurrent ends, one is written).
+    fn end_unheld(&self, run: &Run) -> Result<Unheld, StoreError>;
 }

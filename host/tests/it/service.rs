@@ -12,7 +12,7 @@ use algohost::runner::{Run, RunError, RunStatus};
 use algohost::service::{CancelError, RunEvent, Service, ServiceConfig, Submit, SubmitError};
 use algohost::sources::builtin;
 use algohost::store::sqlite::SqliteStore;
-use algohost::store::{RunQuery, Store, StoreError};
+use algohost::store::{Logs, RunQuery, Store, StoreError};
 use algohost_sdk::prelude::*;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -222,10 +222,11 @@ async fn a_cancelled_queued_run_never_starts_and_a_running_one_stops() {
     let cancelled = service.cancel(waiting.id).await.unwrap();
     assert_eq!(cancelled.status, RunStatus::Cancelled);
     assert_eq!(cancelled.error, Some(RunError::cancelled()));
-    let err = service.cancel(waiting.id).await.unwrap_err();
+    // Cancelled again (a client retrying): the run as it ended, once.
+    let again = service.cancel(waiting.id).await.unwrap();
     assert_eq!(
-        err.to_string(),
-        format!("run {} already ended as cancelled", waiting.id)
+        (again.status, again.finished_at),
+        (RunStatus::Cancelled, cancelled.finished_at)
     );
 
     service.cancel(running.id).await.unwrap();
@@ -243,6 +244,76 @@ async fn a_cancelled_queued_run_never_starts_and_a_running_one_stops() {
         Err(CancelError::NotFound(_))
     ));
     assert_eq!(service.metrics().finished.get("cancelled"), Some(&2));
+}
+
+#[tokio::test]
+async fn a_running_run_asked_to_cancel_says_so_in_its_log_at_once_even_if_its_plugin_never_checks()
+{
+    let dir = tempfile::tempdir().unwrap();
+    let service = start(dir.path(), config(1, 2));
+    // Runs 3 s without checking for cancellation.
+    let run = service
+        .submit(submit("test_loops", json!({"cooperative": false})))
+        .unwrap();
+    // Once it has logged and reported progress, it only loops.
+    let mut events = service.subscribe(run.id).unwrap().unwrap();
+    while !matches!(events.recv().await, Some(RunEvent::Progress { .. })) {}
+
+    let asked = service.cancel(run.id).await.unwrap();
+    assert_eq!(asked.status, RunStatus::Running);
+    let requested = "cancellation requested; the plugin stops at its next cancellation check \
+                     (ctx.check() or ctx.is_cancelled())";
+    let last = asked.logs.last().unwrap();
+    assert_eq!(
+        (
+            last.level.as_str(),
+            last.target.as_str(),
+            last.message.as_str()
+        ),
+        ("info", "algohost", requested)
+    );
+    // Readers see it while the run goes on, and so do event streams.
+    let now = service.get(run.id).unwrap().unwrap();
+    assert_eq!(now.status, RunStatus::Running);
+    assert_eq!(now.logs.last().unwrap().message, requested);
+    let logged = loop {
+        match events.recv().await.unwrap() {
+            RunEvent::Log(record) => break record.message,
+            RunEvent::Status { status } => assert!(!status.is_finished(), "{status}"),
+            RunEvent::Progress { .. } => {}
+        }
+    };
+    assert_eq!(logged, requested);
+    // Asked again: noted once.
+    service.cancel(run.id).await.unwrap();
+
+    // The plugin finished without checking: its result is kept, and its
+    // log says both.
+    let ended = finished(&service, run.id).await;
+    assert_eq!(ended.status, RunStatus::Succeeded);
+    let messages: Vec<&str> = ended.logs.iter().map(|l| l.message.as_str()).collect();
+    assert_eq!(
+        messages,
+        [
+            "looping",
+            requested,
+            "the run was asked to cancel but its plugin finished without checking \
+             (ctx.check() or ctx.is_cancelled()); its result is kept"
+        ]
+    );
+    let err = service.cancel(run.id).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("run {} already ended as succeeded", run.id)
+    );
+    // A reader may take the record alone, or the log records it lacks.
+    let record = service.read(run.id, Logs::None).unwrap().unwrap();
+    assert_eq!(
+        (record.status, record.logs.len()),
+        (RunStatus::Succeeded, 0)
+    );
+    let rest = service.read(run.id, Logs::After(1)).unwrap().unwrap();
+    assert_eq!(rest.logs, ended.logs[1..]);
 }
 
 #[tokio::test]
@@ -465,25 +536,31 @@ async fn shutdown_waits_its_grace_then_marks_running_runs_interrupted() {
 }
 
 #[test]
-fn a_service_keeping_runs_for_a_week_deletes_older_ended_runs() {
+fn a_service_keeping_runs_for_a_week_deletes_runs_that_ended_more_than_a_week_ago() {
     let dir = tempfile::tempdir().unwrap();
-    let ended_days_ago = |store: &SqliteStore, days: i64| {
-        let t = chrono::Utc::now() - chrono::Duration::days(days);
+    // A run created `created` days ago that ended `ended` days ago.
+    let run_of = |store: &SqliteStore, created: i64, ended: i64| {
+        let days_ago = |days: i64| chrono::Utc::now() - chrono::Duration::days(days);
         let mut run = Run::queued(&algohost_sdk::Manifest::new("resample", "0.1.0"), json!({}));
         run.id = Uuid::new_v7(uuid::Timestamp::from_unix(
             uuid::NoContext,
-            t.timestamp() as u64,
+            days_ago(created).timestamp() as u64,
             0,
         ));
+        run.created_at = days_ago(created);
         store.create(&run, None).unwrap();
         run.status = RunStatus::Succeeded;
-        run.finished_at = Some(t);
+        run.finished_at = Some(days_ago(ended));
         store.update(&run).unwrap();
         run.id
     };
-    let (old, recent) = {
+    let (old, recent, long) = {
         let store = SqliteStore::open(dir.path().join("runs.db")).unwrap();
-        (ended_days_ago(&store, 8), ended_days_ago(&store, 6))
+        (
+            run_of(&store, 8, 8),
+            run_of(&store, 6, 6),
+            run_of(&store, 9, 0),
+        )
     };
     let service = start(
         dir.path(),
@@ -494,4 +571,6 @@ fn a_service_keeping_runs_for_a_week_deletes_older_ended_runs() {
     );
     assert!(service.get(old).unwrap().is_none(), "kept past a week");
     assert!(service.get(recent).unwrap().is_some());
+    // Created 9 days ago, it ended today: a week from its end is left.
+    assert!(service.get(long).unwrap().is_some(), "deleted as it ended");
 }

@@ -3,7 +3,9 @@
 
 use algohost::runner::{Run, RunError, RunStatus};
 use algohost::store::sqlite::SqliteStore;
-use algohost::store::{Capability, MAX_INTERRUPTIONS, Recovered, RunQuery, Store, StoreError};
+use algohost::store::{
+    Capability, Logs, MAX_INTERRUPTIONS, Recovered, RunQuery, Store, StoreError, Unheld,
+};
 use algohost_sdk::Manifest;
 use algohost_sdk::logging::LogRecord;
 use algohost_sdk::polars::prelude::*;
@@ -95,6 +97,18 @@ fn a_finished_run_its_logs_and_frames_survive_reopening_the_file() {
     assert_eq!(got.finished_at, run.finished_at);
     let messages: Vec<_> = got.logs.iter().map(|l| l.message.as_str()).collect();
     assert_eq!(messages, ["first", "second", "third"]);
+    // A reader that has some records reads the rest; one that wants none
+    // reads the record alone.
+    let read = |logs| {
+        let got = store.read(run.id, logs).unwrap().unwrap();
+        assert_eq!(got.summary, json!({"sum": 4.0}));
+        got.logs.into_iter().map(|l| l.message).collect::<Vec<_>>()
+    };
+    assert_eq!(read(Logs::After(1)), ["second", "third"]);
+    assert_eq!(read(Logs::After(0)), ["first", "second", "third"]);
+    assert!(read(Logs::After(3)).is_empty());
+    assert!(read(Logs::After(usize::MAX)).is_empty());
+    assert!(read(Logs::None).is_empty());
     assert!(store.frame(run.id, "sum").unwrap().unwrap().equals(&frame));
     assert!(store.frame(run.id, "other").unwrap().is_none());
     assert!(store.get(uuid::Uuid::now_v7()).unwrap().is_none());
@@ -455,7 +469,11 @@ fn runs_of_a_live_handle_are_left_alone_and_taken_over_once_it_is_gone() {
     );
     let mut cancelled = waiting.clone();
     cancelled.status = RunStatus::Cancelled;
-    assert!(!second.end_unheld(&cancelled).unwrap());
+    cancelled.finished_at = Some(Utc::now());
+    assert_eq!(
+        second.end_unheld(&cancelled).unwrap(),
+        Unheld::HeldElsewhere
+    );
     assert_eq!(
         second.get(waiting.id).unwrap().unwrap().status,
         RunStatus::Queued
@@ -477,11 +495,20 @@ fn runs_of_a_live_handle_are_left_alone_and_taken_over_once_it_is_gone() {
     let third = open(&dir);
     let (recovered, queued_now) = third.reclaim(&runs_all).unwrap();
     assert_eq!((recovered, queued_now.len()), (Recovered::default(), 0));
-    assert!(!third.end_unheld(&cancelled).unwrap());
-    assert!(second.end_unheld(&cancelled).unwrap());
+    assert_eq!(third.end_unheld(&cancelled).unwrap(), Unheld::HeldElsewhere);
+    assert_eq!(second.end_unheld(&cancelled).unwrap(), Unheld::Ended);
+    let ended = third.get(waiting.id).unwrap().unwrap();
+    assert_eq!(ended.status, RunStatus::Cancelled);
+    // Of two ends, the first is written: a second finds it ended.
+    let mut later = cancelled.clone();
+    later.finished_at = Some(Utc::now() + chrono::Duration::seconds(1));
     assert_eq!(
-        third.get(waiting.id).unwrap().unwrap().status,
-        RunStatus::Cancelled
+        second.end_unheld(&later).unwrap(),
+        Unheld::AlreadyEnded(RunStatus::Cancelled)
+    );
+    assert_eq!(
+        second.get(waiting.id).unwrap().unwrap().finished_at,
+        ended.finished_at
     );
 }
 
@@ -617,44 +644,48 @@ fn a_damaged_store_says_how_to_restore_or_recover_it() {
 }
 
 #[test]
-fn prune_deletes_ended_runs_created_before_the_cutoff_and_keeps_the_rest() {
+fn prune_deletes_runs_that_ended_before_the_cutoff_and_keeps_those_that_ended_since() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);
-    let days_ago = |days: i64| {
-        let t = Utc::now() - chrono::Duration::days(days);
-        uuid::Uuid::new_v7(uuid::Timestamp::from_unix(
-            uuid::NoContext,
-            t.timestamp() as u64,
-            0,
-        ))
-    };
-    let make = |days: i64, status: RunStatus| {
+    let days_ago = |days: i64| Utc::now() - chrono::Duration::days(days);
+    // A run created `created` days ago, ended `ended` days ago (if given).
+    let make = |created: i64, ended: Option<i64>, status: RunStatus| {
         let mut run = queued("a_alg");
-        run.id = days_ago(days);
+        run.id = uuid::Uuid::new_v7(uuid::Timestamp::from_unix(
+            uuid::NoContext,
+            days_ago(created).timestamp() as u64,
+            0,
+        ));
+        run.created_at = days_ago(created);
         let run = store.create(&run, None).unwrap();
-        if status.is_finished() {
-            let mut ended = run.clone();
-            ended.status = status;
-            ended.finished_at = Some(Utc::now());
-            store.update(&ended).unwrap();
+        if let Some(ended) = ended {
+            let mut ended_run = run.clone();
+            ended_run.status = status;
+            ended_run.finished_at = Some(days_ago(ended));
+            store.update(&ended_run).unwrap();
         }
         run.id
     };
     let old_ended = [
-        make(30, RunStatus::Succeeded),
-        make(20, RunStatus::Failed),
-        make(10, RunStatus::Cancelled),
+        make(30, Some(29), RunStatus::Succeeded),
+        make(20, Some(20), RunStatus::Failed),
+        make(10, Some(8), RunStatus::Cancelled),
     ];
-    let old_queued = make(30, RunStatus::Queued);
-    let recent = make(1, RunStatus::Succeeded);
-    let week_ago = Utc::now() - chrono::Duration::days(7);
+    let old_queued = make(30, None, RunStatus::Queued);
+    // Ran (or waited) for weeks, ended yesterday, an hour ago: kept.
+    let long_run = make(30, Some(1), RunStatus::Succeeded);
+    let long_queued = make(40, Some(0), RunStatus::Cancelled);
+    let recent = make(1, Some(1), RunStatus::Succeeded);
+    let week_ago = days_ago(7);
     // A batch at a time, oldest first.
     assert_eq!(store.prune(week_ago, 2).unwrap(), 2);
     assert!(store.get(old_ended[0]).unwrap().is_none());
     assert!(store.get(old_ended[2]).unwrap().is_some());
     assert_eq!(store.prune(week_ago, 500).unwrap(), 1);
     assert_eq!(store.prune(week_ago, 500).unwrap(), 0);
-    // What has not ended, or is recent, stays.
-    assert!(store.get(old_queued).unwrap().is_some());
-    assert!(store.get(recent).unwrap().is_some());
+    assert!(old_ended.iter().all(|id| store.get(*id).unwrap().is_none()));
+    // What has not ended, or ended within the week, stays.
+    for id in [old_queued, long_run, long_queued, recent] {
+        assert!(store.get(id).unwrap().is_some(), "{id} was deleted");
+    }
 }

@@ -20,15 +20,15 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, param
 use uuid::Uuid;
 
 use super::{
-    Capability, Change, Deletion, MAX_INTERRUPTIONS, Recovered, RunQuery, Store, StoreError,
-    interrupted_notice, interrupted_too_often,
+    Capability, Change, Deletion, Logs, MAX_INTERRUPTIONS, Recovered, RunQuery, Store, StoreError,
+    Unheld, interrupted_notice, interrupted_too_often,
 };
 use crate::runner::{Run, RunError, RunStatus};
 use checkpointer::Checkpointer;
 use nodes::{Liveness, Node};
 use rows::{
-    EncodedChange, NewRun, RunChange, append_logs, decode_frame, json_text, load_run, run_columns,
-    run_from_row, timestamp,
+    EncodedChange, NewRun, RunChange, append_logs, decode_frame, json_text, load_run, read_run,
+    run_columns, run_from_row, timestamp,
 };
 use writer::Writer;
 
@@ -214,8 +214,8 @@ impl Store for SqliteStore {
         })
     }
 
-    fn get(&self, id: Uuid) -> Result<Option<Run>, StoreError> {
-        load_run(&lock(&self.reader), &id.to_string())
+    fn read(&self, id: Uuid, logs: Logs) -> Result<Option<Run>, StoreError> {
+        read_run(&lock(&self.reader), &id.to_string(), logs)
     }
 
     fn list(&self, query: &RunQuery) -> Result<Vec<Run>, StoreError> {
@@ -408,26 +408,33 @@ impl Store for SqliteStore {
         })
     }
 
-    fn prune(&self, created_before: DateTime<Utc>, limit: usize) -> Result<usize, StoreError> {
-        // Run ids are UUIDv7, ordered by creation time: the primary key
-        // finds the old runs without a scan.
-        let millis = u64::try_from(created_before.timestamp_millis()).unwrap_or(0);
-        let cutoff = Uuid::new_v7(uuid::Timestamp::from_unix(
+    fn prune(&self, ended_before: DateTime<Utc>, limit: usize) -> Result<usize, StoreError> {
+        // A run ends after it is created, and run ids are UUIDv7, ordered by
+        // creation time: the runs that ended before the cutoff are among
+        // those created before it, which the primary key walks oldest first
+        // without a scan. Of those, the walk passes over the runs kept (not
+        // ended, or ended since the cutoff): the few that were queued or
+        // running at the cutoff, and are long ones.
+        let millis = u64::try_from(ended_before.timestamp_millis()).unwrap_or(0);
+        let created_before = Uuid::new_v7(uuid::Timestamp::from_unix(
             uuid::NoContext,
             millis / 1000,
             (millis % 1000) as u32 * 1_000_000,
         ))
         .to_string();
+        let ended_before = timestamp(&ended_before);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.writer.write(move |conn| {
             // Logs, frames and idempotency keys go with them (ON DELETE
-            // CASCADE).
+            // CASCADE). Timestamps are stored in one fixed-width format, so
+            // they compare as text; an ended run without an end (written
+            // by no version) counts from its creation.
             conn.prepare_cached(&format!(
                 "DELETE FROM runs WHERE id IN (SELECT id FROM runs WHERE id < ?1 AND NOT ({}) \
-                 ORDER BY id LIMIT ?2)",
+                 AND IFNULL(finished_at, created_at) < ?2 ORDER BY id LIMIT ?3)",
                 schema::UNFINISHED
             ))
-            .and_then(|mut stmt| stmt.execute(params![cutoff, limit]))
+            .and_then(|mut stmt| stmt.execute(params![created_before, ended_before, limit]))
             .map_err(backend("deleting old runs"))
         })
     }
@@ -436,29 +443,38 @@ impl Store for SqliteStore {
         self.node.leave();
     }
 
-    fn end_unheld(&self, run: &Run) -> Result<bool, StoreError> {
+    fn end_unheld(&self, run: &Run) -> Result<Unheld, StoreError> {
         let change = RunChange::of(run)?;
         let node = self.node.clone();
         self.writer.write(move |conn| {
-            let owner: Option<Option<String>> = conn
-                .prepare_cached("SELECT owner FROM runs WHERE id = ?1")
-                .and_then(|mut stmt| stmt.query_row([change.id()], |row| row.get(0)).optional())
+            let held: Option<(String, Option<String>)> = conn
+                .prepare_cached("SELECT status, owner FROM runs WHERE id = ?1")
+                .and_then(|mut stmt| {
+                    stmt.query_row([change.id()], |row| Ok((row.get(0)?, row.get(1)?)))
+                        .optional()
+                })
                 .map_err(backend("reading a run's node"))?;
-            let Some(owner) = owner else {
+            let Some((status, owner)) = held else {
                 return Err(StoreError::Backend(format!(
                     "no run with id {}",
                     change.id()
                 )));
             };
+            let status: RunStatus = status
+                .parse()
+                .map_err(|e| corrupt(format!("status of run {}: {e}", change.id())))?;
+            if status.is_finished() {
+                return Ok(Unheld::AlreadyEnded(status));
+            }
             let is_mine = owner.as_deref() == Some(node.id());
             if !is_mine && node.liveness(owner.as_deref()) == Liveness::Alive {
-                return Ok(false);
+                return Ok(Unheld::HeldElsewhere);
             }
             change.update(conn)?;
             conn.prepare_cached("UPDATE runs SET owner = ?2 WHERE id = ?1")
                 .and_then(|mut stmt| stmt.execute([change.id(), node.id()]))
                 .map_err(backend("taking over a run"))?;
-            Ok(true)
+            Ok(Unheld::Ended)
         })
     }
 }

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::{backend, corrupt};
 use crate::runner::{Run, RunError};
-use crate::store::{Change, StoreError};
+use crate::store::{Change, Logs, StoreError};
 
 /// The format of stored frames; the `format` column leaves room for others.
 pub(super) const FRAME_FORMAT: &str = "arrow_ipc_stream";
@@ -327,6 +327,11 @@ pub(super) fn run_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Run, StoreE
 
 /// One run with its logs, through either connection.
 pub(super) fn load_run(conn: &Connection, id: &str) -> Result<Option<Run>, StoreError> {
+    read_run(conn, id, Logs::All)
+}
+
+/// One run with the log records `logs` selects, through either connection.
+pub(super) fn read_run(conn: &Connection, id: &str, logs: Logs) -> Result<Option<Run>, StoreError> {
     let Some(run) = conn
         .prepare_cached(SELECT_RUN)
         .and_then(|mut stmt| stmt.query_row([id], run_from_row).optional())
@@ -335,11 +340,18 @@ pub(super) fn load_run(conn: &Connection, id: &str) -> Result<Option<Run>, Store
         return Ok(None);
     };
     let mut run = run?;
+    // A run's records are numbered from 0 with no gaps (`append_logs`):
+    // those after the first n start at n, which the key finds.
+    let first = match logs {
+        Logs::None => return Ok(Some(run)),
+        Logs::All => 0,
+        Logs::After(n) => i64::try_from(n).unwrap_or(i64::MAX),
+    };
     let mut stmt = conn
-        .prepare_cached("SELECT record FROM logs WHERE run_id = ?1 ORDER BY seq")
+        .prepare_cached("SELECT record FROM logs WHERE run_id = ?1 AND seq >= ?2 ORDER BY seq")
         .map_err(backend("reading logs"))?;
     let records = stmt
-        .query_map([id], |row| row.get::<_, String>(0))
+        .query_map(params![id, first], |row| row.get::<_, String>(0))
         .map_err(backend("reading logs"))?;
     for record in records {
         let record = record.map_err(backend("reading logs"))?;

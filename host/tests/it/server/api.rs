@@ -141,7 +141,7 @@ fn a_problem_cuts_long_names_from_the_request_short() {
     let detail = reply.problem(400)["detail"].as_str().unwrap().to_owned();
     assert!(reply.body.len() < 2_000, "{} bytes", reply.body.len());
     assert!(
-        detail.contains(&format!("unknown field `{}…`", "x".repeat(99))),
+        detail.contains(&format!("unknown field '{}…'", "x".repeat(99))),
         "{detail}"
     );
 }
@@ -246,14 +246,14 @@ fn malformed_requests_get_problems_that_say_what_is_wrong() {
     let misnamed = server.post("/runs", &json!({"name": "resample", "params": {}}));
     assert_eq!(
         misnamed.problem(400)["detail"],
-        "the body: unknown field `name`, expected one of `algorithm`, `params`, `timeout`"
+        "the body: unknown field 'name', expected one of 'algorithm', 'params', 'timeout'"
     );
     // An unknown query parameter is a mistake to show, not to ignore.
     let cursor = server.get("/runs?cursor=abc").problem(400);
     assert_eq!(
         cursor["detail"],
-        "query parameter cursor: unknown field `cursor`, expected one of `status`, \
-         `algorithm`, `limit`, `before`"
+        "query parameter cursor: unknown field 'cursor', expected one of 'status', \
+         'algorithm', 'limit', 'before'"
     );
     server.get("/algorithms?name=resample").problem(400);
     for path in ["/algorithms/resample?version=1", "/data-points/1?verbose"] {

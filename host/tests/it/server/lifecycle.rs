@@ -94,7 +94,7 @@ fn a_run_waited_for_answers_200_with_its_summary_and_outputs_in_every_format() {
         bad["detail"]
             .as_str()
             .unwrap()
-            .contains("unknown field `fromat`"),
+            .contains("unknown field 'fromat'"),
         "{bad}"
     );
     // Parquet goes by three names; each gets it, as its registered type.
@@ -342,23 +342,24 @@ fn events_stream_progress_in_order_logs_and_the_final_status() {
             .contains("the data source is gone")
     );
     // Run endpoints refuse query parameters they do not take.
-    for path in [
-        format!("/runs/{id}?verbose=1"),
-        format!("/runs/{id}/events?since=3"),
-    ] {
-        let bad = server.get(&path).problem(400);
-        assert!(
-            bad["detail"]
-                .as_str()
-                .unwrap()
-                .contains("; this endpoint takes none"),
-            "{path}: {bad}"
-        );
-    }
+    let bad = server
+        .get(&format!("/runs/{id}/events?since=3"))
+        .problem(400);
+    assert!(
+        bad["detail"]
+            .as_str()
+            .unwrap()
+            .contains("; this endpoint takes none"),
+        "{bad}"
+    );
 }
 
+/// The log record of a run asked to cancel while it runs.
+const CANCEL_REQUESTED: &str = "cancellation requested; the plugin stops at its next cancellation \
+     check (ctx.check() or ctx.is_cancelled())";
+
 #[test]
-fn cancel_stops_a_running_run_and_refuses_a_finished_one() {
+fn cancel_stops_a_running_run_noting_it_in_its_log_and_a_cancelled_run_is_cancelled_again() {
     let scratch = Scratch::new();
     let server = scratch.start(&[]);
 
@@ -381,10 +382,17 @@ fn cancel_stops_a_running_run_and_refuses_a_finished_one() {
         cancel.header("location"),
         Some(format!("/runs/{id}").as_str())
     );
-    // Every answer about one run has the same keys: logs too.
+    // Every answer about one run has the same keys: logs too, the last of
+    // which says that the run was asked to stop.
     let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
     assert_eq!(keys(&cancel.json()), keys(&reply.json()));
-    assert!(cancel.json()["logs"].is_array());
+    let noted = cancel.json()["logs"].as_array().unwrap().last().cloned();
+    let noted = noted.unwrap();
+    assert_eq!(
+        (&noted["level"], &noted["target"], &noted["message"]),
+        (&json!("info"), &json!("algohost"), &json!(CANCEL_REQUESTED)),
+        "{noted}"
+    );
     assert!(
         reply.json()["timeout"].is_null(),
         "no timeout asked, none set"
@@ -392,12 +400,29 @@ fn cancel_stops_a_running_run_and_refuses_a_finished_one() {
     let run = server.wait_for(&id, |s| s != "running");
     assert_eq!(run["status"], "cancelled");
     assert_eq!(keys(&run), keys(&reply.json()));
-    let again = server
-        .post(&format!("/runs/{id}/cancel"), &json!({}))
+    let notes = run["logs"].as_array().unwrap().iter();
+    assert_eq!(
+        notes.filter(|l| l["message"] == CANCEL_REQUESTED).count(),
+        1
+    );
+    // Cancelled again (a client retrying): 200 with the run as it ended.
+    let again = server.post(&format!("/runs/{id}/cancel"), &json!({}));
+    assert_eq!(again.status, 200, "{}", again.text());
+    assert_eq!(again.json(), run);
+    // A run that ended otherwise stays as it ended.
+    let succeeded = server.send(
+        server
+            .req(Method::POST, "/runs")
+            .header("prefer", "wait=30")
+            .json(&json!({"algorithm": "peak_shaving", "params": peak_params()})),
+    );
+    let succeeded = succeeded.json()["id"].as_str().unwrap().to_owned();
+    let refused = server
+        .post(&format!("/runs/{succeeded}/cancel"), &json!({}))
         .problem(409);
-    assert!(
-        again["detail"].as_str().unwrap().contains("cancelled"),
-        "{again}"
+    assert_eq!(
+        refused["detail"],
+        format!("run {succeeded} already ended as succeeded")
     );
     server
         .post(
@@ -432,7 +457,7 @@ fn cancel_stops_a_running_run_and_refuses_a_finished_one() {
 }
 
 #[test]
-fn of_two_cancels_of_a_queued_run_at_once_one_cancels_it_and_the_other_is_refused() {
+fn two_cancels_of_a_queued_run_at_once_both_answer_the_run_one_of_them_cancelled() {
     let scratch = Scratch::new();
     let server = scratch.start(&["--concurrency", "1", "--queue", "64"]);
     // The only worker is busy: the runs below stay queued.
@@ -454,29 +479,118 @@ fn of_two_cancels_of_a_queued_run_at_once_one_cancels_it_and_the_other_is_refuse
             let second = scope.spawn(cancel);
             vec![first.join().unwrap(), second.join().unwrap()]
         });
-        let ok: Vec<&Value> = replies
-            .iter()
-            .filter(|(status, _)| *status == 200)
-            .map(|(_, body)| body)
-            .collect();
-        assert_eq!(ok.len(), 1, "exactly one cancel succeeds: {replies:?}");
-        assert_eq!(ok[0]["status"], "cancelled", "{replies:?}");
-        assert_eq!(ok[0]["error"]["kind"], "cancelled", "{replies:?}");
-        let (status, refused) = replies.iter().find(|(s, _)| *s != 200).unwrap();
-        assert_eq!(*status, 409, "{replies:?}");
-        assert_eq!(
-            refused["detail"],
-            format!("run {id} already ended as cancelled"),
-            "{replies:?}"
-        );
-        // Whoever asks next sees it cancelled too.
-        assert_eq!(
-            server.get(&format!("/runs/{id}")).json()["status"],
-            "cancelled"
-        );
+        for (status, run) in &replies {
+            assert_eq!(*status, 200, "{replies:?}");
+            assert_eq!(run["status"], "cancelled", "{replies:?}");
+            assert_eq!(run["error"]["kind"], "cancelled", "{replies:?}");
+        }
+        // One of them ended it: both answers are that one end (the same
+        // finished_at), and so is what whoever asks next sees.
+        assert_eq!(replies[0].1, replies[1].1);
+        assert_eq!(server.get(&format!("/runs/{id}")).json(), replies[0].1);
     }
     let stopped = server.post(&format!("/runs/{blocker}/cancel"), &json!({}));
     assert_eq!(stopped.status, 202, "{}", stopped.text());
+}
+
+#[test]
+fn a_run_is_read_with_all_its_log_records_only_those_after_the_nth_or_none() {
+    let scratch = Scratch::new();
+    let server = scratch.start(&[]);
+    let reply = server.send(
+        server
+            .req(Method::POST, "/runs")
+            .header("prefer", "wait=30")
+            .json(&json!({"algorithm": "peak_shaving", "params": peak_params()})),
+    );
+    let id = reply.json()["id"].as_str().unwrap().to_owned();
+    let read = |query: &str| {
+        let reply = server.get(&format!("/runs/{id}{query}"));
+        assert_eq!(reply.status, 200, "{query}: {}", reply.text());
+        reply.json()
+    };
+    let full = read("");
+    let logs = full["logs"].as_array().unwrap().clone();
+    assert!(!logs.is_empty());
+    assert_eq!(read("?logs=all"), full);
+    // A poll of the status alone: the same run, without its log.
+    let mut without = full.clone();
+    without.as_object_mut().unwrap().remove("logs");
+    assert_eq!(read("?logs=none"), without);
+    // A reader that has N records reads the rest.
+    for after in [0, 1, logs.len(), logs.len() + 5] {
+        let rest = &logs[after.min(logs.len())..];
+        assert_eq!(read(&format!("?logs_after={after}"))["logs"], json!(rest));
+    }
+
+    // So does a reader of a run that is running.
+    let running = server.submit("waits_for_cancel", json!({}));
+    server.wait_for(&running, |s| s == "running");
+    let cancel = server.post(&format!("/runs/{running}/cancel"), &json!({}));
+    assert!([200, 202].contains(&cancel.status), "{}", cancel.text());
+    let seen = cancel.json()["logs"].as_array().unwrap().len();
+    let noted = server
+        .get(&format!("/runs/{running}?logs_after={}", seen - 1))
+        .json();
+    assert_eq!(noted["logs"][0]["message"], CANCEL_REQUESTED, "{noted}");
+    let status = server.get(&format!("/runs/{running}?logs=none")).json();
+    assert!(status.get("logs").is_none(), "{status}");
+
+    for (query, detail) in [
+        ("?logs=some", "logs: 'some' is not one of all, none"),
+        (
+            "?logs_after=-1",
+            "logs_after must be a whole number of log records (those already read), got '-1'",
+        ),
+        (
+            "?logs=none&logs_after=2",
+            "logs=none and logs_after cannot go together: give logs=none for no log records, \
+             or logs_after=N for those after the N-th",
+        ),
+    ] {
+        let bad = server.get(&format!("/runs/{id}{query}")).problem(400);
+        assert_eq!(bad["detail"], detail, "{query}");
+    }
+    // An unknown parameter is named, with those the endpoint takes.
+    let bad = server.get(&format!("/runs/{id}?verbose=1")).problem(400);
+    let detail = bad["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with("query parameter verbose: unknown field")
+            && detail.contains("logs")
+            && detail.contains("logs_after"),
+        "{detail}"
+    );
+}
+
+#[test]
+fn prefer_wait_0_waits_not_at_all_and_one_too_long_for_64_bits_is_capped() {
+    let scratch = Scratch::new();
+    let server = scratch.start_with_env(&[], &[("ALGOHOST_REQUEST_TIMEOUT_SECS", "3")]);
+    let post = |prefer: &str| {
+        server.send(
+            server
+                .req(Method::POST, "/runs")
+                .header("prefer", prefer)
+                .json(&json!({"algorithm": "waits_for_cancel"})),
+        )
+    };
+    // As without Prefer: answered at once, no wait applied.
+    let at_once = post("wait=0");
+    assert_eq!(at_once.status, 202, "{}", at_once.text());
+    assert_eq!(at_once.header("preference-applied"), None);
+    // As long a wait as any other beyond the cap: the cap.
+    let capped = post("wait=18446744073709551616");
+    assert_eq!(capped.status, 202, "{}", capped.text());
+    assert_eq!(capped.header("preference-applied"), Some("wait=2"));
+    for reply in [at_once, capped] {
+        let id = reply.json()["id"].as_str().unwrap().to_owned();
+        let stopped = server.send(
+            server
+                .req(Method::POST, &format!("/runs/{id}/cancel"))
+                .header("prefer", "wait=0"),
+        );
+        assert_eq!(stopped.header("preference-applied"), None);
+    }
 }
 
 #[test]
