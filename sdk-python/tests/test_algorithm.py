@@ -6,12 +6,14 @@ running decorated functions through the host is in ``test_host.py``.
 
 from __future__ import annotations
 
+import datetime
 import logging
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 
 import algohost
 import algohost._logging
+import numpy as np
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 import polars as pl
 import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
@@ -584,25 +586,77 @@ def test_other_return_values_are_refused(value: object, message: str) -> None:
     assert "algohost.Output(summary=..., frames={...}) or None" in str(e.value)
 
 
+def test_a_summary_takes_what_params_take() -> None:
+    # As params: numpy scalars and arrays, dates, datetimes with a time zone
+    # (a pandas Timestamp too), as pydantic's model_dump(mode="json") has them.
+    @algohost.algorithm
+    def f(ctx: algohost.Context) -> dict[Any, Any]:
+        return {
+            "peak": np.float64(3.25),
+            "n": np.int64(4),
+            "ok": np.bool_(True),
+            "values": np.array([1.5, 2.0]),
+            "at": pd.Timestamp("2026-05-20", tz="Europe/Berlin"),
+            "when": datetime.datetime(2026, 5, 20, 12, tzinfo=datetime.timezone.utc),
+            "day": datetime.date(2026, 5, 20),
+            "nested": [{"n": np.int32(1)}],
+            3: None,
+        }
+
+    assert invoke(f) == (
+        {
+            "peak": 3.25,
+            "n": 4,
+            "ok": True,
+            "values": [1.5, 2.0],
+            "at": "2026-05-20T00:00:00+02:00",
+            "when": "2026-05-20T12:00:00+00:00",
+            "day": "2026-05-20",
+            "nested": [{"n": 1}],
+            "3": None,
+        },
+        {},
+    )
+
+
 @pytest.mark.parametrize(
-    ("summary", "message"),
+    ("summary", "errors"),
     [
-        ({"when": object()}, "Object of type object is not JSON serializable"),
-        ({"x": float("nan")}, "Out of range float values are not JSON compliant"),
+        (
+            {"when": object()},
+            "  /when: an object is not a JSON value; a summary holds dicts, lists, str, "
+            "int, float, bool and None",
+        ),
+        ({"x": float("nan")}, "  /x: NaN is not allowed: NaN/inf are not JSON numbers"),
+        (
+            {"at": pd.Timestamp("2026-05-20")},
+            "  /at: a pandas.Timestamp without a time zone (2026-05-20T00:00:00) is "
+            'ambiguous; give it one, e.g. datetime(2026, 3, 1, tzinfo=ZoneInfo("Europe/Berlin")) '
+            "or value.replace(tzinfo=timezone.utc)",
+        ),
+        (
+            {"ids": {1, 2}, "n": [np.float64("inf")], (1, 2): "pair"},
+            "  /ids: a set is not a JSON value; use a list\n"
+            "  /n/0: inf is not allowed: NaN/inf are not JSON numbers\n"
+            "  (root): the key (1, 2) is a tuple; keys of JSON objects are str (an int key "
+            "becomes its text)",
+        ),
     ],
 )
-def test_a_summary_that_is_not_json_is_refused(
-    summary: dict[str, Any], message: str
+def test_a_summary_that_is_not_json_is_refused_at_each_pointer(
+    summary: dict[Any, Any], errors: str
 ) -> None:
     @algohost.algorithm
-    def f(ctx: algohost.Context) -> dict[str, Any]:
+    def f(ctx: algohost.Context) -> dict[Any, Any]:
         return summary
 
-    with pytest.raises(
-        TypeError, match="the summary of algorithm `f` is not JSON-serialisable"
-    ) as e:
+    with pytest.raises(TypeError) as e:
         invoke(f)
-    assert message in str(e.value)
+    count = errors.count("\n") + 1
+    assert str(e.value) == (
+        f"the summary of algorithm `f` is not JSON-serialisable "
+        f"({count} error{'' if count == 1 else 's'}):\n{errors}"
+    )
 
 
 @pytest.mark.parametrize(

@@ -592,6 +592,21 @@ def test_numpy_scalars_and_pydantic_models_are_params(host: algohost.Host) -> No
     assert run.summary == {"n": "int", "flag": "bool", "x": "float", "one": "list", "grid": "list"}
 
 
+def test_a_summary_takes_numpy_scalars_and_datetimes_with_a_time_zone_as_params_do() -> None:
+    @algohost.algorithm
+    def stats(ctx: algohost.Context) -> dict[str, Any]:
+        """What a pandas computation gives without .item()."""
+        series = pd.Series([1.0, np.nan, 3.2])
+        return {
+            "peak": series.max(),
+            "missing": series.isna().sum(),
+            "at": pd.Timestamp("2026-05-20", tz="UTC"),
+        }
+
+    run = algohost.Host(algorithms=[stats]).run("stats").raise_for_status()
+    assert run.summary == {"peak": 3.2, "missing": 1, "at": "2026-05-20T00:00:00+00:00"}
+
+
 def test_a_missing_frame_names_the_frames_of_the_run(host: algohost.Host) -> None:
     run = host.run("frames_out", {"rows": 2})
     assert isinstance(run.frames, dict)

@@ -178,7 +178,8 @@ pub fn validation_error(py: Python<'_>, algorithm: &str, errors: &[ParamsError])
     build().unwrap_or_else(|e| e)
 }
 
-fn display_pointer(pointer: &str) -> &str {
+/// A JSON Pointer as messages show it: `(root)` for the empty one.
+pub(crate) fn display_pointer(pointer: &str) -> &str {
     if pointer.is_empty() {
         "(root)"
     } else {

@@ -49,6 +49,7 @@ pub fn init_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(version, m)?)?;
     m.add_function(wrap_pyfunction!(init_logging, m)?)?;
     m.add_function(wrap_pyfunction!(cli_main, m)?)?;
+    m.add_function(wrap_pyfunction!(params::summary_to_json, m)?)?;
     // Private: called by `atexit` (and by the tests, with a short grace).
     let shutdown = wrap_pyfunction!(exit::shutdown, m)?;
     m.add_function(shutdown.clone())?;

@@ -1,10 +1,11 @@
-//! Params from Python values to JSON, with a JSON Pointer on every value that
-//! is not JSON: NaN and infinities, naive datetimes, times and timedeltas,
-//! sets, bytes, integers beyond 64 bits. numpy scalars become numbers or
-//! bools (arrays lists), a pydantic model becomes its
-//! `model_dump(mode="json")`, and as there, a date or a datetime with a time
-//! zone becomes its ISO 8601 text. Every error is reported at once, as a
-//! `ValidationError` like those of the params schema.
+//! Params (and a Python plugin's summary) from Python values to JSON, with a
+//! JSON Pointer on every value that is not JSON: NaN and infinities, naive
+//! datetimes, times and timedeltas, sets, bytes, integers beyond 64 bits.
+//! numpy scalars become numbers or bools (arrays lists), a pydantic model
+//! becomes its `model_dump(mode="json")`, and as there, a date or a datetime
+//! with a time zone becomes its ISO 8601 text. Every error is reported at
+//! once: for params as a `ValidationError` like those of the params schema,
+//! for a summary as a `TypeError` (the plugin's mistake, not its caller's).
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
@@ -30,7 +31,7 @@ pub fn to_json(
     let Some(params) = params.filter(|p| !p.is_none()) else {
         return Ok(Value::Object(Map::new()));
     };
-    let mut converter = Converter { errors: Vec::new() };
+    let mut converter = Converter::new(Purpose::Params);
     let value = converter.value(params, String::new(), 0)?;
     if !converter.errors.is_empty() {
         return Err(errors::validation_error(py, algorithm, &converter.errors));
@@ -44,11 +45,84 @@ pub fn to_json(
     Ok(value)
 }
 
+/// The summary a Python algorithm returned, as plain JSON values (dicts,
+/// lists, str, int, float, bool, None), converted as params are; an int key
+/// becomes its text, as `json.dumps` makes it. `TypeError` listing every
+/// value that is not JSON, each at its JSON Pointer.
+///
+/// Private: `AlgorithmSpec.invoke` calls it.
+#[pyfunction]
+#[pyo3(name = "_summary_to_json")]
+pub fn summary_to_json<'py>(
+    py: Python<'py>,
+    algorithm: &str,
+    summary: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let mut converter = Converter::new(Purpose::Summary);
+    let value = converter.value(summary, String::new(), 0)?;
+    if !converter.errors.is_empty() {
+        let n = converter.errors.len();
+        let lines: String = converter
+            .errors
+            .iter()
+            .map(|e| format!("\n  {}: {}", errors::display_pointer(&e.pointer), e.message))
+            .collect();
+        return Err(PyTypeError::new_err(format!(
+            "the summary of algorithm `{algorithm}` is not JSON-serialisable ({n} error{}):{lines}",
+            if n == 1 { "" } else { "s" }
+        )));
+    }
+    super::to_py(py, &value)
+}
+
+/// What a value is converted for: the words of its messages, and whether a
+/// key may be an int.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    Params,
+    Summary,
+}
+
+impl Purpose {
+    /// What the caller does with a value: params are passed, a summary is
+    /// returned.
+    fn verb(self) -> &'static str {
+        match self {
+            Purpose::Params => "pass",
+            Purpose::Summary => "use",
+        }
+    }
+
+    /// What the keys may be.
+    fn keys(self) -> &'static str {
+        match self {
+            Purpose::Params => "keys of JSON objects are str",
+            Purpose::Summary => "keys of JSON objects are str (an int key becomes its text)",
+        }
+    }
+
+    /// What the values may be.
+    fn allowed(self) -> &'static str {
+        match self {
+            Purpose::Params => "params are dicts, lists, str, int, float, bool and None",
+            Purpose::Summary => "a summary holds dicts, lists, str, int, float, bool and None",
+        }
+    }
+}
+
 struct Converter {
+    purpose: Purpose,
     errors: Vec<ParamsError>,
 }
 
 impl Converter {
+    fn new(purpose: Purpose) -> Self {
+        Self {
+            purpose,
+            errors: Vec::new(),
+        }
+    }
+
     fn refuse(&mut self, pointer: String, message: String) -> Value {
         self.errors.push(ParamsError { pointer, message });
         Value::Null
@@ -64,6 +138,7 @@ impl Converter {
         depth: usize,
     ) -> PyResult<Value> {
         let py = value.py();
+        let verb = self.purpose.verb();
         if depth > MAX_DEPTH {
             return Ok(self.refuse(
                 pointer,
@@ -92,7 +167,7 @@ impl Converter {
             return self.array(value, pointer, depth);
         }
         if is_nat(value)? {
-            return Ok(self.refuse(pointer, "NaT is not a time; pass None".to_owned()));
+            return Ok(self.refuse(pointer, format!("NaT is not a time; {verb} None")));
         }
         if let Some(kind) = temporal(value)? {
             let iso = iso_text(value);
@@ -111,12 +186,12 @@ impl Converter {
                     describe(value)
                 ),
                 (Temporal::Time, Some(iso)) => format!(
-                    "{} is not a JSON value; pass an ISO 8601 string such as {iso:?} \
+                    "{} is not a JSON value; {verb} an ISO 8601 string such as {iso:?} \
                      (value.isoformat())",
                     describe(value)
                 ),
                 _ => format!(
-                    "{} is not a JSON value; pass an ISO 8601 duration such as \"PT1H\" \
+                    "{} is not a JSON value; {verb} an ISO 8601 duration such as \"PT1H\" \
                      or a number of seconds",
                     describe(value)
                 ),
@@ -127,7 +202,7 @@ impl Converter {
             // No time zone, and `tolist()` of one in ns is an int.
             let message = format!(
                 "a numpy.datetime64 ({}) has no time zone, so its instant is ambiguous; \
-                 pass a datetime with one, e.g. pd.Timestamp(value, tz=\"UTC\") or an \
+                 {verb} a datetime with one, e.g. pd.Timestamp(value, tz=\"UTC\") or an \
                  ISO 8601 string with an offset such as \"2026-03-01T00:00:00Z\"",
                 value.str()?
             );
@@ -149,11 +224,11 @@ impl Converter {
             return self.value(&dumped, pointer, depth + 1);
         }
         if value.is_instance_of::<PySet>() || value.is_instance_of::<PyFrozenSet>() {
-            let message = format!("{} is not a JSON value; pass a list", describe(value));
+            let message = format!("{} is not a JSON value; {verb} a list", describe(value));
             return Ok(self.refuse(pointer, message));
         }
         if value.is_instance_of::<PyBytes>() || value.is_instance_of::<PyByteArray>() {
-            let message = format!("{} is not a JSON value; pass a str", describe(value));
+            let message = format!("{} is not a JSON value; {verb} a str", describe(value));
             return Ok(self.refuse(pointer, message));
         }
         if let Ok(mapping) = value.cast::<PyMapping>() {
@@ -172,8 +247,9 @@ impl Converter {
             return self.array(value, pointer, depth);
         }
         let message = format!(
-            "{} is not a JSON value; params are dicts, lists, str, int, float, bool and None",
-            describe(value)
+            "{} is not a JSON value; {}",
+            describe(value),
+            self.purpose.allowed()
         );
         Ok(self.refuse(pointer, message))
     }
@@ -188,7 +264,10 @@ impl Converter {
         let text = value.str().map(|s| s.to_string()).unwrap_or_default();
         self.refuse(
             pointer,
-            format!("{text} does not fit a 64-bit integer; pass a float if it is a quantity"),
+            format!(
+                "{text} does not fit a 64-bit integer; {} a float if it is a quantity",
+                self.purpose.verb()
+            ),
         )
     }
 
@@ -211,11 +290,20 @@ impl Converter {
         let mut object = Map::new();
         for item in items {
             let (key, value): (Bound<'py, PyAny>, Bound<'py, PyAny>) = item.extract()?;
-            let Ok(key) = key.cast::<PyString>().map(|k| k.to_string()) else {
+            let text = match key.cast::<PyString>() {
+                Ok(text) => Some(text.to_string()),
+                // As `json.dumps` writes it.
+                Err(_) if self.purpose == Purpose::Summary && is_plain_int(&key) => {
+                    Some(key.str()?.to_string())
+                }
+                Err(_) => None,
+            };
+            let Some(key) = text else {
                 let message = format!(
-                    "the key {} is {}; keys of JSON objects are str",
+                    "the key {} is {}; {}",
                     key.repr().map(|r| r.to_string()).unwrap_or_default(),
-                    describe(&key)
+                    describe(&key),
+                    self.purpose.keys()
                 );
                 self.refuse(pointer.clone(), message);
                 continue;
@@ -269,6 +357,11 @@ pub(crate) fn describe(value: &Bound<'_, PyAny>) -> String {
         "a"
     };
     format!("{article} {full}")
+}
+
+/// Whether `value` is an `int` (a subclass too) but not a `bool`.
+fn is_plain_int(value: &Bound<'_, PyAny>) -> bool {
+    value.is_instance_of::<PyInt>() && !value.is_instance_of::<PyBool>()
 }
 
 fn is_numpy(value: &Bound<'_, PyAny>) -> PyResult<bool> {

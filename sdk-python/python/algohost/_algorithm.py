@@ -45,7 +45,7 @@ import pydantic_core
 from pydantic_core import core_schema
 
 from algohost import _logging
-from algohost._native import ValidationError
+from algohost._native import ValidationError, _summary_to_json
 
 if TYPE_CHECKING:
     from algohost._native import Context
@@ -178,19 +178,16 @@ class AlgorithmSpec:
         )
 
     def _summary(self, summary: object) -> Any:
-        """The summary as plain JSON values (tuples become lists, keys strings)."""
+        """The summary as plain JSON values, converted as params are (numpy
+        scalars become numbers, dates and datetimes with a time zone ISO 8601
+        text, tuples lists, int keys strings); a ``TypeError`` lists every
+        value that is not JSON (a naive datetime, NaN), each at its JSON
+        Pointer."""
         if summary is None:
             return None
         if _is_plain_json(summary, 3):
             return summary
-        try:
-            return json.loads(json.dumps(summary, allow_nan=False))
-        except (TypeError, ValueError) as e:
-            raise TypeError(
-                f"the summary of algorithm `{self.name}` is not JSON-serialisable: {e}; "
-                "use dicts, lists, str, int, finite float, bool and None "
-                "(convert numpy values with .item() or float())"
-            ) from e
+        return _summary_to_json(self.name, summary)
 
     def _frames(self, frames: object) -> dict[str, FrameLike]:
         """Checks the names and types of ``Output.frames``."""

@@ -34,6 +34,7 @@ __all__ = [
     "init_logging",
     "cli_main",
     "_shutdown",
+    "_summary_to_json",
 ]
 
 class ArrowStreamExportable(Protocol):
@@ -61,6 +62,11 @@ def _shutdown(grace: float = 10.0) -> None:
     """At interpreter exit (``atexit``): cancels the runs still going, raises
     ``Cancelled`` in their plugins and waits up to ``grace`` seconds for them;
     ends the process with code 1 if one still runs then."""
+
+def _summary_to_json(algorithm: str, summary: object) -> Any:
+    """A Python algorithm's summary as plain JSON values, converted as params
+    are; ``TypeError`` listing every value that is not JSON at its JSON
+    Pointer."""
 
 def resample(
     frame: ArrowStreamExportable | pl.LazyFrame,
