@@ -7,6 +7,7 @@ import datetime
 from pathlib import Path
 
 import algohost
+import algohost._frames
 import numpy as np
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 import polars as pl
@@ -155,16 +156,36 @@ def test_a_lazy_frame_is_collected_and_an_unnamed_pandas_time_index_is_ts(
     }
 
 
-def test_pandas_nan_is_refused_as_polars_nan_is(data_dir: Path) -> None:
+@pytest.mark.parametrize(
+    ("case", "hint"),
+    [
+        ("polars_nan", "(fill_nan(None) in polars)"),
+        (
+            "pandas_nan",
+            '(in pandas: the column\'s .astype("Float64") makes NaN pd.NA, which is null; '
+            "or drop the row with df.dropna())",
+        ),
+    ],
+)
+def test_nan_is_refused_with_the_fix_in_the_words_of_the_frames_library(
+    data_dir: Path, case: str, hint: str
+) -> None:
     host = algohost.Host(data=data_dir, algorithms=[writes_frame])
-    for case in ("polars_nan", "pandas_nan"):
-        run = host.run("writes_frame", {"case": case})
-        assert run.error is not None
-        assert (run.error["kind"], run.error["message"]) == (
-            "invalid_input",
-            "invalid input: sample of 'test.power' at 2024-01-01T01:00:00Z is NaN, which is "
-            "not a value; write null for a missing value (fill_nan(None) in polars)",
-        ), case
+    run = host.run("writes_frame", {"case": case})
+    assert run.error is not None
+    assert (run.error["kind"], run.error["message"]) == (
+        "invalid_input",
+        "invalid input: sample of 'test.power' at 2024-01-01T01:00:00Z is NaN, which is "
+        f"not a value; write null for a missing value {hint}",
+    )
+
+
+def test_the_pandas_fix_for_nan_works() -> None:
+    # What the hint says gives nulls, which a write takes.
+    frame = FRAMES["pandas_nan"]
+    assert isinstance(frame, pd.DataFrame)
+    fixed = algohost._frames.from_pandas(frame.astype({"test.power": "Float64"}))
+    assert fixed["test.power"].to_list() == [1.0, None, 3.0]
 
 
 def test_a_pandas_frame_with_ts_and_an_unnamed_time_index_says_which_to_drop(
@@ -173,10 +194,61 @@ def test_a_pandas_frame_with_ts_and_an_unnamed_time_index_says_which_to_drop(
     host = algohost.Host(data=data_dir, algorithms=[writes_frame])
     run = host.run("writes_frame", {"case": "pandas_ts_and_index"})
     assert run.error is not None
-    assert run.error["message"] == (
-        "AlgohostError: the pandas DataFrame has both a column 'ts' and an unnamed "
+    assert (run.error["kind"], run.error["message"]) == (
+        "failed",
+        "the pandas DataFrame has both a column 'ts' and an unnamed "
         "DatetimeIndex; drop the index (df.reset_index(drop=True)) or make it the ts "
-        '(df.drop(columns="ts").rename_axis("ts"))'
+        '(df.drop(columns="ts").rename_axis("ts"))',
+    )
+
+
+MIXED = pd.DataFrame(
+    {
+        "ts": pd.date_range("2024-01-01", periods=4, freq="h", tz="UTC"),
+        "value": [1.0, "x", 3, 4],
+    }
+)
+MIXED_MESSAGE = (
+    "column 'value' of the pandas DataFrame (dtype object) holds values that make no one "
+    "column type: Could not convert 'x' with type str: tried to convert to double; make "
+    "them one: pd.to_numeric(df['value'], errors=\"coerce\").astype(\"Float64\") for "
+    "numbers (what is not one becomes null), df['value'].astype(str) for text"
+)
+
+
+@algohost.algorithm(outputs=["forecast: ts, value"])
+def returns_mixed(ctx: algohost.Context) -> pd.DataFrame:
+    """Returns a frame with a column of numbers and a string."""
+    return MIXED
+
+
+@algohost.algorithm
+def writes_mixed(ctx: algohost.Context) -> None:
+    """Writes a frame with a column of numbers and a string."""
+    ctx.write(MIXED.rename(columns={"value": "site.load"}))
+
+
+def test_the_fix_for_a_pandas_column_of_mixed_types_works() -> None:
+    fixed = MIXED.assign(
+        value=pd.to_numeric(MIXED["value"], errors="coerce").astype("Float64")
+    )
+    back = algohost._frames.from_pandas(fixed)
+    assert back["value"].to_list() == [1.0, None, 3.0, 4.0]
+
+
+def test_a_pandas_column_of_mixed_types_is_named_with_its_frame() -> None:
+    host = algohost.Host(algorithms=[returns_mixed, writes_mixed])
+    run = host.run("returns_mixed")
+    assert run.error is not None
+    assert (run.error["kind"], run.error["message"]) == (
+        "failed",
+        f"output frame 'forecast': {MIXED_MESSAGE}",
+    )
+    run = host.run("writes_mixed")
+    assert run.error is not None
+    assert (run.error["kind"], run.error["message"]) == (
+        "failed",
+        MIXED_MESSAGE.replace("'value'", "'site.load'"),
     )
 
 

@@ -1,11 +1,11 @@
 //! `algohost.Context`: the run's context for Python plugins, the same
 //! capabilities as the Rust [`Context`] (which it wraps).
 
-use algohost_sdk::Context;
 use algohost_sdk::chrono::{DateTime, Utc};
 use algohost_sdk::data::DataPointFilter;
 use algohost_sdk::logging::LogRecord;
 use algohost_sdk::polars::prelude::DataFrame;
+use algohost_sdk::{Context, Error};
 use pyo3::prelude::*;
 
 use super::data::{PyDataPointConfig, PyDataPointFilter};
@@ -47,6 +47,23 @@ impl PyContext {
         Self {
             ctx: Context::new(ctx.host().clone()),
         }
+    }
+}
+
+/// The hint of the SDK's error for a NaN sample, in polars' words.
+const POLARS_NAN_HINT: &str = "(fill_nan(None) in polars)";
+/// The same in pandas' words: a float64 column holds a missing value as
+/// NaN (`None` too), a nullable `Float64` one as `pd.NA`.
+const PANDAS_NAN_HINT: &str = "(in pandas: the column's .astype(\"Float64\") makes NaN pd.NA, \
+                               which is null; or drop the row with df.dropna())";
+
+/// `error` of writing a pandas frame, with its hints in pandas' words.
+fn in_pandas_words(error: Error) -> Error {
+    match error {
+        Error::InvalidInput(message) => {
+            Error::InvalidInput(message.replace(POLARS_NAN_HINT, PANDAS_NAN_HINT))
+        }
+        other => other,
     }
 }
 
@@ -145,9 +162,12 @@ impl PyContext {
     /// data point name) or long form (`data_point_id`, `ts`, `value`); polars,
     /// pandas, pyarrow or anything with `__arrow_c_stream__`.
     fn write(&self, py: Python<'_>, frame: &Bound<'_, PyAny>) -> PyResult<()> {
+        let is_pandas = frames::is_pandas(frame)?;
         let frame = frames::from_python(frame)?;
-        py.detach(|| self.ctx.write(&frame))
-            .map_err(|e| errors::from_sdk(py, &e))
+        py.detach(|| self.ctx.write(&frame)).map_err(|e| {
+            let e = if is_pandas { in_pandas_words(e) } else { e };
+            errors::from_sdk(py, &e)
+        })
     }
 
     /// The data point named `name`; an unknown name raises `AlgohostError`

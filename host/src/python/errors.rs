@@ -238,6 +238,24 @@ pub fn prefixed(py: Python<'_>, err: &PyErr, what: &str) -> PyErr {
     }
 }
 
+/// `err` as an SDK failure (which [`prefixed`] can say more about) when it
+/// is a plain `AlgohostError`, as algohost's own Python code raises for a
+/// frame it cannot take; any other error as it is. The failure's cause is
+/// `err`.
+pub fn as_sdk_failure(py: Python<'_>, err: PyErr) -> PyErr {
+    if !err.get_type(py).is(exceptions(py).base.bind(py)) || sdk_error_of(err.value(py)).is_some() {
+        return err;
+    }
+    let message = err
+        .value(py)
+        .str()
+        .map(|s| s.to_string())
+        .unwrap_or_default();
+    let failure = from_sdk(py, &Error::Failed(message));
+    failure.set_cause(py, Some(err));
+    failure
+}
+
 thread_local! {
     /// Inside [`catching_interrupts`]: the `KeyboardInterrupt` a plugin on
     /// this thread raised, if any.

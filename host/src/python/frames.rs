@@ -64,7 +64,8 @@ pub fn to_polars<'py>(py: Python<'py>, frame: DataFrame) -> PyResult<Bound<'py, 
 
 /// A frame from anything with `__arrow_c_stream__`, a polars LazyFrame
 /// (collected) or a pandas frame (through `algohost._frames.from_pandas`,
-/// which keeps NaN and makes an unnamed time index `ts`).
+/// which keeps NaN and makes an unnamed time index `ts`; what it refuses is
+/// an SDK failure, so that callers can say which frame it was).
 pub fn from_python(value: &Bound<'_, PyAny>) -> PyResult<DataFrame> {
     let py = value.py();
     if let Some(hint) = single_column(value)? {
@@ -77,7 +78,8 @@ pub fn from_python(value: &Bound<'_, PyAny>) -> PyResult<DataFrame> {
     let exportable = match library(value)?.as_str() {
         "pandas" => py
             .import("algohost._frames")?
-            .call_method1("from_pandas", (value,))?,
+            .call_method1("from_pandas", (value,))
+            .map_err(|e| errors::as_sdk_failure(py, e))?,
         "polars" if value.get_type().qualname()? == "LazyFrame" => value.call_method0("collect")?,
         _ if value.hasattr("__arrow_c_stream__")? => value.clone(),
         _ => {
@@ -113,6 +115,11 @@ fn single_column(value: &Bound<'_, PyAny>) -> PyResult<Option<&'static str>> {
         ("pyarrow", n) if n.ends_with("Array") => Some("a Table (pa.table({\"name\": array}))"),
         _ => None,
     })
+}
+
+/// Whether `value` is a pandas frame (or any object of pandas).
+pub fn is_pandas(value: &Bound<'_, PyAny>) -> PyResult<bool> {
+    Ok(library(value)? == "pandas")
 }
 
 /// The top-level package of `value`'s type: `polars`, `pandas`, …

@@ -8,6 +8,8 @@
   ``pd.NA`` is null, as ``NaT`` is.
 * A named index becomes a column of its name; an unnamed ``DatetimeIndex``
   the column ``ts``; any other unnamed index (the row numbers) is dropped.
+* A column of dtype ``object`` whose values Arrow cannot give one type (a
+  number beside a string, say) is refused naming the column.
 """
 
 from __future__ import annotations
@@ -50,4 +52,28 @@ def from_pandas(frame: Any) -> pl.DataFrame:
             )
         frame = frame.rename_axis("ts")
         is_named = True
-    return pl.from_pandas(frame, nan_to_null=False, include_index=is_named)
+    try:
+        return pl.from_pandas(frame, nan_to_null=False, include_index=is_named)
+    except Exception as e:  # pyarrow's ArrowInvalid or ArrowTypeError, mostly
+        column = _unconvertible_column(frame)
+        if column is None:
+            raise
+        raise AlgohostError(
+            f"column {column!r} of the pandas DataFrame (dtype object) holds values that "
+            f"make no one column type: {e}; make them one: "
+            f'pd.to_numeric(df[{column!r}], errors="coerce").astype("Float64") for numbers '
+            f"(what is not one becomes null), df[{column!r}].astype(str) for text"
+        ) from e
+
+
+def _unconvertible_column(frame: Any) -> Any:
+    """The first column of dtype ``object`` that polars cannot convert on its
+    own, or None."""
+    for position, (name, dtype) in enumerate(frame.dtypes.items()):
+        if dtype != object:
+            continue
+        try:
+            pl.from_pandas(frame.iloc[:, position], nan_to_null=False)
+        except Exception:  # noqa: BLE001  (any failure names this column)
+            return name
+    return None
