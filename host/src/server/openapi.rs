@@ -6,7 +6,7 @@
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{HeaderMap, header};
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 use utoipa::OpenApi;
@@ -172,19 +172,92 @@ fn problem_response(description: &str) -> RefOr<Response> {
         .into()
 }
 
-/// `/openapi.json` and `/docs` (public, outside the token check).
+/// `/openapi.json` and `/docs` (public, outside the token check). Behind
+/// a reverse proxy that serves the API under a path prefix and says so in
+/// `X-Forwarded-Prefix`, both name it as the API's server, so that the
+/// docs' requests and generated clients go through the prefix.
 pub fn router(api: &utoipa::openapi::OpenApi) -> Router<AppState> {
     let docs = Scalar::new(api.clone()).title("algohost API").to_html();
+    let api = api.clone();
     Router::new()
         .route("/openapi.json", get(openapi_json))
-        .route("/docs", get(move || async move { Html(docs) }))
+        .route(
+            "/docs",
+            get(move |headers: HeaderMap| async move {
+                match forwarded_prefix(&headers) {
+                    Some(prefix) => Html(
+                        Scalar::new(with_server(api.clone(), prefix))
+                            .title("algohost API")
+                            .to_html(),
+                    ),
+                    None => Html(docs),
+                }
+            }),
+        )
         // A browser opening the server's address lands on the docs.
         .route("/", get(|| async { axum::response::Redirect::to("docs") }))
 }
 
-async fn openapi_json(State(state): State<AppState>) -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        state.openapi_json.as_str().to_owned(),
-    )
+async fn openapi_json(State(state): State<AppState>, headers: HeaderMap) -> impl IntoResponse {
+    let json = match forwarded_prefix(&headers) {
+        Some(prefix) => serde_json::from_str::<serde_json::Value>(&state.openapi_json)
+            .map(|mut doc| {
+                doc["servers"] = serde_json::json!([{ "url": prefix }]);
+                doc.to_string()
+            })
+            .unwrap_or_else(|_| state.openapi_json.as_str().to_owned()),
+        None => state.openapi_json.as_str().to_owned(),
+    };
+    ([(header::CONTENT_TYPE, "application/json")], json)
+}
+
+fn with_server(mut api: utoipa::openapi::OpenApi, prefix: &str) -> utoipa::openapi::OpenApi {
+    api.servers = Some(vec![utoipa::openapi::Server::new(prefix)]);
+    api
+}
+
+/// The path prefix a reverse proxy serves the API under
+/// (`X-Forwarded-Prefix: /algohost`), when it is a plain path: `/`, then
+/// segments of letters, digits and `-._~`, at most 128 characters.
+pub fn forwarded_prefix(headers: &HeaderMap) -> Option<&str> {
+    let prefix = headers.get("x-forwarded-prefix")?.to_str().ok()?;
+    let prefix = prefix.trim().trim_end_matches('/');
+    let is_plain = prefix.len() <= 128
+        && prefix.starts_with('/')
+        && prefix[1..].split('/').all(|segment| {
+            !segment.is_empty()
+                && segment != "."
+                && segment != ".."
+                && segment
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+        });
+    is_plain.then_some(prefix)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_forwarded_prefix_is_taken_only_when_a_plain_path() {
+        let prefix = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert("x-forwarded-prefix", value.parse().unwrap());
+            forwarded_prefix(&headers).map(str::to_owned)
+        };
+        assert_eq!(prefix("/algohost"), Some("/algohost".to_owned()));
+        assert_eq!(prefix("/api/algohost/"), Some("/api/algohost".to_owned()));
+        for bad in [
+            "algohost",
+            "/",
+            "//x",
+            "/a/../b",
+            "/a b",
+            "https://x/y",
+            "/a?b",
+        ] {
+            assert_eq!(prefix(bad), None, "{bad}");
+        }
+    }
 }

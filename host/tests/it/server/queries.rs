@@ -52,3 +52,21 @@ fn a_request_line_names_the_client_the_proxys_client_the_query_and_a_latency_num
     assert!(line.contains("latency_ms="), "{line}");
     assert!(!logs.contains("FAKE"), "{logs}");
 }
+
+#[test]
+fn behind_a_proxy_under_a_path_prefix_the_spec_and_docs_name_it_as_the_server() {
+    let scratch = Scratch::new();
+    let server = scratch.start(&[]);
+    let prefixed = |path: &str| {
+        server.send(
+            server
+                .req(reqwest::Method::GET, path)
+                .header("x-forwarded-prefix", "/algohost"),
+        )
+    };
+    let spec = prefixed("/openapi.json").json();
+    assert_eq!(spec["servers"], serde_json::json!([{"url": "/algohost"}]));
+    assert!(prefixed("/docs").text().contains("/algohost"));
+    let plain = server.get("/openapi.json").json();
+    assert!(plain.get("servers").is_none(), "{}", plain["servers"]);
+}
