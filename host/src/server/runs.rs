@@ -390,7 +390,7 @@ async fn create_run(
         Ok(run) => {
             // The request's log lines name the run it made.
             tracing::Span::current().record("run_id", tracing::field::display(run.id));
-            Ok(run_response(run, wait))
+            Ok(run_response(run, wait, &headers))
         }
         Err(SubmitError::QueueFull {
             capacity,
@@ -422,14 +422,18 @@ fn queue_full(
     }
 }
 
-fn run_response(run: Run, wait: Option<Duration>) -> Response {
+/// A run as the answer to a request: 200 once it has ended, 202 before,
+/// with its `Location` (under the path prefix a reverse proxy names in
+/// `X-Forwarded-Prefix`, as `request` has it).
+fn run_response(run: Run, wait: Option<Duration>, request: &HeaderMap) -> Response {
     let status = if run.status.is_finished() {
         StatusCode::OK
     } else {
         StatusCode::ACCEPTED
     };
     let mut headers = HeaderMap::new();
-    if let Ok(location) = HeaderValue::from_str(&format!("/runs/{}", run.id)) {
+    let prefix = super::openapi::forwarded_prefix(request).unwrap_or("");
+    if let Ok(location) = HeaderValue::from_str(&format!("{prefix}/runs/{}", run.id)) {
         headers.insert(header::LOCATION, location);
     }
     if let Some(wait) = wait {
@@ -660,7 +664,7 @@ async fn cancel_run(
     {
         run = state.service.wait(id, wait).await?.unwrap_or(run);
     }
-    Ok(run_response(run, wait))
+    Ok(run_response(run, wait, &headers))
 }
 
 #[cfg(test)]

@@ -105,7 +105,7 @@ fn log_end(run: &Run, seconds: Option<f64>) {
     match &run.error {
         Some(e) if status != RunStatus::Cancelled => tracing::warn!(
             run_id = %id, %algorithm, %status, seconds, error_kind = %e.kind,
-            error = ?e.message, "run ended"
+            error = %e.message, "run ended"
         ),
         _ => tracing::info!(run_id = %id, %algorithm, %status, seconds, "run ended"),
     }

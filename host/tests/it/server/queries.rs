@@ -69,4 +69,16 @@ fn behind_a_proxy_under_a_path_prefix_the_spec_and_docs_name_it_as_the_server() 
     assert!(prefixed("/docs").text().contains("/algohost"));
     let plain = server.get("/openapi.json").json();
     assert!(plain.get("servers").is_none(), "{}", plain["servers"]);
+    // A run's Location goes through the prefix too.
+    let reply = server.send(
+        server
+            .req(reqwest::Method::POST, "/runs")
+            .header("x-forwarded-prefix", "/algohost")
+            .json(&serde_json::json!({"algorithm": "fails"})),
+    );
+    let id = reply.json()["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        reply.header("location"),
+        Some(format!("/algohost/runs/{id}").as_str())
+    );
 }
