@@ -2,8 +2,9 @@
 //! work runs without the GIL on a runner thread; a blocking `run` wakes
 //! every 100 ms to let Ctrl-C through (it cancels the run, see
 //! [`super::interrupt`]), and `run_async`
-//! is a coroutine that starts the run when awaited and waits on a channel,
-//! never blocking the event loop. A Python algorithm without a timeout, run
+//! is a coroutine that starts the run when awaited and waits on an asyncio
+//! future the run's thread settles ([`super::run_future`]), never blocking
+//! the event loop. A Python algorithm without a timeout, run
 //! blocking, runs on the caller's thread, where Ctrl-C cancels it too.
 
 use std::path::PathBuf;
@@ -22,6 +23,7 @@ use pyo3::types::{PyDict, PyList, PyString};
 
 use super::params::describe;
 use super::progress::ProgressCallback;
+use super::run_future::RunFuture;
 use super::run_logs::PythonLogging;
 use super::{errors, exit, frames, interrupt, params, to_py};
 use crate::adapters::{self, Adapter};
@@ -513,27 +515,11 @@ impl PendingRun {
             .ok_or_else(|| errors::algohost_error(py, "this run was started already"))?;
         let (run, execution) =
             runner::prepare_request(&self.registry, request).map_err(|r| rejected(py, r))?;
-        let cancel = execution.cancel.clone();
-        let (tx, rx) = tokio::sync::oneshot::channel();
+        let (future, settle) = RunFuture::new(py, execution.cancel.clone())?;
         start(py, &self.registry, run, execution, move |outcome| {
-            let _ = tx.send(outcome);
+            settle.set_outcome(outcome);
         })?;
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
-            // Cancelling the awaiting task drops this future: cancel the run.
-            let guard = CancelOnDrop(Some(cancel));
-            let outcome = rx.await;
-            drop(guard.defuse());
-            let Some(_in_python) = exit::InPython::enter() else {
-                // The interpreter exits: never hand the run back.
-                return std::future::pending().await;
-            };
-            let outcome = outcome.map_err(|_| {
-                Python::attach(|py| {
-                    errors::algohost_error(py, "the run's thread ended without a result")
-                })
-            })?;
-            Python::attach(|py| PyRun::from_outcome(py, Ok(outcome)))
-        })
+        Ok(future)
     }
 }
 
@@ -616,24 +602,6 @@ impl RunObserver for Observer {
     }
 }
 
-/// Cancels the run unless defused (the awaiting task was cancelled).
-struct CancelOnDrop(Option<CancelToken>);
-
-impl CancelOnDrop {
-    fn defuse(mut self) -> Self {
-        self.0 = None;
-        self
-    }
-}
-
-impl Drop for CancelOnDrop {
-    fn drop(&mut self) {
-        if let Some(token) = self.0.take() {
-            token.cancel();
-        }
-    }
-}
-
 /// One finished (or timed out) execution: its status, params, progress,
 /// summary, output frames (polars DataFrames), error and log records.
 ///
@@ -648,7 +616,10 @@ pub struct PyRun {
 }
 
 impl PyRun {
-    fn from_outcome(py: Python<'_>, outcome: Result<RunOutcome, RunRejected>) -> PyResult<Self> {
+    pub(super) fn from_outcome(
+        py: Python<'_>,
+        outcome: Result<RunOutcome, RunRejected>,
+    ) -> PyResult<Self> {
         let outcome = outcome.map_err(|r| rejected(py, r))?;
         Ok(Self {
             run: outcome.run,

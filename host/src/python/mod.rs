@@ -18,6 +18,7 @@ mod interrupt;
 mod logging;
 pub mod params;
 mod progress;
+mod run_future;
 mod run_logs;
 pub mod source;
 
