@@ -1,12 +1,12 @@
 //! Output frames as the host hands them on, from every source alike: a
 //! `ts` column is `datetime[μs, UTC]` (README: every `ts` that comes back
-//! is), and values are numbers or null, never NaN or infinite (JSON has no
-//! NaN, and the data API refuses it on the way in).
+//! is).
 //!
 //! A `ts` with another unit or zone is converted (the instants are kept;
-//! a frame that already conforms is not touched, so nothing is copied); a
-//! `ts` without a zone, or a NaN, fails the run, naming the frame, column
-//! and row.
+//! a frame that already conforms is not touched, so nothing is copied and
+//! the hand-off stays O(columns)); a `ts` without a zone fails the run,
+//! naming the frame. Values are not scanned (that would cost O(rows) at
+//! every run's end): NaN stays NaN, as polars has it.
 
 use algohost_sdk::polars::prelude::{Column, DataFrame, DataType, PlSmallStr, TimeUnit, TimeZone};
 use algohost_sdk::{Error, Output, Result};
@@ -20,7 +20,6 @@ fn ts_type() -> DataType {
 pub(crate) fn conform(mut output: Output) -> Result<Output> {
     for (name, frame) in &mut output.frames {
         conform_ts(name, frame)?;
-        refuse_non_finite(name, frame)?;
     }
     Ok(output)
 }
@@ -55,40 +54,6 @@ fn conform_ts(name: &str, frame: &mut DataFrame) -> Result<()> {
         }
         _ => Ok(()),
     }
-}
-
-fn refuse_non_finite(name: &str, frame: &DataFrame) -> Result<()> {
-    for column in frame.columns() {
-        if !matches!(column.dtype(), DataType::Float32 | DataType::Float64) {
-            continue;
-        }
-        let Some((row, value)) = first_non_finite(column) else {
-            continue;
-        };
-        let at = frame
-            .column("ts")
-            .ok()
-            .and_then(|ts| ts.get(row).ok())
-            .map(|ts| format!(" (ts {ts})"))
-            .unwrap_or_default();
-        return Err(Error::msg(format!(
-            "the algorithm's frame '{name}' has {value} in column '{}' at row {row}{at}, which \
-             is not a value: output values are numbers or null; write null for a missing value \
-             (fill_nan(None) in polars, None or pd.NA in pandas, None in Rust)",
-            column.name()
-        )));
-    }
-    Ok(())
-}
-
-/// The first row holding NaN or an infinity, with the value.
-fn first_non_finite(column: &Column) -> Option<(usize, f64)> {
-    let values = column.cast(&DataType::Float64).ok()?;
-    let values = values.f64().ok()?;
-    values
-        .iter()
-        .enumerate()
-        .find_map(|(row, v)| v.filter(|v| !v.is_finite()).map(|v| (row, v)))
 }
 
 #[cfg(test)]
@@ -134,27 +99,10 @@ mod tests {
     }
 
     #[test]
-    fn a_ts_without_a_zone_or_a_nan_value_fails_naming_frame_column_and_row() {
+    fn a_ts_without_a_zone_fails_naming_the_frame() {
         let naive = frame(ts(TimeUnit::Microseconds, None, &[0]), &[Some(1.0)]);
         let e = conform(naive).unwrap_err().to_string();
         assert!(e.contains("frame 'f' has a ts without a time zone"), "{e}");
         assert!(e.contains("replace_time_zone"), "{e}");
-
-        let nan = frame(
-            ts(
-                TimeUnit::Microseconds,
-                Some(TimeZone::UTC),
-                &[0, 900_000_000],
-            ),
-            &[Some(1.0), Some(f64::INFINITY)],
-        );
-        let e = conform(nan).unwrap_err().to_string();
-        assert_eq!(
-            e,
-            "the algorithm's frame 'f' has inf in column 'value' at row 1 \
-             (ts 1970-01-01 00:15:00 UTC), which is not a value: output values are numbers or \
-             null; write null for a missing value (fill_nan(None) in polars, None or pd.NA in \
-             pandas, None in Rust)"
-        );
     }
 }
