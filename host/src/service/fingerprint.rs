@@ -9,7 +9,8 @@ use serde_json::Value;
 use super::Submit;
 
 /// A stable text of the request an idempotency key stands for: algorithm,
-/// timeout and params, with object keys sorted.
+/// timeout and params, with object keys sorted and numbers as JSON means
+/// them (`1.0` is `1`).
 pub(super) fn fingerprint(submit: &Submit) -> String {
     let timeout = submit.timeout.map(|t| t.as_secs_f64());
     let request = (&submit.algorithm, timeout, SortedJson(&submit.params));
@@ -37,6 +38,14 @@ impl Serialize for SortedJson<'_> {
                     out.serialize_element(&SortedJson(item))?;
                 }
                 out.end()
+            }
+            // An integral float is the integer: JSON has one number type.
+            Value::Number(n)
+                if n.as_f64().is_some_and(|f| {
+                    n.is_f64() && f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0
+                }) =>
+            {
+                serializer.serialize_i64(n.as_f64().unwrap_or_default() as i64)
             }
             other => other.serialize(serializer),
         }
@@ -72,5 +81,12 @@ mod tests {
             Some(Duration::from_secs(5)),
         );
         assert_ne!(a, fingerprint(&timed));
+        // 1 and 1.0 are the same JSON number; 1.5 is another.
+        let float = fingerprint(&submit(json!({"x": 1.0, "y": {"a": [3.0], "b": 2}}), None));
+        assert_eq!(float, a);
+        assert_ne!(
+            a,
+            fingerprint(&submit(json!({"x": 1.5, "y": {"a": [3], "b": 2}}), None))
+        );
     }
 }
