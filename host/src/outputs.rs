@@ -8,7 +8,7 @@
 //! naming the frame. Values are not scanned (that would cost O(rows) at
 //! every run's end): NaN stays NaN, as polars has it.
 
-use algohost_sdk::polars::prelude::{Column, DataFrame, DataType, PlSmallStr, TimeUnit, TimeZone};
+use algohost_sdk::polars::prelude::{DataFrame, DataType, PlSmallStr, TimeUnit, TimeZone};
 use algohost_sdk::{Error, Output, Result};
 
 /// The `ts` type every output frame carries.
