@@ -7,6 +7,18 @@ const MAX_SUGGESTIONS: usize = 3;
 /// At most this many known names are listed in an error.
 const MAX_LISTED: usize = 20;
 
+/// A name in an error is cut to this many characters (and `…`), so that a
+/// very long one does not make every message that lists it as long.
+const MAX_SHOWN_CHARS: usize = 64;
+
+/// `name`, cut to [`MAX_SHOWN_CHARS`] characters with `…` when longer.
+pub fn shown(name: &str) -> std::borrow::Cow<'_, str> {
+    match name.char_indices().nth(MAX_SHOWN_CHARS) {
+        Some((at, _)) => format!("{}…", &name[..at]).into(),
+        None => name.into(),
+    }
+}
+
 /// The names of `known` close to `name`, closest first, at most three: those
 /// within a few edits of it (a third of its length, at least two), or that
 /// contain it, ignoring case.
@@ -68,9 +80,12 @@ pub fn unknown_names(what: &str, unknown: &[&str], known: &[&str], none_yet: &st
         .iter()
         .map(|name| {
             let close = close_names(name, known.iter().copied());
+            let name = shown(name);
             if close.is_empty() {
                 format!("unknown {what} '{name}'")
             } else {
+                let close: Vec<_> = close.iter().map(|c| shown(c)).collect();
+                let close: Vec<&str> = close.iter().map(|c| c.as_ref()).collect();
                 format!(
                     "unknown {what} '{name}' (did you mean {}?)",
                     or_list(&close)
@@ -92,6 +107,8 @@ pub fn unknown_names(what: &str, unknown: &[&str], known: &[&str], none_yet: &st
 pub fn listed(label: &str, names: &[&str]) -> String {
     let mut names = names.to_vec();
     names.sort_unstable();
+    let names: Vec<std::borrow::Cow<'_, str>> = names.into_iter().map(shown).collect();
+    let names: Vec<&str> = names.iter().map(|n| n.as_ref()).collect();
     if names.len() > MAX_LISTED {
         format!(
             "{label} include: {}, … ({} in all)",
@@ -136,6 +153,21 @@ mod tests {
         assert_eq!(
             unknown_names("frame", &["a"], &[], "there are none yet"),
             "unknown frame 'a'; there are none yet"
+        );
+    }
+
+    #[test]
+    fn long_names_are_cut_in_messages() {
+        let long = "n".repeat(100_000);
+        let typo = format!("{long}x");
+        let text = unknown_names("data point name", &[&typo], &[&long, "site.load"], "");
+        let cut = format!("{}…", "n".repeat(64));
+        assert_eq!(
+            text,
+            format!(
+                "unknown data point name '{cut}' (did you mean '{cut}'?); known names: {cut}, \
+                 site.load"
+            )
         );
     }
 }
