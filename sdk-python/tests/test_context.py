@@ -278,3 +278,34 @@ def test_a_context_kept_after_its_run_writes_no_data(data_dir: Path) -> None:
     assert datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc) not in (
         back.frames["wide"]["ts"].to_list()
     )
+
+
+@algohost.algorithm
+def defines(ctx: algohost.Context, unit: str = "kW") -> dict[str, str]:
+    """Defines site.load (stored in Europe/Berlin) and a new point, neither
+    with a time zone, and gives the zones they have."""
+    stored = ctx.define_data_points(
+        [
+            algohost.DataPointConfig("site.load", unit, "power", "PT15M"),
+            algohost.DataPointConfig("test.new", "kW", "power", "PT15M"),
+        ]
+    )
+    return {p.name: p.time_zone for p in stored}
+
+
+def test_a_definition_without_a_time_zone_takes_the_stored_one(data_dir: Path) -> None:
+    host = algohost.Host(data=data_dir, algorithms=[defines])
+    run = host.run("defines").raise_for_status()
+    assert run.summary == {"site.load": "Europe/Berlin", "test.new": "UTC"}
+    # test.new is stored in UTC now: defined again, it keeps that zone
+    again = host.run("defines").raise_for_status()
+    assert again.summary == {"site.load": "Europe/Berlin", "test.new": "UTC"}
+
+
+def test_a_clash_without_a_time_zone_names_the_stored_zone_not_utc(data_dir: Path) -> None:
+    host = algohost.Host(data=data_dir, algorithms=[defines])
+    run = host.run("defines", {"unit": "MW"})
+    assert run.error is not None
+    assert "site.load' exists as power in kW at PT15M (Europe/Berlin)" in run.error["message"]
+    assert "not power in MW at PT15M (Europe/Berlin)" in run.error["message"]
+    assert "UTC" not in run.error["message"]

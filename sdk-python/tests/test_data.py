@@ -59,9 +59,29 @@ def test_data_point_config_round_trips_through_dicts() -> None:
 
 def test_data_point_config_defaults() -> None:
     point = algohost.DataPointConfig("x", "kWh", "energy", "PT1H")
-    assert point.time_zone == "UTC"
+    assert point.time_zone == ""
     assert point.tags == {}
     assert point.flow is None
+
+
+def test_a_dict_without_a_time_zone_gives_none_as_the_constructor_does() -> None:
+    given = {"name": "x", "unit": "kWh", "quantity": "energy", "resolution": "PT1H"}
+    assert algohost.DataPointConfig.from_dict(given).time_zone == ""
+    assert algohost.DataPointConfig.from_dict({**given, "time_zone": None}).time_zone == ""
+    assert algohost.DataPointConfig.from_dict(given) == algohost.DataPointConfig(
+        "x", "kWh", "energy", "PT1H"
+    )
+    with pytest.raises(ValueError, match="DataPointConfig: .*Mars/Olympus"):
+        algohost.DataPointConfig.from_dict({**given, "time_zone": "Mars/Olympus"})
+
+
+def test_resample_takes_a_point_without_a_time_zone_as_utc() -> None:
+    days = samples([1.0] * 96 * 2)
+    given = algohost.DataPointConfig("p", "kW", "power", "PT15M", id=1)
+    utc = algohost.DataPointConfig("p", "kW", "power", "PT15M", id=1, time_zone="UTC")
+    out = algohost.resample(days, [given], "P1D")
+    assert out.equals(algohost.resample(days, [utc], "P1D"))
+    assert out["ts"].dt.hour().to_list() == [0, 0]
 
 
 def test_filters() -> None:

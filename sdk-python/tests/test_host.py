@@ -6,6 +6,7 @@ import asyncio
 import concurrent.futures
 import datetime
 import json
+import re
 import subprocess
 import sys
 import time
@@ -670,6 +671,49 @@ def test_run_repr_shows_the_frames_or_the_error(host: algohost.Host) -> None:
         f'Run(id="{failed.id}", algorithm="raises", status="failed", progress=0, '
         'error="ValueError: boom from plugin")'
     )
+
+
+@algohost.algorithm
+def warns_then_fails(ctx: algohost.Context, fail: bool = False) -> algohost.Output:
+    """Logs two warnings and an error, then returns a frame or raises."""
+    ctx.log.warning("first <warning>")
+    ctx.log.warning("second warning")
+    ctx.log.error("an error & more")
+    if fail:
+        raise ValueError("limit < 0 & <b>not bold</b>")
+    return algohost.Output(
+        summary={"note": "a <b>", "peak": 3.5, "text": "x" * 1000},
+        frames={"result": pl.DataFrame({"a": [1, 2, 3], "b": [4, 5, 6]})},
+    )
+
+
+def test_run_html_shows_status_duration_summary_frames_and_warnings() -> None:
+    host = algohost.Host(algorithms=[warns_then_fails])
+    run = host.run("warns_then_fails").raise_for_status()
+    html = run._repr_html_()
+    assert "<code>warns_then_fails</code>" in html
+    assert "<strong>succeeded</strong>" in html
+    assert re.search(r"<th[^>]*>duration</th><td[^>]*>\d+(\.\d+)? m?s</td>", html)
+    assert "<code>{&quot;note&quot;:&quot;a &lt;b&gt;&quot;,&quot;peak&quot;:3.5," in html
+    assert "x" * 400 not in html and "…" in html
+    assert "<code>result</code> (3 × 2)" in html
+    assert "2 warnings, 1 error" in html
+    assert "<li>warn: first &lt;warning&gt;</li><li>warn: second warning</li>" in html
+    assert "<li>error: an error &amp; more</li>" in html
+    assert "error</th>" not in html
+    assert repr(run).startswith('Run(id="')
+
+
+def test_run_html_of_a_failed_run_shows_its_error_escaped() -> None:
+    host = algohost.Host(algorithms=[warns_then_fails])
+    html = host.run("warns_then_fails", {"fail": True})._repr_html_()
+    assert "<strong>failed</strong>" in html
+    assert (
+        "<code>exception</code>: <span style=\"white-space: pre-wrap\">ValueError: "
+        "limit &lt; 0 &amp; &lt;b&gt;not bold&lt;/b&gt;</span>"
+    ) in html
+    assert "<b>not bold" not in html
+    assert "<th style=\"text-align: left\">frames</th><td style=\"text-align: left\">none" in html
 
 
 def test_functions_named_like_a_registered_algorithm_are_refused() -> None:

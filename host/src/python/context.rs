@@ -208,7 +208,9 @@ impl PyContext {
     /// Creates the data points that do not exist yet (matched by name) and
     /// returns all of them as stored, with their ids. An existing name keeps
     /// its definition and tags; defining it as another series (quantity,
-    /// unit, resolution or time zone) raises `AlgohostError` naming both.
+    /// unit, resolution or time zone) raises `AlgohostError` naming both; a
+    /// unit or time zone not given (empty) matches the stored one, and a new
+    /// data point without a time zone is in UTC.
     fn define_data_points(
         &self,
         py: Python<'_>,

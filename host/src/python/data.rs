@@ -63,6 +63,16 @@ fn utc(name: &str, value: Option<&Bound<'_, PyAny>>) -> PyResult<Option<DateTime
     Ok(Some(naive.and_utc()))
 }
 
+/// `config` when its time zone, if given, is a known one.
+fn checked(config: DataPointConfig) -> PyResult<PyDataPointConfig> {
+    if !config.time_zone.is_empty() {
+        config
+            .tz()
+            .map_err(|e| PyValueError::new_err(format!("DataPointConfig: {e}")))?;
+    }
+    Ok(PyDataPointConfig(config))
+}
+
 fn id_of(value: &Bound<'_, PyAny>) -> PyResult<DataPointId> {
     if let Ok(id) = value.cast::<PyDataPointId>() {
         return Ok(id.borrow().0);
@@ -145,6 +155,13 @@ impl PyFlow {
 }
 
 /// A data point: name, unit, quantity, resolution, time zone, tags, flow.
+/// An empty `unit` or `time_zone` (the default) is not given: defining a
+/// stored data point matches its unit and zone, and a new one is in UTC.
+///
+/// ```python
+/// load = algohost.DataPointConfig("site.load", "kW", "power", "PT15M")
+/// assert load.time_zone == ""
+/// ```
 #[pyclass(
     module = "algohost",
     name = "DataPointConfig",
@@ -158,7 +175,7 @@ pub struct PyDataPointConfig(pub DataPointConfig);
 #[pymethods]
 impl PyDataPointConfig {
     #[new]
-    #[pyo3(signature = (name, unit, quantity, resolution, *, time_zone = "UTC", tags = None, flow = None, id = None))]
+    #[pyo3(signature = (name, unit, quantity, resolution, *, time_zone = "", tags = None, flow = None, id = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         name: String,
@@ -180,10 +197,7 @@ impl PyDataPointConfig {
                 "flow": flow.map(|f| f.0),
             }),
         )?;
-        config
-            .tz()
-            .map_err(|e| PyValueError::new_err(format!("DataPointConfig: {e}")))?;
-        Ok(Self(config))
+        checked(config)
     }
     #[getter]
     fn id(&self) -> PyDataPointId {
@@ -205,6 +219,7 @@ impl PyDataPointConfig {
     fn resolution(&self) -> String {
         self.0.resolution.to_string()
     }
+    /// IANA name, such as `"Europe/Berlin"`; empty when not given.
     #[getter]
     fn time_zone(&self) -> &str {
         &self.0.time_zone
@@ -222,9 +237,16 @@ impl PyDataPointConfig {
     }
     #[staticmethod]
     fn from_dict(value: &Bound<'_, PyAny>) -> PyResult<Self> {
-        let config: DataPointConfig = pythonize::depythonize(value)
+        let mut value: Value = pythonize::depythonize(value)
             .map_err(|e| PyValueError::new_err(format!("DataPointConfig: {e}")))?;
-        Ok(Self(config))
+        // Left out or null, the time zone is not given, as in the constructor
+        // (serde's default for a stored data point is UTC).
+        if let Some(fields) = value.as_object_mut()
+            && fields.get("time_zone").is_none_or(Value::is_null)
+        {
+            fields.insert("time_zone".to_owned(), json!(""));
+        }
+        checked(parse("DataPointConfig", value)?)
     }
     fn __repr__(&self) -> String {
         format!(
@@ -393,7 +415,8 @@ impl PyFlowFilter {
     }
 }
 
-/// Converts long-form samples of `points` to resolution `to`.
+/// Converts long-form samples of `points` to resolution `to` (a point
+/// whose time zone is not given is in UTC, as a new data point would be).
 #[pyfunction]
 #[pyo3(signature = (frame, points, to, *, min_coverage = 1.0, time_zone = None))]
 pub fn resample<'py>(
@@ -410,7 +433,17 @@ pub fn resample<'py>(
     let target = to
         .parse()
         .map_err(|e| PyValueError::new_err(format!("to: {e}")))?;
-    let points: Vec<DataPointConfig> = points.into_iter().map(|p| p.0).collect();
+    // A point whose zone is not given is not stored yet: it is in UTC.
+    let points: Vec<DataPointConfig> = points
+        .into_iter()
+        .map(|p| {
+            if p.0.time_zone.is_empty() {
+                p.0.with_time_zone("UTC")
+            } else {
+                p.0
+            }
+        })
+        .collect();
     let options = ResampleOptions {
         min_coverage,
         time_zone,

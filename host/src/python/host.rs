@@ -25,7 +25,7 @@ use super::params::describe;
 use super::progress::ProgressCallback;
 use super::run_future::RunFuture;
 use super::run_logs::PythonLogging;
-use super::{errors, exit, frames, interrupt, params, to_py};
+use super::{errors, exit, frames, interrupt, params, run_html, to_py};
 use crate::adapters::{self, Adapter};
 use crate::registry::{Registry, UnknownAlgorithm};
 use crate::runner::{
@@ -761,6 +761,12 @@ impl PyRun {
     /// The run's record as a dict (as `GET /runs/{id}` gives it).
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         to_py(py, &self.run)
+    }
+
+    /// The run as a notebook shows it: algorithm, status (with the error),
+    /// duration, summary, frame shapes and warnings.
+    fn _repr_html_(&self, py: Python<'_>) -> PyResult<String> {
+        run_html::html(py, &self.run, self.output.as_ref())
     }
 
     fn __repr__(&self) -> String {

@@ -19,6 +19,7 @@ mod logging;
 pub mod params;
 mod progress;
 mod run_future;
+mod run_html;
 mod run_logs;
 pub mod source;
 

@@ -77,7 +77,8 @@ def resample(
     time_zone: str | None = None,
 ) -> pl.DataFrame:
     """Converts long-form samples (``data_point_id``, ``ts``, ``value``) of
-    ``points`` to resolution ``to`` (ISO 8601, e.g. ``PT1H``, ``P1D``)."""
+    ``points`` to resolution ``to`` (ISO 8601, e.g. ``PT1H``, ``P1D``); a
+    point whose time zone is not given is in UTC."""
 
 class AlgohostError(Exception):
     """Base of every algohost error."""
@@ -149,6 +150,10 @@ class Flow:
 
 @final
 class DataPointConfig:
+    """A data point: name, unit, quantity, resolution, time zone, tags, flow.
+    An empty ``unit`` or ``time_zone`` (the default) is not given: defining a
+    stored data point matches its unit and zone, and a new one is in UTC."""
+
     def __new__(
         cls,
         name: str,
@@ -156,7 +161,7 @@ class DataPointConfig:
         quantity: str,
         resolution: str,
         *,
-        time_zone: str = "UTC",
+        time_zone: str = "",
         tags: Mapping[str, str] | None = None,
         flow: Flow | None = None,
         id: int | DataPointId | None = None,
@@ -172,7 +177,8 @@ class DataPointConfig:
     @property
     def resolution(self) -> str: ...
     @property
-    def time_zone(self) -> str: ...
+    def time_zone(self) -> str:
+        """IANA name, such as ``"Europe/Berlin"``; empty when not given."""
     @property
     def tags(self) -> dict[str, str]: ...
     @property
@@ -294,7 +300,9 @@ class Context:
         """Creates the data points that do not exist yet (matched by name) and
         returns all of them as stored, with their ids. An existing name keeps
         its definition and tags; defining it as another series (quantity,
-        unit, resolution or time zone) raises ``AlgohostError`` naming both."""
+        unit, resolution or time zone) raises ``AlgohostError`` naming both; a
+        unit or time zone not given (empty) matches the stored one, and a new
+        data point without a time zone is in UTC."""
     def _log(
         self, level: str, target: str, message: str, handled: bool | None = None
     ) -> None:
@@ -339,6 +347,9 @@ class Run:
         """Returns the run when it succeeded, else raises ``RunFailed``,
         ``Cancelled`` or ``TimedOut``."""
     def to_dict(self) -> dict[str, Any]: ...
+    def _repr_html_(self) -> str:
+        """The run as a notebook shows it: algorithm, status (with the
+        error), duration, summary, frame shapes and warnings."""
 
 @final
 class Host:
