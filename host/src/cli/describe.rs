@@ -75,6 +75,15 @@ pub(super) fn describe(registry: &Registry, name: &str, as_json: bool) -> anyhow
     }
     outln!("\nParams:")?;
     print_params(&m.params_schema, &m.params_schema, "  ")?;
+    // What `algohost serve` does with a run a stopped server left running.
+    outln!(
+        "\nIdempotent: {}",
+        if m.idempotent {
+            "yes (a run a stopped server left running is queued again)"
+        } else {
+            "no (a run a stopped server left running is marked failed, interrupted)"
+        }
+    )?;
     if !m.outputs.is_empty() {
         outln!("\nOutputs:")?;
         for o in &m.outputs {

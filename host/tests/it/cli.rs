@@ -148,6 +148,11 @@ fn describe_shows_params_and_unknown_names_get_suggestions() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("limit_kw: number (required)"), "{text}");
     assert!(text.contains("efficiency: number = 0.9"), "{text}");
+    // Whether a server re-queues its interrupted runs.
+    assert!(
+        text.contains("Idempotent: yes (a run a stopped server left running is queued again)"),
+        "{text}"
+    );
 
     let out = s.algohost(&["describe", "peak_shavng"]);
     assert_eq!(out.status.code(), Some(2));
