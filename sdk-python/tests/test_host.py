@@ -925,6 +925,97 @@ def test_a_host_without_data_says_how_to_give_it_some() -> None:
     }
 
 
+NO_DATA = (
+    "data: this run reads or writes data but none was given: pass Host(data=...) or "
+    "host.run(..., data=...): a directory (for example the demo data made by "
+    "`algohost demo-data DIR`), postgres://... or http://HOST:PORT (another "
+    "`algohost serve`)"
+)
+
+LOAD_DAY = algohost.DataPointFilter(
+    names=["site.load"],
+    start=datetime.datetime(2026, 2, 2, tzinfo=zoneinfo.ZoneInfo("Europe/Berlin")),
+    end=datetime.datetime(2026, 2, 3, tzinfo=zoneinfo.ZoneInfo("Europe/Berlin")),
+)
+
+
+@algohost.algorithm
+def reads_load_day(ctx: algohost.Context) -> algohost.Output:
+    """Reads LOAD_DAY as a run does, for the host's own read to match."""
+    return algohost.Output(frames={"day": ctx.read(LOAD_DAY)})
+
+
+def test_host_data_points_lists_the_hosts_data(data_dir: Path) -> None:
+    host = algohost.Host(data=data_dir)
+    points = host.data_points()
+    assert [p.name for p in points][:2] == ["site.load", "site.pv"]
+    (load,) = host.data_points(algohost.DataPointFilter(names=["site.load"]))
+    assert (load.id.value, load.unit, load.resolution, load.time_zone) == (
+        1,
+        "kW",
+        "PT15M",
+        "Europe/Berlin",
+    )
+
+
+def test_host_read_gives_what_ctx_read_gives_in_a_run(data_dir: Path) -> None:
+    host = algohost.Host(data=data_dir, algorithms=[reads_load_day])
+    day = host.read(LOAD_DAY)
+    assert day.shape == (96, 2)
+    assert day.columns == ["ts", "site.load"]
+    assert day["ts"].dtype == pl.Datetime("us", "UTC")
+    assert day["ts"][0] == datetime.datetime(2026, 2, 1, 23, tzinfo=datetime.timezone.utc)
+    in_run = host.run("reads_load_day").raise_for_status().frames["day"]
+    assert day.equals(in_run)
+
+
+def test_host_defines_writes_and_reads_back(data_dir: Path) -> None:
+    host = algohost.Host(data=data_dir)
+    (stored,) = host.define_data_points(
+        [algohost.DataPointConfig("forecast.load", "kW", "power", "PT1H")]
+    )
+    assert (stored.name, stored.time_zone) == ("forecast.load", "UTC")
+    hours = pd.date_range("2026-02-02", periods=3, freq="h", tz="UTC")
+    host.write(pl.DataFrame({"ts": hours, "forecast.load": [10.0, 20.0, 30.0]}))
+    back = host.read(algohost.DataPointFilter(names=["forecast.load"]))
+    assert back["forecast.load"].to_list() == [10.0, 20.0, 30.0]
+    assert back["ts"].to_list() == list(hours.to_pydatetime())
+    # A new Host over the same data sees it too: it was stored.
+    assert algohost.Host(data=data_dir).read(
+        algohost.DataPointFilter(names=["forecast.load"])
+    ).equals(back)
+
+
+def test_host_write_refuses_as_ctx_write_does(data_dir: Path) -> None:
+    host = algohost.Host(data=data_dir)
+    hours = pd.date_range("2026-02-02", periods=2, freq="h", tz="UTC")
+    with pytest.raises(algohost.AlgohostError) as e:
+        host.write(pl.DataFrame({"ts": hours, "nope": [1.0, 2.0]}))
+    assert str(e.value) == (
+        "data: unknown data point 'nope': define it first with ctx.define_data_points(...)"
+    )
+    with pytest.raises(algohost.AlgohostError, match=re.escape("(in pandas: the column's")):
+        host.write(pd.DataFrame({"ts": hours, "site.load": [1.0, np.nan]}))
+
+
+def test_host_without_data_raises_what_a_run_gets() -> None:
+    host = algohost.Host()
+    calls: list[Callable[[], object]] = [
+        host.data_points,
+        lambda: host.read(LOAD_DAY),
+        lambda: host.write(
+            pl.DataFrame({"ts": [LOAD_DAY.start], "site.load": [1.0]})
+        ),
+        lambda: host.define_data_points(
+            [algohost.DataPointConfig("x", "kW", "power", "PT1H")]
+        ),
+    ]
+    for call in calls:
+        with pytest.raises(algohost.AlgohostError) as e:
+            call()
+        assert str(e.value) == NO_DATA
+
+
 @pytest.mark.parametrize(
     "documented",
     [
@@ -935,6 +1026,10 @@ def test_a_host_without_data_says_how_to_give_it_some() -> None:
         algohost.Host.describe,
         algohost.Host.algorithms,
         algohost.Host.diagnostics,
+        algohost.Host.data_points,
+        algohost.Host.read,
+        algohost.Host.write,
+        algohost.Host.define_data_points,
         algohost.Run,
         algohost.Run.frames,
         algohost.Run.status,

@@ -1,15 +1,13 @@
 //! `algohost.Context`: the run's context for Python plugins, the same
 //! capabilities as the Rust [`Context`] (which it wraps).
 
+use algohost_sdk::Context;
 use algohost_sdk::chrono::{DateTime, Utc};
-use algohost_sdk::data::DataPointFilter;
 use algohost_sdk::logging::LogRecord;
-use algohost_sdk::polars::prelude::DataFrame;
-use algohost_sdk::{Context, Error};
 use pyo3::prelude::*;
 
 use super::data::{PyDataPointConfig, PyDataPointFilter};
-use super::{errors, frames, run_logs};
+use super::{data_access, errors, run_logs};
 
 /// What a running algorithm gets, as its first argument: the run's
 /// identity, logging, progress, cancellation, deadline and data.
@@ -28,42 +26,11 @@ pub struct PyContext {
 }
 
 impl PyContext {
-    /// The frame `read` gives for `filter`, read without the GIL.
-    fn frame<'py>(
-        &self,
-        py: Python<'py>,
-        filter: &PyDataPointFilter,
-        read: fn(&Context, &DataPointFilter) -> algohost_sdk::Result<DataFrame>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let filter = filter.0.clone();
-        let frame = py
-            .detach(|| read(&self.ctx, &filter))
-            .map_err(|e| errors::from_sdk(py, &e))?;
-        frames::to_polars(py, frame)
-    }
-
     /// A Python context over the same run as `ctx`.
     pub fn new(ctx: &Context) -> Self {
         Self {
             ctx: Context::new(ctx.host().clone()),
         }
-    }
-}
-
-/// The hint of the SDK's error for a NaN sample, in polars' words.
-const POLARS_NAN_HINT: &str = "(fill_nan(None) in polars)";
-/// The same in pandas' words: a float64 column holds a missing value as
-/// NaN (`None` too), a nullable `Float64` one as `pd.NA`.
-const PANDAS_NAN_HINT: &str = "(in pandas: the column's .astype(\"Float64\") makes NaN pd.NA, \
-                               which is null; or drop the row with df.dropna())";
-
-/// `error` of writing a pandas frame, with its hints in pandas' words.
-fn in_pandas_words(error: Error) -> Error {
-    match error {
-        Error::InvalidInput(message) => {
-            Error::InvalidInput(message.replace(POLARS_NAN_HINT, PANDAS_NAN_HINT))
-        }
-        other => other,
     }
 }
 
@@ -146,7 +113,7 @@ impl PyContext {
         py: Python<'py>,
         filter: PyRef<'py, PyDataPointFilter>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        self.frame(py, &filter, Context::read)
+        data_access::frame(py, &self.ctx, &filter, Context::read)
     }
 
     /// Samples in long form: `data_point_id`, `ts`, `value`.
@@ -155,19 +122,14 @@ impl PyContext {
         py: Python<'py>,
         filter: PyRef<'py, PyDataPointFilter>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        self.frame(py, &filter, Context::read_long)
+        data_access::frame(py, &self.ctx, &filter, Context::read_long)
     }
 
     /// Adds or replaces samples: a frame in wide form (`ts` and a column per
     /// data point name) or long form (`data_point_id`, `ts`, `value`); polars,
     /// pandas, pyarrow or anything with `__arrow_c_stream__`.
     fn write(&self, py: Python<'_>, frame: &Bound<'_, PyAny>) -> PyResult<()> {
-        let is_pandas = frames::is_pandas(frame)?;
-        let frame = frames::from_python(frame)?;
-        py.detach(|| self.ctx.write(&frame)).map_err(|e| {
-            let e = if is_pandas { in_pandas_words(e) } else { e };
-            errors::from_sdk(py, &e)
-        })
+        data_access::write(py, &self.ctx, frame)
     }
 
     /// The data point named `name`; an unknown name raises `AlgohostError`
@@ -198,11 +160,7 @@ impl PyContext {
         py: Python<'_>,
         filter: Option<PyRef<'_, PyDataPointFilter>>,
     ) -> PyResult<Vec<PyDataPointConfig>> {
-        let filter = filter.map(|f| f.0.clone()).unwrap_or_default();
-        let points = py
-            .detach(|| self.ctx.data_points(&filter))
-            .map_err(|e| errors::from_sdk(py, &e))?;
-        Ok(points.into_iter().map(PyDataPointConfig).collect())
+        data_access::data_points(py, &self.ctx, filter)
     }
 
     /// Creates the data points that do not exist yet (matched by name) and
@@ -216,11 +174,7 @@ impl PyContext {
         py: Python<'_>,
         points: Vec<PyDataPointConfig>,
     ) -> PyResult<Vec<PyDataPointConfig>> {
-        let points: Vec<_> = points.into_iter().map(|p| p.0).collect();
-        let stored = py
-            .detach(|| self.ctx.define_data_points(&points))
-            .map_err(|e| errors::from_sdk(py, &e))?;
-        Ok(stored.into_iter().map(PyDataPointConfig).collect())
+        data_access::define_data_points(py, &self.ctx, points)
     }
 
     /// Keeps one log record on the run. The logging handler passes

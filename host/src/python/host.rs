@@ -12,20 +12,21 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use algohost_sdk::Output;
 use algohost_sdk::data::{DataPointConfig, DataPointFilter, FlowFilter};
 use algohost_sdk::logging::LogRecord;
 use algohost_sdk::polars::prelude::DataFrame;
+use algohost_sdk::{Context, Output};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyList, PyString};
 
+use super::data::{PyDataPointConfig, PyDataPointFilter};
 use super::params::describe;
 use super::progress::ProgressCallback;
 use super::run_future::RunFuture;
 use super::run_logs::PythonLogging;
-use super::{errors, exit, frames, interrupt, params, run_html, to_py};
+use super::{data_access, errors, exit, frames, interrupt, params, run_html, to_py};
 use crate::adapters::{self, Adapter};
 use crate::registry::{Registry, UnknownAlgorithm};
 use crate::runner::{
@@ -215,6 +216,9 @@ fn unknown_algorithm(py: Python<'_>, unknown: &UnknownAlgorithm) -> PyErr {
 pub struct PyHost {
     registry: Arc<Registry>,
     data: Arc<dyn Adapter>,
+    /// `data` for `read`, `write`, `data_points` and `define_data_points`,
+    /// as a run's context has it.
+    data_access: Context,
 }
 
 #[pymethods]
@@ -235,7 +239,12 @@ impl PyHost {
         super::source::add_functions(&mut registry, &algorithms)?;
         let registry = Arc::new(registry);
         let data = open_data(py, data.as_deref())?;
-        Ok(Self { registry, data })
+        let data_access = data_access::context_of(data.clone());
+        Ok(Self {
+            registry,
+            data,
+            data_access,
+        })
     }
 
     /// Manifests (name, version, description, params_schema, outputs,
@@ -380,6 +389,56 @@ impl PyHost {
             },
         )?;
         helpers(py)?.run_async.bind(py).call1((pending,))
+    }
+
+    /// The data points of the host's data that `filter` selects (all of
+    /// them without one), as `ctx.data_points` gives them in a run.
+    ///
+    /// ```python
+    /// names = [p.name for p in host.data_points()]
+    /// ```
+    #[pyo3(signature = (filter = None))]
+    fn data_points(
+        &self,
+        py: Python<'_>,
+        filter: Option<PyRef<'_, PyDataPointFilter>>,
+    ) -> PyResult<Vec<PyDataPointConfig>> {
+        data_access::data_points(py, &self.data_access, filter)
+    }
+
+    /// Samples of the host's data in wide form, as `ctx.read` gives them in a
+    /// run: `ts` (UTC, `datetime[μs, UTC]`) and one Float64 column per data
+    /// point name, as a polars DataFrame. An unknown name raises
+    /// `AlgohostError` naming the close ones.
+    ///
+    /// ```python
+    /// load = host.read(algohost.DataPointFilter(names=["site.load"], resolution="PT1H"))
+    /// ```
+    fn read<'py>(
+        &self,
+        py: Python<'py>,
+        filter: PyRef<'py, PyDataPointFilter>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        data_access::frame(py, &self.data_access, &filter, Context::read)
+    }
+
+    /// Adds or replaces samples of the host's data, as `ctx.write` does in a
+    /// run: a frame in wide form (`ts` and a column per data point name) or
+    /// long form (`data_point_id`, `ts`, `value`); polars, pandas, pyarrow or
+    /// anything with `__arrow_c_stream__`.
+    fn write(&self, py: Python<'_>, frame: &Bound<'_, PyAny>) -> PyResult<()> {
+        data_access::write(py, &self.data_access, frame)
+    }
+
+    /// Creates the data points that do not exist yet in the host's data
+    /// (matched by name) and returns all of them as stored, with their ids,
+    /// as `ctx.define_data_points` does in a run.
+    fn define_data_points(
+        &self,
+        py: Python<'_>,
+        points: Vec<PyDataPointConfig>,
+    ) -> PyResult<Vec<PyDataPointConfig>> {
+        data_access::define_data_points(py, &self.data_access, points)
     }
 
     fn __repr__(&self) -> String {

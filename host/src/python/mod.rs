@@ -10,6 +10,7 @@
 
 pub mod context;
 pub mod data;
+mod data_access;
 pub mod errors;
 mod exit;
 pub mod frames;

@@ -412,3 +412,16 @@ class Host:
         """Like ``run``, as a coroutine for asyncio (``await`` it or wrap it in
         a task); the run starts when it is awaited and never blocks the loop.
         Cancelling the awaiting task cancels the run."""
+    def data_points(self, filter: DataPointFilter | None = None) -> list[DataPointConfig]:
+        """The data points of the host's data that ``filter`` selects (all of
+        them without one), as ``ctx.data_points`` gives them in a run."""
+    def read(self, filter: DataPointFilter) -> pl.DataFrame:
+        """Samples of the host's data in wide form, as ``ctx.read`` gives
+        them in a run: ``ts`` (UTC) and one column per data point name."""
+    def write(self, frame: ArrowStreamExportable | pl.LazyFrame) -> None:
+        """Adds or replaces samples of the host's data (wide, by data point
+        name; or long), as ``ctx.write`` does in a run."""
+    def define_data_points(self, points: Sequence[DataPointConfig]) -> list[DataPointConfig]:
+        """Creates the data points that do not exist yet in the host's data
+        (matched by name) and returns all of them as stored, with their ids,
+        as ``ctx.define_data_points`` does in a run."""
