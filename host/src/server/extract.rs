@@ -127,7 +127,7 @@ fn check_json(body: &[u8]) -> Result<(), ApiError> {
             };
             Err(ApiError::BadRequest(format!(
                 "the body gives the key {}{place}; give each key of an object once",
-                without_position(&e).trim_start_matches("duplicate key ")
+                without_position(&e)
             )))
         }
     }
@@ -176,26 +176,19 @@ impl<'de> serde::de::Visitor<'de> for UniqueKeysVisitor {
     }
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<UniqueKeys, A::Error> {
-        // Objects are small as a rule: a list until they are not.
-        let mut few: Vec<String> = Vec::new();
-        let mut many: std::collections::HashSet<String> = std::collections::HashSet::new();
+        // Objects are small as a rule: the first keys in a list, any
+        // further ones in a set (which allocates only then).
+        let mut first: Vec<String> = Vec::new();
+        let mut more: std::collections::HashSet<String> = std::collections::HashSet::new();
         while let Some(key) = map.next_key::<String>()? {
-            let is_new = if many.is_empty() && few.len() < 16 {
-                !few.contains(&key)
-            } else {
-                many.extend(few.drain(..));
-                !many.contains(&key)
-            };
-            if !is_new {
-                return Err(serde::de::Error::custom(format!(
-                    "duplicate key '{key}' twice"
-                )));
+            if first.contains(&key) || more.contains(&key) {
+                return Err(serde::de::Error::custom(format!("'{key}' twice")));
             }
             map.next_value::<UniqueKeys>()?;
-            if many.is_empty() && few.len() < 16 {
-                few.push(key);
+            if first.len() < 16 {
+                first.push(key);
             } else {
-                many.insert(key);
+                more.insert(key);
             }
         }
         Ok(UniqueKeys)
