@@ -82,3 +82,24 @@ fn behind_a_proxy_under_a_path_prefix_the_spec_and_docs_name_it_as_the_server() 
         Some(format!("/algohost/runs/{id}").as_str())
     );
 }
+
+#[test]
+fn a_parameter_given_twice_is_told_how_to_give_it_and_a_byte_order_mark_is_no_content() {
+    let scratch = Scratch::new();
+    let server = scratch.start(&[]);
+    let twice = server.get("/runs?limit=1&limit=2").problem(400);
+    assert_eq!(
+        twice["detail"],
+        "query parameter limit is given twice; give it once"
+    );
+    // Some editors start a file with a UTF-8 byte order mark.
+    let mut body = b"\xEF\xBB\xBF".to_vec();
+    body.extend_from_slice(br#"{"algorithm": "fails"}"#);
+    let reply = server.send(
+        server
+            .req(reqwest::Method::POST, "/runs")
+            .header("content-type", "application/json")
+            .body(body),
+    );
+    assert_eq!(reply.status, 202, "{}", reply.text());
+}
