@@ -37,17 +37,22 @@ pub(super) fn list(registry: &Registry, as_json: bool) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-fn print_table(header: &[&str; 4], rows: &[[String; 4]]) -> anyhow::Result<()> {
+/// Prints `rows` under `header` in columns two spaces apart; the last
+/// column is not padded (it may be long).
+pub(super) fn print_table<const N: usize>(
+    header: &[&str; N],
+    rows: &[[String; N]],
+) -> anyhow::Result<()> {
     let mut widths = header.map(str::len);
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
         }
     }
-    let line = |cells: [&str; 4]| {
+    let line = |cells: [&str; N]| {
         let mut out = String::new();
         for (i, cell) in cells.iter().enumerate() {
-            if i == 3 {
+            if i + 1 == N {
                 out.push_str(cell);
             } else {
                 out.push_str(&format!("{cell:<width$}  ", width = widths[i]));
@@ -57,7 +62,7 @@ fn print_table(header: &[&str; 4], rows: &[[String; 4]]) -> anyhow::Result<()> {
     };
     line(*header)?;
     for row in rows {
-        line([&row[0], &row[1], &row[2], &row[3]])?;
+        line(row.each_ref().map(String::as_str))?;
     }
     Ok(())
 }

@@ -1,12 +1,13 @@
 //! The `algohost` command line: list, describe, validate and run algorithms,
-//! show plugin diagnostics, serve over HTTP, generate the demo dataset and
-//! copy data between data stores.
+//! show plugin diagnostics, serve over HTTP, read the runs a server keeps,
+//! generate the demo dataset and copy data between data stores.
 //!
 //! Exit codes: 0 success, 1 the run failed, 2 bad usage or input (params,
 //! files, data a target refuses, a run failing on input its plugin finds
-//! invalid), 124 the run timed out, 130 the run was cancelled by Ctrl-C (143
-//! by SIGTERM, 129 by SIGHUP: 128 + the signal), 141 stdout was closed (as a
-//! tool killed by SIGPIPE).
+//! invalid, a run or output frame a run store does not have), 124 the run
+//! timed out, 130 the run was cancelled by Ctrl-C (143 by SIGTERM, 129 by
+//! SIGHUP: 128 + the signal), 141 stdout was closed (as a tool killed by
+//! SIGPIPE).
 
 // First: its `outln!` is used by the others.
 #[macro_use]
@@ -17,6 +18,7 @@ mod describe;
 pub(crate) mod interrupt;
 mod params;
 mod run;
+mod runs;
 mod serve;
 
 use std::path::PathBuf;
@@ -100,6 +102,8 @@ enum Command {
     },
     /// Serve the registry over HTTP: runs, events, outputs, data, OpenAPI docs.
     Serve(serve::ServeArgs),
+    /// List the runs a server keeps in its run store; `runs show ID`, `runs output ID FRAME`.
+    Runs(runs::RunsArgs),
     /// Copy data points and samples between data stores: directories, PostgreSQL, other servers.
     Data {
         #[command(subcommand)]
@@ -140,7 +144,10 @@ where
     // A server sets up its logs once its settings are read (they may be
     // in its config file).
     if !matches!(cli.command, Command::Serve(_)) {
-        let (settings, warnings) = LogSettings::from_env();
+        let (mut settings, warnings) = LogSettings::from_env();
+        if matches!(cli.command, Command::Runs(_)) {
+            settings.silenced = runs::SILENCED_LOGS;
+        }
         init_logging(cli.verbose, &settings);
         for warning in warnings {
             tracing::warn!("{warning}");
@@ -209,6 +216,8 @@ struct LogSettings {
     filter: Option<String>,
     /// `ALGOHOST_LOG_FORMAT`.
     format: LogFormat,
+    /// Targets whose logs are off whatever the filter says.
+    silenced: &'static [&'static str],
 }
 
 impl LogSettings {
@@ -246,6 +255,7 @@ impl LogSettings {
             Self {
                 filter,
                 format: parsed,
+                silenced: &[],
             },
             warnings,
         )
@@ -265,6 +275,11 @@ fn init_logging(verbose: u8, settings: &LogSettings) {
         .as_deref()
         .and_then(|f| tracing_subscriber::EnvFilter::try_new(f).ok())
         .unwrap_or_else(|| tracing_subscriber::EnvFilter::new(level));
+    let filter = settings
+        .silenced
+        .iter()
+        .filter_map(|target| format!("{target}=off").parse().ok())
+        .fold(filter, |filter, directive| filter.add_directive(directive));
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -302,6 +317,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Plugins { json } => describe::plugins(&discover(&cli), &cli.plugin_dirs, *json),
         Command::Serve(args) => serve::serve(&cli.plugin_dirs, args, cli.verbose),
+        Command::Runs(args) => runs::run(args),
         Command::Data { command } => data::run(command),
         Command::DemoData { dir, force } => demo_data(dir, *force),
     }

@@ -75,6 +75,17 @@ pub(crate) fn write_line(args: std::fmt::Arguments<'_>) -> Result<(), StdoutErro
         .map_err(StdoutError)
 }
 
+/// Writes `bytes` as they are to stdout (an encoded frame).
+pub(crate) fn write_bytes(bytes: &[u8]) -> Result<(), StdoutError> {
+    if let Some(real) = real_stdout().as_mut() {
+        return real.write_all(bytes).map_err(StdoutError);
+    }
+    std::io::stdout()
+        .lock()
+        .write_all(bytes)
+        .map_err(StdoutError)
+}
+
 /// Flushes stdout, so that a failed last write is reported too.
 pub(crate) fn flush() -> anyhow::Result<()> {
     std::io::stdout().flush().map_err(|e| StdoutError(e).into())

@@ -115,22 +115,27 @@ impl RunObserver for CliObserver {
         if !(self.verbose || is_warning) {
             return;
         }
-        // Fields as tracing's own format shows them: ` unit=kW rows=3`.
-        let fields: String = record
-            .fields
-            .iter()
-            .map(|(key, value)| match value {
-                serde_json::Value::String(text) => format!(" {key}={text}"),
-                other => format!(" {key}={other}"),
-            })
-            .collect();
-        self.say(&format!(
-            "{:>5} {}: {}{fields}",
-            record.level.to_uppercase(),
-            record.target,
-            record.message
-        ));
+        self.say(&log_line(record));
     }
+}
+
+/// A log record as a line: `WARN target: message key=value`, its fields as
+/// tracing's own format shows them.
+pub(super) fn log_line(record: &LogRecord) -> String {
+    let fields: String = record
+        .fields
+        .iter()
+        .map(|(key, value)| match value {
+            serde_json::Value::String(text) => format!(" {key}={text}"),
+            other => format!(" {key}={other}"),
+        })
+        .collect();
+    format!(
+        "{:>5} {}: {}{fields}",
+        record.level.to_uppercase(),
+        record.target,
+        record.message
+    )
 }
 
 fn progress_bar() -> Option<ProgressBar> {

@@ -20,6 +20,7 @@ mod python;
 mod readme;
 mod rest;
 mod runner;
+mod runs_cli;
 mod rust_plugin;
 mod server;
 mod service;

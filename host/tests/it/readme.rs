@@ -54,6 +54,8 @@ fn console_commands(text: &str) -> Vec<(String, i32)> {
 /// `algohost serve` on a free port in `cwd`, with the README's data and
 /// store; returns the child and its `host:port`.
 fn serve(cwd: &Path, plugins: &Path) -> (ServerGuard, String) {
+    // Where `make run` keeps its runs, which `algohost runs` reads.
+    std::fs::create_dir_all(cwd.join(".algohost")).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_algohost"))
         .args([
             "serve",
@@ -62,7 +64,7 @@ fn serve(cwd: &Path, plugins: &Path) -> (ServerGuard, String) {
             "--data",
             "demo-data",
             "--store",
-            "runs.db",
+            ".algohost/runs.db",
         ])
         .current_dir(cwd)
         .env("ALGOHOST_PLUGIN_PATH", plugins)
@@ -162,6 +164,18 @@ fn readme_console_examples_run_with_their_exit_codes() {
             .exists()
     );
     assert!(cwd.path().join("out/resample/resampled.parquet").exists());
+    // `algohost runs output` wrote what the server's download has.
+    let cli_csv = std::fs::read_to_string(cwd.path().join("schedule-cli.csv")).unwrap();
+    assert_eq!(cli_csv, csv);
+    let id = run["id"].as_str().unwrap();
+    let listed = stdout
+        .lines()
+        .find(|l| l.starts_with(id))
+        .unwrap_or_default();
+    assert!(
+        listed.contains(" peak_shaving ") && listed.contains(" succeeded "),
+        "{stdout}"
+    );
 }
 
 fn normalise(code: &str) -> String {

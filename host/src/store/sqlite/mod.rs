@@ -5,6 +5,7 @@
 
 mod checkpointer;
 mod nodes;
+mod read_only;
 mod rows;
 mod schema;
 mod writer;
@@ -26,6 +27,7 @@ use super::{
 use crate::runner::{Run, RunError, RunStatus};
 use checkpointer::Checkpointer;
 use nodes::{Liveness, Node};
+pub use read_only::ReadOnlyStore;
 use rows::{
     EncodedChange, NewRun, RunChange, append_logs, decode_frame, json_text, load_run, read_run,
     run_columns, run_from_row, timestamp,
@@ -219,65 +221,11 @@ impl Store for SqliteStore {
     }
 
     fn list(&self, query: &RunQuery) -> Result<Vec<Run>, StoreError> {
-        let mut clauses = Vec::new();
-        let mut values: Vec<SqlValue> = Vec::new();
-        if !query.status.is_empty() {
-            let mut placeholders = Vec::new();
-            for status in &query.status {
-                values.push(SqlValue::Text(status.as_str().to_owned()));
-                placeholders.push(format!("?{}", values.len()));
-            }
-            clauses.push(format!("status IN ({})", placeholders.join(", ")));
-            // Lets SQLite use the index of the (few) runs not succeeded.
-            if !query.status.contains(&RunStatus::Succeeded) {
-                clauses.push(schema::NOT_SUCCEEDED.to_owned());
-            }
-        }
-        if let Some(algorithm) = &query.algorithm {
-            values.push(SqlValue::Text(algorithm.clone()));
-            clauses.push(format!("algorithm = ?{}", values.len()));
-        }
-        if let Some(before) = query.before {
-            values.push(SqlValue::Text(before.to_string()));
-            clauses.push(format!("id < ?{}", values.len()));
-        }
-        let filter = if clauses.is_empty() {
-            String::new()
-        } else {
-            format!("WHERE {}", clauses.join(" AND "))
-        };
-        let limit = match query.limit {
-            0 => -1,
-            n => i64::try_from(n).unwrap_or(i64::MAX),
-        };
-        values.push(SqlValue::Integer(limit));
-        let sql = format!(
-            "SELECT {} FROM runs {filter} ORDER BY id DESC LIMIT ?{}",
-            run_columns!(),
-            values.len()
-        );
-        let conn = lock(&self.reader);
-        let mut stmt = conn.prepare_cached(&sql).map_err(backend("listing runs"))?;
-        let rows = stmt
-            .query_map(params_from_iter(values), run_from_row)
-            .map_err(backend("listing runs"))?;
-        rows.map(|row| row.map_err(backend("listing runs"))?)
-            .collect()
+        list_runs(&lock(&self.reader), query)
     }
 
     fn frame(&self, id: Uuid, name: &str) -> Result<Option<DataFrame>, StoreError> {
-        let stored: Option<(String, Vec<u8>)> = lock(&self.reader)
-            .prepare_cached("SELECT format, data FROM frames WHERE run_id = ?1 AND name = ?2")
-            .and_then(|mut stmt| {
-                stmt.query_row(params![id.to_string(), name], |row| {
-                    Ok((row.get(0)?, row.get(1)?))
-                })
-                .optional()
-            })
-            .map_err(backend("reading a frame"))?;
-        stored
-            .map(|(format, bytes)| decode_frame(&format, bytes))
-            .transpose()
+        read_frame(&lock(&self.reader), id, name)
     }
 
     fn check_writable(&self) -> Result<(), StoreError> {
@@ -477,6 +425,71 @@ impl Store for SqliteStore {
             Ok(Unheld::Ended)
         })
     }
+}
+
+/// Runs, newest first, without their logs ([`Store::list`]), through
+/// either connection or a [`ReadOnlyStore`]'s.
+fn list_runs(conn: &Connection, query: &RunQuery) -> Result<Vec<Run>, StoreError> {
+    let mut clauses = Vec::new();
+    let mut values: Vec<SqlValue> = Vec::new();
+    if !query.status.is_empty() {
+        let mut placeholders = Vec::new();
+        for status in &query.status {
+            values.push(SqlValue::Text(status.as_str().to_owned()));
+            placeholders.push(format!("?{}", values.len()));
+        }
+        clauses.push(format!("status IN ({})", placeholders.join(", ")));
+        // Lets SQLite use the index of the (few) runs not succeeded.
+        if !query.status.contains(&RunStatus::Succeeded) {
+            clauses.push(schema::NOT_SUCCEEDED.to_owned());
+        }
+    }
+    if let Some(algorithm) = &query.algorithm {
+        values.push(SqlValue::Text(algorithm.clone()));
+        clauses.push(format!("algorithm = ?{}", values.len()));
+    }
+    if let Some(before) = query.before {
+        values.push(SqlValue::Text(before.to_string()));
+        clauses.push(format!("id < ?{}", values.len()));
+    }
+    let filter = if clauses.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", clauses.join(" AND "))
+    };
+    let limit = match query.limit {
+        0 => -1,
+        n => i64::try_from(n).unwrap_or(i64::MAX),
+    };
+    values.push(SqlValue::Integer(limit));
+    let sql = format!(
+        "SELECT {} FROM runs {filter} ORDER BY id DESC LIMIT ?{}",
+        run_columns!(),
+        values.len()
+    );
+    let mut stmt = conn.prepare_cached(&sql).map_err(backend("listing runs"))?;
+    let rows = stmt
+        .query_map(params_from_iter(values), run_from_row)
+        .map_err(backend("listing runs"))?;
+    rows.map(|row| row.map_err(backend("listing runs"))?)
+        .collect()
+}
+
+/// An output frame of a run ([`Store::frame`]), through either connection
+/// or a [`ReadOnlyStore`]'s.
+fn read_frame(conn: &Connection, id: Uuid, name: &str) -> Result<Option<DataFrame>, StoreError> {
+    let stored: Option<(String, Vec<u8>)> = conn
+        .prepare_cached("SELECT format, data FROM frames WHERE run_id = ?1 AND name = ?2")
+        .and_then(|mut stmt| {
+            stmt.query_row(params![id.to_string(), name], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })
+            .optional()
+        })
+        .map_err(backend("reading a frame"))?;
+    stored
+        .map(|(format, bytes)| decode_frame(&format, bytes))
+        .transpose()
 }
 
 /// An unfinished run held by a node other than `me` (or by none).

@@ -77,7 +77,7 @@ pub(super) const NOT_SUCCEEDED: &str = "status <> 'succeeded'";
 pub(super) const UNFINISHED: &str = "status IN ('queued', 'running')";
 
 /// How long a connection waits for another process's write lock.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The size a WAL file is cut back to when it starts over, after a burst
 /// made it grow.
@@ -170,6 +170,18 @@ fn check_path(path: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Refuses a store whose schema (`version`, its `user_version`) is of a
+/// newer algohost than this one.
+pub(super) fn check_known(version: i64) -> Result<(), StoreError> {
+    let known = MIGRATIONS.len() as i64;
+    if version > known {
+        return Err(StoreError::Backend(format!(
+            "the store has schema version {version} but this algohost knows only up to {known}; use a newer algohost"
+        )));
+    }
+    Ok(())
+}
+
 /// Brings the schema up to date; refuses a file from a newer algohost.
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let tx = conn
@@ -178,12 +190,7 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let version: i64 = tx
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .map_err(backend("reading the schema version"))?;
-    let known = MIGRATIONS.len() as i64;
-    if version > known {
-        return Err(StoreError::Backend(format!(
-            "the store has schema version {version} but this algohost knows only up to {known}; use a newer algohost"
-        )));
-    }
+    check_known(version)?;
     for (index, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
         let what = format!("applying schema migration {}", index + 1);
         tx.execute_batch(sql).map_err(backend(&what))?;
