@@ -28,6 +28,7 @@ mod executor;
 mod fingerprint;
 mod persister;
 mod queue;
+mod quick;
 mod shared;
 mod state;
 mod worker;
@@ -36,6 +37,7 @@ pub use executor::{Executor, ThreadExecutor};
 use fingerprint::fingerprint;
 use persister::Persister;
 use queue::{Lane, Lanes, Refused};
+use quick::Quick;
 use shared::{Shared, Tally, relock};
 use state::RunState;
 
@@ -277,7 +279,8 @@ enum Storing {
 enum Admitted {
     /// A new run, queued and stored: its record as submitted.
     Stored(Run),
-    /// A new run, queued, to be stored lazily.
+    /// A new run, to be stored lazily: queued, or executed already (see
+    /// `quick`).
     Queued(Arc<RunState>),
     /// The run an idempotency key already made.
     Existing(Run),
@@ -379,6 +382,7 @@ impl Service {
             runs: Mutex::new(HashMap::new()),
             tally: Mutex::new(Tally::default()),
             left_queued: Mutex::default(),
+            quick: Quick::default(),
         });
         shared.persister.serve(Arc::downgrade(&shared));
         shared.reclaim()?;
@@ -469,7 +473,9 @@ impl Service {
     }
 
     /// Validates a submission and queues its run (or finds the run its
-    /// idempotency key made).
+    /// idempotency key made). A run stored lazily of an algorithm known to
+    /// be quick executes right here instead, when a worker is free (see
+    /// `quick`): it comes back ended, its end on its way to the store.
     fn admit(&self, submit: Submit, storing: Storing) -> Result<Admitted, SubmitError> {
         let shared = &self.shared;
         if shared.lanes.is_closed() {
@@ -513,7 +519,15 @@ impl Service {
         if matches!(storing, Storing::Lazily) && idempotency.is_none() {
             let state = RunState::new(run, lane, timeout, false, &shared.persister);
             relock(&shared.runs).insert(state.id, state.clone());
-            queue.push(state.clone(), true);
+            // A quick algorithm's run executes here (see `quick`).
+            let place = (lane == Lane::Native && timeout.is_none())
+                .then(|| shared.quick.inline(&entry.manifest.name))
+                .flatten();
+            if place.is_some() && queue.start_reserved() {
+                worker::run(shared, queue, &state, true);
+            } else {
+                queue.push(state.clone(), true);
+            }
             return Ok(Admitted::Queued(state));
         }
         let state = RunState::new(run.clone(), lane, timeout, true, &shared.persister);

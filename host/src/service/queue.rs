@@ -37,6 +37,8 @@ struct Slots {
 pub(super) struct Queue {
     slots: Mutex<Slots>,
     ready: Condvar,
+    /// Runs executing at once, at most.
+    concurrency: usize,
     limit: usize,
     /// Runs executing, published once the queue is closed, for `shutdown`
     /// to wait for the workers.
@@ -55,6 +57,7 @@ impl Queue {
                 is_closed: false,
             }),
             ready: Condvar::new(),
+            concurrency,
             limit: concurrency + capacity,
             running: watch::channel(0).0,
         }
@@ -99,6 +102,20 @@ impl Queue {
         if is_a_worker_idle {
             self.ready.notify_one();
         }
+    }
+
+    /// Starts a run on its reservation without queueing it, for the caller
+    /// to execute itself (see `quick`): only when a worker would take it at
+    /// once, no run waiting before it. Counted as running; end it with
+    /// [`Queue::done`].
+    pub fn start_reserved(&self) -> bool {
+        let mut slots = self.slots();
+        let is_free = slots.waiting.is_empty() && slots.running < self.concurrency;
+        if is_free {
+            slots.admitting = slots.admitting.saturating_sub(1);
+            slots.running += 1;
+        }
+        is_free
     }
 
     /// Takes a waiting run out of the queue (cancel); false when it is not

@@ -13,6 +13,7 @@ use super::ServiceConfig;
 use super::executor::Executor;
 use super::persister::Persister;
 use super::queue::{Lane, Lanes};
+use super::quick::Quick;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 
 use super::state::RunState;
@@ -70,6 +71,8 @@ pub(super) struct Shared {
     /// Queued runs of gone servers whose algorithm this one lacks, already
     /// logged (see [`Shared::reclaim`]).
     pub left_queued: Mutex<HashSet<Uuid>>,
+    /// Which algorithms' runs may execute where they are submitted.
+    pub quick: Quick,
 }
 
 /// Starts the thread that calls [`Shared::reclaim`] every

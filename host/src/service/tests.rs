@@ -271,3 +271,124 @@ async fn a_full_lane_says_to_retry_after_its_own_runs_durations_not_the_other_la
     let run = service.wait(rust_waiting.id, long).await.unwrap().unwrap();
     assert_eq!(run.status, RunStatus::Succeeded);
 }
+
+/// Answers the name of the thread it ran on; sleeps `millis` first.
+struct Where;
+
+impl Invoker for Where {
+    fn invoke(&self, _: &Context, params: Value) -> algohost_sdk::Result<Output> {
+        std::thread::sleep(Duration::from_millis(
+            params["millis"].as_u64().unwrap_or(0),
+        ));
+        let thread = std::thread::current();
+        Ok(Output::new().with_summary(json!(thread.name().unwrap_or(""))))
+    }
+}
+
+/// The thread a waited run of `where` sleeping `millis` ran on.
+async fn ran_on(service: &Service, millis: u64, timeout: Option<Duration>) -> String {
+    let submit = Submit {
+        params: json!({ "millis": millis }),
+        timeout,
+        ..submit("where")
+    };
+    let run = service
+        .submit_and_wait(submit, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(run.status, RunStatus::Succeeded, "{run:?}");
+    run.summary.as_str().unwrap().to_owned()
+}
+
+/// Whether a run ran on a worker (`algohost-worker-N`, or a thread of its
+/// own, `algohost-run`), not on the thread that submitted it.
+fn is_worker(thread: &str) -> bool {
+    thread.starts_with("algohost-")
+}
+
+/// Whether one of a few quick waited runs ran inline (a worker that has
+/// just ended a run may not count as free yet when its waiter submits the
+/// next).
+async fn runs_inline(service: &Service) -> bool {
+    for _ in 0..10 {
+        if !is_worker(&ran_on(service, 0, None).await) {
+            return true;
+        }
+    }
+    false
+}
+
+fn where_service(concurrency: usize) -> (tempfile::TempDir, Arc<Service>) {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path().join("runs.db")).unwrap());
+    let mut registry = Registry::new();
+    registry.add(manifest("where"), Source::Builtin, Arc::new(Where));
+    registry.add(manifest("rust_held"), Source::Builtin, Arc::new(UntilCancelled));
+    let config = ServiceConfig {
+        concurrency,
+        ..ServiceConfig::default()
+    };
+    let service = Service::start(Arc::new(registry), Arc::new(NoData), store, config).unwrap();
+    (dir, service)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waited_run_of_an_algorithm_that_was_quick_runs_where_it_was_submitted() {
+    let (_dir, service) = where_service(2);
+    // Its first runs go to the workers, which learn that it is quick.
+    for _ in 0..16 {
+        assert!(is_worker(&ran_on(&service, 0, None).await));
+    }
+    assert!(runs_inline(&service).await);
+    // Stored like any other run.
+    let runs = service.list(&RunQuery::default()).unwrap();
+    assert!(runs.len() >= 17);
+    assert!(runs.iter().all(|r| r.status == RunStatus::Succeeded));
+
+    // A run with a timeout, or one nobody waits for, goes to the workers.
+    let timeout = Some(Duration::from_secs(30));
+    assert!(is_worker(&ran_on(&service, 0, timeout).await));
+    let run = service.submit(submit("where")).unwrap();
+    let run = service.wait(run.id, Duration::from_secs(30)).await.unwrap();
+    assert!(is_worker(run.unwrap().summary.as_str().unwrap()));
+
+    // One that turns out slow (on a runtime thread) sends its algorithm
+    // back to the workers.
+    let slow = (quick::QUICK * 5).as_millis() as u64;
+    let mut is_slow_inline = false;
+    for _ in 0..10 {
+        for _ in 0..32 {
+            ran_on(&service, 0, None).await;
+        }
+        if !is_worker(&ran_on(&service, slow, None).await) {
+            is_slow_inline = true;
+            break;
+        }
+    }
+    assert!(is_slow_inline);
+    assert!(is_worker(&ran_on(&service, 0, None).await));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quick_run_waits_for_a_worker_when_the_concurrency_is_taken() {
+    let (_dir, service) = where_service(2);
+    for _ in 0..16 {
+        ran_on(&service, 0, None).await;
+    }
+    assert!(runs_inline(&service).await);
+    // Both worker slots are taken: the run queues instead.
+    let held = [(); 2].map(|()| service.submit(submit("rust_held")).unwrap());
+    let waited = service
+        .submit_and_wait(submit("where"), Duration::from_millis(100))
+        .await
+        .unwrap();
+    assert_eq!(waited.status, RunStatus::Queued);
+    service.cancel(held[0].id).await.unwrap();
+    let run = service
+        .wait(waited.id, Duration::from_secs(30))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(is_worker(run.summary.as_str().unwrap()), "{run:?}");
+    service.cancel(held[1].id).await.unwrap();
+}

@@ -4,6 +4,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+use std::time::Instant;
 
 use serde_json::Value;
 
@@ -30,20 +31,33 @@ pub(super) fn spawn(shared: &Arc<Shared>, lane: Lane, count: usize) -> std::io::
 /// A worker: runs from its lane's queue, one at a time, until it closes.
 fn work(shared: &Shared, queue: &Queue) {
     while let Some(state) = queue.next() {
-        let start = may_start(shared, &state).then(|| state.begin()).flatten();
-        let Some(start) = start else {
-            queue.done();
-            continue;
-        };
-        if let Start::AfterCommit(ticket) = start {
-            shared.persister.wait(ticket);
-        }
-        let outcome = execute(shared, &state);
-        // Published by the persister once committed; marked before the
-        // worker counts as free, so that shutdown finds it marked.
-        let _ = state.end(outcome.run, outcome.output, None);
-        queue.done();
+        run(shared, queue, &state, false);
     }
+}
+
+/// Runs a run counted as running in `queue` (taken by a worker, or started
+/// `inline` by its submitter, see `quick`) on this thread, unless it may
+/// not start; then counts it done.
+pub(super) fn run(shared: &Shared, queue: &Queue, state: &Arc<RunState>, inline: bool) {
+    let start = may_start(shared, state).then(|| state.begin()).flatten();
+    let Some(start) = start else {
+        queue.done();
+        return;
+    };
+    if let Start::AfterCommit(ticket) = start {
+        shared.persister.wait(ticket);
+    }
+    let began = Instant::now();
+    let outcome = execute(shared, state);
+    if state.lane == Lane::Native {
+        shared
+            .quick
+            .note(&outcome.run.algorithm, began.elapsed(), inline);
+    }
+    // Published by the persister once committed; marked before the
+    // worker counts as free, so that shutdown finds it marked.
+    let _ = state.end(outcome.run, outcome.output, None);
+    queue.done();
 }
 
 /// Whether a run just taken from the queue may start; if not, it is dealt
