@@ -7,7 +7,9 @@ use crate::registry::Registry;
 use crate::runner::{self, Execution, Run, RunOutcome};
 
 /// Executes runs for the service's workers. `execute` blocks the calling
-/// worker thread (never a tokio thread) until the run ends or times out.
+/// thread until the run ends or times out: a worker thread, or, for a run
+/// of an algorithm known to be quick, the thread that submitted it (see
+/// `quick`).
 pub trait Executor: Send + Sync {
     /// Executes `run` (status `running`, params already validated), reporting
     /// progress and logs to `execution.observer` as they happen.

@@ -2,10 +2,13 @@
 //! workers, per-run timeouts and cancellation, live events, and the store.
 //! It knows nothing of HTTP; `server/` translates and delegates.
 //!
-//! Runs execute on dedicated worker threads (never tokio's), through an
-//! [`Executor`]; the async methods only wait on channels, and the worker
-//! that ends a run wakes its waiters. A run this process holds is read from
-//! memory, never from the store.
+//! Runs execute on dedicated worker threads, through an [`Executor`]; the
+//! async methods only wait on channels, and the persister wakes a run's
+//! waiters once its end is stored. The one exception: a waited-for run of
+//! an algorithm whose recent runs all took microseconds executes where it
+//! is submitted, in a free worker slot, which spares it two thread
+//! hand-offs that cost more than the run (see `quick`). A run this process
+//! holds is read from memory, never from the store.
 //!
 //! One thread, the persister, writes the runs held here to the store, in
 //! batches: one transaction for every run that changed since the last
