@@ -114,6 +114,118 @@ fn a_finished_run_its_logs_and_frames_survive_reopening_the_file() {
     assert!(store.get(uuid::Uuid::now_v7()).unwrap().is_none());
 }
 
+/// What an energy algorithm outputs: `rows` quarter hours from 2024-01-01
+/// UTC and a price that changes every hour, in cents.
+fn time_series(rows: i64) -> DataFrame {
+    let ts = (0..rows).map(|i| 1_704_067_200_000_000 + i * 900_000_000);
+    let ts = Int64Chunked::from_iter_values("ts".into(), ts)
+        .into_datetime(TimeUnit::Microseconds, Some(TimeZone::UTC))
+        .into_column();
+    let (mut seed, mut price) = (7_u64, 50.0);
+    let price: Vec<f64> = (0..rows)
+        .map(|i| {
+            if i % 4 == 0 {
+                seed = seed
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                price += ((seed >> 33) % 1000) as f64 / 100.0 - 5.0;
+            }
+            (price * 100.0_f64).round() / 100.0
+        })
+        .collect();
+    DataFrame::new_infer_height(vec![ts, Column::new("price".into(), price)]).unwrap()
+}
+
+/// `frame` as an uncompressed Arrow IPC stream, as algohost 0.1 stored it.
+fn uncompressed_ipc(frame: &DataFrame) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    IpcStreamWriter::new(&mut bytes)
+        .with_compat_level(CompatLevel::newest())
+        .finish(&mut frame.clone())
+        .unwrap();
+    bytes
+}
+
+/// The `format` and size in bytes of each stored frame.
+fn stored_frames(dir: &tempfile::TempDir) -> Vec<(String, usize)> {
+    let conn = rusqlite::Connection::open(dir.path().join("runs.db")).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT format, length(data) FROM frames ORDER BY name")
+        .unwrap();
+    stmt.query_map([], |row| {
+        Ok((row.get(0)?, usize::try_from(row.get::<_, i64>(1)?).unwrap()))
+    })
+    .unwrap()
+    .collect::<rusqlite::Result<_>>()
+    .unwrap()
+}
+
+#[test]
+fn a_time_series_frame_takes_less_than_half_its_uncompressed_size_in_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let run = store.create(&queued("dispatch"), None).unwrap();
+    let frame = time_series(100_000);
+    store.put_frame(run.id, "prices", &frame).unwrap();
+
+    let uncompressed = uncompressed_ipc(&frame).len();
+    let stored = stored_frames(&dir);
+    let [(format, bytes)] = stored.as_slice() else {
+        panic!("{stored:?}")
+    };
+    assert_eq!(format, "arrow_ipc_stream_zstd");
+    assert!(
+        bytes * 2 <= uncompressed,
+        "{bytes} bytes stored, {uncompressed} uncompressed"
+    );
+    let got = store.frame(run.id, "prices").unwrap().unwrap();
+    assert_eq!(got.schema(), frame.schema());
+    assert!(got.equals_missing(&frame));
+}
+
+#[test]
+fn frames_an_earlier_algohost_stored_uncompressed_are_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = queued("dispatch");
+    open(&dir).create(&run, None).unwrap();
+    let frame = time_series(10_000);
+    // What algohost 0.1 wrote: every frame an uncompressed Arrow IPC stream.
+    rusqlite::Connection::open(dir.path().join("runs.db"))
+        .unwrap()
+        .execute(
+            "INSERT INTO frames (run_id, name, format, data) VALUES (?1, 'prices', 'arrow_ipc_stream', ?2)",
+            (run.id.to_string(), uncompressed_ipc(&frame)),
+        )
+        .unwrap();
+    let store = open(&dir);
+    let got = store.frame(run.id, "prices").unwrap().unwrap();
+    assert_eq!(got.schema(), frame.schema());
+    assert!(got.equals_missing(&frame));
+}
+
+#[test]
+fn a_frame_of_an_unknown_format_or_with_damaged_bytes_is_corrupt_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let run = store.create(&queued("dispatch"), None).unwrap();
+    store
+        .put_frame(run.id, "prices", &time_series(10_000))
+        .unwrap();
+    let conn = rusqlite::Connection::open(dir.path().join("runs.db")).unwrap();
+    let read_after = |change: &str| {
+        conn.execute(change, []).unwrap();
+        store.frame(run.id, "prices").unwrap_err().to_string()
+    };
+    assert_eq!(
+        read_after("UPDATE frames SET format = 'parquet'"),
+        "run store: corrupt data: unknown frame format 'parquet'"
+    );
+    let err = read_after(
+        "UPDATE frames SET format = 'arrow_ipc_stream_zstd', data = substr(data, 1, length(data) / 2)",
+    );
+    assert!(err.starts_with("run store: corrupt data: frame: "), "{err}");
+}
+
 #[test]
 fn the_file_is_in_wal_mode_at_the_current_schema_version() {
     let dir = tempfile::tempdir().unwrap();
