@@ -3,11 +3,10 @@
 //! and the run duration histogram. Request counters are kept here; the run
 //! figures come from [`crate::service::Service::metrics`] at each scrape.
 
-use std::time::Instant;
+use std::time::Duration;
 
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::State;
 use axum::http::{Method, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -26,14 +25,14 @@ pub const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; char
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
-    method: String,
+    method: &'static str,
     route: String,
     status: u16,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabels {
-    method: String,
+    method: &'static str,
     route: String,
 }
 
@@ -55,6 +54,28 @@ pub struct HttpMetrics {
     latency: LatencyFamily,
 }
 
+impl HttpMetrics {
+    /// Counts a response by route template (not the raw path, so that ids
+    /// do not explode the label set; `None` when no route matched), method
+    /// and status, and observes how long it took.
+    pub fn record(&self, method: &Method, route: Option<&str>, status: u16, took: Duration) {
+        let labels = RouteLabels {
+            method: method_label(method),
+            route: route.unwrap_or("unmatched").to_owned(),
+        };
+        self.latency
+            .get_or_create(&labels)
+            .observe(took.as_secs_f64());
+        self.requests
+            .get_or_create(&RequestLabels {
+                method: labels.method,
+                route: labels.route,
+                status,
+            })
+            .inc();
+    }
+}
+
 impl Default for HttpMetrics {
     fn default() -> Self {
         Self {
@@ -62,34 +83,6 @@ impl Default for HttpMetrics {
             latency: Family::new_with_constructor(latency_histogram),
         }
     }
-}
-
-/// Middleware: counts every response by route template (not the raw path,
-/// so ids do not explode the label set), method and status.
-pub async fn track_requests(
-    State(state): State<AppState>,
-    matched: Option<MatchedPath>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let started = Instant::now();
-    let method = method_label(request.method()).to_owned();
-    let route = matched.map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
-    let response = next.run(request).await;
-    let metrics = &state.metrics;
-    metrics
-        .requests
-        .get_or_create(&RequestLabels {
-            method: method.clone(),
-            route: route.clone(),
-            status: response.status().as_u16(),
-        })
-        .inc();
-    metrics
-        .latency
-        .get_or_create(&RouteLabels { method, route })
-        .observe(started.elapsed().as_secs_f64());
-    response
 }
 
 /// The method as a label: one of the standard methods, or `other` for any

@@ -34,25 +34,23 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::{HeaderName, HeaderValue, header};
-use axum::middleware::{Next, from_fn_with_state};
+use axum::http::{HeaderValue, header};
+use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tower::ServiceBuilder;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::trace::TraceLayer;
+use tracing::Instrument as _;
 use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::service::Service;
+use uuid::Uuid;
 
 pub use config::{ServerConfig, Settings};
 pub use error::{ApiError, Problem};
@@ -101,43 +99,13 @@ pub fn app(service: Arc<Service>, config: &ServerConfig, plugin_dirs: Vec<PathBu
         .layer(DefaultBodyLimit::max(config.body_limit))
         .layer(from_fn_with_state(state.clone(), auth::require_token))
         .layer(from_fn_with_state(config.request_timeout, request_timeout));
-    let request_id = HeaderName::from_static(REQUEST_ID);
     let router = routes
         .merge(openapi::router(&api))
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(from_fn_with_state(
-            state.clone(),
-            rebinding::require_local_host,
-        ))
-        .layer(from_fn_with_state(state.clone(), metrics::track_requests))
+        .layer(from_fn_with_state(state.clone(), guard_and_count))
         .layer(tower::util::option_layer(cors::layer(&config.cors)))
-        .layer(
-            ServiceBuilder::new()
-                .map_request(drop_unsafe_request_id)
-                .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
-                .layer(
-                    TraceLayer::new_for_http()
-                        .make_span_with(request_span)
-                        .on_response(log_response)
-                        // A 5xx is logged where it is made: an internal
-                        // error at ERROR with its cause, a 503 the server
-                        // chose (queue full, store unwritable) at WARN or not
-                        // at all; never again as a generic ERROR.
-                        .on_failure(()),
-                )
-                .layer(PropagateRequestIdLayer::new(request_id))
-                // Browsers take a response as the type it says (never
-                // sniffed into HTML), and no other site frames the docs.
-                .layer(SetResponseHeaderLayer::if_not_present(
-                    header::X_CONTENT_TYPE_OPTIONS,
-                    HeaderValue::from_static("nosniff"),
-                ))
-                .layer(SetResponseHeaderLayer::if_not_present(
-                    header::X_FRAME_OPTIONS,
-                    HeaderValue::from_static("DENY"),
-                )),
-        )
+        .layer(from_fn(frame_request))
         .with_state(state.clone());
     App {
         router,
@@ -149,10 +117,10 @@ pub fn app(service: Arc<Service>, config: &ServerConfig, plugin_dirs: Vec<PathBu
 /// The longest request id a client may choose.
 const MAX_REQUEST_ID: usize = 128;
 
-/// Removes a client's request id that is too long, holds other characters
-/// than `A-Za-z0-9._:-` (a space or `}` would let it forge log lines) or
-/// comes twice, so that the server makes its own.
-fn drop_unsafe_request_id(mut request: Request) -> Request {
+/// The request's id: the client's when it gave exactly one of at most 128
+/// characters of `A-Za-z0-9._:-` (a space or `}` would let it forge log
+/// lines), else a new UUID, which replaces whatever it gave.
+fn request_id(request: &mut Request) -> HeaderValue {
     let is_safe = |id: &[u8]| {
         !id.is_empty()
             && id.len() <= MAX_REQUEST_ID
@@ -160,27 +128,83 @@ fn drop_unsafe_request_id(mut request: Request) -> Request {
                 .iter()
                 .all(|b| b.is_ascii_alphanumeric() || b".-_:".contains(b))
     };
-    let ids = request.headers().get_all(REQUEST_ID);
-    let is_one_safe_id = ids.iter().count() == 1 && ids.iter().all(|id| is_safe(id.as_bytes()));
-    if !is_one_safe_id {
-        request.headers_mut().remove(REQUEST_ID);
+    let mut ids = request.headers().get_all(REQUEST_ID).iter();
+    if let (Some(id), None) = (ids.next(), ids.next())
+        && is_safe(id.as_bytes())
+    {
+        return id.clone();
     }
-    request
+    let id = HeaderValue::from_str(&Uuid::new_v4().to_string())
+        .unwrap_or_else(|_| HeaderValue::from_static("-"));
+    request.headers_mut().insert(REQUEST_ID, id.clone());
+    id
 }
 
-fn request_span(request: &Request) -> tracing::Span {
-    let id = request
-        .headers()
-        .get(REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("-");
+/// Middleware around every request (one layer rather than one per
+/// concern: each layer costs every request its share): gives it an id
+/// (see [`request_id`]) echoed on the response, a `tracing` span carrying
+/// it, so that every log line of the request names it, and its response
+/// line; responses get `X-Content-Type-Options: nosniff` (browsers take a
+/// response as the type it says, never sniffed into HTML) and
+/// `X-Frame-Options: DENY` (no other site frames the docs), unless they
+/// set their own.
+async fn frame_request(mut request: Request, next: Next) -> Response {
+    let id = request_id(&mut request);
+    let span = request_span(&request, &id);
+    let started = Instant::now();
+    let mut response = async move {
+        tracing::debug!("started processing request");
+        let response = next.run(request).await;
+        // A 5xx is logged where it is made: an internal error at ERROR
+        // with its cause, a 503 the server chose (queue full, store
+        // unwritable) at WARN or not at all; never again as a generic
+        // ERROR here.
+        log_response(&response, started.elapsed());
+        response
+    }
+    .instrument(span)
+    .await;
+    let headers = response.headers_mut();
+    headers.entry(REQUEST_ID).or_insert(id);
+    headers
+        .entry(header::X_CONTENT_TYPE_OPTIONS)
+        .or_insert(HeaderValue::from_static("nosniff"));
+    headers
+        .entry(header::X_FRAME_OPTIONS)
+        .or_insert(HeaderValue::from_static("DENY"));
+    response
+}
+
+/// Middleware inside CORS: the DNS-rebinding guard ([`rebinding`]), and
+/// the request metrics of every response, refusals included.
+async fn guard_and_count(
+    State(state): State<AppState>,
+    matched: Option<MatchedPath>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let response = match rebinding::refusal(&state, &request) {
+        Some(refusal) => refusal,
+        None => next.run(request).await,
+    };
+    let route = matched.as_ref().map(MatchedPath::as_str);
+    let status = response.status().as_u16();
+    state
+        .metrics
+        .record(&method, route, status, started.elapsed());
+    response
+}
+
+fn request_span(request: &Request, id: &HeaderValue) -> tracing::Span {
     let client = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
     let span = tracing::info_span!(
         "request",
-        id = %id,
+        id = %id.to_str().unwrap_or("-"),
         method = %request.method(),
         // Path and query (a URI holds no spaces: it cannot forge a line).
         uri = %request.uri().path_and_query().map_or("/", |p| p.as_str()),
@@ -212,7 +236,7 @@ fn forwarded_for(request: &Request) -> Option<&str> {
 
 /// The line each response gets: its status and how long it took, in
 /// milliseconds as a number (a JSON log's field to sum and compare).
-fn log_response(response: &Response, latency: Duration, _span: &tracing::Span) {
+fn log_response(response: &Response, latency: Duration) {
     tracing::info!(
         status = response.status().as_u16(),
         latency_ms = (latency.as_secs_f64() * 1e6).round() / 1e3,

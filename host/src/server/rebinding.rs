@@ -12,10 +12,9 @@
 
 use std::net::IpAddr;
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::uri::Authority;
 use axum::http::{Version, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
@@ -67,35 +66,32 @@ fn misdirected(host: &str) -> Response {
     .into_response()
 }
 
-/// Middleware: answers 400 to an HTTP/1.1 request without exactly one
-/// `Host`, and, without tokens, 421 to a request addressed to a name that
-/// is not served. The address is the request target's authority when it
-/// has one (absolute form, HTTP/2), else `Host` (RFC 9112 §3.2.2); an
-/// HTTP/1.0 request with neither names nothing to rebind and passes.
-pub async fn require_local_host(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
+/// The refusal of a request the guard does not let through: 400 to an
+/// HTTP/1.1 request without exactly one `Host`, and, without tokens, 421
+/// to a request addressed to a name that is not served. The address is
+/// the request target's authority when it has one (absolute form, HTTP/2),
+/// else `Host` (RFC 9112 §3.2.2); an HTTP/1.0 request with neither names
+/// nothing to rebind and passes. `None`: let it through.
+pub fn refusal(state: &AppState, request: &Request) -> Option<Response> {
     if PROBES.contains(&request.uri().path()) {
-        return next.run(request).await;
+        return None;
     }
     let mut hosts = request.headers().get_all(header::HOST).iter();
     let host = hosts.next();
     if request.version() == Version::HTTP_11 && (host.is_none() || hosts.next().is_some()) {
         let count = request.headers().get_all(header::HOST).iter().count();
-        return host_count_error(count).into_response();
+        return Some(host_count_error(count).into_response());
     }
     if state.auth.is_enabled() {
-        return next.run(request).await;
+        return None;
     }
     let target = match request.uri().authority() {
         Some(authority) => Some(authority.as_str()),
         None => host.map(|value| value.to_str().unwrap_or("")),
     };
     match target {
-        Some(target) if !is_served(target, &state.allowed_hosts) => misdirected(target),
-        _ => next.run(request).await,
+        Some(target) if !is_served(target, &state.allowed_hosts) => Some(misdirected(target)),
+        _ => None,
     }
 }
 

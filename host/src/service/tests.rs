@@ -323,7 +323,11 @@ fn where_service(concurrency: usize) -> (tempfile::TempDir, Arc<Service>) {
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path().join("runs.db")).unwrap());
     let mut registry = Registry::new();
     registry.add(manifest("where"), Source::Builtin, Arc::new(Where));
-    registry.add(manifest("rust_held"), Source::Builtin, Arc::new(UntilCancelled));
+    registry.add(
+        manifest("rust_held"),
+        Source::Builtin,
+        Arc::new(UntilCancelled),
+    );
     let config = ServiceConfig {
         concurrency,
         ..ServiceConfig::default()
