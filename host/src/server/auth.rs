@@ -6,15 +6,11 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderMap, Method, header};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
 use super::config::{Scope, Token};
 use super::error::ApiError;
-use super::state::AppState;
 
 /// Name of the security scheme in the OpenAPI document.
 pub const SCHEME: &str = "bearer";
@@ -48,7 +44,7 @@ impl Auth {
     }
 
     /// Checks the request's token against the scope the route needs.
-    fn check(
+    pub fn check(
         &self,
         method: &Method,
         path: Option<&str>,
@@ -148,20 +144,6 @@ fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
 /// guessed token is right.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// Middleware: answers 401/403 unless the token fits the route.
-pub async fn require_token(
-    State(state): State<AppState>,
-    matched: Option<MatchedPath>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let path = matched.as_ref().map(MatchedPath::as_str);
-    match state.auth.check(request.method(), path, request.headers()) {
-        Ok(()) => next.run(request).await,
-        Err(e) => e.into_response(),
-    }
 }
 
 #[cfg(test)]

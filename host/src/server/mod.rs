@@ -97,8 +97,7 @@ pub fn app(service: Arc<Service>, config: &ServerConfig, plugin_dirs: Vec<PathBu
     let state = AppState::new(service, auth, config, plugin_dirs, api_value.to_string());
     let routes = routes
         .layer(DefaultBodyLimit::max(config.body_limit))
-        .layer(from_fn_with_state(state.clone(), auth::require_token))
-        .layer(from_fn_with_state(config.request_timeout, request_timeout));
+        .layer(from_fn_with_state(state.clone(), guard_route));
     let router = routes
         .merge(openapi::router(&api))
         .fallback(route_not_found)
@@ -244,19 +243,33 @@ fn log_response(response: &Response, latency: Duration) {
     );
 }
 
-/// Middleware: cuts off non-streaming requests at the request timeout
-/// (event streams end with their run instead).
-async fn request_timeout(
-    State(timeout): State<Duration>,
+/// Middleware of the API routes: answers 401/403 unless the token fits
+/// the route ([`auth`]), and cuts off non-streaming requests at the
+/// request timeout.
+async fn guard_route(
+    State(state): State<AppState>,
     matched: Option<MatchedPath>,
     request: Request,
     next: Next,
 ) -> Response {
-    let is_stream = matched.is_some_and(|m| m.as_str() == "/runs/{id}/events");
-    if is_stream {
-        return next.run(request).await;
+    let path = matched.as_ref().map(MatchedPath::as_str);
+    if let Err(e) = state.auth.check(request.method(), path, request.headers()) {
+        return e.into_response();
     }
-    match tokio::time::timeout(timeout, next.run(request)).await {
+    within_timeout(state.request_timeout, path, next.run(request)).await
+}
+
+/// The response of a request to `path` (its route's template), or 503 once
+/// `timeout` has passed; event streams end with their run instead.
+async fn within_timeout(
+    timeout: Duration,
+    path: Option<&str>,
+    response: impl Future<Output = Response>,
+) -> Response {
+    if path == Some("/runs/{id}/events") {
+        return response.await;
+    }
+    match tokio::time::timeout(timeout, response).await {
         Ok(response) => response,
         Err(_) => ApiError::Timeout(timeout).into_response(),
     }
@@ -370,13 +383,14 @@ mod tests {
 
     #[tokio::test]
     async fn slow_requests_get_a_503_problem_but_event_streams_do_not() {
+        let timed = |matched: Option<MatchedPath>, request: Request, next: Next| async move {
+            let path = matched.as_ref().map(MatchedPath::as_str);
+            within_timeout(Duration::from_millis(10), path, next.run(request)).await
+        };
         let app: Router = Router::new()
             .route("/slow", get(|| sleep_then(5_000)))
             .route("/runs/{id}/events", get(|| sleep_then(50)))
-            .layer(from_fn_with_state(
-                Duration::from_millis(10),
-                request_timeout,
-            ));
+            .layer(from_fn(timed));
         let get = |uri: &str| Request::get(uri).body(Body::empty()).unwrap();
         let slow = app.clone().oneshot(get("/slow")).await.unwrap();
         assert_eq!(slow.status(), 503);

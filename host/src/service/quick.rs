@@ -13,10 +13,13 @@
 //!   own anyway, see `runner::invoke`) of an algorithm whose last
 //!   [`Streak::needed`] runs each took at most [`QUICK`] runs inline
 //!   (Python runs never do);
-//! - an inline run that turns out slow sends its algorithm back to the
-//!   workers, and doubles the quick runs it needs before it runs inline
-//!   again, so an algorithm that is slow now and then rarely blocks a
-//!   thread;
+//! - a run that takes longer sends its algorithm back to the workers until
+//!   it has been quick that many times in a row again; an inline run that
+//!   takes [`SLOW`] or longer also doubles that number (up to
+//!   [`MOST_NEEDED`]), so an algorithm that is slow now and then rarely
+//!   blocks a thread. A run that took a little longer than [`QUICK`] was
+//!   more likely preempted than slow, which must not cost its algorithm
+//!   more than a few runs on the workers;
 //! - at most one runtime thread less than the runtime has runs a run at
 //!   once, so another always serves requests (`/health` among them); a
 //!   runtime with one thread runs none inline.
@@ -33,6 +36,10 @@ use super::shared::relock;
 /// above what a run that computes in microseconds takes when its thread
 /// is preempted on a busy machine, which must not send it to the workers.
 pub(super) const QUICK: Duration = Duration::from_millis(1);
+
+/// An inline run that took this long was slow, not preempted: its
+/// algorithm needs twice as many quick runs before it runs inline again.
+pub(super) const SLOW: Duration = Duration::from_millis(20);
 
 /// Quick runs in a row an algorithm needs before its runs go inline.
 const FIRST_NEEDED: u32 = 16;
@@ -110,7 +117,7 @@ impl Quick {
             return;
         }
         streak.quick = 0;
-        if was_inline {
+        if was_inline && took >= SLOW {
             streak.needed = streak.needed.saturating_mul(2).min(MOST_NEEDED);
             tracing::debug!(
                 algorithm,
@@ -126,7 +133,7 @@ impl Quick {
 mod tests {
     use super::*;
 
-    const SLOW: Duration = Duration::from_millis(5);
+    const A_LITTLE_LONGER: Duration = Duration::from_millis(2);
 
     fn note_quick(quick: &Quick, algorithm: &str, times: u32) {
         for _ in 0..times {
@@ -144,19 +151,23 @@ mod tests {
         assert!(quick.inline("add").is_some());
         assert!(quick.inline("other").is_none());
 
+        // A little longer than quick, inline or not: back to the workers
+        // until it was quick as often as before.
+        quick.note("add", A_LITTLE_LONGER, true);
+        note_quick(&quick, "add", FIRST_NEEDED - 1);
+        assert!(quick.inline("add").is_none());
+        note_quick(&quick, "add", 1);
+        assert!(quick.inline("add").is_some());
+        quick.note("add", SLOW, false);
+        note_quick(&quick, "add", FIRST_NEEDED);
+        assert!(quick.inline("add").is_some());
+
         // Slow inline: back to the workers, and twice as many quick runs
         // needed before it runs inline again.
         quick.note("add", SLOW, true);
         note_quick(&quick, "add", FIRST_NEEDED);
         assert!(quick.inline("add").is_none());
         note_quick(&quick, "add", FIRST_NEEDED);
-        assert!(quick.inline("add").is_some());
-
-        // Slow on a worker: the streak starts over, the bar stays.
-        quick.note("add", SLOW, false);
-        note_quick(&quick, "add", 2 * FIRST_NEEDED - 1);
-        assert!(quick.inline("add").is_none());
-        note_quick(&quick, "add", 1);
         assert!(quick.inline("add").is_some());
     }
 
