@@ -144,10 +144,7 @@ where
     // A server sets up its logs once its settings are read (they may be
     // in its config file).
     if !matches!(cli.command, Command::Serve(_)) {
-        let (mut settings, warnings) = LogSettings::from_env();
-        if matches!(cli.command, Command::Runs(_)) {
-            settings.silenced = runs::SILENCED_LOGS;
-        }
+        let (settings, warnings) = LogSettings::from_env();
         init_logging(cli.verbose, &settings);
         for warning in warnings {
             tracing::warn!("{warning}");
@@ -216,8 +213,6 @@ struct LogSettings {
     filter: Option<String>,
     /// `ALGOHOST_LOG_FORMAT`.
     format: LogFormat,
-    /// Targets whose logs are off whatever the filter says.
-    silenced: &'static [&'static str],
 }
 
 impl LogSettings {
@@ -255,7 +250,6 @@ impl LogSettings {
             Self {
                 filter,
                 format: parsed,
-                silenced: &[],
             },
             warnings,
         )
@@ -275,11 +269,6 @@ fn init_logging(verbose: u8, settings: &LogSettings) {
         .as_deref()
         .and_then(|f| tracing_subscriber::EnvFilter::try_new(f).ok())
         .unwrap_or_else(|| tracing_subscriber::EnvFilter::new(level));
-    let filter = settings
-        .silenced
-        .iter()
-        .filter_map(|target| format!("{target}=off").parse().ok())
-        .fold(filter, |filter, directive| filter.add_directive(directive));
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

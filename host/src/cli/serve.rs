@@ -122,7 +122,6 @@ pub(super) fn serve(plugin_dirs: &[PathBuf], args: &ServeArgs, verbose: u8) -> a
     let logs = super::LogSettings {
         filter: config.log_filter.clone(),
         format: config.log_format,
-        silenced: &[],
     };
     super::init_logging(verbose + 1, &logs);
     let served = serve_with(&config);

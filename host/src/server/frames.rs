@@ -206,7 +206,11 @@ impl FrameFormat {
 
     /// Encodes a frame into `out`, as it goes: CSV a slice of rows at a
     /// time, so that its text time stamps are never all in memory at once.
-    fn encode_into(self, frame: &mut DataFrame, out: &mut impl Write) -> PolarsResult<()> {
+    pub(crate) fn encode_into(
+        self,
+        frame: &mut DataFrame,
+        out: &mut impl Write,
+    ) -> PolarsResult<()> {
         match self {
             FrameFormat::Json => JsonWriter::new(out)
                 .with_json_format(JsonFormat::Json)
@@ -248,13 +252,21 @@ impl FrameFormat {
                 .encode_into(&mut frame, &mut out)
                 .map_err(io::Error::other)
                 .and_then(|()| out.send());
-            if let Err(e) = encoded
-                && e.kind() != io::ErrorKind::BrokenPipe
-            {
-                // The status is sent: the client sees the body cut short.
-                tracing::error!("encoding a frame as {} failed: {e}", self.media_type());
-                let _ = sender.blocking_send(Err(e));
+            let Err(e) = encoded else {
+                return;
+            };
+            // A client that went away stops the encoder (its writes fail,
+            // and polars wraps that error in its own): nothing went wrong.
+            if sender.is_closed() {
+                tracing::debug!(
+                    "the client went away while a frame was sent as {}",
+                    self.media_type()
+                );
+                return;
             }
+            // The status is sent: the client sees the body cut short.
+            tracing::error!("encoding a frame as {} failed: {e}", self.media_type());
+            let _ = sender.blocking_send(Err(e));
         });
         let chunks = tokio_stream::wrappers::ReceiverStream::new(receiver);
         (

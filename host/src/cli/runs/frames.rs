@@ -1,5 +1,5 @@
 //! `algohost runs output`: an output frame encoded by the server's own
-//! encoder, so that its bytes are those of
+//! encoder ([`FrameFormat::encode_into`]), so that its bytes are those of
 //! `GET /runs/{id}/outputs/{frame}?format=…`.
 
 use std::io::{IsTerminal as _, Write as _};
@@ -8,7 +8,6 @@ use std::path::Path;
 use algohost_sdk::polars::prelude::DataFrame;
 use algohost_sdk::suggest;
 use anyhow::Context as _;
-use futures_util::StreamExt as _;
 use uuid::Uuid;
 
 use super::find;
@@ -18,11 +17,6 @@ use crate::runner::RunStatus;
 use crate::server::frames::FrameFormat;
 use crate::store::Logs;
 use crate::store::sqlite::ReadOnlyStore;
-
-/// Logs that `runs` turns off: the server's frame encoder, which logs a
-/// reader that went away (`algohost runs output … | head`) as an error,
-/// and whose real errors [`encode`] reports itself.
-pub(in crate::cli) const SILENCED_LOGS: &[&str] = &["algohost::server::frames"];
 
 /// A format by the name `?format=` takes, which is also its file extension.
 fn format_named(name: &str) -> Option<FrameFormat> {
@@ -133,25 +127,61 @@ pub(super) fn write_output(
     Ok(0)
 }
 
-/// Encodes `frame` through the server's own encoder
-/// ([`FrameFormat::streamed`]), so that the bytes are those of a download,
-/// handing each chunk to `write` as it comes.
+/// Encodes `frame` with the server's own encoder ([`FrameFormat::encode_into`]),
+/// so that the bytes are those of a download, handing each chunk to
+/// `write` as it comes.
 fn encode(
-    frame: DataFrame,
+    mut frame: DataFrame,
     format: FrameFormat,
-    mut write: impl FnMut(&[u8]) -> anyhow::Result<()>,
+    write: impl FnMut(&[u8]) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .context("cannot start the async runtime")?;
-    runtime.block_on(async {
-        let mut body = format.streamed(frame).into_body().into_data_stream();
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| {
-                anyhow::anyhow!("cannot encode the frame as {}: {e}", format.extension())
-            })?;
-            write(&chunk)?;
+    let mut out = Chunks {
+        write,
+        failure: None,
+    };
+    let encoded = {
+        let mut buffered = std::io::BufWriter::with_capacity(CHUNK, &mut out);
+        format
+            .encode_into(&mut frame, &mut buffered)
+            .map_err(std::io::Error::other)
+            .and_then(|()| buffered.flush())
+    };
+    match (encoded, out.failure) {
+        // Writing failed (a closed pipe, a full disk): that error, not
+        // the encoder's report of it.
+        (_, Some(failure)) => Err(failure),
+        (Err(e), None) => Err(anyhow::anyhow!(
+            "cannot encode the frame as {}: {e}",
+            format.extension()
+        )),
+        (Ok(()), None) => Ok(()),
+    }
+}
+
+/// The size of the chunks handed to the writer.
+const CHUNK: usize = 256 * 1024;
+
+/// Hands what the encoder writes to `write`, keeping its error.
+struct Chunks<F> {
+    write: F,
+    failure: Option<anyhow::Error>,
+}
+
+impl<F: FnMut(&[u8]) -> anyhow::Result<()>> std::io::Write for Chunks<F> {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        if self.failure.is_some() {
+            return Err(std::io::Error::other("writing failed"));
         }
+        match (self.write)(data) {
+            Ok(()) => Ok(data.len()),
+            Err(e) => {
+                self.failure = Some(e);
+                Err(std::io::Error::other("writing failed"))
+            }
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
-    })
+    }
 }

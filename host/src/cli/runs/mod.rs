@@ -18,7 +18,6 @@ use crate::runner::{Run, RunStatus};
 use crate::server::frames::FrameFormat;
 use crate::store::Logs;
 use crate::store::sqlite::ReadOnlyStore;
-pub(super) use frames::SILENCED_LOGS;
 use store_path::StorePath;
 
 #[derive(Debug, Args)]
