@@ -362,6 +362,7 @@ fn manifests_come_from_the_library() {
             "frame_passthrough",
             "noop_dylib",
             "panics",
+            "series",
             "waits_for_cancel"
         ]
     );
@@ -576,7 +577,7 @@ fn a_library_listed_twice_loads_once() {
         "{:#?}",
         registry.diagnostics()
     );
-    assert_eq!(registry.algorithms().count(), 6);
+    assert_eq!(registry.algorithms().count(), 7);
 }
 
 /// `cp new.so plugins/` rewrites a library file in place: a server that

@@ -19,9 +19,16 @@ use crate::store::{Change, Logs, StoreError};
 /// The format of stored frames (the `format` column) from
 /// [`COMPRESS_FROM_BYTES`] up: an Arrow IPC stream whose buffers are
 /// compressed with zstd (Arrow's own buffer compression, as Feather v2 and
-/// pyarrow write it). A time series takes a third or less of its
-/// uncompressed size, and decodes exactly as it was.
+/// pyarrow write it), followed by the stream's CRC-32 (little-endian). A
+/// time series takes a third or less of its uncompressed size, and decodes
+/// exactly as it was. The checksum is checked before decoding: a damaged
+/// size of a compressed buffer would make the decoder allocate without
+/// bound, and abort the process, where a damaged file must only make that
+/// frame unreadable.
 const COMPRESSED_FRAME_FORMAT: &str = "arrow_ipc_stream_zstd";
+
+/// The bytes of the checksum after a compressed stream.
+const CHECKSUM_BYTES: usize = 4;
 
 /// An uncompressed Arrow IPC stream: every frame algohost stored before it
 /// compressed them, and the small frames it still stores this way.
@@ -229,6 +236,10 @@ impl EncodedFrame {
             .with_compression(compression)
             .finish(&mut frame)
             .map_err(|e| StoreError::Backend(format!("encoding a frame: {e}")))?;
+        if format == COMPRESSED_FRAME_FORMAT {
+            let checksum = crc32fast::hash(&bytes);
+            bytes.extend_from_slice(&checksum.to_le_bytes());
+        }
         Ok(Self {
             run_id: run_id.to_string(),
             name: name.to_owned(),
@@ -283,9 +294,21 @@ impl EncodedChange {
 }
 
 /// A stored frame, from its `format` and bytes.
-pub(super) fn decode_frame(format: &str, bytes: Vec<u8>) -> Result<DataFrame, StoreError> {
-    if format != COMPRESSED_FRAME_FORMAT && format != UNCOMPRESSED_FRAME_FORMAT {
-        return Err(corrupt(format!("unknown frame format '{format}'")));
+pub(super) fn decode_frame(format: &str, mut bytes: Vec<u8>) -> Result<DataFrame, StoreError> {
+    match format {
+        UNCOMPRESSED_FRAME_FORMAT => {}
+        COMPRESSED_FRAME_FORMAT => {
+            let Some(at) = bytes.len().checked_sub(CHECKSUM_BYTES) else {
+                return Err(corrupt("frame: too short to be one"));
+            };
+            let stored = bytes.split_off(at);
+            if stored != crc32fast::hash(&bytes).to_le_bytes() {
+                return Err(corrupt(
+                    "frame: its bytes do not match their checksum (the store file is damaged)",
+                ));
+            }
+        }
+        _ => return Err(corrupt(format!("unknown frame format '{format}'"))),
     }
     // Both are read alike: each record batch's header says whether and how
     // its buffers are compressed.
@@ -474,6 +497,18 @@ mod tests {
             message("parquet", frame.bytes.clone()),
             "run store: corrupt data: unknown frame format 'parquet'"
         );
+        // Any byte of a compressed frame damaged: refused before decoding.
+        let compressed = stored(&mixed(5_000));
+        assert_eq!(compressed.format, COMPRESSED_FRAME_FORMAT);
+        for at in 0..compressed.bytes.len() {
+            let mut damaged = compressed.bytes.clone();
+            damaged[at] ^= 0x10;
+            assert_eq!(
+                message(COMPRESSED_FRAME_FORMAT, damaged),
+                "run store: corrupt data: frame: its bytes do not match their checksum (the \
+                 store file is damaged)"
+            );
+        }
         for damaged in [
             b"not a frame".to_vec(),
             frame.bytes[..frame.bytes.len() / 2].to_vec(),
