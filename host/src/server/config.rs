@@ -687,7 +687,8 @@ impl ServerConfig {
             keep_runs: seconds("keep_days", settings.keep_days.map(|d| d * 86_400.0)).map_err(
                 |_| {
                     ConfigError(format!(
-                        "keep_days must be a positive number of days, got {}",
+                        "keep_days must be a positive number of days, got {}; leave it out to \
+                         keep every run",
                         settings.keep_days.unwrap_or_default()
                     ))
                 },
@@ -896,7 +897,7 @@ mod tests {
         );
         assert_eq!(
             config(Some(-1.0)).unwrap_err().to_string(),
-            "keep_days must be a positive number of days, got -1"
+            "keep_days must be a positive number of days, got -1; leave it out to keep every run"
         );
     }
 
