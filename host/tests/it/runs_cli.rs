@@ -483,5 +483,17 @@ fn a_closed_stdout_ends_an_output_quietly_and_a_full_disk_is_an_error() {
             stderr(&out)
         );
         assert!(Path::new("/dev/full").exists(), "a device is left alone");
+
+        // A device or pipe that takes it all: done, though it cannot sync.
+        let out = runs(
+            &scratch,
+            &["runs", "output", &peak, "schedule", "-o", "/dev/null"],
+        );
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert!(
+            stderr(&out).starts_with("wrote /dev/null: frame 'schedule' of run "),
+            "{}",
+            stderr(&out)
+        );
     }
 }

@@ -108,6 +108,12 @@ pub(super) fn write_output(
             .with_context(|| format!("cannot write {}", path.display()))
     })
     .and_then(|()| {
+        // On disk before it says so; a pipe or a device (/dev/stdout, a
+        // process substitution) has nothing to sync, and refuses to.
+        let is_file = file.metadata().is_ok_and(|m| m.is_file());
+        if !is_file {
+            return Ok(());
+        }
         file.sync_all()
             .with_context(|| format!("cannot write {}", path.display()))
     });

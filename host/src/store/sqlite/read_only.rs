@@ -31,6 +31,30 @@ impl std::fmt::Debug for ReadOnlyStore {
     }
 }
 
+/// The WAL file of the store at `path`.
+fn wal_of(path: &Path) -> std::path::PathBuf {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    wal.into()
+}
+
+/// The SQLite URI that opens `path` as immutable (every byte but letters,
+/// digits and `/._-~` percent-encoded, `?` and `#` among them).
+fn immutable_uri(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt as _;
+    let mut uri = String::from("file:");
+    for byte in path.as_os_str().as_bytes() {
+        match byte {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'/' | b'.' | b'_' | b'-' | b'~' => {
+                uri.push(char::from(*byte));
+            }
+            _ => uri.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    uri.push_str("?immutable=1");
+    uri
+}
+
 impl ReadOnlyStore {
     /// Opens the store file at `path`, which must exist: a missing file is
     /// an error, not a new store. Refuses a file that is not a run store,
@@ -51,10 +75,17 @@ impl ReadOnlyStore {
         }
         // Read-only: SQLite writes nothing, neither now nor when the
         // connection closes (a writer that closes last checkpoints the WAL).
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = if wal_of(path).exists() {
+            Connection::open_with_flags(path, flags)
+        } else {
+            // No WAL beside it: no server has it open (a server keeps its
+            // WAL while it runs), and the file holds every run. Read as
+            // immutable, SQLite needs no -shm file: it reads a store in a
+            // directory the reader may not write (a backup on read-only
+            // media), and leaves no file of its own beside one it may.
+            Connection::open_with_flags(immutable_uri(path), flags | OpenFlags::SQLITE_OPEN_URI)
+        }
         .map_err(backend(&what))?;
         conn.busy_timeout(schema::BUSY_TIMEOUT)
             .map_err(backend(&what))?;
@@ -146,6 +177,33 @@ mod tests {
         );
         assert!(reader.read(Uuid::now_v7(), Logs::All).unwrap().is_none());
         assert!(reader.frame(done.id, "x").unwrap().is_none());
+    }
+
+    #[test]
+    fn a_store_no_server_has_open_is_read_without_a_file_beside_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("runs ?#% 1.db");
+        let done = run("a", RunStatus::Succeeded);
+        SqliteStore::open(&path)
+            .unwrap()
+            .create(&done, None)
+            .unwrap();
+        let beside = || {
+            let mut names: Vec<String> = std::fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("runs ?#% 1.db-") && !n.ends_with("-nodes"))
+                .collect();
+            names.sort();
+            names
+        };
+        assert!(beside().is_empty(), "closed cleanly: {:?}", beside());
+
+        let reader = ReadOnlyStore::open(&path).unwrap();
+        let listed = reader.list(&RunQuery::default()).unwrap();
+        assert_eq!(listed.iter().map(|r| r.id).collect::<Vec<_>>(), [done.id]);
+        drop(reader);
+        assert!(beside().is_empty(), "{:?}", beside());
     }
 
     #[test]
