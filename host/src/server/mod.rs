@@ -151,6 +151,11 @@ async fn frame_request(mut request: Request, next: Next) -> Response {
     let id = request_id(&mut request);
     let span = request_span(&request, &id);
     let started = Instant::now();
+    let mut unanswered = Unanswered {
+        span: span.clone(),
+        started,
+        is_answered: false,
+    };
     let mut response = async move {
         tracing::debug!("started processing request");
         let response = next.run(request).await;
@@ -163,6 +168,7 @@ async fn frame_request(mut request: Request, next: Next) -> Response {
     }
     .instrument(span)
     .await;
+    unanswered.is_answered = true;
     let headers = response.headers_mut();
     headers.entry(REQUEST_ID).or_insert(id);
     headers
@@ -172,6 +178,28 @@ async fn frame_request(mut request: Request, next: Next) -> Response {
         .entry(header::X_FRAME_OPTIONS)
         .or_insert(HeaderValue::from_static("DENY"));
     response
+}
+
+/// A request on its way to its response: one that never gets there (its
+/// client closed the connection first, as a proxy that timed out does) is
+/// logged when dropped, so that its id still appears in the log.
+struct Unanswered {
+    span: tracing::Span,
+    started: Instant,
+    is_answered: bool,
+}
+
+impl Drop for Unanswered {
+    fn drop(&mut self) {
+        if !self.is_answered {
+            let _in = self.span.enter();
+            let latency = self.started.elapsed();
+            tracing::info!(
+                latency_ms = (latency.as_secs_f64() * 1e6).round() / 1e3,
+                "the client went away before the response"
+            );
+        }
+    }
 }
 
 /// Middleware inside CORS: the DNS-rebinding guard ([`rebinding`]), and

@@ -679,3 +679,47 @@ fn logs_are_one_json_object_per_line_when_asked() {
         "{logs}"
     );
 }
+
+#[test]
+fn a_request_whose_client_goes_away_before_the_answer_is_still_logged_with_its_id() {
+    let scratch = Scratch::new();
+    let server = scratch.start(&[]);
+    let address = server.url.trim_start_matches("http://");
+    let body = json!({"algorithm": "waits_for_cancel", "params": {}}).to_string();
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    write!(
+        stream,
+        "POST /runs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nPrefer: \
+         wait=60\r\nX-Request-Id: gone-away-1\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    // Waiting for its run to end, as a proxy would, until it gives up.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let running = loop {
+        let runs = server.get("/runs?status=running").json();
+        if let Some(id) = runs["runs"][0]["id"].as_str() {
+            break id.to_owned();
+        }
+        assert!(Instant::now() < deadline, "{runs}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    drop(stream);
+
+    let line = loop {
+        let logs = server.logs();
+        let gone = logs.lines().find(|l| {
+            l.contains("id=gone-away-1") && l.contains("the client went away before the response")
+        });
+        if let Some(line) = gone {
+            break line.to_owned();
+        }
+        assert!(Instant::now() < deadline, "{logs}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(line.contains("uri=/runs"), "{line}");
+    assert!(line.contains("latency_ms="), "{line}");
+    // The run goes on, and can be cancelled.
+    server.post(&format!("/runs/{running}/cancel"), &json!({}));
+    server.wait_for(&running, |s| s == "cancelled");
+}
