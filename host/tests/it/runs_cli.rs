@@ -497,3 +497,40 @@ fn a_closed_stdout_ends_an_output_quietly_and_a_full_disk_is_an_error() {
         );
     }
 }
+
+#[test]
+fn runs_of_a_killed_server_are_shown_as_held_by_a_server_that_is_gone() {
+    let scratch = Scratch::new();
+    let server = scratch.start(&[]);
+    let running = server.submit("waits_for_cancel", json!({}));
+    server.wait_for(&running, |s| s == "running");
+    // While its server runs, the run is running.
+    let listing = ok(&runs(&scratch, &["runs"]));
+    let line = line_of(&listing, &running);
+    assert!(line.contains(" running "), "{line}");
+    assert!(!line.contains("server gone"), "{line}");
+
+    server.kill();
+    let out = runs(&scratch, &["runs"]);
+    let line = line_of(&ok(&out), &running);
+    assert!(line.contains("running (server gone)"), "{line}");
+    assert!(
+        stderr(&out).contains("(server gone): the server that holds the run is no longer running"),
+        "{}",
+        stderr(&out)
+    );
+    let shown = ok(&runs(&scratch, &["runs", "show", &running]));
+    assert!(
+        shown.contains(
+            "status    running, on a server that is gone: the next `algohost serve` on this \
+             store marks it failed (interrupted)"
+        ),
+        "{shown}"
+    );
+    // As the next server does.
+    let next = scratch.start(&[]);
+    let run = next.wait_for(&running, |s| s == "failed");
+    assert_eq!(run["error"]["kind"], "interrupted", "{run}");
+    let line = line_of(&ok(&runs(&scratch, &["runs"])), &running);
+    assert!(line.contains(" failed "), "{line}");
+}

@@ -49,20 +49,25 @@ pub(super) fn list(
         return Ok(0);
     }
     let now = Utc::now();
-    let rows: Vec<[String; 7]> = runs
-        .iter()
-        .map(|run| {
-            [
-                run.id.to_string(),
-                run.algorithm.clone(),
-                run.status.to_string(),
-                instant(Some(run.created_at)),
-                instant(run.finished_at),
-                duration(run, now),
-                error_summary(run),
-            ]
-        })
-        .collect();
+    let mut has_orphans = false;
+    let mut rows: Vec<[String; 7]> = Vec::with_capacity(runs.len());
+    for run in &runs {
+        let is_orphaned = store.is_orphaned(run)?;
+        has_orphans |= is_orphaned;
+        let (status, took) = match is_orphaned {
+            true => (format!("{} (server gone)", run.status), "-".to_owned()),
+            false => (run.status.to_string(), duration(run, now)),
+        };
+        rows.push([
+            run.id.to_string(),
+            run.algorithm.clone(),
+            status,
+            instant(Some(run.created_at)),
+            instant(run.finished_at),
+            took,
+            error_summary(run),
+        ]);
+    }
     print_table(
         &[
             "ID",
@@ -75,6 +80,9 @@ pub(super) fn list(
         ],
         &rows,
     )?;
+    if has_orphans {
+        errln!("{ORPHANS}");
+    }
     if runs.is_empty() {
         let filtered = !args.status.is_empty() || args.algorithm.is_some();
         errln!(
@@ -87,6 +95,11 @@ pub(super) fn list(
     }
     Ok(0)
 }
+
+/// What `(server gone)` in a listing means.
+const ORPHANS: &str = "(server gone): the server that holds the run is no longer running; the \
+    next `algohost serve` on this store marks running ones failed (interrupted), or queues \
+    them again when their algorithm is idempotent, and runs queued ones";
 
 /// A run as the API shows it, without its log records.
 fn view_without_logs(run: Run) -> RunView {
@@ -172,7 +185,18 @@ pub(super) fn show(
         return Ok(0);
     }
     outln!("run {}  {} {}", run.id, run.algorithm, run.version)?;
-    outln!("status    {}", run.status)?;
+    match (store.is_orphaned(&run)?, run.status) {
+        (false, status) => outln!("status    {status}")?,
+        (true, RunStatus::Queued) => outln!(
+            "status    queued, by a server that is gone: the next `algohost serve` on this \
+             store runs it"
+        )?,
+        (true, status) => outln!(
+            "status    {status}, on a server that is gone: the next `algohost serve` on this \
+             store marks it failed (interrupted), or queues it again when its algorithm is \
+             idempotent"
+        )?,
+    }
     if !run.status.is_finished() {
         let message = match run.progress_message.as_str() {
             "" => String::new(),

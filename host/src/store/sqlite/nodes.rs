@@ -40,9 +40,7 @@ impl Node {
     /// Joins the store at `store` as a new node: creates and locks its
     /// file, then clears the files of nodes that are gone.
     pub fn join(store: &Path) -> Result<Node, StoreError> {
-        let mut name = store.file_name().unwrap_or_default().to_owned();
-        name.push("-nodes");
-        let dir = store.with_file_name(name);
+        let dir = nodes_dir(store);
         std::fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
         // A node clearing gone nodes' files may remove this one's between
         // its creation and its lock: then it joins again, as another node.
@@ -87,10 +85,7 @@ impl Node {
     }
 
     fn lock_path(&self, node: &str) -> Option<PathBuf> {
-        // Ids come from the store file: only a UUID names a lock file.
-        Uuid::parse_str(node)
-            .ok()
-            .map(|id| self.dir.join(format!("{id}.lock")))
+        lock_path(&self.dir, node)
     }
 
     /// Whether `owner` (a node id from the store; `None` for runs stored
@@ -136,6 +131,31 @@ impl Node {
             }
         }
     }
+}
+
+/// The directory of the nodes of the store at `store`.
+fn nodes_dir(store: &Path) -> PathBuf {
+    let mut name = store.file_name().unwrap_or_default().to_owned();
+    name.push("-nodes");
+    store.with_file_name(name)
+}
+
+/// The lock file of `node` in `dir`.
+fn lock_path(dir: &Path, node: &str) -> Option<PathBuf> {
+    // Ids come from the store file: only a UUID names a lock file.
+    Uuid::parse_str(node)
+        .ok()
+        .map(|id| dir.join(format!("{id}.lock")))
+}
+
+/// Whether the node `owner` of a run in the store at `store` is gone (its
+/// process ended), for a reader that is no node; `false` when that cannot
+/// be told.
+pub(super) fn is_gone(store: &Path, owner: Option<&str>) -> bool {
+    let Some(path) = owner.and_then(|owner| lock_path(&nodes_dir(store), owner)) else {
+        return owner.is_none();
+    };
+    matches!(is_locked(&path), Ok(false))
 }
 
 /// Whether a node holds the lock on `path`; a file that is not there is

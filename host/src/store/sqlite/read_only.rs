@@ -5,11 +5,11 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use algohost_sdk::polars::prelude::DataFrame;
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use uuid::Uuid;
 
 use super::rows::read_run;
-use super::{backend, list_runs, lock, read_frame, schema};
+use super::{backend, list_runs, lock, nodes, read_frame, schema};
 use crate::runner::Run;
 use crate::store::{Logs, RunQuery, StoreError};
 
@@ -23,6 +23,8 @@ use crate::store::{Logs, RunQuery, StoreError};
 /// logs as last written.
 pub struct ReadOnlyStore {
     conn: Mutex<Connection>,
+    /// The store file (its nodes' locks are beside it).
+    path: std::path::PathBuf,
 }
 
 impl std::fmt::Debug for ReadOnlyStore {
@@ -106,6 +108,7 @@ impl ReadOnlyStore {
         schema::check_known(version)?;
         Ok(Self {
             conn: Mutex::new(conn),
+            path: path.to_owned(),
         })
     }
 
@@ -118,6 +121,25 @@ impl ReadOnlyStore {
     /// [`crate::store::Store::read`].
     pub fn read(&self, id: Uuid, logs: Logs) -> Result<Option<Run>, StoreError> {
         read_run(&lock(&self.conn), &id.to_string(), logs)
+    }
+
+    /// Whether `run`, unfinished, is held by a server that is gone (killed,
+    /// or its machine stopped): it stays as it is until a server starts on
+    /// the store, which marks it interrupted (or queues it again when its
+    /// algorithm is idempotent), or runs it if it was queued.
+    pub fn is_orphaned(&self, run: &Run) -> Result<bool, StoreError> {
+        if run.status.is_finished() {
+            return Ok(false);
+        }
+        let owner: Option<Option<String>> = lock(&self.conn)
+            .query_row(
+                "SELECT owner FROM runs WHERE id = ?1",
+                [run.id.to_string()],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(backend("reading a run's server"))?;
+        Ok(owner.is_some_and(|owner| nodes::is_gone(&self.path, owner.as_deref())))
     }
 
     /// An output frame of a run, as [`crate::store::Store::frame`].
