@@ -255,6 +255,24 @@ fn runs_are_read_while_their_server_runs_and_after_it_stopped() {
     let parquet = std::fs::read(scratch.path().join("s.parquet")).unwrap();
     let download = server.get(&format!("/runs/{peak}/outputs/schedule?format=parquet"));
     assert!(parquet == download.body, "-o FILE.parquet writes Parquet");
+    let arrows = runs(
+        &scratch,
+        &["runs", "output", &peak, "schedule", "-o", "s.arrows"],
+    );
+    assert_eq!(arrows.status.code(), Some(0), "{}", stderr(&arrows));
+    let stream = server.get(&format!("/runs/{peak}/outputs/schedule?format=arrow"));
+    assert!(std::fs::read(scratch.path().join("s.arrows")).unwrap() == stream.body);
+    // An extension that names no format is not CSV under another name.
+    let err = usage_error(&runs(
+        &scratch,
+        &["runs", "output", &peak, "schedule", "-o", "s.csv.gz"],
+    ));
+    assert_eq!(
+        err,
+        "error: cannot tell the format from the extension .gz of s.csv.gz: give --format csv, \
+         json, parquet or arrow (an Arrow stream), or a file name ending in one of them\n"
+    );
+    assert!(!scratch.path().join("s.csv.gz").exists());
 
     // What is not there, and what is no run id.
     let err = usage_error(&runs(&scratch, &["runs", "output", &peak, "schedul"]));

@@ -31,9 +31,25 @@ pub(super) fn parse_format(text: &str) -> Result<FrameFormat, String> {
         .ok_or_else(|| format!("'{text}' is not a format: give csv, json, parquet or arrow"))
 }
 
-/// The format a file's extension names (`schedule.parquet`).
-fn extension_format(path: &Path) -> Option<FrameFormat> {
-    format_named(path.extension()?.to_str()?)
+/// The format a file's extension names (`schedule.parquet`; `.arrows`,
+/// the Arrow stream's own, too); `None` without an extension, an error for
+/// one that names no format, rather than CSV under another name.
+fn extension_format(path: &Path) -> Result<Option<FrameFormat>, UsageError> {
+    let Some(extension) = path.extension() else {
+        return Ok(None);
+    };
+    let extension = extension.to_string_lossy();
+    let named = match extension.to_ascii_lowercase().as_str() {
+        "arrows" => Some(FrameFormat::ArrowStream),
+        name => format_named(name),
+    };
+    named.map(Some).ok_or_else(|| {
+        UsageError(format!(
+            "cannot tell the format from the extension .{extension} of {}: give --format \
+             csv, json, parquet or arrow (an Arrow stream), or a file name ending in one of them",
+            path.display()
+        ))
+    })
 }
 
 /// The frame `name` of the run `id`, or an error saying why there is none.
@@ -81,9 +97,13 @@ pub(super) fn write_output(
     format: Option<FrameFormat>,
     to: Option<&Path>,
 ) -> anyhow::Result<u8> {
-    let format = format
-        .or_else(|| to.and_then(extension_format))
-        .unwrap_or(FrameFormat::Csv);
+    let format = match (format, to) {
+        (Some(format), _) => format,
+        (None, Some(to)) if to.as_os_str() != "-" => {
+            extension_format(to)?.unwrap_or(FrameFormat::Csv)
+        }
+        (None, _) => FrameFormat::Csv,
+    };
     let to = to.filter(|p| p.as_os_str() != "-");
     let is_binary = matches!(format, FrameFormat::Parquet | FrameFormat::ArrowStream);
     if to.is_none() && is_binary && std::io::stdout().is_terminal() {
