@@ -20,6 +20,11 @@
 //!   blocks a thread. A run that took a little longer than [`QUICK`] was
 //!   more likely preempted than slow, which must not cost its algorithm
 //!   more than a few runs on the workers;
+//! - a run that panics inline sends its algorithm to the workers for good:
+//!   plugin code runs there inside the server's tokio runtime, where
+//!   starting or blocking on a runtime of its own (as `reqwest`'s blocking
+//!   client does) panics; such a run starts again on a worker (see
+//!   `worker::run`), its log saying why;
 //! - at most one runtime thread less than the runtime has runs a run at
 //!   once, so another always serves requests (`/health` among them); a
 //!   runtime with one thread runs none inline.
@@ -55,6 +60,8 @@ struct Streak {
     quick: u32,
     /// Quick runs in a row it needs to run inline.
     needed: u32,
+    /// A run of it panicked inline: it never runs inline again.
+    is_excluded: bool,
 }
 
 impl Default for Streak {
@@ -62,6 +69,7 @@ impl Default for Streak {
         Self {
             quick: 0,
             needed: FIRST_NEEDED,
+            is_excluded: false,
         }
     }
 }
@@ -94,7 +102,7 @@ impl Quick {
             .num_workers();
         let most = threads.checked_sub(1).filter(|n| *n > 0)?;
         let streak = relock(&self.streaks).get(algorithm).copied()?;
-        if streak.quick < streak.needed {
+        if streak.is_excluded || streak.quick < streak.needed {
             return None;
         }
         self.inline
@@ -103,6 +111,19 @@ impl Quick {
             })
             .ok()
             .map(|_| Inline(&self.inline))
+    }
+
+    /// Never runs `algorithm` inline again: one of its runs panicked there
+    /// (a plugin that starts a tokio runtime of its own, or blocks on one,
+    /// panics on a runtime's thread, and works on a worker).
+    pub fn exclude(&self, algorithm: &str) {
+        let mut streaks = relock(&self.streaks);
+        let streak = streaks.entry(algorithm.to_owned()).or_default();
+        streak.is_excluded = true;
+        tracing::debug!(
+            algorithm,
+            "a run panicked inline; its algorithm runs on the workers"
+        );
     }
 
     /// Notes how long a run of `algorithm` took, and whether it ran inline.

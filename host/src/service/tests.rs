@@ -396,3 +396,91 @@ async fn a_quick_run_waits_for_a_worker_when_the_concurrency_is_taken() {
     assert!(is_worker(run.summary.as_str().unwrap()), "{run:?}");
     service.cancel(held[1].id).await.unwrap();
 }
+
+/// Computes its answer on a tokio runtime of its own, as a plugin using an
+/// async client through a blocking API does; answers where it ran.
+struct OwnRuntime;
+
+impl Invoker for OwnRuntime {
+    fn invoke(&self, ctx: &Context, _: Value) -> algohost_sdk::Result<Output> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .map_err(|e| algohost_sdk::Error::Data(e.to_string()))?;
+        let answer = runtime.block_on(async { 42 });
+        ctx.progress(0.5, "computed");
+        let thread = std::thread::current();
+        Ok(Output::new().with_summary(json!({
+            "answer": answer,
+            "thread": thread.name().unwrap_or(""),
+        })))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_whose_plugin_needs_a_thread_of_its_own_starts_again_on_a_worker() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path().join("runs.db")).unwrap());
+    let mut registry = Registry::new();
+    registry.add(
+        manifest("own_runtime"),
+        Source::Builtin,
+        Arc::new(OwnRuntime),
+    );
+    let config = ServiceConfig {
+        concurrency: 2,
+        ..ServiceConfig::default()
+    };
+    let service =
+        Service::start(Arc::new(registry), Arc::new(NoData), store.clone(), config).unwrap();
+    let long = Duration::from_secs(30);
+    // Submitted from a runtime thread, as the server's requests are.
+    let waited = |service: Arc<Service>| async move {
+        tokio::spawn(async move { service.submit_and_wait(submit("own_runtime"), long).await })
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    let mut restarted = None;
+    for _ in 0..40 {
+        let run = waited(service.clone()).await;
+        assert_eq!(run.status, RunStatus::Succeeded, "{run:?}");
+        assert_eq!(run.summary["answer"], 42);
+        assert!(
+            run.summary["thread"]
+                .as_str()
+                .unwrap()
+                .starts_with("algohost-"),
+            "{run:?}"
+        );
+        if run
+            .logs
+            .iter()
+            .any(|l| l.message.contains("starts again on a worker thread"))
+        {
+            restarted = Some(run);
+            break;
+        }
+    }
+    let run = restarted.expect("a run went inline, panicked there and started again");
+    let notice = run
+        .logs
+        .iter()
+        .find(|l| l.message.contains("starts again"))
+        .unwrap();
+    assert_eq!(notice.level, "warn");
+    assert!(
+        notice
+            .message
+            .contains("Cannot start a runtime from within a runtime"),
+        "{}",
+        notice.message
+    );
+    let stored = store.get(run.id).unwrap().unwrap();
+    assert_eq!(stored.status, RunStatus::Succeeded);
+    assert_eq!(stored.summary["answer"], 42);
+    // Its runs go to the workers from now on, without a notice.
+    for _ in 0..20 {
+        let run = waited(service.clone()).await;
+        assert!(run.logs.is_empty(), "{:?}", run.logs);
+    }
+}

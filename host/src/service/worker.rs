@@ -6,12 +6,13 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::Instant;
 
+use algohost_sdk::logging::LogRecord;
 use serde_json::Value;
 
 use super::Shared;
 use super::queue::{Lane, Queue};
 use super::state::{RunState, Start};
-use crate::runner::{self, Execution, RunError, RunOutcome, RunStatus};
+use crate::runner::{self, Execution, RunError, RunObserver as _, RunOutcome, RunStatus};
 
 /// Starts `count` worker threads for the runs of `lane`.
 pub(super) fn spawn(shared: &Arc<Shared>, lane: Lane, count: usize) -> std::io::Result<()> {
@@ -50,14 +51,54 @@ pub(super) fn run(shared: &Shared, queue: &Queue, state: &Arc<RunState>, inline:
     let began = Instant::now();
     let outcome = execute(shared, state);
     if state.lane == Lane::Native {
-        shared
-            .quick
-            .note(&outcome.run.algorithm, began.elapsed(), inline);
+        let algorithm = &outcome.run.algorithm;
+        let panic = outcome.run.error.as_ref().filter(|e| e.kind == "panic");
+        match panic {
+            Some(_) if inline => shared.quick.exclude(algorithm),
+            _ => shared.quick.note(algorithm, began.elapsed(), inline),
+        }
+        if inline && panic.is_some_and(|e| needs_a_thread_of_its_own(&e.message)) {
+            again_on_a_worker(queue, state, panic.map_or("", |e| &e.message));
+            return;
+        }
     }
     // Published by the persister once committed; marked before the
     // worker counts as free, so that shutdown finds it marked.
     let _ = state.end(outcome.run, outcome.output, None);
     queue.done();
+}
+
+/// What tokio panics with when code that must not run inside a runtime
+/// (one that starts or blocks on a runtime of its own, as `reqwest`'s
+/// blocking client does) runs on one of its threads.
+const NOT_ON_A_RUNTIME: [&str; 3] = [
+    "Cannot start a runtime from within a runtime",
+    "Cannot drop a runtime in a context where blocking is not allowed",
+    "Cannot block the current thread from within a runtime",
+];
+
+/// Whether a run that panicked where it was submitted (a thread of the
+/// server's tokio runtime) did so because its plugin needs a plain thread.
+fn needs_a_thread_of_its_own(panic: &str) -> bool {
+    NOT_ON_A_RUNTIME.iter().any(|m| panic.contains(m))
+}
+
+/// Gives a run that failed only because it ran inline (see `quick`) to
+/// the workers, noting why in its log: its plugin runs again from the
+/// start, on a plain thread, as it would have had it not been quick.
+fn again_on_a_worker(queue: &Queue, state: &Arc<RunState>, panic: &str) {
+    let first_line = panic.lines().next().unwrap_or_default();
+    state.log(&LogRecord::now(
+        "warn",
+        "algohost",
+        format!(
+            "the run starts again on a worker thread: its plugin needs a thread of its own \
+             ({first_line}), and the server's request threads are not; runs of this algorithm \
+             go to the workers from now on"
+        ),
+    ));
+    queue.done();
+    queue.push(state.clone(), false);
 }
 
 /// Whether a run just taken from the queue may start; if not, it is dealt
