@@ -254,6 +254,15 @@ impl Shared {
         for id in &recovered.requeued {
             tracing::info!(run_id = %id, "run left running by a server that stopped queued again");
         }
+        // Ended here, as far as /metrics can tell.
+        let failed = recovered.interrupted.len() + recovered.given_up.len();
+        if failed > 0 {
+            let mut tally = relock(&self.tally);
+            *tally
+                .finished
+                .entry(RunStatus::Failed.to_string())
+                .or_default() += failed as u64;
+        }
         for id in &recovered.given_up {
             tracing::warn!(
                 run_id = %id,

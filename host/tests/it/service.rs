@@ -470,6 +470,10 @@ async fn a_restart_after_a_kill_fails_interrupted_runs_and_reruns_idempotent_one
     let rerun = finished(&service, safe).await;
     assert_eq!(rerun.status, RunStatus::Succeeded);
     assert_eq!(rerun.summary, json!({"slept": 10}));
+    // /metrics counts the run it marked failed with the one it ran.
+    let finished = service.metrics().finished;
+    assert_eq!(finished.get("failed"), Some(&1), "{finished:?}");
+    assert_eq!(finished.get("succeeded"), Some(&1), "{finished:?}");
 }
 
 #[tokio::test]
