@@ -273,6 +273,7 @@ impl Shared {
         }
         let mut logged = relock(&self.left_queued);
         let still_left: HashSet<Uuid> = recovered.left_queued.iter().map(|(id, _)| *id).collect();
+        let mut noted = Vec::new();
         for (id, algorithm) in &recovered.left_queued {
             if logged.insert(*id) {
                 tracing::warn!(
@@ -282,10 +283,26 @@ impl Shared {
                      algorithm '{algorithm}'; start a server that has it on this store, or cancel \
                      the run (POST /runs/{id}/cancel)"
                 );
+                noted.push((*id, algorithm));
             }
         }
         logged.retain(|id| still_left.contains(id));
         drop(logged);
+        // The run's own log says so too, for whoever reads the run.
+        for (id, algorithm) in noted {
+            let note = LogRecord::now(
+                "warn",
+                "algohost",
+                format!(
+                    "the run stays queued: its server stopped, and a server that took over its \
+                     store has no algorithm '{algorithm}'; start one that has it on this store, \
+                     or cancel the run"
+                ),
+            );
+            if let Err(e) = self.store.append_logs(id, &[note]) {
+                tracing::warn!(run_id = %id, "could not note in the run's log why it stays queued: {e}");
+            }
+        }
         for run in queued {
             tracing::info!(run_id = %run.id, "run left queued by a server that stopped taken over");
             let timeout = run

@@ -578,3 +578,30 @@ fn a_service_keeping_runs_for_a_week_deletes_runs_that_ended_more_than_a_week_ag
     // Created 9 days ago, it ended today: a week from its end is left.
     assert!(service.get(long).unwrap().is_some(), "deleted as it ended");
 }
+
+#[tokio::test]
+async fn a_queued_run_a_server_cannot_run_says_why_in_its_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let stranded = {
+        let store = SqliteStore::open(dir.path().join("runs.db")).unwrap();
+        let manifest = algohost_sdk::Manifest::new("only_elsewhere", "1.0.0");
+        let run = Run::queued(&manifest, json!({}));
+        store.create(&run, None).unwrap();
+        run.id
+        // Its server is gone.
+    };
+    let service = start(dir.path(), config(1, 2));
+    let run = service.get(stranded).unwrap().unwrap();
+    assert_eq!(run.status, RunStatus::Queued);
+    let notes: Vec<&str> = run.logs.iter().map(|l| l.message.as_str()).collect();
+    assert_eq!(
+        notes,
+        [
+            "the run stays queued: its server stopped, and a server that took over its store has \
+          no algorithm 'only_elsewhere'; start one that has it on this store, or cancel the run"
+        ]
+    );
+    // Once per server, not at every round of taking over runs.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(service.get(stranded).unwrap().unwrap().logs.len(), 1);
+}
