@@ -19,6 +19,7 @@ mod interrupt;
 mod logging;
 pub mod params;
 mod progress;
+mod run;
 mod run_future;
 mod run_html;
 mod run_logs;

@@ -12,7 +12,7 @@ use pyo3::prelude::*;
 
 use super::errors;
 use super::exit;
-use super::host::PyRun;
+use super::run::PyRun;
 use crate::runner::{CancelToken, RunOutcome};
 
 /// The settling end of a run's future. Dropped unused while the run's
