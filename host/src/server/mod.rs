@@ -150,25 +150,18 @@ fn request_id(request: &mut Request) -> HeaderValue {
 async fn frame_request(mut request: Request, next: Next) -> Response {
     let id = request_id(&mut request);
     let span = request_span(&request, &id);
-    let started = Instant::now();
-    let mut unanswered = Unanswered {
+    let mut log = RequestLog {
         span: span.clone(),
-        started,
+        started: Instant::now(),
         is_answered: false,
     };
     let mut response = async move {
         tracing::debug!("started processing request");
-        let response = next.run(request).await;
-        // A 5xx is logged where it is made: an internal error at ERROR
-        // with its cause, a 503 the server chose (queue full, store
-        // unwritable) at WARN or not at all; never again as a generic
-        // ERROR here.
-        log_response(&response, started.elapsed());
-        response
+        next.run(request).await
     }
     .instrument(span)
     .await;
-    unanswered.is_answered = true;
+    log.answered(&response);
     let headers = response.headers_mut();
     headers.entry(REQUEST_ID).or_insert(id);
     headers
@@ -180,22 +173,44 @@ async fn frame_request(mut request: Request, next: Next) -> Response {
     response
 }
 
-/// A request on its way to its response: one that never gets there (its
-/// client closed the connection first, as a proxy that timed out does) is
-/// logged when dropped, so that its id still appears in the log.
-struct Unanswered {
+/// A request's lines in the log: the one its response gets, or, for one
+/// that never gets a response (its client closed the connection first, as
+/// a proxy that timed out does), the one it gets when dropped, so that its
+/// id still appears in the log.
+struct RequestLog {
     span: tracing::Span,
     started: Instant,
     is_answered: bool,
 }
 
-impl Drop for Unanswered {
+impl RequestLog {
+    /// The line of the response: its status and how long it took. A 5xx
+    /// is logged where it is made: an internal error at ERROR with its
+    /// cause, a 503 the server chose (queue full, store unwritable) at
+    /// WARN or not at all; never again as a generic ERROR here.
+    fn answered(&mut self, response: &Response) {
+        self.is_answered = true;
+        let _in = self.span.enter();
+        tracing::info!(
+            status = response.status().as_u16(),
+            latency_ms = self.latency_ms(),
+            "finished processing request"
+        );
+    }
+
+    /// How long the request has taken, in milliseconds as a number (a JSON
+    /// log's field to sum and compare).
+    fn latency_ms(&self) -> f64 {
+        (self.started.elapsed().as_secs_f64() * 1e6).round() / 1e3
+    }
+}
+
+impl Drop for RequestLog {
     fn drop(&mut self) {
         if !self.is_answered {
             let _in = self.span.enter();
-            let latency = self.started.elapsed();
             tracing::info!(
-                latency_ms = (latency.as_secs_f64() * 1e6).round() / 1e3,
+                latency_ms = self.latency_ms(),
                 "the client went away before the response"
             );
         }
@@ -259,16 +274,6 @@ fn forwarded_for(request: &Request) -> Option<&str> {
             .bytes()
             .all(|b| b.is_ascii_hexdigit() || b".:, []".contains(&b));
     is_addresses.then_some(value)
-}
-
-/// The line each response gets: its status and how long it took, in
-/// milliseconds as a number (a JSON log's field to sum and compare).
-fn log_response(response: &Response, latency: Duration) {
-    tracing::info!(
-        status = response.status().as_u16(),
-        latency_ms = (latency.as_secs_f64() * 1e6).round() / 1e3,
-        "finished processing request"
-    );
 }
 
 /// Middleware of the API routes: answers 401/403 unless the token fits

@@ -57,8 +57,9 @@ pub(super) fn run(shared: &Shared, queue: &Queue, state: &Arc<RunState>, inline:
             Some(_) if inline => shared.quick.exclude(algorithm),
             _ => shared.quick.note(algorithm, began.elapsed(), inline),
         }
-        if inline && panic.is_some_and(|e| needs_a_thread_of_its_own(&e.message)) {
-            again_on_a_worker(queue, state, panic.map_or("", |e| &e.message));
+        let misplaced = panic.filter(|e| inline && needs_a_thread_of_its_own(&e.message));
+        if let Some(e) = misplaced {
+            again_on_a_worker(queue, state, &e.message);
             return;
         }
     }

@@ -88,31 +88,13 @@ impl Node {
         lock_path(&self.dir, node)
     }
 
-    /// Whether `owner` (a node id from the store; `None` for runs stored
-    /// before nodes were recorded) still holds its runs. A node whose lock
-    /// cannot be checked (say, a file it cannot read) counts as alive: its
-    /// runs stay its own rather than run twice.
+    /// Whether `owner` still holds its runs: this node does, others as
+    /// [`liveness_in`] tells.
     pub fn liveness(&self, owner: Option<&str>) -> Liveness {
-        let Some(owner) = owner else {
-            return Liveness::Gone;
-        };
-        if owner == self.id {
+        if owner == Some(self.id.as_str()) {
             return Liveness::Alive;
         }
-        let Some(path) = self.lock_path(owner) else {
-            return Liveness::Gone;
-        };
-        match is_locked(&path) {
-            Ok(true) => Liveness::Alive,
-            Ok(false) => Liveness::Gone,
-            Err(e) => {
-                tracing::warn!(
-                    "cannot tell whether node {owner} is alive ({}): {e}",
-                    path.display()
-                );
-                Liveness::Alive
-            }
-        }
+        liveness_in(&self.dir, owner)
     }
 
     /// Removes the files of gone nodes (their runs were taken over, or they
@@ -148,14 +130,34 @@ fn lock_path(dir: &Path, node: &str) -> Option<PathBuf> {
         .map(|id| dir.join(format!("{id}.lock")))
 }
 
-/// Whether the node `owner` of a run in the store at `store` is gone (its
-/// process ended), for a reader that is no node; `false` when that cannot
-/// be told.
-pub(super) fn is_gone(store: &Path, owner: Option<&str>) -> bool {
-    let Some(path) = owner.and_then(|owner| lock_path(&nodes_dir(store), owner)) else {
-        return owner.is_none();
+/// Whether `owner` (a node id from the store; `None` for runs stored
+/// before nodes were recorded) of the node directory `dir` still holds its
+/// runs. A node whose lock cannot be checked (say, a file it cannot read)
+/// counts as alive: its runs stay its own rather than run twice.
+fn liveness_in(dir: &Path, owner: Option<&str>) -> Liveness {
+    let Some(owner) = owner else {
+        return Liveness::Gone;
     };
-    matches!(is_locked(&path), Ok(false))
+    let Some(path) = lock_path(dir, owner) else {
+        return Liveness::Gone;
+    };
+    match is_locked(&path) {
+        Ok(true) => Liveness::Alive,
+        Ok(false) => Liveness::Gone,
+        Err(e) => {
+            tracing::warn!(
+                "cannot tell whether node {owner} is alive ({}): {e}",
+                path.display()
+            );
+            Liveness::Alive
+        }
+    }
+}
+
+/// Whether the node `owner` of a run in the store at `store` is gone (its
+/// process ended), for a reader that is no node (see [`liveness_in`]).
+pub(super) fn is_gone(store: &Path, owner: Option<&str>) -> bool {
+    liveness_in(&nodes_dir(store), owner) == Liveness::Gone
 }
 
 /// Whether a node holds the lock on `path`; a file that is not there is
