@@ -230,6 +230,12 @@ pub enum ApiError {
     /// The request took longer than the request timeout.
     #[error("the request took longer than {0:?} and was stopped")]
     Timeout(Duration),
+    /// The request's body had not all arrived at the request timeout.
+    #[error(
+        "the request body had not all arrived after {0:?} (the server's request timeout); \
+         send the whole body at once, as its Content-Length says"
+    )]
+    BodyTimeout(Duration),
     /// Anything the client cannot act on; logged, never shown.
     #[error("internal error: {0}")]
     Internal(String),
@@ -309,6 +315,11 @@ impl ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "no-data",
                 "No data configured",
+            ),
+            BodyTimeout(_) => (
+                StatusCode::REQUEST_TIMEOUT,
+                "request-timeout",
+                "Request body timed out",
             ),
             Timeout(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,

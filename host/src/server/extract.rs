@@ -8,6 +8,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use serde::de::DeserializeOwned;
 
+use super::RequestDeadline;
 use super::error::ApiError;
 use super::state::AppState;
 
@@ -220,12 +221,22 @@ impl FromRequest<AppState> for RawBody {
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let encodings = content_encodings(req.headers());
-        let body = Bytes::from_request(req, state)
-            .await
-            .map_err(|rejection: BytesRejection| match rejection.status() {
-                StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(state.body_limit),
-                _ => ApiError::BadRequest(rejection.body_text()),
-            })?;
+        let deadline = req.extensions().get::<RequestDeadline>().copied();
+        let read = Bytes::from_request(req, state);
+        // The request's deadline reached with the body still on its way:
+        // the client's doing (408), not the server's (503). Polled inside
+        // the request's own timeout, this one comes first at the same
+        // instant.
+        let read = match deadline {
+            Some(deadline) => tokio::time::timeout_at(deadline.at, read)
+                .await
+                .map_err(|_| ApiError::BodyTimeout(deadline.timeout))?,
+            None => read.await,
+        };
+        let body = read.map_err(|rejection: BytesRejection| match rejection.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(state.body_limit),
+            _ => ApiError::BadRequest(rejection.body_text()),
+        })?;
         if !body.is_empty() && !encodings.is_empty() {
             return Err(ApiError::UnsupportedMediaType(format!(
                 "Content-Encoding {} is not supported; send the body uncompressed",

@@ -289,23 +289,44 @@ async fn guard_route(
     if let Err(e) = state.auth.check(request.method(), path, request.headers()) {
         return e.into_response();
     }
-    within_timeout(state.request_timeout, path, next.run(request)).await
+    within_timeout(state.request_timeout, path, request, next).await
 }
 
 /// The response of a request to `path` (its route's template), or 503 once
-/// `timeout` has passed; event streams end with their run instead.
+/// `timeout` has passed (408 when its body is still on its way then, see
+/// [`RequestDeadline`]); event streams end with their run instead.
 async fn within_timeout(
     timeout: Duration,
     path: Option<&str>,
-    response: impl Future<Output = Response>,
+    mut request: Request,
+    next: Next,
 ) -> Response {
     if path == Some("/runs/{id}/events") {
-        return response.await;
+        // An event stream ends with its run.
+        return next.run(request).await;
     }
-    match tokio::time::timeout(timeout, response).await {
+    let deadline = RequestDeadline {
+        at: tokio::time::Instant::now() + timeout,
+        timeout,
+    };
+    request.extensions_mut().insert(deadline);
+    match tokio::time::timeout_at(deadline.at, next.run(request)).await {
         Ok(response) => response,
-        Err(_) => ApiError::Timeout(timeout).into_response(),
+        Err(_) => ApiError::Timeout(deadline.timeout).into_response(),
     }
+}
+
+/// When a request is cut off (503), unless its body is still on its way
+/// then: the body extractor stops waiting for it at the same instant and
+/// answers 408 instead ([`extract::RawBody`]), so that a client that
+/// never sends the body it announced is told so, not that the server was
+/// too slow.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RequestDeadline {
+    /// When.
+    pub at: tokio::time::Instant,
+    /// The request timeout, to say so.
+    pub timeout: Duration,
 }
 
 async fn route_not_found(request: Request) -> ApiError {
@@ -418,7 +439,7 @@ mod tests {
     async fn slow_requests_get_a_503_problem_but_event_streams_do_not() {
         let timed = |matched: Option<MatchedPath>, request: Request, next: Next| async move {
             let path = matched.as_ref().map(MatchedPath::as_str);
-            within_timeout(Duration::from_millis(10), path, next.run(request)).await
+            within_timeout(Duration::from_millis(10), path, request, next).await
         };
         let app: Router = Router::new()
             .route("/slow", get(|| sleep_then(5_000)))

@@ -654,6 +654,51 @@ fn a_client_slow_to_send_its_request_head_is_disconnected_at_the_request_timeout
 }
 
 #[test]
+fn a_body_that_never_arrives_is_answered_408_at_the_request_timeout() {
+    let scratch = Scratch::new();
+    let server = scratch.start_with_env(&[], &[("ALGOHOST_REQUEST_TIMEOUT_SECS", "1")]);
+    let address = server.url.trim_start_matches("http://").to_owned();
+    let mut stream = std::net::TcpStream::connect(&address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    // A head announcing 100 bytes, then only the first few of them.
+    stream
+        .write_all(
+            b"POST /runs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+              Content-Length: 100\r\n\r\n{\"algorithm\":",
+        )
+        .unwrap();
+    let started = Instant::now();
+    let mut answer = Vec::new();
+    let mut chunk = [0u8; 4096];
+    // Up to the end of the problem's JSON (the connection may stay open).
+    while !answer.ends_with(b"}") {
+        let read = stream.read(&mut chunk).unwrap();
+        assert!(read > 0, "closed after {:?}", started.elapsed());
+        answer.extend_from_slice(&chunk[..read]);
+    }
+    let answer = String::from_utf8(answer).unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 408 "), "{answer}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: application/problem+json"),
+        "{head}"
+    );
+    let problem: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(problem["status"], 408);
+    assert_eq!(problem["title"], "Request body timed out");
+    assert_eq!(
+        problem["detail"],
+        "the request body had not all arrived after 1s (the server's request timeout); send \
+         the whole body at once, as its Content-Length says"
+    );
+    // The server answers others meanwhile and after.
+    assert_eq!(server.get("/health").status, 200);
+}
+
+#[test]
 fn logs_are_one_json_object_per_line_when_asked() {
     let scratch = Scratch::new();
     let server = scratch.start_with_env(&[], &[("ALGOHOST_LOG_FORMAT", "json")]);
