@@ -57,8 +57,13 @@ impl<T: DeserializeOwned + BodyShape> FromRequest<AppState> for JsonBody<T> {
                 )));
             }
         }
+        // Most bodies are fine: parsed once, without tracking the path,
+        // which only a refused one needs (parsed again to say where).
+        if let Ok(value) = serde_json::from_slice(body) {
+            return Ok(JsonBody(value));
+        }
         let mut json = serde_json::Deserializer::from_slice(body);
-        serde_path_to_error::deserialize(&mut json)
+        serde_path_to_error::deserialize::<_, T>(&mut json)
             .map(JsonBody)
             .map_err(|e| {
                 let message = without_position(e.inner());
@@ -88,9 +93,14 @@ impl<T: DeserializeOwned + BodyShape> FromRequest<AppState> for JsonBody<T> {
 /// the last, others the first), so a proxy or a client could check one
 /// value while the run gets the other.
 fn check_json(body: &[u8]) -> Result<(), ApiError> {
+    if serde_json::from_slice::<UniqueKeys>(body).is_ok() {
+        return Ok(());
+    }
+    // Again, tracking the path, to say where.
     let mut json = serde_json::Deserializer::from_slice(body);
     match serde_path_to_error::deserialize::<_, UniqueKeys>(&mut json) {
-        Ok(UniqueKeys) => Ok(()),
+        // Something after the value.
+        Ok(UniqueKeys) => json.end().map_err(|e| not_json(body, &e)),
         Err(e) => {
             // The path is the object's (the error comes before the value).
             let mut object = String::new();
@@ -110,17 +120,7 @@ fn check_json(body: &[u8]) -> Result<(), ApiError> {
             }
             let e = e.into_inner();
             if !e.is_data() {
-                let is_nan = [&b"NaN"[..], b"Infinity"]
-                    .iter()
-                    .any(|word| body.windows(word.len()).any(|w| w == *word));
-                let hint = if is_nan {
-                    " (NaN and Infinity are not JSON numbers: send null for a missing value)"
-                } else {
-                    ""
-                };
-                return Err(ApiError::BadRequest(format!(
-                    "the body is not valid JSON: {e}{hint}"
-                )));
+                return Err(not_json(body, &e));
             }
             let place = match object.as_str() {
                 "" => String::new(),
@@ -132,6 +132,19 @@ fn check_json(body: &[u8]) -> Result<(), ApiError> {
             )))
         }
     }
+}
+
+/// Why `body` is not JSON.
+fn not_json(body: &[u8], e: &serde_json::Error) -> ApiError {
+    let is_nan = [&b"NaN"[..], b"Infinity"]
+        .iter()
+        .any(|word| body.windows(word.len()).any(|w| w == *word));
+    let hint = if is_nan {
+        " (NaN and Infinity are not JSON numbers: send null for a missing value)"
+    } else {
+        ""
+    };
+    ApiError::BadRequest(format!("the body is not valid JSON: {e}{hint}"))
 }
 
 /// Any JSON value whose objects give each key once.
@@ -179,11 +192,11 @@ impl<'de> serde::de::Visitor<'de> for UniqueKeysVisitor {
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<UniqueKeys, A::Error> {
         // Objects are small as a rule: the first keys in a list, any
         // further ones in a set (which allocates only then).
-        let mut first: Vec<String> = Vec::new();
-        let mut more: std::collections::HashSet<String> = std::collections::HashSet::new();
-        while let Some(key) = map.next_key::<String>()? {
+        let mut first: Vec<Key<'de>> = Vec::new();
+        let mut more: std::collections::HashSet<Key<'de>> = std::collections::HashSet::new();
+        while let Some(key) = map.next_key::<Key<'de>>()? {
             if first.contains(&key) || more.contains(&key) {
-                return Err(serde::de::Error::custom(format!("'{key}' twice")));
+                return Err(serde::de::Error::custom(format!("'{}' twice", key.0)));
             }
             map.next_value::<UniqueKeys>()?;
             if first.len() < 16 {
@@ -193,6 +206,29 @@ impl<'de> serde::de::Visitor<'de> for UniqueKeysVisitor {
             }
         }
         Ok(UniqueKeys)
+    }
+}
+
+/// An object's key, borrowed from the body unless it has escapes.
+#[derive(PartialEq, Eq, Hash)]
+struct Key<'de>(std::borrow::Cow<'de, str>);
+
+impl<'de> serde::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> serde::de::Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a key")
+            }
+            fn visit_borrowed_str<E>(self, key: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Borrowed(key)))
+            }
+            fn visit_str<E>(self, key: &str) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Owned(key.to_owned())))
+            }
+        }
+        deserializer.deserialize_str(KeyVisitor)
     }
 }
 

@@ -161,6 +161,11 @@ fn malformed_requests_get_problems_that_say_what_is_wrong() {
             "hello",
             "the body is not valid JSON: expected value at line 1 column 1",
         ),
+        // Two values, or one and something else: which would count?
+        (
+            "{\"algorithm\": \"fails\"} {\"algorithm\": \"resample\"}",
+            "the body is not valid JSON: trailing characters at line 1 column 24",
+        ),
     ] {
         let syntax = server
             .send(
