@@ -202,6 +202,13 @@ fn runs_are_read_while_their_server_runs_and_after_it_stopped() {
         "{text}"
     );
     assert!(text.contains("(--logs shows them)"), "{text}");
+    // To the millisecond: runs often take less than a second.
+    let peak_run = server.get(&format!("/runs/{peak}")).json();
+    for (line, field) in [("created", "created_at"), ("finished", "finished_at")] {
+        let at = peak_run[field].as_str().unwrap();
+        let shown = format!("\n{line:<10}{}Z", &at[..23]);
+        assert!(text.contains(&shown), "{shown:?} in {text}");
+    }
     let text = ok(&runs(&scratch, &["runs", "show", &echo, "--logs"]));
     assert!(text.contains("\nframes    echo, types  "), "{text}");
     assert!(

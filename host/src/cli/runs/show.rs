@@ -62,8 +62,8 @@ pub(super) fn list(
             run.id.to_string(),
             run.algorithm.clone(),
             status,
-            instant(Some(run.created_at)),
-            instant(run.finished_at),
+            instant(Some(run.created_at), SecondsFormat::Secs),
+            instant(run.finished_at, SecondsFormat::Secs),
             took,
             error_summary(run),
         ]);
@@ -108,12 +108,11 @@ fn view_without_logs(run: Run) -> RunView {
     view
 }
 
-/// An instant to the second, in UTC (`2026-03-01T12:00:03Z`), or `-`.
-fn instant(at: Option<DateTime<Utc>>) -> String {
-    at.map_or_else(
-        || "-".to_owned(),
-        |t| t.to_rfc3339_opts(SecondsFormat::Secs, true),
-    )
+/// An instant in UTC to the precision given (`2026-03-01T12:00:03Z` in
+/// the list, `2026-03-01T12:00:03.125Z` for one run, whose runs often
+/// take less than a second), or `-`.
+fn instant(at: Option<DateTime<Utc>>, precision: SecondsFormat) -> String {
+    at.map_or_else(|| "-".to_owned(), |t| t.to_rfc3339_opts(precision, true))
 }
 
 /// How long the run ran (`1.25s`, `3m07s`), so far for a running one
@@ -204,13 +203,22 @@ pub(super) fn show(
         };
         outln!("progress  {:.0}%{message}", run.progress * 100.0)?;
     }
-    outln!("created   {}", instant(Some(run.created_at)))?;
-    outln!("started   {}", instant(run.started_at))?;
+    outln!(
+        "created   {}",
+        instant(Some(run.created_at), SecondsFormat::Millis)
+    )?;
+    outln!(
+        "started   {}",
+        instant(run.started_at, SecondsFormat::Millis)
+    )?;
     let took = match (run.started_at, run.finished_at) {
         (Some(_), Some(_)) => format!("  (took {})", duration(&run, Utc::now())),
         _ => String::new(),
     };
-    outln!("finished  {}{took}", instant(run.finished_at))?;
+    outln!(
+        "finished  {}{took}",
+        instant(run.finished_at, SecondsFormat::Millis)
+    )?;
     if let Some(timeout) = run.timeout {
         outln!("timeout   {timeout}s")?;
     }
