@@ -1,19 +1,19 @@
 //! The OpenAPI 3.1 document, generated from the handlers' `#[utoipa::path]`
 //! annotations and the wire types, served at `/openapi.json` and rendered
-//! by Scalar at `/docs`. The error responses every operation can give
-//! (400, 401/403, 413/415, 421, 500, 503) are added here in one place, so the
-//! annotations only list what is particular to each endpoint.
+//! by Swagger UI at `/docs` ([`docs`]). The error responses every
+//! operation can give (400, 401/403, 413/415, 421, 500, 503) are added here
+//! in one place, so the annotations only list what is particular to each
+//! endpoint.
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
-use axum::response::{Html, IntoResponse};
+use axum::response::{IntoResponse, Redirect};
 use axum::routing::get;
 use utoipa::OpenApi;
 use utoipa::openapi::path::{Operation, PathItem};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
-use utoipa_scalar::Scalar;
 
 use super::auth::SCHEME;
 use super::error::PROBLEM_JSON;
@@ -21,6 +21,8 @@ use super::events::{ProgressEvent, StatusEvent};
 use super::frames::FormatName;
 use super::runs::LogRecordView;
 use super::state::AppState;
+
+pub mod docs;
 
 /// The document's fixed parts; paths are collected from the route files.
 #[derive(OpenApi)]
@@ -172,30 +174,18 @@ fn problem_response(description: &str) -> RefOr<Response> {
         .into()
 }
 
-/// `/openapi.json` and `/docs` (public, outside the token check). Behind
-/// a reverse proxy that serves the API under a path prefix and says so in
-/// `X-Forwarded-Prefix`, both name it as the API's server, so that the
-/// docs' requests and generated clients go through the prefix.
+/// `/openapi.json` and the docs page of `api` at `/docs` (public, outside
+/// the token check). Behind a reverse proxy that serves the API under a
+/// path prefix and says so in `X-Forwarded-Prefix`, the spec names it as
+/// the API's server, so that the docs' requests and generated clients go
+/// through the prefix, and the docs page fetches its files and the spec
+/// through it.
 pub fn router(api: &utoipa::openapi::OpenApi) -> Router<AppState> {
-    let docs = Scalar::new(api.clone()).title("algohost API").to_html();
-    let api = api.clone();
     Router::new()
         .route("/openapi.json", get(openapi_json))
-        .route(
-            "/docs",
-            get(move |headers: HeaderMap| async move {
-                match forwarded_prefix(&headers) {
-                    Some(prefix) => Html(
-                        Scalar::new(with_server(api.clone(), prefix))
-                            .title("algohost API")
-                            .to_html(),
-                    ),
-                    None => Html(docs),
-                }
-            }),
-        )
+        .merge(docs::router(&format!("{} API", api.info.title)))
         // A browser opening the server's address lands on the docs.
-        .route("/", get(|| async { axum::response::Redirect::to("docs") }))
+        .route("/", get(|| async { Redirect::to("docs") }))
 }
 
 async fn openapi_json(State(state): State<AppState>, headers: HeaderMap) -> impl IntoResponse {
@@ -209,11 +199,6 @@ async fn openapi_json(State(state): State<AppState>, headers: HeaderMap) -> impl
         None => state.openapi_json.as_str().to_owned(),
     };
     ([(header::CONTENT_TYPE, "application/json")], json)
-}
-
-fn with_server(mut api: utoipa::openapi::OpenApi, prefix: &str) -> utoipa::openapi::OpenApi {
-    api.servers = Some(vec![utoipa::openapi::Server::new(prefix)]);
-    api
 }
 
 /// The path prefix a reverse proxy serves the API under

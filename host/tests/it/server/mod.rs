@@ -9,6 +9,7 @@ mod auth;
 mod connections;
 mod cors;
 mod data;
+mod docs;
 mod lifecycle;
 mod outputs;
 mod queries;
