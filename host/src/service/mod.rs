@@ -716,6 +716,13 @@ impl Service {
 
     /// An output frame of a finished run.
     pub fn frame(&self, id: Uuid, name: &str) -> Result<Option<DataFrame>, StoreError> {
+        let kept = self
+            .shared
+            .live(id)
+            .and_then(|state| state.kept_frame(name));
+        if let Some(frame) = kept {
+            return Ok(Some(frame));
+        }
         self.shared.store.frame(id, name)
     }
 

@@ -31,6 +31,9 @@ pub(super) const FLUSH_INTERVAL: Duration = Duration::from_millis(250);
 /// its plugin runs meanwhile (see `Start::Deferred`).
 pub(super) const START_LINGER: Duration = Duration::from_millis(1);
 
+/// How soon a write the store could not take is tried again.
+const RETRY_INTERVAL: Duration = Duration::from_secs(2);
+
 /// How often a closed persister checks whether anyone can still mark a run.
 const CLOSED_POLL: Duration = Duration::from_millis(50);
 
@@ -44,6 +47,9 @@ pub(super) enum Urgency {
     Start,
     /// Within [`FLUSH_INTERVAL`]: progress and log records.
     Later,
+    /// Within [`RETRY_INTERVAL`]: a write the store could not take for
+    /// now (it cannot be written), tried again until it can.
+    Retry,
 }
 
 impl Urgency {
@@ -52,6 +58,7 @@ impl Urgency {
             Self::Now => Duration::ZERO,
             Self::Start => START_LINGER,
             Self::Later => FLUSH_INTERVAL,
+            Self::Retry => RETRY_INTERVAL,
         }
     }
 }
@@ -130,6 +137,16 @@ impl Persister {
         urgency: Urgency,
     ) -> Ticket {
         let mut pending = relock(&self.pending);
+        if pending.is_closed && urgency == Urgency::Retry && marked_for.is_none() {
+            // The last try, at close, failed too.
+            tracing::error!(
+                run_id = %state.id,
+                "the run store still cannot be written as the server stops: what it did not \
+                 take of this run is lost (a run it holds as running is marked interrupted \
+                 at the next start)"
+            );
+            return Ticket(pending.next - 1);
+        }
         let batch = match *marked_for {
             // Taken by a batch that has not read the run yet: it writes
             // this change too.
@@ -257,7 +274,10 @@ impl Persister {
         let ends = state::commit_all(&*self.store, writes);
         let shared = self.shared.get().and_then(Weak::upgrade);
         for end in ends {
-            if let Some(shared) = &shared {
+            // A kept end (the store could not take it) stays live.
+            if let Some(shared) = &shared
+                && end.is_stored()
+            {
                 shared.retire(end.state());
             }
             end.publish();

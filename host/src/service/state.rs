@@ -28,6 +28,11 @@ use crate::store::{Change, Logs, Store, StoreError};
 const CANCEL_REQUESTED: &str = "cancellation requested; the plugin stops at its next \
     cancellation check (ctx.check() or ctx.is_cancelled())";
 
+/// The log record of a run whose end the store could not take for now.
+const KEPT_END: &str = "the run store cannot be written now (its disk may be full): this run's \
+    end and outputs are kept in memory and written as soon as it takes writes again; a server \
+    stopped before then loses them";
+
 /// Events buffered per subscriber. A subscriber that falls this far behind
 /// misses progress and log events, never the final status.
 pub(super) const EVENT_BUFFER: usize = 1024;
@@ -45,6 +50,12 @@ struct Live {
     is_dirty: bool,
     /// How the run ended, not written yet: its final record and output.
     ending: Option<(Run, Option<Output>)>,
+    /// The store could not take the run's last write (it cannot be
+    /// written now, its disk full): what it did not take is kept here and
+    /// written again ([`Urgency::Retry`]); the end stays until written.
+    is_kept: bool,
+    /// The run's log says its end is kept ([`KEPT_END`]).
+    has_kept_notice: bool,
     /// The persister's batch the run is marked for, if it is.
     marked_for: Option<u64>,
     subscribers: Vec<mpsc::Sender<RunEvent>>,
@@ -167,6 +178,8 @@ impl RunState {
                 insert_failure: None,
                 is_dirty: false,
                 ending: None,
+                is_kept: false,
+                has_kept_notice: false,
                 marked_for: None,
                 subscribers: Vec::new(),
                 has_ended: false,
@@ -207,6 +220,14 @@ impl RunState {
         };
         run.logs = live.run.logs.get(first..).unwrap_or_default().to_vec();
         run
+    }
+
+    /// An output frame of a run whose end is kept, not stored (see
+    /// [`Write::settle`]).
+    pub fn kept_frame(&self, name: &str) -> Option<polars::prelude::DataFrame> {
+        let live = relock(&self.live);
+        let (_, output) = live.ending.as_ref().filter(|_| live.is_kept)?;
+        output.as_ref()?.frames.get(name).cloned()
     }
 
     /// The algorithm the run runs.
@@ -410,7 +431,12 @@ impl RunState {
     pub fn prepare(self: &Arc<Self>) -> Option<Write> {
         let mut live = relock(&self.live);
         live.marked_for = None;
-        let ending = live.ending.take();
+        // A kept end stays, for reading its frames, until it is written.
+        let ending = if live.is_kept {
+            live.ending.clone()
+        } else {
+            live.ending.take()
+        };
         let has_new_logs = live.stored_logs < live.run.logs.len();
         if ending.is_none() && live.is_stored && !live.is_dirty && !has_new_logs {
             return None;
@@ -500,12 +526,24 @@ impl Write {
         changes
     }
 
-    /// Commits this write alone. When a run's output cannot be stored, the
-    /// run fails instead, and its record says why. An end comes back to be
-    /// published.
+    /// Whether the store failed this write for now, not for good: it
+    /// cannot be written (its disk full), and the run is in it, so that
+    /// the write is kept to be tried again (a run not in the store yet is
+    /// refused to its submitter instead, who alone knows its id).
+    fn is_kept(&self, result: &Result<(), StoreError>) -> bool {
+        !self.is_insert && matches!(result, Err(StoreError::Unwritable(_)))
+    }
+
+    /// Commits this write alone. When a run's output cannot be stored (but
+    /// for now), the run fails instead, and its record says why. An end
+    /// comes back to be published.
     #[must_use = "an end must be published"]
     fn commit(mut self, store: &dyn Store) -> Option<Ended> {
         let mut result = store.apply(&self.changes());
+        if self.is_kept(&result) {
+            report(&result, self.state.id, "changes, kept to be written again");
+            return self.settle(result);
+        }
         let has_frames = self.output.take().is_some_and(|o| !o.frames.is_empty());
         if let (Err(e), Some(run), true) = (&result, &mut self.record, has_frames) {
             run.status = RunStatus::Failed;
@@ -530,37 +568,79 @@ impl Write {
     /// write that would have stored it failed, says why it is not), and an
     /// end becomes the live record (whether or not the store took it: the
     /// run is over), to be published.
+    ///
+    /// A write the store failed for now ([`Write::is_kept`]) is kept: its
+    /// log records count as not stored, its end stays pending, and the run
+    /// is marked to be written again ([`Urgency::Retry`]); its end is
+    /// still published, from memory (the run is over), and the run stays
+    /// live, so that reads (frames too) find it until it is stored.
     fn settle(self, committed: Result<(), StoreError>) -> Option<Ended> {
+        let is_kept = self.is_kept(&committed);
         let mut live = relock(&self.state.live);
         match committed {
             Ok(()) if self.record.is_some() => live.is_stored = true,
             Err(e) if self.is_insert => live.insert_failure = Some(e),
             _ => {}
         }
-        let mut run = self.record.filter(|_| self.is_end)?;
+        let was_kept = std::mem::replace(&mut live.is_kept, is_kept);
+        if !is_kept {
+            if was_kept {
+                live.ending = None;
+            }
+        } else {
+            live.stored_logs = live.stored_logs.saturating_sub(self.logs.len());
+            live.is_dirty |= self.record.is_some() && !self.is_end;
+        }
+        let Some(mut run) = self.record.filter(|_| self.is_end) else {
+            if is_kept {
+                self.state.mark(&mut live, Urgency::Retry);
+            }
+            return None;
+        };
         let status = run.status;
+        if is_kept && !was_kept {
+            live.ending = Some((run.clone(), self.output));
+        }
         run.logs = std::mem::take(&mut live.run.logs);
-        live.stored_logs = run.logs.len();
+        if !is_kept {
+            live.stored_logs = run.logs.len();
+        }
         live.run = run;
+        if is_kept {
+            if !live.has_kept_notice {
+                live.has_kept_notice = true;
+                live.push_log(LogRecord::now("warn", "algohost", KEPT_END));
+            }
+            self.state.mark(&mut live, Urgency::Retry);
+        }
         drop(live);
         Some(Ended {
             state: self.state,
             status,
+            is_stored: !is_kept,
         })
     }
 }
 
-/// A run's end, stored, not yet published.
+/// A run's end, stored (or kept to be, see [`Write::settle`]), not yet
+/// published.
 #[must_use = "an end must be published"]
 pub(super) struct Ended {
     state: Arc<RunState>,
     status: RunStatus,
+    is_stored: bool,
 }
 
 impl Ended {
     /// The run that ended.
     pub fn state(&self) -> &RunState {
         &self.state
+    }
+
+    /// Whether the store has the end (else it is kept, to be written again,
+    /// and the run stays live).
+    pub fn is_stored(&self) -> bool {
+        self.is_stored
     }
 
     /// Sends the final status to the run's event streams and waiters.

@@ -228,3 +228,130 @@ fn a_full_store_answers_503_hands_out_no_run_id_and_is_not_ready_until_it_takes_
     let id = taken.json()["id"].as_str().unwrap().to_owned();
     assert_eq!(server.get(&format!("/runs/{id}")).status, 200);
 }
+
+/// Opens [`test_gated`]'s gate.
+static GATE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+#[derive(Deserialize, JsonSchema)]
+struct Gated {
+    /// Rows of the output frame.
+    rows: usize,
+}
+
+/// Waits for [`GATE`], then returns a frame of `rows` values that do not
+/// compress.
+#[algorithm(name = "test_gated", version = "1.0.0", outputs = ["values: v"])]
+fn test_gated(ctx: &Context, p: Gated) -> algohost_sdk::Result<Output> {
+    while !GATE.load(std::sync::atomic::Ordering::SeqCst) {
+        ctx.check()?;
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let mut x = 0x9E37_79B9_7F4A_7C15_u64;
+    let values: Vec<f64> = (0..p.rows)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as f64
+        })
+        .collect();
+    let frame = polars::prelude::DataFrame::new_infer_height(vec![polars::prelude::Column::new(
+        "v".into(),
+        values,
+    )])?;
+    Ok(Output::new()
+        .with_summary(json!({"rows": p.rows}))
+        .with_frame("values", frame))
+}
+
+#[test]
+fn a_run_that_ends_while_the_store_is_full_keeps_its_result_until_the_store_takes_it() {
+    use algohost::store::{Logs, Store};
+
+    let server = InProcess::start();
+    let rows = 100_000;
+    let submitted = server.post_run(
+        &json!({"algorithm": "test_gated", "params": {"rows": rows}}),
+        false,
+    );
+    assert_eq!(submitted.status, 202, "{}", submitted.text());
+    let id = submitted.json()["id"].as_str().unwrap().to_owned();
+    let uuid: uuid::Uuid = id.parse().unwrap();
+    let stored_status = || {
+        let run = server.store.read(uuid, Logs::All).unwrap().unwrap();
+        (run.status.to_string(), run)
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while stored_status().0 != "running" {
+        assert!(Instant::now() < deadline, "the run never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    // The disk fills while it runs; then it ends, with 800 kB of output.
+    server.store.limit_size(0).unwrap();
+    GATE.store(true, std::sync::atomic::Ordering::SeqCst);
+    let run = loop {
+        let run = server.get(&format!("/runs/{id}")).json();
+        if run["status"] != "running" {
+            break run;
+        }
+        assert!(Instant::now() < deadline, "the run never ended");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // Its result is served, from memory, and its log says why.
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(run["summary"], json!({"rows": rows}));
+    let kept = run["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["level"] == "warn")
+        .unwrap_or_else(|| panic!("no warning in {run}"));
+    assert!(
+        kept["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("the run store cannot be written now (its disk may be full): this run's end and outputs are kept in memory"),
+        "{kept}"
+    );
+    let csv = server.send(
+        server
+            .req(Method::GET, &format!("/runs/{id}/outputs/values"))
+            .header("accept", "text/csv"),
+    );
+    assert_eq!(csv.status, 200, "{}", csv.text());
+    assert_eq!(csv.text().lines().count(), rows + 1);
+    // The store has not got it yet.
+    assert_eq!(stored_status().0, "running");
+    assert_unwritable(&server.get("/ready"));
+
+    // Room again: the end and its frame are written, as computed.
+    server.store.limit_size(1 << 30).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (status, stored) = loop {
+        let (status, stored) = stored_status();
+        if status != "running" {
+            break (status, stored);
+        }
+        assert!(Instant::now() < deadline, "the kept end was never written");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status, "succeeded");
+    assert_eq!(stored.summary, json!({"rows": rows}));
+    assert!(
+        stored
+            .logs
+            .iter()
+            .any(|r| r.message.starts_with("the run store cannot be written now")),
+        "{:?}",
+        stored.logs
+    );
+    let frame = server.store.frame(uuid, "values").unwrap().unwrap();
+    assert_eq!(frame.height(), rows);
+    let again = server.send(
+        server
+            .req(Method::GET, &format!("/runs/{id}/outputs/values"))
+            .header("accept", "text/csv"),
+    );
+    assert_eq!(again.body, csv.body);
+}
