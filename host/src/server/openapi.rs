@@ -107,6 +107,10 @@ fn add_shared_responses(op: &mut Operation) {
         shared.push(("403", "The token lacks the scope this operation needs"));
     }
     if op.request_body.is_some() {
+        shared.push((
+            "408",
+            "The body had not all arrived at the server's request timeout",
+        ));
         shared.push(("413", "The body is larger than the server's limit"));
         shared.push((
             "415",
