@@ -76,8 +76,9 @@ test: ## Run every test (what CI runs); installs PostgreSQL, curl and python3-ve
 bench: ## Benchmarks (release builds); table in benches/results.md
 	./benches/run.sh
 
-lint: ## clippy (warnings are errors) and rustfmt check
+lint: ## clippy and rustdoc (warnings are errors) and rustfmt check
 	cargo clippy --workspace --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 	cargo fmt --all --check
 
 fmt: ## Format the code

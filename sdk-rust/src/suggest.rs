@@ -15,7 +15,7 @@ const MAX_EDITED_CHARS: usize = 512;
 /// very long one does not make every message that lists it as long.
 const MAX_SHOWN_CHARS: usize = 64;
 
-/// `name`, cut to [`MAX_SHOWN_CHARS`] characters with `…` when longer.
+/// `name`, cut to `MAX_SHOWN_CHARS` characters with `…` when longer.
 pub fn shown(name: &str) -> std::borrow::Cow<'_, str> {
     match name.char_indices().nth(MAX_SHOWN_CHARS) {
         Some((at, _)) => format!("{}…", &name[..at]).into(),

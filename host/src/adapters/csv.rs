@@ -2,7 +2,7 @@
 //! import --from FILE.csv`: the file is wide (a `ts` column plus one numeric
 //! column per data point, named by its header), and the data points'
 //! quantity, unit, resolution and time zone come from [`CsvOptions`], since
-//! a CSV file has no place for them. [`super::copy()`] does the rest.
+//! a CSV file has no place for them. [`super::copy::copy()`] does the rest.
 //!
 //! The whole file is read and checked when it is opened, so a bad cell is
 //! reported (by line and column) before anything is written anywhere.

@@ -312,7 +312,7 @@ impl Adapter for FilesAdapter {
     /// New names get the next free ids (the ids in `points` are ignored);
     /// existing names are returned as stored, unless defined as another
     /// series ([`DataPointConfig::check_redefinition`]; an empty time zone
-    /// matches the stored one, see [`with_time_zone`]).
+    /// matches the stored one, see `with_time_zone`).
     fn define_data_points(&self, points: &[DataPointConfig]) -> Result<Vec<DataPointConfig>> {
         let _guard = self.lock()?;
         let mut catalog = self.catalog()?;

@@ -1,6 +1,6 @@
 //! Backends for time-series data. `files` is the embedded default;
 //! `postgres` and `rest` (another algohost's data API) are chosen by the
-//! `--data` value (see [`open`]); [`copy()`] moves data between any two.
+//! `--data` value (see [`open`]); [`copy::copy()`] moves data between any two.
 
 pub mod copy;
 pub mod csv;

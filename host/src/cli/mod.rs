@@ -37,7 +37,7 @@ pub const EXIT_FAILED: u8 = 1;
 /// Exit code of a timed-out run (as `timeout(1)`).
 pub const EXIT_TIMED_OUT: u8 = 124;
 /// Exit code of a cancelled run (as Ctrl-C; SIGTERM and SIGHUP give 128 +
-/// their signal, see [`interrupt`]).
+/// their signal, see `interrupt`).
 pub const EXIT_CANCELLED: u8 = 130;
 /// Exit code when stdout was closed before everything was written (`algohost
 /// list | head -1`): 128 + SIGPIPE, what a shell shows for `cat` or `ls` in

@@ -1,10 +1,10 @@
 //! `algohost.Host`: driving the host from Python (its runs are
-//! [`super::run::PyRun`]). Rust
+//! `run::PyRun`). Rust
 //! work runs without the GIL on a runner thread; a blocking `run` wakes
 //! every 100 ms to let Ctrl-C through (it cancels the run, see
-//! [`super::interrupt`]), and `run_async`
+//! `interrupt`), and `run_async`
 //! is a coroutine that starts the run when awaited and waits on an asyncio
-//! future the run's thread settles ([`super::run_future`]), never blocking
+//! future the run's thread settles (`run_future`), never blocking
 //! the event loop. A Python algorithm without a timeout, run
 //! blocking, runs on the caller's thread, where Ctrl-C cancels it too.
 

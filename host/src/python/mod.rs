@@ -135,7 +135,7 @@ pub fn venv() -> Option<&'static Venv> {
 /// this binary's module as `algohost._native` (so the package's own native
 /// library is never loaded beside it), adds the site-packages of the
 /// virtualenv in `VIRTUAL_ENV`, if any, so that its plugins are found, and
-/// sends Python's prints to stderr ([`prints_to_stderr`]). Failing to start
+/// sends Python's prints to stderr (`prints_to_stderr`). Failing to start
 /// Python is logged; the host goes on without it.
 pub fn embed() {
     if interpreter_running() {

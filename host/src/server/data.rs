@@ -15,8 +15,8 @@
 //! Samples travel as JSON records or as Arrow IPC streams (reads also as
 //! Parquet or CSV), chosen by `?format=` or `Accept` and by `Content-Type`;
 //! reads convert to a target resolution through the adapter, within the
-//! server's samples limit ([`limit`]). Query parameters are described in
-//! [`query`].
+//! server's samples limit (`limit`). Query parameters are described in
+//! `query`.
 
 mod codec;
 mod ipc;

@@ -430,7 +430,7 @@ impl Service {
     /// stored either way.
     ///
     /// Until the run returns, only this caller can know its id, so the run
-    /// is stored lazily ([`Storing::Lazily`]); a run that starts at once and
+    /// is stored lazily (`Storing::Lazily`); a run that starts at once and
     /// finishes within a millisecond costs one insert of its final record
     /// (before it returns), shared with the other runs of its batch.
     pub async fn submit_and_wait(

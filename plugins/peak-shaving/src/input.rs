@@ -21,7 +21,7 @@ pub struct Input {
     pub pv_kw: Vec<f64>,
     /// Interval length in hours.
     pub dt_h: f64,
-    /// Runs of intervals without load: between samples, and for [`read`]
+    /// Runs of intervals without load: between samples, and for `read`
     /// also before the first and after the last up to the params' start and end.
     pub gaps: usize,
     /// Intervals without load, all gaps together.

@@ -1,5 +1,5 @@
 //! The SQLite store: one file in WAL mode, no server. One connection
-//! writes, shared by group commit ([`writer`]); another reads, so reads
+//! writes, shared by group commit (`writer`); another reads, so reads
 //! never queue behind a write; a third checkpoints the WAL in the
 //! background. Every method commits before it returns.
 
