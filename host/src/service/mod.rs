@@ -619,9 +619,23 @@ impl Service {
         }
     }
 
-    /// Runs, newest first, without their logs (progress as last persisted).
+    /// Runs, newest first, without their logs: those this process holds
+    /// as they are now (live progress; a run whose end the store could
+    /// not take yet, ended), the others as stored. A held run whose status
+    /// has moved out of the query's since it was stored is listed as
+    /// stored (the page stays the store's, whose paging is by id).
     pub fn list(&self, query: &RunQuery) -> Result<Vec<Run>, StoreError> {
-        self.shared.store.list(query)
+        let mut runs = self.shared.store.list(query)?;
+        for run in &mut runs {
+            let Some(state) = self.shared.live(run.id) else {
+                continue;
+            };
+            let live = state.read(Logs::None);
+            if query.status.is_empty() || query.status.contains(&live.status) {
+                *run = live;
+            }
+        }
+        Ok(runs)
     }
 
     /// Cancels a queued run (it never starts) or a running one (it is asked

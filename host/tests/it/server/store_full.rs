@@ -321,6 +321,15 @@ fn a_run_that_ends_while_the_store_is_full_keeps_its_result_until_the_store_take
     );
     assert_eq!(csv.status, 200, "{}", csv.text());
     assert_eq!(csv.text().lines().count(), rows + 1);
+    // Listed as it is too.
+    let listed = server.get("/runs").json();
+    let entry = listed["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == id.as_str())
+        .unwrap();
+    assert_eq!(entry["status"], "succeeded", "{listed}");
     // The store has not got it yet.
     assert_eq!(stored_status().0, "running");
     assert_unwritable(&server.get("/ready"));
