@@ -5,10 +5,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -17,6 +17,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use super::RequestDeadline;
 use super::error::{ApiError, Problem, run_not_found};
 use super::extract::{BodyShape, JsonBody, NoQuery, Path, Query};
 use super::state::AppState;
@@ -372,9 +373,11 @@ pub fn router() -> OpenApiRouter<AppState> {
 async fn create_run(
     State(state): State<AppState>,
     headers: HeaderMap,
+    deadline: Option<Extension<RequestDeadline>>,
     JsonBody(body): JsonBody<SubmitRun>,
 ) -> Result<Response, ApiError> {
-    let wait = preferred_wait(&headers).map(|w| w.min(state.max_wait()));
+    let wait_left = state.wait_left(deadline.as_deref());
+    let wait = preferred_wait(&headers).map(|w| w.min(wait_left));
     let algorithm = body.algorithm.clone();
     let submit = Submit {
         algorithm: body.algorithm,
@@ -437,7 +440,9 @@ fn run_response(run: Run, wait: Option<Duration>, request: &HeaderMap) -> Respon
         headers.insert(header::LOCATION, location);
     }
     if let Some(wait) = wait {
-        let applied = format!("wait={}", wait.as_secs());
+        // Whole seconds, as asked; a wait cut to what is left of the
+        // request's time is rarely whole.
+        let applied = format!("wait={}", wait.as_secs_f64().round());
         if let Ok(value) = HeaderValue::from_str(&applied) {
             headers.insert("preference-applied", value);
         }
@@ -655,9 +660,10 @@ async fn cancel_run(
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
     headers: HeaderMap,
+    deadline: Option<Extension<RequestDeadline>>,
     _: NoQuery,
 ) -> Result<Response, ApiError> {
-    let wait = preferred_wait(&headers).map(|w| w.min(state.max_wait()));
+    let wait = preferred_wait(&headers).map(|w| w.min(state.wait_left(deadline.as_deref())));
     let mut run = state.service.cancel(id).await?;
     if let Some(wait) = wait
         && !run.status.is_finished()

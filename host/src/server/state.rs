@@ -8,9 +8,13 @@ use std::time::Duration;
 
 use crate::service::Service;
 
+use super::RequestDeadline;
 use super::auth::Auth;
 use super::config::ServerConfig;
 use super::metrics::HttpMetrics;
+
+/// How long before its request's deadline a `Prefer: wait` ends.
+const WAIT_MARGIN: Duration = Duration::from_secs(1);
 
 /// Shared state of the HTTP server: one reference count to clone per
 /// request and middleware (see [`Shared`] for what it holds).
@@ -75,7 +79,22 @@ impl AppState {
     /// The longest `Prefer: wait` honoured: a second less than the request
     /// timeout, so that a waiting request answers before it is cut off.
     pub fn max_wait(&self) -> Duration {
-        self.request_timeout.saturating_sub(Duration::from_secs(1))
+        self.request_timeout.saturating_sub(WAIT_MARGIN)
+    }
+
+    /// The longest a request that came in with `deadline` may still wait
+    /// for a run: until [`WAIT_MARGIN`] before its deadline, which counts
+    /// from its arrival (a slow upload of its body included), so that it
+    /// answers with the run (202) rather than time out (503) with a run
+    /// made that its client never hears of.
+    pub(crate) fn wait_left(&self, deadline: Option<&RequestDeadline>) -> Duration {
+        match deadline {
+            Some(deadline) => deadline
+                .at
+                .saturating_duration_since(tokio::time::Instant::now())
+                .saturating_sub(WAIT_MARGIN),
+            None => self.max_wait(),
+        }
     }
 
     /// Whether shutdown has begun (`/ready` answers 503 from then on).

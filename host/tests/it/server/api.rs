@@ -704,6 +704,55 @@ fn a_body_that_never_arrives_is_answered_408_at_the_request_timeout() {
 }
 
 #[test]
+fn a_waited_run_whose_body_came_slowly_is_answered_with_the_run_before_the_request_timeout() {
+    let scratch = Scratch::new();
+    let server = scratch.start_with_env(&[], &[("ALGOHOST_REQUEST_TIMEOUT_SECS", "3")]);
+    let address = server.url.trim_start_matches("http://").to_owned();
+    let mut stream = std::net::TcpStream::connect(&address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let body = json!({"algorithm": "waits_for_cancel", "params": {}}).to_string();
+    write!(
+        stream,
+        "POST /runs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+         Prefer: wait=2\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    // The body takes 1.8 of the request's 3 seconds to arrive: the wait
+    // asked for no longer fits in what is left.
+    let (first, rest) = body.split_at(body.len() / 2);
+    stream.write_all(first.as_bytes()).unwrap();
+    std::thread::sleep(Duration::from_millis(1_800));
+    stream.write_all(rest.as_bytes()).unwrap();
+    let mut answer = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !answer.ends_with(b"}") {
+        let read = stream.read(&mut chunk).unwrap();
+        assert!(read > 0, "closed: {}", String::from_utf8_lossy(&answer));
+        answer.extend_from_slice(&chunk[..read]);
+    }
+    let answer = String::from_utf8(answer).unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+    // The run, not a timeout that would hide it from its client.
+    assert!(head.starts_with("HTTP/1.1 202 "), "{answer}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("\r\npreference-applied: wait=0"),
+        "{head}"
+    );
+    let run: Value = serde_json::from_str(body).unwrap();
+    let id = run["id"].as_str().unwrap();
+    assert!(
+        head.to_ascii_lowercase()
+            .contains(&format!("\r\nlocation: /runs/{id}")),
+        "{head}"
+    );
+    server.post(&format!("/runs/{id}/cancel"), &json!({}));
+}
+
+#[test]
 fn logs_are_one_json_object_per_line_when_asked() {
     let scratch = Scratch::new();
     let server = scratch.start_with_env(&[], &[("ALGOHOST_LOG_FORMAT", "json")]);
