@@ -373,16 +373,28 @@ pub async fn serve(
     }
     tracing::info!(grace_secs = grace.as_secs_f64(), "shutting down");
     app.state.begin_shutdown();
-    app.state.service.shutdown(grace).await;
+    let lost = app.state.service.shutdown(grace).await;
     let _ = stop.send(true);
     // Requests still open (event streams of runs just ended) get a moment.
-    match tokio::time::timeout(Duration::from_secs(5), server).await {
+    let served = match tokio::time::timeout(Duration::from_secs(5), server).await {
         Ok(joined) => joined.map_err(std::io::Error::other),
         Err(_) => {
             tracing::warn!("connections still open after shutdown; closing them");
             Ok(())
         }
+    };
+    served?;
+    if lost.is_empty() {
+        return Ok(());
     }
+    let ids: Vec<String> = lost.iter().map(Uuid::to_string).collect();
+    Err(std::io::Error::other(format!(
+        "the run store could not be written before the server stopped (its disk may be full): \
+         the ends and outputs of {} run(s) are lost ({}); the next start marks them failed \
+         (interrupted)",
+        lost.len(),
+        ids.join(", ")
+    )))
 }
 
 /// Accepts HTTP/1 connections until `stop` turns true, then closes the

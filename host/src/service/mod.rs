@@ -693,6 +693,12 @@ impl Service {
     /// on the store: call it where blocking is allowed.
     pub fn delete(&self, id: Uuid) -> Result<(), DeleteError> {
         if let Some(state) = self.shared.live(id) {
+            if state.has_kept_end() {
+                return Err(DeleteError::Store(StoreError::Unwritable(format!(
+                    "run {id} ended, but the store could not take its end yet (its disk may be \
+                     full); it can be deleted once it has"
+                ))));
+            }
             // Held here until its end is stored and published.
             let status = state.status();
             return Err(DeleteError::Unfinished { id, status });
@@ -763,15 +769,24 @@ impl Service {
     /// marks what still runs as failed ("interrupted"), or queued again when
     /// its algorithm is idempotent. Queued runs stay queued in the store for
     /// the next start; every event stream ends.
-    pub async fn shutdown(&self, grace: Duration) {
+    ///
+    /// The ends the store could not take yet (see [`Write::settle`]) get
+    /// what is left of `grace` to be written; returns the ids of those it
+    /// still could not take, which are lost.
+    pub async fn shutdown(&self, grace: Duration) -> Vec<Uuid> {
+        let deadline = std::time::Instant::now() + grace;
         self.shared.lanes.close();
         let _ = tokio::time::timeout(grace, self.shared.lanes.drained()).await;
         // The ends of the runs that finished are published first.
         let persister = &self.shared.persister;
         persister.wait_async(persister.sync()).await;
         let shared = self.shared.clone();
-        if let Err(e) = tokio::task::spawn_blocking(move || shared.interrupt()).await {
-            tracing::error!("interrupting the runs still running failed: {e}");
+        match tokio::task::spawn_blocking(move || shared.interrupt(deadline)).await {
+            Ok(lost) => lost,
+            Err(e) => {
+                tracing::error!("interrupting the runs still running failed: {e}");
+                Vec::new()
+            }
         }
     }
 }

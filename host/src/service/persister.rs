@@ -31,8 +31,11 @@ pub(super) const FLUSH_INTERVAL: Duration = Duration::from_millis(250);
 /// its plugin runs meanwhile (see `Start::Deferred`).
 pub(super) const START_LINGER: Duration = Duration::from_millis(1);
 
-/// How soon a write the store could not take is tried again.
-const RETRY_INTERVAL: Duration = Duration::from_secs(2);
+/// How soon a write the store could not take is first tried again.
+const RETRY_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The longest between two tries of a write the store could not take.
+const MAX_RETRY_INTERVAL: Duration = Duration::from_secs(30);
 
 /// How often a closed persister checks whether anyone can still mark a run.
 const CLOSED_POLL: Duration = Duration::from_millis(50);
@@ -47,9 +50,11 @@ pub(super) enum Urgency {
     Start,
     /// Within [`FLUSH_INTERVAL`]: progress and log records.
     Later,
-    /// Within [`RETRY_INTERVAL`]: a write the store could not take for
-    /// now (it cannot be written), tried again until it can.
-    Retry,
+    /// A write the store could not take for now (it cannot be written),
+    /// tried again until it can: the nth try within [`RETRY_INTERVAL`]
+    /// doubled n - 1 times, at most [`MAX_RETRY_INTERVAL`] (a large write
+    /// retried costs as much each time).
+    Retry(u32),
 }
 
 impl Urgency {
@@ -58,7 +63,9 @@ impl Urgency {
             Self::Now => Duration::ZERO,
             Self::Start => START_LINGER,
             Self::Later => FLUSH_INTERVAL,
-            Self::Retry => RETRY_INTERVAL,
+            Self::Retry(tries) => RETRY_INTERVAL
+                .saturating_mul(1 << tries.saturating_sub(1).min(8))
+                .min(MAX_RETRY_INTERVAL),
         }
     }
 }
@@ -137,14 +144,9 @@ impl Persister {
         urgency: Urgency,
     ) -> Ticket {
         let mut pending = relock(&self.pending);
-        if pending.is_closed && urgency == Urgency::Retry && marked_for.is_none() {
-            // The last try, at close, failed too.
-            tracing::error!(
-                run_id = %state.id,
-                "the run store still cannot be written as the server stops: what it did not \
-                 take of this run is lost (a run it holds as running is marked interrupted \
-                 at the next start)"
-            );
+        if pending.is_closed && matches!(urgency, Urgency::Retry(_)) && marked_for.is_none() {
+            // The last try, at close, failed too (the service's shutdown
+            // says which ends are lost).
             return Ticket(pending.next - 1);
         }
         let batch = match *marked_for {

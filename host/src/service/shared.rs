@@ -123,6 +123,10 @@ pub(super) fn relock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 /// transactions, rather than in one that holds up every other write.
 const PRUNE_BATCH: usize = 500;
 
+/// How often a stopping server tries again to write the ends its store
+/// could not take.
+const KEPT_POLL: Duration = Duration::from_millis(500);
+
 impl Shared {
     /// Deletes a batch of the runs that ended longer than `keep_runs` ago,
     /// if set.
@@ -320,11 +324,10 @@ impl Shared {
     /// when idempotent), stores the queued ones, waits until that is
     /// committed, closes every event stream, and leaves the store, so
     /// that servers sharing it take over the queued runs at once.
-    pub fn interrupt(&self) {
+    pub fn interrupt(&self, deadline: std::time::Instant) -> Vec<Uuid> {
         let runs = self.live_runs();
         for state in &runs {
             if state.status() == RunStatus::Running {
-                state.cancel.cancel();
                 let requeue = self.is_idempotent(&state.algorithm());
                 let notice = LogRecord::now("warn", "algohost", interrupted_notice(requeue));
                 let (status, error) = if requeue {
@@ -332,17 +335,57 @@ impl Shared {
                 } else {
                     (RunStatus::Failed, Some(RunError::interrupted()))
                 };
+                // Its end decided first, then its plugin stopped: a plugin
+                // that stops at once ends it no other way (cancelled).
                 let _ = state.end_as(status, error, Some(notice));
+                state.cancel.cancel();
             } else {
                 let _ = state.persist();
             }
         }
         self.persister.wait(self.persister.sync());
+        let lost = self.store_kept_ends(&runs, deadline);
         for state in &runs {
             state.close_streams();
         }
         // Later questions about the runs left queued go to the store.
         relock(&self.runs).clear();
         self.store.leave();
+        lost
+    }
+
+    /// Tries to write the ends the store could not take yet (its disk
+    /// full) until `deadline`; the ids of those it still could not, each
+    /// logged as lost.
+    fn store_kept_ends(&self, runs: &[Arc<RunState>], deadline: std::time::Instant) -> Vec<Uuid> {
+        let kept = |runs: &[Arc<RunState>]| -> Vec<Arc<RunState>> {
+            runs.iter().filter(|s| s.has_kept_end()).cloned().collect()
+        };
+        let mut left = kept(runs);
+        if !left.is_empty() {
+            tracing::warn!(
+                runs = left.len(),
+                "the run store cannot be written: waiting up to the end of the shutdown grace \
+                 period for it to take the ends of the runs kept in memory"
+            );
+        }
+        while !left.is_empty() && std::time::Instant::now() < deadline {
+            std::thread::sleep(KEPT_POLL.min(deadline - std::time::Instant::now()));
+            for state in &left {
+                let _ = state.persist();
+            }
+            self.persister.wait(self.persister.sync());
+            left = kept(&left);
+        }
+        for state in &left {
+            tracing::error!(
+                run_id = %state.id,
+                "the run store could not be written before the server stopped: the end and \
+                 outputs of this run (it {}) are lost; the next start marks it failed \
+                 (interrupted)",
+                state.status()
+            );
+        }
+        left.iter().map(|s| s.id).collect()
     }
 }

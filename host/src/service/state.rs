@@ -33,6 +33,9 @@ const KEPT_END: &str = "the run store cannot be written now (its disk may be ful
     end and outputs are kept in memory and written as soon as it takes writes again; a server \
     stopped before then loses them";
 
+/// The log record of a kept end ([`KEPT_END`]) once stored.
+const KEPT_END_STORED: &str = "the run store took this run's end and outputs after all";
+
 /// Events buffered per subscriber. A subscriber that falls this far behind
 /// misses progress and log events, never the final status.
 pub(super) const EVENT_BUFFER: usize = 1024;
@@ -56,6 +59,8 @@ struct Live {
     is_kept: bool,
     /// The run's log says its end is kept ([`KEPT_END`]).
     has_kept_notice: bool,
+    /// Tries of the kept write so far, in a row.
+    kept_tries: u32,
     /// The persister's batch the run is marked for, if it is.
     marked_for: Option<u64>,
     subscribers: Vec<mpsc::Sender<RunEvent>>,
@@ -180,6 +185,7 @@ impl RunState {
                 ending: None,
                 is_kept: false,
                 has_kept_notice: false,
+                kept_tries: 0,
                 marked_for: None,
                 subscribers: Vec::new(),
                 has_ended: false,
@@ -220,6 +226,13 @@ impl RunState {
         };
         run.logs = live.run.logs.get(first..).unwrap_or_default().to_vec();
         run
+    }
+
+    /// Whether the run's end is kept, not stored: the store could not
+    /// take it (see [`Write::settle`]).
+    pub fn has_kept_end(&self) -> bool {
+        let live = relock(&self.live);
+        live.is_kept && live.ending.is_some()
     }
 
     /// An output frame of a run whose end is kept, not stored (see
@@ -541,7 +554,7 @@ impl Write {
     fn commit(mut self, store: &dyn Store) -> Option<Ended> {
         let mut result = store.apply(&self.changes());
         if self.is_kept(&result) {
-            report(&result, self.state.id, "changes, kept to be written again");
+            // Said (once) by `settle`.
             return self.settle(result);
         }
         let has_frames = self.output.take().is_some_and(|o| !o.frames.is_empty());
@@ -577,23 +590,38 @@ impl Write {
     fn settle(self, committed: Result<(), StoreError>) -> Option<Ended> {
         let is_kept = self.is_kept(&committed);
         let mut live = relock(&self.state.live);
-        match committed {
+        match &committed {
             Ok(()) if self.record.is_some() => live.is_stored = true,
-            Err(e) if self.is_insert => live.insert_failure = Some(e),
+            Err(e) if self.is_insert => live.insert_failure = Some(e.clone()),
             _ => {}
         }
         let was_kept = std::mem::replace(&mut live.is_kept, is_kept);
+        let id = self.state.id;
+        let mut has_stored_kept_end = false;
         if !is_kept {
             if was_kept {
-                live.ending = None;
+                let tries = std::mem::take(&mut live.kept_tries);
+                has_stored_kept_end = live.ending.take().is_some();
+                if has_stored_kept_end {
+                    tracing::info!(run_id = %id, tries, "the run store took the run's kept end");
+                }
             }
         } else {
             live.stored_logs = live.stored_logs.saturating_sub(self.logs.len());
             live.is_dirty |= self.record.is_some() && !self.is_end;
+            live.kept_tries = live.kept_tries.saturating_add(1);
+            if let (1, Err(e)) = (live.kept_tries, &committed) {
+                tracing::error!(
+                    run_id = %id,
+                    "the run store cannot take the run's changes now: {e}; they are kept in \
+                     memory and tried again, less and less often, until it does"
+                );
+            }
         }
+        let tries = live.kept_tries;
         let Some(mut run) = self.record.filter(|_| self.is_end) else {
             if is_kept {
-                self.state.mark(&mut live, Urgency::Retry);
+                self.state.mark(&mut live, Urgency::Retry(tries));
             }
             return None;
         };
@@ -606,12 +634,17 @@ impl Write {
             live.stored_logs = run.logs.len();
         }
         live.run = run;
+        if has_stored_kept_end {
+            // Written with the next batch (the run is no longer live then).
+            live.push_log(LogRecord::now("info", "algohost", KEPT_END_STORED));
+            self.state.mark(&mut live, Urgency::Later);
+        }
         if is_kept {
             if !live.has_kept_notice {
                 live.has_kept_notice = true;
                 live.push_log(LogRecord::now("warn", "algohost", KEPT_END));
             }
-            self.state.mark(&mut live, Urgency::Retry);
+            self.state.mark(&mut live, Urgency::Retry(tries));
         }
         drop(live);
         Some(Ended {

@@ -333,6 +333,17 @@ fn a_run_that_ends_while_the_store_is_full_keeps_its_result_until_the_store_take
     // The store has not got it yet.
     assert_eq!(stored_status().0, "running");
     assert_unwritable(&server.get("/ready"));
+    // Nor can it delete it yet: the store cannot be written (not "cancel it
+    // first": it has ended).
+    let delete = server.send(server.req(Method::DELETE, &format!("/runs/{id}")));
+    let detail = delete.unavailable("store-unwritable", "10");
+    assert!(
+        detail.contains(&format!(
+            "run {id} ended, but the store could not take its end yet (its disk may be full); \
+             it can be deleted once it has"
+        )),
+        "{detail}"
+    );
 
     // Room again: the end and its frame are written, as computed.
     server.store.limit_size(1 << 30).unwrap();
@@ -355,6 +366,17 @@ fn a_run_that_ends_while_the_store_is_full_keeps_its_result_until_the_store_take
         "{:?}",
         stored.logs
     );
+    // Its log says so too, soon after.
+    let stored_after_all = || {
+        stored_status().1.logs.iter().any(|r| {
+            r.level == "info"
+                && r.message == "the run store took this run's end and outputs after all"
+        })
+    };
+    while !stored_after_all() {
+        assert!(Instant::now() < deadline, "{:?}", stored_status().1.logs);
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let frame = server.store.frame(uuid, "values").unwrap().unwrap();
     assert_eq!(frame.height(), rows);
     let again = server.send(
@@ -363,4 +385,85 @@ fn a_run_that_ends_while_the_store_is_full_keeps_its_result_until_the_store_take
             .header("accept", "text/csv"),
     );
     assert_eq!(again.body, csv.body);
+}
+
+/// A service on a store of its own, as `algohost serve` starts it.
+fn service_on(dir: &std::path::Path) -> (Arc<Service>, Arc<SqliteStore>) {
+    let mut registry = Registry::new();
+    builtin::discover(&mut registry);
+    let store = Arc::new(SqliteStore::open(dir.join("runs.db")).unwrap());
+    let config = ServerConfig::resolve(Settings::default()).unwrap();
+    let service = Service::start(
+        Arc::new(registry),
+        Arc::new(NoData),
+        store.clone(),
+        config.service(),
+    )
+    .unwrap();
+    (service, store)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopping_server_gives_kept_ends_its_grace_and_says_which_it_lost() {
+    use algohost::runner::RunStatus;
+    use algohost::service::Submit;
+    use algohost::store::{Logs, Store};
+
+    let gated = |rows: usize| Submit {
+        algorithm: "test_gated".into(),
+        params: json!({"rows": rows}),
+        timeout: None,
+        idempotency_key: None,
+    };
+    let running = |store: &SqliteStore, id| {
+        store.read(id, Logs::None).unwrap().unwrap().status == RunStatus::Running
+    };
+
+    // Room comes back within the grace period: the end is written.
+    let dir = tempfile::tempdir().unwrap();
+    let (service, store) = service_on(dir.path());
+    GATE.store(false, std::sync::atomic::Ordering::SeqCst);
+    let saved = service.submit(gated(50_000)).unwrap().id;
+    while !running(&store, saved) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    store.limit_size(0).unwrap();
+    GATE.store(true, std::sync::atomic::Ordering::SeqCst);
+    while service.get(saved).unwrap().unwrap().status != RunStatus::Succeeded {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let room = {
+        let store = store.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(800));
+            store.limit_size(1 << 30).unwrap();
+        })
+    };
+    let lost = service.shutdown(Duration::from_secs(20)).await;
+    room.join().unwrap();
+    assert_eq!(lost, Vec::<uuid::Uuid>::new());
+    let stored = store.read(saved, Logs::None).unwrap().unwrap();
+    assert_eq!(stored.status, RunStatus::Succeeded);
+    assert_eq!(
+        store.frame(saved, "values").unwrap().unwrap().height(),
+        50_000
+    );
+    drop(service);
+
+    // No room before the grace period ends: the server says what it lost.
+    let dir = tempfile::tempdir().unwrap();
+    let (service, store) = service_on(dir.path());
+    GATE.store(false, std::sync::atomic::Ordering::SeqCst);
+    let doomed = service.submit(gated(50_000)).unwrap().id;
+    while !running(&store, doomed) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    store.limit_size(0).unwrap();
+    GATE.store(true, std::sync::atomic::Ordering::SeqCst);
+    while service.get(doomed).unwrap().unwrap().status != RunStatus::Succeeded {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let lost = service.shutdown(Duration::from_millis(1_500)).await;
+    assert_eq!(lost, vec![doomed]);
+    assert!(running(&store, doomed));
 }
