@@ -34,11 +34,13 @@ macro_rules! errln {
 }
 
 /// Writes `args` and a newline to stderr; errors are ignored.
+/// Whatever stdout holds goes first, so that where both go to one file
+/// (`2>&1`) a message never lands inside a line of output.
 pub(crate) fn write_err_line(args: std::fmt::Arguments<'_>) {
-    let mut stderr = std::io::stderr().lock();
-    let _ = stderr
-        .write_fmt(args)
-        .and_then(|()| stderr.write_all(b"\n"));
+    let _ = std::io::stdout().lock().flush();
+    let _ = std::io::stderr()
+        .lock()
+        .write_all(format!("{args}\n").as_bytes());
 }
 
 /// Writing to stdout failed.
@@ -68,10 +70,12 @@ pub(crate) fn write_line(args: std::fmt::Arguments<'_>) -> Result<(), StdoutErro
             .write_all(format!("{args}\n").as_bytes())
             .map_err(StdoutError);
     }
-    let mut stdout = std::io::stdout().lock();
-    stdout
-        .write_fmt(args)
-        .and_then(|()| stdout.write_all(b"\n"))
+    // One write for the whole line: stdout's line buffer writes what it
+    // holds before the piece with the newline, in two writes, between
+    // which another writer to the same file could come.
+    std::io::stdout()
+        .lock()
+        .write_all(format!("{args}\n").as_bytes())
         .map_err(StdoutError)
 }
 

@@ -233,7 +233,7 @@ pub enum ApiError {
     /// The request's body had not all arrived at the request timeout.
     #[error(
         "the request body had not all arrived after {0:?} (the server's request timeout); \
-         send the whole body at once, as its Content-Length says"
+         send the whole body without pausing"
     )]
     BodyTimeout(Duration),
     /// Anything the client cannot act on; logged, never shown.
@@ -389,6 +389,8 @@ impl IntoResponse for ApiError {
                 tracing::warn!("answered 503: {self}");
             }
             ApiError::BadGateway(_) => tracing::warn!("answered 502: {self}"),
+            ApiError::Timeout(_) => tracing::warn!("answered 503: {self}"),
+            ApiError::BodyTimeout(_) => tracing::info!("answered 408: {self}"),
             _ => {}
         }
         let body = serde_json::to_vec(&problem).unwrap_or_default();
@@ -406,6 +408,11 @@ impl IntoResponse for ApiError {
             }
             ApiError::StoreUnwritable(_) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(STORE_RETRY_AFTER));
+            }
+            ApiError::BodyTimeout(_) => {
+                // The rest of the body may still come: the connection
+                // cannot carry another request (RFC 9110 §15.5.9).
+                headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
             }
             ApiError::DataUnavailable(_) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(DATA_RETRY_AFTER));

@@ -156,6 +156,33 @@ fn runs_are_read_while_their_server_runs_and_after_it_stopped() {
         stderr(&out),
         "only the newest 2 shown; --limit N shows more, --limit 0 all\n"
     );
+    // Both to one file (`2>&1`): the note after the table, not inside a
+    // line of it.
+    let both = scratch.path().join("both.txt");
+    let file = std::fs::File::create(&both).unwrap();
+    let status = algohost_with(scratch.path(), &["runs", "--limit", "2"], &[])
+        .args(["--store", "runs.db"])
+        .stdout(file.try_clone().unwrap())
+        .stderr(file)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let both = std::fs::read_to_string(&both).unwrap();
+    let lines: Vec<&str> = both.lines().collect();
+    assert_eq!(lines.len(), 4, "{both}");
+    assert!(
+        lines[0].starts_with("ID  ") && lines[0].ends_with("ERROR"),
+        "{both}"
+    );
+    assert!(
+        lines[1].starts_with(&waiting) && lines[1].ends_with('+'),
+        "{both}"
+    );
+    assert!(lines[2].starts_with(&echo), "{both}");
+    assert_eq!(
+        lines[3],
+        "only the newest 2 shown; --limit N shows more, --limit 0 all"
+    );
     let out = runs(&scratch, &["runs", "--algorithm", "resample"]);
     assert_eq!(ok(&out).lines().count(), 1);
     assert_eq!(

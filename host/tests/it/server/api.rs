@@ -697,7 +697,11 @@ fn a_body_that_never_arrives_is_answered_408_at_the_request_timeout() {
     assert_eq!(
         problem["detail"],
         "the request body had not all arrived after 1s (the server's request timeout); send \
-         the whole body at once, as its Content-Length says"
+         the whole body without pausing"
+    );
+    assert!(
+        head.to_ascii_lowercase().contains("\r\nconnection: close"),
+        "{head}"
     );
     // The server answers others meanwhile and after.
     assert_eq!(server.get("/health").status, 200);
