@@ -770,7 +770,7 @@ impl Service {
     /// its algorithm is idempotent. Queued runs stay queued in the store for
     /// the next start; every event stream ends.
     ///
-    /// The ends the store could not take yet (see [`Write::settle`]) get
+    /// The ends the store could not take yet (see `state::Write::settle`) get
     /// what is left of `grace` to be written; returns the ids of those it
     /// still could not take, which are lost.
     pub async fn shutdown(&self, grace: Duration) -> Vec<Uuid> {
