@@ -135,6 +135,14 @@ fn encode(state: &AppState) -> Result<String, std::fmt::Error> {
     let running = Gauge::<i64>::default();
     running.set(i64::try_from(runs.running).unwrap_or(i64::MAX));
     registry.register("runs_running", "Runs executing now", running);
+    let kept = Gauge::<i64>::default();
+    kept.set(i64::try_from(runs.kept).unwrap_or(i64::MAX));
+    registry.register(
+        "runs_kept",
+        "Runs that ended but whose end the run store could not take yet (its disk full): kept in \
+         memory and written once it can, lost if the server stops first",
+        kept,
+    );
     let abandoned = Gauge::<i64>::default();
     abandoned.set(i64::try_from(crate::runner::abandoned_runs()).unwrap_or(i64::MAX));
     registry.register(

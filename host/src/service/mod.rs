@@ -296,6 +296,9 @@ pub struct ServiceMetrics {
     pub queue_depth: usize,
     /// Runs executing.
     pub running: usize,
+    /// Runs that ended whose end the store could not take yet (its disk
+    /// full): kept in memory, lost if the server stops before it does.
+    pub kept: usize,
     /// Finished runs by status since start.
     pub finished: BTreeMap<String, u64>,
     /// Durations (seconds) of finished runs since start.
@@ -756,10 +759,17 @@ impl Service {
     /// Counters for `/metrics`.
     pub fn metrics(&self) -> ServiceMetrics {
         let (queue_depth, running) = self.shared.lanes.depth();
+        let kept = self
+            .shared
+            .live_runs()
+            .iter()
+            .filter(|state| state.has_kept_end())
+            .count();
         let tally = relock(&self.shared.tally);
         ServiceMetrics {
             queue_depth,
             running,
+            kept,
             finished: tally.finished.clone(),
             durations: tally.durations.clone(),
         }

@@ -321,6 +321,9 @@ fn a_run_that_ends_while_the_store_is_full_keeps_its_result_until_the_store_take
     );
     assert_eq!(csv.status, 200, "{}", csv.text());
     assert_eq!(csv.text().lines().count(), rows + 1);
+    // Counted for the operator.
+    let metrics = server.get("/metrics").text();
+    assert!(metrics.contains("\nalgohost_runs_kept 1\n"), "{metrics}");
     // Listed as it is too.
     let listed = server.get("/runs").json();
     let entry = listed["runs"]
@@ -379,6 +382,8 @@ fn a_run_that_ends_while_the_store_is_full_keeps_its_result_until_the_store_take
     }
     let frame = server.store.frame(uuid, "values").unwrap().unwrap();
     assert_eq!(frame.height(), rows);
+    let metrics = server.get("/metrics").text();
+    assert!(metrics.contains("\nalgohost_runs_kept 0\n"), "{metrics}");
     let again = server.send(
         server
             .req(Method::GET, &format!("/runs/{id}/outputs/values"))
