@@ -162,6 +162,26 @@ fn the_docs_page_loads_every_script_and_stylesheet_and_the_spec_from_the_server(
     assert_eq!(slash.status, 200);
     assert_eq!(slash.text(), server.get("/docs").text());
     assert_eq!(server.get("/").text(), slash.text());
+    // A browser that has a file is told so (304), not sent it again.
+    let script = server.get("/docs/swagger-ui-bundle.js");
+    assert_eq!(script.status, 200);
+    assert_eq!(script.header("cache-control"), Some("no-cache"));
+    let etag = script.header("etag").unwrap().to_owned();
+    let again = server.send(
+        server
+            .req(reqwest::Method::GET, "/docs/swagger-ui-bundle.js")
+            .header("if-none-match", &etag),
+    );
+    assert_eq!(again.status, 304);
+    assert!(again.body.is_empty());
+    assert_eq!(again.header("etag"), Some(etag.as_str()));
+    let other = server.send(
+        server
+            .req(reqwest::Method::GET, "/docs/swagger-ui-bundle.js")
+            .header("if-none-match", "\"00000000-0\""),
+    );
+    assert_eq!(other.status, 200);
+    assert_eq!(other.body, script.body);
     // A file the page does not have is a problem, as elsewhere.
     let missing = server.get("/docs/nothing.js").problem(404);
     assert!(
