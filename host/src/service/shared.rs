@@ -322,8 +322,10 @@ impl Shared {
 
     /// At shutdown: ends the runs still running as interrupted (requeued
     /// when idempotent), stores the queued ones, waits until that is
-    /// committed, closes every event stream, and leaves the store, so
-    /// that servers sharing it take over the queued runs at once.
+    /// committed, gives the ends the store could not take until
+    /// `deadline` ([`Shared::store_kept_ends`]), closes every event stream,
+    /// and leaves the store, so that servers sharing it take over the
+    /// queued runs at once. Returns the ids of the runs whose ends are lost.
     pub fn interrupt(&self, deadline: std::time::Instant) -> Vec<Uuid> {
         let runs = self.live_runs();
         for state in &runs {

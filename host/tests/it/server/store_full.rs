@@ -408,35 +408,49 @@ fn service_on(dir: &std::path::Path) -> (Arc<Service>, Arc<SqliteStore>) {
     (service, store)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stopping_server_gives_kept_ends_its_grace_and_says_which_it_lost() {
+/// Whether the store has run `id` as running.
+fn is_stored_running(store: &SqliteStore, id: uuid::Uuid) -> bool {
+    use algohost::store::{Logs, Store};
+    let run = store.read(id, Logs::None).unwrap().unwrap();
+    run.status == algohost::runner::RunStatus::Running
+}
+
+/// Starts a [`test_gated`] run of 50 000 rows, fills the store once it
+/// runs, and lets it end: its end is kept, not stored. Returns its id.
+async fn end_on_a_full_store(service: &Service, store: &SqliteStore) -> uuid::Uuid {
     use algohost::runner::RunStatus;
     use algohost::service::Submit;
-    use algohost::store::{Logs, Store};
 
-    let gated = |rows: usize| Submit {
-        algorithm: "test_gated".into(),
-        params: json!({"rows": rows}),
-        timeout: None,
-        idempotency_key: None,
-    };
-    let running = |store: &SqliteStore, id| {
-        store.read(id, Logs::None).unwrap().unwrap().status == RunStatus::Running
-    };
-
-    // Room comes back within the grace period: the end is written.
-    let dir = tempfile::tempdir().unwrap();
-    let (service, store) = service_on(dir.path());
     GATE.store(false, std::sync::atomic::Ordering::SeqCst);
-    let saved = service.submit(gated(50_000)).unwrap().id;
-    while !running(&store, saved) {
+    let id = service
+        .submit(Submit {
+            algorithm: "test_gated".into(),
+            params: json!({"rows": 50_000}),
+            timeout: None,
+            idempotency_key: None,
+        })
+        .unwrap()
+        .id;
+    while !is_stored_running(store, id) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     store.limit_size(0).unwrap();
     GATE.store(true, std::sync::atomic::Ordering::SeqCst);
-    while service.get(saved).unwrap().unwrap().status != RunStatus::Succeeded {
+    while service.get(id).unwrap().unwrap().status != RunStatus::Succeeded {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopping_server_gives_kept_ends_its_grace_and_says_which_it_lost() {
+    use algohost::runner::RunStatus;
+    use algohost::store::{Logs, Store};
+
+    // Room comes back within the grace period: the end is written.
+    let dir = tempfile::tempdir().unwrap();
+    let (service, store) = service_on(dir.path());
+    let saved = end_on_a_full_store(&service, &store).await;
     let room = {
         let store = store.clone();
         std::thread::spawn(move || {
@@ -458,17 +472,8 @@ async fn a_stopping_server_gives_kept_ends_its_grace_and_says_which_it_lost() {
     // No room before the grace period ends: the server says what it lost.
     let dir = tempfile::tempdir().unwrap();
     let (service, store) = service_on(dir.path());
-    GATE.store(false, std::sync::atomic::Ordering::SeqCst);
-    let doomed = service.submit(gated(50_000)).unwrap().id;
-    while !running(&store, doomed) {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    store.limit_size(0).unwrap();
-    GATE.store(true, std::sync::atomic::Ordering::SeqCst);
-    while service.get(doomed).unwrap().unwrap().status != RunStatus::Succeeded {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let doomed = end_on_a_full_store(&service, &store).await;
     let lost = service.shutdown(Duration::from_millis(1_500)).await;
     assert_eq!(lost, vec![doomed]);
-    assert!(running(&store, doomed));
+    assert!(is_stored_running(&store, doomed));
 }
