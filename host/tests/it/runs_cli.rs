@@ -132,7 +132,13 @@ fn runs_are_read_while_their_server_runs_and_after_it_stopped() {
         line.contains("  peak_shaving  ") && line.contains("  succeeded  "),
         "{line}"
     );
-    let created = &ended["runs"][1]["created_at"].as_str().unwrap()[..19];
+    let peak_run = ended["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == peak.as_str())
+        .unwrap();
+    let created = &peak_run["created_at"].as_str().unwrap()[..19];
     assert!(line.contains(&format!("{created}Z")), "{created}: {line}");
     let line = line_of(&text, &waiting);
     assert!(line.contains("  running  "), "{line}");
