@@ -6,6 +6,7 @@
 
 use std::path::Path;
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -92,6 +93,16 @@ fn runs_are_read_while_their_server_runs_and_after_it_stopped() {
     let echo = finished(&server, "echo_frames", json!({"names": ["site.load"]}));
     let waiting = server.submit("waits_for_cancel", json!({}));
     server.wait_for(&waiting, |s| s == "running");
+    // The CLI reads the store, which gets a running run's progress within
+    // a flush interval of its report.
+    let since = Instant::now();
+    while json_of(&runs(&scratch, &["runs", "show", &waiting, "--json"]))["progress"] != 0.1 {
+        assert!(
+            since.elapsed() < Duration::from_secs(10),
+            "progress never stored"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let nodes = node_files(&scratch);
 
     // The listing: newest first, as GET /runs lists them.
