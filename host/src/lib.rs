@@ -8,6 +8,7 @@
 pub mod adapters;
 pub mod cli;
 pub mod demo;
+mod arrow_types;
 mod outputs;
 pub mod registry;
 pub mod runner;

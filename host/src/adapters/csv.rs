@@ -288,9 +288,13 @@ fn read_csv(path: &Path) -> Result<DataFrame> {
 fn read_parquet(path: &Path, options: &CsvOptions) -> Result<(DataFrame, CsvOptions)> {
     let file = path.display().to_string();
     let bad = |message: String| Error::InvalidInput(format!("{file}: {message}"));
-    let frame = ParquetReader::new(Cursor::new(read_file(path)?))
-        .finish()
-        .map_err(|e| bad(format!("cannot be read as Parquet ({e})")))?;
+    let unreadable = |e: PolarsError| bad(format!("cannot be read as Parquet ({e})"));
+    let mut reader = ParquetReader::new(Cursor::new(read_file(path)?));
+    let schema = reader.schema().map_err(unreadable)?;
+    if let Some((column, dtype)) = crate::arrow_types::unreadable_column(&schema) {
+        return Err(bad(crate::arrow_types::refusal(&column, &dtype)));
+    }
+    let frame = reader.finish().map_err(unreadable)?;
     let names: Vec<String> = frame
         .get_column_names()
         .into_iter()

@@ -60,3 +60,31 @@ pub fn test_venv() -> PathBuf {
     );
     venv
 }
+
+/// Runs `script` with the tests' virtualenv's Python (pyarrow, polars) in
+/// `dir`, for files and bodies the host's polars cannot make (decimals).
+pub fn venv_python(dir: &std::path::Path, script: &str) {
+    let out = std::process::Command::new(test_venv().join("bin").join("python"))
+        .args(["-c", script])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// pyarrow code making `table`: a `ts` column of two UTC quarter-hours and
+/// a decimal(10, 2) column `meter.load`, as databases export money and
+/// meter readings.
+pub const DECIMAL_TABLE: &str = "\
+import datetime as dt, decimal, pyarrow as pa
+utc = dt.timezone.utc
+table = pa.table({
+    'ts': pa.array([dt.datetime(2026, 1, 1, tzinfo=utc), dt.datetime(2026, 1, 1, 0, 15, tzinfo=utc)],
+                   pa.timestamp('us', tz='UTC')),
+    'meter.load': pa.array([decimal.Decimal('1.50'), decimal.Decimal('2.25')], pa.decimal128(10, 2)),
+})
+";

@@ -826,6 +826,43 @@ fn bad_csv_files_and_flags_are_clear_errors() {
     }
 }
 
+/// `algohost data import --from file --to mydata` of power in kW, in `dir`.
+fn import_power(dir: &Path, file: &str) -> Output {
+    let args = [
+        "data",
+        "import",
+        "--from",
+        file,
+        "--to",
+        "mydata",
+        "--quantity",
+        "power",
+        "--unit",
+        "kW",
+    ];
+    algohost(dir, &args, &[])
+}
+
+#[test]
+fn a_parquet_file_of_decimals_is_refused_with_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = format!(
+        "{}import pyarrow.parquet as pq\npq.write_table(table, 'money.parquet')\n",
+        crate::common::DECIMAL_TABLE
+    );
+    crate::common::venv_python(dir.path(), &script);
+    let out = import_power(dir.path(), "money.parquet");
+    // Polars (without its decimal feature) panicked on the file.
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        "error: money.parquet: column 'meter.load' holds decimal(10, 2) values, which algohost \
+         cannot read; cast it to float64 first (pyarrow: table.cast(...) with pa.float64(), \
+         polars: pl.col(\"meter.load\").cast(pl.Float64))\n"
+    );
+    assert!(!dir.path().join("mydata").exists(), "nothing is written");
+}
+
 #[test]
 fn a_parquet_file_of_a_ts_column_and_value_columns_is_imported() {
     use algohost::sdk::polars::prelude::*;
@@ -833,19 +870,7 @@ fn a_parquet_file_of_a_ts_column_and_value_columns_is_imported() {
     let import = |name: &str, mut frame: DataFrame| {
         let file = std::fs::File::create(dir.path().join(name)).unwrap();
         ParquetWriter::new(file).finish(&mut frame).unwrap();
-        let args = [
-            "data",
-            "import",
-            "--from",
-            name,
-            "--to",
-            "mydata",
-            "--quantity",
-            "power",
-            "--unit",
-            "kW",
-        ];
-        algohost(dir.path(), &args, &[])
+        import_power(dir.path(), name)
     };
     // As polars or pandas write a time series: ts in Berlin time, µs.
     let ts = Int64Chunked::from_vec(
@@ -922,19 +947,7 @@ fn a_parquet_file_of_a_ts_column_and_value_columns_is_imported() {
              data import --help`)\n",
         ),
     ] {
-        let args = [
-            "data",
-            "import",
-            "--from",
-            file,
-            "--to",
-            "mydata",
-            "--quantity",
-            "power",
-            "--unit",
-            "kW",
-        ];
-        let out = algohost(dir.path(), &args, &[]);
+        let out = import_power(dir.path(), file);
         assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
         assert!(stderr(&out).starts_with(expected), "{}", stderr(&out));
     }

@@ -4,7 +4,9 @@
 use std::io::Cursor;
 
 use algohost_sdk::data::{DATA_POINT_ID, TS, VALUE, long_frame};
-use algohost_sdk::polars::prelude::{DataFrame, DataType, IpcStreamReader, SerReader, TimeUnit};
+use algohost_sdk::polars::prelude::{
+    DataFrame, DataType, IpcStreamReader, PolarsError, SerReader, TimeUnit,
+};
 use axum::http::{HeaderMap, header};
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
 
@@ -37,14 +39,21 @@ pub fn decode(headers: &HeaderMap, body: &[u8], id: Option<i64>) -> Result<DataF
             )));
         }
         ipc::check_stream(body).map_err(|refusal| refusal.into_error(columns))?;
-        let frame = IpcStreamReader::new(Cursor::new(body))
-            .finish()
-            .map_err(|e| {
-                ApiError::BadRequest(format!(
-                    "the body is not an Arrow IPC stream with columns {columns}: {}",
-                    without_debug(&e.to_string())
-                ))
-            })?;
+        let not_arrow = |e: PolarsError| {
+            ApiError::BadRequest(format!(
+                "the body is not an Arrow IPC stream with columns {columns}: {}",
+                without_debug(&e.to_string())
+            ))
+        };
+        let mut reader = IpcStreamReader::new(Cursor::new(body));
+        let schema = reader.arrow_schema().map_err(not_arrow)?;
+        if let Some((column, dtype)) = crate::arrow_types::unreadable_column(&schema) {
+            return Err(ApiError::BadRequest(format!(
+                "the Arrow IPC stream's {}",
+                crate::arrow_types::refusal(&column, &dtype)
+            )));
+        }
+        let frame = reader.finish().map_err(not_arrow)?;
         check_arrow_columns(&frame, id)?;
         check_arrow_ts(&frame)?;
         return wire::long_from_frame(&frame, id).map_err(|e| {

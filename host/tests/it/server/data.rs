@@ -193,6 +193,29 @@ fn post_arrow(server: &super::Server, path: &str, body: Vec<u8>) -> super::Reply
 }
 
 #[test]
+fn an_arrow_stream_of_decimals_is_refused_with_what_to_do() {
+    let scratch = Scratch::new();
+    let server = scratch.start(&[]);
+    let id = load_id(&server);
+    let script = format!(
+        "{}table = table.rename_columns(['ts', 'value'])\n\
+         with pa.ipc.new_stream('money.arrows', table.schema) as out:\n    out.write_table(table)\n",
+        crate::common::DECIMAL_TABLE
+    );
+    crate::common::venv_python(scratch.path(), &script);
+    let body = std::fs::read(scratch.path().join("money.arrows")).unwrap();
+    // Polars (without its decimal feature) panicked on the body.
+    let problem = post_arrow(&server, &format!("/data-points/{id}/samples"), body).problem(400);
+    assert_eq!(
+        problem["detail"],
+        "the Arrow IPC stream's column 'value' holds decimal(10, 2) values, which algohost \
+         cannot read; cast it to float64 first (pyarrow: table.cast(...) with pa.float64(), \
+         polars: pl.col(\"value\").cast(pl.Float64))"
+    );
+    assert_eq!(server.get("/health").status, 200);
+}
+
+#[test]
 fn samples_are_written_as_json_or_arrow_and_read_back() {
     let scratch = Scratch::new();
     let server = scratch.start(&[]);
