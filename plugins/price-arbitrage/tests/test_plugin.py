@@ -119,6 +119,8 @@ def test_bad_input_fails_with_a_clear_message(
     result = host.run("price_arbitrage", {"battery": BATTERY, **params})
     assert result.status == "failed"
     assert message in str(result.error)
+    # Input the run cannot use, not the plugin's own failure (exit code 2).
+    assert result.error["kind"] == "invalid_input", result.error
 
 
 def test_schema_errors_name_the_field(host: Any) -> None:

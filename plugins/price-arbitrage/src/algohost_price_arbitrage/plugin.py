@@ -69,12 +69,19 @@ def read_prices(ctx: algohost.Context, params: Params) -> tuple[pl.Series, Float
     interval length in hours of the selected range."""
     point = ctx.data_point(params.price, param="price")
     if point.quantity != "price":
-        raise ValueError(
-            f"data point '{point.name}' measures {point.quantity}, not price; set params.price to a price data point"
+        raise invalid(
+            "/price",
+            f"data point '{point.name}' measures {point.quantity}, not price; set params.price to a price data point",
         )
     resolution = params.resolution or point.resolution
-    dt_hours = resolution_hours(resolution)
-    factor = eur_per_mwh_factor(point.unit)
+    try:
+        dt_hours = resolution_hours(resolution)
+    except ValueError as e:
+        raise invalid("/resolution", str(e)) from None
+    try:
+        factor = eur_per_mwh_factor(point.unit)
+    except ValueError as e:
+        raise invalid("/price", f"data point '{point.name}': {e}") from None
     wide = ctx.read(
         algohost.DataPointFilter(
             names=[point.name],
@@ -84,13 +91,21 @@ def read_prices(ctx: algohost.Context, params: Params) -> tuple[pl.Series, Float
         )
     )
     if wide.height == 0 or point.name not in wide.columns:
-        raise ValueError(
-            f"no samples of price data point '{point.name}' in the selected range; check start and end"
+        raise invalid(
+            "/start" if params.start is not None else "/price",
+            f"no samples of price data point '{point.name}' in the selected range; check start and end",
         )
     wide = wide.sort("ts")
     values = wide.get_column(point.name).cast(pl.Float64).fill_nan(None).to_numpy()
     prices = np.asarray(values, dtype=np.float64) * factor
     return wide.get_column("ts"), prices, dt_hours
+
+
+def invalid(pointer: str, message: str) -> algohost.ValidationError:
+    """Input the run cannot use, blamed on the params field at ``pointer``:
+    the run fails as invalid input (exit code 2), not as the plugin's own
+    failure."""
+    return algohost.ValidationError(message, [{"pointer": pointer, "message": message}])
 
 
 def schedule_frame(ts: pl.Series, schedule: Schedule) -> pl.DataFrame:
