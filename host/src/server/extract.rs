@@ -21,6 +21,11 @@ pub trait BodyShape {
     /// The fields of the object (`algorithm (required), params, timeout`),
     /// or `None` when any JSON value is a body.
     const FIELDS: Option<&'static str>;
+    /// Whether deserializing the type refuses a key given twice anywhere in
+    /// the object (its fields by serde's derive, free-form values with
+    /// [`unique_keys_value`]): then a body that deserializes was checked
+    /// in the same pass, and only a refused one is read again to say why.
+    const CHECKS_KEYS: bool = false;
 }
 
 impl BodyShape for serde_json::Value {
@@ -40,10 +45,18 @@ impl<T: DeserializeOwned + BodyShape> FromRequest<AppState> for JsonBody<T> {
         // A UTF-8 byte order mark, which some editors write, is no content
         // (RFC 8259 §8.1 lets a parser ignore it).
         let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&body);
+        // An object, as most bodies are, of a type that checks its keys:
+        // one pass (an array would deserialize as a struct's fields too).
+        let first = body.iter().find(|b| !b.is_ascii_whitespace());
+        if T::CHECKS_KEYS
+            && first == Some(&b'{')
+            && let Ok(value) = serde_json::from_slice(body)
+        {
+            return Ok(JsonBody(value));
+        }
         check_json(body)?;
         if let Some(fields) = T::FIELDS {
             // Valid JSON, so its first character says what it is.
-            let first = body.iter().find(|b| !b.is_ascii_whitespace());
             if first.is_some_and(|b| *b != b'{') {
                 let what = match first {
                     Some(b'[') => "an array",
@@ -145,6 +158,90 @@ fn not_json(body: &[u8], e: &serde_json::Error) -> ApiError {
         ""
     };
     ApiError::BadRequest(format!("the body is not valid JSON: {e}{hint}"))
+}
+
+/// Deserializes a JSON value, refusing an object that gives a key twice
+/// (see [`BodyShape::CHECKS_KEYS`]); for `#[serde(deserialize_with)]`.
+pub fn unique_keys_value<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<serde_json::Value, D::Error> {
+    deserializer.deserialize_any(UniqueValueVisitor)
+}
+
+/// A JSON value whose objects give each key once, as a value.
+struct UniqueValue(serde_json::Value);
+
+impl<'de> serde::Deserialize<'de> for UniqueValue {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        unique_keys_value(deserializer).map(UniqueValue)
+    }
+}
+
+struct UniqueValueVisitor;
+
+impl<'de> serde::de::Visitor<'de> for UniqueValueVisitor {
+    type Value = serde_json::Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, value: bool) -> Result<serde_json::Value, E> {
+        Ok(value.into())
+    }
+    fn visit_i64<E>(self, value: i64) -> Result<serde_json::Value, E> {
+        Ok(value.into())
+    }
+    fn visit_u64<E>(self, value: u64) -> Result<serde_json::Value, E> {
+        Ok(value.into())
+    }
+    fn visit_f64<E>(self, value: f64) -> Result<serde_json::Value, E> {
+        Ok(value.into())
+    }
+    fn visit_str<E>(self, value: &str) -> Result<serde_json::Value, E> {
+        Ok(value.into())
+    }
+    fn visit_string<E>(self, value: String) -> Result<serde_json::Value, E> {
+        Ok(value.into())
+    }
+    fn visit_unit<E>(self) -> Result<serde_json::Value, E> {
+        Ok(serde_json::Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<serde_json::Value, E> {
+        Ok(serde_json::Value::Null)
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<serde_json::Value, D::Error> {
+        unique_keys_value(deserializer)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(
+        self,
+        mut seq: A,
+    ) -> Result<serde_json::Value, A::Error> {
+        let mut values = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
+        while let Some(UniqueValue(value)) = seq.next_element()? {
+            values.push(value);
+        }
+        Ok(serde_json::Value::Array(values))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> Result<serde_json::Value, A::Error> {
+        let mut object = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if object.contains_key(&key) {
+                return Err(serde::de::Error::custom(format!("'{key}' twice")));
+            }
+            let UniqueValue(value) = map.next_value()?;
+            object.insert(key, value);
+        }
+        Ok(serde_json::Value::Object(object))
+    }
 }
 
 /// Any JSON value whose objects give each key once.
@@ -502,6 +599,23 @@ mod tests {
             "{}",
             refusal("{\"a\": NaN}")
         );
+    }
+
+    #[test]
+    fn a_run_request_refuses_a_key_given_twice_in_its_one_pass() {
+        use crate::server::runs::SubmitRun;
+        let body = r#"{"algorithm": "x", "params": {"a": [{"b": 1, "c": null}], "d": {"e": 1.5}}}"#;
+        let submit: SubmitRun = serde_json::from_str(body).unwrap();
+        let plain: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(submit.params, plain["params"]);
+        for twice in [
+            r#"{"algorithm": "x", "algorithm": "y"}"#,
+            r#"{"algorithm": "x", "params": {"a": 1, "a": 2}}"#,
+            r#"{"algorithm": "x", "params": {"a": [{"b": 1, "b": 1}]}}"#,
+        ] {
+            assert!(serde_json::from_str::<SubmitRun>(twice).is_err(), "{twice}");
+            assert!(check_json(twice.as_bytes()).is_err(), "{twice}");
+        }
     }
 
     #[test]

@@ -236,7 +236,10 @@ pub struct SubmitRun {
     /// Algorithm name.
     pub algorithm: String,
     /// Params, validated against the algorithm's schema before the run is queued.
-    #[serde(default = "empty_object")]
+    #[serde(
+        default = "empty_object",
+        deserialize_with = "super::extract::unique_keys_value"
+    )]
     pub params: Value,
     /// Stop the run after this many seconds (reported `timed_out`), at most
     /// the server's maximum run timeout (a longer one is cut to it).
@@ -248,6 +251,7 @@ pub struct SubmitRun {
 impl BodyShape for SubmitRun {
     const FIELDS: Option<&'static str> =
         Some("algorithm (required), params (an object) and timeout (seconds)");
+    const CHECKS_KEYS: bool = true;
 }
 
 fn empty_object() -> Value {

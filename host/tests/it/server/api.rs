@@ -166,6 +166,12 @@ fn malformed_requests_get_problems_that_say_what_is_wrong() {
             "{\"algorithm\": \"fails\"} {\"algorithm\": \"resample\"}",
             "the body is not valid JSON: trailing characters at line 1 column 24",
         ),
+        // A key twice: which would count?
+        (
+            "{\"algorithm\": \"fails\", \"params\": {\"a\": [{\"b\": 1, \"b\": 2}]}}",
+            "the body gives the key 'b' twice in the object at params.a[0]; give each key of an \
+             object once",
+        ),
     ] {
         let syntax = server
             .send(
