@@ -225,7 +225,7 @@ fn read_csv(path: &Path) -> Result<DataFrame> {
             .unwrap_or_default()
             .trim_start_matches('\u{feff}'),
     );
-    check_header(&names).map_err(bad)?;
+    check_header(&names, LAYOUT).map_err(bad)?;
     // Every column as text: numbers and time stamps are parsed here, so
     // that an error can name its line.
     let frame = CsvReadOptions::default()
@@ -294,13 +294,19 @@ fn read_parquet(path: &Path, options: &CsvOptions) -> Result<(DataFrame, CsvOpti
     if let Some((column, dtype)) = crate::arrow_types::unreadable_column(&schema) {
         return Err(bad(crate::arrow_types::refusal(&column, &dtype)));
     }
-    let frame = reader.finish().map_err(unreadable)?;
-    let names: Vec<String> = frame
+    let mut frame = reader.finish().map_err(unreadable)?;
+    let mut names: Vec<String> = frame
         .get_column_names()
         .into_iter()
         .map(|n| n.to_string())
         .collect();
-    check_header(&names).map_err(bad)?;
+    if !names.iter().any(|n| n == TS)
+        && let Some(index) = names.iter().position(|n| n == PANDAS_INDEX)
+    {
+        frame.rename(PANDAS_INDEX, TS.into())?;
+        names[index] = TS.to_owned();
+    }
+    check_header(&names, PARQUET_LAYOUT).map_err(bad)?;
     let mut options = options.clone();
     let mut columns = Vec::with_capacity(frame.width() + 1);
     for column in frame.columns() {
@@ -349,6 +355,14 @@ fn read_parquet(path: &Path, options: &CsvOptions) -> Result<(DataFrame, CsvOpti
 /// How the file must look, for the end of every error about its shape.
 const LAYOUT: &str = "a CSV source has a header line `ts,NAME,…` (a 'ts' column, then one column \
     per data point, named by the data point's name) and one line per time stamp";
+
+/// How a Parquet source is laid out, for its errors.
+const PARQUET_LAYOUT: &str = "a Parquet source has a 'ts' column (datetimes, dates or RFC 3339 \
+    text), then one column of numbers per data point, named by the data point's name";
+
+/// The column pandas writes an unnamed index as (`df.to_parquet()` of a
+/// frame indexed by time): its `ts`, as the Python API takes such an index.
+const PANDAS_INDEX: &str = "__index_level_0__";
 
 /// The line in the file of data row `row` (0-based, after the header line).
 fn line(row: usize) -> usize {
@@ -423,7 +437,7 @@ fn cell_count(line: &str) -> usize {
 
 /// Checks the header's names: a `ts` column and at least one other, each
 /// named once.
-fn check_header(names: &[String]) -> std::result::Result<(), String> {
+fn check_header(names: &[String], layout: &str) -> std::result::Result<(), String> {
     if let [only] = names
         && let Some(separator) = [';', '\t', '|'].into_iter().find(|s| only.contains(*s))
     {
@@ -446,12 +460,12 @@ fn check_header(names: &[String]) -> std::result::Result<(), String> {
     }
     if !names.iter().any(|n| n == TS) {
         return Err(format!(
-            "no 'ts' column (the header has: {}); {LAYOUT}",
+            "no 'ts' column (the header has: {}); {layout}",
             names.join(", ")
         ));
     }
     if names.len() == 1 {
-        return Err(format!("only a 'ts' column; {LAYOUT}"));
+        return Err(format!("only a 'ts' column; {layout}"));
     }
     if let Some(index) = names.iter().position(String::is_empty) {
         return Err(format!(

@@ -900,6 +900,41 @@ fn a_parquet_file_of_a_ts_column_and_value_columns_is_imported() {
             "  meter.pv    id 2 -> 2  power in kW at PT15M (Europe/Berlin)  1 sample(s)"
         ]
     );
+    // pandas' df.to_parquet() of a frame indexed by time: the unnamed
+    // index is its ts, as the Python API takes it.
+    let index = Int64Chunked::from_vec(
+        "__index_level_0__".into(),
+        vec![1_774_740_600_000_000, 1_774_741_500_000_000],
+    )
+    .into_datetime(
+        TimeUnit::Microseconds,
+        TimeZone::opt_try_new(Some("Europe/Berlin")).unwrap(),
+    );
+    let pandas = DataFrame::new(
+        2,
+        vec![
+            Column::new("meter.load".into(), [42.0, 43.0]),
+            index.into_column(),
+        ],
+    )
+    .unwrap();
+    let out = import("pandas.parquet", pandas);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("  meter.load  id 1 -> 1  "),
+        "{}",
+        stdout(&out)
+    );
+    // No ts: the layout a Parquet file needs (not a CSV file's).
+    let no_ts = DataFrame::new(1, vec![Column::new("meter.load".into(), [1.0])]).unwrap();
+    let out = import("no_ts.parquet", no_ts);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        "error: no_ts.parquet: no 'ts' column (the header has: meter.load); a Parquet source has \
+         a 'ts' column (datetimes, dates or RFC 3339 text), then one column of numbers per data \
+         point, named by the data point's name\n"
+    );
     // A column that is not numbers is named.
     let text = DataFrame::new(
         1,

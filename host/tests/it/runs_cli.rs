@@ -324,6 +324,25 @@ fn runs_are_read_while_their_server_runs_and_after_it_stopped() {
          json, parquet or arrow (an Arrow stream), or a file name ending in one of them\n"
     );
     assert!(!scratch.path().join("s.csv.gz").exists());
+    // A path no file can be made at is the user's to fix (exit code 2).
+    let err = usage_error(&runs(
+        &scratch,
+        &["runs", "output", &peak, "schedule", "-o", "gone/s.csv"],
+    ));
+    assert_eq!(
+        err,
+        "error: cannot create gone/s.csv: the directory gone does not exist; create it \
+         (mkdir -p gone) or give -o a path in an existing one\n"
+    );
+    std::fs::create_dir(scratch.path().join("dir.csv")).unwrap();
+    let err = usage_error(&runs(
+        &scratch,
+        &["runs", "output", &peak, "schedule", "-o", "dir.csv"],
+    ));
+    assert_eq!(
+        err,
+        "error: cannot create dir.csv: it is a directory; give -o a file path in it\n"
+    );
 
     // What is not there, and what is no run id.
     let err = usage_error(&runs(&scratch, &["runs", "output", &peak, "schedul"]));

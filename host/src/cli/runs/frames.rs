@@ -121,8 +121,7 @@ pub(super) fn write_output(
         })?;
         return Ok(0);
     };
-    let mut file =
-        std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    let mut file = std::fs::File::create(path).map_err(|e| unusable_path(path, e))?;
     let written = encode(frame, format, |chunk| {
         file.write_all(chunk)
             .with_context(|| format!("cannot write {}", path.display()))
@@ -151,6 +150,36 @@ pub(super) fn write_output(
         format.extension()
     );
     Ok(0)
+}
+
+/// Why `-o path` cannot be created: a usage error (exit code 2) when the
+/// path is not one a file can be made at (a missing directory, a
+/// directory, no permission), with what to do; the I/O error otherwise.
+fn unusable_path(path: &Path, e: std::io::Error) -> anyhow::Error {
+    use std::io::ErrorKind;
+    let shown = path.display();
+    let why = match e.kind() {
+        ErrorKind::NotFound | ErrorKind::NotADirectory => {
+            let dir = path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            format!(
+                "cannot create {shown}: the directory {} does not exist; create it (mkdir -p {}) \
+                 or give -o a path in an existing one",
+                dir.display(),
+                dir.display()
+            )
+        }
+        ErrorKind::IsADirectory => {
+            format!("cannot create {shown}: it is a directory; give -o a file path in it")
+        }
+        ErrorKind::PermissionDenied => {
+            format!("cannot create {shown}: permission denied; give -o a path you can write")
+        }
+        _ => return anyhow::Error::new(e).context(format!("cannot create {shown}")),
+    };
+    UsageError(why).into()
 }
 
 /// Encodes `frame` with the server's own encoder ([`FrameFormat::encode_into`]),
