@@ -241,6 +241,15 @@ def test_bad_definitions_say_what_is_wrong() -> None:
         algohost.DataPointConfig("p", "kW", "power", "PT15M", time_zone="Mars/Olympus")
     with pytest.raises(ValueError, match="DataPointFilter: .*Mars/Olympus"):
         algohost.DataPointFilter(time_zone="Mars/Olympus")
+    # One name on its own, a common slip: the list to give instead.
+    with pytest.raises(TypeError) as raised:
+        algohost.DataPointFilter(names="site.load")  # type: ignore[arg-type]
+    assert str(raised.value) == (
+        "names takes a list of data point names, not one string: give names=['site.load']"
+    )
+    with pytest.raises(TypeError, match=r"names takes a list of data point names \(strings\), not int"):
+        algohost.DataPointFilter(names=5)  # type: ignore[arg-type]
+    assert algohost.DataPointFilter(names=("site.load",)).names == ["site.load"]
 
 
 def test_resample_refuses_what_is_not_a_frame() -> None:

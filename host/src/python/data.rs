@@ -282,6 +282,27 @@ impl PyDataPointConfig {
 #[derive(Clone, PartialEq, Default)]
 pub struct PyDataPointFilter(pub DataPointFilter);
 
+/// `names=` of a filter: a list of data point names. One name on its own,
+/// a common slip, is refused with the list to give instead (Python would
+/// take a string as its characters, pyo3 says only that it is no `Vec`).
+fn names_of(names: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
+    if let Ok(name) = names.cast::<pyo3::types::PyString>() {
+        return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+            "names takes a list of data point names, not one string: give names=[{}]",
+            name.repr()?
+        )));
+    }
+    names.extract().map_err(|_| {
+        pyo3::exceptions::PyTypeError::new_err(format!(
+            "names takes a list of data point names (strings), not {}",
+            names
+                .get_type()
+                .name()
+                .map_or_else(|_| "that".to_owned(), |n| n.to_string())
+        ))
+    })
+}
+
 #[pymethods]
 impl PyDataPointFilter {
     #[new]
@@ -289,7 +310,7 @@ impl PyDataPointFilter {
     #[allow(clippy::too_many_arguments)]
     fn new(
         ids: Option<Vec<Bound<'_, PyAny>>>,
-        names: Option<Vec<String>>,
+        names: Option<Bound<'_, PyAny>>,
         tags: Option<BTreeMap<String, String>>,
         quantity: Option<String>,
         start: Option<Bound<'_, PyAny>>,
@@ -302,6 +323,7 @@ impl PyDataPointFilter {
             .iter()
             .map(id_of)
             .collect::<PyResult<Vec<_>>>()?;
+        let names = names.as_ref().map(names_of).transpose()?;
         let mut filter: DataPointFilter = parse(
             "DataPointFilter",
             json!({
