@@ -243,7 +243,7 @@ def test_bad_definitions_say_what_is_wrong() -> None:
         algohost.DataPointFilter(time_zone="Mars/Olympus")
     # One name on its own, a common slip: the list to give instead.
     with pytest.raises(TypeError) as raised:
-        algohost.DataPointFilter(names="site.load")  # type: ignore[arg-type]
+        algohost.DataPointFilter(names="site.load")
     assert str(raised.value) == (
         "names takes a list of data point names, not one string: give names=['site.load']"
     )
