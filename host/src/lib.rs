@@ -6,9 +6,9 @@
 //! plus the plugin crates it links (see `examples/custom-host`).
 
 pub mod adapters;
+mod arrow_types;
 pub mod cli;
 pub mod demo;
-mod arrow_types;
 mod outputs;
 pub mod registry;
 pub mod runner;
