@@ -106,14 +106,14 @@ impl<T: DeserializeOwned + BodyShape> FromRequest<AppState> for JsonBody<T> {
 /// the last, others the first), so a proxy or a client could check one
 /// value while the run gets the other.
 fn check_json(body: &[u8]) -> Result<(), ApiError> {
-    if serde_json::from_slice::<UniqueKeys>(body).is_ok() {
+    if serde_json::from_slice::<UniqueValue>(body).is_ok() {
         return Ok(());
     }
     // Again, tracking the path, to say where.
     let mut json = serde_json::Deserializer::from_slice(body);
-    match serde_path_to_error::deserialize::<_, UniqueKeys>(&mut json) {
+    match serde_path_to_error::deserialize::<_, UniqueValue>(&mut json) {
         // Something after the value.
-        Ok(UniqueKeys) => json.end().map_err(|e| not_json(body, &e)),
+        Ok(_) => json.end().map_err(|e| not_json(body, &e)),
         Err(e) => {
             // The path is the object's (the error comes before the value).
             let mut object = String::new();
@@ -241,91 +241,6 @@ impl<'de> serde::de::Visitor<'de> for UniqueValueVisitor {
             object.insert(key, value);
         }
         Ok(serde_json::Value::Object(object))
-    }
-}
-
-/// Any JSON value whose objects give each key once.
-struct UniqueKeys;
-
-impl<'de> serde::Deserialize<'de> for UniqueKeys {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(UniqueKeysVisitor)
-    }
-}
-
-struct UniqueKeysVisitor;
-
-impl<'de> serde::de::Visitor<'de> for UniqueKeysVisitor {
-    type Value = UniqueKeys;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    fn visit_bool<E>(self, _: bool) -> Result<UniqueKeys, E> {
-        Ok(UniqueKeys)
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<UniqueKeys, E> {
-        Ok(UniqueKeys)
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<UniqueKeys, E> {
-        Ok(UniqueKeys)
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<UniqueKeys, E> {
-        Ok(UniqueKeys)
-    }
-    fn visit_str<E>(self, _: &str) -> Result<UniqueKeys, E> {
-        Ok(UniqueKeys)
-    }
-    fn visit_unit<E>(self) -> Result<UniqueKeys, E> {
-        Ok(UniqueKeys)
-    }
-
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<UniqueKeys, A::Error> {
-        while seq.next_element::<UniqueKeys>()?.is_some() {}
-        Ok(UniqueKeys)
-    }
-
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<UniqueKeys, A::Error> {
-        // Objects are small as a rule: the first keys in a list, any
-        // further ones in a set (which allocates only then).
-        let mut first: Vec<Key<'de>> = Vec::new();
-        let mut more: std::collections::HashSet<Key<'de>> = std::collections::HashSet::new();
-        while let Some(key) = map.next_key::<Key<'de>>()? {
-            if first.contains(&key) || more.contains(&key) {
-                return Err(serde::de::Error::custom(format!("'{}' twice", key.0)));
-            }
-            map.next_value::<UniqueKeys>()?;
-            if first.len() < 16 {
-                first.push(key);
-            } else {
-                more.insert(key);
-            }
-        }
-        Ok(UniqueKeys)
-    }
-}
-
-/// An object's key, borrowed from the body unless it has escapes.
-#[derive(PartialEq, Eq, Hash)]
-struct Key<'de>(std::borrow::Cow<'de, str>);
-
-impl<'de> serde::Deserialize<'de> for Key<'de> {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct KeyVisitor;
-        impl<'de> serde::de::Visitor<'de> for KeyVisitor {
-            type Value = Key<'de>;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a key")
-            }
-            fn visit_borrowed_str<E>(self, key: &'de str) -> Result<Key<'de>, E> {
-                Ok(Key(std::borrow::Cow::Borrowed(key)))
-            }
-            fn visit_str<E>(self, key: &str) -> Result<Key<'de>, E> {
-                Ok(Key(std::borrow::Cow::Owned(key.to_owned())))
-            }
-        }
-        deserializer.deserialize_str(KeyVisitor)
     }
 }
 

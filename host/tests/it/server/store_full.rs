@@ -49,9 +49,6 @@ struct InProcess {
 impl InProcess {
     fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let mut registry = Registry::new();
-        builtin::discover(&mut registry);
-        let store = Arc::new(SqliteStore::open(dir.path().join("runs.db")).unwrap());
         let settings = Settings {
             bind: Some("127.0.0.1:0".parse().unwrap()),
             concurrency: Some(2),
@@ -59,14 +56,8 @@ impl InProcess {
         };
         let config = ServerConfig::resolve(settings).unwrap();
         let runtime = tokio::runtime::Runtime::new().unwrap();
-        let url = runtime.block_on(async {
-            let service = Service::start(
-                Arc::new(registry),
-                Arc::new(NoData),
-                store.clone(),
-                config.service(),
-            )
-            .unwrap();
+        let (url, store) = runtime.block_on(async {
+            let (service, store) = service_on(dir.path(), &config);
             let app = server::app(service, &config, Vec::new());
             let listener = tokio::net::TcpListener::bind(config.bind).await.unwrap();
             let url = format!("http://{}", listener.local_addr().unwrap());
@@ -76,7 +67,7 @@ impl InProcess {
                 Duration::from_secs(1),
                 std::future::pending(),
             ));
-            url
+            (url, store)
         });
         let client = Client::builder()
             .timeout(Duration::from_secs(60))
@@ -392,12 +383,12 @@ fn a_run_that_ends_while_the_store_is_full_keeps_its_result_until_the_store_take
     assert_eq!(again.body, csv.body);
 }
 
-/// A service on a store of its own, as `algohost serve` starts it.
-fn service_on(dir: &std::path::Path) -> (Arc<Service>, Arc<SqliteStore>) {
+/// A service with `config`'s settings on a store of its own in `dir`, as
+/// `algohost serve` starts it.
+fn service_on(dir: &std::path::Path, config: &ServerConfig) -> (Arc<Service>, Arc<SqliteStore>) {
     let mut registry = Registry::new();
     builtin::discover(&mut registry);
     let store = Arc::new(SqliteStore::open(dir.join("runs.db")).unwrap());
-    let config = ServerConfig::resolve(Settings::default()).unwrap();
     let service = Service::start(
         Arc::new(registry),
         Arc::new(NoData),
@@ -449,7 +440,10 @@ async fn a_stopping_server_gives_kept_ends_its_grace_and_says_which_it_lost() {
 
     // Room comes back within the grace period: the end is written.
     let dir = tempfile::tempdir().unwrap();
-    let (service, store) = service_on(dir.path());
+    let (service, store) = service_on(
+        dir.path(),
+        &ServerConfig::resolve(Settings::default()).unwrap(),
+    );
     let saved = end_on_a_full_store(&service, &store).await;
     let room = {
         let store = store.clone();
@@ -471,7 +465,10 @@ async fn a_stopping_server_gives_kept_ends_its_grace_and_says_which_it_lost() {
 
     // No room before the grace period ends: the server says what it lost.
     let dir = tempfile::tempdir().unwrap();
-    let (service, store) = service_on(dir.path());
+    let (service, store) = service_on(
+        dir.path(),
+        &ServerConfig::resolve(Settings::default()).unwrap(),
+    );
     let doomed = end_on_a_full_store(&service, &store).await;
     let lost = service.shutdown(Duration::from_millis(1_500)).await;
     assert_eq!(lost, vec![doomed]);
