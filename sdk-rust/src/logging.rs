@@ -74,8 +74,8 @@ impl Drop for CurrentRun {
 }
 
 /// The dispatcher every run of this process (or plugin library) logs
-/// through, built once: a registry (for the run span and any span the
-/// algorithm opens) plus [`CaptureLayer`].
+/// through, built once: a registry (for any span the algorithm opens) plus
+/// [`CaptureLayer`].
 fn run_dispatch() -> &'static Dispatch {
     static DISPATCH: OnceLock<Dispatch> = OnceLock::new();
     DISPATCH.get_or_init(|| Dispatch::new(tracing_subscriber::registry().with(CaptureLayer)))
@@ -143,15 +143,16 @@ impl<S: Subscriber> Layer<S> for CaptureLayer {
 }
 
 /// Runs `f` with every `tracing` event on this thread sent to the run's log
-/// (through [`RunHost::log`]), inside a span named after the run.
+/// (through [`RunHost::log`]).
 ///
 /// Cheap enough to call per run: the subscriber is built once per process
-/// (per plugin library), and only the thread's current run changes.
+/// (per plugin library), and only the thread's current run changes. (No
+/// span is opened for the run: a record already belongs to its run, and
+/// nothing but the capture sees this subscriber's spans.)
 pub fn with_run_logging<R>(host: Arc<dyn RunHost>, f: impl FnOnce() -> R) -> R {
     tracing::dispatcher::with_default(run_dispatch(), || {
-        let span = tracing::info_span!("run", run_id = host.run_id(), algorithm = host.algorithm());
         let _current = CurrentRun::enter(host);
-        span.in_scope(f)
+        f()
     })
 }
 

@@ -95,14 +95,12 @@ pub fn app(service: Arc<Service>, config: &ServerConfig, plugin_dirs: Vec<PathBu
     let api_value = serde_json::to_value(&api).unwrap_or_default();
     let auth = auth::Auth::new(config.tokens.clone(), &api_value);
     let state = AppState::new(service, auth, config, plugin_dirs, api_value.to_string());
-    let routes = routes
-        .layer(DefaultBodyLimit::max(config.body_limit))
-        .layer(from_fn_with_state(state.clone(), guard_route));
     let router = routes
+        .layer(DefaultBodyLimit::max(config.body_limit))
         .merge(openapi::router(&api))
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(from_fn_with_state(state.clone(), guard_and_count))
+        .layer(from_fn_with_state(state.clone(), guard))
         .layer(tower::util::option_layer(cors::layer(&config.cors)))
         .layer(from_fn(frame_request))
         .with_state(state.clone());
@@ -217,9 +215,13 @@ impl Drop for RequestLog {
     }
 }
 
-/// Middleware inside CORS: the DNS-rebinding guard ([`rebinding`]), and
-/// the request metrics of every response, refusals included.
-async fn guard_and_count(
+/// Middleware inside CORS (one layer for what every route needs: each
+/// layer costs every request its share): the DNS-rebinding guard
+/// ([`rebinding`]); on the API routes (not the docs), 401/403 unless the
+/// token fits the route ([`auth`]) and the request timeout of
+/// non-streaming requests; and the request metrics of every response,
+/// refusals included.
+async fn guard(
     State(state): State<AppState>,
     matched: Option<MatchedPath>,
     request: Request,
@@ -227,11 +229,16 @@ async fn guard_and_count(
 ) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
-    let response = match rebinding::refusal(&state, &request) {
-        Some(refusal) => refusal,
-        None => next.run(request).await,
-    };
     let route = matched.as_ref().map(MatchedPath::as_str);
+    let response = if let Some(refusal) = rebinding::refusal(&state, &request) {
+        refusal
+    } else if route.is_none_or(openapi::is_docs_route) {
+        next.run(request).await
+    } else if let Err(e) = state.auth.check(request.method(), route, request.headers()) {
+        e.into_response()
+    } else {
+        within_timeout(state.request_timeout, route, request, next).await
+    };
     let status = response.status().as_u16();
     state
         .metrics
@@ -274,22 +281,6 @@ fn forwarded_for(request: &Request) -> Option<&str> {
             .bytes()
             .all(|b| b.is_ascii_hexdigit() || b".:, []".contains(&b));
     is_addresses.then_some(value)
-}
-
-/// Middleware of the API routes: answers 401/403 unless the token fits
-/// the route ([`auth`]), and cuts off non-streaming requests at the
-/// request timeout.
-async fn guard_route(
-    State(state): State<AppState>,
-    matched: Option<MatchedPath>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let path = matched.as_ref().map(MatchedPath::as_str);
-    if let Err(e) = state.auth.check(request.method(), path, request.headers()) {
-        return e.into_response();
-    }
-    within_timeout(state.request_timeout, path, request, next).await
 }
 
 /// The response of a request to `path` (its route's template), or 503 once

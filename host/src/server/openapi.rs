@@ -192,6 +192,12 @@ pub fn router(api: &utoipa::openapi::OpenApi) -> Router<AppState> {
         .route("/", get(|| async { Redirect::to("docs") }))
 }
 
+/// Whether `route` (a matched route's template) is one of [`router`]'s:
+/// the docs, open without a token and without the API's request timeout.
+pub fn is_docs_route(route: &str) -> bool {
+    matches!(route, "/" | "/openapi.json") || docs::ROUTES.contains(&route)
+}
+
 async fn openapi_json(State(state): State<AppState>, headers: HeaderMap) -> impl IntoResponse {
     let json = match forwarded_prefix(&headers) {
         Some(prefix) => serde_json::from_str::<serde_json::Value>(&state.openapi_json)

@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use axum::extract::State;
+use axum::body::Body;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
@@ -403,18 +405,18 @@ pub fn router() -> OpenApiRouter<AppState> {
 )]
 async fn create_run(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    headers: RunHeaders,
     deadline: Option<Extension<RequestDeadline>>,
     JsonBody(body): JsonBody<SubmitRun>,
 ) -> Result<Response, ApiError> {
     let wait_left = state.wait_left(deadline.as_deref());
-    let wait = preferred_wait(&headers).map(|w| w.min(wait_left));
+    let wait = headers.wait.map(|w| w.min(wait_left));
     let algorithm = body.algorithm.clone();
     let submit = Submit {
         algorithm: body.algorithm,
         params: body.params,
         timeout: run_timeout(body.timeout)?,
-        idempotency_key: idempotency_key(&headers)?,
+        idempotency_key: idempotency_key(headers.idempotency_key.as_ref())?,
     };
     let submitted = match wait {
         Some(wait) => state.service.submit_and_wait(submit, wait).await,
@@ -424,7 +426,7 @@ async fn create_run(
         Ok(run) => {
             // The request's log lines name the run it made.
             tracing::Span::current().record("run_id", tracing::field::display(run.id));
-            Ok(run_response(run, wait, &headers))
+            Ok(run_response(run, wait, &headers.prefix))
         }
         Err(SubmitError::QueueFull {
             capacity,
@@ -456,40 +458,75 @@ fn queue_full(
     }
 }
 
+/// What the run endpoints read from a request's headers (read where they
+/// are, rather than from a copy of them all).
+struct RunHeaders {
+    /// `Prefer: wait=N` (see [`preferred_wait`]).
+    wait: Option<Duration>,
+    /// The path prefix a reverse proxy names in `X-Forwarded-Prefix`, or
+    /// `""`.
+    prefix: String,
+    /// `Idempotency-Key`, as sent (see [`idempotency_key`]).
+    idempotency_key: Option<HeaderValue>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for RunHeaders {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let headers = &parts.headers;
+        Ok(Self {
+            wait: preferred_wait(headers),
+            prefix: super::openapi::forwarded_prefix(headers)
+                .unwrap_or_default()
+                .to_owned(),
+            idempotency_key: headers.get("idempotency-key").cloned(),
+        })
+    }
+}
+
 /// A run as the answer to a request: 200 once it has ended, 202 before,
-/// with its `Location` (under the path prefix a reverse proxy names in
-/// `X-Forwarded-Prefix`, as `request` has it).
-fn run_response(run: Run, wait: Option<Duration>, request: &HeaderMap) -> Response {
+/// with its `Location` (under `prefix`, the path prefix a reverse proxy
+/// names).
+fn run_response(run: Run, wait: Option<Duration>, prefix: &str) -> Response {
     let status = if run.status.is_finished() {
         StatusCode::OK
     } else {
         StatusCode::ACCEPTED
     };
-    let mut headers = HeaderMap::with_capacity(4);
-    let prefix = super::openapi::forwarded_prefix(request).unwrap_or("");
-    if let Ok(location) = HeaderValue::from_str(&format!("{prefix}/runs/{}", run.id)) {
-        headers.insert(header::LOCATION, location);
-    }
-    if let Some(wait) = wait {
-        // Whole seconds, as asked; a wait cut to what is left of the
-        // request's time is rarely whole.
-        let applied = format!("wait={}", wait.as_secs_f64().round());
-        if let Ok(value) = HeaderValue::from_str(&applied) {
-            headers.insert(PREFERENCE_APPLIED, value);
-        }
-    }
+    let mut location = String::with_capacity(prefix.len() + RUN_PATH_LEN);
+    location.push_str(prefix);
+    location.push_str("/runs/");
+    location.push_str(run.id.hyphenated().encode_lower(&mut Uuid::encode_buffer()));
     // Written into a buffer that holds a run at once: axum's `Json` starts
     // at 128 bytes and grows, copying, through a slower writer.
     let mut body = Vec::with_capacity(RUN_BODY_CAPACITY);
     if let Err(e) = serde_json::to_writer(&mut body, &RunView::from(run)) {
         return ApiError::Internal(format!("writing a run as JSON: {e}")).into_response();
     }
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    (status, headers, body).into_response()
+    if let Ok(location) = HeaderValue::try_from(location) {
+        headers.insert(header::LOCATION, location);
+    }
+    if let Some(wait) = wait {
+        // Whole seconds, as asked (rounded: a wait cut to what is left of
+        // the request's time is rarely whole).
+        let seconds = (wait + Duration::from_millis(500)).as_secs();
+        if let Ok(value) = HeaderValue::try_from(format!("wait={seconds}")) {
+            headers.insert(PREFERENCE_APPLIED, value);
+        }
+    }
+    response
 }
+
+/// The length of `/runs/{id}`.
+const RUN_PATH_LEN: usize = "/runs/".len() + uuid::fmt::Hyphenated::LENGTH;
 
 /// `Preference-Applied` (RFC 7240).
 const PREFERENCE_APPLIED: header::HeaderName =
@@ -528,8 +565,8 @@ fn run_timeout(seconds: Option<f64>) -> Result<Option<Duration>, ApiError> {
         .map_err(|e| ApiError::BadRequest(format!("timeout {e}")))
 }
 
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
-    let Some(value) = headers.get("idempotency-key") else {
+fn idempotency_key(value: Option<&HeaderValue>) -> Result<Option<String>, ApiError> {
+    let Some(value) = value else {
         return Ok(None);
     };
     match value.to_str() {
@@ -707,18 +744,20 @@ async fn delete_run(
 async fn cancel_run(
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
-    headers: HeaderMap,
+    headers: RunHeaders,
     deadline: Option<Extension<RequestDeadline>>,
     _: NoQuery,
 ) -> Result<Response, ApiError> {
-    let wait = preferred_wait(&headers).map(|w| w.min(state.wait_left(deadline.as_deref())));
+    let wait = headers
+        .wait
+        .map(|w| w.min(state.wait_left(deadline.as_deref())));
     let mut run = state.service.cancel(id).await?;
     if let Some(wait) = wait
         && !run.status.is_finished()
     {
         run = state.service.wait(id, wait).await?.unwrap_or(run);
     }
-    Ok(run_response(run, wait, &headers))
+    Ok(run_response(run, wait, &headers.prefix))
 }
 
 #[cfg(test)]
@@ -805,8 +844,7 @@ mod tests {
             run_timeout(Some(1.5)).unwrap(),
             Some(Duration::from_millis(1500))
         );
-        let mut h = HeaderMap::new();
-        h.insert("idempotency-key", "k".repeat(300).parse().unwrap());
-        assert!(idempotency_key(&h).is_err());
+        let long: HeaderValue = "k".repeat(300).parse().unwrap();
+        assert!(idempotency_key(Some(&long)).is_err());
     }
 }

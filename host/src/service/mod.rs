@@ -455,7 +455,7 @@ impl Service {
         }
         // Nobody is told the id of a run the store does not have.
         let Some(e) = state.insert_failure() else {
-            return Ok(state.snapshot());
+            return Ok(state.into_snapshot());
         };
         let run = state.snapshot();
         if has_finished {

@@ -102,10 +102,10 @@ pub(super) fn spawn_reclaimer(shared: &Arc<Shared>) -> std::io::Result<()> {
 
 /// The server log's line of an ended run: INFO when it succeeded or was
 /// cancelled, WARN with its error when it failed or timed out.
-fn log_end(run: &Run, seconds: Option<f64>) {
-    let (id, algorithm, status) = (run.id, &run.algorithm, run.status);
-    let seconds = seconds.unwrap_or(0.0);
-    match &run.error {
+fn log_end(state: &RunState, status: RunStatus, seconds: Option<f64>) {
+    let (id, seconds) = (state.id, seconds.unwrap_or(0.0));
+    let (algorithm, error) = state.algorithm_and_error();
+    match &error {
         Some(e) if status != RunStatus::Cancelled => tracing::warn!(
             run_id = %id, %algorithm, %status, seconds, error_kind = %e.kind,
             error = %e.message, "run ended"
@@ -190,7 +190,7 @@ impl Shared {
         let Some((status, duration)) = state.ended() else {
             return;
         };
-        log_end(&state.record(), duration);
+        log_end(state, status, duration);
         let mut tally = relock(&self.tally);
         *tally.finished.entry(status.to_string()).or_default() += 1;
         if let Some(seconds) = duration {

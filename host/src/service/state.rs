@@ -210,6 +210,21 @@ impl RunState {
         relock(&self.live).run.clone()
     }
 
+    /// The record as it is now, taken rather than copied when nobody else
+    /// holds the run any more.
+    pub fn into_snapshot(self: Arc<Self>) -> Run {
+        match Arc::try_unwrap(self) {
+            Ok(state) => {
+                state
+                    .live
+                    .into_inner()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .run
+            }
+            Err(state) => state.snapshot(),
+        }
+    }
+
     /// The record as it is now, without its log records.
     pub fn record(&self) -> Run {
         relock(&self.live).record()
@@ -246,6 +261,12 @@ impl RunState {
     /// The algorithm the run runs.
     pub fn algorithm(&self) -> String {
         relock(&self.live).run.algorithm.clone()
+    }
+
+    /// The run's algorithm and error, for the log line of its end.
+    pub fn algorithm_and_error(&self) -> (String, Option<RunError>) {
+        let live = relock(&self.live);
+        (live.run.algorithm.clone(), live.run.error.clone())
     }
 
     /// How the run ended (its final status, and how long it ran in

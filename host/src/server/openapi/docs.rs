@@ -26,11 +26,16 @@ pub fn router(title: &str) -> Router<AppState> {
         let response = page(&title, forwarded_prefix(&headers).unwrap_or(""));
         async move { response }
     });
+    let [page, page_slash, files] = ROUTES;
     Router::new()
-        .route("/docs", page_route.clone())
-        .route("/docs/", page_route)
-        .route("/docs/{*file}", get(file))
+        .route(page, page_route.clone())
+        .route(page_slash, page_route)
+        .route(files, get(file))
 }
+
+/// The routes of [`router`]: the page, at `/docs` and `/docs/`, and its
+/// files.
+pub const ROUTES: [&str; 3] = ["/docs", "/docs/", "/docs/{*file}"];
 
 /// Swagger UI's page with a `<base>` of `{prefix}/docs/`, so that its
 /// relative links to its files resolve whether it is opened at `/docs` or
