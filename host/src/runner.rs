@@ -457,7 +457,11 @@ pub fn run_prepared(registry: &Registry, mut run: Run, execution: Execution) -> 
         }
     };
     let host = Arc::new(HostRun {
-        run_id: run.id.to_string(),
+        run_id: run
+            .id
+            .hyphenated()
+            .encode_lower(&mut Uuid::encode_buffer())
+            .to_owned(),
         algorithm: run.algorithm.clone(),
         deadline: execution
             .timeout

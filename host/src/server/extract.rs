@@ -250,12 +250,23 @@ fn is_json(headers: &HeaderMap) -> bool {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
-        .map(|v| v.trim().to_ascii_lowercase())
+        .map(str::trim)
     else {
         return false;
     };
-    media_type == "application/json"
-        || (media_type.starts_with("application/") && media_type.ends_with("+json"))
+    let starts = |prefix: &str| {
+        media_type
+            .get(..prefix.len())
+            .is_some_and(|s| s.eq_ignore_ascii_case(prefix))
+    };
+    let ends = |suffix: &str| {
+        media_type
+            .len()
+            .checked_sub(suffix.len())
+            .and_then(|at| media_type.get(at..))
+            .is_some_and(|s| s.eq_ignore_ascii_case(suffix))
+    };
+    media_type.eq_ignore_ascii_case("application/json") || (starts("application/") && ends("+json"))
 }
 
 /// A raw request body, within the body limit, as sent: a body with a
@@ -479,6 +490,35 @@ impl<S: Send + Sync> FromRequestParts<S> for NoQuery {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_media_types_are_known_in_any_case_with_or_without_parameters() {
+        let json = |content_type: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::CONTENT_TYPE, content_type.parse().unwrap());
+            is_json(&headers)
+        };
+        for yes in [
+            "application/json",
+            "Application/JSON; charset=utf-8",
+            " application/vnd.api+json ",
+            "APPLICATION/MERGE-PATCH+JSON;x=1",
+        ] {
+            assert!(json(yes), "{yes}");
+        }
+        for no in [
+            "text/json",
+            "application/jsonl",
+            "application/json5",
+            "text/plain+json",
+            "+json",
+            "application/",
+            "",
+        ] {
+            assert!(!json(no), "{no}");
+        }
+        assert!(!is_json(&HeaderMap::new()));
+    }
 
     fn refusal(body: &str) -> String {
         match check_json(body.as_bytes()) {

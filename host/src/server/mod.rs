@@ -59,6 +59,9 @@ pub use state::AppState;
 /// The header carrying the request id.
 pub const REQUEST_ID: &str = "x-request-id";
 
+/// [`REQUEST_ID`] as a header name (looked up without parsing it again).
+const REQUEST_ID_HEADER: header::HeaderName = header::HeaderName::from_static(REQUEST_ID);
+
 /// The routes with their documentation, state and layers.
 pub struct App {
     /// The axum router, ready to serve.
@@ -125,15 +128,16 @@ fn request_id(request: &mut Request) -> HeaderValue {
                 .iter()
                 .all(|b| b.is_ascii_alphanumeric() || b".-_:".contains(b))
     };
-    let mut ids = request.headers().get_all(REQUEST_ID).iter();
+    let mut ids = request.headers().get_all(&REQUEST_ID_HEADER).iter();
     if let (Some(id), None) = (ids.next(), ids.next())
         && is_safe(id.as_bytes())
     {
         return id.clone();
     }
-    let id = HeaderValue::from_str(&Uuid::new_v4().to_string())
+    let mut buffer = Uuid::encode_buffer();
+    let id = HeaderValue::from_str(Uuid::new_v4().hyphenated().encode_lower(&mut buffer))
         .unwrap_or_else(|_| HeaderValue::from_static("-"));
-    request.headers_mut().insert(REQUEST_ID, id.clone());
+    request.headers_mut().insert(REQUEST_ID_HEADER, id.clone());
     id
 }
 
@@ -161,7 +165,7 @@ async fn frame_request(mut request: Request, next: Next) -> Response {
     .await;
     log.answered(&response);
     let headers = response.headers_mut();
-    headers.entry(REQUEST_ID).or_insert(id);
+    headers.entry(REQUEST_ID_HEADER).or_insert(id);
     headers
         .entry(header::X_CONTENT_TYPE_OPTIONS)
         .or_insert(HeaderValue::from_static("nosniff"));

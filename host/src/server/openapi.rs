@@ -215,7 +215,9 @@ async fn openapi_json(State(state): State<AppState>, headers: HeaderMap) -> impl
 /// (`X-Forwarded-Prefix: /algohost`), when it is a plain path: `/`, then
 /// segments of letters, digits and `-._~`, at most 128 characters.
 pub fn forwarded_prefix(headers: &HeaderMap) -> Option<&str> {
-    let prefix = headers.get("x-forwarded-prefix")?.to_str().ok()?;
+    const X_FORWARDED_PREFIX: header::HeaderName =
+        header::HeaderName::from_static("x-forwarded-prefix");
+    let prefix = headers.get(&X_FORWARDED_PREFIX)?.to_str().ok()?;
     let prefix = prefix.trim().trim_end_matches('/');
     let is_plain = prefix.len() <= 128
         && prefix.starts_with('/')

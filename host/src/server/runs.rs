@@ -480,7 +480,7 @@ impl<S: Send + Sync> FromRequestParts<S> for RunHeaders {
             prefix: super::openapi::forwarded_prefix(headers)
                 .unwrap_or_default()
                 .to_owned(),
-            idempotency_key: headers.get("idempotency-key").cloned(),
+            idempotency_key: headers.get(&IDEMPOTENCY_KEY).cloned(),
         })
     }
 }
@@ -528,6 +528,12 @@ fn run_response(run: Run, wait: Option<Duration>, prefix: &str) -> Response {
 /// The length of `/runs/{id}`.
 const RUN_PATH_LEN: usize = "/runs/".len() + uuid::fmt::Hyphenated::LENGTH;
 
+/// `Idempotency-Key`.
+const IDEMPOTENCY_KEY: header::HeaderName = header::HeaderName::from_static("idempotency-key");
+
+/// `Prefer` (RFC 7240).
+const PREFER: header::HeaderName = header::HeaderName::from_static("prefer");
+
 /// `Preference-Applied` (RFC 7240).
 const PREFERENCE_APPLIED: header::HeaderName =
     header::HeaderName::from_static("preference-applied");
@@ -540,7 +546,7 @@ const RUN_BODY_CAPACITY: usize = 1024;
 /// else, since preferences are hints.
 fn preferred_wait(headers: &HeaderMap) -> Option<Duration> {
     headers
-        .get_all("prefer")
+        .get_all(&PREFER)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
