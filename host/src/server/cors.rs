@@ -16,8 +16,9 @@ use std::time::Duration;
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 
-use super::REQUEST_ID;
+use super::REQUEST_ID_HEADER;
 use super::config::Cors;
+use super::runs::PREFERENCE_APPLIED;
 
 /// How long a browser may reuse a preflight answer.
 const MAX_AGE: Duration = Duration::from_secs(3600);
@@ -29,8 +30,8 @@ const EXPOSED_HEADERS: [HeaderName; 6] = [
     header::RETRY_AFTER,
     header::WWW_AUTHENTICATE,
     header::CONTENT_DISPOSITION,
-    HeaderName::from_static("preference-applied"),
-    HeaderName::from_static(REQUEST_ID),
+    PREFERENCE_APPLIED,
+    REQUEST_ID_HEADER,
 ];
 
 /// The CORS layer of `cors`; `None` (no layer) when it is off.

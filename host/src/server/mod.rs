@@ -60,7 +60,8 @@ pub use state::AppState;
 pub const REQUEST_ID: &str = "x-request-id";
 
 /// [`REQUEST_ID`] as a header name (looked up without parsing it again).
-const REQUEST_ID_HEADER: header::HeaderName = header::HeaderName::from_static(REQUEST_ID);
+pub(crate) const REQUEST_ID_HEADER: header::HeaderName =
+    header::HeaderName::from_static(REQUEST_ID);
 
 /// The routes with their documentation, state and layers.
 pub struct App {

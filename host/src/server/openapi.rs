@@ -185,17 +185,22 @@ fn problem_response(description: &str) -> RefOr<Response> {
 /// through the prefix, and the docs page fetches its files and the spec
 /// through it.
 pub fn router(api: &utoipa::openapi::OpenApi) -> Router<AppState> {
+    let [spec, root] = ROUTES;
     Router::new()
-        .route("/openapi.json", get(openapi_json))
+        .route(spec, get(openapi_json))
         .merge(docs::router(&format!("{} API", api.info.title)))
         // A browser opening the server's address lands on the docs.
-        .route("/", get(|| async { Redirect::to("docs") }))
+        .route(root, get(|| async { Redirect::to("docs") }))
 }
+
+/// The routes of [`router`] beside the docs page's: the spec and the
+/// server's address.
+const ROUTES: [&str; 2] = ["/openapi.json", "/"];
 
 /// Whether `route` (a matched route's template) is one of [`router`]'s:
 /// the docs, open without a token and without the API's request timeout.
 pub fn is_docs_route(route: &str) -> bool {
-    matches!(route, "/" | "/openapi.json") || docs::ROUTES.contains(&route)
+    ROUTES.contains(&route) || docs::ROUTES.contains(&route)
 }
 
 async fn openapi_json(State(state): State<AppState>, headers: HeaderMap) -> impl IntoResponse {

@@ -535,7 +535,7 @@ const IDEMPOTENCY_KEY: header::HeaderName = header::HeaderName::from_static("ide
 const PREFER: header::HeaderName = header::HeaderName::from_static("prefer");
 
 /// `Preference-Applied` (RFC 7240).
-const PREFERENCE_APPLIED: header::HeaderName =
+pub(crate) const PREFERENCE_APPLIED: header::HeaderName =
     header::HeaderName::from_static("preference-applied");
 
 /// Room for a run's JSON, most of which fit.
