@@ -11,6 +11,7 @@ pub mod cli;
 pub mod demo;
 mod outputs;
 pub mod registry;
+mod rfc3339;
 pub mod runner;
 pub mod server;
 pub mod service;

@@ -10,7 +10,7 @@
 //! Whatever the tokens, an HTTP/1.1 request must name its host in exactly
 //! one `Host` header (RFC 9112 §3.2): none, or two, get 400.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::Request;
 use axum::http::uri::Authority;
@@ -30,6 +30,11 @@ const PROBES: [&str; 2] = ["/health", "/ready"];
 /// port) names this machine without DNS (`localhost` or an IP address) or
 /// is one of `allowed` (lower-case names).
 fn is_served(host: &str, allowed: &[String]) -> bool {
+    // An IP address with its port, as most clients send it, read without
+    // copying it into an `Authority`.
+    if host.parse::<SocketAddr>().is_ok() {
+        return true;
+    }
     let Ok(authority) = host.parse::<Authority>() else {
         return false;
     };

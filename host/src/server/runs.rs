@@ -135,11 +135,13 @@ impl From<algohost_sdk::logging::LogRecord> for LogRecordView {
 /// escaping of every formatted fragment made a run's three timestamps a
 /// tenth of the instructions of a `POST /runs` with `Prefer: wait`.
 mod rfc3339 {
-    use chrono::{DateTime, SecondsFormat, Utc};
+    use chrono::{DateTime, Utc};
     use serde::Serializer;
 
+    use crate::rfc3339::{Fraction, format};
+
     pub fn serialize<S: Serializer>(at: &DateTime<Utc>, to: S) -> Result<S::Ok, S::Error> {
-        to.serialize_str(&at.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+        to.serialize_str(&format(at, Fraction::Auto))
     }
 
     pub fn serialize_option<S: Serializer>(

@@ -590,10 +590,9 @@ impl Service {
     /// (queued, and stored), rather than held until the connection is
     /// closed without an answer.
     async fn wait_for_end(&self, state: &RunState, timeout: Duration) -> bool {
-        let mut status = state.watch_status();
         let ended = async {
             tokio::select! {
-                finished = status.wait_for(|s| s.is_finished()) => return finished.is_ok(),
+                _ = state.wait_published(RunStatus::is_finished) => return true,
                 () = self.shared.lanes.closed() => {}
             }
             if state.status() == RunStatus::Queued {
@@ -601,8 +600,8 @@ impl Service {
             }
             // Running: it ends within the grace period (or is interrupted
             // then, which ends it or queues it again).
-            let ended = status.wait_for(|s| s.is_finished() || *s == RunStatus::Queued);
-            ended.await.is_ok_and(|s| s.is_finished())
+            let ended = state.wait_published(|s| s.is_finished() || s == RunStatus::Queued);
+            ended.await.is_finished()
         };
         tokio::time::timeout(timeout, ended).await.unwrap_or(false)
     }
@@ -682,8 +681,7 @@ impl Service {
             if !status.is_finished() {
                 return Ok(state.snapshot()); // queued again at shutdown
             }
-            let mut published = state.watch_status();
-            let _ = published.wait_for(|s| s.is_finished()).await;
+            state.wait_published(RunStatus::is_finished).await;
             return cancelled(state.snapshot());
         }
         // Running: asked to stop, it ends `cancelled` when it does.

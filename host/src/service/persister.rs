@@ -18,7 +18,7 @@
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
-use tokio::sync::watch;
+use tokio::sync::Notify;
 
 use super::shared::Shared;
 use super::state::{self, RunState};
@@ -74,6 +74,13 @@ impl Urgency {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(super) struct Ticket(u64);
 
+/// The last batch committed, and how many threads wait for one.
+#[derive(Default)]
+struct Committed {
+    batch: u64,
+    waiting_threads: usize,
+}
+
 struct Pending {
     /// Runs marked since the last batch was taken.
     runs: Vec<Arc<RunState>>,
@@ -94,10 +101,12 @@ pub(super) struct Persister {
     pending: Mutex<Pending>,
     wake: Condvar,
     /// The last batch committed (or failed, and reported).
-    committed: Mutex<u64>,
+    committed: Mutex<Committed>,
+    /// Wakes threads waiting for a batch (only when some do: a notice
+    /// costs a system call).
     is_committed: Condvar,
     /// The same, for async waiters.
-    committed_watch: watch::Sender<u64>,
+    is_committed_async: Notify,
 }
 
 fn relock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -118,9 +127,9 @@ impl Persister {
                 is_closed: false,
             }),
             wake: Condvar::new(),
-            committed: Mutex::new(0),
+            committed: Mutex::default(),
             is_committed: Condvar::new(),
-            committed_watch: watch::channel(0).0,
+            is_committed_async: Notify::new(),
         });
         let this = persister.clone();
         std::thread::Builder::new()
@@ -194,19 +203,29 @@ impl Persister {
     /// Blocks until the batch of `ticket` is committed.
     pub fn wait(&self, ticket: Ticket) {
         let mut committed = relock(&self.committed);
-        while *committed < ticket.0 {
+        committed.waiting_threads += 1;
+        while committed.batch < ticket.0 {
             committed = self
                 .is_committed
                 .wait(committed)
                 .unwrap_or_else(|e| e.into_inner());
         }
+        committed.waiting_threads -= 1;
     }
 
     /// Waits until the batch of `ticket` is committed.
     pub async fn wait_async(&self, ticket: Ticket) {
-        let mut committed = self.committed_watch.subscribe();
-        // The sender lives as long as `self`.
-        let _ = committed.wait_for(|c| *c >= ticket.0).await;
+        loop {
+            // Registered before the batch is read, so that a commit in
+            // between still wakes this waiter.
+            let notified = self.is_committed_async.notified();
+            let mut notified = std::pin::pin!(notified);
+            notified.as_mut().enable();
+            if relock(&self.committed).batch >= ticket.0 {
+                return;
+            }
+            notified.await;
+        }
     }
 
     /// Writes what is marked, then stops once nobody can mark a run any
@@ -228,9 +247,14 @@ impl Persister {
                 return;
             };
             self.persist(runs);
-            *relock(&self.committed) = number;
-            self.is_committed.notify_all();
-            self.committed_watch.send_replace(number);
+            let mut committed = relock(&self.committed);
+            committed.batch = number;
+            let has_waiting_threads = committed.waiting_threads > 0;
+            drop(committed);
+            if has_waiting_threads {
+                self.is_committed.notify_all();
+            }
+            self.is_committed_async.notify_waiters();
         }
     }
 

@@ -15,7 +15,7 @@ use algohost_sdk::Output;
 use algohost_sdk::logging::LogRecord;
 use chrono::Utc;
 use serde_json::Value;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, mpsc};
 use uuid::Uuid;
 
 use super::RunEvent;
@@ -87,11 +87,19 @@ pub(super) struct RunState {
     /// Cancels it.
     pub cancel: CancelToken,
     live: Mutex<Live>,
-    /// The status as published (see [`RunState::watch_status`]).
-    status: watch::Sender<RunStatus>,
+    /// The status as published (see [`RunState::wait_published`]).
+    published: Published,
     persister: Arc<Persister>,
     /// This state, for marking it from `&self`.
     me: Weak<RunState>,
+}
+
+/// A run's status as published, and its waiters: lighter than a `watch`
+/// channel, whose send takes the locks of eight waiter lists, for a
+/// status every run publishes once.
+struct Published {
+    status: Mutex<RunStatus>,
+    changed: Notify,
 }
 
 /// How the start of a run reaches the store (see [`RunState::begin`]).
@@ -170,7 +178,10 @@ impl RunState {
         is_stored: bool,
         persister: &Arc<Persister>,
     ) -> Arc<Self> {
-        let (status, _) = watch::channel(run.status);
+        let published = Published {
+            status: Mutex::new(run.status),
+            changed: Notify::new(),
+        };
         Arc::new_cyclic(|me| Self {
             id: run.id,
             timeout,
@@ -193,7 +204,7 @@ impl RunState {
                 ended_as: None,
                 is_closed: false,
             }),
-            status,
+            published,
             persister: persister.clone(),
             me: me.clone(),
         })
@@ -311,10 +322,23 @@ impl RunState {
         Some(micros.max(0) as f64 / 1e6)
     }
 
-    /// Follows the published status: it changes once, when the run's end
-    /// is published (for waiting).
-    pub fn watch_status(&self) -> watch::Receiver<RunStatus> {
-        self.status.subscribe()
+    /// Waits until the published status satisfies `is_awaited` and
+    /// returns it. The published status changes when the run's end is
+    /// published: to its final status, or back to queued when a shutdown
+    /// interrupts a run that is to run again.
+    pub async fn wait_published(&self, is_awaited: impl Fn(RunStatus) -> bool) -> RunStatus {
+        loop {
+            // Registered before the status is read, so that a change
+            // published in between still wakes this waiter.
+            let changed = self.published.changed.notified();
+            let mut changed = std::pin::pin!(changed);
+            changed.as_mut().enable();
+            let status = *relock(&self.published.status);
+            if is_awaited(status) {
+                return status;
+            }
+            changed.await;
+        }
     }
 
     /// A new event stream: the current status (and progress), then live
@@ -701,7 +725,9 @@ impl Ended {
     pub fn publish(self) {
         let status = self.status;
         relock(&self.state.live).publish(RunEvent::Status { status }, true);
-        self.state.status.send_replace(status);
+        let published = &self.state.published;
+        *relock(&published.status) = status;
+        published.changed.notify_waiters();
     }
 }
 

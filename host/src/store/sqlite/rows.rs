@@ -4,7 +4,7 @@
 
 use algohost_sdk::logging::LogRecord;
 use algohost_sdk::polars::prelude::DataFrame;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use polars::prelude::{
     CompatLevel, IpcCompression, IpcStreamReader, IpcStreamWriter, SerReader, SerWriter,
 };
@@ -13,6 +13,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::{backend, corrupt};
+use crate::rfc3339::{self, Fraction};
 use crate::runner::{Run, RunError};
 use crate::store::{Change, Logs, StoreError};
 
@@ -62,7 +63,14 @@ const UPDATE_RUN: &str = "UPDATE runs SET status = ?2, progress = ?3, progress_m
 const SELECT_RUN: &str = concat!("SELECT ", run_columns!(), " FROM runs WHERE id = ?1");
 
 pub(super) fn timestamp(t: &DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Nanos, true)
+    rfc3339::format(t, Fraction::Nanos)
+}
+
+/// A run's id as stored (what `Uuid`'s `Display` writes, without `fmt`).
+fn uuid_text(id: Uuid) -> String {
+    id.hyphenated()
+        .encode_lower(&mut Uuid::encode_buffer())
+        .to_owned()
 }
 
 pub(super) fn json_text(value: &impl serde::Serialize) -> Result<String, StoreError> {
@@ -87,7 +95,7 @@ pub(super) struct RunChange {
 impl RunChange {
     pub fn of(run: &Run) -> Result<Self, StoreError> {
         Ok(Self {
-            id: run.id.to_string(),
+            id: uuid_text(run.id),
             status: run.status.as_str(),
             progress: run.progress,
             progress_message: run.progress_message.clone(),
