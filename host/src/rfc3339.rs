@@ -25,12 +25,10 @@ pub fn format(at: &DateTime<Utc>, fraction: Fraction) -> String {
     };
     let (date, time) = (at.date_naive(), at.time());
     let nanos = time.nanosecond();
-    let Ok(year) = u32::try_from(date.year()) else {
-        return at.to_rfc3339_opts(seconds, true);
+    let year = match u32::try_from(date.year()) {
+        Ok(year) if year <= 9999 && nanos < 1_000_000_000 => year,
+        _ => return at.to_rfc3339_opts(seconds, true),
     };
-    if year > 9999 || nanos >= 1_000_000_000 {
-        return at.to_rfc3339_opts(seconds, true);
-    }
     let mut text = *b"0000-00-00T00:00:00.000000000Z";
     put_digits(&mut text[0..4], year);
     put_digits(&mut text[5..7], date.month());

@@ -437,6 +437,13 @@ pub fn prepare_request(
     Ok((run, execution))
 }
 
+/// A run's id as text (what `Uuid`'s `Display` writes, without `fmt`).
+pub(crate) fn id_text(id: Uuid) -> String {
+    id.hyphenated()
+        .encode_lower(&mut Uuid::encode_buffer())
+        .to_owned()
+}
+
 /// Executes a run made by [`prepare`] (its params already validated),
 /// blocking until it ends or times out. An algorithm that is no longer
 /// registered fails the run.
@@ -457,11 +464,7 @@ pub fn run_prepared(registry: &Registry, mut run: Run, execution: Execution) -> 
         }
     };
     let host = Arc::new(HostRun {
-        run_id: run
-            .id
-            .hyphenated()
-            .encode_lower(&mut Uuid::encode_buffer())
-            .to_owned(),
+        run_id: id_text(run.id),
         algorithm: run.algorithm.clone(),
         deadline: execution
             .timeout

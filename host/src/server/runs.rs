@@ -131,7 +131,7 @@ impl From<algohost_sdk::logging::LogRecord> for LogRecordView {
 
 /// Instants as chrono serializes them (RFC 3339 in UTC with `Z`, and 0, 3,
 /// 6 or 9 fractional digits, as many as needed), formatted into one string
-/// first: chrono's own `Serialize` writes through `collect_str`, whose
+/// first ([`crate::rfc3339`]): chrono's own `Serialize` writes through `collect_str`, whose
 /// escaping of every formatted fragment made a run's three timestamps a
 /// tenth of the instructions of a `POST /runs` with `Prefer: wait`.
 mod rfc3339 {

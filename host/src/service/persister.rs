@@ -15,12 +15,12 @@
 //! again) waits for that batch. The end of a run is published (its waiters
 //! and event streams told) by the persister, once committed.
 
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
-use super::shared::Shared;
+use super::shared::{Shared, relock, wait_until};
 use super::state::{self, RunState};
 use crate::store::Store;
 
@@ -107,10 +107,6 @@ pub(super) struct Persister {
     is_committed: Condvar,
     /// The same, for async waiters.
     is_committed_async: Notify,
-}
-
-fn relock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Persister {
@@ -215,17 +211,10 @@ impl Persister {
 
     /// Waits until the batch of `ticket` is committed.
     pub async fn wait_async(&self, ticket: Ticket) {
-        loop {
-            // Registered before the batch is read, so that a commit in
-            // between still wakes this waiter.
-            let notified = self.is_committed_async.notified();
-            let mut notified = std::pin::pin!(notified);
-            notified.as_mut().enable();
-            if relock(&self.committed).batch >= ticket.0 {
-                return;
-            }
-            notified.await;
-        }
+        wait_until(&self.is_committed_async, || {
+            (relock(&self.committed).batch >= ticket.0).then_some(())
+        })
+        .await;
     }
 
     /// Writes what is marked, then stops once nobody can mark a run any

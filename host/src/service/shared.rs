@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use algohost_sdk::logging::LogRecord;
+use tokio::sync::Notify;
 use uuid::Uuid;
 
 use super::ServiceConfig;
@@ -116,6 +117,24 @@ fn log_end(state: &RunState, status: RunStatus, seconds: Option<f64>) {
 
 pub(super) fn relock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Waits until `check` finds what it waits for, checking again each time
+/// `changed` notifies its waiters (`Notify::notify_waiters`, a single lock
+/// for a change many may wait for, where a `watch` send locks eight waiter
+/// lists).
+pub(super) async fn wait_until<T>(changed: &Notify, check: impl Fn() -> Option<T>) -> T {
+    loop {
+        // Registered before `check` runs, so that a change in between
+        // still wakes this waiter.
+        let notified = changed.notified();
+        let mut notified = std::pin::pin!(notified);
+        notified.as_mut().enable();
+        if let Some(found) = check() {
+            return found;
+        }
+        notified.await;
+    }
 }
 
 /// The most ended runs one round of [`Shared::prune`] deletes: a store

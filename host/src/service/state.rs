@@ -8,7 +8,7 @@
 //! [`RunState::prepare`]. The end of a run is published (waiters and event
 //! streams told) only once its write is committed.
 
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use algohost_sdk::Output;
@@ -21,6 +21,7 @@ use uuid::Uuid;
 use super::RunEvent;
 use super::persister::{Persister, Ticket, Urgency};
 use super::queue::Lane;
+use super::shared::{relock, wait_until};
 use crate::runner::{CancelToken, Run, RunError, RunObserver, RunStatus};
 use crate::store::{Change, Logs, Store, StoreError};
 
@@ -116,10 +117,6 @@ pub(super) enum Start {
     /// in between loses a run that nobody was told about, whose plugin ran
     /// for at most that long.
     Deferred,
-}
-
-fn relock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn report(result: &Result<(), StoreError>, id: Uuid, what: &str) {
@@ -327,18 +324,12 @@ impl RunState {
     /// published: to its final status, or back to queued when a shutdown
     /// interrupts a run that is to run again.
     pub async fn wait_published(&self, is_awaited: impl Fn(RunStatus) -> bool) -> RunStatus {
-        loop {
-            // Registered before the status is read, so that a change
-            // published in between still wakes this waiter.
-            let changed = self.published.changed.notified();
-            let mut changed = std::pin::pin!(changed);
-            changed.as_mut().enable();
-            let status = *relock(&self.published.status);
-            if is_awaited(status) {
-                return status;
-            }
-            changed.await;
-        }
+        let published = &self.published;
+        wait_until(&published.changed, || {
+            let status = *relock(&published.status);
+            is_awaited(status).then_some(status)
+        })
+        .await
     }
 
     /// A new event stream: the current status (and progress), then live

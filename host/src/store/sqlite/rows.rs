@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::{backend, corrupt};
 use crate::rfc3339::{self, Fraction};
-use crate::runner::{Run, RunError};
+use crate::runner::{self, Run, RunError};
 use crate::store::{Change, Logs, StoreError};
 
 /// The format of stored frames (the `format` column) from
@@ -66,13 +66,6 @@ pub(super) fn timestamp(t: &DateTime<Utc>) -> String {
     rfc3339::format(t, Fraction::Nanos)
 }
 
-/// A run's id as stored (what `Uuid`'s `Display` writes, without `fmt`).
-fn uuid_text(id: Uuid) -> String {
-    id.hyphenated()
-        .encode_lower(&mut Uuid::encode_buffer())
-        .to_owned()
-}
-
 pub(super) fn json_text(value: &impl serde::Serialize) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(|e| StoreError::Backend(format!("encoding JSON: {e}")))
 }
@@ -95,7 +88,7 @@ pub(super) struct RunChange {
 impl RunChange {
     pub fn of(run: &Run) -> Result<Self, StoreError> {
         Ok(Self {
-            id: uuid_text(run.id),
+            id: runner::id_text(run.id),
             status: run.status.as_str(),
             progress: run.progress,
             progress_message: run.progress_message.clone(),
