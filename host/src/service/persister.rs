@@ -74,6 +74,24 @@ impl Urgency {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(super) struct Ticket(u64);
 
+/// A mark made by [`Persister::mark`], for [`Persister::wake_for`].
+#[must_use = "a mark must be handed to `Persister::wake_for`"]
+pub(super) struct Mark {
+    ticket: Ticket,
+    /// The persister sleeps past the mark's due time.
+    must_wake: bool,
+}
+
+impl Mark {
+    /// A mark that needs no wake-up.
+    fn quiet(ticket: Ticket) -> Self {
+        Self {
+            ticket,
+            must_wake: false,
+        }
+    }
+}
+
 /// The last batch committed, and how many threads wait for one.
 #[derive(Default)]
 struct Committed {
@@ -142,22 +160,25 @@ impl Persister {
     /// Marks `state` to be written with the urgency given; `marked_for` is
     /// the run's note of the batch it is marked for (the caller holds the
     /// run's lock, so the batch builds the run's write after this change).
+    /// The caller releases that lock, then hands the mark to
+    /// [`Persister::wake_for`]: woken under it, the persister would only
+    /// wait for the lock to read the run.
     pub fn mark(
         &self,
         state: &Arc<RunState>,
         marked_for: &mut Option<u64>,
         urgency: Urgency,
-    ) -> Ticket {
+    ) -> Mark {
         let mut pending = relock(&self.pending);
         if pending.is_closed && matches!(urgency, Urgency::Retry(_)) && marked_for.is_none() {
             // The last try, at close, failed too (the service's shutdown
             // says which ends are lost).
-            return Ticket(pending.next - 1);
+            return Mark::quiet(Ticket(pending.next - 1));
         }
         let batch = match *marked_for {
             // Taken by a batch that has not read the run yet: it writes
             // this change too.
-            Some(batch) if batch < pending.next => return Ticket(batch),
+            Some(batch) if batch < pending.next => return Mark::quiet(Ticket(batch)),
             Some(batch) => batch,
             None => {
                 pending.runs.push(state.clone());
@@ -166,17 +187,26 @@ impl Persister {
             }
         };
         let due = Instant::now() + urgency.delay();
+        let mut must_wake = false;
         if pending.due.is_none_or(|d| due < d) {
             pending.due = Some(due);
-            let is_asleep_past_due = pending
+            must_wake = pending
                 .sleeping
                 .is_some_and(|until| until.is_none_or(|u| due < u));
-            drop(pending);
-            if is_asleep_past_due {
-                self.wake.notify_one();
-            }
         }
-        Ticket(batch)
+        Mark {
+            ticket: Ticket(batch),
+            must_wake,
+        }
+    }
+
+    /// Wakes the persister if `mark` needs it sooner than it would wake;
+    /// the mark's ticket.
+    pub fn wake_for(&self, mark: Mark) -> Ticket {
+        if mark.must_wake {
+            self.wake.notify_one();
+        }
+        mark.ticket
     }
 
     /// The ticket of everything marked so far, due at once.

@@ -8,7 +8,7 @@
 //! [`RunState::prepare`]. The end of a run is published (waiters and event
 //! streams told) only once its write is committed.
 
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use algohost_sdk::Output;
@@ -207,10 +207,22 @@ impl RunState {
         })
     }
 
-    /// Marks the run for the persister (the caller holds its lock).
-    fn mark(&self, live: &mut Live, urgency: Urgency) -> Option<Ticket> {
+    /// Marks the run for the persister, then releases its lock before
+    /// waking the persister (which reads the run under it).
+    fn mark(&self, mut live: MutexGuard<'_, Live>, urgency: Urgency) -> Option<Ticket> {
         let me = self.me.upgrade()?;
-        Some(self.persister.mark(&me, &mut live.marked_for, urgency))
+        let mark = self.persister.mark(&me, &mut live.marked_for, urgency);
+        drop(live);
+        Some(self.persister.wake_for(mark))
+    }
+
+    /// Marks the run for the persister from the persister's own thread,
+    /// which holds the run's lock and is awake.
+    fn mark_held(&self, live: &mut Live, urgency: Urgency) {
+        if let Some(me) = self.me.upgrade() {
+            let mark = self.persister.mark(&me, &mut live.marked_for, urgency);
+            self.persister.wake_for(mark);
+        }
     }
 
     /// The record as it is now, with every log record.
@@ -369,10 +381,10 @@ impl RunState {
         };
         live.publish(status, false);
         if live.is_stored {
-            let ticket = self.mark(&mut live, Urgency::Now)?;
+            let ticket = self.mark(live, Urgency::Now)?;
             Some(Start::AfterCommit(ticket))
         } else {
-            self.mark(&mut live, Urgency::Start);
+            self.mark(live, Urgency::Start);
             Some(Start::Deferred)
         }
     }
@@ -394,7 +406,7 @@ impl RunState {
         live.has_ended = true;
         live.ended_as = Some(run.status);
         live.ending = Some((run, None));
-        self.mark(&mut live, Urgency::Now)
+        self.mark(live, Urgency::Now)
     }
 
     /// Asks a started run to stop at its plugin's next cancellation check.
@@ -403,16 +415,17 @@ impl RunState {
     /// that never checks runs on until it returns).
     pub fn request_cancel(&self) {
         let mut live = relock(&self.live);
-        if !live.has_ended && !live.is_cancel_requested {
+        let is_first = !live.has_ended && !live.is_cancel_requested;
+        if is_first {
             live.is_cancel_requested = true;
             live.push_log(LogRecord::now("info", "algohost", CANCEL_REQUESTED));
-            if live.marked_for.is_none() {
-                self.mark(&mut live, Urgency::Later);
-            }
         }
         // Under the lock: the note comes before anything the run logs as
         // it stops.
         self.cancel.cancel();
+        if is_first && live.marked_for.is_none() {
+            self.mark(live, Urgency::Later);
+        }
     }
 
     /// The status the run ends with, once that is decided (its end may
@@ -441,7 +454,7 @@ impl RunState {
         live.run.logs.extend(notice);
         let output = output.filter(|_| run.status == RunStatus::Succeeded);
         live.ending = Some((run, output));
-        self.mark(&mut live, Urgency::Now)
+        self.mark(live, Urgency::Now)
     }
 
     /// Ends a run that never started or was interrupted: `status` and
@@ -470,8 +483,8 @@ impl RunState {
     /// Marks the run to be written at once (the whole record if it is not
     /// in the store yet); the ticket says when it is.
     pub fn persist(&self) -> Option<Ticket> {
-        let mut live = relock(&self.live);
-        self.mark(&mut live, Urgency::Now)
+        let live = relock(&self.live);
+        self.mark(live, Urgency::Now)
     }
 
     /// The persister's read of the run: what changed since its last write
@@ -524,7 +537,7 @@ impl RunObserver for RunState {
         };
         live.publish(event, false);
         if live.marked_for.is_none() {
-            self.mark(&mut live, Urgency::Later);
+            self.mark(live, Urgency::Later);
         }
     }
 
@@ -535,7 +548,7 @@ impl RunObserver for RunState {
         }
         live.push_log(record.clone());
         if live.marked_for.is_none() {
-            self.mark(&mut live, Urgency::Later);
+            self.mark(live, Urgency::Later);
         }
     }
 }
@@ -657,7 +670,7 @@ impl Write {
         let tries = live.kept_tries;
         let Some(mut run) = self.record.filter(|_| self.is_end) else {
             if is_kept {
-                self.state.mark(&mut live, Urgency::Retry(tries));
+                self.state.mark_held(&mut live, Urgency::Retry(tries));
             }
             return None;
         };
@@ -673,14 +686,14 @@ impl Write {
         if has_stored_kept_end {
             // Written with the next batch (the run is no longer live then).
             live.push_log(LogRecord::now("info", "algohost", KEPT_END_STORED));
-            self.state.mark(&mut live, Urgency::Later);
+            self.state.mark_held(&mut live, Urgency::Later);
         }
         if is_kept {
             if !live.has_kept_notice {
                 live.has_kept_notice = true;
                 live.push_log(LogRecord::now("warn", "algohost", KEPT_END));
             }
-            self.state.mark(&mut live, Urgency::Retry(tries));
+            self.state.mark_held(&mut live, Urgency::Retry(tries));
         }
         drop(live);
         Some(Ended {
