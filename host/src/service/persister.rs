@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
-use super::shared::{Shared, relock, wait_until};
+use super::shared::{self, Shared, relock, wait_until};
 use super::state::{self, RunState};
 use crate::store::Store;
 
@@ -261,6 +261,7 @@ impl Persister {
 
     /// The persister's thread: a batch whenever one is due.
     fn run(self: Arc<Self>) {
+        shared::yield_to_woken_threads("the persister");
         loop {
             let Some((runs, number)) = self.next_batch() else {
                 return;

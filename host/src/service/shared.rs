@@ -410,3 +410,31 @@ impl Shared {
         left.iter().map(|s| s.id).collect()
     }
 }
+
+/// Marks the calling thread as a batch thread for the scheduler (Linux's
+/// `SCHED_BATCH`: the same share of CPU, but woken it does not preempt
+/// the thread running). The persister, woken by a run's end, then waits
+/// for the request thread that ended it to give up its CPU, and meanwhile
+/// more runs end: under load a batch holds many runs instead of one, and
+/// request threads are not switched out for every run; a worker, woken
+/// for a run, does not switch out the threads serving requests either.
+/// Where the policy is not available, the thread keeps the default one
+/// (`who` names it in the debug log that says so).
+pub(super) fn yield_to_woken_threads(who: &str) {
+    #[cfg(target_os = "linux")]
+    {
+        let param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: `param` is a valid `sched_param` for the duration of the
+        // call, and pid 0 names the calling thread.
+        #[allow(unsafe_code)]
+        let status = unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) };
+        if status != 0 {
+            tracing::debug!(
+                "{who} keeps the default scheduling policy: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = who;
+}

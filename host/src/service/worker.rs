@@ -24,7 +24,10 @@ pub(super) fn spawn(shared: &Arc<Shared>, lane: Lane, count: usize) -> std::io::
         let shared = shared.clone();
         std::thread::Builder::new()
             .name(format!("{name}-{index}"))
-            .spawn(move || work(&shared, shared.lanes.get(lane)))?;
+            .spawn(move || {
+                super::shared::yield_to_woken_threads("a worker");
+                work(&shared, shared.lanes.get(lane));
+            })?;
     }
     Ok(())
 }
