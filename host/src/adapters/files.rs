@@ -318,10 +318,18 @@ impl Adapter for FilesAdapter {
         let mut catalog = self.catalog()?;
         let mut stored = Vec::with_capacity(points.len());
         let mut is_changed = false;
+        let stored_before = catalog.data_points.len();
         for point in points {
             let mut point = with_time_zone(point, catalog.by_name(&point.name));
             if let Some(existing) = catalog.by_name(&point.name) {
-                existing.check_redefinition(&point)?;
+                let is_new = catalog.data_points[stored_before..]
+                    .iter()
+                    .any(|p| p.name == point.name);
+                if is_new {
+                    existing.check_repeated(&point)?;
+                } else {
+                    existing.check_redefinition(&point)?;
+                }
                 stored.push(existing.clone());
             } else {
                 check_definition(&point)?;

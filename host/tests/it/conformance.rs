@@ -267,6 +267,24 @@ fn define_rejects_another_quantity_and_bad_definitions(adapter: &dyn Adapter) {
             .to_string();
         assert!(err.contains(expected), "{unit}: {err}");
     }
+    // A new name given twice as two series: neither is stored.
+    let err = adapter
+        .define_data_points(&[
+            fresh.clone(),
+            DataPointConfig::new("fresh", Quantity::Energy, "kWh", quarter),
+        ])
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidInput(_)), "{err:?}");
+    // (Over REST, the server names the two places in the request.)
+    let message = err.to_string();
+    assert!(
+        ["'fresh' is defined twice", "'fresh' is given twice"]
+            .iter()
+            .any(|twice| message.contains(twice))
+            && message.contains("power in kW at PT15M (UTC)")
+            && message.contains("energy in kWh at PT15M (UTC)"),
+        "{message}"
+    );
     // Nothing of a failed definition is stored, not even its valid points.
     let all = adapter.data_points(&DataPointFilter::default()).unwrap();
     assert_eq!(names(&all), ["x.load", "x.energy", "y.price", "y.soc"]);

@@ -189,6 +189,21 @@ impl DataPointConfig {
         )))
     }
 
+    /// Checks `again`, a second definition of this data point's name in
+    /// the same call to `define_data_points`, against this first one: a
+    /// name given twice must define one series.
+    pub fn check_repeated(&self, again: &DataPointConfig) -> crate::Result<()> {
+        if self.is_same_series(again) {
+            return Ok(());
+        }
+        Err(crate::Error::InvalidInput(format!(
+            "data point '{}' is defined twice, as {} and as {}; give each name one definition",
+            again.name,
+            self.series(),
+            again.series()
+        )))
+    }
+
     /// The time zone, parsed.
     pub fn tz(&self) -> crate::Result<chrono_tz::Tz> {
         parse_time_zone(&self.time_zone)

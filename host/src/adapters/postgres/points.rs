@@ -132,15 +132,7 @@ pub(super) async fn define(
         if let Some(existing) = stored.get(&point.name) {
             existing.check_redefinition(point)?;
         } else if let Some(first) = first {
-            if !first.is_same_series(point) {
-                return Err(Error::InvalidInput(format!(
-                    "data point '{}' is defined twice, as {} and as {}; give each name one \
-                     definition",
-                    point.name,
-                    first.series(),
-                    point.series()
-                )));
-            }
+            first.check_repeated(point)?;
         } else {
             check_definition(point)?;
             new.push(point.clone());
