@@ -177,7 +177,7 @@ def test_a_context_call_that_fails_the_run_says_where_in_the_plugin(
             "ctx.write(unknown)",
             "data",
             "data: unknown data point 'site.nope': define it first with "
-            "ctx.define_data_points(...)",
+            "define_data_points(...), or drop the column",
         ),
         (
             "define",

@@ -992,7 +992,14 @@ def test_host_write_refuses_as_ctx_write_does(data_dir: Path) -> None:
     with pytest.raises(algohost.AlgohostError) as e:
         host.write(pl.DataFrame({"ts": hours, "nope": [1.0, 2.0]}))
     assert str(e.value) == (
-        "data: unknown data point 'nope': define it first with ctx.define_data_points(...)"
+        "data: unknown data point 'nope': define it first with define_data_points(...), or "
+        "drop the column"
+    )
+    with pytest.raises(algohost.AlgohostError) as e:
+        host.write(pl.DataFrame({"ts": hours, "nope": [1.0, 2.0], "nix": [3.0, 4.0]}))
+    assert str(e.value) == (
+        "data: unknown data points 'nope', 'nix': define them first with "
+        "define_data_points(...), or drop the columns"
     )
     with pytest.raises(algohost.AlgohostError, match=re.escape("(in pandas: the column's")):
         host.write(pd.DataFrame({"ts": hours, "site.load": [1.0, np.nan]}))

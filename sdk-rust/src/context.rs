@@ -194,9 +194,20 @@ impl Context {
         let points = self
             .host
             .data_points(&DataPointFilter::default().with_names(names.clone()))?;
-        if let Some(missing) = names.iter().find(|n| !points.iter().any(|p| &p.name == *n)) {
+        let missing: Vec<String> = names
+            .iter()
+            .filter(|n| !points.iter().any(|p| &p.name == *n))
+            .map(|n| format!("'{n}'"))
+            .collect();
+        if !missing.is_empty() {
+            let (what, them, columns) = match missing.len() {
+                1 => ("data point", "it", "column"),
+                _ => ("data points", "them", "columns"),
+            };
             return Err(Error::Data(format!(
-                "unknown data point '{missing}': define it first with ctx.define_data_points(...)"
+                "unknown {what} {}: define {them} first with define_data_points(...), or drop \
+                 the {columns}",
+                missing.join(", ")
             )));
         }
         self.host.write(&data::to_long(frame, &points)?)
