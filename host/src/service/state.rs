@@ -19,7 +19,7 @@ use tokio::sync::{Notify, mpsc};
 use uuid::Uuid;
 
 use super::RunEvent;
-use super::persister::{Persister, Ticket, Urgency};
+use super::persister::{Mark, Persister, Ticket, Urgency};
 use super::queue::Lane;
 use super::shared::{relock, wait_until};
 use crate::runner::{CancelToken, Run, RunError, RunObserver, RunStatus};
@@ -210,8 +210,7 @@ impl RunState {
     /// Marks the run for the persister, then releases its lock before
     /// waking the persister (which reads the run under it).
     fn mark(&self, mut live: MutexGuard<'_, Live>, urgency: Urgency) -> Option<Ticket> {
-        let me = self.me.upgrade()?;
-        let mark = self.persister.mark(&me, &mut live.marked_for, urgency);
+        let mark = self.mark_unwoken(&mut live, urgency)?;
         drop(live);
         Some(self.persister.wake_for(mark))
     }
@@ -219,10 +218,16 @@ impl RunState {
     /// Marks the run for the persister from the persister's own thread,
     /// which holds the run's lock and is awake.
     fn mark_held(&self, live: &mut Live, urgency: Urgency) {
-        if let Some(me) = self.me.upgrade() {
-            let mark = self.persister.mark(&me, &mut live.marked_for, urgency);
+        if let Some(mark) = self.mark_unwoken(live, urgency) {
             self.persister.wake_for(mark);
         }
+    }
+
+    /// The mark itself, made under the run's lock; `None` once the run
+    /// state is being dropped.
+    fn mark_unwoken(&self, live: &mut Live, urgency: Urgency) -> Option<Mark> {
+        let me = self.me.upgrade()?;
+        Some(self.persister.mark(&me, &mut live.marked_for, urgency))
     }
 
     /// The record as it is now, with every log record.

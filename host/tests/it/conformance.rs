@@ -172,18 +172,24 @@ fn define_assigns_ids_and_keeps_existing_points(adapter: &dyn Adapter) {
     assert_eq!(all[4], stored[1]);
 }
 
+/// The message of a definition the adapter refuses as invalid input.
+fn invalid_definition(adapter: &dyn Adapter, points: &[DataPointConfig]) -> String {
+    let err = adapter.define_data_points(points).unwrap_err();
+    assert!(matches!(err, Error::InvalidInput(_)), "{err:?}");
+    err.to_string()
+}
+
 fn define_rejects_another_quantity_and_bad_definitions(adapter: &dyn Adapter) {
     define_four(adapter);
     let quarter = Resolution::Seconds(900);
     let fresh = DataPointConfig::new("fresh", Quantity::Power, "kW", quarter);
-    let err = adapter
-        .define_data_points(&[
+    let message = invalid_definition(
+        adapter,
+        &[
             fresh.clone(),
             DataPointConfig::new("x.load", Quantity::Energy, "kWh", quarter),
-        ])
-        .unwrap_err();
-    assert!(matches!(err, Error::InvalidInput(_)), "{err:?}");
-    let message = err.to_string();
+        ],
+    );
     assert!(
         message.contains("'x.load' exists as power in kW at PT15M (Europe/Berlin)")
             && message.contains("not energy in kWh at PT15M (UTC)"),
@@ -200,11 +206,7 @@ fn define_rejects_another_quantity_and_bad_definitions(adapter: &dyn Adapter) {
         berlin("kW", Resolution::Seconds(3600)),
         DataPointConfig::new("x.load", Quantity::Power, "kW", quarter),
     ] {
-        let err = adapter
-            .define_data_points(std::slice::from_ref(&other))
-            .unwrap_err();
-        assert!(matches!(err, Error::InvalidInput(_)), "{err:?}");
-        let message = err.to_string();
+        let message = invalid_definition(adapter, std::slice::from_ref(&other));
         assert!(
             message.contains(&format!("not {}", other.series()))
                 && message.contains("keeps the quantity, unit, resolution and time zone"),
@@ -268,15 +270,14 @@ fn define_rejects_another_quantity_and_bad_definitions(adapter: &dyn Adapter) {
         assert!(err.contains(expected), "{unit}: {err}");
     }
     // A new name given twice as two series: neither is stored.
-    let err = adapter
-        .define_data_points(&[
+    // (Over REST, the server names the two places in the request.)
+    let message = invalid_definition(
+        adapter,
+        &[
             fresh.clone(),
             DataPointConfig::new("fresh", Quantity::Energy, "kWh", quarter),
-        ])
-        .unwrap_err();
-    assert!(matches!(err, Error::InvalidInput(_)), "{err:?}");
-    // (Over REST, the server names the two places in the request.)
-    let message = err.to_string();
+        ],
+    );
     assert!(
         ["'fresh' is defined twice", "'fresh' is given twice"]
             .iter()
